@@ -1,0 +1,20 @@
+"""The ``xyd`` command line: one sub-command group per resource, as the service has one router each."""
+
+from __future__ import annotations
+
+import click
+
+from api.cli.demo import demo
+from api.cli.synth import synth
+from api.cli.uscc import uscc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """信易贷 pre-credit platform: codes, synthetic city, and (as they land) ingestion,
+    profiles, models and the bank-facing service."""
+
+
+main.add_command(uscc)
+main.add_command(synth)
+main.add_command(demo)
