@@ -530,3 +530,18 @@ def get_source(name: str) -> Source:
         return SOURCES[name]
     except KeyError:
         raise ValueError(f"unknown source {name!r}; known sources: {', '.join(SOURCES)}") from None
+
+
+def sources_markdown() -> str:
+    """The README's table of sources, written from the declarations above."""
+    lines = ["| source | 中文 | delivered by | natural key | event date / known date | corrections | "
+             "delivery | catalogue category |", "|---|---|---|---|---|---|---|---|"]
+    for s in SOURCES.values():
+        d = s.delivery
+        delivery = "XLSX" if d.format == "xlsx" else f"CSV {d.encoding}"
+        if d.split_by_period:
+            delivery += ", one file per month"
+        lines.append(f"| `{s.name}` | {s.title_zh} | {s.department_zh} | {', '.join(s.natural_key)} | "
+                     f"{s.event_date} / {s.known_date} | {'yes' if s.accepts_corrections else 'no'} | {delivery} | "
+                     f"{s.catalogue_category} |")
+    return "\n".join(lines)

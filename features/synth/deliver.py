@@ -26,6 +26,7 @@ from features.schemas import Source
 
 EXCEL_EPOCH = datetime(1899, 12, 30)
 XLSX_MAX_ROWS = 1_048_576
+XLSX_CREATED = datetime(2026, 1, 1)
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 # kind → outcome ingestion owes the row
@@ -302,6 +303,7 @@ class DeliveryWriter:
 
         if name not in self._xlsx:
             book = xlsxwriter.Workbook(str(self.folder / name), {"constant_memory": True})
+            book.set_properties({"created": XLSX_CREATED})  # a fixed stamp keeps a seed's files identical
             sheet = book.add_worksheet(self.source.title_zh[:31])
             date_format = book.add_format({"num_format": "yyyy-mm-dd"})
             sheet.write_row(0, 0, [c.zh for c in self.source.columns])
@@ -315,9 +317,8 @@ class DeliveryWriter:
             for col, (kind, value) in enumerate(zip(kinds, values)):
                 if value is None:
                     continue
-                if kind == "date" and ISO_DATE.match(value):
-                    sheet.write_number(row, col, (datetime.strptime(value, "%Y-%m-%d") - EXCEL_EPOCH).days,
-                                       date_format)
+                if kind == "date" and (serial := _excel_serial(value)) is not None:
+                    sheet.write_number(row, col, serial, date_format)
                 elif kind in ("money", "number") and _is_number(value):
                     sheet.write_number(row, col, float(value))
                 else:
@@ -333,6 +334,16 @@ class DeliveryWriter:
             self.write(pa.table({c.name: pa.array([], pa.string()) for c in self.source.columns}), None)
             for book, _, _ in self._xlsx.values():
                 book.close()
+
+
+def _excel_serial(text: str) -> int | None:
+    """The Excel date serial of an ISO date; None for text that is not a real date."""
+    if not ISO_DATE.match(text):
+        return None
+    try:
+        return (datetime.strptime(text, "%Y-%m-%d") - EXCEL_EPOCH).days
+    except ValueError:
+        return None
 
 
 def _is_number(text: str) -> bool:

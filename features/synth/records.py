@@ -22,7 +22,14 @@ NAT = np.datetime64("NaT", "D")
 
 def serial(chunk: int, local: np.ndarray) -> np.ndarray:
     """Sequence numbers unique across chunks: the chunk number, then a fixed-width local number."""
-    return np.char.add(str(chunk + 1), np.char.zfill(local.astype(str), 6))
+    return np.char.add(str(chunk + 1), zero_padded(local, 6))
+
+
+def zero_padded(numbers: np.ndarray, width: int) -> np.ndarray:
+    """Integers as fixed-width text with leading zeros."""
+    if len(numbers) == 0:
+        return np.array([], dtype=f"U{width}")
+    return np.strings.zfill(numbers.astype(str), width)
 
 
 def _fen(yuan: np.ndarray) -> np.ndarray:
@@ -200,7 +207,7 @@ def utility(kind: str, pop: Population, rng: np.random.Generator) -> pd.DataFram
     paid_share = sigmoid(0.3 + 1.2 * h) * rng.uniform(0.3, 1.0, len(entity))
     paid = np.where(in_arrears, np.round(billed * paid_share).astype(np.int64), billed)
     df = pd.DataFrame({
-        "uscc": pop.codes[entity], "account_no": np.char.add(prefix, np.char.zfill(pop.index[entity].astype(str), 10)),
+        "uscc": pop.codes[entity], "account_no": np.char.add(prefix, zero_padded(pop.index, 10))[entity],
         "period": cal.month_start(step), "usage": usage, "billed": billed, "paid": paid, "arrears": billed - paid,
         "reported_date": cal.month_start(step + 1) + _days(rng, len(entity), 4, 19),
     })
@@ -230,7 +237,7 @@ def court_executions(pop: Population, rng: np.random.Generator, chunk: int) -> p
     closing = filing + (duration_months * 30 + rng.integers(-10, 10, n)).clip(5) * DAY
     closing = np.where(closing <= cal.end_date, closing, NAT)
     years = filing.astype("datetime64[Y]").astype(str)
-    courts = np.array([d[2:] for d in pop.district[entity]])
+    courts = np.array([d[2:] for d in pop.district[entity]], dtype=str)
     case_no = np.char.add(np.char.add(np.char.add(np.char.add("(", years), ")鄂"), courts),
                           np.char.add(np.char.add("执", serial(chunk, np.arange(n))), "号"))
     return pd.DataFrame({"case_no": case_no, "uscc": pop.codes[entity], "filing_date": filing,
@@ -357,16 +364,17 @@ def administrative_penalties(pop: Population, rng: np.random.Generator, chunk: i
     decision = cal.month_start(step) + _days(rng, n, 0, 27)
     severities = np.array(list(P.PENALTY_SEVERITY_SHARES))
     severity = severities[choose(rng, np.broadcast_to(np.array(list(P.PENALTY_SEVERITY_SHARES.values())), (n, 4)))]
-    low_high = np.array([P.PENALTY_AMOUNT_WAN[s] for s in severity])
+    low_high = np.array([P.PENALTY_AMOUNT_WAN[s] for s in severity], dtype=float).reshape(-1, 2)
     amount_wan = np.round(np.exp(rng.uniform(np.log(low_high[:, 0]), np.log(low_high[:, 1]))), 2)
     late = rng.random(n) < P.PENALTY_PUBLISHED_LATE
     working_days = np.where(late, rng.integers(8, 25, n), rng.integers(1, 8, n))
     published = np.busday_offset(decision, working_days, roll="forward")
-    min_months = np.array([P.PENALTY_MIN_PUBLICATION_MONTHS[s] for s in severity])
+    min_months = np.array([P.PENALTY_MIN_PUBLICATION_MONTHS[s] for s in severity], dtype=float)
     repaired = (severity != "severe") & (rng.random(n) < np.where(severity == "minor", 0.6, 0.4))
     repair = published + ((min_months * 30.44).astype(np.int64) + rng.exponential(120, n).astype(np.int64)) * DAY
     repair = np.where(repaired & (repair <= cal.end_date), repair, NAT)
-    tilt = np.array([PENALTY_TILT.get(s, PENALTY_TILT["default"]) for s in pop.section[entity]], dtype=float)
+    tilt = np.array([PENALTY_TILT.get(s, PENALTY_TILT["default"]) for s in pop.section[entity]],
+                    dtype=float).reshape(-1, len(P.PENALTY_DEPARTMENTS))
     department = choose(rng, tilt / tilt.sum(axis=1, keepdims=True))
     year = decision.astype("datetime64[Y]").astype(str)
     decision_no = np.char.add(np.char.add(np.char.add("宜", np.array(PENALTY_ABBREVIATIONS)[department]),

@@ -1,0 +1,104 @@
+"""The ``xyd`` command line as an operator uses it: output format and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from api.cli import main
+from features import uscc
+
+VALID = "91350100M000100Y43"
+
+
+def run(*args: str, input: str | None = None):
+    return CliRunner().invoke(main, list(args), input=input)
+
+
+def test_check_prints_one_tab_separated_line_per_code_and_exit_zero_when_all_valid():
+    result = run("uscc", "check", VALID, " ９１３５０１００Ｍ０００１００Ｙ４３")
+    assert result.exit_code == 0
+    assert result.output.splitlines() == [f"{VALID}\tvalid", " ９１３５０１００Ｍ０００１００Ｙ４３\tvalid"]
+
+
+def test_check_names_the_reason_and_exits_one_when_any_code_is_invalid():
+    result = run("uscc", "check", VALID, "91350100M000100Y44", "abc")
+    assert result.exit_code == 1
+    lines = [line.split("\t") for line in result.output.splitlines()]
+    assert lines[0] == [VALID, "valid"]
+    assert lines[1][:2] == ["91350100M000100Y44", "invalid"] and "position 18" in lines[1][2]
+    assert lines[2][:2] == ["abc", "invalid"] and "18" in lines[2][2]
+
+
+def test_check_json_for_machines():
+    result = run("uscc", "check", "--json", VALID, "Y1350100M000100Y43")
+    assert result.exit_code == 1
+    payload = json.loads(result.output)
+    assert payload[0]["valid"] is True and payload[0]["division"] == "350100"
+    assert payload[1] == {"input": "Y1350100M000100Y43", "normalised": "Y1350100M000100Y43", "valid": False,
+                          "rule": "check_character", "reason": payload[1]["reason"]}
+
+
+def test_check_reads_codes_from_standard_input():
+    result = run("uscc", "check", "-", input=f"{VALID}\r\n91350100M000100Y44\n")
+    assert result.exit_code == 1
+    assert [line.split("\t")[1] for line in result.output.splitlines()] == ["valid", "invalid"]
+
+
+def test_check_without_codes_is_a_usage_error():
+    result = run("uscc", "check")
+    assert result.exit_code == 2 and "Missing argument" in result.output
+
+
+def test_generate_prints_valid_codes_of_the_asked_type():
+    result = run("uscc", "generate", "5", "--type", "individual_business", "--division", "420527", "--seed", "3")
+    codes = result.output.split()
+    assert result.exit_code == 0 and len(codes) == 5
+    assert all(uscc.check(c).valid and c.startswith("92420527") for c in codes)
+    assert run("uscc", "generate", "5", "--type", "individual_business", "--division", "420527",
+               "--seed", "3").output.split() == codes
+
+
+def test_synth_writes_a_city_and_prints_rows_per_second(tmp_path):
+    out = tmp_path / "city"
+    result = run("synth", "--enterprises", "200", "--months", "3", "--seed", "4", "--dirty", "0.02", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "rows/s" in result.output and "tax_filings" in result.output
+    assert (out / "city.json").exists() and (out / "ground_truth" / "dirty_manifest.csv").exists()
+
+
+def test_synth_refuses_a_non_empty_folder_and_bad_parameters_with_exit_two(tmp_path):
+    out = tmp_path / "city"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep")
+    result = run("synth", "--enterprises", "10", "--out", str(out))
+    assert result.exit_code == 2 and "--force" in result.output
+    assert (out / "mine.txt").exists()
+    result = run("synth", "--enterprises", "10", "--months", "0", "--out", str(tmp_path / "other"))
+    assert result.exit_code == 2 and "months must be between 1 and 120; got 0" in result.output
+    assert not (tmp_path / "other").exists()
+
+
+def test_demo_builds_the_city_under_xyd_home(tmp_path):
+    # a real process: the console script as the README runs it, with its own XYD_HOME
+    env = {"XYD_HOME": str(tmp_path / "home"), "PATH": "", "COLUMNS": "120"}
+    done = subprocess.run([sys.executable, "-m", "api.cli", "demo", "--enterprises", "300"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "home" / "demo-city" / "enterprise_registry" / "enterprise_registry.csv").exists()
+    assert "xyd uscc check" in done.stdout
+
+
+def test_readme_commands_and_source_table_are_current():
+    from pathlib import Path
+
+    from features.schemas import sources_markdown
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text("utf-8")
+    table = readme.split("<!-- sources-table -->\n")[1].split("\n<!-- /sources-table -->")[0]
+    assert table == sources_markdown()
+    assert "<!-- run-command -->\n```sh\npython3 -m venv .venv" in readme
+    assert "<!-- test-command -->\n```sh\npython3 -m venv .venv" in readme
