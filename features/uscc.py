@@ -216,7 +216,7 @@ def normalise_series(codes: pd.Series) -> pd.Series:
     arr = pa.array(codes.astype("str"), type=pa.large_string(), from_pandas=True)
     arr = pc.replace_substring(arr, _FULLWIDTH_SPACE, " ")
     arr = pc.utf8_upper(pc.utf8_trim_whitespace(pc.utf8_normalize(arr, "NFKC")))
-    out = pd.Series(arr.to_pandas(), index=codes.index, dtype="str", name=codes.name)
+    out = pd.Series(arr.to_numpy(zero_copy_only=False), index=codes.index, dtype="str", name=codes.name)
     # Arrow and Python upper-case a few non-ASCII letters differently (ß); such a code is
     # invalid either way, but both paths must show the same normalised text.
     odd = out.notna() & ~out.map(str.isascii, na_action="ignore").fillna(True).astype(bool)

@@ -126,7 +126,8 @@ def test_every_adjacent_transposition_is_caught(code, position):
                           codes_strategy.map(lambda c: "Y" + c[1:]),
                           codes_strategy.map(lambda c: c.lower())), min_size=1, max_size=30))
 def test_bulk_checker_agrees_with_the_scalar_one(codes):
-    series = uscc.normalise_series(pd.Series(codes, dtype="str"))
+    # a batch read from the middle of a file is indexed by line number, not from zero
+    series = uscc.normalise_series(pd.Series(codes, dtype="str", index=range(2, len(codes) + 2)))
     bulk = uscc.check_series(series)
     for raw, normalised, rule in zip(codes, series, bulk):
         assert normalised == uscc.normalise(raw)
