@@ -129,7 +129,10 @@ def applicable_kinds(source: Source) -> list[str]:
 
 def _shift_date(text: str, fmt: str, days: int = 0, years: int = 0) -> str:
     parsed = datetime.strptime(text, fmt)
-    return (parsed.replace(year=parsed.year + years) + timedelta(days=days)).strftime(fmt)
+    if years:
+        # 29 February has no twin in most years: move to the 28th
+        parsed = parsed.replace(year=parsed.year + years, day=min(parsed.day, 28) if parsed.month == 2 else parsed.day)
+    return (parsed + timedelta(days=days)).strftime(fmt)
 
 
 def _fullwidth(code: str) -> str:

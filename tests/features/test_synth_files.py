@@ -277,3 +277,10 @@ def test_codes_are_unique_and_match_the_registered_type_and_district(rows, manif
     district = first["district_code"].map({d.zh: d.code for d in __import__("features.schemas").schemas.DISTRICTS})
     assert (first["uscc"].str[2:8] == district).all()
     assert np.isin(first["uscc"].str[:2].unique(), ["91", "92", "93"]).all()
+
+
+def test_dirt_on_a_leap_day_moves_it_safely():
+    from features.synth.deliver import _shift_date
+
+    assert _shift_date("2024-02-29", "%Y-%m-%d", years=70) == "2094-02-28"
+    assert _shift_date("20240229", "%Y%m%d", days=-1) == "20240228"
