@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from api.cli.demo import demo
+from api.cli.ingest import ingest
 from api.cli.synth import synth
 from api.cli.uscc import uscc
 
@@ -18,3 +19,4 @@ def main() -> None:
 main.add_command(uscc)
 main.add_command(synth)
 main.add_command(demo)
+main.add_command(ingest)

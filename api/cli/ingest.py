@@ -1,0 +1,59 @@
+"""``xyd ingest``: department files into the lake, with quarantine and a report."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from features.home import xyd_home
+from features.ingest.read import IngestFileError
+from features.ingest.run import RunReport, drop_files, ingest as ingest_files
+from features.schemas import SOURCES
+
+
+def report_table(report: RunReport) -> Table:
+    """Per file: rows in, accepted, duplicate, quarantined, top reasons, seconds."""
+    table = Table(title=f"ingest run {report.run_id}")
+    for header in ("source", "file", "rows in", "accepted", "duplicate", "quarantined", "reasons", "s"):
+        table.add_column(header, justify="right" if header not in ("source", "file", "reasons") else "left")
+    for f in report.files:
+        reasons = ", ".join(f"{k} {v}" for k, v in list(f.reasons.items())[:3])
+        table.add_row(f.source, Path(f.file).name, f"{f.rows_in:,}", f"{f.accepted:,}", f"{f.duplicate:,}",
+                      f"{f.quarantined:,}", reasons, f"{f.seconds:.2f}")
+    totals = report.totals()
+    table.add_row("[bold]all", "", f"{totals['rows_in']:,}", f"{totals['accepted']:,}", f"{totals['duplicate']:,}",
+                  f"{totals['quarantined']:,}", "", f"{report.seconds:.2f}")
+    rate = totals["rows_in"] / report.seconds if report.seconds else 0
+    table.caption = (f"{rate:,.0f} rows/s; " + ("the lake changed" if report.changed else
+                     "nothing changed: every row was already in the lake or the quarantine"))
+    return table
+
+
+@click.command()
+@click.argument("source", required=False, type=click.Choice(list(SOURCES)))
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--drop", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A folder laid out as `xyd synth` writes it: one sub-folder per source.")
+def ingest(source: str | None, files: tuple[Path, ...], drop: Path | None) -> None:
+    """Ingest FILE... of SOURCE (or a whole --drop folder) into the lake under XYD_HOME.
+
+    Every row is accepted, skipped as a duplicate, or quarantined with its reasons; the run's
+    report is printed and kept under XYD_HOME/reports. A file missing required columns refuses
+    the whole run (exit 2) and nothing is written.
+    """
+    console = Console()
+    if bool(drop) == bool(source or files):
+        raise click.UsageError("give either SOURCE FILE... or --drop DIR")
+    if source and not files:
+        raise click.UsageError(f"no files given for {source}")
+    try:
+        targets = drop_files(drop) if drop else [(source, path) for path in files]
+        report = ingest_files(xyd_home(), targets)
+    except IngestFileError as error:
+        console.print(f"[red]refused:[/red] {error}\nnothing was written.")
+        sys.exit(2)
+    console.print(report_table(report))

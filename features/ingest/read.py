@@ -1,0 +1,155 @@
+"""Read department files in bounded batches, whatever their format and encoding.
+
+CSV (UTF-8, UTF-8 with BOM, GBK/GB18030 — detected from the bytes), XLSX and Parquet. Headers
+written in Chinese, English or a known alias map onto the schema's columns. Each batch is the
+file's text under canonical column names plus ``_line``, the line a person sees in an editor
+(header = line 1).
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from features.schemas import Source
+
+SAMPLE_BYTES = 1 << 20
+FORMATS = (".csv", ".xlsx", ".parquet")
+
+
+class IngestFileError(ValueError):
+    """A file that cannot be ingested at all; the message names the file and the rule."""
+
+
+@dataclass
+class FileLayout:
+    """What a file's header says: the mapping onto the schema and what it lacks or adds."""
+
+    path: Path
+    encoding: str | None
+    mapping: dict[str, str]  # header as written → canonical column
+    unknown_headers: list[str]
+
+
+def detect_encoding(path: Path) -> str:
+    """``utf-8-sig`` when the file starts with a BOM, ``utf-8`` when its bytes are valid UTF-8,
+    otherwise ``gb18030`` (a superset of GBK) when they decode as that."""
+    with open(path, "rb") as handle:
+        sample = handle.read(SAMPLE_BYTES)
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            codecs.getincrementaldecoder(encoding)().decode(sample, final=len(sample) < SAMPLE_BYTES)
+            return encoding
+        except UnicodeDecodeError:
+            continue
+    raise IngestFileError(f"{path}: not UTF-8, UTF-8 with BOM or GBK text")
+
+
+def _header(path: Path, encoding: str | None) -> list[str]:
+    if path.suffix == ".csv":
+        return list(pd.read_csv(path, encoding=encoding, dtype="str", nrows=0).columns)
+    if path.suffix == ".xlsx":
+        import openpyxl
+
+        book = openpyxl.load_workbook(path, read_only=True)
+        try:
+            first = next(book.worksheets[0].iter_rows(max_row=1, values_only=True), ())
+        finally:
+            book.close()
+        return ["" if v is None else str(v) for v in first]
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).schema_arrow.names
+
+
+def inspect(source: Source, path: Path) -> FileLayout:
+    """Map a file's header onto the schema; refuse it whole if a required column is missing."""
+    path = Path(path)
+    if path.suffix.lower() not in FORMATS:
+        raise IngestFileError(f"{path}: unsupported file type {path.suffix!r}; expected one of {', '.join(FORMATS)}")
+    encoding = detect_encoding(path) if path.suffix.lower() == ".csv" else None
+    try:
+        headers = _header(path, encoding)
+    except (ValueError, OSError, KeyError, StopIteration) as error:
+        raise IngestFileError(f"{path}: cannot read the header ({error})") from None
+    known = {k.strip().lower(): v for k, v in source.header_map().items()}
+    mapping, unknown = {}, []
+    for header in headers:
+        column = known.get(str(header).strip().lstrip("\ufeff").lower())
+        if column is None:
+            unknown.append(header)
+        elif column in mapping.values():
+            raise IngestFileError(f"{path}: two headers map to column {column!r}")
+        else:
+            mapping[header] = column
+    missing = [c for c in source.required_columns() if c not in mapping.values()]
+    if missing:
+        wanted = ", ".join(f"{c} ({source.column(c).zh})" for c in missing)
+        raise IngestFileError(f"{path}: missing required columns for {source.name}: {wanted}")
+    return FileLayout(path, encoding, mapping, unknown)
+
+
+def _cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def read_batches(layout: FileLayout, batch_rows: int = 200_000) -> Iterator[pd.DataFrame]:
+    """The file's rows, ``batch_rows`` at a time, as text under canonical names with ``_line``."""
+    path, first_line = layout.path, 2
+    if path.suffix == ".csv":
+        reader = pd.read_csv(path, encoding=layout.encoding, dtype="str", keep_default_na=False,
+                             usecols=list(layout.mapping), chunksize=batch_rows)
+        batches = (chunk for chunk in reader)
+    elif path.suffix == ".xlsx":
+        batches = _xlsx_batches(path, batch_rows)
+    else:
+        batches = _parquet_batches(path, list(layout.mapping), batch_rows)
+    for batch in batches:
+        batch = batch[list(layout.mapping)].rename(columns=layout.mapping).astype("str")
+        batch.index = pd.RangeIndex(first_line, first_line + len(batch))
+        batch.insert(0, "_line", batch.index.to_numpy())
+        first_line += len(batch)
+        yield batch
+
+
+def _xlsx_batches(path: Path, batch_rows: int) -> Iterator[pd.DataFrame]:
+    import openpyxl
+
+    book = openpyxl.load_workbook(path, read_only=True)
+    try:
+        rows = book.worksheets[0].iter_rows(values_only=True)
+        header = ["" if v is None else str(v) for v in next(rows)]
+        block = []
+        for row in rows:
+            block.append([_cell_text(v) for v in row])
+            if len(block) == batch_rows:
+                yield pd.DataFrame(block, columns=header, dtype="str")
+                block = []
+        if block:
+            yield pd.DataFrame(block, columns=header, dtype="str")
+    finally:
+        book.close()
+
+
+def _parquet_batches(path: Path, columns: list[str], batch_rows: int) -> Iterator[pd.DataFrame]:
+    import pyarrow.parquet as pq
+
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=columns):
+        frame = batch.to_pandas()
+        yield frame.apply(lambda s: s.map(_cell_text, na_action="ignore").fillna("") if s.dtype == object
+                          else s.astype("str").where(s.notna(), ""))

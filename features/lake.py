@@ -1,0 +1,99 @@
+"""The lake: validated records, one Parquet dataset per source, under ``XYD_HOME/lake``.
+
+A run of ingestion writes new part files and then commits them all at once by replacing the
+manifest (``_manifest.json``) with ``os.replace``. Readers see only parts the manifest lists, so
+a run killed at any point leaves the lake as it was before, or as it is after, never half. Parts
+a dead run left behind are swept by the next commit.
+
+Each row carries, beside the schema's columns: ``_key_hash`` and ``_row_hash`` (natural key and
+content, for duplicates and conflicts), ``_run_id``, ``_file`` and ``_line`` (where it came from).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+MANIFEST = "_manifest.json"
+HIDDEN_COLUMNS = ("_key_hash", "_row_hash", "_run_id", "_file", "_line")
+
+
+class Lake:
+    """The lake and quarantine of one ``XYD_HOME``."""
+
+    def __init__(self, home: Path):
+        self.root = Path(home) / "lake"
+        self.quarantine_root = Path(home) / "quarantine"
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    # ------------------------------------------------------------------ reading
+
+    def manifest(self) -> dict:
+        """The committed state: ``{"lake": {source: [parts]}, "quarantine": {...}, "runs": [...]}``."""
+        path = self.root / MANIFEST
+        if not path.exists():
+            return {"lake": {}, "quarantine": {}, "runs": []}
+        return json.loads(path.read_text("utf-8"))
+
+    def parts(self, source: str, area: str = "lake") -> list[Path]:
+        """Committed part files of a source, oldest first."""
+        root = self.root if area == "lake" else self.quarantine_root
+        return [root / source / name for name in self.manifest()[area].get(source, [])]
+
+    def read(self, source: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """Every committed row of a source (all versions), optionally only some columns."""
+        parts = self.parts(source)
+        if not parts:
+            return pd.DataFrame(columns=columns) if columns else pd.DataFrame()
+        return pq.read_table(parts, columns=columns).to_pandas()
+
+    def read_quarantine(self, source: str) -> pd.DataFrame:
+        """Every quarantined row of a source, with its file, line, original values and reasons."""
+        parts = self.parts(source, "quarantine")
+        return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True) if parts else pd.DataFrame()
+
+    # ------------------------------------------------------------------ writing
+
+    def stage(self, source: str, frame: pd.DataFrame, area: str = "lake") -> str:
+        """Write a part file that no reader sees until :meth:`commit` lists it; returns its name."""
+        folder = (self.root if area == "lake" else self.quarantine_root) / source
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"part-{uuid.uuid4().hex}.parquet"
+        temporary = folder / (name + ".tmp")
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), temporary)
+        os.replace(temporary, folder / name)
+        return name
+
+    def commit(self, run: dict, staged: dict[str, dict[str, list[str]]]) -> None:
+        """Atomically add staged parts (``{area: {source: [names]}}``) and the run to the manifest."""
+        manifest = self.manifest()
+        for area, sources in staged.items():
+            for source, names in sources.items():
+                manifest[area].setdefault(source, []).extend(names)
+        manifest["runs"].append(run)
+        temporary = self.root / f"{MANIFEST}.{uuid.uuid4().hex}.tmp"
+        temporary.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), "utf-8")
+        os.replace(temporary, self.root / MANIFEST)
+        self.sweep()
+
+    def sweep(self) -> None:
+        """Delete part files no committed manifest lists (left by a run that died)."""
+        manifest = self.manifest()
+        for area, root in (("lake", self.root), ("quarantine", self.quarantine_root)):
+            if not root.exists():
+                continue
+            for folder in root.iterdir():
+                if not folder.is_dir():
+                    continue
+                listed = set(manifest[area].get(folder.name, []))
+                for path in folder.iterdir():
+                    if path.name not in listed:
+                        path.unlink()
+        for path in self.root.glob(f"{MANIFEST}.*.tmp"):
+            path.unlink()
