@@ -102,3 +102,19 @@ def test_readme_commands_and_source_table_are_current():
     assert table == sources_markdown()
     assert "<!-- run-command -->\n```sh\npython3 -m venv .venv" in readme
     assert "<!-- test-command -->\n```sh\npython3 -m venv .venv" in readme
+
+
+def test_ingest_drop_prints_the_report_and_a_refused_file_exits_two(tmp_path, monkeypatch, dirty_city):
+    monkeypatch.setenv("XYD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COLUMNS", "200")
+    bad = tmp_path / "water.csv"
+    bad.write_text("用户统一社会信用代码,户号\n91350100M000100Y43,1\n", encoding="utf-8")
+    refused = run("ingest", "water", str(bad))
+    assert refused.exit_code == 2 and "missing required columns for water" in refused.output
+    assert "nothing was written" in refused.output
+    first = run("ingest", "--drop", str(dirty_city))
+    assert first.exit_code == 0, first.output
+    assert "the lake changed" in first.output and "quarantined" in first.output
+    second = run("ingest", "--drop", str(dirty_city))
+    assert second.exit_code == 0 and "nothing changed" in second.output
+    assert run("ingest").exit_code == 2  # neither files nor --drop
