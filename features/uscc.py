@@ -74,6 +74,7 @@ RULES = ("length", "charset", "registration_authority", "entity_type", "division
 """Rule codes in the order they are checked; the first failing rule is reported."""
 
 _FULLWIDTH_SPACE = "\u3000"
+_BOM = "\ufeff"  # a UTF-8 BOM left at the start of a pasted or piped file
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,8 @@ def normalise(code: str) -> str:
     >>> normalise(" ９１４２０５００ma4abcde1x ")
     '91420500MA4ABCDE1X'
     """
-    return unicodedata.normalize("NFKC", code.replace(_FULLWIDTH_SPACE, " ")).strip().upper()
+    text = code.replace(_FULLWIDTH_SPACE, " ").replace(_BOM, "")
+    return unicodedata.normalize("NFKC", text).strip().upper()
 
 
 def _org_value(char: str) -> int:
@@ -153,14 +155,16 @@ def _division_problem(division: str) -> str | None:
     if division[:2] not in PROVINCE_CODES:
         return f"administrative division {division} starts with unknown province code {division[:2]}"
     table = divisions()
-    if division[:4] in _fully_listed_prefectures() and division not in table:
+    if division in table:
+        return None
+    if division[:4] in _fully_listed_prefectures():
         return f"administrative division {division} is not a division of {table[division[:4] + '00'].name}"
     if division[:2] == "42" and division[:4] + "00" not in table:
         return f"administrative division {division} names no prefecture of Hubei"
     return None
 
 
-def check(code: str) -> CheckResult:
+def check(code: str | None) -> CheckResult:
     """Normalise ``code`` and validate it, naming the first rule it breaks.
 
     >>> check("91420500MA4ABCDE1X").valid
@@ -168,6 +172,7 @@ def check(code: str) -> CheckResult:
     >>> check("91420500MA4ABCDE1X").rule
     'organisation_check'
     """
+    code = "" if code is None else str(code)
     norm = normalise(code)
 
     def bad(rule: str, reason: str) -> CheckResult:
@@ -214,7 +219,7 @@ _ORG_CHECK_CHARS = np.frombuffer(b"0123456789X0", dtype=np.uint8)  # index 11 - 
 def normalise_series(codes: pd.Series) -> pd.Series:
     """:func:`normalise` for a whole column (missing values stay missing)."""
     arr = pa.array(codes.astype("str"), type=pa.large_string(), from_pandas=True)
-    arr = pc.replace_substring(arr, _FULLWIDTH_SPACE, " ")
+    arr = pc.replace_substring(pc.replace_substring(arr, _FULLWIDTH_SPACE, " "), _BOM, "")
     arr = pc.utf8_upper(pc.utf8_trim_whitespace(pc.utf8_normalize(arr, "NFKC")))
     out = pd.Series(arr.to_numpy(zero_copy_only=False), index=codes.index, dtype="str", name=codes.name)
     # Arrow and Python upper-case a few non-ASCII letters differently (ß); such a code is

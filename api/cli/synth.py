@@ -10,21 +10,23 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from features.synth.city import DEFAULT_END, CitySpec, CitySummary, generate_city
+from features.synth.city import DEFAULT_END, CitySpec, CitySummary, check_destination, generate_city
 
 
 def run_synth(spec: CitySpec, out: Path, force: bool, console: Console) -> CitySummary:
     """Generate a city with a progress bar and print its summary table; exits 2 on bad input."""
+    # only the operator's mistakes are caught: anything raised during generation is a bug to see
     try:
         spec.validate()
-        with Progress(TextColumn("[bold]synth"), BarColumn(), MofNCompleteColumn(), TextColumn("entities"),
-                      TimeElapsedColumn(), console=console, transient=True) as progress:
-            task = progress.add_task("synth", total=spec.enterprises)
-            summary = generate_city(spec, out, force=force,
-                                    progress=lambda done, total: progress.update(task, completed=done))
+        check_destination(out, force)
     except (ValueError, FileExistsError) as error:
         console.print(f"[red]error:[/red] {error}")
         sys.exit(2)
+    with Progress(TextColumn("[bold]synth"), BarColumn(), MofNCompleteColumn(), TextColumn("entities"),
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task("synth", total=spec.enterprises)
+        summary = generate_city(spec, out, force=force,
+                                progress=lambda done, total: progress.update(task, completed=done))
     console.print(summary_table(summary, out))
     return summary
 

@@ -115,6 +115,12 @@ def _chunk_records(pop, rng: np.random.Generator, chunk: int) -> tuple[dict[str,
     return out, {"loans": loans_truth, "entities": records.entity_truth(pop)}
 
 
+def check_destination(out: Path, force: bool) -> None:
+    """Refuse to write a city over a folder that holds files, unless forced."""
+    if out.exists() and any(out.iterdir()) and not force:
+        raise FileExistsError(f"{out} exists and is not empty; choose another folder or pass --force")
+
+
 def generate_city(spec: CitySpec, out: Path, force: bool = False,
                   progress: Callable[[int, int], None] | None = None) -> CitySummary:
     """Generate the city described by ``spec`` into ``out``.
@@ -124,8 +130,7 @@ def generate_city(spec: CitySpec, out: Path, force: bool = False,
     """
     spec.validate()
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not force:
-        raise FileExistsError(f"{out} exists and is not empty; choose another folder or pass --force")
+    check_destination(out, force)
     started = time.perf_counter()
     calendar = Calendar(np.datetime64(spec.end, "M"), spec.months)
     summary = CitySummary(spec, (str(calendar.start), str(calendar.end)))

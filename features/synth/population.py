@@ -171,6 +171,7 @@ class Population:
     chemical: np.ndarray
     established: np.ndarray  # datetime64[D]
     exit_step: np.ndarray  # first month no longer alive; >= steps when it survives
+    deregistered: np.ndarray  # datetime64[D]; NaT when not deregistered by the window's end
     dormant: np.ndarray
     fixed_quota: np.ndarray
     capital_wan: np.ndarray
@@ -186,6 +187,13 @@ class Population:
     @property
     def n(self) -> int:
         return len(self.index)
+
+    @property
+    def last_day(self) -> np.ndarray:
+        """The last day anything can happen to an entity: the day before deregistration, or the
+        window's last day."""
+        before = self.deregistered - np.timedelta64(1, "D")
+        return np.where(np.isnat(self.deregistered), self.calendar.end_date, before)
 
     @property
     def tax_filer(self) -> np.ndarray:
@@ -241,8 +249,8 @@ def build_population(chunk: int, index: np.ndarray, calendar: Calendar, seed: in
         x[:, t] = previous
     health = quality[:, None] + x
 
-    start_step = np.ceil(((established - calendar.start.astype("datetime64[D]")).astype(float)) / 30.44)
-    start_step = start_step.clip(0).astype(int)
+    # alive from the month of establishment (0 for entities older than the window)
+    start_step = (established.astype("datetime64[M]") - calendar.start).astype(int).clip(0)
     exit_step = _exit_steps(rng, calendar, established, kind, health, start_step)
 
     loans = _loans(rng, calendar, index, kind, dormant, established, log_size, owner,
@@ -262,8 +270,12 @@ def build_population(chunk: int, index: np.ndarray, calendar: Calendar, seed: in
     activity = (log_size[:, None] + h_params.sales_loading * (health - quality[:, None]) + trend
                 + _season_matrix(SALES_SEASON, section, calendar_months))
     sales = np.where(alive & ~dormant[:, None], np.exp(activity + rng.normal(0, 0.08, (n, steps))), 0.0)
+    # deregistered 20-45 days into the first month no longer alive, once the last return is filed
+    deregistered = calendar.month_start(exit_step) + rng.integers(20, 46, n) * np.timedelta64(1, "D")
+    deregistered = np.where((exit_step < calendar.months) & (deregistered <= calendar.end_date), deregistered,
+                            np.datetime64("NaT", "D"))
     return Population(calendar, index, codes, kind, district, section, chemical, established, exit_step,
-                      dormant, fixed_quota, capital_wan, log_size, quality, owner, health, alive,
+                      deregistered, dormant, fixed_quota, capital_wan, log_size, quality, owner, health, alive,
                       np.round(sales, 2), activity, loans)
 
 
@@ -308,14 +320,16 @@ def _loans(rng, calendar: Calendar, index, kind, dormant, established, log_size,
              + h_params.pd_owner * owner[entity] + h_params.pd_young * young + h_params.pd_leverage * leverage)
     true_pd = sigmoid(logit)
     defaulted = rng.random(m) < true_pd
-    default_step = step + rng.integers(3, 13, m)
+    # 90 days past due 3-11 whole months after grant (plus days within the month): within 12 months,
+    # and no later than the entity's last month
+    default_step = np.minimum(step + rng.integers(3, 12, m), exit_step[entity] - 1)
     # Banks stop lending to an entity once it has defaulted.
     order = np.lexsort((step, entity))
     entity, step, amount, term, true_pd, defaulted, default_step = (
         a[order] for a in (entity, step, amount, term, true_pd, defaulted, default_step))
     first_default = np.full(n, np.iinfo(np.int64).max)
     np.minimum.at(first_default, entity[defaulted], default_step[defaulted])
-    keep = step <= first_default[entity]
+    keep = step < first_default[entity]
     day = rng.integers(0, 28, m)
     bank = choose(rng, np.broadcast_to(np.array(P.BANK_SHARES) / sum(P.BANK_SHARES), (m, len(P.BANKS))))
     out = {"entity": entity, "step": step, "day": day, "amount": amount, "term": term, "true_pd": true_pd,

@@ -54,35 +54,41 @@ def _published(df: pd.DataFrame, pop: Population) -> pd.DataFrame:
 
 def versions(df: pd.DataFrame, stages: list[str], pop: Population, rng: np.random.Generator,
              lag_days: tuple[int, int], dependants: dict[str, tuple[str, object]] | None = None) -> pd.DataFrame:
-    """One row per stage a record went through, as the department reports each change.
+    """One row per change a record went through, as the department reports each change.
 
-    ``stages`` are date columns in chronological order (the first always present). The version
-    reported at stage ``s`` shows only the stage dates up to ``s``; ``dependants`` maps a stage
-    to a column whose value is unknown before it (for example the status a verification sets)
-    and the value shown until then.
+    ``stages`` are date columns (the first always present). The version as of a stage's date
+    shows only the stage dates up to it; ``dependants`` maps a stage to a column whose value is
+    unknown before it (the status a verification sets) and the value shown until then. Stages on
+    the same day make one version, and a record's versions are reported in the order they
+    happened, a day apart at least, so the newest report is always the fullest.
     """
     dependants = dependants or {}
+    df = df.reset_index(drop=True)
     parts = []
     for stage in stages:
         happened = df[stage].notna().to_numpy()
-        part = df[happened].copy()
-        as_of = part[stage].to_numpy()
-        for other in stages:
-            later = part[other].to_numpy() > as_of
-            part[other] = np.where(later, NAT, part[other].to_numpy())
-            if other in dependants:
-                column, unknown = dependants[other]
-                part[column] = np.where(part[other].isna(), unknown, part[column].to_numpy())
-        part["reported_date"] = as_of + _days(rng, len(part), *lag_days)
-        parts.append(part)
-    return _published(pd.concat(parts, ignore_index=True), pop)
+        parts.append(pd.DataFrame({"record": np.flatnonzero(happened), "as_of": df.loc[happened, stage].to_numpy()}))
+    moments = (pd.concat(parts, ignore_index=True).drop_duplicates()
+               .sort_values(["record", "as_of"], kind="stable").reset_index(drop=True))
+    out = df.loc[moments["record"]].reset_index(drop=True)
+    as_of = moments["as_of"].to_numpy()
+    for stage in stages:
+        out[stage] = np.where(out[stage].to_numpy() > as_of, NAT, out[stage].to_numpy())
+        if stage in dependants:
+            column, unknown = dependants[stage]
+            out[column] = np.where(out[stage].isna(), unknown, out[column].to_numpy())
+    reported = (as_of + _days(rng, len(out), *lag_days)).astype("datetime64[D]").astype(np.int64)
+    rank = moments.groupby("record").cumcount().to_numpy()
+    # each version reported at least a day after the one before: r'[k] = max(r[k], r'[k-1] + 1)
+    shifted = pd.Series(reported - rank).groupby(moments["record"]).cummax().to_numpy() + rank
+    out["reported_date"] = shifted.astype("datetime64[D]")
+    return _published(out, pop)
 
 
 def enterprise_registry(pop: Population, rng: np.random.Generator) -> pd.DataFrame:
     """One row per entity; a deregistration inside the window arrives as a second version."""
     cal = pop.calendar
-    dereg = np.where(pop.exit_step < cal.months, cal.month_start(pop.exit_step.clip(0, cal.months - 1))
-                     + _days(rng, pop.n, 0, 27), NAT)
+    dereg = pop.deregistered
     df = pd.DataFrame({
         "uscc": pop.codes, "name": entity_names(pop, rng), "entity_type": pop.kind,
         "industry_section": pop.section, "district_code": pop.district,
@@ -134,6 +140,8 @@ def tax_filings(pop: Population, rng: np.random.Generator) -> pd.DataFrame:
     late = rng.random(len(entity)) < sigmoid(-2.6 - 1.6 * h)
     next_month = cal.month_start(step + 1)
     filing = np.where(late, next_month + _days(rng, len(entity), 15, 60), next_month + _days(rng, len(entity), 0, 14))
+    # tax is cleared before an entity may deregister
+    filing = np.minimum(filing, pop.last_day[entity])
     df = pd.DataFrame({
         "uscc": pop.codes[entity], "period": cal.month_start(step), "sales": _fen(sales),
         "tax_payable": payable_fen, "tax_paid": paid_fen, "arrears": payable_fen - paid_fen,
@@ -226,7 +234,7 @@ def court_executions(pop: Population, rng: np.random.Generator, chunk: int) -> p
     loans = pop.loans
     sued = loans["defaulted"] & (rng.random(len(loans["entity"])) < 0.7)
     suit_step = loans["default_step"] + rng.integers(2, 7, len(sued))
-    sued &= suit_step < cal.months
+    sued &= suit_step < np.minimum(cal.months, pop.exit_step[loans["entity"]])
     entity = np.concatenate([entity, loans["entity"][sued]])
     step = np.concatenate([step, suit_step[sued]])
     amount = np.concatenate([amount, loans["amount"][sued] * rng.uniform(0.6, 1.1, sued.sum())])
@@ -252,7 +260,8 @@ def dishonest_debtors(cases: pd.DataFrame, pop: Population, rng: np.random.Gener
     listing = cases["filing_date"].to_numpy() + _days(rng, n, 90, 180)
     closing = cases["closing_date"].to_numpy()
     open_then = np.isnat(closing) | (closing > listing)
-    listed = open_then & (rng.random(n) < sigmoid(-1.6 - 1.2 * cases["_health"].to_numpy()))
+    exists = listing <= pop.last_day[cases["_entity"].to_numpy()]
+    listed = open_then & exists & (rng.random(n) < sigmoid(-1.6 - 1.2 * cases["_health"].to_numpy()))
     removal = np.where(np.isnat(closing), NAT, closing + _days(rng, n, 0, 10))
     df = pd.DataFrame({"case_no": cases["case_no"], "uscc": cases["uscc"], "listing_date": listing,
                        "removal_date": removal})[listed]
@@ -271,11 +280,11 @@ def real_estate(pop: Population, rng: np.random.Generator, cases: pd.DataFrame, 
     land = rng.random(n) < np.where(np.isin(pop.section[entity], ["C", "A"]), 0.55, 0.25)
     area = np.round(np.where(land, np.exp(rng.normal(np.log(5_000), 0.9, n)), np.exp(rng.normal(np.log(180), 0.8, n))), 2)
     value_wan = np.round(area * np.where(land, 0.045, 0.75) * np.exp(rng.normal(0, 0.3, n)), 2).clip(0.01)
-    established = pop.established[entity]
-    span = (cal.end_date - established).astype(int).clip(1)
+    established, last_day = pop.established[entity], pop.last_day[entity]
+    span = (last_day - established).astype(int).clip(1)
     registered = established + (rng.random(n) * span).astype(np.int64) * DAY
     mortgaged = rng.random(n) < 0.35
-    mortgage = np.where(mortgaged, registered + (rng.random(n) * (cal.end_date - registered).astype(int)).astype(np.int64) * DAY, NAT)
+    mortgage = np.where(mortgaged, registered + (rng.random(n) * (last_day - registered).astype(int)).astype(np.int64) * DAY, NAT)
     released = mortgaged & (rng.random(n) < 0.5)
     release = np.where(released, mortgage + _days(rng, n, 180, 1080), NAT)
     seizure, lifted = np.full(n, NAT), np.full(n, NAT)
@@ -283,8 +292,10 @@ def real_estate(pop: Population, rng: np.random.Generator, cases: pd.DataFrame, 
     first_case = dict(zip(distressed["_entity"], zip(distressed["filing_date"], distressed["closing_date"])))
     for i in np.flatnonzero(np.isin(entity, list(first_case))):
         filed, closed = first_case[entity[i]]
-        if rng.random() < 0.5 and registered[i] < filed:
-            seizure[i] = filed + np.timedelta64(int(rng.integers(20, 90)), "D")
+        seized = filed + np.timedelta64(int(rng.integers(20, 90)), "D")
+        still_open = pd.isna(closed) or closed > seized
+        if rng.random() < 0.5 and registered[i] < filed and still_open and seized <= last_day[i]:
+            seizure[i] = seized
             lifted[i] = closed + np.timedelta64(int(rng.integers(1, 20)), "D") if not pd.isna(closed) else NAT
     for column in (mortgage, release, seizure, lifted):
         column[column > cal.end_date] = NAT
@@ -328,7 +339,7 @@ def intellectual_property(pop: Population, rng: np.random.Generator, chunk: int)
         prefix, (low, high), never = IP_KINDS[kind]
         entity = np.repeat(np.arange(pop.n), count)
         n = len(entity)
-        span = (cal.end_date - pop.established[entity]).astype(int).clip(1)
+        span = (pop.last_day[entity] - pop.established[entity]).astype(int).clip(1)
         applied = pop.established[entity] + (rng.random(n) * span).astype(np.int64) * DAY
         granted = np.where(rng.random(n) < never, NAT, applied + (rng.integers(low, high + 1, n) * 30.44).astype(np.int64) * DAY)
         lapse_p = sigmoid(-2.0 - 0.8 * pop.quality[entity])
@@ -342,8 +353,9 @@ def intellectual_property(pop: Population, rng: np.random.Generator, chunk: int)
                                     "application_date": applied, "grant_date": granted,
                                     "lapse_date": lapse, "pledge_date": pledge}))
     df = pd.concat(frames, ignore_index=True)
+    last_day = pd.Series(pop.last_day, index=pop.codes)[df["uscc"]].to_numpy()
     for column in ("grant_date", "lapse_date", "pledge_date"):
-        df.loc[df[column] > cal.end_date, column] = pd.NaT
+        df.loc[df[column].to_numpy() > last_day, column] = pd.NaT
     return versions(df, ["application_date", "grant_date", "lapse_date", "pledge_date"], pop, rng, (10, 40))
 
 
@@ -422,7 +434,8 @@ def loan_outcomes(pop: Population, rng: np.random.Generator, chunk: int) -> tupl
     default_date = cal.month_start(loans["default_step"]) + _days(rng, n, 0, 27)
     defaulted = loans["defaulted"]
     known_default = defaulted & (default_date <= cal.end_date)
-    matured = grant + 365 * DAY <= cal.end_date
+    month_start = grant.astype("datetime64[M]")
+    matured = (month_start + 12).astype("datetime64[D]") + (grant - month_start.astype("datetime64[D]")) <= cal.end_date
     flag = np.where(known_default, "Y", np.where(matured, "N", None))
     end_step = cal.months - 1
     dpd = np.where(rng.random(n) < 0.06, rng.integers(1, 30, n), 0)

@@ -31,6 +31,8 @@ def city():
             "tax": records.tax_filings(pop, rng), "electricity": records.utility("electricity", pop, rng),
             "dishonest": records.dishonest_debtors(cases, pop, rng), "property": records.real_estate(pop, rng, cases, chunk),
             "penalties": records.administrative_penalties(pop, rng, chunk),
+            "ip": records.intellectual_property(pop, rng, chunk), "registry": records.enterprise_registry(pop, rng),
+            "cases": cases.drop(columns=["_entity", "_health"]), "truth": records.entity_truth(pop),
         })
     kinds = np.concatenate([p["pop"].kind for p in parts])
     codes = np.concatenate([p["pop"].codes for p in parts])
@@ -130,3 +132,46 @@ def test_penalties_are_mostly_published_within_seven_working_days(city):
                                    first["published_date"].to_numpy().astype("datetime64[D]"))
     on_time = (working_days <= 7).mean()
     assert 0.8 <= on_time < 1.0
+
+
+def test_nothing_happens_to_an_entity_after_it_is_deregistered(city):
+    registry = city["registry"].sort_values("reported_date").drop_duplicates("uscc", keep="last")
+    deregistered = registry.set_index("uscc")["deregistered_date"].dropna()
+    assert len(deregistered) > 100
+    for frame, column in ((city["tax"], "filing_date"), (city["property"], "registration_date"),
+                          (city["property"], "mortgage_date"), (city["ip"], "application_date"),
+                          (city["ip"], "grant_date"), (city["dishonest"], "listing_date"),
+                          (city["cases"], "filing_date")):
+        dated = frame[frame["uscc"].isin(deregistered.index)].dropna(subset=[column])
+        assert (dated[column].to_numpy() < deregistered[dated["uscc"]].to_numpy()).all(), column
+
+
+def test_newest_version_of_a_record_is_the_fullest(city):
+    for frame, key, stages in ((city["property"], "certificate_no", ["registration_date", "mortgage_date",
+                                "mortgage_release_date", "seizure_date", "seizure_release_date"]),
+                               (city["ip"], "ip_no", ["application_date", "grant_date", "lapse_date", "pledge_date"]),
+                               (city["dishonest"], "case_no", ["listing_date", "removal_date"])):
+        ordered = frame.sort_values([key, "reported_date"])
+        assert not ordered.duplicated([key, "reported_date"]).any()
+        filled = ordered[stages].notna().sum(axis=1)
+        assert (filled.groupby(ordered[key]).diff().dropna() > 0).all()
+
+
+def test_seizures_are_lifted_after_they_start(city):
+    seized = city["property"].dropna(subset=["seizure_date", "seizure_release_date"])
+    assert (seized["seizure_release_date"] > seized["seizure_date"]).all()
+
+
+def test_defaults_fall_within_twelve_months_of_grant(city):
+    loans = city["loans"]
+    defaulted = loans[loans["defaulted_12m"]]
+    months = (defaulted["default_date"].dt.year - defaulted["grant_date"].dt.year) * 12 + \
+        (defaulted["default_date"].dt.month - defaulted["grant_date"].dt.month)
+    assert (months <= 11).all() and (defaulted["default_date"] > defaulted["grant_date"]).all()
+
+
+def test_entities_registered_in_the_last_month_are_alive_at_its_end(city):
+    registry = city["registry"].drop_duplicates("uscc")
+    newest = registry[registry["established_date"] >= pd.Timestamp("2026-06-01")]["uscc"]
+    truth = city["truth"].set_index("uscc")
+    assert len(newest) > 0 and truth.loc[newest, "alive_at_end"].all()

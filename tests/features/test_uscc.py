@@ -48,6 +48,7 @@ def test_organisation_check_value_ten_is_written_x_and_eleven_zero():
 @pytest.mark.parametrize("raw, expected", [
     (" ９１３５０１００Ｍ０００１００Ｙ４３ ", "91350100M000100Y43"),
     ("\u300091350100m000100y43\t", "91350100M000100Y43"),
+    ("\ufeff91350100M000100Y43", "91350100M000100Y43"),
     ("91350100M000100Y43", "91350100M000100Y43"),
 ])
 def test_normalise_folds_width_case_and_edges(raw, expected):
@@ -79,6 +80,7 @@ def test_divisions_outside_the_table_pass_when_well_formed():
     assert uscc.check(_valid(division="110101")).valid  # Beijing Dongcheng
     assert uscc.check(_valid(division="420111")).valid  # a Wuhan district: Wuhan is not enumerated
     assert uscc.check(_valid(division="420528")).valid  # 长阳, listed
+    assert uscc.check(_valid(division="429004")).valid  # 仙桃, a directly administered city of Hubei
 
 
 def test_shipped_table_holds_every_yichang_district():
@@ -133,6 +135,10 @@ def test_bulk_checker_agrees_with_the_scalar_one(codes):
         assert normalised == uscc.normalise(raw)
         expected = uscc.check(raw).rule
         assert (None if pd.isna(rule) else rule) == expected, raw
+
+
+def test_missing_code_is_a_length_failure_not_a_crash():
+    assert uscc.check(None).rule == "length"
 
 
 def test_bulk_checker_reports_missing_codes_as_length():
