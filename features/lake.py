@@ -5,7 +5,7 @@ manifest (``_manifest.json``) with ``os.replace``. Readers see only parts the ma
 a run killed at any point leaves the lake as it was before, or as it is after, never half. Parts
 a dead run left behind are swept by the next commit.
 
-Each row carries, beside the schema's columns: ``_key_hash`` and ``_row_hash`` (natural key and
+Each row carries, beside the schema's columns: ``_key_hash`` and ``_pair_hash`` (natural key, and key with
 content, for duplicates and conflicts), ``_run_id``, ``_file`` and ``_line`` (where it came from).
 """
 
@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 MANIFEST = "_manifest.json"
-HIDDEN_COLUMNS = ("_key_hash", "_row_hash", "_run_id", "_file", "_line")
+HIDDEN_COLUMNS = ("_key_hash", "_pair_hash", "_run_id", "_file", "_line")
 
 
 class Lake:

@@ -17,15 +17,11 @@ from dataclasses import dataclass, field
 
 # ------------------------------------------------------------------------------ building blocks
 
-KINDS = ("uscc", "text", "date", "period", "year", "money", "number", "int", "enum", "bool")
-"""Column kinds: how a value is parsed and validated."""
+KINDS = ("uscc", "text", "date", "period", "year", "money", "number", "int", "enum")
+"""Column kinds: how a value is parsed and validated (yes/no flags are enums: 是/否, Y/N)."""
 
 MONEY_UNITS = {"yuan": 100, "wan_yuan": 1_000_000}
 """Fen per unit for the money units departments write."""
-
-# Accepted spellings of booleans, after trimming and upper-casing.
-TRUE_WORDS = frozenset({"是", "Y", "YES", "TRUE", "1", "T"})
-FALSE_WORDS = frozenset({"否", "N", "NO", "FALSE", "0", "F"})
 
 
 @dataclass(frozen=True)

@@ -216,46 +216,76 @@ _ORG_VALUE[np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", dtype=np.uint8)] = np.ar
 _ORG_CHECK_CHARS = np.frombuffer(b"0123456789X0", dtype=np.uint8)  # index 11 - sum % 11
 
 
-def normalise_series(codes: pd.Series) -> pd.Series:
-    """:func:`normalise` for a whole column (missing values stay missing)."""
-    arr = pa.array(codes.astype("str"), type=pa.large_string(), from_pandas=True)
-    arr = pc.replace_substring(pc.replace_substring(arr, _FULLWIDTH_SPACE, " "), _BOM, "")
-    arr = pc.utf8_upper(pc.utf8_trim_whitespace(pc.utf8_normalize(arr, "NFKC")))
-    out = pd.Series(arr.to_numpy(zero_copy_only=False), index=codes.index, dtype="str", name=codes.name)
+def _arrow_text(codes: pd.Series) -> pa.Array:
+    arr = pa.array(codes.astype("str"), type=pa.string(), from_pandas=True)
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+def normalise_array(arr: pa.Array) -> pa.Array:
+    """:func:`normalise` for an Arrow string array (nulls stay null)."""
+    out = arr
+    wide = pc.invert(pc.fill_null(pc.string_is_ascii(arr), True))
+    if pc.any(wide).as_py():  # only non-ASCII codes need folding; most are plain already
+        folded = pc.filter(arr, wide)
+        folded = pc.utf8_normalize(pc.replace_substring(pc.replace_substring(folded, _FULLWIDTH_SPACE, " "),
+                                                        _BOM, ""), "NFKC")
+        out = pc.replace_with_mask(arr, wide, folded)
+    out = pc.utf8_upper(pc.utf8_trim_whitespace(out))
     # Arrow and Python upper-case a few non-ASCII letters differently (ß); such a code is
     # invalid either way, but both paths must show the same normalised text.
-    odd = out.notna() & ~out.map(str.isascii, na_action="ignore").fillna(True).astype(bool)
+    odd = ~pc.fill_null(pc.string_is_ascii(out), True).to_numpy(zero_copy_only=False)
     if odd.any():
-        out[odd] = codes[odd].map(normalise)
+        values = out.to_numpy(zero_copy_only=False).copy()
+        raw = arr.to_numpy(zero_copy_only=False)
+        values[odd] = [normalise(v) for v in raw[odd]]
+        out = pa.array(values, pa.string(), from_pandas=True)
     return out
 
 
-def check_series(codes: pd.Series) -> pd.Series:
-    """The first broken rule of every (already normalised) code, or missing where valid.
+def normalise_series(codes: pd.Series) -> pd.Series:
+    """:func:`normalise` for a whole column (missing values stay missing)."""
+    out = normalise_array(_arrow_text(codes)).to_numpy(zero_copy_only=False)
+    return pd.Series(out, index=codes.index, dtype="str", name=codes.name)
+
+
+def check_array(arr: pa.Array) -> np.ndarray:
+    """The first broken rule of every (already normalised) code, ``None`` where valid.
 
     Vectorised equivalent of ``check(code).rule``, used by ingestion on millions of rows.
     """
-    text = codes.astype("str").fillna("")
-    rule = pd.Series(pd.NA, index=codes.index, dtype="str")
-    lengths = text.str.len().to_numpy()
-    ascii_18 = (lengths == LENGTH) & text.map(str.isascii, na_action="ignore").fillna(False).to_numpy(bool)
-    rule[lengths != LENGTH] = "length"
-    rule[(lengths == LENGTH) & ~ascii_18] = "charset"
-    idx = np.flatnonzero(ascii_18)
-    if idx.size == 0:
-        return rule
-    raw = "".join(text.iloc[idx].tolist()).encode("ascii")
-    chars = np.frombuffer(raw, dtype=np.uint8).reshape(-1, LENGTH)
+    lengths = pc.fill_null(pc.utf8_length(arr), 0).to_numpy(zero_copy_only=False)
+    ascii_ = pc.fill_null(pc.string_is_ascii(arr), False).to_numpy(zero_copy_only=False)
+    result = np.full(len(arr), None, dtype=object)
+    result[lengths != LENGTH] = "length"
+    result[(lengths == LENGTH) & ~ascii_] = "charset"
+    idx = np.flatnonzero((lengths == LENGTH) & ascii_)
+    if idx.size:
+        # 18 ASCII characters each: the taken strings sit back to back in Arrow's data buffer
+        taken = pc.take(arr, pa.array(idx))
+        offsets = np.frombuffer(taken.buffers()[1], dtype=np.int32)[taken.offset: taken.offset + len(taken) + 1]
+        data = np.frombuffer(taken.buffers()[2], dtype=np.uint8)[offsets[0]: offsets[-1]]
+        result[idx] = _first_broken_rule(data.reshape(-1, LENGTH))
+    return result
+
+
+def check_series(codes: pd.Series) -> pd.Series:
+    """:func:`check_array` for a pandas column: the first broken rule, missing where valid."""
+    return pd.Series(pd.array(check_array(_arrow_text(codes)), dtype="str"), index=codes.index)
+
+
+def _first_broken_rule(chars: np.ndarray) -> np.ndarray:
+    """Rule names (None where valid) for an (n, 18) array of ASCII code points."""
+    n = len(chars)
     values = _CHARSET_VALUE[chars]
-    result = np.full(idx.size, None, dtype=object)
+    result = np.full(n, None, dtype=object)
 
     def fail(mask: np.ndarray, name: str) -> None:
         result[mask & (result == None)] = name  # noqa: E711 - elementwise comparison
 
     fail((values < 0).any(axis=1), "charset")
     first, second = chars[:, 0], chars[:, 1]
-    authority_ok = np.zeros(idx.size, bool)
-    type_ok = np.zeros(idx.size, bool)
+    authority_ok = np.zeros(n, bool)
+    type_ok = np.zeros(n, bool)
     for authority, kinds in ENTITY_TYPES.items():
         here = first == ord(authority)
         authority_ok |= here
@@ -263,8 +293,7 @@ def check_series(codes: pd.Series) -> pd.Series:
     fail(~authority_ok, "registration_authority")
     fail(~type_ok, "entity_type")
     division = np.ascontiguousarray(chars[:, 2:8]).view("S6").ravel()
-    distinct = np.unique(division)
-    bad_divisions = [d for d in distinct if _division_problem(d.decode("ascii")) is not None]
+    bad_divisions = [d for d in np.unique(division) if _division_problem(d.decode("ascii")) is not None]
     fail(np.isin(division, bad_divisions), "division")
     org_values = _ORG_VALUE[chars[:, 8:16]]
     org_expected = _ORG_CHECK_CHARS[11 - (org_values @ ORG_WEIGHTS) % 11]
@@ -272,8 +301,7 @@ def check_series(codes: pd.Series) -> pd.Series:
     checked = np.where(values[:, :17] < 0, 0, values[:, :17])
     expected = (31 - (checked @ CHECK_WEIGHTS) % 31) % 31
     fail(values[:, 17] != expected, "check_character")
-    rule.iloc[idx] = pd.array(result, dtype="str")
-    return rule
+    return result
 
 
 def make_codes(authority: str, entity_types: np.ndarray, divisions_: np.ndarray,

@@ -1,8 +1,9 @@
-"""Normalise and validate a batch of raw rows, column by column, vectorised.
+"""Normalise and validate a batch of raw rows, column by column, vectorised with Arrow.
 
-Input: the department's text under canonical column names. Output: the canonical values (dates
-as ``datetime64``, money as integer fen, enumerations as codes, codes normalised) and, per row,
-the reasons it cannot be accepted. Every rule lives here once; the reason codes are::
+Input: the department's text under canonical column names (an Arrow table of strings). Output:
+the canonical values (dates as ``datetime64``, money as integer fen, enumerations as codes, codes
+normalised) as a pandas frame with stable dtypes, and per row the reasons it cannot be accepted.
+Every rule lives here once; the reason codes are::
 
     missing:<column>         a required value is empty
     uscc:<rule>              the code breaks a USCC rule (see features.uscc.RULES)
@@ -15,157 +16,198 @@ the reasons it cannot be accepted. Every rule lives here once; the reason codes 
     out_of_range:<column>    outside the schema's declared range
     bad_enum:<column>        not an accepted spelling of the enumeration
     date_order:<a>><b>       <a> is after <b> where the schema says it cannot be
+    conflicting_duplicate    (set by the run) a known key with other content
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from features import uscc
 from features.schemas import MONEY_UNITS, Column, Source
 
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y年%m月%d日", "%Y.%m.%d")
 PERIOD_FORMATS = ("%Y-%m", "%Y%m", "%Y年%m月", "%Y/%m", "%Y.%m")
-EXCEL_EPOCH = pd.Timestamp("1899-12-30")
-EXCEL_SERIAL = re.compile(r"^\d{4,5}(\.0+)?$")  # 1927-2173: no 8-digit YYYYMMDD is confused with it
-AMOUNT_NOISE = re.compile(r"[,，¥￥\s]")
+EXCEL_EPOCH = dt.datetime(1899, 12, 30)
+EXCEL_SERIAL = r"^\d{4,5}(\.0+)?$"  # 1927-2173; never confused with an 8-digit YYYYMMDD
+AMOUNT_NOISE = r"[,，¥￥\s]"
+NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+DATE_PARTS = r"^(?P<y>\d{4})[-/.年]?(?P<m>\d{1,2})[-/.月]?(?P<d>\d{1,2})日?$"
+
+# Stable pandas dtypes for canonical values, so the same value hashes the same in every batch.
+PANDAS_TYPES = {pa.int64(): pd.Int64Dtype(), pa.float64(): pd.Float64Dtype(), pa.string(): pd.StringDtype("pyarrow"),
+                pa.large_string(): pd.StringDtype("pyarrow")}
 
 
-def _blank(values: pd.Series) -> pd.Series:
-    return values.isna() | (values.str.strip() == "")
+def _text(values) -> pa.Array:
+    if isinstance(values, pd.Series):
+        values = pa.array(values.astype("str"), type=pa.string(), from_pandas=True)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    return values
 
 
-def parse_dates(values: pd.Series) -> pd.Series:
-    """Text in any accepted date format (or an Excel serial number) → ``datetime64``; NaT if none."""
-    text = values.str.strip()
-    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[s]")
-    for fmt in DATE_FORMATS:
-        todo = out.isna() & text.notna()
-        if not todo.any():
+def _first_parse(text: pa.Array, formats: tuple[str, ...]) -> pa.Array:
+    parsed = pa.nulls(len(text), pa.timestamp("s"))
+    for fmt in formats:
+        if parsed.null_count == 0:
             break
-        out[todo] = pd.to_datetime(text[todo], format=fmt, errors="coerce")
-    serial = out.isna() & text.str.match(EXCEL_SERIAL).fillna(False).astype(bool)
-    if serial.any():
-        out[serial] = EXCEL_EPOCH + pd.to_timedelta(text[serial].astype(float).astype(int), unit="D")
-    return out
+        parsed = pc.coalesce(parsed, pc.strptime(text, format=fmt, unit="s", error_is_null=True))
+    return parsed
 
 
-def parse_periods(values: pd.Series) -> pd.Series:
-    """Text in any accepted month format → first day of the month; NaT if none."""
-    text = values.str.strip()
-    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[s]")
-    for fmt in PERIOD_FORMATS + DATE_FORMATS:
-        todo = out.isna() & text.notna()
-        if not todo.any():
-            break
-        out[todo] = pd.to_datetime(text[todo], format=fmt, errors="coerce")
-    return out.dt.to_period("M").dt.to_timestamp().astype("datetime64[s]")
+def _real_days_only(text: pa.Array, parsed: pa.Array) -> pa.Array:
+    """Arrow rolls 30 February over to 1 March; keep only dates whose written year, month and
+    day are the ones parsed."""
+    parts = pc.extract_regex(text, DATE_PARTS)
+    same = pc.and_(pc.and_(
+        pc.equal(pc.cast(pc.struct_field(parts, "y"), pa.int64()), pc.year(parsed)),
+        pc.equal(pc.cast(pc.struct_field(parts, "m"), pa.int64()), pc.month(parsed))),
+        pc.equal(pc.cast(pc.struct_field(parts, "d"), pa.int64()), pc.day(parsed)))
+    return pc.if_else(pc.fill_null(same, False), parsed, None)
 
 
-def parse_numbers(values: pd.Series) -> pd.Series:
-    """Text with thousands separators or currency signs → float; NaN where not a number."""
-    return pd.to_numeric(values.str.replace(AMOUNT_NOISE, "", regex=True), errors="coerce")
+def parse_dates(values) -> pd.Series | pa.Array:
+    """Text in any accepted date format (or an Excel serial number) → timestamps; null if none.
+
+    Takes and returns an Arrow array, or a pandas Series (for analysts and tests).
+    """
+    as_series = isinstance(values, pd.Series)
+    text = pc.utf8_trim_whitespace(_text(values))
+    parsed = _real_days_only(text, _first_parse(text, DATE_FORMATS))
+    serial = pc.and_(pc.is_null(parsed), pc.fill_null(pc.match_substring_regex(text, EXCEL_SERIAL), False))
+    if pc.any(serial).as_py():
+        days = pc.cast(pc.cast(pc.if_else(serial, text, None), pa.float64()), pa.int64())
+        offsets = pc.multiply(days, 86_400)
+        stamps = pc.cast(pc.add(offsets, int(EXCEL_EPOCH.replace(tzinfo=dt.timezone.utc).timestamp())),
+                         pa.timestamp("s"))
+        parsed = pc.coalesce(parsed, stamps)
+    return pd.Series(parsed.to_numpy(zero_copy_only=False), index=values.index) if as_series else parsed
+
+
+def parse_periods(values) -> pd.Series | pa.Array:
+    """Text in any accepted month format → the first day of that month; null if none."""
+    as_series = isinstance(values, pd.Series)
+    text = pc.utf8_trim_whitespace(_text(values))
+    parsed = pc.floor_temporal(_first_parse(text, PERIOD_FORMATS + DATE_FORMATS), unit="month")
+    return pd.Series(parsed.to_numpy(zero_copy_only=False), index=values.index) if as_series else parsed
+
+
+def parse_numbers(text: pa.Array) -> pa.Array:
+    """Text with thousands separators or currency signs → float; null where not a number."""
+    cleaned = pc.replace_substring_regex(text, AMOUNT_NOISE, "")
+    valid = pc.fill_null(pc.match_substring_regex(cleaned, NUMBER), False)
+    return pc.cast(pc.if_else(valid, cleaned, None), pa.float64())
 
 
 class Problems:
-    """Collects reason codes per row of a batch."""
+    """Collects (rows, reason) pairs for a batch and joins them per row at the end."""
 
-    def __init__(self, index: pd.Index):
-        self.index = index
-        self._reasons: list[pd.Series] = []
+    def __init__(self, n: int):
+        self.n = n
+        self._rules: list[tuple[np.ndarray, str | np.ndarray]] = []
 
-    def add(self, mask: pd.Series | np.ndarray, reason: str | pd.Series) -> None:
-        mask = pd.Series(np.asarray(mask, dtype=bool), index=self.index)
+    def add(self, mask, reason: str | np.ndarray) -> None:
+        mask = np.asarray(mask.to_numpy(zero_copy_only=False) if isinstance(mask, (pa.Array, pa.ChunkedArray))
+                          else mask, dtype=bool)
         if mask.any():
-            text = reason[mask] if isinstance(reason, pd.Series) else pd.Series(reason, index=self.index[mask])
-            self._reasons.append(text.astype("str"))
+            self._rules.append((mask, reason))
 
-    def reasons(self) -> pd.Series:
+    def reasons(self) -> np.ndarray:
         """Per row, its reasons joined by ``;`` (empty string when the row is clean)."""
-        if not self._reasons:
-            return pd.Series("", index=self.index, dtype="str")
-        joined = pd.concat(self._reasons).groupby(level=0).agg(";".join)
-        return joined.reindex(self.index, fill_value="").astype("str")
+        out = np.full(self.n, "", dtype=object)
+        if not self._rules:
+            return out
+        flagged = np.flatnonzero(np.logical_or.reduce([m for m, _ in self._rules]))
+        parts: dict[int, list[str]] = {int(i): [] for i in flagged}
+        for mask, reason in self._rules:
+            for i in np.flatnonzero(mask):
+                parts[int(i)].append(reason if isinstance(reason, str) else reason[i])
+        for i, texts in parts.items():
+            out[i] = ";".join(texts)
+        return out
 
 
-def normalise(source: Source, raw: pd.DataFrame, today: dt.date,
-              known_codes: set[str] | None) -> tuple[pd.DataFrame, pd.Series]:
+def normalise(source: Source, raw: pa.Table, today: dt.date,
+              known_codes: pa.Array | None) -> tuple[pd.DataFrame, np.ndarray]:
     """Canonical values of a batch and the reasons each row is refused (empty when clean).
 
     ``known_codes`` are the registry's codes; ``None`` for the registry itself.
     """
-    problems = Problems(raw.index)
-    out = pd.DataFrame(index=raw.index)
-    today_ts = pd.Timestamp(today)
+    n = raw.num_rows
+    problems = Problems(n)
+    today_ts = pa.scalar(dt.datetime.combine(today, dt.time()), pa.timestamp("s"))
+    columns: dict[str, pa.Array] = {}
     for column in source.columns:
-        values = raw[column.name] if column.name in raw else pd.Series(pd.NA, index=raw.index, dtype="str")
-        values = values.astype("str")
-        blank = _blank(values)
+        values = _text(raw.column(column.name)) if column.name in raw.column_names else pa.nulls(n, pa.string())
+        text = pc.utf8_trim_whitespace(values)
+        blank = pc.fill_null(pc.equal(text, ""), True).to_numpy(zero_copy_only=False)
         if column.required:
             problems.add(blank, f"missing:{column.name}")
-        out[column.name] = _column(column, values, blank, problems, today_ts)
-    if known_codes is not None:  # invalid and empty codes are already None
-        codes = out["uscc"].to_numpy(dtype=object, na_value=None)
-        unknown = np.fromiter((c is not None and c not in known_codes for c in codes), bool, len(codes))
-        problems.add(unknown, "unknown_enterprise")
+        columns[column.name] = _column(column, text, blank, problems, today_ts)
+    if known_codes is not None:  # invalid and empty codes are already null
+        codes = columns["uscc"]
+        unknown = pc.and_(pc.is_valid(codes), pc.invert(pc.is_in(codes, value_set=known_codes)))
+        problems.add(pc.fill_null(unknown, False), "unknown_enterprise")
     for earlier, later in source.date_order:
-        backwards = (out[earlier] > out[later]).fillna(False)
+        backwards = pc.fill_null(pc.greater(columns[earlier], columns[later]), False)
         problems.add(backwards, f"date_order:{earlier}>{later}")
-    return out, problems.reasons()
+    frame = pa.table(columns).to_pandas(types_mapper=PANDAS_TYPES.get)
+    for name, values in frame.items():
+        if pd.api.types.is_datetime64_any_dtype(values):
+            frame[name] = values.astype("datetime64[s]")
+    return frame, problems.reasons()
 
 
-def _column(column: Column, values: pd.Series, blank: pd.Series, problems: Problems,
-            today: pd.Timestamp) -> pd.Series:
+def _column(column: Column, text: pa.Array, blank: np.ndarray, problems: Problems,
+            today: pa.Scalar) -> pa.Array:
     name = column.name
+    not_blank = pa.array(~blank)
     if column.kind == "uscc":
-        codes = uscc.normalise_series(values)
-        rule = uscc.check_series(codes)
-        bad = rule.notna() & ~blank
-        problems.add(bad, "uscc:" + rule.fillna(""))
-        return codes.where(~bad & ~blank, None)
+        codes = uscc.normalise_array(text)
+        rule = uscc.check_array(codes)
+        bad = np.not_equal(rule, None) & ~blank
+        labelled = np.full(len(rule), "", dtype=object)
+        labelled[bad] = ["uscc:" + r for r in rule[bad]]
+        problems.add(bad, labelled)
+        return pc.if_else(pa.array(~(bad | blank)), codes, None)
     if column.kind == "text":
-        return values.str.strip().where(~blank, None)
-    if column.kind == "date":
-        parsed = parse_dates(values)
-        problems.add(parsed.isna() & ~blank, f"bad_date:{name}")
-        problems.add((parsed > today).fillna(False), f"future_date:{name}")
+        return pc.if_else(not_blank, text, None)
+    if column.kind in ("date", "period"):
+        parsed = parse_dates(text) if column.kind == "date" else parse_periods(text)
+        failed = pc.and_(pc.is_null(parsed), not_blank)
+        problems.add(failed, f"bad_date:{name}" if column.kind == "date" else f"bad_period:{name}")
+        problems.add(pc.fill_null(pc.greater(parsed, today), False), f"future_date:{name}")
         return parsed
-    if column.kind == "period":
-        parsed = parse_periods(values)
-        problems.add(parsed.isna() & ~blank, f"bad_period:{name}")
-        problems.add((parsed > today).fillna(False), f"future_date:{name}")
-        return parsed
-    if column.kind == "year":
-        number = parse_numbers(values)
-        problems.add(number.isna() & ~blank, f"bad_number:{name}")
-        return _ranged(column, number, problems).round().astype("Int64")
-    if column.kind in ("money", "number", "int"):
-        number = parse_numbers(values)
-        problems.add(number.isna() & ~blank, f"bad_number:{name}")
-        problems.add((number < 0).fillna(False), f"negative:{name}")
-        number = _ranged(column, number, problems)
+    if column.kind in ("money", "number", "int", "year"):
+        number = parse_numbers(text)
+        problems.add(pc.and_(pc.is_null(number), not_blank), f"bad_number:{name}")
+        if column.kind != "year":
+            problems.add(pc.fill_null(pc.less(number, 0), False), f"negative:{name}")
+        _check_range(column, number, problems)
         if column.kind == "money":
-            return (number * MONEY_UNITS[column.unit]).round().astype("Int64")
-        return number.round().astype("Int64") if column.kind == "int" else number.astype("Float64")
+            return pc.cast(pc.round(pc.multiply(number, MONEY_UNITS[column.unit])), pa.int64())
+        if column.kind in ("int", "year"):
+            return pc.cast(pc.round(number), pa.int64())
+        return number
     if column.kind == "enum":
-        codes = values.str.strip().str.upper().map(column.enum_lookup())
-        problems.add(codes.isna() & ~blank, f"bad_enum:{name}")
-        return codes.astype("str")
-    if column.kind == "bool":  # pragma: no cover - no source declares one yet
-        raise NotImplementedError("bool columns")
-    raise AssertionError(column.kind)
+        lookup = column.enum_lookup()
+        position = pc.index_in(pc.utf8_upper(text), value_set=pa.array(list(lookup), pa.string()))
+        codes = pc.take(pa.array(list(lookup.values()), pa.string()), position)
+        problems.add(pc.and_(pc.is_null(codes), not_blank), f"bad_enum:{name}")
+        return codes
+    raise AssertionError(f"column {name}: no rule for kind {column.kind!r}")
 
 
-def _ranged(column: Column, number: pd.Series, problems: Problems) -> pd.Series:
-    low = column.min if column.min is not None and column.min > 0 else None
-    outside = pd.Series(False, index=number.index)
-    if low is not None:
-        outside |= (number < low).fillna(False)
+def _check_range(column: Column, number: pa.Array, problems: Problems) -> None:
+    outside = pa.array(np.zeros(len(number), dtype=bool))
+    if column.min is not None and column.min > 0:
+        outside = pc.or_(outside, pc.fill_null(pc.less(number, column.min), False))
     if column.max is not None:
-        outside |= (number > column.max).fillna(False)
+        outside = pc.or_(outside, pc.fill_null(pc.greater(number, column.max), False))
     problems.add(outside, f"out_of_range:{column.name}")
-    return number

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from features.schemas import Source
 
@@ -34,6 +37,7 @@ class FileLayout:
     encoding: str | None
     mapping: dict[str, str]  # header as written → canonical column
     unknown_headers: list[str]
+    headers: list[str]  # every header, as written
 
 
 def detect_encoding(path: Path) -> str:
@@ -93,7 +97,7 @@ def inspect(source: Source, path: Path) -> FileLayout:
     if missing:
         wanted = ", ".join(f"{c} ({source.column(c).zh})" for c in missing)
         raise IngestFileError(f"{path}: missing required columns for {source.name}: {wanted}")
-    return FileLayout(path, encoding, mapping, unknown)
+    return FileLayout(path, encoding, mapping, unknown, headers)
 
 
 def _cell_text(value) -> str:
@@ -108,23 +112,50 @@ def _cell_text(value) -> str:
     return str(value)
 
 
-def read_batches(layout: FileLayout, batch_rows: int = 200_000) -> Iterator[pd.DataFrame]:
-    """The file's rows, ``batch_rows`` at a time, as text under canonical names with ``_line``."""
+def read_batches(layout: FileLayout, batch_rows: int = 200_000) -> Iterator[pa.Table]:
+    """The file's rows, about ``batch_rows`` at a time, as text under canonical names plus
+    ``_line``. Memory stays bounded whatever the file's size."""
     path, first_line = layout.path, 2
     if path.suffix == ".csv":
-        reader = pd.read_csv(path, encoding=layout.encoding, dtype="str", keep_default_na=False,
-                             usecols=list(layout.mapping), chunksize=batch_rows)
-        batches = (chunk for chunk in reader)
+        batches = _csv_batches(layout, batch_rows)
     elif path.suffix == ".xlsx":
-        batches = _xlsx_batches(path, batch_rows)
+        batches = (pa.Table.from_pandas(b, preserve_index=False) for b in _xlsx_batches(path, batch_rows))
     else:
-        batches = _parquet_batches(path, list(layout.mapping), batch_rows)
+        batches = (pa.Table.from_pandas(b, preserve_index=False)
+                   for b in _parquet_batches(path, list(layout.mapping), batch_rows))
     for batch in batches:
-        batch = batch[list(layout.mapping)].rename(columns=layout.mapping).astype("str")
-        batch.index = pd.RangeIndex(first_line, first_line + len(batch))
-        batch.insert(0, "_line", batch.index.to_numpy())
-        first_line += len(batch)
-        yield batch
+        table = batch.select(list(layout.mapping)).rename_columns(list(layout.mapping.values()))
+        table = table.cast(pa.schema([(name, pa.string()) for name in table.column_names]))
+        lines = pa.array(np.arange(first_line, first_line + table.num_rows, dtype=np.int64))
+        first_line += table.num_rows
+        yield table.append_column("_line", lines)
+
+
+def _csv_batches(layout: FileLayout, batch_rows: int) -> Iterator[pa.Table]:
+    """Arrow's streaming CSV reader: every column as text, empty cells as empty strings.
+
+    Lines are counted as rows + 1, so a quoted value spanning lines would shift the numbers after
+    it; departments' exports do not contain them (and Arrow refuses them by default).
+    """
+    encoding = "utf8" if layout.encoding in ("utf-8", "utf-8-sig") else layout.encoding
+    reader = pacsv.open_csv(
+        layout.path,
+        read_options=pacsv.ReadOptions(encoding=encoding, block_size=32 << 20),
+        convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in layout.headers},
+                                             strings_can_be_null=False, include_columns=list(layout.mapping)))
+    pending: list[pa.RecordBatch] = []
+    size = 0
+    try:
+        for batch in reader:
+            pending.append(batch)
+            size += batch.num_rows
+            if size >= batch_rows:
+                yield pa.Table.from_batches(pending)
+                pending, size = [], 0
+    except pa.ArrowInvalid as error:
+        raise IngestFileError(f"{layout.path}: unreadable CSV ({error})") from None
+    if pending:
+        yield pa.Table.from_batches(pending)
 
 
 def _xlsx_batches(path: Path, batch_rows: int) -> Iterator[pd.DataFrame]:

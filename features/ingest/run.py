@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import itertools
 import json
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from features.ingest.normalise import normalise
 from features.ingest.read import FileLayout, IngestFileError, inspect, read_batches
@@ -98,18 +101,20 @@ def drop_files(folder: Path) -> list[tuple[str, Path]]:
 
 
 def _hashes(source: Source, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: a hash of its natural key, and one of its key and content together."""
     key = pd.util.hash_pandas_object(frame[list(source.natural_key)], index=False).to_numpy()
-    row = pd.util.hash_pandas_object(frame[source.column_names], index=False).to_numpy()
-    return key, row
+    content = pd.util.hash_pandas_object(frame[source.column_names], index=False).to_numpy()
+    pair = pd.util.hash_array(key ^ (content * np.uint64(0x9E3779B97F4A7C15)))
+    return key, pair
 
 
 class _Seen:
-    """Natural keys and (key, content) pairs of one source already in the lake or this run."""
+    """What one source already holds: natural keys, (key, content) pairs, quarantined lines."""
 
     def __init__(self, lake: Lake, source: str):
-        existing = lake.read(source, ["_key_hash", "_row_hash"])
+        existing = lake.read(source, ["_key_hash", "_pair_hash"])
         self.keys = set(existing["_key_hash"].tolist()) if len(existing) else set()
-        self.pairs = set(zip(existing["_key_hash"].tolist(), existing["_row_hash"].tolist())) if len(existing) else set()
+        self.pairs = set(existing["_pair_hash"].tolist()) if len(existing) else set()
         quarantined = lake.read_quarantine(source)
         self.quarantined = set(quarantined["_raw_hash"].tolist()) if len(quarantined) else set()
 
@@ -119,24 +124,31 @@ def ingest(home: Path, files: list[tuple[str, Path]], today: dt.date | None = No
     """Ingest ``files`` (source name, path) into the lake under ``home``.
 
     Every file's header is checked before anything is read: one file missing a required column
-    refuses the whole run (:class:`IngestFileError`) and nothing is written.
+    refuses the whole run (:class:`IngestFileError`) and nothing is written. Registry files go
+    first, so the codes they bring are known to the other sources' rows.
     """
     today = today or dt.date.today()
     layouts = [(get_source(name), inspect(get_source(name), path)) for name, path in files]
+    order = list(SOURCES)  # the registry first; each source's files together, in the order given
+    layouts.sort(key=lambda pair: order.index(pair[0].name))
     lake = Lake(home)
     started = time.perf_counter()
     report = RunReport(uuid.uuid4().hex[:12], dt.datetime.now().isoformat(timespec="seconds"))
     with _exclusive(lake):
         registry = lake.read(REGISTRY, ["uscc"])
         known = set(registry["uscc"].tolist()) if len(registry) else set()
-        seen: dict[str, _Seen] = {}
         staged: dict[str, dict[str, list[str]]] = {"lake": {}, "quarantine": {}}
-        for source, layout in layouts:
-            if source.name not in seen:
-                seen[source.name] = _Seen(lake, source.name)
-            file_report = _ingest_file(lake, source, layout, today, known, seen[source.name], staged,
-                                       report.run_id, batch_rows, progress)
-            report.files.append(file_report)
+        for source, group in itertools.groupby(layouts, key=lambda pair: pair[0]):
+            group = [layout for _, layout in group]
+            seen = _Seen(lake, source.name)
+            files_here = {layout.path: FileReport(source.name, str(layout.path), layout.encoding,
+                                                  unknown_headers=layout.unknown_headers) for layout in group}
+            known_codes = None if source.name == REGISTRY else pa.array(list(known), pa.string())
+            for layout, batch in _prepared(source, group, today, known_codes, batch_rows):
+                _store(lake, source, layout, batch, known, seen, staged, report.run_id, files_here[layout.path])
+                if progress:
+                    progress(str(layout.path), batch.rows)
+            report.files.extend(files_here.values())
         report.seconds = time.perf_counter() - started
         run = {"run_id": report.run_id, "started": report.started, **report.totals()}
         if report.changed:
@@ -145,59 +157,108 @@ def ingest(home: Path, files: list[tuple[str, Path]], today: dt.date | None = No
     return report
 
 
-def _ingest_file(lake: Lake, source: Source, layout: FileLayout, today: dt.date, known: set,
-                 seen: _Seen, staged: dict, run_id: str, batch_rows: int, progress) -> FileReport:
+@dataclass
+class _Batch:
+    """A batch read, normalised and hashed, ready to be sorted into lake, duplicates, quarantine."""
+
+    raw: pa.Table
+    canon: pd.DataFrame
+    reasons: np.ndarray
+    key: np.ndarray
+    pair: np.ndarray
+    seconds: float
+
+    @property
+    def rows(self) -> int:
+        return self.raw.num_rows
+
+
+def _prepared(source: Source, layouts: list[FileLayout], today: dt.date, known_codes: pa.Array | None,
+              batch_rows: int, depth: int = 2):
+    """(layout, batch) for every batch of the files, in order, normalised in a worker thread while
+    the caller stores the previous one (Arrow and NumPy release the GIL; two batches in flight
+    keep memory bounded)."""
+    def prepare(layout: FileLayout, raw: pa.Table) -> tuple[FileLayout, _Batch]:
+        tick = time.perf_counter()
+        canon, reasons = normalise(source, raw, today, known_codes)
+        key, pair = _hashes(source, canon)
+        return layout, _Batch(raw, canon, reasons, key, pair, time.perf_counter() - tick)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending: deque = deque()
+        for layout in layouts:
+            for raw in read_batches(layout, batch_rows):
+                pending.append(pool.submit(prepare, layout, raw))
+                if len(pending) >= depth:
+                    yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _store(lake: Lake, source: Source, layout: FileLayout, batch: _Batch, known: set, seen: _Seen,
+           staged: dict, run_id: str, file_report: FileReport) -> None:
+    """Sort one batch's rows into accepted, duplicate and quarantined, and stage what is new."""
     tick = time.perf_counter()
-    file_report = FileReport(source.name, str(layout.path), layout.encoding, unknown_headers=layout.unknown_headers)
-    reasons_count: Counter = Counter()
-    for raw in read_batches(layout, batch_rows):
-        canon, reasons = normalise(source, raw, today, None if source.name == REGISTRY else known)
-        clean = (reasons == "").to_numpy()
-        key, row = _hashes(source, canon)
-        duplicate = np.zeros(len(raw), dtype=bool)
-        conflict = np.zeros(len(raw), dtype=bool)
-        for i in np.flatnonzero(clean):
-            pair = (int(key[i]), int(row[i]))
-            if pair in seen.pairs:
-                duplicate[i] = True
-            elif pair[0] in seen.keys and not source.accepts_corrections:
-                conflict[i] = True
-            else:
-                seen.pairs.add(pair)
-                seen.keys.add(pair[0])
-        reasons = reasons.mask(conflict, "conflicting_duplicate")
-        accepted = clean & ~duplicate & ~conflict
-        quarantined = ~clean | conflict
-        if accepted.any():
-            part = canon[accepted].copy()
-            part["_key_hash"], part["_row_hash"] = key[accepted], row[accepted]
-            part["_run_id"], part["_file"], part["_line"] = run_id, str(layout.path), raw["_line"].to_numpy()[accepted]
-            staged["lake"].setdefault(source.name, []).append(lake.stage(source.name, part))
-            if source.name == REGISTRY:
-                known.update(part["uscc"].tolist())
-        if quarantined.any():
-            kept = raw[quarantined].copy()
-            # the same line of the same file quarantined by an earlier run is not kept twice
-            kept["_raw_hash"] = pd.util.hash_pandas_object(kept.assign(_name=layout.path.name), index=False).to_numpy()
-            kept = kept[~kept["_raw_hash"].isin(list(seen.quarantined))]
-            seen.quarantined.update(kept["_raw_hash"].tolist())
-            file_report.newly_quarantined += len(kept)
-            kept.insert(0, "_reasons", reasons.loc[kept.index].to_numpy())
-            kept.insert(0, "_file", str(layout.path))
-            kept["_run_id"] = run_id
-            if len(kept):
-                staged["quarantine"].setdefault(source.name, []).append(lake.stage(source.name, kept, "quarantine"))
-            for text in reasons[quarantined]:
-                reasons_count.update(r.split(":")[0] if r.startswith("missing") else r for r in text.split(";"))
-        file_report.rows_in += len(raw)
-        file_report.accepted += int(accepted.sum())
-        file_report.duplicate += int(duplicate.sum())
-        file_report.quarantined += int(quarantined.sum())
-        if progress:
-            progress(str(layout.path), len(raw))
-    file_report.reasons = dict(reasons_count.most_common())
-    file_report.seconds = time.perf_counter() - tick
-    return file_report
+    raw, canon, reasons, key, pair = batch.raw, batch.canon, batch.reasons, batch.key, batch.pair
+    lines = raw.column("_line").to_numpy()
+    clean = reasons == ""
+    duplicate, conflict = _classify(source, seen, key, pair, clean)
+    reasons[conflict] = "conflicting_duplicate"
+    accepted = clean & ~duplicate & ~conflict
+    quarantined = ~clean | conflict
+    if accepted.any():
+        part = canon[accepted].copy()
+        part["_key_hash"], part["_pair_hash"] = key[accepted], pair[accepted]
+        part["_run_id"], part["_file"], part["_line"] = run_id, str(layout.path), lines[accepted]
+        staged["lake"].setdefault(source.name, []).append(lake.stage(source.name, part))
+        if source.name == REGISTRY:
+            known.update(part["uscc"].tolist())
+    if quarantined.any():
+        kept = raw.filter(pa.array(quarantined)).to_pandas()
+        # the same line of the same file quarantined by an earlier run is not kept twice
+        raw_hash = pd.util.hash_pandas_object(kept.assign(_name=layout.path.name), index=False).to_numpy()
+        new = np.array([h not in seen.quarantined for h in raw_hash.tolist()], dtype=bool)
+        seen.quarantined.update(raw_hash.tolist())
+        kept = kept[new].assign(_raw_hash=raw_hash[new], _run_id=run_id)
+        kept.insert(0, "_reasons", reasons[quarantined][new])
+        kept.insert(0, "_file", str(layout.path))
+        file_report.newly_quarantined += len(kept)
+        if len(kept):
+            staged["quarantine"].setdefault(source.name, []).append(lake.stage(source.name, kept, "quarantine"))
+        counts = Counter(r.split(":")[0] if r.startswith("missing") else r
+                         for text in reasons[quarantined] for r in text.split(";"))
+        for reason, count in counts.items():
+            file_report.reasons[reason] = file_report.reasons.get(reason, 0) + count
+    file_report.rows_in += raw.num_rows
+    file_report.accepted += int(accepted.sum())
+    file_report.duplicate += int(duplicate.sum())
+    file_report.quarantined += int(quarantined.sum())
+    file_report.seconds += batch.seconds + time.perf_counter() - tick
+
+
+def _classify(source: Source, seen: _Seen, key: np.ndarray, pair: np.ndarray,
+              clean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Duplicates (content already held, or earlier in the batch) and conflicts (a known key with
+    other content, where the source does not take corrections) among the clean rows; records
+    the rest as held."""
+    n = len(key)
+    duplicate = np.zeros(n, dtype=bool)
+    conflict = np.zeros(n, dtype=bool)
+    rows = np.flatnonzero(clean)
+    pairs, keys = pair[rows].tolist(), key[rows].tolist()
+    held = np.fromiter((p in seen.pairs for p in pairs), bool, len(rows))
+    held |= pd.Series(pairs).duplicated().to_numpy()
+    duplicate[rows[held]] = True
+    if not source.accepts_corrections:
+        fresh = rows[~held]
+        fresh_keys = key[fresh].tolist()
+        known_key = np.fromiter((k in seen.keys for k in fresh_keys), bool, len(fresh))
+        known_key |= pd.Series(fresh_keys).duplicated().to_numpy()
+        conflict[fresh[known_key]] = True
+    accepted = rows[~duplicate[rows] & ~conflict[rows]]
+    seen.pairs.update(pair[accepted].tolist())
+    seen.keys.update(key[accepted].tolist())
+    return duplicate, conflict
 
 
 def _save_report(home: Path, report: RunReport) -> Path:

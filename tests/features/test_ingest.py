@@ -157,3 +157,8 @@ def test_future_dates_are_judged_against_the_day_of_ingestion(tmp_path):
     early = ingest(tmp_path / "h1", [("enterprise_registry", path)], today=dt.date(2026, 11, 30))
     late = ingest(tmp_path / "h2", [("enterprise_registry", path)], today=dt.date(2026, 12, 1))
     assert early.files[0].reasons == {"future_date:reported_date": 1} and late.files[0].accepted == 1
+
+
+def test_impossible_calendar_days_are_not_rolled_over():
+    dates = parse_dates(pd.Series(["2024/02/30", "2023-02-29", "2024-02-29", "20240431"], dtype="str"))
+    assert dates.isna().tolist() == [True, True, False, True]
