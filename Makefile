@@ -1,15 +1,18 @@
 # Benchmarks run on demand; the test suite never times anything.
 PYTHON ?= .venv/bin/python
 
-.PHONY: bench bench-synth bench-synth-1m test
+.PHONY: bench bench-synth bench-synth-1m bench-ingest test
 
 test:
 	$(PYTHON) -m pytest
 
-bench: bench-synth
+bench: bench-synth bench-ingest
 
 bench-synth:
 	$(PYTHON) bench/synth_bench.py --enterprises 100000 --months 24 --runs 3
 
 bench-synth-1m:
 	$(PYTHON) bench/synth_bench.py --enterprises 1000000 --months 24 --runs 1
+
+bench-ingest:
+	$(PYTHON) bench/ingest_bench.py --city cities/bench-100k --runs 3

@@ -6,6 +6,7 @@ import click
 
 from api.cli.demo import demo
 from api.cli.ingest import ingest
+from api.cli.quality import quality
 from api.cli.synth import synth
 from api.cli.uscc import uscc
 
@@ -20,3 +21,4 @@ main.add_command(uscc)
 main.add_command(synth)
 main.add_command(demo)
 main.add_command(ingest)
+main.add_command(quality)

@@ -69,6 +69,14 @@ class RunReport:
     def totals(self) -> dict[str, int]:
         return {k: sum(getattr(f, k) for f in self.files) for k in ("rows_in", "accepted", "duplicate", "quarantined")}
 
+    def totals_by_source(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for f in self.files:
+            counts = out.setdefault(f.source, dict.fromkeys(("rows_in", "accepted", "duplicate", "quarantined"), 0))
+            for k in counts:
+                counts[k] += getattr(f, k)
+        return out
+
     def as_json(self) -> dict:
         return {**asdict(self), "totals": self.totals(), "changed": self.changed}
 
@@ -150,7 +158,8 @@ def ingest(home: Path, files: list[tuple[str, Path]], today: dt.date | None = No
                     progress(str(layout.path), batch.rows)
             report.files.extend(files_here.values())
         report.seconds = time.perf_counter() - started
-        run = {"run_id": report.run_id, "started": report.started, **report.totals()}
+        run = {"run_id": report.run_id, "started": report.started, **report.totals(),
+               "sources": report.totals_by_source()}
         if report.changed:
             lake.commit(run, staged)
     _save_report(Path(home), report)

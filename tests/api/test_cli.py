@@ -118,3 +118,16 @@ def test_ingest_drop_prints_the_report_and_a_refused_file_exits_two(tmp_path, mo
     second = run("ingest", "--drop", str(dirty_city))
     assert second.exit_code == 0 and "nothing changed" in second.output
     assert run("ingest").exit_code == 2  # neither files nor --drop
+
+
+def test_quality_prints_the_table_and_writes_html(tmp_path, monkeypatch, dirty_city):
+    monkeypatch.setenv("XYD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COLUMNS", "220")
+    empty = run("quality")
+    assert empty.exit_code == 1 and "lake is empty" in empty.output
+    assert run("ingest", "--drop", str(dirty_city)).exit_code == 0
+    result = run("quality", "--html", str(tmp_path / "q.html"))
+    assert result.exit_code == 0, result.output
+    assert "administrative_penalties" in result.output and "compliance_rate" in result.output
+    page = (tmp_path / "q.html").read_text("utf-8")
+    assert "<table" in page and "tax_filings" in page
