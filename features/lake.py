@@ -5,8 +5,9 @@ manifest (``_manifest.json``) with ``os.replace``. Readers see only parts the ma
 a run killed at any point leaves the lake as it was before, or as it is after, never half. Parts
 a dead run left behind are swept by the next commit.
 
-Each row carries, beside the schema's columns: ``_key_hash`` and ``_pair_hash`` (natural key, and key with
-content, for duplicates and conflicts), ``_run_id``, ``_file`` and ``_line`` (where it came from).
+Each row carries, beside the schema's columns: ``_key_hash`` and ``_row_hash`` (of the natural
+key and of the whole row, for duplicates and conflicts), ``_run_id``, ``_file`` and ``_line``
+(where it came from).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 MANIFEST = "_manifest.json"
-HIDDEN_COLUMNS = ("_key_hash", "_pair_hash", "_run_id", "_file", "_line")
+HIDDEN_COLUMNS = ("_key_hash", "_row_hash", "_run_id", "_file", "_line")
 
 
 class Lake:
@@ -46,12 +47,19 @@ class Lake:
         root = self.root if area == "lake" else self.quarantine_root
         return [root / source / name for name in self.manifest()[area].get(source, [])]
 
-    def read(self, source: str, columns: list[str] | None = None) -> pd.DataFrame:
-        """Every committed row of a source (all versions), optionally only some columns."""
+    def read_arrow(self, source: str, columns: list[str] | None = None) -> pa.Table | None:
+        """Every committed row of a source as an Arrow table; None when there is none."""
         parts = self.parts(source)
-        if not parts:
+        return pq.read_table(parts, columns=columns) if parts else None
+
+    def read(self, source: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """Every committed row of a source (all versions), optionally only some columns.
+
+        Integers stay integers where values are missing (pandas' nullable ``Int64``)."""
+        table = self.read_arrow(source, columns)
+        if table is None:
             return pd.DataFrame(columns=columns) if columns else pd.DataFrame()
-        return pq.read_table(parts, columns=columns).to_pandas()
+        return table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
 
     def read_quarantine(self, source: str) -> pd.DataFrame:
         """Every quarantined row of a source, with its file, line, original values and reasons."""
@@ -60,13 +68,14 @@ class Lake:
 
     # ------------------------------------------------------------------ writing
 
-    def stage(self, source: str, frame: pd.DataFrame, area: str = "lake") -> str:
+    def stage(self, source: str, rows: pd.DataFrame | pa.Table, area: str = "lake") -> str:
         """Write a part file that no reader sees until :meth:`commit` lists it; returns its name."""
         folder = (self.root if area == "lake" else self.quarantine_root) / source
         folder.mkdir(parents=True, exist_ok=True)
         name = f"part-{uuid.uuid4().hex}.parquet"
         temporary = folder / (name + ".tmp")
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), temporary)
+        table = rows if isinstance(rows, pa.Table) else pa.Table.from_pandas(rows, preserve_index=False)
+        pq.write_table(table, temporary)
         os.replace(temporary, folder / name)
         return name
 

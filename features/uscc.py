@@ -276,12 +276,12 @@ def check_series(codes: pd.Series) -> pd.Series:
 def _first_broken_rule(chars: np.ndarray) -> np.ndarray:
     """Rule names (None where valid) for an (n, 18) array of ASCII code points."""
     n = len(chars)
-    values = _CHARSET_VALUE[chars]
-    result = np.full(n, None, dtype=object)
+    broken = np.zeros(n, dtype=np.int8)  # 0 = valid so far, else 1 + index into RULES
 
     def fail(mask: np.ndarray, name: str) -> None:
-        result[mask & (result == None)] = name  # noqa: E711 - elementwise comparison
+        broken[mask & (broken == 0)] = RULES.index(name) + 1
 
+    values = _CHARSET_VALUE[chars]
     fail((values < 0).any(axis=1), "charset")
     first, second = chars[:, 0], chars[:, 1]
     authority_ok = np.zeros(n, bool)
@@ -294,14 +294,15 @@ def _first_broken_rule(chars: np.ndarray) -> np.ndarray:
     fail(~type_ok, "entity_type")
     division = np.ascontiguousarray(chars[:, 2:8]).view("S6").ravel()
     bad_divisions = [d for d in np.unique(division) if _division_problem(d.decode("ascii")) is not None]
-    fail(np.isin(division, bad_divisions), "division")
+    if bad_divisions:
+        fail(np.isin(division, bad_divisions), "division")
     org_values = _ORG_VALUE[chars[:, 8:16]]
     org_expected = _ORG_CHECK_CHARS[11 - (org_values @ ORG_WEIGHTS) % 11]
     fail(chars[:, 16] != org_expected, "organisation_check")
     checked = np.where(values[:, :17] < 0, 0, values[:, :17])
     expected = (31 - (checked @ CHECK_WEIGHTS) % 31) % 31
     fail(values[:, 17] != expected, "check_character")
-    return result
+    return np.array((None, *RULES), dtype=object)[broken]
 
 
 def make_codes(authority: str, entity_types: np.ndarray, divisions_: np.ndarray,

@@ -39,11 +39,6 @@ AMOUNT_NOISE = r"[,，¥￥\s]"
 NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 DATE_PARTS = r"^(?P<y>\d{4})[-/.年]?(?P<m>\d{1,2})[-/.月]?(?P<d>\d{1,2})日?$"
 
-# Stable pandas dtypes for canonical values, so the same value hashes the same in every batch.
-PANDAS_TYPES = {pa.int64(): pd.Int64Dtype(), pa.float64(): pd.Float64Dtype(), pa.string(): pd.StringDtype("pyarrow"),
-                pa.large_string(): pd.StringDtype("pyarrow")}
-
-
 def _text(values) -> pa.Array:
     if isinstance(values, pd.Series):
         values = pa.array(values.astype("str"), type=pa.string(), from_pandas=True)
@@ -52,13 +47,40 @@ def _text(values) -> pa.Array:
     return values
 
 
-def _first_parse(text: pa.Array, formats: tuple[str, ...]) -> pa.Array:
+def _format_order(text: pa.Array, formats: tuple[str, ...]) -> list[str]:
+    """Formats ordered by how many of the first non-empty values they read: a department writes
+    one format, so one pass over the column usually parses it all."""
+    sample = pc.filter(text, pc.fill_null(pc.not_equal(text, ""), False))[:64]
+    if len(sample) == 0:
+        return list(formats)
+    hits = [len(sample) - pc.strptime(sample, format=f, unit="s", error_is_null=True).null_count for f in formats]
+    return [f for _, f in sorted(zip(hits, formats), key=lambda pair: -pair[0])]
+
+
+def _first_parse(text: pa.Array, formats: tuple[str, ...], check_days: bool = False) -> pa.Array:
+    """Parse with each format in turn where the previous ones failed; with ``check_days``, a
+    date must also be written as parsed (Arrow rolls 30 February over to 1 March)."""
     parsed = pa.nulls(len(text), pa.timestamp("s"))
-    for fmt in formats:
-        if parsed.null_count == 0:
+    empty = pc.fill_null(pc.equal(text, ""), True)
+    for fmt in _format_order(text, formats):
+        todo = pc.and_(pc.is_null(parsed), pc.invert(empty))
+        if not pc.any(todo).as_py():
             break
-        parsed = pc.coalesce(parsed, pc.strptime(text, format=fmt, unit="s", error_is_null=True))
+        attempt = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
+        if check_days:
+            attempt = _written_as_parsed(text, attempt)
+        parsed = pc.coalesce(parsed, attempt)
     return parsed
+
+
+def _written_as_parsed(text: pa.Array, parsed: pa.Array) -> pa.Array:
+    """Drop dates Arrow rolled over (30 February → 1 March). A rolled date lands on day 1-3 of
+    the next month, so only those are checked against their written parts."""
+    suspect = pc.fill_null(pc.less_equal(pc.day(parsed), 3), False)
+    if not pc.any(suspect).as_py():
+        return parsed
+    checked = _real_days_only(pc.filter(text, suspect), pc.filter(parsed, suspect))
+    return pc.replace_with_mask(parsed, suspect, checked)
 
 
 def _real_days_only(text: pa.Array, parsed: pa.Array) -> pa.Array:
@@ -79,7 +101,7 @@ def parse_dates(values) -> pd.Series | pa.Array:
     """
     as_series = isinstance(values, pd.Series)
     text = pc.utf8_trim_whitespace(_text(values))
-    parsed = _real_days_only(text, _first_parse(text, DATE_FORMATS))
+    parsed = _first_parse(text, DATE_FORMATS, check_days=True)
     serial = pc.and_(pc.is_null(parsed), pc.fill_null(pc.match_substring_regex(text, EXCEL_SERIAL), False))
     if pc.any(serial).as_py():
         days = pc.cast(pc.cast(pc.if_else(serial, text, None), pa.float64()), pa.int64())
@@ -99,10 +121,20 @@ def parse_periods(values) -> pd.Series | pa.Array:
 
 
 def parse_numbers(text: pa.Array) -> pa.Array:
-    """Text with thousands separators or currency signs → float; null where not a number."""
-    cleaned = pc.replace_substring_regex(text, AMOUNT_NOISE, "")
+    """Text with thousands separators or currency signs → float; null where not a number.
+
+    Plain numbers (digits, one point, a leading minus) are cast directly; only the rest pays for
+    the regular expressions.
+    """
+    negative = pc.fill_null(pc.starts_with(text, "-"), False)
+    body = pc.if_else(negative, pc.utf8_slice_codeunits(text, 1), text)
+    plain = pc.fill_null(pc.and_(pc.ascii_is_decimal(pc.replace_substring(body, ".", "", max_replacements=1)),
+                                 pc.greater(pc.utf8_length(body), 0)), False)
+    if not pc.any(pc.and_(pc.invert(plain), pc.is_valid(text))).as_py():
+        return pc.cast(pc.if_else(plain, text, None), pa.float64())
+    cleaned = pc.replace_substring_regex(pc.if_else(plain, None, text), AMOUNT_NOISE, "")
     valid = pc.fill_null(pc.match_substring_regex(cleaned, NUMBER), False)
-    return pc.cast(pc.if_else(valid, cleaned, None), pa.float64())
+    return pc.cast(pc.coalesce(pc.if_else(plain, text, None), pc.if_else(valid, cleaned, None)), pa.float64())
 
 
 class Problems:
@@ -134,8 +166,9 @@ class Problems:
 
 
 def normalise(source: Source, raw: pa.Table, today: dt.date,
-              known_codes: pa.Array | None) -> tuple[pd.DataFrame, np.ndarray]:
-    """Canonical values of a batch and the reasons each row is refused (empty when clean).
+              known_codes: pa.Array | None) -> tuple[pa.Table, np.ndarray]:
+    """Canonical values of a batch (an Arrow table with one fixed type per column kind) and the
+    reasons each row is refused (empty when clean).
 
     ``known_codes`` are the registry's codes; ``None`` for the registry itself.
     """
@@ -157,11 +190,7 @@ def normalise(source: Source, raw: pa.Table, today: dt.date,
     for earlier, later in source.date_order:
         backwards = pc.fill_null(pc.greater(columns[earlier], columns[later]), False)
         problems.add(backwards, f"date_order:{earlier}>{later}")
-    frame = pa.table(columns).to_pandas(types_mapper=PANDAS_TYPES.get)
-    for name, values in frame.items():
-        if pd.api.types.is_datetime64_any_dtype(values):
-            frame[name] = values.astype("datetime64[s]")
-    return frame, problems.reasons()
+    return pa.table(columns), problems.reasons()
 
 
 def _column(column: Column, text: pa.Array, blank: np.ndarray, problems: Problems,

@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from features.ingest.normalise import normalise
 from features.ingest.read import FileLayout, IngestFileError, inspect, read_batches
+from features.ingest.rowhash import row_hash
 from features.lake import Lake
 from features.schemas import SOURCES, Source, get_source
 
@@ -108,21 +109,37 @@ def drop_files(folder: Path) -> list[tuple[str, Path]]:
     return out
 
 
-def _hashes(source: Source, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: a hash of its natural key, and one of its key and content together."""
-    key = pd.util.hash_pandas_object(frame[list(source.natural_key)], index=False).to_numpy()
-    content = pd.util.hash_pandas_object(frame[source.column_names], index=False).to_numpy()
-    pair = pd.util.hash_array(key ^ (content * np.uint64(0x9E3779B97F4A7C15)))
-    return key, pair
+def _hashes(source: Source, canon: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: a hash of its natural key, and one of the whole row (key and content)."""
+    return row_hash(canon, list(source.natural_key)), row_hash(canon, source.column_names)
+
+
+class _HashSet:
+    """A set of uint64 hashes kept as one sorted array: membership for a whole batch at once."""
+
+    def __init__(self, values: np.ndarray | None = None):
+        self.values = np.sort(values) if values is not None else np.zeros(0, dtype=np.uint64)
+
+    def contains(self, probe: np.ndarray) -> np.ndarray:
+        if not len(self.values):
+            return np.zeros(len(probe), dtype=bool)
+        where = np.searchsorted(self.values, probe).clip(0, len(self.values) - 1)
+        return self.values[where] == probe
+
+    def add(self, more: np.ndarray) -> None:
+        # two sorted runs: the stable sort (timsort) merges them in linear time
+        if len(more):
+            self.values = np.sort(np.concatenate([self.values, np.sort(more)]), kind="stable")
 
 
 class _Seen:
-    """What one source already holds: natural keys, (key, content) pairs, quarantined lines."""
+    """What one source already holds: natural keys, whole rows, quarantined lines."""
 
     def __init__(self, lake: Lake, source: str):
-        existing = lake.read(source, ["_key_hash", "_pair_hash"])
-        self.keys = set(existing["_key_hash"].tolist()) if len(existing) else set()
-        self.pairs = set(existing["_pair_hash"].tolist()) if len(existing) else set()
+        existing = lake.read_arrow(source, ["_key_hash", "_row_hash"])
+        has = existing is not None
+        self.keys = _HashSet(existing.column("_key_hash").to_numpy() if has else None)
+        self.rows = _HashSet(existing.column("_row_hash").to_numpy() if has else None)
         quarantined = lake.read_quarantine(source)
         self.quarantined = set(quarantined["_raw_hash"].tolist()) if len(quarantined) else set()
 
@@ -171,10 +188,10 @@ class _Batch:
     """A batch read, normalised and hashed, ready to be sorted into lake, duplicates, quarantine."""
 
     raw: pa.Table
-    canon: pd.DataFrame
+    canon: pa.Table
     reasons: np.ndarray
     key: np.ndarray
-    pair: np.ndarray
+    row: np.ndarray
     seconds: float
 
     @property
@@ -183,17 +200,17 @@ class _Batch:
 
 
 def _prepared(source: Source, layouts: list[FileLayout], today: dt.date, known_codes: pa.Array | None,
-              batch_rows: int, depth: int = 2):
+              batch_rows: int, depth: int = 3):
     """(layout, batch) for every batch of the files, in order, normalised in a worker thread while
     the caller stores the previous one (Arrow and NumPy release the GIL; two batches in flight
     keep memory bounded)."""
     def prepare(layout: FileLayout, raw: pa.Table) -> tuple[FileLayout, _Batch]:
         tick = time.perf_counter()
         canon, reasons = normalise(source, raw, today, known_codes)
-        key, pair = _hashes(source, canon)
-        return layout, _Batch(raw, canon, reasons, key, pair, time.perf_counter() - tick)
+        key, row = _hashes(source, canon)
+        return layout, _Batch(raw, canon, reasons, key, row, time.perf_counter() - tick)
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with ThreadPoolExecutor(max_workers=2) as pool:
         pending: deque = deque()
         for layout in layouts:
             for raw in read_batches(layout, batch_rows):
@@ -208,36 +225,25 @@ def _store(lake: Lake, source: Source, layout: FileLayout, batch: _Batch, known:
            staged: dict, run_id: str, file_report: FileReport) -> None:
     """Sort one batch's rows into accepted, duplicate and quarantined, and stage what is new."""
     tick = time.perf_counter()
-    raw, canon, reasons, key, pair = batch.raw, batch.canon, batch.reasons, batch.key, batch.pair
-    lines = raw.column("_line").to_numpy()
+    raw, canon, reasons, key, row = batch.raw, batch.canon, batch.reasons, batch.key, batch.row
     clean = reasons == ""
-    duplicate, conflict = _classify(source, seen, key, pair, clean)
+    duplicate, conflict = _classify(source, seen, key, row, clean)
     reasons[conflict] = "conflicting_duplicate"
     accepted = clean & ~duplicate & ~conflict
     quarantined = ~clean | conflict
     if accepted.any():
-        part = canon[accepted].copy()
-        part["_key_hash"], part["_pair_hash"] = key[accepted], pair[accepted]
-        part["_run_id"], part["_file"], part["_line"] = run_id, str(layout.path), lines[accepted]
+        mask = pa.array(accepted)
+        part = canon.filter(mask)
+        part = (part.append_column("_key_hash", pa.array(key[accepted]))
+                .append_column("_row_hash", pa.array(row[accepted]))
+                .append_column("_run_id", pa.array(np.full(len(part), run_id), pa.string()))
+                .append_column("_file", pa.array(np.full(len(part), str(layout.path)), pa.string()))
+                .append_column("_line", raw.column("_line").filter(mask)))
         staged["lake"].setdefault(source.name, []).append(lake.stage(source.name, part))
         if source.name == REGISTRY:
-            known.update(part["uscc"].tolist())
+            known.update(part.column("uscc").to_pylist())
     if quarantined.any():
-        kept = raw.filter(pa.array(quarantined)).to_pandas()
-        # the same line of the same file quarantined by an earlier run is not kept twice
-        raw_hash = pd.util.hash_pandas_object(kept.assign(_name=layout.path.name), index=False).to_numpy()
-        new = np.array([h not in seen.quarantined for h in raw_hash.tolist()], dtype=bool)
-        seen.quarantined.update(raw_hash.tolist())
-        kept = kept[new].assign(_raw_hash=raw_hash[new], _run_id=run_id)
-        kept.insert(0, "_reasons", reasons[quarantined][new])
-        kept.insert(0, "_file", str(layout.path))
-        file_report.newly_quarantined += len(kept)
-        if len(kept):
-            staged["quarantine"].setdefault(source.name, []).append(lake.stage(source.name, kept, "quarantine"))
-        counts = Counter(r.split(":")[0] if r.startswith("missing") else r
-                         for text in reasons[quarantined] for r in text.split(";"))
-        for reason, count in counts.items():
-            file_report.reasons[reason] = file_report.reasons.get(reason, 0) + count
+        _quarantine(lake, source, layout, raw, reasons, quarantined, seen, staged, run_id, file_report)
     file_report.rows_in += raw.num_rows
     file_report.accepted += int(accepted.sum())
     file_report.duplicate += int(duplicate.sum())
@@ -245,28 +251,44 @@ def _store(lake: Lake, source: Source, layout: FileLayout, batch: _Batch, known:
     file_report.seconds += batch.seconds + time.perf_counter() - tick
 
 
-def _classify(source: Source, seen: _Seen, key: np.ndarray, pair: np.ndarray,
+def _quarantine(lake: Lake, source: Source, layout: FileLayout, raw: pa.Table, reasons: np.ndarray,
+                quarantined: np.ndarray, seen: _Seen, staged: dict, run_id: str, file_report: FileReport) -> None:
+    """Keep refused rows with file, line, original text and reasons (once per file line)."""
+    kept = raw.filter(pa.array(quarantined)).to_pandas()
+    # the same line of the same file quarantined by an earlier run is not kept twice
+    raw_hash = pd.util.hash_pandas_object(kept.assign(_name=layout.path.name), index=False).to_numpy()
+    new = np.array([h not in seen.quarantined for h in raw_hash.tolist()], dtype=bool)
+    seen.quarantined.update(raw_hash.tolist())
+    kept = kept[new].assign(_raw_hash=raw_hash[new], _run_id=run_id)
+    kept.insert(0, "_reasons", reasons[quarantined][new])
+    kept.insert(0, "_file", str(layout.path))
+    file_report.newly_quarantined += len(kept)
+    if len(kept):
+        staged["quarantine"].setdefault(source.name, []).append(lake.stage(source.name, kept, "quarantine"))
+    counts = Counter(r.split(":")[0] if r.startswith("missing") else r
+                     for text in reasons[quarantined] for r in text.split(";"))
+    for reason, count in counts.items():
+        file_report.reasons[reason] = file_report.reasons.get(reason, 0) + count
+
+
+def _classify(source: Source, seen: _Seen, key: np.ndarray, row: np.ndarray,
               clean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Duplicates (content already held, or earlier in the batch) and conflicts (a known key with
-    other content, where the source does not take corrections) among the clean rows; records
-    the rest as held."""
+    """Duplicates (the whole row already held, or earlier in the batch) and conflicts (a held key
+    with other content, where the source does not take corrections) among the clean rows; the
+    rest are recorded as held."""
     n = len(key)
     duplicate = np.zeros(n, dtype=bool)
     conflict = np.zeros(n, dtype=bool)
     rows = np.flatnonzero(clean)
-    pairs, keys = pair[rows].tolist(), key[rows].tolist()
-    held = np.fromiter((p in seen.pairs for p in pairs), bool, len(rows))
-    held |= pd.Series(pairs).duplicated().to_numpy()
+    held = seen.rows.contains(row[rows]) | pd.Series(row[rows]).duplicated().to_numpy()
     duplicate[rows[held]] = True
     if not source.accepts_corrections:
         fresh = rows[~held]
-        fresh_keys = key[fresh].tolist()
-        known_key = np.fromiter((k in seen.keys for k in fresh_keys), bool, len(fresh))
-        known_key |= pd.Series(fresh_keys).duplicated().to_numpy()
+        known_key = seen.keys.contains(key[fresh]) | pd.Series(key[fresh]).duplicated().to_numpy()
         conflict[fresh[known_key]] = True
     accepted = rows[~duplicate[rows] & ~conflict[rows]]
-    seen.pairs.update(pair[accepted].tolist())
-    seen.keys.update(key[accepted].tolist())
+    seen.rows.add(row[accepted])
+    seen.keys.add(key[accepted])
     return duplicate, conflict
 
 
