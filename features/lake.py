@@ -75,7 +75,8 @@ class Lake:
         name = f"part-{uuid.uuid4().hex}.parquet"
         temporary = folder / (name + ".tmp")
         table = rows if isinstance(rows, pa.Table) else pa.Table.from_pandas(rows, preserve_index=False)
-        pq.write_table(table, temporary)
+        # lz4 without dictionaries: ingestion writes far more than it reads back
+        pq.write_table(table, temporary, compression="lz4", use_dictionary=False, write_statistics=False)
         os.replace(temporary, folder / name)
         return name
 

@@ -123,8 +123,13 @@ class _HashSet:
     def contains(self, probe: np.ndarray) -> np.ndarray:
         if not len(self.values):
             return np.zeros(len(probe), dtype=bool)
-        where = np.searchsorted(self.values, probe).clip(0, len(self.values) - 1)
-        return self.values[where] == probe
+        # probing in sorted order walks the held array once instead of jumping around it
+        order = np.argsort(probe)
+        ordered = probe[order]
+        where = np.searchsorted(self.values, ordered).clip(0, len(self.values) - 1)
+        found = np.empty(len(probe), dtype=bool)
+        found[order] = self.values[where] == ordered
+        return found
 
     def add(self, more: np.ndarray) -> None:
         # two sorted runs: the stable sort (timsort) merges them in linear time
@@ -236,8 +241,8 @@ def _store(lake: Lake, source: Source, layout: FileLayout, batch: _Batch, known:
         part = canon.filter(mask)
         part = (part.append_column("_key_hash", pa.array(key[accepted]))
                 .append_column("_row_hash", pa.array(row[accepted]))
-                .append_column("_run_id", pa.array(np.full(len(part), run_id), pa.string()))
-                .append_column("_file", pa.array(np.full(len(part), str(layout.path)), pa.string()))
+                .append_column("_run_id", pa.repeat(pa.scalar(run_id), len(part)))
+                .append_column("_file", pa.repeat(pa.scalar(str(layout.path)), len(part)))
                 .append_column("_line", raw.column("_line").filter(mask)))
         staged["lake"].setdefault(source.name, []).append(lake.stage(source.name, part))
         if source.name == REGISTRY:
@@ -271,6 +276,13 @@ def _quarantine(lake: Lake, source: Source, layout: FileLayout, raw: pa.Table, r
         file_report.reasons[reason] = file_report.reasons.get(reason, 0) + count
 
 
+def _repeated(values: np.ndarray) -> np.ndarray:
+    """True where a value already appeared earlier in the array."""
+    repeated = np.ones(len(values), dtype=bool)
+    repeated[np.unique(values, return_index=True)[1]] = False
+    return repeated
+
+
 def _classify(source: Source, seen: _Seen, key: np.ndarray, row: np.ndarray,
               clean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Duplicates (the whole row already held, or earlier in the batch) and conflicts (a held key
@@ -280,11 +292,11 @@ def _classify(source: Source, seen: _Seen, key: np.ndarray, row: np.ndarray,
     duplicate = np.zeros(n, dtype=bool)
     conflict = np.zeros(n, dtype=bool)
     rows = np.flatnonzero(clean)
-    held = seen.rows.contains(row[rows]) | pd.Series(row[rows]).duplicated().to_numpy()
+    held = seen.rows.contains(row[rows]) | _repeated(row[rows])
     duplicate[rows[held]] = True
     if not source.accepts_corrections:
         fresh = rows[~held]
-        known_key = seen.keys.contains(key[fresh]) | pd.Series(key[fresh]).duplicated().to_numpy()
+        known_key = seen.keys.contains(key[fresh]) | _repeated(key[fresh])
         conflict[fresh[known_key]] = True
     accepted = rows[~duplicate[rows] & ~conflict[rows]]
     seen.rows.add(row[accepted])
