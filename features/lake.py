@@ -61,6 +61,16 @@ class Lake:
             return pd.DataFrame(columns=columns) if columns else pd.DataFrame()
         return table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
 
+    def current(self, source: str, key: tuple[str, ...], known_date: str) -> pd.DataFrame:
+        """The newest version of every record: the one reported last (ties: ingested last).
+        Older versions stay in the lake as history; :meth:`read` returns them all."""
+        rows = self.read(source)
+        if rows.empty:
+            return rows
+        rows["_order"] = range(len(rows))  # parts are read in commit order
+        newest = rows.sort_values([known_date, "_order"], kind="stable").drop_duplicates(list(key), keep="last")
+        return newest.drop(columns="_order").sort_index().reset_index(drop=True)
+
     def read_quarantine(self, source: str) -> pd.DataFrame:
         """Every quarantined row of a source, with its file, line, original values and reasons."""
         parts = self.parts(source, "quarantine")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from features.home import xyd_home
@@ -52,7 +53,19 @@ def ingest(source: str | None, files: tuple[Path, ...], drop: Path | None) -> No
         raise click.UsageError(f"no files given for {source}")
     try:
         targets = drop_files(drop) if drop else [(source, path) for path in files]
-        report = ingest_files(xyd_home(), targets)
+        with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
+                      TextColumn("{task.fields[rows]:>12,} rows  {task.fields[file]}"), TimeElapsedColumn(),
+                      console=console, transient=True) as progress:
+            task = progress.add_task("ingest", total=len(targets), rows=0, file="")
+            seen_files: set[str] = set()
+
+            def advance(path: str, rows: int) -> None:
+                if path not in seen_files:
+                    seen_files.add(path)
+                    progress.update(task, completed=len(seen_files) - 1, file=Path(path).name)
+                progress.update(task, rows=progress.tasks[0].fields["rows"] + rows)
+
+            report = ingest_files(xyd_home(), targets, progress=advance)
     except IngestFileError as error:
         console.print(f"[red]refused:[/red] {error}\nnothing was written.")
         sys.exit(2)

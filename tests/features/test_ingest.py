@@ -138,8 +138,14 @@ def test_english_headers_and_corrections_keep_history(tmp_path):
     ingest(tmp_path / "home", [("enterprise_registry", first)])
     report = ingest(tmp_path / "home", [("enterprise_registry", second)])
     assert report.files[0].accepted == 1  # the registry accepts corrections: a newer version
-    versions = Lake(tmp_path / "home").read("enterprise_registry").sort_values("reported_date")
+    lake = Lake(tmp_path / "home")
+    versions = lake.read("enterprise_registry").sort_values("reported_date")
     assert versions["deregistered_date"].isna().tolist() == [True, False]
+    current = lake.current("enterprise_registry", ("uscc",), "reported_date")
+    assert len(current) == 1 and current["deregistered_date"].iloc[0] == pd.Timestamp("2025-01-02")
+    # an old version delivered late does not win over the newer one
+    ingest(tmp_path / "home", [("enterprise_registry", first)])
+    assert lake.current("enterprise_registry", ("uscc",), "reported_date")["deregistered_date"].notna().all()
 
 
 def test_date_and_period_parsers_accept_the_departments_formats():
@@ -162,3 +168,19 @@ def test_future_dates_are_judged_against_the_day_of_ingestion(tmp_path):
 def test_impossible_calendar_days_are_not_rolled_over():
     dates = parse_dates(pd.Series(["2024/02/30", "2023-02-29", "2024-02-29", "20240431"], dtype="str"))
     assert dates.isna().tolist() == [True, True, False, True]
+
+
+def test_parquet_and_xlsx_deliveries_read_like_csv(tmp_path):
+    import openpyxl
+
+    rows = [["91350100M000100Y43", "甲公司", "企业", "F", "420502", "10", "2020-05-01", None, "2020-05-03"]]
+    header = ["统一社会信用代码", "主体名称", "主体类型", "行业门类", "所属区县", "注册资本（万元）", "成立日期", "注销日期", "报送日期"]
+    parquet = tmp_path / "registry.parquet"
+    pd.DataFrame(rows, columns=header).to_parquet(parquet)
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(header)
+    sheet.append([rows[0][0], "甲公司", "企业", "F", 420502, 10, dt.datetime(2020, 5, 1), None, dt.datetime(2020, 5, 3)])
+    book.save(tmp_path / "registry.xlsx")
+    report = ingest(tmp_path / "home", [("enterprise_registry", parquet), ("enterprise_registry", tmp_path / "registry.xlsx")])
+    assert [(f.accepted, f.duplicate, f.quarantined) for f in report.files] == [(1, 0, 0), (0, 1, 0)]
