@@ -102,7 +102,10 @@ def parse_dates(values) -> pd.Series | pa.Array:
     as_series = isinstance(values, pd.Series)
     text = pc.utf8_trim_whitespace(_text(values))
     parsed = _first_parse(text, DATE_FORMATS, check_days=True)
-    serial = pc.and_(pc.is_null(parsed), pc.fill_null(pc.match_substring_regex(text, EXCEL_SERIAL), False))
+    unparsed = pc.and_(pc.is_null(parsed), pc.fill_null(pc.not_equal(text, ""), False))
+    if not pc.any(unparsed).as_py():
+        return pd.Series(parsed.to_numpy(zero_copy_only=False), index=values.index) if as_series else parsed
+    serial = pc.and_(unparsed, pc.fill_null(pc.match_substring_regex(text, EXCEL_SERIAL), False))
     if pc.any(serial).as_py():
         days = pc.cast(pc.cast(pc.if_else(serial, text, None), pa.float64()), pa.int64())
         offsets = pc.multiply(days, 86_400)
@@ -123,9 +126,14 @@ def parse_periods(values) -> pd.Series | pa.Array:
 def parse_numbers(text: pa.Array) -> pa.Array:
     """Text with thousands separators or currency signs → float; null where not a number.
 
-    Plain numbers (digits, one point, a leading minus) are cast directly; only the rest pays for
-    the regular expressions.
+    A column of plain numbers is cast in one step; otherwise plain ones (digits, one point, a
+    leading minus) are cast directly and only the rest pays for the regular expressions.
     """
+    try:
+        values = pc.cast(pc.if_else(pc.equal(text, ""), None, text), pa.float64())
+        return pc.if_else(pc.is_finite(values), values, None)  # "inf" and "nan" are no amounts
+    except pa.ArrowInvalid:
+        pass
     negative = pc.fill_null(pc.starts_with(text, "-"), False)
     body = pc.if_else(negative, pc.utf8_slice_codeunits(text, 1), text)
     plain = pc.fill_null(pc.and_(pc.ascii_is_decimal(pc.replace_substring(body, ".", "", max_replacements=1)),

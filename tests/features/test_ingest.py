@@ -184,3 +184,15 @@ def test_parquet_and_xlsx_deliveries_read_like_csv(tmp_path):
     book.save(tmp_path / "registry.xlsx")
     report = ingest(tmp_path / "home", [("enterprise_registry", parquet), ("enterprise_registry", tmp_path / "registry.xlsx")])
     assert [(f.accepted, f.duplicate, f.quarantined) for f in report.files] == [(1, 0, 0), (0, 1, 0)]
+
+
+@pytest.mark.parametrize("name, content", [("broken.xlsx", b"PK\x03\x04 not a workbook"),
+                                           ("broken.parquet", b"PAR1 nonsense"),
+                                           ("binary.csv", bytes(range(128, 256)) * 50),
+                                           ("notes.txt", b"hello")])
+def test_unreadable_files_are_refused_with_their_name(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(IngestFileError, match=name):
+        ingest(tmp_path / "home", [("enterprise_registry", path)])
+    assert not (tmp_path / "home" / "lake" / "_manifest.json").exists()
