@@ -1,19 +1,26 @@
 """``xyd demo``: the main job on embedded defaults, from nothing.
 
-Today it builds the demo city under ``XYD_HOME``; each stage of the platform joins this command
-as it lands (ingest → build → train → promote → publish → serve).
+Each stage of the platform joins this command as it lands: today the demo city is generated
+and ingested into the lake under ``XYD_HOME``, with the ingest report and the quality report;
+profiles, models and the service follow (build → train → promote → publish → serve).
 """
 
 from __future__ import annotations
 
+import shutil
+
 import click
 from rich.console import Console
 
+from api.cli.ingest import report_table
 from api.cli.synth import run_synth
 from features.home import xyd_home
+from features.ingest.run import drop_files, ingest
+from features.quality import quality_html, quality_table
 from features.synth.city import CitySpec
 
 DEMO_CITY = CitySpec(enterprises=5_000, months=24, seed=2024, dirty=0.01)
+DEMO_MARKER = ".made-by-xyd-demo"
 
 
 @click.command()
@@ -24,8 +31,24 @@ def demo(enterprises: int) -> None:
     console = Console()
     home = xyd_home()
     out = home / "demo-city"
+    marker = home / "lake" / DEMO_MARKER
+    if (home / "lake" / "_manifest.json").exists() and not marker.exists():
+        console.print(f"[red]error:[/red] {home} holds a lake that the demo did not make; "
+                      "run the demo with another XYD_HOME")
+        raise SystemExit(2)
     spec = CitySpec(enterprises=enterprises, months=DEMO_CITY.months, seed=DEMO_CITY.seed, dirty=DEMO_CITY.dirty)
-    console.print(f"[bold]1/1 synthetic city[/bold] → {out}")
+    console.print(f"[bold]1/2 synthetic city[/bold] → {out}")
     run_synth(spec, out, force=True, console=console)
-    console.print(f"Department files are in {out}; the generator's ground truth in {out / 'ground_truth'}.\n"
-                  f"Check a code: xyd uscc check 91350100M000100Y43")
+    console.print(f"[bold]2/2 ingest[/bold] → {home / 'lake'}")
+    # the demo starts from nothing: a lake left by an earlier demo would hold another city
+    for folder in ("lake", "quarantine"):
+        shutil.rmtree(home / folder, ignore_errors=True)
+    (home / "lake").mkdir(parents=True)
+    marker.write_text("this lake was made by xyd demo and is replaced by the next one\n", "utf-8")
+    console.print(report_table(ingest(home, drop_files(out))))
+    quality = home / "reports" / "quality-demo.html"
+    quality.parent.mkdir(parents=True, exist_ok=True)
+    quality.write_text(quality_html(quality_table(home)), "utf-8")
+    console.print(f"Department files: {out}; ground truth: {out / 'ground_truth'}; lake: {home / 'lake'}; "
+                  f"quarantine: {home / 'quarantine'}; data-quality report: {quality}.\n"
+                  f"Try: xyd quality · xyd uscc check 91350100M000100Y43")

@@ -89,7 +89,21 @@ def test_demo_builds_the_city_under_xyd_home(tmp_path):
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "home" / "demo-city" / "enterprise_registry" / "enterprise_registry.csv").exists()
-    assert "xyd uscc check" in done.stdout
+    assert (tmp_path / "home" / "lake" / "_manifest.json").exists()
+    assert (tmp_path / "home" / "reports" / "quality-demo.html").exists()
+    assert "xyd uscc check" in done.stdout and "quarantined" in done.stdout
+    again = subprocess.run([sys.executable, "-m", "api.cli", "demo", "--enterprises", "300"],
+                           capture_output=True, text=True, env=env, timeout=300)
+    assert again.returncode == 0 and "the lake changed" in again.stdout  # a fresh lake each time
+
+
+def test_demo_refuses_to_replace_a_lake_it_did_not_make(tmp_path, monkeypatch, dirty_city):
+    monkeypatch.setenv("XYD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COLUMNS", "200")
+    assert run("ingest", "--drop", str(dirty_city)).exit_code == 0
+    result = run("demo", "--enterprises", "50")
+    assert result.exit_code == 2 and "holds a lake that the demo did not make" in result.output
+    assert (tmp_path / "home" / "lake" / "_manifest.json").exists()
 
 
 def test_readme_commands_and_source_table_are_current():
