@@ -34,7 +34,9 @@ from features.schemas import MONEY_UNITS, Column, Source
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y年%m月%d日", "%Y.%m.%d")
 PERIOD_FORMATS = ("%Y-%m", "%Y%m", "%Y年%m月", "%Y/%m", "%Y.%m")
 EXCEL_EPOCH = dt.datetime(1899, 12, 30)
-EXCEL_SERIAL = r"^\d{4,5}(\.0+)?$"  # 1927-2173; never confused with an 8-digit YYYYMMDD
+EXCEL_SERIAL = r"^\d{5}(\.0+)?$"  # 10000-99999 = 1927-05-18 … 2173-10-13; never a YYYYMMDD or a year
+EARLIEST = dt.datetime(1900, 1, 1)  # a date before it is a typing error, not a record
+LARGEST_FEN = 2**62  # amounts beyond this do not fit the lake's integers (and are no SME's)
 AMOUNT_NOISE = r"[,，¥￥\s]"
 NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 DATE_PARTS = r"^(?P<y>\d{4})[-/.年]?(?P<m>\d{1,2})[-/.月]?(?P<d>\d{1,2})日?$"
@@ -62,14 +64,15 @@ def _first_parse(text: pa.Array, formats: tuple[str, ...], check_days: bool = Fa
     date must also be written as parsed (Arrow rolls 30 February over to 1 March)."""
     parsed = pa.nulls(len(text), pa.timestamp("s"))
     empty = pc.fill_null(pc.equal(text, ""), True)
+    earliest = pa.scalar(EARLIEST, pa.timestamp("s"))
     for fmt in _format_order(text, formats):
         todo = pc.and_(pc.is_null(parsed), pc.invert(empty))
         if not pc.any(todo).as_py():
             break
         attempt = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
-        if check_days:
+        if check_days and "%d" in fmt:
             attempt = _written_as_parsed(text, attempt)
-        parsed = pc.coalesce(parsed, attempt)
+        parsed = pc.coalesce(parsed, pc.if_else(pc.fill_null(pc.less(attempt, earliest), False), None, attempt))
     return parsed
 
 
@@ -119,7 +122,7 @@ def parse_periods(values) -> pd.Series | pa.Array:
     """Text in any accepted month format → the first day of that month; null if none."""
     as_series = isinstance(values, pd.Series)
     text = pc.utf8_trim_whitespace(_text(values))
-    parsed = pc.floor_temporal(_first_parse(text, PERIOD_FORMATS + DATE_FORMATS), unit="month")
+    parsed = pc.floor_temporal(_first_parse(text, PERIOD_FORMATS + DATE_FORMATS, check_days=True), unit="month")
     return pd.Series(parsed.to_numpy(zero_copy_only=False), index=values.index) if as_series else parsed
 
 
@@ -142,7 +145,8 @@ def parse_numbers(text: pa.Array) -> pa.Array:
         return pc.cast(pc.if_else(plain, text, None), pa.float64())
     cleaned = pc.replace_substring_regex(pc.if_else(plain, None, text), AMOUNT_NOISE, "")
     valid = pc.fill_null(pc.match_substring_regex(cleaned, NUMBER), False)
-    return pc.cast(pc.coalesce(pc.if_else(plain, text, None), pc.if_else(valid, cleaned, None)), pa.float64())
+    values = pc.cast(pc.coalesce(pc.if_else(plain, text, None), pc.if_else(valid, cleaned, None)), pa.float64())
+    return pc.if_else(pc.is_finite(values), values, None)
 
 
 class Problems:
@@ -222,8 +226,16 @@ def _column(column: Column, text: pa.Array, blank: np.ndarray, problems: Problem
         problems.add(pc.fill_null(pc.greater(parsed, today), False), f"future_date:{name}")
         return parsed
     if column.kind in ("money", "number", "int", "year"):
-        number = parse_numbers(text)
-        problems.add(pc.and_(pc.is_null(number), not_blank), f"bad_number:{name}")
+        number = pc.add(parse_numbers(text), 0.0)  # -0 is 0: the same value must hash the same
+        if column.kind in ("int", "year"):  # 12.7 months is no term: refuse, do not round
+            number = pc.if_else(pc.fill_null(pc.equal(pc.floor(number), number), False), number, None)
+        too_large = pa.array(np.zeros(len(text), dtype=bool))
+        if column.kind == "money":
+            too_large = pc.fill_null(pc.greater_equal(pc.abs(pc.multiply(number, MONEY_UNITS[column.unit])),
+                                                      float(LARGEST_FEN)), False)
+            problems.add(too_large, f"out_of_range:{name}")
+            number = pc.if_else(too_large, None, number)
+        problems.add(pc.and_(pc.and_(pc.is_null(number), not_blank), pc.invert(too_large)), f"bad_number:{name}")
         if column.kind != "year":
             problems.add(pc.fill_null(pc.less(number, 0), False), f"negative:{name}")
         _check_range(column, number, problems)

@@ -41,25 +41,30 @@ class FileLayout:
 
 
 def detect_encoding(path: Path) -> str:
-    """``utf-8-sig`` when the file starts with a BOM, ``utf-8`` when its bytes are valid UTF-8,
-    otherwise ``gb18030`` (a superset of GBK) when they decode as that."""
+    """``utf-8-sig`` when the file starts with a BOM, ``utf-8`` when all its bytes are valid
+    UTF-8, otherwise ``gb18030`` (a superset of GBK) when they decode as that. The whole file is
+    read, a block at a time: an export can be plain ASCII for megabytes before its first 中文."""
     with open(path, "rb") as handle:
-        sample = handle.read(SAMPLE_BYTES)
-    if sample.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    for encoding in ("utf-8", "gb18030"):
-        try:
-            codecs.getincrementaldecoder(encoding)().decode(sample, final=len(sample) < SAMPLE_BYTES)
-            return encoding
-        except UnicodeDecodeError:
-            continue
+        start = handle.read(len(codecs.BOM_UTF8))
+        if start == codecs.BOM_UTF8:
+            return "utf-8-sig"
+        for encoding in ("utf-8", "gb18030"):
+            handle.seek(0)
+            decoder = codecs.getincrementaldecoder(encoding)()
+            try:
+                while block := handle.read(SAMPLE_BYTES):
+                    decoder.decode(block)
+                decoder.decode(b"", final=True)
+                return encoding
+            except UnicodeDecodeError:
+                continue
     raise IngestFileError(f"{path}: not UTF-8, UTF-8 with BOM or GBK text")
 
 
 def _header(path: Path, encoding: str | None) -> list[str]:
-    if path.suffix == ".csv":
+    if path.suffix.lower() == ".csv":
         return list(pd.read_csv(path, encoding=encoding, dtype="str", nrows=0).columns)
-    if path.suffix == ".xlsx":
+    if path.suffix.lower() == ".xlsx":
         first = next(_xlsx_sheet(path).iter_rows(), [])
         return ["" if v is None else str(v) for v in first]
     import pyarrow.parquet as pq
@@ -109,44 +114,50 @@ def _cell_text(value) -> str:
 def read_batches(layout: FileLayout, batch_rows: int = 200_000) -> Iterator[pa.Table]:
     """The file's rows, about ``batch_rows`` at a time, as text under canonical names plus
     ``_line``. Memory stays bounded whatever the file's size."""
-    path, first_line = layout.path, 2
-    if path.suffix == ".csv":
-        batches = _csv_batches(layout, batch_rows)
-    elif path.suffix == ".xlsx":
-        batches = (pa.Table.from_pandas(b, preserve_index=False) for b in _xlsx_batches(path, batch_rows))
+    suffix = layout.path.suffix.lower()
+    if suffix == ".csv":
+        batches = _with_lines(_csv_batches(layout, batch_rows))
+    elif suffix == ".xlsx":
+        batches = _xlsx_batches(layout, batch_rows)
     else:
-        batches = (pa.Table.from_pandas(b, preserve_index=False)
-                   for b in _parquet_batches(path, list(layout.mapping), batch_rows))
-    for batch in batches:
-        table = batch.select(list(layout.mapping)).rename_columns(list(layout.mapping.values()))
+        batches = _with_lines(_parquet_batches(layout.path, list(layout.mapping), batch_rows))
+    for table, lines in batches:
+        table = table.select(list(layout.mapping)).rename_columns(list(layout.mapping.values()))
         table = table.cast(pa.schema([(name, pa.string()) for name in table.column_names]))
-        lines = pa.array(np.arange(first_line, first_line + table.num_rows, dtype=np.int64))
+        yield table.append_column("_line", pa.array(lines, pa.int64()))
+
+
+def _with_lines(tables: Iterator[pa.Table]) -> Iterator[tuple[pa.Table, np.ndarray]]:
+    """Number rows from line 2 (the header is line 1), one line per row."""
+    first_line = 2
+    for table in tables:
+        yield table, np.arange(first_line, first_line + table.num_rows, dtype=np.int64)
         first_line += table.num_rows
-        yield table.append_column("_line", lines)
 
 
 def _csv_batches(layout: FileLayout, batch_rows: int) -> Iterator[pa.Table]:
     """Arrow's streaming CSV reader: every column as text, empty cells as empty strings.
 
-    Lines are counted as rows + 1, so a quoted value spanning lines would shift the numbers after
-    it; departments' exports do not contain them (and Arrow refuses them by default).
+    Lines are counted as rows + 1, so a blank line or a quoted value spanning lines shifts the
+    numbers after it; departments' exports do not contain them.
     """
     encoding = "utf8" if layout.encoding in ("utf-8", "utf-8-sig") else layout.encoding
-    reader = pacsv.open_csv(
-        layout.path,
-        read_options=pacsv.ReadOptions(encoding=encoding, block_size=32 << 20),
-        convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in layout.headers},
-                                             strings_can_be_null=False, include_columns=list(layout.mapping)))
     pending: list[pa.RecordBatch] = []
     size = 0
     try:
+        # a ragged row or undecodable bytes refuse the file (and the run): nothing is written
+        reader = pacsv.open_csv(
+            layout.path,
+            read_options=pacsv.ReadOptions(encoding=encoding, block_size=32 << 20),
+            convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in layout.headers},
+                                                 strings_can_be_null=False, include_columns=list(layout.mapping)))
         for batch in reader:
             pending.append(batch)
             size += batch.num_rows
             if size >= batch_rows:
                 yield pa.Table.from_batches(pending)
                 pending, size = [], 0
-    except pa.ArrowInvalid as error:
+    except (pa.ArrowInvalid, UnicodeDecodeError) as error:
         raise IngestFileError(f"{layout.path}: unreadable CSV ({error})") from None
     if pending:
         yield pa.Table.from_batches(pending)
@@ -159,23 +170,35 @@ def _xlsx_sheet(path: Path):
     return CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0)
 
 
-def _xlsx_batches(path: Path, batch_rows: int) -> Iterator[pd.DataFrame]:
-    rows = _xlsx_sheet(path).iter_rows()
+def _xlsx_batches(layout: FileLayout, batch_rows: int) -> Iterator[tuple[pa.Table, np.ndarray]]:
+    """Rows of the first sheet with their sheet row numbers; rows with no value are skipped."""
+    rows = _xlsx_sheet(layout.path).iter_rows()
     header = ["" if v is None else str(v) for v in next(rows)]
-    block = []
-    for row in rows:
-        block.append([_cell_text(v) for v in row])
+    positions = {name: header.index(name) for name in layout.mapping}  # mapped headers are unique
+    block, lines = [], []
+    for line, row in enumerate(rows, start=2):
+        cells = [_cell_text(v) for v in row]
+        if not any(c.strip() for c in cells):
+            continue
+        cells += [""] * (len(header) - len(cells))
+        block.append(cells)
+        lines.append(line)
         if len(block) == batch_rows:
-            yield pd.DataFrame(block, columns=header, dtype="str")
-            block = []
+            yield _xlsx_table(block, positions), np.array(lines)
+            block, lines = [], []
     if block:
-        yield pd.DataFrame(block, columns=header, dtype="str")
+        yield _xlsx_table(block, positions), np.array(lines)
 
 
-def _parquet_batches(path: Path, columns: list[str], batch_rows: int) -> Iterator[pd.DataFrame]:
+def _xlsx_table(block: list[list[str]], positions: dict[str, int]) -> pa.Table:
+    return pa.table({name: pa.array([row[i] for row in block], pa.string()) for name, i in positions.items()})
+
+
+def _parquet_batches(path: Path, columns: list[str], batch_rows: int) -> Iterator[pa.Table]:
+    """Parquet batches as text: every value goes through the same rendering as XLSX cells, so
+    integers stay integers and timestamps become dates."""
     import pyarrow.parquet as pq
 
     for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=columns):
-        frame = batch.to_pandas()
-        yield frame.apply(lambda s: s.map(_cell_text, na_action="ignore").fillna("") if s.dtype == object
-                          else s.astype("str").where(s.notna(), ""))
+        yield pa.table({name: pa.array([_cell_text(v) for v in batch.column(name).to_pylist()], pa.string())
+                        for name in columns})

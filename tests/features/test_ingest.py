@@ -196,3 +196,67 @@ def test_unreadable_files_are_refused_with_their_name(tmp_path, name, content):
     with pytest.raises(IngestFileError, match=name):
         ingest(tmp_path / "home", [("enterprise_registry", path)])
     assert not (tmp_path / "home" / "lake" / "_manifest.json").exists()
+
+
+def _registry_with(tmp_path, row: str, name: str = "r.csv", encoding: str = "utf-8") -> Path:
+    return _registry_csv(tmp_path / name, [row], encoding)
+
+
+@pytest.mark.parametrize("capital, reason", [("1e20", "out_of_range:registered_capital"),
+                                             ("1e400", "bad_number:registered_capital"),
+                                             ("inf", "bad_number:registered_capital")])
+def test_absurd_amounts_are_quarantined_not_crashed_on(tmp_path, capital, reason):
+    rows = ["91350100M000100Y43,甲,企业,F,420502,\"1,000\",2020-05-01,,2020-05-03",
+            f"91350100M000100Y43,甲,企业,F,420502,{capital},2020-05-01,,2020-05-04"]
+    report = ingest(tmp_path / "home", [("enterprise_registry", _registry_csv(tmp_path / "r.csv", rows, "utf-8"))])
+    assert report.files[0].accepted == 1 and report.files[0].reasons == {reason: 1}
+
+
+def test_dates_years_and_terms_that_are_typing_errors_are_refused():
+    dates = parse_dates(pd.Series(["2024", "0024-05-01", "45413", "1899-12-31"], dtype="str"))
+    assert dates.isna().tolist() == [True, True, False, True]
+    assert parse_periods(pd.Series(["2024-02-30", "2024-02"], dtype="str")).isna().tolist() == [True, False]
+    from features.ingest.normalise import parse_numbers
+    import pyarrow as pa
+
+    assert parse_numbers(pa.array(["-0", "1,000", "1e400"])).to_pylist()[1:] == [1000.0, None]
+
+
+def test_a_gbk_file_whose_chinese_starts_late_is_read_as_gbk(tmp_path):
+    header = "统一社会信用代码,主体名称,主体类型,行业门类,所属区县,注册资本（万元）,成立日期,注销日期,报送日期\n"
+    padding = "".join(f"91350100M000100Y43,A,enterprise,F,420502,10,2020-05-01,,2020-05-{d:02d}\n"
+                      for d in range(1, 29)) * 800
+    path = tmp_path / "late.csv"
+    path.write_bytes((header + padding + "91350100M000100Y43,甲公司,企业,F,420502,10,2020-05-01,,2020-06-01\n").encode("gbk"))
+    report = ingest(tmp_path / "home", [("enterprise_registry", path)])
+    assert report.files[0].encoding == "gb18030" and report.files[0].quarantined == 0
+
+
+def test_ragged_csv_is_refused_by_name_and_nothing_is_written(tmp_path):
+    path = _registry_with(tmp_path, "91350100M000100Y43,甲,企业")
+    with pytest.raises(IngestFileError, match="r.csv: unreadable CSV"):
+        ingest(tmp_path / "home", [("enterprise_registry", path)])
+    assert not (tmp_path / "home" / "lake" / "_manifest.json").exists()
+
+
+def test_xlsx_blank_rows_are_skipped_keeping_line_numbers_and_parquet_types_are_rendered(tmp_path):
+    import openpyxl
+
+    header = ["统一社会信用代码", "主体名称", "主体类型", "行业门类", "所属区县", "注册资本（万元）", "成立日期", "注销日期",
+              "报送日期", None, None]
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(header)
+    sheet.append([None] * 9)
+    sheet.append(["91350100M000100Y43", "甲", "企业", "F", 420502, 10, dt.datetime(2020, 5, 1), None, "2099-01-01"])
+    book.save(tmp_path / "r.XLSX")
+    report = ingest(tmp_path / "home", [("enterprise_registry", tmp_path / "r.XLSX")])
+    assert (report.files[0].rows_in, report.files[0].quarantined) == (1, 1)
+    assert Lake(tmp_path / "home").read_quarantine("enterprise_registry")["_line"].tolist() == [3]
+    frame = pd.DataFrame({"uscc": ["91350100M000100Y43"], "name": ["甲"], "entity_type": ["enterprise"],
+                          "industry_section": ["F"], "district_code": pd.array([420502], "Int64"),
+                          "registered_capital": [10.5], "established_date": [pd.Timestamp("2020-05-01")],
+                          "deregistered_date": [pd.NaT], "reported_date": [pd.Timestamp("2020-05-03")]})
+    frame.to_parquet(tmp_path / "r.parquet")
+    report = ingest(tmp_path / "home", [("enterprise_registry", tmp_path / "r.parquet")])
+    assert report.files[0].accepted == 1, report.files[0].reasons
