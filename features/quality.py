@@ -35,6 +35,11 @@ def _departments(source: Source, frame: pd.DataFrame) -> pd.Series:
     return pd.Series(source.department_zh, index=frame.index, dtype="str")
 
 
+def _of(departments: pd.Series, department: str | None) -> pd.Series:
+    """Rows reported by ``department`` (all rows for None)."""
+    return departments == department if department is not None else pd.Series(True, index=departments.index)
+
+
 def _existing_entities(lake: Lake) -> pd.Index:
     registry = lake.read(REGISTRY, ["uscc", "deregistered_date", "reported_date"])
     if registry.empty:
@@ -72,16 +77,14 @@ def quality_table(home: Path) -> pd.DataFrame:
         if accepted.empty and quarantined.empty:
             continue
         reasons = quarantined["_reasons"].astype("str") if len(quarantined) else pd.Series(dtype="str")
-        frames = {"accepted": accepted, "quarantined": quarantined}
-        departments = {key: _departments(source, frame) for key, frame in frames.items()}
+        departments = {"accepted": _departments(source, accepted), "quarantined": _departments(source, quarantined)}
         timely = _on_time(accepted) if name == ADMINISTRATIVE_PENALTIES.name and len(accepted) else pd.Series()
         names = sorted(set(departments["accepted"]) | set(departments["quarantined"]))
         for department in [*names, None] if len(names) > 1 else [None]:
-            def pick(key: str) -> pd.Series:
-                mask = pd.Series(True, index=frames[key].index)
-                return mask if department is None else departments[key] == department
-            ok, bad = accepted[pick("accepted")], quarantined[pick("quarantined")]
-            bad_reasons = reasons[pick("quarantined")] if len(reasons) else reasons
+            ok = accepted[_of(departments["accepted"], department)]
+            in_quarantine = _of(departments["quarantined"], department)
+            bad = quarantined[in_quarantine]
+            bad_reasons = reasons[in_quarantine] if len(reasons) else reasons
             received = len(ok) + len(bad)
             coverage = (pd.Index(ok["uscc"].unique()).isin(existing).sum() / len(existing)
                         if len(existing) and len(ok) else np.nan)

@@ -321,7 +321,6 @@ IP_KINDS = {  # kind: (number prefix, months to grant (low, high), share never g
 
 def intellectual_property(pop: Population, rng: np.random.Generator, chunk: int) -> pd.DataFrame:
     """Patents, trademarks and software copyrights, with grants, lapses and pledges."""
-    cal = pop.calendar
     enterprise = pop.kind == "enterprise"
     patent_p = np.where(pop.section == "C", P.HOLDS_PATENT["manufacturer"], P.HOLDS_PATENT["enterprise"])
     counts = {
