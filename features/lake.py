@@ -22,7 +22,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 MANIFEST = "_manifest.json"
-HIDDEN_COLUMNS = ("_key_hash", "_row_hash", "_run_id", "_file", "_line")
 
 
 class Lake:

@@ -21,7 +21,7 @@ import pyarrow.csv as pacsv
 
 from features.schemas import Source
 
-SAMPLE_BYTES = 1 << 20
+BLOCK_BYTES = 1 << 20
 FORMATS = (".csv", ".xlsx", ".parquet")
 
 
@@ -52,7 +52,7 @@ def detect_encoding(path: Path) -> str:
             handle.seek(0)
             decoder = codecs.getincrementaldecoder(encoding)()
             try:
-                while block := handle.read(SAMPLE_BYTES):
+                while block := handle.read(BLOCK_BYTES):
                     decoder.decode(block)
                 decoder.decode(b"", final=True)
                 return encoding

@@ -14,6 +14,7 @@ court cases and exits follow it in the records, as they do in a real city.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from statistics import NormalDist
 
 import numpy as np
@@ -143,18 +144,13 @@ def foreign_codes(rng: np.random.Generator, n: int) -> np.ndarray:
     return uscc.make_codes("9", np.array(["1"] * n), districts, body)
 
 
-_GRADE_CUTS = None
-
-
-def grade_cuts() -> list[float]:
+@lru_cache(maxsize=1)
+def grade_cuts() -> tuple[float, ...]:
     """Thresholds on the standardised grade score giving the target D, C, B, A shares."""
-    global _GRADE_CUTS
-    if _GRADE_CUTS is None:
-        shares = P.TAX_GRADE_SHARES
-        rated = shares["A"] + shares["B"] + shares["C"] + shares["D"]
-        cumulative = np.cumsum([shares["D"], shares["C"], shares["B"]]) / rated
-        _GRADE_CUTS = [NormalDist().inv_cdf(q) for q in cumulative]
-    return _GRADE_CUTS
+    shares = P.TAX_GRADE_SHARES
+    rated = shares["A"] + shares["B"] + shares["C"] + shares["D"]
+    cumulative = np.cumsum([shares["D"], shares["C"], shares["B"]]) / rated
+    return tuple(NormalDist().inv_cdf(q) for q in cumulative)
 
 
 @dataclass

@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features.schemas import DISTRICTS
 from features.synth import params as P
 from features.synth.population import (ELECTRICITY_SEASON, GAS_SEASON, WATER_SEASON, Population,
-                                       by_section, choose, sigmoid)
+                                       by_section, choose, grade_cuts, sigmoid)
 
 DAY = np.timedelta64(1, "D")
 NAT = np.datetime64("NaT", "D")
@@ -106,8 +107,6 @@ def enterprise_registry(pop: Population, rng: np.random.Generator) -> pd.DataFra
 
 def entity_names(pop: Population, rng: np.random.Generator) -> np.ndarray:
     """Plausible Chinese names: district, a trade word, the industry and the legal form."""
-    from features.schemas import DISTRICTS
-
     short = {d.code: d.zh.rstrip("区县市").removesuffix("土家族自治") for d in DISTRICTS}
     words = np.array(P.CHINESE_NAME_WORDS)[rng.integers(0, len(P.CHINESE_NAME_WORDS), pop.n)]
     trade = np.array([_pick(P.INDUSTRY_NAME_WORDS.get(s, P.INDUSTRY_NAME_WORDS["default"]), r)
@@ -153,8 +152,6 @@ def tax_filings(pop: Population, rng: np.random.Generator) -> pd.DataFrame:
 
 def tax_grades(pop: Population, rng: np.random.Generator) -> pd.DataFrame:
     """Annual tax credit grades published each April for the year before."""
-    from features.synth.population import grade_cuts
-
     cal = pop.calendar
     first_year = int(str(cal.start)[:4]) - 2  # the grade already published when the window opens
     last_year = int(str(cal.end)[:4])
