@@ -206,9 +206,9 @@ class _Batch:
 
 def _prepared(source: Source, layouts: list[FileLayout], today: dt.date, known_codes: pa.Array | None,
               batch_rows: int, depth: int = 3):
-    """(layout, batch) for every batch of the files, in order, normalised in a worker thread while
-    the caller stores the previous one (Arrow and NumPy release the GIL; two batches in flight
-    keep memory bounded)."""
+    """(layout, batch) for every batch of the files, in order, normalised by two worker threads
+    while the caller stores the previous one (Arrow and NumPy release the GIL; at most ``depth``
+    batches in flight keep memory bounded)."""
     def prepare(layout: FileLayout, raw: pa.Table) -> tuple[FileLayout, _Batch]:
         tick = time.perf_counter()
         canon, reasons = normalise(source, raw, today, known_codes)
