@@ -97,17 +97,19 @@ def _real_days_only(text: pa.Array, parsed: pa.Array) -> pa.Array:
     return pc.if_else(pc.fill_null(same, False), parsed, None)
 
 
-def parse_dates(values) -> pd.Series | pa.Array:
-    """Text in any accepted date format (or an Excel serial number) → timestamps; null if none.
+def _like(values, parsed: pa.Array) -> pd.Series | pa.Array:
+    """``parsed`` in the caller's type: a Series indexed like ``values``, or the Arrow array."""
+    if isinstance(values, pd.Series):
+        return pd.Series(parsed.to_numpy(zero_copy_only=False), index=values.index)
+    return parsed
 
-    Takes and returns an Arrow array, or a pandas Series (for analysts and tests).
-    """
-    as_series = isinstance(values, pd.Series)
-    text = pc.utf8_trim_whitespace(_text(values))
+
+def _dates(text: pa.Array) -> pa.Array:
+    """:func:`parse_dates` for text that is already trimmed."""
     parsed = _first_parse(text, DATE_FORMATS, check_days=True)
     unparsed = pc.and_(pc.is_null(parsed), pc.fill_null(pc.not_equal(text, ""), False))
     if not pc.any(unparsed).as_py():
-        return pd.Series(parsed.to_numpy(zero_copy_only=False), index=values.index) if as_series else parsed
+        return parsed
     serial = pc.and_(unparsed, pc.fill_null(pc.match_substring_regex(text, EXCEL_SERIAL), False))
     if pc.any(serial).as_py():
         days = pc.cast(pc.cast(pc.if_else(serial, text, None), pa.float64()), pa.int64())
@@ -115,15 +117,25 @@ def parse_dates(values) -> pd.Series | pa.Array:
         stamps = pc.cast(pc.add(offsets, int(EXCEL_EPOCH.replace(tzinfo=dt.timezone.utc).timestamp())),
                          pa.timestamp("s"))
         parsed = pc.coalesce(parsed, stamps)
-    return pd.Series(parsed.to_numpy(zero_copy_only=False), index=values.index) if as_series else parsed
+    return parsed
+
+
+def _periods(text: pa.Array) -> pa.Array:
+    """:func:`parse_periods` for text that is already trimmed."""
+    return pc.floor_temporal(_first_parse(text, PERIOD_FORMATS + DATE_FORMATS, check_days=True), unit="month")
+
+
+def parse_dates(values) -> pd.Series | pa.Array:
+    """Text in any accepted date format (or an Excel serial number) → timestamps; null if none.
+
+    Takes and returns an Arrow array, or a pandas Series (for analysts and tests).
+    """
+    return _like(values, _dates(pc.utf8_trim_whitespace(_text(values))))
 
 
 def parse_periods(values) -> pd.Series | pa.Array:
     """Text in any accepted month format → the first day of that month; null if none."""
-    as_series = isinstance(values, pd.Series)
-    text = pc.utf8_trim_whitespace(_text(values))
-    parsed = pc.floor_temporal(_first_parse(text, PERIOD_FORMATS + DATE_FORMATS, check_days=True), unit="month")
-    return pd.Series(parsed.to_numpy(zero_copy_only=False), index=values.index) if as_series else parsed
+    return _like(values, _periods(pc.utf8_trim_whitespace(_text(values))))
 
 
 def parse_numbers(text: pa.Array) -> pa.Array:
@@ -220,7 +232,7 @@ def _column(column: Column, text: pa.Array, blank: np.ndarray, problems: Problem
     if column.kind == "text":
         return pc.if_else(not_blank, text, None)
     if column.kind in ("date", "period"):
-        parsed = parse_dates(text) if column.kind == "date" else parse_periods(text)
+        parsed = _dates(text) if column.kind == "date" else _periods(text)  # text is trimmed already
         failed = pc.and_(pc.is_null(parsed), not_blank)
         problems.add(failed, f"bad_date:{name}" if column.kind == "date" else f"bad_period:{name}")
         problems.add(pc.fill_null(pc.greater(parsed, today), False), f"future_date:{name}")
