@@ -89,7 +89,11 @@ class Delivery:
 
 @dataclass(frozen=True)
 class Source:
-    """A department source: columns, keys, dates, lawful basis and delivery."""
+    """A department source: columns, keys, dates, lawful basis and delivery.
+
+    ``repair_column`` names the date a record was repaired or removed (信用修复, 移出名单): from that
+    date on the record no longer counts in any profile (work plan item 16), whenever the platform
+    learned of the repair."""
 
     name: str
     title_zh: str
@@ -106,6 +110,7 @@ class Source:
     accepts_corrections: bool = False
     date_order: tuple[tuple[str, str], ...] = ()
     reporting_department_column: str | None = None
+    repair_column: str | None = None
     description: str = ""
     _by_name: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -117,6 +122,8 @@ class Source:
                  *(c for pair in self.date_order for c in pair)]
         if self.reporting_department_column:
             named.append(self.reporting_department_column)
+        if self.repair_column:
+            named.append(self.repair_column)
         missing = [c for c in named if c not in by_name]
         if missing:
             raise ValueError(f"source {self.name}: declares unknown columns {missing}")
@@ -414,7 +421,7 @@ DISHONEST_DEBTORS = Source(
         _reported(),
     ),
     natural_key=("case_no",), event_date="listing_date", known_date="reported_date",
-    accepts_corrections=True,
+    accepts_corrections=True, repair_column="removal_date",
     date_order=(("listing_date", "removal_date"), ("listing_date", "reported_date")),
     delivery=Delivery("csv", "utf-8-sig"),
 )
@@ -449,7 +456,7 @@ ADMINISTRATIVE_PENALTIES = Source(
     accepts_corrections=True,
     date_order=(("decision_date", "published_date"), ("published_date", "repair_date"),
                 ("decision_date", "reported_date")),
-    reporting_department_column="department",
+    reporting_department_column="department", repair_column="repair_date",
     delivery=Delivery("xlsx", None),
     description="Published within 7 working days of the decision (work plan item 4); "
                 "a repair arrives as a corrected version.",

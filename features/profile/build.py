@@ -1,0 +1,259 @@
+"""Building profiles from the lake: full, incremental (``--uscc``), after new data (``--changed``)
+and training snapshots, on the pandas engine or on Dask.
+
+Both engines run the same per-partition functions of :mod:`features.profile.compute`; the pandas
+engine runs them once over the whole lake, Dask once per partition after shuffling every source
+on ``uscc`` (:mod:`features.profile.distributed`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from features.lake import Lake
+from features.profile import compute
+from features.profile.pointintime import NEEDED, day_number, lake_columns, prepare, to_days
+from features.profile.store import ProfileInfo, ProfileStore
+from features.registry import feature_set_version
+from features.schemas import SOURCES
+
+ENGINES = ("pandas", "dask")
+
+
+class ProfileBuildError(ValueError):
+    """A build the user asked for that cannot be done as asked (nothing is written)."""
+
+
+@dataclass
+class BuildResult:
+    """What a build did: the profile, where it went, and how long each stage took."""
+
+    as_of: dt.date
+    profile: pd.DataFrame
+    path: Path | None
+    mode: str
+    engine: str
+    rebuilt: int
+    dropped: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def seq_numbers(part_index: int, rows: int) -> np.ndarray:
+    """Lake order of a part's rows: the part's place in the manifest, then the row."""
+    return (np.int64(part_index) << np.int64(32)) + np.arange(rows, dtype=np.int64)
+
+
+def read_part(source: str, part_index: int, path: Path, usccs: pa.Array | None = None) -> pd.DataFrame:
+    """One lake part of a source, prepared for the build (only ``usccs``' rows when given)."""
+    table = pq.read_table(path, columns=lake_columns(source))
+    seq = seq_numbers(part_index, table.num_rows)
+    if usccs is not None:
+        keep = pc.is_in(table.column("uscc"), value_set=usccs)
+        table, seq = table.filter(keep), seq[np.asarray(keep.to_numpy(zero_copy_only=False), dtype=bool)]
+    return prepare(source, table.to_pandas(), seq)
+
+
+def load_records(lake: Lake, usccs=None, sources=None) -> dict[str, pd.DataFrame]:
+    """Every source the profile needs, prepared, from the committed lake (only ``usccs``' rows
+    when given)."""
+    wanted = pa.array(list(usccs), pa.string()) if usccs is not None else None
+    out = {}
+    for source in sources or NEEDED:
+        parts = [read_part(source, i, p, wanted) for i, p in enumerate(lake.parts(source))]
+        out[source] = pd.concat(parts, ignore_index=True) if parts else empty_records(source)
+    return out
+
+
+def empty_records(source: str) -> pd.DataFrame:
+    """A source's prepared frame with no rows and every column typed."""
+    s = SOURCES[source]
+    kinds = {"date": "datetime64[ms]", "period": "datetime64[ms]", "money": "int64", "int": "int64",
+             "year": "int64", "number": "float64"}
+    columns = {c: pd.Series(dtype=kinds.get(s.column(c).kind, "object")) for c in lake_columns(source) if c != "_key_hash"}
+    lake_frame = pd.DataFrame({**columns, "_key_hash": pd.Series(dtype="uint64")})
+    return prepare(source, lake_frame, np.zeros(0, np.int64))
+
+
+def _require_registry(lake: Lake) -> None:
+    if not lake.parts(compute.REGISTRY):
+        raise ProfileBuildError(f"the lake under {lake.root} holds no enterprise registry; "
+                                "ingest the registry first (`xyd ingest enterprise_registry FILE`)")
+
+
+def _lake_runs(lake: Lake) -> list[str]:
+    return [run["run_id"] for run in lake.manifest()["runs"]]
+
+
+def build(home: Path, as_of: dt.date, engine: str = "pandas", usccs: list[str] | None = None,
+          scheduler: str | None = None, workers: int = 2,
+          progress: Callable[[str], None] | None = None) -> BuildResult:
+    """Build the profile as of ``as_of`` and store it under ``home``.
+
+    Without ``usccs``: every enterprise alive on that date. With ``usccs``: only those are
+    rebuilt and replaced in the stored profile (the rest is kept), giving them exactly what a
+    full build would; enterprises no longer alive leave it. Raises :class:`ProfileBuildError`
+    when that cannot be done (no registry, no stored profile to update, another feature set).
+    """
+    if engine not in ENGINES:
+        raise ProfileBuildError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
+    lake, store = Lake(home), ProfileStore(home)
+    _require_registry(lake)
+    version = feature_set_version()
+    previous = None
+    if usccs is not None:
+        previous = _stored_for_update(store, as_of, version)
+    runs = _lake_runs(lake)
+    seconds: dict[str, float] = {}
+    tick = time.perf_counter()
+    profile = compute_profile(lake, as_of, engine, usccs, scheduler, workers, seconds, progress)
+    mode = "full" if usccs is None else "incremental"
+    dropped = 0
+    if previous is not None:
+        stored = store.read(as_of)
+        asked = set(usccs)
+        kept = stored[~stored["uscc"].isin(asked)]
+        dropped = int(stored["uscc"].isin(asked).sum()) - len(profile)
+        profile = pd.concat([kept, profile], ignore_index=True).sort_values("uscc", kind="stable").reset_index(drop=True)
+        info = ProfileInfo(**{**previous.__dict__, "rows": len(profile)})
+        info.rebuilt = [*previous.rebuilt, {"at": _now(), "enterprises": len(asked), "reason": "uscc list"}]
+    else:
+        info = ProfileInfo(as_of.isoformat(), version, len(profile), _now(), engine, 0.0, runs)
+    seconds["total"] = time.perf_counter() - tick
+    info.seconds = round(seconds["total"], 3) if previous is None else info.seconds
+    path = store.write(profile, info)
+    return BuildResult(as_of, profile, path, mode, engine, len(usccs) if usccs is not None else len(profile),
+                       max(dropped, 0), seconds)
+
+
+def compute_profile(lake: Lake, as_of: dt.date, engine: str = "pandas", usccs=None, scheduler: str | None = None,
+                    workers: int = 2, seconds: dict | None = None,
+                    progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """The profile as of ``as_of`` (of ``usccs`` only, when given), computed but not stored."""
+    seconds = seconds if seconds is not None else {}
+    day = day_number(as_of)
+    if engine == "dask":
+        from features.profile.distributed import dask_profile
+        if progress:
+            progress(f"dask: shuffling the lake on uscc across {'the cluster at ' + scheduler if scheduler else f'{workers} local workers'}")
+        tick = time.perf_counter()
+        out = dask_profile(lake, day, usccs, scheduler, workers)
+        seconds["dask"] = time.perf_counter() - tick
+        return out
+    tick = time.perf_counter()
+    if progress:
+        progress("reading the lake")
+    records = load_records(lake, usccs)
+    seconds["read"] = time.perf_counter() - tick
+    tick = time.perf_counter()
+    if progress:
+        progress("computing features")
+    out = compute.build_partition(records, day, usccs)
+    seconds["compute"] = time.perf_counter() - tick
+    return out
+
+
+def _stored_for_update(store: ProfileStore, as_of: dt.date, version: str) -> ProfileInfo:
+    if not store.exists(as_of):
+        raise ProfileBuildError(f"no stored profile as of {as_of} to update; run a full build first "
+                                f"(`xyd features build --as-of {as_of}`)")
+    info = store.info(as_of)
+    if info.feature_set_version != version:
+        raise ProfileBuildError(f"the profile as of {as_of} was built under feature set {info.feature_set_version}, "
+                                f"the registry is now {version}; rebuild it in full")
+    return info
+
+
+def _now() -> str:
+    return dt.datetime.now().isoformat(timespec="seconds")
+
+
+# ------------------------------------------------------------------------------ after new data
+
+def changed_enterprises(lake: Lake, as_of: dt.date, seen_runs: list[str]) -> list[str]:
+    """Enterprises whose profile as of ``as_of`` may differ from one built when the lake held only
+    ``seen_runs``: they have a record from a later run that the profile would see, or a repair
+    notice (penalty repaired, dishonest listing removed) dated on or before as_of."""
+    day = day_number(as_of)
+    seen = set(seen_runs)
+    new_runs = [r for r in _lake_runs(lake) if r not in seen]
+    if not new_runs:
+        return []
+    wanted = pa.array(new_runs, pa.string())
+    affected: set[str] = set()
+    for name in [compute.REGISTRY, *NEEDED]:
+        source = SOURCES[name]
+        columns = list(dict.fromkeys(["uscc", source.event_date, source.known_date,
+                                      *([source.repair_column] if source.repair_column else []), "_run_id"]))
+        table = lake.read_arrow(name, columns)
+        if table is None:
+            continue
+        table = table.filter(pc.is_in(table.column("_run_id"), value_set=wanted))
+        if not table.num_rows:
+            continue
+        frame = table.to_pandas()
+        visible = (to_days(frame[source.known_date].to_numpy()) <= day) & (to_days(frame[source.event_date].to_numpy()) <= day)
+        if source.repair_column:
+            visible |= to_days(frame[source.repair_column].to_numpy()) <= day
+        affected.update(frame["uscc"].to_numpy()[visible].tolist())
+    return sorted(affected)
+
+
+def rebuild_changed(home: Path, engine: str = "pandas", dates: list[dt.date] | None = None,
+                    scheduler: str | None = None, workers: int = 2) -> list[BuildResult]:
+    """Rebuild, in every stored profile (or those of ``dates``), the enterprises that data
+    ingested since it was built can change, and record that it has seen those runs."""
+    lake, store = Lake(home), ProfileStore(home)
+    _require_registry(lake)
+    results = []
+    for as_of in dates or store.dates():
+        info = _stored_for_update(store, as_of, feature_set_version())
+        changed = changed_enterprises(lake, as_of, info.lake_runs)
+        runs = _lake_runs(lake)
+        if changed:
+            result = build(home, as_of, engine, changed, scheduler, workers)
+        else:
+            result = BuildResult(as_of, store.read(as_of), store.path(as_of), "changed", engine, 0)
+        # the profile has now seen every run: record it, so the same runs are not replayed
+        stored = store.info(as_of)
+        stored.lake_runs = runs
+        if changed:
+            stored.rebuilt[-1]["reason"] = "data ingested since the build (--changed)"
+        store.write(result.profile, stored)
+        result.mode = "changed"
+        results.append(result)
+    return results
+
+
+# ------------------------------------------------------------------------------ training snapshots
+
+def loans(lake: Lake) -> pd.DataFrame:
+    """The newest report of every loan outcome."""
+    source = SOURCES[compute.LOANS]
+    return lake.current(source.name, source.natural_key, source.known_date)
+
+
+def training_snapshots(home: Path, engine: str = "pandas", scheduler: str | None = None,
+                       workers: int = 2) -> pd.DataFrame:
+    """For every loan outcome, the borrower's profile as of the loan's grant date, beside the
+    outcome: one row per loan, built in one pass (each loan is a request; loans that share a
+    grant date share the pass), never one build per loan."""
+    lake = Lake(home)
+    _require_registry(lake)
+    outcomes = loans(lake)
+    if not len(outcomes):
+        raise ProfileBuildError("the lake holds no loan outcomes; ingest `loan_outcomes` first")
+    if engine == "dask":
+        from features.profile.distributed import dask_snapshots
+        return dask_snapshots(lake, outcomes, scheduler, workers)
+    records = load_records(lake, pd.unique(outcomes["uscc"].to_numpy()))
+    return compute.snapshot_partition(records, outcomes)

@@ -1,0 +1,201 @@
+"""Point-in-time views of lake records: what the platform knew about an enterprise on a date.
+
+A **request** is an (enterprise, as_of) pair; a full build asks one per living enterprise on the
+same date, a training snapshot one per loan on its grant date. A record of a source is **seen**
+by a request when
+
+* its event date and the date the platform learned of it (``known_date``) are both on or before
+  ``as_of``; for sources that take corrections, only the newest version known by ``as_of`` is
+  seen (ties: the one ingested last);
+* it was not repaired or removed on or before ``as_of`` (``Source.repair_column``): credit repair
+  applies from its own date whenever the platform learned of it, so a record repaired on R counts
+  in profiles with ``as_of < R`` and in none with ``as_of >= R`` (work plan item 16).
+
+Everything here works on one partition of enterprises at a time: every record of an enterprise
+must be in the same frame as its requests (the Dask engine shuffles on ``uscc`` for that), and
+nothing depends on other enterprises, so any partitioning gives the same rows.
+
+Dates are whole days since 1970-01-01 (int64); a missing date is :data:`NEVER`, which is after
+every ``as_of``. Monthly periods are month numbers (``year * 12 + month - 1``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.registry import DELIVERY_DAY
+from features.schemas import SOURCES
+
+NEVER = 10**9
+"""The day number of a date that has not happened: later than any as_of."""
+
+PERIOD = "_period_month"
+SEQ = "_seq"
+KEY = "_key_hash"
+
+NEEDED: dict[str, tuple[str, ...]] = {
+    "enterprise_registry": ("entity_type", "industry_section", "district_code", "registered_capital",
+                            "established_date", "deregistered_date"),
+    "tax_filings": ("period", "sales", "tax_paid", "arrears", "filing_date", "late"),
+    "tax_grades": ("year", "grade", "published_date"),
+    "electricity": ("period", "usage", "arrears"),
+    "water": ("period", "usage", "arrears"),
+    "gas": ("period", "usage", "arrears"),
+    "real_estate": ("appraised_value", "registration_date", "mortgage_date", "mortgage_release_date",
+                    "seizure_date", "seizure_release_date"),
+    "intellectual_property": ("ip_type", "application_date", "grant_date", "lapse_date", "pledge_date"),
+    "court_executions": ("filing_date", "amount", "closing_date"),
+    "dishonest_debtors": ("listing_date", "removal_date"),
+    "administrative_penalties": ("decision_date", "severity", "amount", "repair_date"),
+    "credit_commitments": ("commitment_date", "status", "verified_date"),
+}
+"""The columns of each source that profiles are computed from (besides uscc and the known date)."""
+
+
+def lake_columns(source: str) -> list[str]:
+    """Columns to read from the lake for ``source``."""
+    s = SOURCES[source]
+    return list(dict.fromkeys(["uscc", *NEEDED[source], s.event_date, s.known_date, KEY]))
+
+
+def day_number(value: dt.date | str | np.datetime64) -> int:
+    """Days since 1970-01-01 of a date."""
+    return int(np.datetime64(value, "D").astype(np.int64))
+
+
+def to_days(values) -> np.ndarray:
+    """Dates (datetime64 of any unit, NaT for missing) as day numbers, missing as :data:`NEVER`."""
+    days = np.asarray(values).astype("datetime64[D]")
+    out = days.astype(np.int64)
+    out[np.isnat(days)] = NEVER
+    return out
+
+
+def prepare(source: str, frame: pd.DataFrame, seq: np.ndarray) -> pd.DataFrame:
+    """Lake rows of a source in the form the build works on: dates as day numbers, periods as
+    month numbers, ``_seq`` (lake order, for ties between versions) attached."""
+    s = SOURCES[source]
+    out = pd.DataFrame({"uscc": frame["uscc"].to_numpy(), KEY: frame[KEY].to_numpy(), SEQ: seq})
+    for column in dict.fromkeys([*NEEDED[source], s.event_date, s.known_date]):
+        kind = s.column(column).kind
+        if kind == "date":
+            out[column] = to_days(frame[column].to_numpy())
+        elif kind == "period":
+            months = np.asarray(frame[column].to_numpy()).astype("datetime64[M]")
+            out[PERIOD] = months.astype(np.int64)  # months since 1970-01
+            out[column] = to_days(frame[column].to_numpy())
+        elif kind in ("money", "int", "year"):
+            out[column] = frame[column].to_numpy(dtype=np.int64, na_value=0)
+        elif kind == "number":
+            out[column] = frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            out[column] = frame[column].to_numpy(dtype=object, na_value=None)
+    return out
+
+
+def anchor_months(as_of_days: np.ndarray) -> np.ndarray:
+    """Month numbers of the anchor month for each as_of (see :func:`features.registry.anchor_month`)."""
+    days = np.asarray(as_of_days).astype("datetime64[D]")
+    months = days.astype("datetime64[M]")
+    day_of_month = (days - months.astype("datetime64[D]")).astype(np.int64) + 1
+    return months.astype(np.int64) - np.where(day_of_month >= DELIVERY_DAY, 1, 2)
+
+
+@dataclass
+class Requests:
+    """Requests sorted by (uscc, as_of): ``order`` maps them back to the order they were asked in."""
+
+    uscc: np.ndarray
+    as_of: np.ndarray
+    anchor: np.ndarray
+    order: np.ndarray
+    codes: pd.Index
+    first: np.ndarray
+    count: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.uscc)
+
+    @classmethod
+    def make(cls, uscc, as_of_days) -> Requests:
+        uscc = np.asarray(uscc, dtype=object)
+        as_of_days = np.asarray(as_of_days, dtype=np.int64)
+        order = np.lexsort((as_of_days, uscc.astype(str))) if len(uscc) else np.zeros(0, np.int64)
+        sorted_uscc = uscc[order]
+        group, uniques = pd.factorize(sorted_uscc)
+        count = np.bincount(group, minlength=len(uniques)) if len(group) else np.zeros(0, np.int64)
+        first = np.cumsum(count) - count
+        sorted_days = as_of_days[order]
+        return cls(sorted_uscc, sorted_days, anchor_months(sorted_days), order, pd.Index(uniques), first, count)
+
+
+@dataclass
+class Seen:
+    """The records of one source that the requests see: ``q`` (request) and the record's columns."""
+
+    q: np.ndarray
+    rows: pd.DataFrame
+
+    def __len__(self) -> int:
+        return len(self.q)
+
+    def col(self, name: str) -> np.ndarray:
+        return self.rows[name].to_numpy()
+
+    def where(self, mask: np.ndarray) -> Seen:
+        return Seen(self.q[mask], self.rows[mask].reset_index(drop=True))
+
+
+def seen(requests: Requests, source: str, records: pd.DataFrame) -> Seen:
+    """The records of ``source`` each request sees under the point-in-time and repair rules."""
+    s = SOURCES[source]
+    if not len(records) or not requests.n:
+        return Seen(np.zeros(0, np.int64), records.drop(columns=["uscc"]).iloc[:0])
+    repair = _repair_days(records, s.repair_column, s.known_date) if s.repair_column else None
+    code = requests.codes.get_indexer(records["uscc"].to_numpy())
+    kept = np.flatnonzero(code >= 0)
+    code = code[kept]
+    per_record = requests.count[code]
+    rows = np.repeat(kept, per_record)
+    starts = np.repeat(requests.first[code], per_record)
+    within = np.arange(len(rows)) - np.repeat(np.cumsum(per_record) - per_record, per_record)
+    q = starts + within
+    as_of = requests.as_of[q]
+    known = records[s.known_date].to_numpy()[rows] <= as_of
+    known &= records[s.event_date].to_numpy()[rows] <= as_of
+    if repair is not None:
+        known &= repair[rows] > as_of
+    q, rows = q[known], rows[known]
+    if s.accepts_corrections and len(rows):
+        q, rows = _newest_versions(q, rows, records, s.known_date)
+    frame = records.drop(columns=["uscc"]).take(rows).reset_index(drop=True)
+    return Seen(q, frame)
+
+
+def _newest_versions(q: np.ndarray, rows: np.ndarray, records: pd.DataFrame, known_date: str):
+    """Per (request, record key), only the version reported last (ties: ingested last)."""
+    key = records[KEY].to_numpy()[rows]
+    order = np.lexsort((records[SEQ].to_numpy()[rows], records[known_date].to_numpy()[rows], key, q))
+    q, rows, key = q[order], rows[order], key[order]
+    last = np.ones(len(q), dtype=bool)
+    last[:-1] = (q[1:] != q[:-1]) | (key[1:] != key[:-1])
+    return q[last], rows[last]
+
+
+def _repair_days(records: pd.DataFrame, column: str, known_date: str) -> np.ndarray:
+    """Per record: the repair date its key's newest version carries (NEVER when not repaired)."""
+    key = records[KEY].to_numpy()
+    order = np.lexsort((records[SEQ].to_numpy(), records[known_date].to_numpy(), key))
+    sorted_key = key[order]
+    last = np.ones(len(order), dtype=bool)
+    last[:-1] = sorted_key[1:] != sorted_key[:-1]
+    group = np.cumsum(np.r_[True, sorted_key[1:] != sorted_key[:-1]]) - 1 if len(order) else np.zeros(0, np.int64)
+    newest = records[column].to_numpy()[order][last]
+    out = np.empty(len(order), dtype=np.int64)
+    out[order] = newest[group]
+    return out

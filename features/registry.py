@@ -1,0 +1,381 @@
+"""The feature registry: every profile feature, declared once.
+
+Each :class:`Feature` says what it measures in Chinese and English, where it comes from, over
+which window, in which unit, which way it moves default risk (the model's monotone constraint),
+and the legal basis that makes its use lawful (work plan item 2: the basis of the sources it is
+computed from, as :mod:`features.schemas` declares them). The profile build must produce exactly
+these columns (a test holds it to that); reason-code texts, the regulator's feature list,
+``xyd features list`` and the models' monotone constraints are all read from here.
+
+Windows. Event features (cases, penalties, grants) count what happened in the ``window_months``
+before ``as_of`` (a month is 365/12 days). Monthly features (tax, utilities) use whole calendar
+months ending at the **anchor month**: the newest month that every department has delivered by
+``as_of``. A month's returns and bills arrive by the 24th of the month after, so the anchor is the
+month before ``as_of``'s from the 24th on, and the month before that until then
+(:func:`anchor_month`). The feature-set version is a hash of this registry: a profile built
+under one version is never mixed with one built under another.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+from features.schemas import DISTRICTS, ENTITY_KINDS, INDUSTRY_SECTIONS, SOURCES
+
+DELIVERY_DAY = 24
+"""A month's tax returns and utility bills are delivered by this day of the following month."""
+
+MONTHLY_HISTORY = 24
+"""Calendar months of monthly records a profile looks at (the anchor month and 23 before it)."""
+
+DAYS_PER_MONTH = 365 / 12
+
+FAMILIES = {  # family: (code prefix, 中文, English)
+    "tax": ("TX", "纳税", "tax"),
+    "utilities": ("UT", "水电气", "utilities"),
+    "consistency": ("CS", "跨源一致性", "cross-source consistency"),
+    "property": ("PR", "不动产", "real estate"),
+    "ip": ("IP", "知识产权", "intellectual property"),
+    "court": ("CT", "司法执行", "court enforcement"),
+    "penalties": ("PN", "行政处罚", "administrative penalties"),
+    "commitments": ("CM", "信用承诺", "credit commitments"),
+    "firmographics": ("FM", "主体基本信息", "firmographics"),
+    "coverage": ("CV", "数据覆盖", "data coverage"),
+}
+
+UNITS = ("yuan", "count", "share", "months", "days", "years", "log_ratio", "correlation", "flag",
+         "category", "kWh", "m3", "grade_steps", "ratio")
+
+TAX_GRADES = ("A", "B", "M", "C", "D")
+GRADE_POINTS = {"A": 4.0, "B": 3.0, "C": 2.0, "D": 1.0}
+"""Ordinal points of the graded tax credit levels; M (a new taxpayer) is not graded."""
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One profile feature.
+
+    ``monotone`` is the direction of default risk as the value grows: +1 riskier, -1 safer,
+    0 no constraint (categories, and measures whose direction is not a matter of principle).
+    A missing value (NaN) means the source holds nothing for the enterprise: absence is
+    information, and is never written as zero.
+    """
+
+    name: str
+    family: str
+    sources: tuple[str, ...]
+    window_months: int | None
+    zh: str
+    en: str
+    unit: str
+    monotone: int
+    categories: tuple[str, ...] = ()
+    code: str = ""
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"feature {self.name}: family must be one of {list(FAMILIES)}; got {self.family!r}")
+        if self.unit not in UNITS:
+            raise ValueError(f"feature {self.name}: unit must be one of {UNITS}; got {self.unit!r}")
+        if self.monotone not in (-1, 0, 1):
+            raise ValueError(f"feature {self.name}: monotone must be -1, 0 or 1; got {self.monotone}")
+        unknown = [s for s in self.sources if s not in SOURCES]
+        if unknown or not self.sources:
+            raise ValueError(f"feature {self.name}: unknown sources {unknown or '(none)'}")
+        if (self.unit == "category") != bool(self.categories):
+            raise ValueError(f"feature {self.name}: a category feature needs categories, and only it")
+        if self.categories and self.monotone:
+            raise ValueError(f"feature {self.name}: a category feature cannot be monotone")
+
+    @property
+    def is_categorical(self) -> bool:
+        return bool(self.categories)
+
+    @property
+    def legal_basis(self) -> str:
+        """The legal basis of every source the feature is computed from."""
+        return "；".join(dict.fromkeys(SOURCES[s].legal_basis for s in self.sources))
+
+    @property
+    def catalogue_categories(self) -> tuple[str, ...]:
+        """The public-credit-catalogue categories of its sources."""
+        return tuple(dict.fromkeys(SOURCES[s].catalogue_category for s in self.sources))
+
+    def as_json(self) -> dict:
+        """Everything declared, plus the legal basis, for machines and the service."""
+        out = asdict(self)
+        out.update(sources=list(self.sources), categories=list(self.categories), legal_basis=self.legal_basis,
+                   catalogue_categories=list(self.catalogue_categories))
+        return out
+
+
+def _f(name, family, sources, window, zh, en, unit, monotone, categories=()) -> Feature:
+    sources = (sources,) if isinstance(sources, str) else tuple(sources)
+    return Feature(name, family, sources, window, zh, en, unit, monotone, tuple(categories))
+
+
+TAX, GRADES = "tax_filings", "tax_grades"
+UTILITY_KINDS = {  # source: (prefix, 中文, English, usage unit)
+    "electricity": ("elec", "用电", "electricity", "kWh"),
+    "water": ("water", "用水", "water", "m3"),
+    "gas": ("gas", "用气", "gas", "m3"),
+}
+
+
+def _tax() -> list[Feature]:
+    out = [_f(f"tax_sales_{n}m", "tax", TAX, n, f"近{n}个月申报销售额合计", f"taxable sales over the last {n} months",
+              "yuan", -1) for n in (3, 6, 12, 24)]
+    return out + [
+        _f("tax_sales_growth_12m", "tax", TAX, 24, "近12个月销售额较前12个月增长（对数比）",
+           "growth of sales, last 12 months over the 12 before (log ratio)", "log_ratio", -1),
+        _f("tax_sales_growth_3m_yoy", "tax", TAX, 15, "近3个月销售额同比增长（对数比，剔除季节）",
+           "sales of the last 3 months against the same months a year earlier (log ratio, seasonally adjusted)",
+           "log_ratio", -1),
+        _f("tax_sales_volatility_12m", "tax", TAX, 12, "近12个月月度销售额变异系数",
+           "coefficient of variation of monthly sales over the last 12 months", "ratio", 1),
+        _f("tax_months_filed_12m", "tax", TAX, 12, "近12个月申报月数", "months with a tax return in the last 12",
+           "months", -1),
+        _f("tax_months_late_12m", "tax", TAX, 12, "近12个月逾期申报月数", "months filed late in the last 12",
+           "months", 1),
+        _f("tax_late_share_12m", "tax", TAX, 12, "近12个月逾期申报占比", "share of the last 12 months' returns filed late",
+           "share", 1),
+        _f("tax_months_in_arrears_12m", "tax", TAX, 12, "近12个月欠税月数", "months with tax arrears in the last 12",
+           "months", 1),
+        _f("tax_arrears_latest", "tax", TAX, MONTHLY_HISTORY, "最近一期欠税金额", "tax arrears in the latest return",
+           "yuan", 1),
+        _f("tax_arrears_12m", "tax", TAX, 12, "近12个月欠税金额合计", "tax arrears summed over the last 12 months",
+           "yuan", 1),
+        _f("tax_paid_12m", "tax", TAX, 12, "近12个月已缴税额合计", "tax paid over the last 12 months", "yuan", -1),
+        _f("tax_months_since_last_filing", "tax", TAX, None, "距最近一次申报的月数",
+           "months from the latest return to the anchor month", "months", 1),
+        _f("tax_grade_latest", "tax", GRADES, None, "最新纳税信用级别", "latest tax credit grade", "category", 0,
+           TAX_GRADES),
+        _f("tax_grade_is_a", "tax", GRADES, None, "最新纳税信用级别为A级", "latest tax credit grade is A", "flag", -1),
+        _f("tax_grade_is_c_or_d", "tax", GRADES, None, "最新纳税信用级别为C级或D级",
+           "latest tax credit grade is C or D", "flag", 1),
+        _f("tax_grade_change", "tax", GRADES, None, "纳税信用级别较上一年度变化（升为正）",
+           "change of the tax credit grade since the year before (up is positive)", "grade_steps", -1),
+        _f("tax_grade_a_years_3y", "tax", GRADES, 36, "最近三个评价年度中A级的次数",
+           "A grades among the latest three evaluated years", "count", -1),
+    ]
+
+
+def _utilities() -> list[Feature]:
+    out = []
+    for source, (p, zh, en, unit) in UTILITY_KINDS.items():
+        out += [
+            _f(f"{p}_usage_12m", "utilities", source, 12, f"近12个月{zh}量", f"{en} used over the last 12 months",
+               unit, -1),
+            _f(f"{p}_usage_trend_yoy", "utilities", source, 15, f"近3个月{zh}量同比变化（对数比，剔除季节）",
+               f"{en} use of the last 3 months against the same months a year earlier (log ratio)", "log_ratio", -1),
+            _f(f"{p}_continuity_12m", "utilities", source, 24, f"近12个月{zh}连续性（不低于上年同月一半的月份占比）",
+               f"share of the last 12 months using at least half the {en} of the same month a year earlier",
+               "share", -1),
+            _f(f"{p}_months_without_use_12m", "utilities", source, 12, f"近12个月无{zh}或无账单月数",
+               f"months without {en} use or bill in the last 12 (since the first bill)", "months", 1),
+            _f(f"{p}_arrears_latest", "utilities", source, MONTHLY_HISTORY, f"最近一期{zh}欠费金额",
+               f"{en} arrears on the latest bill", "yuan", 1),
+            _f(f"{p}_months_in_arrears_12m", "utilities", source, 12, f"近12个月{zh}欠费月数",
+               f"months with {en} arrears in the last 12", "months", 1),
+        ]
+    return out
+
+
+def _consistency() -> list[Feature]:
+    return [
+        _f("sales_electricity_corr_12m", "consistency", (TAX, "electricity"), 12,
+           "近12个月销售额与用电量的相关系数", "correlation of monthly sales and electricity over the last 12 months",
+           "correlation", -1),
+        _f("sales_electricity_trend_gap", "consistency", (TAX, "electricity"), 15,
+           "销售额同比与用电量同比之差的绝对值", "gap between the year-on-year trends of sales and of electricity",
+           "log_ratio", 1),
+        _f("sources_in_arrears", "consistency", (TAX, "electricity", "water", "gas"), MONTHLY_HISTORY,
+           "最近一期存在欠税或欠费的来源数", "sources (tax, electricity, water, gas) in arrears on the latest record",
+           "count", 1),
+    ]
+
+
+def _property() -> list[Feature]:
+    src = "real_estate"
+    return [
+        _f("property_count", "property", src, None, "名下不动产数量", "properties registered to the enterprise", "count", -1),
+        _f("property_appraised_value", "property", src, None, "名下不动产评估价值合计", "appraised value of its properties",
+           "yuan", -1),
+        _f("property_mortgaged_share", "property", src, None, "处于抵押状态的不动产价值占比",
+           "share of property value under a mortgage now", "share", 1),
+        _f("property_seized_share", "property", src, None, "被法院查封的不动产价值占比",
+           "share of property value seized by a court now", "share", 1),
+        _f("property_mortgages_12m", "property", src, 12, "近12个月新办抵押登记数",
+           "mortgages registered in the last 12 months", "count", 0),
+    ]
+
+
+def _ip() -> list[Feature]:
+    src = "intellectual_property"
+    return [
+        _f("ip_invention_patents", "ip", src, None, "有效发明专利数", "invention patents in force", "count", -1),
+        _f("ip_utility_models", "ip", src, None, "有效实用新型专利数", "utility-model patents in force", "count", -1),
+        _f("ip_design_patents", "ip", src, None, "有效外观设计专利数", "design patents in force", "count", -1),
+        _f("ip_patents_granted_24m", "ip", src, 24, "近24个月新授权专利数", "patents granted in the last 24 months",
+           "count", -1),
+        _f("ip_trademarks", "ip", src, None, "有效注册商标数", "registered trademarks in force", "count", -1),
+        _f("ip_software_copyrights", "ip", src, None, "软件著作权数", "software copyrights in force", "count", -1),
+        _f("ip_pledged", "ip", src, None, "处于质押状态的知识产权数", "rights in force that are pledged", "count", 0),
+        _f("ip_lapsed_24m", "ip", src, 24, "近24个月失效的知识产权数", "rights that lapsed in the last 24 months",
+           "count", 1),
+    ]
+
+
+def _court() -> list[Feature]:
+    cases, listed = "court_executions", "dishonest_debtors"
+    return [
+        _f("court_open_cases", "court", cases, None, "未结被执行案件数", "enforcement cases open now", "count", 1),
+        _f("court_open_amount", "court", cases, None, "未结被执行案件执行标的合计", "amount of the open enforcement cases",
+           "yuan", 1),
+        _f("court_cases_24m", "court", cases, 24, "近24个月被执行立案数", "enforcement cases filed in the last 24 months",
+           "count", 1),
+        _f("court_amount_24m", "court", cases, 24, "近24个月被执行标的合计",
+           "amount of the enforcement cases filed in the last 24 months", "yuan", 1),
+        _f("court_cases_total", "court", cases, None, "历史被执行案件数", "enforcement cases ever filed", "count", 1),
+        _f("court_days_since_last_case", "court", cases, None, "距最近一次被执行立案的天数",
+           "days since the latest enforcement case was filed", "days", -1),
+        _f("dishonest_listed_now", "court", listed, None, "当前在失信被执行人名单中",
+           "on the dishonest-debtor list now", "flag", 1),
+        _f("dishonest_listings_24m", "court", listed, 24, "近24个月列入失信被执行人名单次数（已移除的不计）",
+           "listings as a dishonest debtor in the last 24 months (removed listings excluded)", "count", 1),
+    ]
+
+
+def _penalties() -> list[Feature]:
+    src = "administrative_penalties"
+    return [
+        _f("penalty_count_12m", "penalties", src, 12, "近12个月行政处罚次数（已修复的不计）",
+           "administrative penalties in the last 12 months (repaired ones excluded)", "count", 1),
+        _f("penalty_count_36m", "penalties", src, 36, "近36个月行政处罚次数（已修复的不计）",
+           "administrative penalties in the last 36 months (repaired ones excluded)", "count", 1),
+        _f("penalty_serious_36m", "penalties", src, 36, "近36个月较重及严重失信行政处罚次数",
+           "serious or severe penalties in the last 36 months (repaired ones excluded)", "count", 1),
+        _f("penalty_minor_36m", "penalties", src, 36, "近36个月轻微及一般失信行政处罚次数",
+           "minor or general penalties in the last 36 months (repaired ones excluded)", "count", 1),
+        _f("penalty_amount_36m", "penalties", src, 36, "近36个月罚款金额合计",
+           "fines in the last 36 months (repaired ones excluded)", "yuan", 1),
+        _f("penalty_days_since_last", "penalties", src, None, "距最近一次行政处罚的天数",
+           "days since the latest penalty that still counts", "days", -1),
+    ]
+
+
+def _commitments() -> list[Feature]:
+    src = "credit_commitments"
+    return [
+        _f("commitment_count_24m", "commitments", src, 24, "近24个月作出的信用承诺数",
+           "credit commitments made in the last 24 months", "count", 0),
+        _f("commitment_kept_24m", "commitments", src, 24, "近24个月已核查践诺的承诺数",
+           "commitments of the last 24 months verified as kept", "count", -1),
+        _f("commitment_broken_24m", "commitments", src, 24, "近24个月核查违诺的承诺数",
+           "commitments of the last 24 months verified as broken", "count", 1),
+        _f("commitment_kept_share_24m", "commitments", src, 24, "近24个月已核查承诺中践诺占比",
+           "share kept among the last 24 months' verified commitments", "share", -1),
+        _f("commitment_pending", "commitments", src, None, "待核查的承诺数", "commitments awaiting verification",
+           "count", 0),
+    ]
+
+
+def _firmographics() -> list[Feature]:
+    src = "enterprise_registry"
+    return [
+        _f("firm_age_years", "firmographics", src, None, "成立年限", "years since establishment", "years", -1),
+        _f("entity_type", "firmographics", src, None, "主体类型", "kind of market entity", "category", 0,
+           [v.code for v in ENTITY_KINDS]),
+        _f("industry_section", "firmographics", src, None, "行业门类（GB/T 4754-2017）",
+           "industry section (GB/T 4754-2017)", "category", 0, [v.code for v in INDUSTRY_SECTIONS]),
+        _f("district_code", "firmographics", src, None, "所属区县", "county-level district", "category", 0,
+           [v.code for v in DISTRICTS]),
+        _f("registered_capital", "firmographics", src, None, "注册资本", "registered capital", "yuan", -1),
+    ]
+
+
+COVERED_SOURCES = {  # coverage flag: source
+    "has_tax_filings": TAX, "has_tax_grade": GRADES, "has_electricity": "electricity", "has_water": "water",
+    "has_gas": "gas", "has_real_estate": "real_estate", "has_intellectual_property": "intellectual_property",
+    "has_court_record": "court_executions", "has_commitments": "credit_commitments",
+}
+
+
+def _coverage() -> list[Feature]:
+    out = [_f(name, "coverage", source, None, f"平台持有其{SOURCES[source].title_zh}",
+              f"the platform holds {SOURCES[source].title_en} for it", "flag", 0)
+           for name, source in COVERED_SOURCES.items()]
+    return out + [_f("sources_covered", "coverage", tuple(COVERED_SOURCES.values()), None,
+                     "平台持有记录的数据来源数", "sources holding any record of it", "count", 0)]
+
+
+def _with_codes(features: list[Feature]) -> tuple[Feature, ...]:
+    """Give every feature a stable reason code: its family's prefix and its place in the family."""
+    counters: dict[str, int] = {}
+    out = []
+    for f in features:
+        counters[f.family] = counters.get(f.family, 0) + 1
+        out.append(Feature(**{**asdict(f), "code": f"{FAMILIES[f.family][0]}{counters[f.family]:02d}"}))
+    return tuple(out)
+
+
+FEATURES: tuple[Feature, ...] = _with_codes(
+    _tax() + _utilities() + _consistency() + _property() + _ip() + _court() + _penalties() + _commitments()
+    + _firmographics() + _coverage())
+"""Every profile feature, in profile column order."""
+
+BY_NAME: dict[str, Feature] = {f.name: f for f in FEATURES}
+if len(BY_NAME) != len(FEATURES):
+    raise ValueError("the feature registry declares a name twice")
+
+KEY_COLUMNS = ("uscc", "as_of")
+"""The columns before the features in every profile row."""
+
+ENGINE_VERSION = "1"
+"""Bumped when a feature's computation changes without its declaration changing."""
+
+
+def feature_names() -> list[str]:
+    """Profile feature columns, in order."""
+    return [f.name for f in FEATURES]
+
+
+def get_feature(name: str) -> Feature:
+    """The feature called ``name``, or a ValueError naming the families to look in."""
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise ValueError(f"unknown feature {name!r}; `xyd features list` shows the {len(FEATURES)} there are") from None
+
+
+def feature_set_version() -> str:
+    """A short hash of the whole registry and the engine version: profiles built under different
+    versions are different things and are never mixed."""
+    payload = json.dumps({"engine": ENGINE_VERSION, "features": [asdict(f) for f in FEATURES]},
+                         ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:12]
+
+
+def monotone_constraints(names: list[str] | None = None) -> list[int]:
+    """LightGBM's ``monotone_constraints`` for the given features (all, by default), in order."""
+    return [get_feature(n).monotone for n in (names or feature_names())]
+
+
+def anchor_month(as_of: dt.date) -> str:
+    """The newest month (YYYY-MM) every department has delivered by ``as_of``."""
+    months = as_of.year * 12 + as_of.month - 1 - (1 if as_of.day >= DELIVERY_DAY else 2)
+    return f"{months // 12:04d}-{months % 12 + 1:02d}"
+
+
+def registry_markdown() -> str:
+    """The registry as a Markdown table, for docs and the regulator."""
+    lines = ["| code | feature | family | 中文 | English | unit | window (months) | risk as it grows | sources |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    direction = {1: "higher", -1: "lower", 0: "—"}
+    for f in FEATURES:
+        lines.append(f"| {f.code} | `{f.name}` | {f.family} | {f.zh} | {f.en} | {f.unit} | {f.window_months or '—'} | "
+                     f"{direction[f.monotone]} | {', '.join(f.sources)} |")
+    return "\n".join(lines)
