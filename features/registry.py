@@ -12,13 +12,12 @@ before ``as_of`` (a month is 365/12 days). Monthly features (tax, utilities) use
 months ending at the **anchor month**: the newest month that every department has delivered by
 ``as_of``. A month's returns and bills arrive by the 24th of the month after, so the anchor is the
 month before ``as_of``'s from the 24th on, and the month before that until then
-(:func:`anchor_month`). The feature-set version is a hash of this registry: a profile built
+(:func:`features.profile.pointintime.anchor_months`). The feature-set version is a hash of this registry: a profile built
 under one version is never mixed with one built under another.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 from dataclasses import asdict, dataclass
@@ -362,12 +361,6 @@ def feature_set_version() -> str:
 def monotone_constraints(names: list[str] | None = None) -> list[int]:
     """LightGBM's ``monotone_constraints`` for the given features (all, by default), in order."""
     return [get_feature(n).monotone for n in (names or feature_names())]
-
-
-def anchor_month(as_of: dt.date) -> str:
-    """The newest month (YYYY-MM) every department has delivered by ``as_of``."""
-    months = as_of.year * 12 + as_of.month - 1 - (1 if as_of.day >= DELIVERY_DAY else 2)
-    return f"{months // 12:04d}-{months % 12 + 1:02d}"
 
 
 def registry_markdown() -> str:

@@ -17,3 +17,19 @@ def dirty_city(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("cities") / "dirty"
     generate_city(SMALL_DIRTY, out)
     return out
+
+
+PROFILE_CITY = CitySpec(enterprises=1_200, months=24, seed=5, dirty=0.0, loan_rate=3.0)
+
+
+@pytest.fixture(scope="session")
+def profile_home(tmp_path_factory) -> Path:
+    """A clean 24-month city of 1,200 entities ingested into a lake (more loans than usual, for
+    snapshots). Tests that change the lake copy it first."""
+    from features.ingest.run import drop_files, ingest
+
+    city = tmp_path_factory.mktemp("cities") / "profile"
+    generate_city(PROFILE_CITY, city)
+    home = tmp_path_factory.mktemp("profile-home")
+    ingest(home, drop_files(city))
+    return home

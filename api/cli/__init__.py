@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from api.cli.demo import demo
+from api.cli.features import features
 from api.cli.ingest import ingest
 from api.cli.quality import quality
 from api.cli.synth import synth
@@ -22,3 +23,4 @@ main.add_command(synth)
 main.add_command(demo)
 main.add_command(ingest)
 main.add_command(quality)
+main.add_command(features)

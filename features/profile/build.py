@@ -43,8 +43,8 @@ class BuildResult:
     path: Path | None
     mode: str
     engine: str
-    rebuilt: int
-    dropped: int = 0
+    rebuilt: int  # rows computed: every row of a full build, the listed enterprises alive on as_of otherwise
+    dropped: int = 0  # rows an update removed: listed enterprises no longer alive on as_of
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -116,23 +116,24 @@ def build(home: Path, as_of: dt.date, engine: str = "pandas", usccs: list[str] |
     seconds: dict[str, float] = {}
     tick = time.perf_counter()
     profile = compute_profile(lake, as_of, engine, usccs, scheduler, workers, seconds, progress)
-    mode = "full" if usccs is None else "incremental"
-    dropped = 0
-    if previous is not None:
-        stored = store.read(as_of)
-        asked = set(usccs)
-        kept = stored[~stored["uscc"].isin(asked)]
-        dropped = int(stored["uscc"].isin(asked).sum()) - len(profile)
-        profile = pd.concat([kept, profile], ignore_index=True).sort_values("uscc", kind="stable").reset_index(drop=True)
-        info = ProfileInfo(**{**previous.__dict__, "rows": len(profile)})
-        info.rebuilt = [*previous.rebuilt, {"at": _now(), "enterprises": len(asked), "reason": "uscc list"}]
-    else:
+    rebuilt, dropped = len(profile), 0
+    if previous is None:
         info = ProfileInfo(as_of.isoformat(), version, len(profile), _now(), engine, 0.0, runs)
+    else:
+        stored = store.read(as_of)
+        asked = stored["uscc"].isin(set(usccs))
+        dropped = int(asked.sum()) - int(stored["uscc"].isin(set(profile["uscc"])).sum())
+        profile = (pd.concat([stored[~asked], profile], ignore_index=True)
+                   .sort_values("uscc", kind="stable").reset_index(drop=True))
+        info = previous
+        info.rows = len(profile)
+        info.rebuilt = [*previous.rebuilt, {"at": _now(), "enterprises": rebuilt, "reason": "uscc list"}]
     seconds["total"] = time.perf_counter() - tick
-    info.seconds = round(seconds["total"], 3) if previous is None else info.seconds
+    if previous is None:
+        info.seconds = round(seconds["total"], 3)
     path = store.write(profile, info)
-    return BuildResult(as_of, profile, path, mode, engine, len(usccs) if usccs is not None else len(profile),
-                       max(dropped, 0), seconds)
+    return BuildResult(as_of, profile, path, "full" if usccs is None else "incremental", engine,
+                       rebuilt, dropped, seconds)
 
 
 def compute_profile(lake: Lake, as_of: dt.date, engine: str = "pandas", usccs=None, scheduler: str | None = None,

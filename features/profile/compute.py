@@ -18,8 +18,10 @@ from features.registry import FEATURES, KEY_COLUMNS, UTILITY_KINDS
 
 REGISTRY = "enterprise_registry"
 LOANS = "loan_outcomes"
-LOAN_COLUMNS = ("loan_no", "bank", "grant_date", "amount", "term_months", "worst_dpd", "default_12m")
-"""Columns of a loan outcome kept beside its profile in a training snapshot."""
+LOAN_COLUMNS = {"loan_no": "str", "bank": "str", "grant_date": "datetime64[ms]", "amount": "int64",
+                "term_months": "int64", "worst_dpd": "int64", "default_12m": "str"}
+"""Columns of a loan outcome kept beside its profile in a training snapshot, and their types
+(amount in fen; default_12m Y, N or missing while the loan is younger than 12 months)."""
 
 
 def empty_profile() -> pd.DataFrame:
@@ -91,9 +93,9 @@ def build_partition(records: dict[str, pd.DataFrame], as_of_day: int, usccs=None
 def snapshot_partition(records: dict[str, pd.DataFrame], loans: pd.DataFrame) -> pd.DataFrame:
     """Each loan's outcome beside the profile of its borrower as of its grant date: the rows of
     a training frame. Loans sharing a grant date are built in the same pass as any other."""
+    outcome = loans.loc[:, list(LOAN_COLUMNS)].astype(LOAN_COLUMNS).reset_index(drop=True)
     if not len(loans):
-        return pd.concat([loans.loc[:, list(LOAN_COLUMNS)].iloc[:0], empty_profile()], axis=1)
+        return pd.concat([outcome, empty_profile()], axis=1)
     grant = np.asarray(loans["grant_date"].to_numpy()).astype("datetime64[D]").astype(np.int64)
     profile = profiles_for(loans["uscc"].to_numpy(), grant, records)
-    outcome = loans.loc[:, list(LOAN_COLUMNS)].reset_index(drop=True)
     return pd.concat([outcome, profile], axis=1)

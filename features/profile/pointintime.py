@@ -7,9 +7,11 @@ by a request when
 * its event date and the date the platform learned of it (``known_date``) are both on or before
   ``as_of``; for sources that take corrections, only the newest version known by ``as_of`` is
   seen (ties: the one ingested last);
-* it was not repaired or removed on or before ``as_of`` (``Source.repair_column``): credit repair
-  applies from its own date whenever the platform learned of it, so a record repaired on R counts
-  in profiles with ``as_of < R`` and in none with ``as_of >= R`` (work plan item 16).
+* it was not repaired or removed on or before ``as_of`` (``Source.repair_column``, the earliest
+  date any version of the record gives): credit repair applies from its own date whenever the
+  platform learned of it, so a record repaired on R counts in profiles with ``as_of < R`` and in
+  none with ``as_of >= R`` (work plan item 16). This is the one way a notice that arrives after
+  ``as_of`` changes a profile as of it; ``xyd features build --changed`` applies it.
 
 Everything here works on one partition of enterprises at a time: every record of an enterprise
 must be in the same frame as its requests (the Dask engine shuffles on ``uscc`` for that), and
@@ -98,7 +100,8 @@ def prepare(source: str, frame: pd.DataFrame, seq: np.ndarray) -> pd.DataFrame:
 
 
 def anchor_months(as_of_days: np.ndarray) -> np.ndarray:
-    """Month numbers of the anchor month for each as_of (see :func:`features.registry.anchor_month`)."""
+    """Month numbers (months since 1970-01) of the anchor month for each as_of: the newest month
+    every department has delivered by then (see :mod:`features.registry`, windows)."""
     days = np.asarray(as_of_days).astype("datetime64[D]")
     months = days.astype("datetime64[M]")
     day_of_month = (days - months.astype("datetime64[D]")).astype(np.int64) + 1
@@ -156,7 +159,7 @@ def seen(requests: Requests, source: str, records: pd.DataFrame) -> Seen:
     s = SOURCES[source]
     if not len(records) or not requests.n:
         return Seen(np.zeros(0, np.int64), records.drop(columns=["uscc"]).iloc[:0])
-    repair = _repair_days(records, s.repair_column, s.known_date) if s.repair_column else None
+    repair = _repair_days(records, s.repair_column) if s.repair_column else None
     code = requests.codes.get_indexer(records["uscc"].to_numpy())
     kept = np.flatnonzero(code >= 0)
     code = code[kept]
@@ -187,15 +190,15 @@ def _newest_versions(q: np.ndarray, rows: np.ndarray, records: pd.DataFrame, kno
     return q[last], rows[last]
 
 
-def _repair_days(records: pd.DataFrame, column: str, known_date: str) -> np.ndarray:
-    """Per record: the repair date its key's newest version carries (NEVER when not repaired)."""
+def _repair_days(records: pd.DataFrame, column: str) -> np.ndarray:
+    """Per record: the earliest repair date any version of its key carries (NEVER when none).
+    A repair is final: a later version that leaves the date out does not undo it."""
     key = records[KEY].to_numpy()
-    order = np.lexsort((records[SEQ].to_numpy(), records[known_date].to_numpy(), key))
+    order = np.argsort(key, kind="stable")
     sorted_key = key[order]
-    last = np.ones(len(order), dtype=bool)
-    last[:-1] = sorted_key[1:] != sorted_key[:-1]
+    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]]) if len(order) else np.zeros(0, np.int64)
+    earliest = np.minimum.reduceat(records[column].to_numpy()[order], starts) if len(order) else np.zeros(0, np.int64)
     group = np.cumsum(np.r_[True, sorted_key[1:] != sorted_key[:-1]]) - 1 if len(order) else np.zeros(0, np.int64)
-    newest = records[column].to_numpy()[order][last]
     out = np.empty(len(order), dtype=np.int64)
-    out[order] = newest[group]
+    out[order] = earliest[group]
     return out

@@ -1,0 +1,241 @@
+"""The point-in-time rules as properties over a generated city, and the builds a user runs:
+full, incremental, after new data, training snapshots, Dask beside pandas."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from features.lake import Lake
+from features.profile.build import (ProfileBuildError, build, changed_enterprises, compute_profile, load_records,
+                                    rebuild_changed, training_snapshots)
+from features.profile.compute import LOAN_COLUMNS, build_partition, profiles_for
+from features.profile.pointintime import KEY, NEEDED, NEVER, PERIOD, SEQ, day_number
+from features.profile.store import ProfileStore
+from features.schemas import SOURCES
+
+FIRST_DAY, LAST_DAY = day_number("2025-01-01"), day_number("2026-06-30")
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(scope="module")
+def records(profile_home):
+    """The records of 150 enterprises of the city: enough of every source, quick to build."""
+    lake = Lake(profile_home)
+    codes = lake.read("enterprise_registry", ["uscc"])["uscc"].drop_duplicates().to_numpy()
+    chosen = np.random.default_rng(0).choice(codes, 150, replace=False)
+    return load_records(lake, chosen), sorted(chosen)
+
+
+def _dates(source: str, frame: pd.DataFrame) -> list[str]:
+    """The prepared frame's date columns (day numbers)."""
+    s = SOURCES[source]
+    named = dict.fromkeys([s.event_date, s.known_date, *(c.name for c in s.columns if c.kind in ("date", "period"))])
+    return [c for c in named if c in frame]
+
+
+def _later(frame: pd.DataFrame, source: str, as_of: int, rng: np.random.Generator, count: int) -> pd.DataFrame:
+    """Records the platform could only have after as_of: new records that happen after it, and
+    new versions of held records reported after it (any content; a repair after as_of)."""
+    if not len(frame):
+        return frame
+    s = SOURCES[source]
+    picked = frame.iloc[rng.integers(0, len(frame), count)].reset_index(drop=True)
+    new = picked.copy()
+    new[KEY] = rng.integers(1, 2**63, len(new), dtype=np.int64).astype(np.uint64)
+    shift = as_of + 1 - new[s.event_date].to_numpy() + rng.integers(0, 400, len(new))
+    for column in _dates(source, frame):
+        values = new[column].to_numpy()
+        new[column] = np.where(values == NEVER, NEVER, values + shift)
+    if PERIOD in new:
+        new[PERIOD] = new[PERIOD] + shift // 28 + 1
+    out = [new]
+    if s.accepts_corrections:
+        version = picked.copy()
+        version[s.known_date] = as_of + 1 + rng.integers(0, 400, len(version))
+        for column in _dates(source, frame):
+            if column not in (s.event_date, s.known_date):
+                version[column] = np.where(rng.random(len(version)) < 0.5, NEVER,
+                                           as_of - 200 + rng.integers(0, 400, len(version)))
+        if s.repair_column:
+            version[s.repair_column] = np.where(rng.random(len(version)) < 0.5, NEVER,
+                                                as_of + 1 + rng.integers(0, 100, len(version)))
+        out.append(version)
+    later = pd.concat(out, ignore_index=True)
+    later[SEQ] = frame[SEQ].max() + 1 + np.arange(len(later))
+    return later
+
+
+@SETTINGS
+@given(as_of=st.integers(FIRST_DAY, LAST_DAY), seed=st.integers(0, 2**32 - 1))
+def test_records_dated_after_as_of_never_change_a_profile(records, as_of, seed):
+    held, codes = records
+    rng = np.random.default_rng(seed)
+    grown = {s: pd.concat([f, _later(f, s, as_of, rng, 30)], ignore_index=True) for s, f in held.items()}
+    before = build_partition(held, as_of)
+    after = build_partition(grown, as_of)
+    pd.testing.assert_frame_equal(before, after)
+    assert len(before) > 100
+
+
+def _repairable(held: dict[str, pd.DataFrame]) -> list[tuple[str, int]]:
+    return [(s, i) for s in ("administrative_penalties", "dishonest_debtors") for i in range(len(held[s]))]
+
+
+@SETTINGS
+@given(pick=st.integers(0, 10**9), repair_offset=st.integers(0, 500), as_of_offset=st.integers(-300, 300),
+       reported_offset=st.integers(-30, 400))
+def test_a_repaired_record_counts_before_its_repair_date_and_never_from_it(records, pick, repair_offset,
+                                                                         as_of_offset, reported_offset):
+    """Whenever the notice arrives, a record repaired on R is absent from every profile with
+    as_of >= R, exactly as if it had never been, and the notice changes nothing before R."""
+    held, _ = records
+    source, index = _repairable(held)[pick % len(_repairable(held))]
+    s = SOURCES[source]
+    frame = held[source]
+    key = frame[KEY].iloc[index]
+    # start from the record never repaired, then a notice repairs it on repair_day
+    unrepaired = frame.assign(**{s.repair_column: np.where(frame[KEY] == key, NEVER, frame[s.repair_column])})
+    record = unrepaired.iloc[[index]]
+    code = record["uscc"].iloc[0]
+    repair_day = int(record[s.event_date].iloc[0]) + repair_offset
+    as_of = repair_day + as_of_offset
+    notice = record.assign(**{s.repair_column: repair_day, s.known_date: repair_day + reported_offset,
+                              SEQ: frame[SEQ].max() + 1})
+    repaired = {**held, source: pd.concat([unrepaired, notice], ignore_index=True)}
+    with_notice = profiles_for([code], [as_of], repaired)
+    if as_of >= repair_day:
+        never_there = {**held, source: frame[frame[KEY] != key]}
+        pd.testing.assert_frame_equal(with_notice, profiles_for([code], [as_of], never_there))
+    else:
+        pd.testing.assert_frame_equal(with_notice, profiles_for([code], [as_of], {**held, source: unrepaired}))
+        if record[s.event_date].iloc[0] <= as_of and record[s.known_date].iloc[0] <= as_of:
+            never_there = {**held, source: frame[frame[KEY] != key]}
+            assert not with_notice.equals(profiles_for([code], [as_of], never_there)), "the record should count"
+
+
+@SETTINGS
+@given(as_of=st.integers(FIRST_DAY, LAST_DAY), share=st.floats(0.01, 1.0), seed=st.integers(0, 2**32 - 1))
+def test_an_incremental_build_gives_what_the_full_build_gives(records, as_of, share, seed):
+    held, codes = records
+    chosen = list(np.random.default_rng(seed).choice(codes, max(1, int(share * len(codes))), replace=False))
+    part = build_partition(held, as_of, chosen)
+    full = build_partition(held, as_of)
+    expected = full[full["uscc"].isin(chosen)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(part, expected)
+
+
+def test_training_snapshots_are_each_loans_profile_as_of_its_grant_date(profile_home):
+    snapshots = training_snapshots(profile_home)
+    loans = Lake(profile_home).current("loan_outcomes", ("loan_no",), "reported_date")
+    assert len(snapshots) == len(loans) > 200
+    assert snapshots["loan_no"].tolist() == loans["loan_no"].tolist()
+    assert (snapshots["as_of"] == snapshots["grant_date"].astype("datetime64[ms]").dt.normalize()).all()
+    records = load_records(Lake(profile_home))
+    for row in snapshots.sample(12, random_state=1).itertuples():
+        day = day_number(row.as_of.date())
+        full = build_partition(records, day)
+        expected = full[full["uscc"] == row.uscc].reset_index(drop=True)
+        got = snapshots[snapshots["loan_no"] == row.loan_no].drop(columns=list(LOAN_COLUMNS)).reset_index(drop=True)
+        if len(expected):  # alive on its grant date, as every borrower should be
+            pd.testing.assert_frame_equal(got, expected)
+
+
+def test_dask_on_a_local_cluster_gives_what_pandas_gives(profile_home):
+    as_of = dt.date(2026, 5, 31)
+    lake = Lake(profile_home)
+    pandas_profile = compute_profile(lake, as_of)
+    dask_profile = compute_profile(lake, as_of, engine="dask", workers=2)
+    pd.testing.assert_frame_equal(pandas_profile, dask_profile, check_exact=True)
+    codes = list(pandas_profile["uscc"].iloc[::7])
+    pd.testing.assert_frame_equal(compute_profile(lake, as_of, "dask", codes),
+                                  pandas_profile[pandas_profile["uscc"].isin(codes)].reset_index(drop=True))
+    pd.testing.assert_frame_equal(training_snapshots(profile_home, "dask"), training_snapshots(profile_home))
+
+
+@pytest.fixture
+def home(profile_home, tmp_path):
+    """A copy of the city's home that a test may change."""
+    copy = tmp_path / "home"
+    shutil.copytree(profile_home, copy)
+    return copy
+
+
+AS_OF = dt.date(2026, 6, 30)
+
+
+def _repair_notice(home, folder) -> tuple[str, str, Path]:
+    """A department's correction repairing one unrepaired penalty on 2026-06-01 (reported in
+    July), written as a CSV with English headers; returns (uscc, decision_no, file)."""
+    lake = Lake(home)
+    penalties = lake.current("administrative_penalties", ("decision_no",), "reported_date")
+    open_ones = penalties[penalties["repair_date"].isna() & (penalties["decision_date"] < "2026-05-01")]
+    row = open_ones.iloc[0]
+    notice = pd.DataFrame([{
+        "decision_no": row["decision_no"], "uscc": row["uscc"], "department": row["department"],
+        "decision_date": row["decision_date"].date().isoformat(), "severity": row["severity"],
+        "amount": f"{row['amount'] / 1_000_000:.2f}", "published_date": row["published_date"].date().isoformat(),
+        "repair_date": "2026-06-01", "reported_date": "2026-07-15"}])
+    path = folder / "penalty_repairs.csv"
+    notice.to_csv(path, index=False)
+    return row["uscc"], row["decision_no"], path
+
+
+def test_a_repair_notice_marks_its_enterprise_and_changed_rebuilds_it_as_a_full_build_would(home, tmp_path):
+    from features.ingest.run import ingest
+
+    first = build(home, AS_OF)
+    code, _, notice = _repair_notice(home, tmp_path)
+    before = first.profile.set_index("uscc").loc[code]
+    assert before["penalty_count_36m"] >= 1
+    report = ingest(home, [("administrative_penalties", notice)], today=dt.date(2026, 7, 20))
+    assert report.totals()["accepted"] == 1
+    store = ProfileStore(home)
+    assert changed_enterprises(Lake(home), AS_OF, store.info(AS_OF).lake_runs) == [code]
+    # a profile before the repair date is not touched by it
+    assert changed_enterprises(Lake(home), dt.date(2026, 5, 31), store.info(AS_OF).lake_runs) == []
+
+    results = rebuild_changed(home)
+    assert [r.rebuilt for r in results] == [1]
+    stored = store.read(AS_OF)
+    pd.testing.assert_frame_equal(stored, compute_profile(Lake(home), AS_OF))
+    after = stored.set_index("uscc").loc[code]
+    assert after["penalty_count_36m"] == before["penalty_count_36m"] - 1
+    # nothing new since: a second run rebuilds nothing
+    assert [r.rebuilt for r in rebuild_changed(home)] == [0]
+
+
+def test_an_update_by_uscc_list_replaces_only_those_rows(home):
+    full = build(home, AS_OF).profile
+    chosen = list(full["uscc"].iloc[[3, 50, 400]])
+    stored_before = ProfileStore(home).read(AS_OF)
+    result = build(home, AS_OF, usccs=chosen + ["91420500MA00000000"])
+    assert result.mode == "incremental" and result.rebuilt == 3
+    pd.testing.assert_frame_equal(ProfileStore(home).read(AS_OF), stored_before)
+    info = ProfileStore(home).info(AS_OF)
+    assert info.rebuilt[-1]["enterprises"] == 3 and info.rows == len(full)
+
+
+def test_builds_refuse_what_they_cannot_do(home, tmp_path):
+    with pytest.raises(ProfileBuildError, match="no stored profile as of 2026-01-31"):
+        build(home, dt.date(2026, 1, 31), usccs=["91420500MA00000000"])
+    with pytest.raises(ProfileBuildError, match="holds no enterprise registry"):
+        build(tmp_path / "empty-home", AS_OF)
+    with pytest.raises(ProfileBuildError, match="engine must be one of"):
+        build(home, AS_OF, engine="spark")
+
+
+def test_a_stored_profile_carries_its_date_version_and_lake_runs(home):
+    from features.registry import feature_set_version
+
+    build(home, AS_OF)
+    info = ProfileStore(home).info(AS_OF)
+    assert info.as_of == "2026-06-30" and info.feature_set_version == feature_set_version()
+    assert info.lake_runs == [run["run_id"] for run in Lake(home).manifest()["runs"]]
+    assert ProfileStore(home).dates() == [AS_OF]
