@@ -1,12 +1,12 @@
 # Benchmarks run on demand; the test suite never times anything.
 PYTHON ?= .venv/bin/python
 
-.PHONY: bench bench-synth bench-synth-1m bench-ingest test
+.PHONY: bench bench-synth bench-synth-1m bench-ingest bench-profile test
 
 test:
 	$(PYTHON) -m pytest
 
-bench: bench-synth bench-ingest
+bench: bench-synth bench-ingest bench-profile
 
 bench-synth:
 	$(PYTHON) bench/synth_bench.py --enterprises 100000 --months 24 --runs 3
@@ -16,3 +16,6 @@ bench-synth-1m:
 
 bench-ingest:
 	$(PYTHON) bench/ingest_bench.py --city cities/bench-100k --runs 3
+
+bench-profile:
+	$(PYTHON) bench/profile_bench.py --sizes 10000 100000 --runs 3

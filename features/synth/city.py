@@ -15,6 +15,7 @@ leaves nothing that looks like a city.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -113,6 +114,12 @@ def _chunk_records(pop, rng: np.random.Generator, chunk: int) -> tuple[dict[str,
         "loan_outcomes": loans,
     }
     return out, {"loans": loans_truth, "entities": records.entity_truth(pop)}
+
+
+def city_last_day(spec: CitySpec) -> dt.date:
+    """The last day of the city's window: the natural as_of for its profile."""
+    month = np.datetime64(spec.end, "M")
+    return (month + 1).astype("datetime64[D]").astype(dt.date) - dt.timedelta(days=1)
 
 
 def check_destination(out: Path, force: bool) -> None:

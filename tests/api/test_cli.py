@@ -91,7 +91,9 @@ def test_demo_builds_the_city_under_xyd_home(tmp_path):
     assert (tmp_path / "home" / "demo-city" / "enterprise_registry" / "enterprise_registry.csv").exists()
     assert (tmp_path / "home" / "lake" / "_manifest.json").exists()
     assert (tmp_path / "home" / "reports" / "quality-demo.html").exists()
-    assert "xyd uscc check" in done.stdout and "quarantined" in done.stdout
+    assert (tmp_path / "home" / "profiles" / "as_of=2026-06-30" / "profile.parquet").exists()
+    assert (tmp_path / "home" / "snapshots" / "training.parquet").exists()
+    assert "xyd uscc check" in done.stdout and "quarantined" in done.stdout and "xyd features show" in done.stdout
     again = subprocess.run([sys.executable, "-m", "api.cli", "demo", "--enterprises", "300"],
                            capture_output=True, text=True, env=env, timeout=300)
     assert again.returncode == 0 and "the lake changed" in again.stdout  # a fresh lake each time
