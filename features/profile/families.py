@@ -95,6 +95,15 @@ class Monthly:
         return np.where(found, self.values[column][np.arange(len(newest)), newest], np.nan)
 
 
+def _momentum(m: "Monthly", column: str) -> np.ndarray:
+    """Log of the mean of the last 3 months held over the mean of the 24 months held: where the
+    enterprise stands now against its own usual level (NaN with fewer than 6 months held)."""
+    held3, held24 = m.months(0, 3), m.months(0, 24)
+    recent = _ratio(m.total(column, 0, 3), held3)
+    usual = _ratio(m.total(column, 0, 24), held24)
+    return np.where((held3 > 0) & (held24 >= 6), np.log1p(np.nan_to_num(recent)) - np.log1p(np.nan_to_num(usual)), np.nan)
+
+
 def _log_growth(recent: np.ndarray, earlier: np.ndarray, earlier_present: np.ndarray) -> np.ndarray:
     return np.where(earlier_present, np.log1p(np.maximum(recent, 0)) - np.log1p(np.maximum(earlier, 0)), np.nan)
 
@@ -123,6 +132,11 @@ def tax(requests: Requests, filings: Seen, grades: Seen) -> tuple[dict[str, np.n
     out["tax_arrears_latest"] = m.latest("arrears")
     out["tax_arrears_12m"] = _only_where(m.total("arrears", 0, 12), filer)
     out["tax_paid_12m"] = _only_where(m.total("tax_paid", 0, 12), filer)
+    out["tax_sales_momentum_3m"] = _momentum(m, "sales")
+    out["tax_months_late_24m"] = _only_where(m.months(0, 24, late), filer)
+    out["tax_months_in_arrears_24m"] = _only_where(m.months(0, 24, m.values["arrears"] > 0), filer)
+    out["tax_arrears_share_3m"] = _ratio(m.total("arrears", 0, 3), m.total("arrears", 0, 3) + m.total("tax_paid", 0, 3))
+    out["tax_arrears_share_24m"] = _ratio(m.total("arrears", 0, 24), m.total("arrears", 0, 24) + m.total("tax_paid", 0, 24))
     out["tax_months_since_last_filing"] = np.where(filer, np.maximum(requests.anchor - m.newest_period, 0), np.nan)
     out.update(_tax_grades(requests, grades))
     out["has_tax_filings"] = filer.astype(np.float64)
@@ -166,7 +180,8 @@ def utilities(requests: Requests, seen_by_source: dict[str, Seen]) -> tuple[dict
     matrices: dict[str, Monthly] = {}
     for source, (prefix, *_rest) in UTILITY_KINDS.items():
         bills = seen_by_source[source]
-        m = Monthly(requests, bills, {"usage": bills.col("usage"), "arrears": bills.col("arrears") / FEN_PER_YUAN})
+        m = Monthly(requests, bills, {"usage": bills.col("usage"), "arrears": bills.col("arrears") / FEN_PER_YUAN,
+                                      "billed": bills.col("billed") / FEN_PER_YUAN})
         matrices[source] = m
         usage, has = m.values["usage"], m.has_any
         out[f"{prefix}_usage_12m"] = _only_where(m.total("usage", 0, 12), has)
@@ -183,6 +198,10 @@ def utilities(requests: Requests, seen_by_source: dict[str, Seen]) -> tuple[dict
         out[f"{prefix}_months_without_use_12m"] = _only_where(idle.sum(1).astype(np.float64), m.present.any(1))
         out[f"{prefix}_arrears_latest"] = m.latest("arrears")
         out[f"{prefix}_months_in_arrears_12m"] = _only_where(m.months(0, 12, m.values["arrears"] > 0), has)
+        out[f"{prefix}_months_in_arrears_24m"] = _only_where(m.months(0, 24, m.values["arrears"] > 0), has)
+        out[f"{prefix}_arrears_share_24m"] = _ratio(m.total("arrears", 0, 24), m.total("billed", 0, 24))
+        out[f"{prefix}_arrears_share_3m"] = _ratio(m.total("arrears", 0, 3), m.total("billed", 0, 3))
+        out[f"{prefix}_usage_momentum_3m"] = _momentum(m, "usage")
         out[f"has_{source}"] = has.astype(np.float64)
     return out, matrices
 
