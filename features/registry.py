@@ -60,7 +60,10 @@ class Feature:
     ``monotone`` is the direction of default risk as the value grows: +1 riskier, -1 safer,
     0 no constraint (categories, and measures whose direction is not a matter of principle).
     A missing value (NaN) means the source holds nothing for the enterprise: absence is
-    information, and is never written as zero.
+    information, and is never written as zero. Counts from registers that cover every enterprise
+    (courts, the dishonest list, penalties, commitments, real estate, IP) are 0 when the
+    register holds nothing for it, since that is what the register says; every feature of a
+    source the platform has never received is missing for everyone.
     """
 
     name: str

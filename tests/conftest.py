@@ -23,13 +23,18 @@ PROFILE_CITY = CitySpec(enterprises=1_200, months=24, seed=5, dirty=0.0, loan_ra
 
 
 @pytest.fixture(scope="session")
-def profile_home(tmp_path_factory) -> Path:
-    """A clean 24-month city of 1,200 entities ingested into a lake (more loans than usual, for
-    snapshots). Tests that change the lake copy it first."""
-    from features.ingest.run import drop_files, ingest
-
+def profile_city(tmp_path_factory) -> Path:
+    """A clean 24-month city of 1,200 entities (more loans than usual, for snapshots)."""
     city = tmp_path_factory.mktemp("cities") / "profile"
     generate_city(PROFILE_CITY, city)
+    return city
+
+
+@pytest.fixture(scope="session")
+def profile_home(profile_city, tmp_path_factory) -> Path:
+    """:func:`profile_city` ingested into a lake. Tests that change the lake copy it first."""
+    from features.ingest.run import drop_files, ingest
+
     home = tmp_path_factory.mktemp("profile-home")
-    ingest(home, drop_files(city))
+    ingest(home, drop_files(profile_city))
     return home

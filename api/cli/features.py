@@ -170,6 +170,11 @@ def show(code: str, as_of: dt.datetime, as_json: bool) -> None:
         profile = store.read(as_of.date())
     except FileNotFoundError as error:
         raise InputError(str(error)) from None
+    info = store.info(as_of.date())
+    if info.feature_set_version != feature_set_version():
+        raise InputError(f"the profile as of {as_of.date()} was built under feature set {info.feature_set_version}; "
+                         f"the registry is now {feature_set_version()}: rebuild it with "
+                         f"`xyd features build --as-of {as_of.date()}`")
     row = profile[profile["uscc"] == checked.normalised]
     if row.empty:
         raise InputError(f"{checked.normalised} is not in the profile as of {as_of.date()} "

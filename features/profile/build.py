@@ -22,7 +22,8 @@ import pyarrow.parquet as pq
 
 from features.lake import Lake
 from features.profile import compute
-from features.profile.pointintime import NEEDED, day_number, lake_columns, prepare, to_days
+from features.profile.pointintime import (KEY, NEEDED, OWNER, day_number, lake_columns, prepare,
+                                          spread_to_owners, to_days)
 from features.profile.store import ProfileInfo, ProfileStore
 from features.registry import feature_set_version
 from features.schemas import SOURCES
@@ -53,23 +54,56 @@ def seq_numbers(part_index: int, rows: int) -> np.ndarray:
     return (np.int64(part_index) << np.int64(32)) + np.arange(rows, dtype=np.int64)
 
 
-def read_part(source: str, part_index: int, path: Path, usccs: pa.Array | None = None) -> pd.DataFrame:
-    """One lake part of a source, prepared for the build (only ``usccs``' rows when given)."""
+@dataclass
+class LakeView:
+    """What every partition must know about the whole lake: which sources were ever delivered,
+    and which records' versions name more than one enterprise (``(_key_hash, _owner)`` pairs per
+    source; see :func:`features.profile.pointintime.spread_to_owners`)."""
+
+    delivered: frozenset[str]
+    shared: dict[str, pd.DataFrame]
+
+
+def lake_view(lake: Lake) -> LakeView:
+    """Scan the lake once for what :class:`LakeView` holds."""
+    delivered = frozenset(s for s in NEEDED if lake.parts(s))
+    shared = {}
+    for source in delivered:
+        if not SOURCES[source].accepts_corrections or SOURCES[source].natural_key == ("uscc",):
+            continue
+        pairs = lake.read_arrow(source, [KEY, "uscc"]).to_pandas().drop_duplicates()
+        several = pairs[KEY].duplicated(keep=False)
+        if several.any():
+            shared[source] = pairs[several].rename(columns={"uscc": OWNER}).reset_index(drop=True)
+    return LakeView(delivered, shared)
+
+
+def read_part(source: str, part_index: int, path: Path, view: LakeView, usccs=None) -> pd.DataFrame:
+    """One lake part of a source, prepared for the build and spread to every enterprise its
+    records ever named (only what ``usccs``' profiles need, when given)."""
     table = pq.read_table(path, columns=lake_columns(source))
     seq = seq_numbers(part_index, table.num_rows)
+    shared = view.shared.get(source, pd.DataFrame({KEY: pd.Series(dtype="uint64"), OWNER: pd.Series(dtype=object)}))
     if usccs is not None:
-        keep = pc.is_in(table.column("uscc"), value_set=usccs)
+        wanted = pa.array(list(usccs), pa.string())
+        keep = pc.is_in(table.column("uscc"), value_set=wanted)
+        theirs = shared[shared[OWNER].isin(list(usccs))][KEY].to_numpy()
+        if len(theirs):
+            keep = pc.or_(keep, pc.is_in(table.column(KEY), value_set=pa.array(theirs, pa.uint64())))
         table, seq = table.filter(keep), seq[np.asarray(keep.to_numpy(zero_copy_only=False), dtype=bool)]
-    return prepare(source, table.to_pandas(), seq)
+    frame = spread_to_owners(prepare(source, table.to_pandas(), seq), shared)
+    if usccs is not None and len(shared):
+        frame = frame[frame[OWNER].isin(list(usccs))].reset_index(drop=True)
+    return frame
 
 
-def load_records(lake: Lake, usccs=None, sources=None) -> dict[str, pd.DataFrame]:
-    """Every source the profile needs, prepared, from the committed lake (only ``usccs``' rows
-    when given)."""
-    wanted = pa.array(list(usccs), pa.string()) if usccs is not None else None
+def load_records(lake: Lake, usccs=None, sources=None, view: LakeView | None = None) -> dict[str, pd.DataFrame]:
+    """Every source the profile needs, prepared, from the committed lake (only what ``usccs``'
+    profiles need, when given)."""
+    view = view or lake_view(lake)
     out = {}
     for source in sources or NEEDED:
-        parts = [read_part(source, i, p, wanted) for i, p in enumerate(lake.parts(source))]
+        parts = [read_part(source, i, p, view, usccs) for i, p in enumerate(lake.parts(source))]
         out[source] = pd.concat(parts, ignore_index=True) if parts else empty_records(source)
     return out
 
@@ -138,8 +172,9 @@ def build(home: Path, as_of: dt.date, engine: str = "pandas", usccs: list[str] |
 
 def compute_profile(lake: Lake, as_of: dt.date, engine: str = "pandas", usccs=None, scheduler: str | None = None,
                     workers: int = 2, seconds: dict | None = None,
-                    progress: Callable[[str], None] | None = None) -> pd.DataFrame:
-    """The profile as of ``as_of`` (of ``usccs`` only, when given), computed but not stored."""
+                    progress: Callable[[str], None] | None = None, partitions: int | None = None) -> pd.DataFrame:
+    """The profile as of ``as_of`` (of ``usccs`` only, when given), computed but not stored.
+    ``partitions`` overrides how many partitions the Dask engine splits the lake into."""
     seconds = seconds if seconds is not None else {}
     day = day_number(as_of)
     if engine == "dask":
@@ -147,18 +182,19 @@ def compute_profile(lake: Lake, as_of: dt.date, engine: str = "pandas", usccs=No
         if progress:
             progress(f"dask: shuffling the lake on uscc across {'the cluster at ' + scheduler if scheduler else f'{workers} local workers'}")
         tick = time.perf_counter()
-        out = dask_profile(lake, day, usccs, scheduler, workers)
+        out = dask_profile(lake, day, usccs, scheduler, workers, partitions)
         seconds["dask"] = time.perf_counter() - tick
         return out
     tick = time.perf_counter()
     if progress:
         progress("reading the lake")
-    records = load_records(lake, usccs)
+    view = lake_view(lake)
+    records = load_records(lake, usccs, view=view)
     seconds["read"] = time.perf_counter() - tick
     tick = time.perf_counter()
     if progress:
         progress("computing features")
-    out = compute.build_partition(records, day, usccs)
+    out = compute.build_partition(records, day, usccs, view.delivered)
     seconds["compute"] = time.perf_counter() - tick
     return out
 
@@ -180,32 +216,41 @@ def _now() -> str:
 
 # ------------------------------------------------------------------------------ after new data
 
-def changed_enterprises(lake: Lake, as_of: dt.date, seen_runs: list[str]) -> list[str]:
+def changed_enterprises(lake: Lake, as_of: dt.date, seen_runs: list[str], runs: list[str] | None = None,
+                        view: LakeView | None = None) -> list[str]:
     """Enterprises whose profile as of ``as_of`` may differ from one built when the lake held only
-    ``seen_runs``: they have a record from a later run that the profile would see, or a repair
-    notice (penalty repaired, dishonest listing removed) dated on or before as_of."""
+    ``seen_runs`` (compared with ``runs``, the lake's runs now by default): they have a record
+    from a later run that the profile would see, or a repair notice (penalty repaired, dishonest
+    listing removed) dated on or before as_of; a record whose versions name several enterprises
+    marks all of them. A source delivered for the first time marks every enterprise."""
     day = day_number(as_of)
     seen = set(seen_runs)
-    new_runs = [r for r in _lake_runs(lake) if r not in seen]
+    new_runs = [r for r in (runs if runs is not None else _lake_runs(lake)) if r not in seen]
     if not new_runs:
         return []
+    view = view or lake_view(lake)
     wanted = pa.array(new_runs, pa.string())
     affected: set[str] = set()
-    for name in [compute.REGISTRY, *NEEDED]:
+    for name in NEEDED:
         source = SOURCES[name]
-        columns = list(dict.fromkeys(["uscc", source.event_date, source.known_date,
+        columns = list(dict.fromkeys(["uscc", KEY, source.event_date, source.known_date,
                                       *([source.repair_column] if source.repair_column else []), "_run_id"]))
         table = lake.read_arrow(name, columns)
         if table is None:
             continue
-        table = table.filter(pc.is_in(table.column("_run_id"), value_set=wanted))
-        if not table.num_rows:
+        is_new = pc.is_in(table.column("_run_id"), value_set=wanted)
+        if pc.all(is_new).as_py():
+            return sorted(set(lake.read(compute.REGISTRY, ["uscc"])["uscc"].tolist()))
+        frame = table.filter(is_new).to_pandas()
+        if not len(frame):
             continue
-        frame = table.to_pandas()
         visible = (to_days(frame[source.known_date].to_numpy()) <= day) & (to_days(frame[source.event_date].to_numpy()) <= day)
         if source.repair_column:
             visible |= to_days(frame[source.repair_column].to_numpy()) <= day
         affected.update(frame["uscc"].to_numpy()[visible].tolist())
+        if name in view.shared:
+            shared = view.shared[name]
+            affected.update(shared[shared[KEY].isin(frame[KEY].to_numpy()[visible])][OWNER].tolist())
     return sorted(affected)
 
 
@@ -215,16 +260,18 @@ def rebuild_changed(home: Path, engine: str = "pandas", dates: list[dt.date] | N
     ingested since it was built can change, and record that it has seen those runs."""
     lake, store = Lake(home), ProfileStore(home)
     _require_registry(lake)
+    # the runs examined are fixed first: a run committed meanwhile is left for the next time
+    runs = _lake_runs(lake)
+    view = lake_view(lake)
     results = []
     for as_of in dates or store.dates():
         info = _stored_for_update(store, as_of, feature_set_version())
-        changed = changed_enterprises(lake, as_of, info.lake_runs)
-        runs = _lake_runs(lake)
+        changed = changed_enterprises(lake, as_of, info.lake_runs, runs, view)
         if changed:
             result = build(home, as_of, engine, changed, scheduler, workers)
         else:
             result = BuildResult(as_of, store.read(as_of), store.path(as_of), "changed", engine, 0)
-        # the profile has now seen every run: record it, so the same runs are not replayed
+        # the profile has now seen those runs: record it, so the same runs are not replayed
         stored = store.info(as_of)
         stored.lake_runs = runs
         if changed:
@@ -244,7 +291,7 @@ def loans(lake: Lake) -> pd.DataFrame:
 
 
 def training_snapshots(home: Path, engine: str = "pandas", scheduler: str | None = None,
-                       workers: int = 2) -> pd.DataFrame:
+                       workers: int = 2, partitions: int | None = None) -> pd.DataFrame:
     """For every loan outcome, the borrower's profile as of the loan's grant date, beside the
     outcome: one row per loan, built in one pass (each loan is a request; loans that share a
     grant date share the pass), never one build per loan."""
@@ -255,6 +302,7 @@ def training_snapshots(home: Path, engine: str = "pandas", scheduler: str | None
         raise ProfileBuildError("the lake holds no loan outcomes; ingest `loan_outcomes` first")
     if engine == "dask":
         from features.profile.distributed import dask_snapshots
-        return dask_snapshots(lake, outcomes, scheduler, workers)
-    records = load_records(lake, pd.unique(outcomes["uscc"].to_numpy()))
-    return compute.snapshot_partition(records, outcomes)
+        return dask_snapshots(lake, outcomes, scheduler, workers, partitions)
+    view = lake_view(lake)
+    records = load_records(lake, pd.unique(outcomes["uscc"].to_numpy()), view=view)
+    return compute.snapshot_partition(records, outcomes, view.delivered)

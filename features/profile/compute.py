@@ -4,7 +4,7 @@
 enterprises into one row per request, with the registry's columns in the registry's order and
 types. :func:`alive_on` finds the enterprises a full build covers; :func:`build_partition` and
 :func:`snapshot_partition` are what the pandas engine runs once and the Dask engine runs per
-partition after shuffling the records on ``uscc``.
+partition after shuffling the records on the enterprise's code.
 """
 
 from __future__ import annotations
@@ -29,10 +29,13 @@ def empty_profile() -> pd.DataFrame:
     return _assemble(Requests.make([], []), {f.name: np.zeros(0) for f in FEATURES})
 
 
-def profiles_for(uscc, as_of_days, records: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def profiles_for(uscc, as_of_days, records: dict[str, pd.DataFrame],
+                 delivered: frozenset[str] | None = None) -> pd.DataFrame:
     """One profile row per request (``uscc[i]`` as of day number ``as_of_days[i]``), in the order
     asked. ``records`` holds, per source, at least every record of the requested enterprises
-    (as :func:`features.profile.pointintime.prepare` makes them)."""
+    (as :func:`features.profile.pointintime.prepare` makes them). ``delivered`` names the
+    sources the platform has ever received (all, when not given): a feature of a source never
+    delivered is missing for everyone, not zero."""
     requests = Requests.make(uscc, as_of_days)
     if not requests.n:
         return empty_profile()
@@ -48,6 +51,11 @@ def profiles_for(uscc, as_of_days, records: dict[str, pd.DataFrame]) -> pd.DataF
     out.update(families.commitments(requests, views["credit_commitments"]))
     out.update(families.firmographics(requests, views[REGISTRY]))
     out["sources_covered"] = families.coverage_count(out)
+    if delivered is not None:
+        for f in FEATURES:
+            if not set(f.sources) <= delivered:
+                out[f.name] = np.full(requests.n, None if f.is_categorical else np.nan, dtype=object if
+                                      f.is_categorical else np.float64)
     return _assemble(requests, out)
 
 
@@ -84,18 +92,20 @@ def alive_on(as_of_day: int, records: dict[str, pd.DataFrame], usccs=None) -> np
     return np.sort(requests.uscc[living].astype(str))
 
 
-def build_partition(records: dict[str, pd.DataFrame], as_of_day: int, usccs=None) -> pd.DataFrame:
+def build_partition(records: dict[str, pd.DataFrame], as_of_day: int, usccs=None,
+                    delivered: frozenset[str] | None = None) -> pd.DataFrame:
     """The profile as of one day of every living enterprise the records hold, sorted by uscc."""
     alive = alive_on(as_of_day, records, usccs)
-    return profiles_for(alive, np.full(len(alive), as_of_day), records)
+    return profiles_for(alive, np.full(len(alive), as_of_day), records, delivered)
 
 
-def snapshot_partition(records: dict[str, pd.DataFrame], loans: pd.DataFrame) -> pd.DataFrame:
+def snapshot_partition(records: dict[str, pd.DataFrame], loans: pd.DataFrame,
+                       delivered: frozenset[str] | None = None) -> pd.DataFrame:
     """Each loan's outcome beside the profile of its borrower as of its grant date: the rows of
     a training frame. Loans sharing a grant date are built in the same pass as any other."""
     outcome = loans.loc[:, list(LOAN_COLUMNS)].astype(LOAN_COLUMNS).reset_index(drop=True)
     if not len(loans):
         return pd.concat([outcome, empty_profile()], axis=1)
     grant = np.asarray(loans["grant_date"].to_numpy()).astype("datetime64[D]").astype(np.int64)
-    profile = profiles_for(loans["uscc"].to_numpy(), grant, records)
+    profile = profiles_for(loans["uscc"].to_numpy(), grant, records, delivered)
     return pd.concat([outcome, profile], axis=1)

@@ -61,7 +61,8 @@ def _only_where(values: np.ndarray, present: np.ndarray) -> np.ndarray:
 
 class Monthly:
     """Monthly records of one source as (request × month) matrices; column 0 is the anchor month,
-    column k the month k before it."""
+    column k the month k before it. Window features are measured only for requests with a record
+    inside this history (``present.any``); ``has_any`` also counts records outside it."""
 
     def __init__(self, requests: Requests, seen: Seen, columns: dict[str, np.ndarray]):
         n = requests.n
@@ -115,7 +116,7 @@ def tax(requests: Requests, filings: Seen, grades: Seen) -> tuple[dict[str, np.n
         "sales": filings.col("sales") / FEN_PER_YUAN, "tax_paid": filings.col("tax_paid") / FEN_PER_YUAN,
         "arrears": filings.col("arrears") / FEN_PER_YUAN, "late": (filings.col("late") == "Y").astype(np.float64)})
     sales = m.values["sales"]
-    filer = m.has_any
+    filer = m.present.any(axis=1)  # a return within the history: window features are measured
     out = {f"tax_sales_{w}m": _only_where(sales[:, :w].sum(axis=1), filer) for w in (3, 6, 12, 24)}
     out["tax_sales_growth_12m"] = _log_growth(sales[:, :12].sum(1), sales[:, 12:24].sum(1), m.present[:, 12:24].any(1))
     out["tax_sales_growth_3m_yoy"] = _log_growth(sales[:, :3].sum(1), sales[:, 12:15].sum(1), m.present[:, 12:15].any(1))
@@ -137,9 +138,9 @@ def tax(requests: Requests, filings: Seen, grades: Seen) -> tuple[dict[str, np.n
     out["tax_months_in_arrears_24m"] = _only_where(m.months(0, 24, m.values["arrears"] > 0), filer)
     out["tax_arrears_share_3m"] = _ratio(m.total("arrears", 0, 3), m.total("arrears", 0, 3) + m.total("tax_paid", 0, 3))
     out["tax_arrears_share_24m"] = _ratio(m.total("arrears", 0, 24), m.total("arrears", 0, 24) + m.total("tax_paid", 0, 24))
-    out["tax_months_since_last_filing"] = np.where(filer, np.maximum(requests.anchor - m.newest_period, 0), np.nan)
+    out["tax_months_since_last_filing"] = np.where(m.has_any, np.maximum(requests.anchor - m.newest_period, 0), np.nan)
     out.update(_tax_grades(requests, grades))
-    out["has_tax_filings"] = filer.astype(np.float64)
+    out["has_tax_filings"] = m.has_any.astype(np.float64)
     return out, m
 
 
@@ -183,7 +184,7 @@ def utilities(requests: Requests, seen_by_source: dict[str, Seen]) -> tuple[dict
         m = Monthly(requests, bills, {"usage": bills.col("usage"), "arrears": bills.col("arrears") / FEN_PER_YUAN,
                                       "billed": bills.col("billed") / FEN_PER_YUAN})
         matrices[source] = m
-        usage, has = m.values["usage"], m.has_any
+        usage, has = m.values["usage"], m.present.any(axis=1)
         out[f"{prefix}_usage_12m"] = _only_where(m.total("usage", 0, 12), has)
         out[f"{prefix}_usage_trend_yoy"] = _log_growth(usage[:, :3].sum(1), usage[:, 12:15].sum(1),
                                                        m.present[:, 12:15].any(1))
@@ -195,14 +196,14 @@ def utilities(requests: Requests, seen_by_source: dict[str, Seen]) -> tuple[dict
         oldest = MONTHLY_HISTORY - 1 - np.argmax(m.present[:, ::-1], axis=1)
         since_first = np.arange(12)[None, :] <= oldest[:, None]
         idle = since_first & (~m.present[:, :12] | (usage[:, :12] <= 0))
-        out[f"{prefix}_months_without_use_12m"] = _only_where(idle.sum(1).astype(np.float64), m.present.any(1))
+        out[f"{prefix}_months_without_use_12m"] = _only_where(idle.sum(1).astype(np.float64), has)
         out[f"{prefix}_arrears_latest"] = m.latest("arrears")
         out[f"{prefix}_months_in_arrears_12m"] = _only_where(m.months(0, 12, m.values["arrears"] > 0), has)
         out[f"{prefix}_months_in_arrears_24m"] = _only_where(m.months(0, 24, m.values["arrears"] > 0), has)
         out[f"{prefix}_arrears_share_24m"] = _ratio(m.total("arrears", 0, 24), m.total("billed", 0, 24))
         out[f"{prefix}_arrears_share_3m"] = _ratio(m.total("arrears", 0, 3), m.total("billed", 0, 3))
         out[f"{prefix}_usage_momentum_3m"] = _momentum(m, "usage")
-        out[f"has_{source}"] = has.astype(np.float64)
+        out[f"has_{source}"] = m.has_any.astype(np.float64)
     return out, matrices
 
 

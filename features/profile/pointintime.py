@@ -14,8 +14,10 @@ by a request when
   ``as_of`` changes a profile as of it; ``xyd features build --changed`` applies it.
 
 Everything here works on one partition of enterprises at a time: every record of an enterprise
-must be in the same frame as its requests (the Dask engine shuffles on ``uscc`` for that), and
-nothing depends on other enterprises, so any partitioning gives the same rows.
+must be in the same frame as its requests (the Dask engine shuffles on ``_owner``, the code, for
+that; a record whose versions name several enterprises goes to each of them, see
+:func:`spread_to_owners`), and nothing depends on other enterprises, so any partitioning gives
+the same rows.
 
 Dates are whole days since 1970-01-01 (int64); a missing date is :data:`NEVER`, which is after
 every ``as_of``. Monthly periods are month numbers (``year * 12 + month - 1``).
@@ -38,6 +40,7 @@ NEVER = 10**9
 PERIOD = "_period_month"
 SEQ = "_seq"
 KEY = "_key_hash"
+OWNER = "_owner"
 
 NEEDED: dict[str, tuple[str, ...]] = {
     "enterprise_registry": ("entity_type", "industry_section", "district_code", "registered_capital",
@@ -81,7 +84,8 @@ def prepare(source: str, frame: pd.DataFrame, seq: np.ndarray) -> pd.DataFrame:
     """Lake rows of a source in the form the build works on: dates as day numbers, periods as
     month numbers, ``_seq`` (lake order, for ties between versions) attached."""
     s = SOURCES[source]
-    out = pd.DataFrame({"uscc": frame["uscc"].to_numpy(), KEY: frame[KEY].to_numpy(), SEQ: seq})
+    codes = frame["uscc"].to_numpy()
+    out = pd.DataFrame({"uscc": codes, OWNER: codes, KEY: frame[KEY].to_numpy(), SEQ: seq})
     for column in dict.fromkeys([*NEEDED[source], s.event_date, s.known_date]):
         kind = s.column(column).kind
         if kind == "date":
@@ -97,6 +101,18 @@ def prepare(source: str, frame: pd.DataFrame, seq: np.ndarray) -> pd.DataFrame:
         else:
             out[column] = frame[column].to_numpy(dtype=object, na_value=None)
     return out
+
+
+def spread_to_owners(records: pd.DataFrame, shared: pd.DataFrame) -> pd.DataFrame:
+    """Copies of every version of a record whose versions name more than one enterprise (a code
+    corrected at the source, work plan item 12), one for each of them: ``_owner`` says whose
+    requests may look at the copy, ``uscc`` still says whom that version names. ``shared`` holds
+    the (``_key_hash``, ``_owner``) pairs of such records across the whole lake."""
+    if not len(shared) or not len(records):
+        return records
+    moved = records[KEY].isin(shared[KEY].to_numpy())
+    copies = records[moved].drop(columns=[OWNER]).merge(shared, on=KEY, how="inner")
+    return pd.concat([records[~moved], copies[records.columns]], ignore_index=True)
 
 
 def anchor_months(as_of_days: np.ndarray) -> np.ndarray:
@@ -158,9 +174,9 @@ def seen(requests: Requests, source: str, records: pd.DataFrame) -> Seen:
     """The records of ``source`` each request sees under the point-in-time and repair rules."""
     s = SOURCES[source]
     if not len(records) or not requests.n:
-        return Seen(np.zeros(0, np.int64), records.drop(columns=["uscc"]).iloc[:0])
+        return Seen(np.zeros(0, np.int64), records.drop(columns=["uscc", OWNER]).iloc[:0])
     repair = _repair_days(records, s.repair_column) if s.repair_column else None
-    code = requests.codes.get_indexer(records["uscc"].to_numpy())
+    code = requests.codes.get_indexer(records[OWNER].to_numpy())
     kept = np.flatnonzero(code >= 0)
     code = code[kept]
     per_record = requests.count[code]
@@ -176,7 +192,10 @@ def seen(requests: Requests, source: str, records: pd.DataFrame) -> Seen:
     q, rows = q[known], rows[known]
     if s.accepts_corrections and len(rows):
         q, rows = _newest_versions(q, rows, records, s.known_date)
-    frame = records.drop(columns=["uscc"]).take(rows).reset_index(drop=True)
+        # the newest version may name another enterprise: then the record is no longer this one's
+        ours = records["uscc"].to_numpy()[rows] == requests.uscc[q]
+        q, rows = q[ours], rows[ours]
+    frame = records.drop(columns=["uscc", OWNER]).take(rows).reset_index(drop=True)
     return Seen(q, frame)
 
 

@@ -49,8 +49,13 @@ class ProfileStore:
         """Every as_of with a stored profile, oldest first."""
         if not self.root.exists():
             return []
-        return sorted(dt.date.fromisoformat(p.parent.name.removeprefix("as_of="))
-                      for p in self.root.glob("as_of=*/profile.parquet"))
+        out = []
+        for path in self.root.glob("as_of=*/profile.parquet"):
+            try:
+                out.append(dt.date.fromisoformat(path.parent.name.removeprefix("as_of=")))
+            except ValueError:
+                continue  # a folder the build did not make
+        return sorted(out)
 
     def exists(self, as_of: dt.date) -> bool:
         return self.path(as_of).exists()

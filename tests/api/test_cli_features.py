@@ -114,3 +114,25 @@ def test_snapshots_writes_the_training_frame(home):
     frame = pd.read_parquet(home / "snapshots" / "training.parquet")
     assert {"loan_no", "default_12m", "as_of", "tax_sales_12m"} <= set(frame.columns)
     assert "defaulted within 12 months" in result.output
+
+
+def test_an_unreachable_dask_scheduler_is_a_clear_refusal(home):
+    result = run("features", "build", "--as-of", "2026-06-30", "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9")
+    assert result.exit_code == 2 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in result.output
+
+
+def test_changed_ignores_folders_it_did_not_make_and_show_refuses_another_feature_set(home):
+    assert run("features", "build", "--as-of", "2026-06-30").exit_code == 0
+    (home / "profiles" / "as_of=latest").mkdir()
+    result = run("features", "build", "--changed")
+    assert result.exit_code == 0 and "enterprises rebuilt" in result.output
+    store = ProfileStore(home)
+    as_of = pd.Timestamp("2026-06-30").date()
+    info = store.info(as_of)
+    info.feature_set_version = "000000000000"
+    store.write(store.read(as_of), info)
+    first = store.read(as_of)["uscc"].iloc[0]
+    result = run("features", "show", first, "--as-of", "2026-06-30")
+    assert result.exit_code == 2 and "feature set 000000000000" in result.output
+    result = run("features", "build", "--as-of", "2026-06-30", "--changed")
+    assert result.exit_code == 2 and "rebuild it in full" in result.output

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from features.lake import Lake
+from features.profile.distributed import partition_sizes
 from features.profile.build import (ProfileBuildError, build, changed_enterprises, compute_profile, load_records,
                                     rebuild_changed, training_snapshots)
 from features.profile.compute import LOAN_COLUMNS, build_partition, profiles_for
@@ -131,6 +132,15 @@ def test_an_incremental_build_gives_what_the_full_build_gives(records, as_of, sh
     pd.testing.assert_frame_equal(part, expected)
 
 
+def test_an_incremental_build_reads_only_what_it_needs_and_still_agrees(profile_home):
+    """The real --uscc path loads only the listed enterprises' records from the lake."""
+    lake = Lake(profile_home)
+    full = compute_profile(lake, dt.date(2026, 3, 31))
+    chosen = list(full["uscc"].sample(40, random_state=3))
+    part = compute_profile(lake, dt.date(2026, 3, 31), usccs=chosen)
+    pd.testing.assert_frame_equal(part, full[full["uscc"].isin(chosen)].reset_index(drop=True))
+
+
 def test_training_snapshots_are_each_loans_profile_as_of_its_grant_date(profile_home):
     snapshots = training_snapshots(profile_home)
     loans = Lake(profile_home).current("loan_outcomes", ("loan_no",), "reported_date")
@@ -143,20 +153,23 @@ def test_training_snapshots_are_each_loans_profile_as_of_its_grant_date(profile_
         full = build_partition(records, day)
         expected = full[full["uscc"] == row.uscc].reset_index(drop=True)
         got = snapshots[snapshots["loan_no"] == row.loan_no].drop(columns=list(LOAN_COLUMNS)).reset_index(drop=True)
-        if len(expected):  # alive on its grant date, as every borrower should be
-            pd.testing.assert_frame_equal(got, expected)
+        assert len(expected) == 1, "every borrower is alive on its grant date"
+        pd.testing.assert_frame_equal(got, expected)
 
 
 def test_dask_on_a_local_cluster_gives_what_pandas_gives(profile_home):
     as_of = dt.date(2026, 5, 31)
     lake = Lake(profile_home)
+    # five partitions, each holding part of every source: the same function on each piece
+    assert all(size > 0 for size in partition_sizes(lake, "electricity", 5))
     pandas_profile = compute_profile(lake, as_of)
-    dask_profile = compute_profile(lake, as_of, engine="dask", workers=2)
+    dask_profile = compute_profile(lake, as_of, engine="dask", workers=2, partitions=5)
     pd.testing.assert_frame_equal(pandas_profile, dask_profile, check_exact=True)
     codes = list(pandas_profile["uscc"].iloc[::7])
-    pd.testing.assert_frame_equal(compute_profile(lake, as_of, "dask", codes),
+    pd.testing.assert_frame_equal(compute_profile(lake, as_of, "dask", codes, partitions=3),
                                   pandas_profile[pandas_profile["uscc"].isin(codes)].reset_index(drop=True))
-    pd.testing.assert_frame_equal(training_snapshots(profile_home, "dask"), training_snapshots(profile_home))
+    pd.testing.assert_frame_equal(training_snapshots(profile_home, "dask", partitions=4),
+                                  training_snapshots(profile_home))
 
 
 @pytest.fixture
@@ -239,3 +252,59 @@ def test_a_stored_profile_carries_its_date_version_and_lake_runs(home):
     assert info.as_of == "2026-06-30" and info.feature_set_version == feature_set_version()
     assert info.lake_runs == [run["run_id"] for run in Lake(home).manifest()["runs"]]
     assert ProfileStore(home).dates() == [AS_OF]
+
+
+def _moved_penalty(home, folder) -> tuple[str, str, Path]:
+    """A department's correction that moves one penalty to another enterprise (the code was
+    wrong at the source), reported in July 2026; returns (old code, new code, file)."""
+    lake = Lake(home)
+    penalties = lake.current("administrative_penalties", ("decision_no",), "reported_date")
+    row = penalties[penalties["repair_date"].isna() & (penalties["decision_date"] < "2026-05-01")].iloc[0]
+    registry = lake.current("enterprise_registry", ("uscc",), "reported_date")
+    target = registry[registry["deregistered_date"].isna() & (registry["uscc"] != row["uscc"])]["uscc"].iloc[0]
+    notice = pd.DataFrame([{
+        "decision_no": row["decision_no"], "uscc": target, "department": row["department"],
+        "decision_date": row["decision_date"].date().isoformat(), "severity": row["severity"],
+        "amount": f"{row['amount'] / 1_000_000:.2f}", "published_date": row["published_date"].date().isoformat(),
+        "reported_date": "2026-07-10"}])
+    path = folder / "penalty_moved.csv"
+    notice.to_csv(path, index=False)
+    return row["uscc"], target, path
+
+
+LATER = dt.date(2026, 7, 31)
+
+
+def test_a_record_moved_to_another_enterprise_counts_once_for_the_right_one_everywhere(home, tmp_path):
+    from features.ingest.run import ingest
+
+    before = build(home, LATER).profile.set_index("uscc")
+    old, new, path = _moved_penalty(home, tmp_path)
+    assert ingest(home, [("administrative_penalties", path)], today=dt.date(2026, 7, 20)).totals()["accepted"] == 1
+    lake = Lake(home)
+    assert set(changed_enterprises(lake, LATER, ProfileStore(home).info(LATER).lake_runs)) == {old, new}
+    full = compute_profile(lake, LATER).set_index("uscc")
+    assert full.loc[old, "penalty_count_36m"] == before.loc[old, "penalty_count_36m"] - 1
+    assert full.loc[new, "penalty_count_36m"] == before.loc[new, "penalty_count_36m"] + 1
+    # as of a day before the correction was reported, the penalty was still the old one's
+    early = compute_profile(lake, dt.date(2026, 7, 9), usccs=[old, new]).set_index("uscc")
+    assert early.loc[old, "penalty_count_36m"] == before.loc[old, "penalty_count_36m"]
+    for engine in ("pandas", "dask"):
+        part = compute_profile(lake, LATER, engine, [old, new], partitions=3).set_index("uscc")
+        pd.testing.assert_frame_equal(part, full.loc[sorted([old, new])])
+    rebuild_changed(home)
+    pd.testing.assert_frame_equal(ProfileStore(home).read(LATER), full.reset_index())
+
+
+def test_a_lake_with_only_the_registry_gives_missing_features_not_zeros(profile_city, tmp_path):
+    from features.ingest.run import ingest
+
+    registry_files = sorted((profile_city / "enterprise_registry").iterdir())
+    home = tmp_path / "registry-only"
+    ingest(home, [("enterprise_registry", f) for f in registry_files])
+    profile = build(home, AS_OF).profile
+    assert len(profile) > 900
+    assert profile["court_cases_total"].isna().all() and profile["penalty_count_12m"].isna().all()
+    assert profile["has_tax_filings"].isna().all() and profile["sources_covered"].isna().all()
+    assert profile["firm_age_years"].notna().all()
+    assert (build(home, dt.date(1990, 1, 1)).profile["firm_age_years"] >= 0).all()

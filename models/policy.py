@@ -1,0 +1,162 @@
+"""The credit policy: knock-outs with their legal basis, score scaling, grades, decisions and
+limit rules, read from one versioned file (``models/data/policy.toml`` by default).
+
+Every decision records :attr:`Policy.version`. A knock-out is a measure with consequences for
+an enterprise, so each one must name a registry feature and cite a legal basis (work plan items
+2 and 12); the file is refused otherwise. All rules are vectorised over a batch of enterprises.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.registry import BY_NAME
+
+DEFAULT_POLICY = Path(__file__).parent / "data" / "policy.toml"
+GRADES = ("A", "B", "C", "D", "E")
+DECISIONS = ("approve", "refer", "decline")
+DECISION_SEVERITY = {"approve": 0, "refer": 1, "decline": 2}
+OPERATORS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq}
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be used as written."""
+
+
+@dataclass(frozen=True)
+class Knockout:
+    """A rule that overrides the model's decision, with the legal basis that allows it."""
+
+    code: str
+    feature: str
+    operator: str
+    threshold: float
+    decision: str
+    zh: str
+    en: str
+    legal_basis: str
+
+    def hits(self, profile: pd.DataFrame) -> np.ndarray:
+        values = pd.to_numeric(profile[self.feature], errors="coerce").to_numpy(dtype=float)
+        return np.nan_to_num(OPERATORS[self.operator](values, self.threshold), nan=0).astype(bool)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A loaded, validated policy. Build with :meth:`load`."""
+
+    version: str
+    description: str
+    base_points: float
+    base_odds: float
+    pdo: float
+    grade_bounds: tuple[float, ...]  # upper PD bounds of A..D
+    decisions: dict[str, str]
+    knockouts: tuple[Knockout, ...]
+    capacity_quantile: float
+    round_to_yuan: float
+    unsecured_cap_yuan: float
+    minimum_yuan: float
+    multipliers: dict[str, float]
+    source: str = ""
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Policy:
+        """Read and validate a policy file; :class:`PolicyError` names the first broken rule."""
+        path = Path(path or DEFAULT_POLICY)
+        try:
+            raw = tomllib.loads(path.read_text("utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise PolicyError(f"{path}: cannot read the policy: {error}") from None
+        try:
+            return cls._from_dict(raw, str(path))
+        except KeyError as error:
+            raise PolicyError(f"{path}: missing setting {error}") from None
+
+    @classmethod
+    def _from_dict(cls, raw: dict, source: str) -> Policy:
+        def fail(message: str):
+            raise PolicyError(f"{source}: {message}")
+
+        score = raw["score"]
+        if not score["pdo"] > 0:
+            fail(f"pdo must be a positive number of points; got {score['pdo']}")
+        if not score["base_odds"] > 0:
+            fail(f"base_odds must be positive; got {score['base_odds']}")
+        bounds = tuple(float(raw["grades"][g]) for g in GRADES[:-1])
+        if not all(0 < a < b < 1 for a, b in zip(bounds, bounds[1:])) or not 0 < bounds[0]:
+            fail(f"grade bounds must rise strictly between 0 and 1 from A to D; got {bounds}")
+        decisions = {g: raw["decisions"][g] for g in GRADES}
+        for grade, decision in decisions.items():
+            if decision not in DECISIONS:
+                fail(f"decision for grade {grade} must be one of {DECISIONS}; got {decision!r}")
+        knockouts = []
+        for item in raw.get("knockouts", []):
+            rule = Knockout(**{k: item[k] for k in Knockout.__dataclass_fields__})
+            if not rule.legal_basis.strip():
+                fail(f"knock-out {rule.code} cites no legal basis; no measure may be taken without one")
+            if rule.feature not in BY_NAME:
+                fail(f"knock-out {rule.code} uses unknown feature {rule.feature!r}")
+            if rule.operator not in OPERATORS:
+                fail(f"knock-out {rule.code}: operator must be one of {list(OPERATORS)}; got {rule.operator!r}")
+            if rule.decision not in ("refer", "decline"):
+                fail(f"knock-out {rule.code}: decision must be refer or decline; got {rule.decision!r}")
+            knockouts.append(rule)
+        limits = raw["limits"]
+        multipliers = {g: float(limits["multipliers"][g]) for g in GRADES}
+        if any(m < 0 for m in multipliers.values()):
+            fail("limit multipliers must not be negative")
+        if not 0 < limits["capacity_quantile"] < 1:
+            fail(f"capacity_quantile must be between 0 and 1; got {limits['capacity_quantile']}")
+        if not limits["unsecured_cap_yuan"] > 0 or not limits["round_to_yuan"] > 0:
+            fail("unsecured_cap_yuan and round_to_yuan must be positive")
+        return cls(str(raw["version"]), raw.get("description", ""), float(score["base_points"]),
+                   float(score["base_odds"]), float(score["pdo"]), bounds, decisions, tuple(knockouts),
+                   float(limits["capacity_quantile"]), float(limits["round_to_yuan"]),
+                   float(limits["unsecured_cap_yuan"]), float(limits["minimum_yuan"]), multipliers, source)
+
+    # ------------------------------------------------------------------ rules
+
+    def points(self, pd_: np.ndarray) -> np.ndarray:
+        """Score points: base_points at base_odds, pdo more for each doubling of the good odds."""
+        pd_ = np.clip(np.asarray(pd_, dtype=float), 1e-9, 1 - 1e-9)
+        factor = self.pdo / math.log(2)
+        return np.round(self.base_points + factor * (np.log((1 - pd_) / pd_) - math.log(self.base_odds)), 1)
+
+    def grades(self, pd_: np.ndarray) -> np.ndarray:
+        """Grade A–E from the calibrated probability of default."""
+        return np.array(GRADES)[np.searchsorted(np.array(self.grade_bounds), np.asarray(pd_, dtype=float), side="right")]
+
+    def decide(self, grades: np.ndarray, profile: pd.DataFrame) -> tuple[np.ndarray, list[list[Knockout]]]:
+        """Each enterprise's decision (the grade's, made stricter by any knock-out it hits) and the
+        knock-outs it hit."""
+        decision = np.array([self.decisions[g] for g in grades], dtype=object)
+        hit_lists: list[list[Knockout]] = [[] for _ in range(len(grades))]
+        for rule in self.knockouts:
+            hits = rule.hits(profile)
+            for i in np.flatnonzero(hits):
+                hit_lists[i].append(rule)
+                if DECISION_SEVERITY[rule.decision] > DECISION_SEVERITY[decision[i]]:
+                    decision[i] = rule.decision
+        return decision, hit_lists
+
+    def limits(self, capacity_yuan: np.ndarray, grades: np.ndarray, decisions: np.ndarray,
+               requested_yuan: np.ndarray | None = None) -> np.ndarray:
+        """Pre-credit limit in yuan: multiplier × conservative capacity, capped, rounded down,
+        zero when declined or below the minimum."""
+        capacity = np.nan_to_num(np.asarray(capacity_yuan, dtype=float), nan=0.0).clip(0)
+        multiplier = np.array([self.multipliers[g] for g in grades], dtype=float)
+        limit = np.minimum(capacity * multiplier, self.unsecured_cap_yuan)
+        if requested_yuan is not None:
+            requested = np.asarray(requested_yuan, dtype=float)
+            limit = np.where(np.isnan(requested), limit, np.minimum(limit, requested))
+        limit = np.floor(limit / self.round_to_yuan) * self.round_to_yuan
+        limit = np.where((np.asarray(decisions) == "decline") | (limit < self.minimum_yuan), 0.0, limit)
+        return limit.astype(np.int64)
