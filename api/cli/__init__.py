@@ -7,6 +7,7 @@ import click
 from api.cli.demo import demo
 from api.cli.features import features
 from api.cli.ingest import ingest
+from api.cli.models import promote, score, train
 from api.cli.quality import quality
 from api.cli.synth import synth
 from api.cli.uscc import uscc
@@ -24,3 +25,6 @@ main.add_command(demo)
 main.add_command(ingest)
 main.add_command(quality)
 main.add_command(features)
+main.add_command(train)
+main.add_command(promote)
+main.add_command(score)

@@ -1,0 +1,117 @@
+"""``xyd train``, ``xyd promote``, ``xyd score``: the models' life cycle from the command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from features.home import xyd_home
+from features.profile.build import ProfileBuildError
+
+DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def _refuse(console: Console, error: Exception) -> None:
+    console.print(f"[red]error:[/red] {error}")
+    sys.exit(2)
+
+
+@click.command()
+@click.option("--no-register", is_flag=True, help="Log the run to MLflow without registering the model.")
+def train(no_register: bool) -> None:
+    """Train a challenger: each matured loan's profile as of its grant date, split by time,
+    PD and capacity models, out-of-time validation report, MLflow run and registry."""
+    from models.estimator import ModelInputError
+    from models.policy import PolicyError
+    from models.run import train_challenger
+
+    console = Console()
+    try:
+        with console.status("training") as status:
+            result = train_challenger(xyd_home(), register=not no_register,
+                                      progress=lambda message: status.update(message + " …"))
+    except (ProfileBuildError, PolicyError, ModelInputError) as error:
+        _refuse(console, error)
+    bundle, measures = result.bundle, result.evaluation.metrics
+    split = bundle.meta["split"]
+    table = Table(title=f"challenger {result.version or '(not registered)'} · bundle {bundle.meta['bundle_id']}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for window in ("train", "valid", "calib", "oot"):
+        table.add_row(f"{window} window", f"{split[window][0]}…{split[window][1]}: {bundle.meta['loans'][window]:,} loans, "
+                                          f"{bundle.meta['defaults'][window]:,} defaults")
+    for key in ("auc", "gini", "ks", "brier", "ece", "approval_rate", "limit_within_capacity"):
+        table.add_row(f"out of time: {key}", f"{measures[key]:.4f}")
+    table.add_row("score PSI training → out of time", f"{bundle.meta['metrics']['psi_score']:.4f}")
+    table.add_row("monotone constraints hold", "yes" if bundle.meta["monotonicity_holds"] else "NO")
+    table.add_row("trees (PD, capacity)", f"{bundle.meta['pd_trees']}, {bundle.meta['capacity_trees']}")
+    for stage, seconds in result.seconds.items():
+        table.add_row(f"seconds: {stage}", f"{seconds:.1f}")
+    table.caption = f"report: {result.report_path} · MLflow run {result.run_id}"
+    console.print(table)
+
+
+@click.command()
+@click.option("--force", is_flag=True, help="Promote even if the gate does not hold (needs --reason).")
+@click.option("--reason", help="Why: logged with the promotion.")
+def promote(force: bool, reason: str | None) -> None:
+    """Compare challenger and champion on the same out-of-time loans; move `champion` when the
+    gate holds (AUC not worse by more than 0.005, monotone, score PSI < 0.25, ECE ≤ 0.02)."""
+    from models import tracking
+    from models.run import PromotionError, promote as run_promotion
+
+    console = Console()
+    try:
+        with console.status("scoring challenger and champion on the same loans"):
+            result = run_promotion(xyd_home(), force, reason)
+    except (PromotionError, tracking.ModelNotFound, ProfileBuildError) as error:
+        _refuse(console, error)
+    table = Table(title=f"promotion gate · challenger {result.challenger_version} vs champion "
+                        f"{result.champion_version or '(none yet)'} · {result.loans:,} loans granted "
+                        f"{result.window[0]}…{result.window[1]}")
+    for header in ("rule", "value", "limit", "holds"):
+        table.add_column(header, justify="left" if header == "rule" else "right")
+    for check in result.checks:
+        table.add_row(check.rule, f"{check.value:.4f}", check.limit, "yes" if check.holds else "[red]no")
+    table.add_row("challenger AUC / champion AUC", f"{result.challenger['auc']:.4f}",
+                  f"{result.champion['auc']:.4f}" if result.champion else "—", "")
+    console.print(table)
+    if result.promoted:
+        note = " (forced: " + (result.reason or "") + ")" if result.forced else ""
+        console.print(f"[green]version {result.challenger_version} is now the champion{note}")
+    else:
+        console.print("[red]the gate does not hold: the champion stays; --force --reason '…' overrides, logged")
+        sys.exit(1)
+
+
+@click.command()
+@click.option("--as-of", "as_of", type=DATE, required=True, help="The stored profile to score (YYYY-MM-DD).")
+@click.option("--model", "model", default="champion", show_default=True,
+              help="Registry alias (champion, challenger) or version number.")
+def score(as_of: dt.datetime, model: str) -> None:
+    """Write the pre-credit list (预授信名单) for a stored profile: Parquet, and CSV for Excel."""
+    from models import tracking
+    from models.batch import ScoringError, score_profile, summary
+
+    console = Console()
+    home = xyd_home()
+    try:
+        bundle = tracking.load_bundle(model, home / "models" / "registry-cache")
+        result = score_profile(home, as_of.date(), bundle)
+    except (tracking.ModelNotFound, ScoringError) as error:
+        _refuse(console, error)
+    table = Table(title=f"pre-credit list as of {as_of.date()} · model {bundle.version} · policy {bundle.policy.version}")
+    frame = summary(result.frame)
+    for column in frame.columns:
+        table.add_column(column, justify="left" if column == "grade" else "right")
+    for row in frame.itertuples(index=False):
+        table.add_row(row.grade, f"{row.enterprises:,}", f"{row.mean_pd:.4f}", f"{row.approved:,}", f"{row.referred:,}",
+                      f"{row.declined:,}", f"{row.total_limit_yuan:,.0f}")
+    rate = len(result.frame) / result.decide_seconds if result.decide_seconds else 0
+    table.caption = (f"{len(result.frame):,} enterprises, {rate:,.0f}/s with reason codes · "
+                     f"{result.parquet} · {result.csv}")
+    console.print(table)

@@ -1,0 +1,150 @@
+"""The model bundle: everything one pre-credit decision needs, saved as one folder.
+
+``pd_model.*`` (the calibrated PD classifier), ``capacity_model.*`` (the conservative 12-month
+capacity), ``policy.toml`` (a copy of the policy it was trained and validated under) and
+``bundle.json`` (versions, training windows, metrics). LightGBM text and JSON only, no pickle:
+the service loads it once per process with LightGBM alone (no ``shap``).
+
+:meth:`ModelBundle.decide` turns profile rows into PD, score, grade, decision, limit and the
+factors behind them, with one ``pred_contrib`` pass: the contributions sum to the margin, so
+the PD comes from the same numbers that explain it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models.estimator import CreditModel, QuantileModel
+from models.explain import reason, top_factors
+from models.policy import Policy
+
+
+@dataclass
+class Decisions:
+    """Decisions for a batch of profile rows (arrays aligned with the rows)."""
+
+    uscc: np.ndarray
+    pd: np.ndarray
+    score: np.ndarray
+    grade: np.ndarray
+    decision: np.ndarray
+    limit: np.ndarray
+    capacity: np.ndarray
+    margin: np.ndarray
+    base_value: float
+    contributions: np.ndarray
+    features: list[str]
+    knockouts: list[list]
+    values: pd.DataFrame = field(repr=False, default=None)
+
+    def __len__(self) -> int:
+        return len(self.pd)
+
+    def reasons(self, i: int) -> dict:
+        """Row ``i``'s knock-outs, adverse and positive factors, in words."""
+        worst, best = top_factors(self.contributions[i: i + 1], self.features)
+        def pick(indices):
+            return [reason(self.features[j], self.values[self.features[j]].iloc[i], self.contributions[i, j])
+                    for j in indices if j >= 0]
+        return {
+            "knockouts": [{"code": k.code, "zh": k.zh, "en": k.en, "decision": k.decision, "legal_basis": k.legal_basis}
+                          for k in self.knockouts[i]],
+            "adverse": pick(worst[0]),
+            "positive": pick(best[0]),
+        }
+
+    def frame(self) -> pd.DataFrame:
+        """One row per enterprise, the reasons as codes (strongest first), for lists and files."""
+        worst, best = top_factors(self.contributions, self.features)
+        codes = np.array([*(_code(f) for f in self.features), ""], dtype=object)
+
+        def joined(indices: np.ndarray) -> np.ndarray:
+            picked = codes[np.where(indices >= 0, indices, len(self.features))]
+            return np.array([";".join(c for c in row if c) for row in picked], dtype=object)
+
+        return pd.DataFrame({
+            "uscc": self.uscc, "pd": self.pd, "score": self.score, "grade": self.grade, "decision": self.decision,
+            "limit_yuan": self.limit, "capacity_yuan": np.round(self.capacity, 2),
+            "knockouts": [";".join(k.code for k in hits) for hits in self.knockouts],
+            "adverse_reasons": joined(worst), "positive_reasons": joined(best),
+        })
+
+
+def _code(feature: str) -> str:
+    from features.registry import BY_NAME
+    return BY_NAME[feature].code if feature in BY_NAME else feature
+
+
+@dataclass
+class ModelBundle:
+    """A PD model, a capacity model and the policy that turns them into decisions."""
+
+    pd_model: CreditModel
+    capacity_model: QuantileModel
+    policy: Policy
+    meta: dict
+
+    @property
+    def features(self) -> list[str]:
+        return self.pd_model.feature_names_
+
+    @property
+    def version(self) -> str:
+        """The registered model version when registered, else the bundle's content hash."""
+        return str(self.meta.get("model_version") or self.meta["bundle_id"])
+
+    def decide(self, profile: pd.DataFrame, requested_yuan: np.ndarray | None = None,
+               num_threads: int = 0) -> Decisions:
+        """Decisions for profile rows (one per enterprise)."""
+        matrix = self.pd_model.matrix(profile)
+        raw = self.pd_model.booster_.predict(matrix, pred_contrib=True, num_iteration=self.pd_model.best_iteration_,
+                                             num_threads=num_threads)
+        contributions, base = raw[:, :-1], raw[:, -1]
+        margin = contributions.sum(axis=1) + base
+        pd_ = 1.0 / (1.0 + np.exp(-self.pd_model.calibrated_log_odds(margin)))
+        capacity_matrix = matrix if self.capacity_model.feature_names_ == self.features else \
+            self.capacity_model.matrix(profile)
+        capacity = self.capacity_model.predict(capacity_matrix, num_threads)
+        grades = self.policy.grades(pd_)
+        decision, knockouts = self.policy.decide(grades, profile)
+        limit = self.policy.limits(capacity, grades, decision, requested_yuan)
+        return Decisions(profile["uscc"].to_numpy() if "uscc" in profile else np.arange(len(profile)), pd_,
+                         self.policy.points(pd_), grades, decision, limit, capacity, margin,
+                         float(base[0]) if len(base) else 0.0, contributions, self.features, knockouts,
+                         profile)
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, folder: Path) -> Path:
+        folder = Path(folder)
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        self.pd_model.save(folder)
+        self.capacity_model.save(folder)
+        shutil.copyfile(self.policy.source, folder / "policy.toml")
+        self.meta["bundle_id"] = bundle_id(folder)
+        (folder / "bundle.json").write_text(json.dumps(self.meta, ensure_ascii=False, indent=1, default=str), "utf-8")
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> ModelBundle:
+        folder = Path(folder)
+        meta = json.loads((folder / "bundle.json").read_text("utf-8"))
+        return cls(CreditModel.load(folder), QuantileModel.load(folder), Policy.load(folder / "policy.toml"), meta)
+
+
+def bundle_id(folder: Path) -> str:
+    """A hash of the models and the policy: the same files, the same id."""
+    digest = hashlib.sha256()
+    for name in ("pd_model.lgb.txt", "pd_model.json", "capacity_model.lgb.txt", "capacity_model.json", "policy.toml"):
+        digest.update((Path(folder) / name).read_bytes())
+    return digest.hexdigest()[:12]
+

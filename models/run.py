@@ -1,0 +1,221 @@
+"""The analyst's two steps, as the command line and the notebooks run them: train a challenger,
+and promote it to champion through the gate.
+
+:func:`train_challenger` builds the training frame from the lake (each matured loan's profile as
+of its grant date), splits it by time, fits the bundle, evaluates it out of time, writes the
+validation report and logs everything to MLflow, registering the model as ``challenger``.
+:func:`promote` scores the challenger and the champion on the same out-of-time loans and moves
+``champion`` only when :func:`gate` holds, or when forced with a reason (which is logged).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models import metrics
+from models.bundle import ModelBundle
+from models.dataset import label_loans, split_by_time
+from models.policy import Policy
+from models.train import Evaluation, evaluate, fit_bundle, monotonicity, psi_table, slices
+
+GATE = {"max_auc_drop": 0.005, "max_psi": 0.25, "max_ece": 0.02}
+"""Promotion gate: AUC not worse than the champion's by more than 0.005 on the same loans, every
+monotone constraint holding, score PSI (training → out of time) below 0.25, ECE at most 0.02."""
+
+
+@dataclass
+class TrainingResult:
+    """A trained challenger: where it is and how it did."""
+
+    bundle: ModelBundle
+    evaluation: Evaluation
+    report_path: Path
+    bundle_dir: Path
+    run_id: str | None
+    version: str | None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def train_challenger(home: Path, snapshots: pd.DataFrame | None = None, policy: Policy | None = None,
+                     params: dict | None = None, register: bool = True, split_months: dict | None = None,
+                     progress=None) -> TrainingResult:
+    """Train, evaluate, report and register a challenger from the lake under ``home``."""
+    from features.lake import Lake
+    from features.profile.build import training_snapshots
+    from models import report as report_module
+    from models import tracking
+
+    say = progress or (lambda message: None)
+    seconds: dict[str, float] = {}
+    tick = time.perf_counter()
+    say("building each loan's profile as of its grant date")
+    frame = label_loans(snapshots if snapshots is not None else training_snapshots(home), Lake(home))
+    windows, split = split_by_time(frame, **(split_months or {}))
+    seconds["training frame"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    say(f"fitting on {len(windows['train']):,} loans ({split.train[0]}…{split.train[1]}), "
+        f"out of time {split.oot[0]}…{split.oot[1]}")
+    bundle = fit_bundle(windows, split, policy, params)
+    seconds["fit"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    say("evaluating out of time and writing the report")
+    evaluation = evaluate(bundle, windows["oot"])
+    train_scores = bundle.decide(windows["train"]).score
+    psi = psi_table(windows["train"], windows["oot"], train_scores, evaluation.decisions.score)
+    monotone = monotonicity(bundle.pd_model, windows["oot"].sample(min(300, len(windows["oot"])), random_state=0))
+    headline = {f"oot_{k}": v for k, v in evaluation.metrics.items()}
+    headline["psi_score"] = float(psi.loc[psi["variable"] == "score", "psi"].iloc[0])
+    headline["psi_max_feature"] = float(psi.loc[psi["variable"] != "score", "psi"].max())
+    headline["monotonicity_holds"] = float(all(monotone.values()))
+    bundle.meta["metrics"] = headline
+    bundle.meta["monotonicity_holds"] = all(monotone.values())
+    models_dir = Path(home) / "models"
+    stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
+    bundle_dir = bundle.save(models_dir / stamp / "bundle")
+    the_slices = {by: slices(evaluation, by) for by in ("district_code", "entity_type", "industry_section")}
+    page = report_module.render(report_module.build(bundle, evaluation, psi, the_slices, monotone,
+                                                    f"信易贷 pre-credit model {bundle.meta['bundle_id']} · validation report"))
+    report_path = Path(home) / "reports" / f"model-{bundle.meta['bundle_id']}.html"
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(page, "utf-8")
+    seconds["evaluate and report"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    say("logging to MLflow")
+    run_params = {"split": split.as_dict(), "policy_version": bundle.policy.version,
+                  "feature_set_version": bundle.meta["feature_set_version"], "pd_trees": bundle.meta["pd_trees"],
+                  "capacity_trees": bundle.meta["capacity_trees"], "capacity_quantile": bundle.policy.capacity_quantile,
+                  "model_params": params or "defaults", "loans": bundle.meta["loans"]}
+    files = {"validation_report.html": page, "psi.csv": psi.to_csv(index=False),
+             "calibration_by_decile.csv": evaluation.calibration.to_csv(index=False),
+             "monotonicity.json": json.dumps(monotone, indent=1),
+             **{f"slices_{by}.csv": table.to_csv(index=False) for by, table in the_slices.items()}}
+    run_id, version = tracking.log_training(bundle, bundle_dir, windows["oot"], run_params, headline, files, register)
+    if version:
+        bundle.meta["model_version"] = version
+    seconds["mlflow"] = time.perf_counter() - tick
+    return TrainingResult(bundle, evaluation, report_path, bundle_dir, run_id, version, seconds)
+
+
+@dataclass
+class GateCheck:
+    """One line of the promotion gate."""
+
+    rule: str
+    value: float
+    limit: str
+    holds: bool
+
+
+def gate(challenger: dict, champion: dict | None, monotone_holds: bool) -> list[GateCheck]:
+    """The promotion gate (:data:`GATE`) for the challenger's and champion's out-of-time
+    measures on the same loans."""
+    checks = []
+    if champion is not None:
+        drop = champion["auc"] - challenger["auc"]
+        checks.append(GateCheck("AUC drop against the champion", drop, f"≤ {GATE['max_auc_drop']}",
+                                drop <= GATE["max_auc_drop"]))
+    checks.append(GateCheck("monotone constraints hold", float(monotone_holds), "= 1", bool(monotone_holds)))
+    checks.append(GateCheck("score PSI, training → out of time", challenger["psi_score"], f"< {GATE['max_psi']}",
+                            challenger["psi_score"] < GATE["max_psi"]))
+    checks.append(GateCheck("ECE out of time", challenger["ece"], f"≤ {GATE['max_ece']}",
+                            challenger["ece"] <= GATE["max_ece"]))
+    return checks
+
+
+@dataclass
+class Promotion:
+    """What ``xyd promote`` decided, and on what."""
+
+    challenger_version: str
+    champion_version: str | None
+    challenger: dict
+    champion: dict | None
+    checks: list[GateCheck]
+    promoted: bool
+    forced: bool
+    reason: str | None
+    loans: int
+    window: tuple[str, str]
+
+
+class PromotionError(ValueError):
+    """A promotion that cannot be attempted as asked."""
+
+
+def promote(home: Path, force: bool = False, reason: str | None = None, snapshots: pd.DataFrame | None = None,
+            cache: Path | None = None) -> Promotion:
+    """Compare ``challenger`` with ``champion`` on the challenger's out-of-time loans and move
+    ``champion`` when the gate holds (or when forced with a reason)."""
+    from features.lake import Lake
+    from features.profile.build import training_snapshots
+    from models import tracking
+
+    if force and not (reason or "").strip():
+        raise PromotionError("--force needs --reason: a forced promotion is logged with why")
+    cache = cache or Path(home) / "models" / "registry-cache"
+    challenger = tracking.load_bundle(tracking.CHALLENGER, cache)
+    try:
+        champion = tracking.load_bundle(tracking.CHAMPION, cache)
+    except tracking.ModelNotFound:
+        champion = None
+    if champion is not None and champion.version == challenger.version:
+        raise PromotionError(f"version {challenger.version} is already the champion")
+    frame = label_loans(snapshots if snapshots is not None else training_snapshots(home), Lake(home))
+    first, last = challenger.meta["split"]["oot"]
+    month = frame["grant_date"].dt.to_period("M").astype(str)
+    loans = frame[(month >= first) & (month <= last)].reset_index(drop=True)
+    if loans.empty or loans["defaulted"].nunique() < 2:
+        raise PromotionError(f"the lake holds no labelled loans of both outcomes in the challenger's out-of-time "
+                             f"window {first}…{last}")
+    measured = _measures(challenger, loans)
+    measured["psi_score"] = float(challenger.meta["metrics"]["psi_score"])
+    champion_measures = None
+    if champion is not None:
+        missing = [c for c in champion.features if c not in loans.columns]
+        if missing:
+            raise PromotionError(f"the champion (version {champion.version}) reads features the profile no longer "
+                                 f"has ({missing[:5]}); promote with --force --reason")
+        champion_measures = _measures(champion, loans)
+    checks = gate(measured, champion_measures, bool(challenger.meta.get("monotonicity_holds")))
+    holds = all(c.holds for c in checks)
+    promoted = holds or force
+    if promoted:
+        tags = {"promoted_at": dt.datetime.now().isoformat(timespec="seconds"), "promotion_forced": str(force and not holds),
+                "promotion_reason": reason or "gate held",
+                "replaced_champion": champion.version if champion is not None else "none"}
+        tracking.set_alias(tracking.CHAMPION, challenger.version, tags)
+    result = Promotion(challenger.version, champion.version if champion else None, measured, champion_measures, checks,
+                       promoted, force and not holds, reason, len(loans), (first, last))
+    _log_promotion(Path(home), result)
+    return result
+
+
+def _measures(bundle: ModelBundle, loans: pd.DataFrame) -> dict:
+    decisions = bundle.decide(loans)
+    y = loans["defaulted"].to_numpy()
+    return {"auc": metrics.auc(y, decisions.pd), "ece": metrics.ece(y, decisions.pd),
+            "approval_rate": float(np.mean(decisions.decision == "approve"))}
+
+
+def _log_promotion(home: Path, result: Promotion) -> None:
+    """Append the decision to ``XYD_HOME/reports/promotions.jsonl`` (kept beside MLflow's tags)."""
+    path = home / "reports" / "promotions.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"at": dt.datetime.now().isoformat(timespec="seconds"), "challenger": result.challenger_version,
+              "champion_before": result.champion_version, "promoted": result.promoted, "forced": result.forced,
+              "reason": result.reason, "loans": result.loans, "window": list(result.window),
+              "checks": [c.__dict__ for c in result.checks]}
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, ensure_ascii=False, default=float) + "\n")
+
+

@@ -1,0 +1,150 @@
+"""MLflow: every training run, its report and its model; the registry's challenger and champion.
+
+The tracking store is ``MLFLOW_TRACKING_URI`` (default ``sqlite:///mlruns/mlflow.db``); artifacts
+go beside a SQLite store (``mlruns/artifacts`` by default). The model is registered as
+:data:`MODEL_NAME`, a pyfunc whose artifact is the :class:`~models.bundle.ModelBundle` folder;
+``xyd train`` points the ``challenger`` alias at the new version and ``xyd promote`` moves
+``champion``. Aliases, not stages (MLflow 3).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+from models.bundle import ModelBundle
+
+MODEL_NAME = "xyd-pre-credit"
+EXPERIMENT = "xyd-pre-credit"
+DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+CHALLENGER, CHAMPION = "challenger", "champion"
+PIP_REQUIREMENTS = ["lightgbm==4.7.0", "numpy==2.4.6", "pandas==3.1.1", "mlflow==3.17.2"]
+
+
+class ModelNotFound(LookupError):
+    """No registered model version under the alias or number asked for."""
+
+
+def tracking_uri() -> str:
+    """The tracking store in use; a SQLite store's folder is created if missing."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return uri
+
+
+def artifact_location(uri: str) -> str | None:
+    """Artifacts beside a SQLite store (``<its folder>/artifacts``); the server's choice otherwise."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
+    return None
+
+
+def client() -> MlflowClient:
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(uri, uri)
+
+
+def _experiment_id(mlflow_client: MlflowClient) -> str:
+    found = mlflow_client.get_experiment_by_name(EXPERIMENT)
+    if found:
+        return found.experiment_id
+    return mlflow_client.create_experiment(EXPERIMENT, artifact_location=artifact_location(tracking_uri()))
+
+
+class PreCreditPyfunc(mlflow.pyfunc.PythonModel):
+    """The bundle behind MLflow's generic interface: profile rows in, decisions out."""
+
+    def load_context(self, context) -> None:
+        self.bundle = ModelBundle.load(context.artifacts["bundle"])
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        return self.bundle.decide(model_input).frame()
+
+
+def log_training(bundle: ModelBundle, bundle_dir: Path, example: pd.DataFrame, params: dict, metrics: dict,
+                 files: dict[str, str | bytes], register: bool = True) -> tuple[str, str | None]:
+    """Log a training run (params, metrics, report files, the model with its signature) and,
+    when asked, register the model and point ``challenger`` at it. Returns (run id, version)."""
+    mlflow_client = client()
+    experiment_id = _experiment_id(mlflow_client)
+    sample = example.head(50)
+    signature = infer_signature(sample[["uscc", *bundle.features]], bundle.decide(sample).frame())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # MLflow warns about its own defaults (input examples, pip inference)
+        with mlflow.start_run(experiment_id=experiment_id, run_name=f"train {bundle.meta['trained_at']}") as run:
+            mlflow.log_params({k: (json.dumps(v) if isinstance(v, (dict, list, tuple)) else v) for k, v in params.items()})
+            mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})
+            with tempfile.TemporaryDirectory() as folder:
+                for name, content in files.items():
+                    path = Path(folder) / name
+                    (path.write_bytes if isinstance(content, bytes) else lambda c: path.write_text(c, "utf-8"))(content)
+                    mlflow.log_artifact(str(path))
+            info = mlflow.pyfunc.log_model(
+                name="pre_credit", python_model=str(Path(__file__).with_name("pyfunc_model.py")),
+                artifacts={"bundle": str(bundle_dir)},
+                signature=signature, pip_requirements=PIP_REQUIREMENTS,
+                registered_model_name=MODEL_NAME if register else None)
+    version = None
+    if register:
+        version = str(info.registered_model_version)
+        mlflow_client.set_registered_model_alias(MODEL_NAME, CHALLENGER, version)
+        for key in ("feature_set_version", "policy_version", "bundle_id"):
+            mlflow_client.set_model_version_tag(MODEL_NAME, version, key, str(bundle.meta[key]))
+        mlflow_client.set_model_version_tag(MODEL_NAME, version, "run_id", run.info.run_id)
+    return run.info.run_id, version
+
+
+def version_for(alias_or_version: str) -> str:
+    """The registered version an alias (``champion``, ``challenger``) or a number names."""
+    mlflow_client = client()
+    try:
+        if alias_or_version.isdigit():
+            return mlflow_client.get_model_version(MODEL_NAME, alias_or_version).version
+        return mlflow_client.get_model_version_by_alias(MODEL_NAME, alias_or_version).version
+    except MlflowException:
+        raise ModelNotFound(f"no {MODEL_NAME} model {alias_or_version!r} in {tracking_uri()}; "
+                            "train one with `xyd train`") from None
+
+
+def load_bundle(alias_or_version: str, cache: Path | None = None) -> ModelBundle:
+    """The bundle of a registered version, downloaded once into ``cache`` (a temporary folder when
+    not given) and loaded with LightGBM alone."""
+    version = version_for(alias_or_version)
+    target = Path(cache or tempfile.mkdtemp(prefix="xyd-model-")) / f"{MODEL_NAME}-v{version}"
+    bundle_dir = target / "artifacts" / "bundle"
+    if not (bundle_dir / "bundle.json").exists():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{MODEL_NAME}/{version}", dst_path=str(target),
+                                                tracking_uri=tracking_uri())
+    bundle = ModelBundle.load(bundle_dir)
+    bundle.meta["model_version"] = version
+    return bundle
+
+
+def set_alias(alias: str, version: str, tags: dict[str, str]) -> None:
+    """Point ``alias`` at ``version`` and tag the version (why, when, forced)."""
+    mlflow_client = client()
+    mlflow_client.set_registered_model_alias(MODEL_NAME, alias, version)
+    for key, value in tags.items():
+        mlflow_client.set_model_version_tag(MODEL_NAME, version, key, value)
+
+
+def run_metrics(version: str) -> dict:
+    """The metrics logged by the run that trained a registered version."""
+    mlflow_client = client()
+    run_id = mlflow_client.get_model_version(MODEL_NAME, version).tags.get("run_id")
+    return dict(mlflow_client.get_run(run_id).data.metrics) if run_id else {}
+
