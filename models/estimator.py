@@ -75,7 +75,9 @@ class TabularEncoder:
                 if isinstance(series.dtype, pd.CategoricalDtype) and list(series.cat.categories) == categories:
                     codes = series.cat.codes.to_numpy()
                 else:
-                    codes = pd.Categorical(series.astype("string"), categories=categories).codes
+                    text = series.astype("string")
+                    # a value outside the fixed set is missing, not an error
+                    codes = pd.Categorical(text.where(text.isin(categories)), categories=categories).codes
                 out[:, j] = np.where(codes < 0, np.nan, codes)
             else:
                 values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)

@@ -63,8 +63,15 @@ def _experiment_id(mlflow_client: MlflowClient) -> str:
     return mlflow_client.create_experiment(EXPERIMENT, artifact_location=artifact_location(tracking_uri()))
 
 
+def as_text_categories(frame: pd.DataFrame) -> pd.DataFrame:
+    """Categorical columns as plain text: how the registered model's signature takes them."""
+    return frame.assign(**{c: frame[c].astype("object").where(frame[c].notna(), None)
+                           for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)})
+
+
 class PreCreditPyfunc(mlflow.pyfunc.PythonModel):
-    """The bundle behind MLflow's generic interface: profile rows in, decisions out."""
+    """The bundle behind MLflow's generic interface: profile rows in (categorical columns as
+    text, see :func:`as_text_categories`), decisions out."""
 
     def load_context(self, context) -> None:
         self.bundle = ModelBundle.load(context.artifacts["bundle"])
@@ -79,8 +86,8 @@ def log_training(bundle: ModelBundle, bundle_dir: Path, example: pd.DataFrame, p
     when asked, register the model and point ``challenger`` at it. Returns (run id, version)."""
     mlflow_client = client()
     experiment_id = _experiment_id(mlflow_client)
-    sample = example.head(50)
-    signature = infer_signature(sample[["uscc", *bundle.features]], bundle.decide(sample).frame())
+    sample = as_text_categories(example.head(50)[["uscc", *bundle.features]])
+    signature = infer_signature(sample, bundle.decide(sample).frame())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # MLflow warns about its own defaults (input examples, pip inference)
         with mlflow.start_run(experiment_id=experiment_id, run_name=f"train {bundle.meta['trained_at']}") as run:
@@ -111,8 +118,8 @@ def version_for(alias_or_version: str) -> str:
     mlflow_client = client()
     try:
         if alias_or_version.isdigit():
-            return mlflow_client.get_model_version(MODEL_NAME, alias_or_version).version
-        return mlflow_client.get_model_version_by_alias(MODEL_NAME, alias_or_version).version
+            return str(mlflow_client.get_model_version(MODEL_NAME, alias_or_version).version)
+        return str(mlflow_client.get_model_version_by_alias(MODEL_NAME, alias_or_version).version)
     except MlflowException:
         raise ModelNotFound(f"no {MODEL_NAME} model {alias_or_version!r} in {tracking_uri()}; "
                             "train one with `xyd train`") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,41 @@ def profile_home(profile_city, tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("profile-home")
     ingest(home, drop_files(profile_city))
     return home
+
+
+MODEL_CITY = CitySpec(enterprises=3_000, months=36, seed=11, dirty=0.0, loan_rate=6.0)
+MODEL_SPLIT = {"oot_months": 4, "calib_months": 3, "valid_months": 3, "warmup_months": 3}
+
+
+@pytest.fixture(scope="session")
+def model_home(tmp_path_factory) -> Path:
+    """A 36-month city with enough matured loans to train on, ingested, with its snapshots."""
+    from features.ingest.run import drop_files, ingest
+
+    city = tmp_path_factory.mktemp("cities") / "model"
+    generate_city(MODEL_CITY, city)
+    home = tmp_path_factory.mktemp("model-home")
+    ingest(home, drop_files(city))
+    return home
+
+
+@pytest.fixture(scope="session")
+def tracking_store(tmp_path_factory):
+    """A private MLflow store for the session's tests."""
+    folder = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{folder}/mlflow.db"
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    yield uri
+    if previous is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = previous
+
+
+@pytest.fixture(scope="session")
+def trained(model_home, tracking_store):
+    """A challenger trained on the model city and registered in the session's store."""
+    from models.run import train_challenger
+
+    return train_challenger(model_home, split_months=MODEL_SPLIT)

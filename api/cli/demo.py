@@ -1,9 +1,10 @@
 """``xyd demo``: the main job on embedded defaults, from nothing.
 
 Each stage of the platform joins this command as it lands: today the demo city is generated
-and ingested into the lake under ``XYD_HOME``, with the ingest report and the quality report,
-the enterprise profile is built as of the city's last day and every loan's training snapshot is
-written; models and the service follow (train → promote → publish → serve).
+and ingested into the lake under ``XYD_HOME``, with the ingest report and the quality report;
+the enterprise profile is built as of the city's last day with every loan's training snapshot;
+a challenger is trained, registered in MLflow and promoted to champion; the champion writes the
+pre-credit list. The service follows (publish → serve).
 """
 
 from __future__ import annotations
@@ -18,11 +19,17 @@ from api.cli.ingest import report_table
 from api.cli.synth import run_synth
 from features.home import xyd_home
 from features.ingest.run import drop_files, ingest
-from features.profile.build import build, training_snapshots
+from features.profile.build import ProfileBuildError, build, training_snapshots
 from features.quality import quality_html, quality_table
 from features.synth.city import CitySpec, city_last_day
+from models import tracking
+from models.batch import score_profile, summary as batch_summary
+from models.estimator import ModelInputError
+from models.run import promote, train_challenger
 
-DEMO_CITY = CitySpec(enterprises=5_000, months=24, seed=2024, dirty=0.01)
+DEMO_CITY = CitySpec(enterprises=5_000, months=36, seed=2024, dirty=0.01, loan_rate=4.0)
+"""36 months so that two years of loans have matured; more loans than usual, so that a model can
+be trained on a small city."""
 DEMO_MARKER = ".made-by-xyd-demo"
 
 
@@ -39,12 +46,13 @@ def demo(enterprises: int) -> None:
         console.print(f"[red]error:[/red] {home} holds a lake that the demo did not make; "
                       "run the demo with another XYD_HOME")
         raise SystemExit(2)
-    spec = CitySpec(enterprises=enterprises, months=DEMO_CITY.months, seed=DEMO_CITY.seed, dirty=DEMO_CITY.dirty)
-    console.print(f"[bold]1/3 synthetic city[/bold] → {out}")
+    spec = CitySpec(enterprises=enterprises, months=DEMO_CITY.months, seed=DEMO_CITY.seed, dirty=DEMO_CITY.dirty,
+                    loan_rate=DEMO_CITY.loan_rate)
+    console.print(f"[bold]1/5 synthetic city[/bold] → {out}")
     run_synth(spec, out, force=True, console=console)
-    console.print(f"[bold]2/3 ingest[/bold] → {home / 'lake'}")
+    console.print(f"[bold]2/5 ingest[/bold] → {home / 'lake'}")
     # the demo starts from nothing: a lake left by an earlier demo would hold another city
-    for folder in ("lake", "quarantine"):
+    for folder in ("lake", "quarantine", "profiles", "snapshots", "pre-credit"):
         shutil.rmtree(home / folder, ignore_errors=True)
     (home / "lake").mkdir(parents=True)
     marker.write_text("this lake was made by xyd demo and is replaced by the next one\n", "utf-8")
@@ -52,17 +60,41 @@ def demo(enterprises: int) -> None:
     quality = home / "reports" / "quality-demo.html"
     quality.parent.mkdir(parents=True, exist_ok=True)
     quality.write_text(quality_html(quality_table(home)), "utf-8")
+
     as_of = city_last_day(spec)
-    console.print(f"[bold]3/3 profiles[/bold] as of {as_of} and training snapshots")
-    for stale in ("profiles", "snapshots"):
-        shutil.rmtree(home / stale, ignore_errors=True)
+    console.print(f"[bold]3/5 profiles[/bold] as of {as_of} and training snapshots")
     result = build(home, as_of)
     console.print(summary_table(result))
-    snapshots = home / "snapshots" / "training.parquet"
-    snapshots.parent.mkdir(parents=True, exist_ok=True)
-    training_snapshots(home).to_parquet(snapshots, index=False)
+    snapshots = training_snapshots(home)
+    snapshot_file = home / "snapshots" / "training.parquet"
+    snapshot_file.parent.mkdir(parents=True, exist_ok=True)
+    snapshots.to_parquet(snapshot_file, index=False)
+
+    console.print(f"[bold]4/5 train and promote[/bold] (MLflow: {tracking.tracking_uri()})")
+    try:
+        trained = train_challenger(home, snapshots)
+    except (ProfileBuildError, ModelInputError) as error:
+        console.print(f"[red]error:[/red] cannot train on this city: {error}; a city of 3,000 enterprises or more "
+                      "has enough matured loans")
+        raise SystemExit(2) from None
+    promotion = promote(home, snapshots=snapshots)
+    if not promotion.promoted:
+        # the demo's city is new: its first model goes in (a champion of an earlier demo city does
+        # not describe it), and the log says so and why
+        failed = ", ".join(c.rule for c in promotion.checks if not c.holds)
+        why = ("the first model of a new platform" if promotion.champion_version is None
+               else f"a new demo city replaces the champion of an earlier one (version {promotion.champion_version})")
+        promotion = promote(home, force=True, reason=f"xyd demo: {why}; gate: {failed}", snapshots=snapshots)
+    console.print(f"champion: version {promotion.challenger_version}, out-of-time AUC "
+                  f"{trained.evaluation.metrics['auc']:.3f}, ECE {trained.evaluation.metrics['ece']:.4f}"
+                  f"{' (forced: ' + promotion.reason + ')' if promotion.forced else ''}; report {trained.report_path}")
+
+    console.print(f"[bold]5/5 pre-credit list[/bold] as of {as_of}")
+    listed = score_profile(home, as_of, tracking.load_bundle(tracking.CHAMPION, home / "models" / "registry-cache"))
+    console.print(batch_summary(listed.frame).to_string(index=False))
     console.print(f"Department files: {out}; ground truth: {out / 'ground_truth'}; lake: {home / 'lake'}; "
                   f"quarantine: {home / 'quarantine'}; data-quality report: {quality}; profile: {result.path}; "
-                  f"training snapshots: {snapshots}.\n"
+                  f"training snapshots: {snapshot_file}; model report: {trained.report_path}; "
+                  f"pre-credit list: {listed.csv}.\n"
                   f"Try: xyd quality · xyd features list · xyd features show {result.profile['uscc'].iloc[0]} "
-                  f"--as-of {as_of} · xyd uscc check 91350100M000100Y43")
+                  f"--as-of {as_of} · xyd score --as-of {as_of} · xyd uscc check 91350100M000100Y43")

@@ -22,7 +22,15 @@ def _refuse(console: Console, error: Exception) -> None:
 
 @click.command()
 @click.option("--no-register", is_flag=True, help="Log the run to MLflow without registering the model.")
-def train(no_register: bool) -> None:
+@click.option("--oot-months", type=click.IntRange(1, 60), default=4, show_default=True,
+              help="Newest matured grant months kept out of time.")
+@click.option("--calib-months", type=click.IntRange(1, 60), default=2, show_default=True,
+              help="Grant months before those, for the calibration map.")
+@click.option("--valid-months", type=click.IntRange(1, 60), default=2, show_default=True,
+              help="Grant months before those, for early stopping.")
+@click.option("--warmup-months", type=click.IntRange(0, 60), default=6, show_default=True,
+              help="The lake's first months, left out (little history on anyone yet).")
+def train(no_register: bool, oot_months: int, calib_months: int, valid_months: int, warmup_months: int) -> None:
     """Train a challenger: each matured loan's profile as of its grant date, split by time,
     PD and capacity models, out-of-time validation report, MLflow run and registry."""
     from models.estimator import ModelInputError
@@ -33,6 +41,8 @@ def train(no_register: bool) -> None:
     try:
         with console.status("training") as status:
             result = train_challenger(xyd_home(), register=not no_register,
+                                      split_months={"oot_months": oot_months, "calib_months": calib_months,
+                                                    "valid_months": valid_months, "warmup_months": warmup_months},
                                       progress=lambda message: status.update(message + " …"))
     except (ProfileBuildError, PolicyError, ModelInputError) as error:
         _refuse(console, error)

@@ -1,0 +1,60 @@
+"""``xyd train``, ``xyd promote`` and ``xyd score`` as an analyst runs them: tables, files, exit codes."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from api.cli import main
+from tests.conftest import MODEL_SPLIT
+
+
+@pytest.fixture
+def home(model_home, tmp_path, monkeypatch):
+    copy = tmp_path / "home"
+    shutil.copytree(model_home, copy, ignore=shutil.ignore_patterns("models", "pre-credit"))
+    monkeypatch.setenv("XYD_HOME", str(copy))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow/mlflow.db")
+    return copy
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+SPLIT = [f"--{k.replace('_', '-')}={v}" for k, v in MODEL_SPLIT.items()]
+
+
+def test_train_promote_score_from_the_command_line(home):
+    result = run("train", *SPLIT)
+    assert result.exit_code == 0, result.output
+    assert "challenger 1" in result.output and "out of time: auc" in result.output and "oot window" in result.output
+    result = run("promote")
+    assert result.exit_code in (0, 1), result.output
+    assert "promotion gate" in result.output and "ECE out of time" in result.output
+    if result.exit_code == 1:
+        assert "the gate does not hold" in result.output
+        result = run("promote", "--force", "--reason", "pilot bank accepted the model")
+        assert result.exit_code == 0 and "forced: pilot bank accepted the model" in result.output
+    assert "is now the champion" in result.output
+    assert run("features", "build", "--as-of", "2026-06-30").exit_code == 0
+    result = run("score", "--as-of", "2026-06-30")
+    assert result.exit_code == 0, result.output
+    assert "pre-credit list as of 2026-06-30 · model 1" in result.output
+    assert (home / "pre-credit" / "pre_credit_list_2026-06-30.csv").exists()
+
+
+def test_refusals_exit_two_with_a_reason(home):
+    result = run("score", "--as-of", "2026-06-30")
+    assert result.exit_code == 2 and "train one with `xyd train`" in result.output
+    result = run("promote")
+    assert result.exit_code == 2 and "no xyd-pre-credit model 'challenger'" in result.output
+    result = run("train", "--oot-months", "40")
+    assert result.exit_code == 2 and "needs at least 47" in " ".join(result.output.split())
+    assert run("train", *SPLIT).exit_code == 0
+    result = run("promote", "--force")
+    assert result.exit_code == 2 and "--force needs --reason" in result.output
+    result = run("score", "--as-of", "2026-01-31", "--model", "challenger")
+    assert result.exit_code == 2 and "no profile as of 2026-01-31" in result.output

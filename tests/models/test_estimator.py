@@ -1,0 +1,100 @@
+"""The generic entry point on a frame that is not a profile: numeric, categorical and missing
+values, a binary target; fit, calibrated PD, explanations, persistence, refusals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.estimator import CreditModel, ModelInputError, QuantileModel
+from models.train import monotonicity
+
+
+def frame(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Borrowers of a made-up lender: income, debt ratio with gaps, a region, a channel."""
+    rng = np.random.default_rng(seed)
+    income = rng.lognormal(10, 0.6, n)
+    debt_ratio = rng.uniform(0, 1.5, n)
+    region = rng.choice(["north", "south", "east", "west"], n)
+    channel = pd.Categorical(rng.choice(["branch", "online"], n), categories=["branch", "online", "agent"])
+    logit = -3.2 + 2.2 * debt_ratio - 0.8 * (np.log(income) - 10) + np.where(region == "east", 0.8, 0.0)
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    debt_ratio[rng.random(n) < 0.1] = np.nan
+    amount = income * rng.lognormal(0, 0.3, n)
+    return pd.DataFrame({"income": income, "debt_ratio": debt_ratio, "region": region, "channel": channel}), y, amount
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, y, _ = frame(6_000, 1)
+    V, vy, _ = frame(2_000, 2)
+    C, cy, _ = frame(2_000, 3)
+    model = CreditModel(monotone={"debt_ratio": 1, "income": -1}, n_estimators=400).fit(X, y, V, vy, C, cy)
+    return model, frame(3_000, 4)
+
+
+def test_it_learns_a_calibrated_pd_out_of_sample(fitted):
+    from models import metrics
+
+    model, (T, ty, _) = fitted
+    pd_ = model.predict_pd(T)
+    assert ((pd_ > 0) & (pd_ < 1)).all()
+    assert metrics.auc(ty, pd_) > 0.75
+    assert abs(pd_.mean() - ty.mean()) < 0.02 and metrics.ece(ty, pd_) < 0.03
+
+
+def test_contributions_add_up_to_the_margin(fitted):
+    model, (T, _, _) = fitted
+    contributions = model.explain(T)
+    assert list(contributions.columns) == ["income", "debt_ratio", "region", "channel", "base_value"]
+    np.testing.assert_allclose(contributions.sum(axis=1), model.raw(T), rtol=0, atol=1e-9)
+
+
+def test_monotone_constraints_hold_and_categories_are_fixed(fitted):
+    model, (T, _, _) = fitted
+    assert monotonicity(model, T.head(200)) == {"income": True, "debt_ratio": True}
+    assert model.encoder_.categories_ == {"region": ["east", "north", "south", "west"],
+                                          "channel": ["branch", "online", "agent"]}
+    unseen = T.head(5).assign(region="moon")
+    np.testing.assert_allclose(model.predict_pd(unseen), model.predict_pd(T.head(5).assign(region=np.nan)))
+
+
+def test_save_and_load_give_the_same_predictions(fitted, tmp_path):
+    model, (T, _, _) = fitted
+    model.save(tmp_path)
+    assert not list(tmp_path.glob("*.pkl"))
+    again = CreditModel.load(tmp_path)
+    np.testing.assert_array_equal(again.predict_pd(T), model.predict_pd(T))
+    np.testing.assert_array_equal(again.explain(T).to_numpy(), model.explain(T).to_numpy())
+
+
+def test_a_quantile_model_stays_below_most_outcomes():
+    X, _, amount = frame(6_000, 5)
+    V, _, valid_amount = frame(2_000, 6)
+    T, _, test_amount = frame(3_000, 7)
+    model = QuantileModel(alpha=0.2, n_estimators=400).fit(X, amount, V, valid_amount)
+    below = (model.predict(T) <= test_amount).mean()
+    assert 0.72 <= below <= 0.88
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda X, y: (X, np.zeros(len(y))), "both outcomes must occur"),
+    (lambda X, y: (X, np.where(np.arange(len(y)) == 0, 2, y)), "must be 0 or 1"),
+    (lambda X, y: (X.assign(income=np.inf), y), "infinite values"),
+    (lambda X, y: (X.iloc[:0], y[:0]), "non-empty"),
+])
+def test_unusable_training_data_is_refused_in_words(mutate, message):
+    X, y, _ = frame(500, 8)
+    V, vy, _ = frame(300, 9)
+    X, y = mutate(X, y)
+    with pytest.raises(ModelInputError, match=message):
+        CreditModel(n_estimators=10).fit(X, y, V, vy)
+
+
+def test_scoring_a_frame_without_the_models_columns_is_refused(fitted):
+    model, (T, _, _) = fitted
+    with pytest.raises(ModelInputError, match="columns missing from the frame: \\['debt_ratio'\\]"):
+        model.predict_pd(T.drop(columns="debt_ratio"))
+    with pytest.raises(ModelInputError, match="alpha must be a quantile"):
+        QuantileModel(alpha=1.5).fit(T, np.ones(len(T)), T, np.ones(len(T)))
