@@ -1,12 +1,12 @@
 # Benchmarks run on demand; the test suite never times anything.
 PYTHON ?= .venv/bin/python
 
-.PHONY: bench bench-synth bench-synth-1m bench-ingest bench-profile test
+.PHONY: bench bench-synth bench-synth-1m bench-ingest bench-profile bench-model test
 
 test:
 	$(PYTHON) -m pytest
 
-bench: bench-synth bench-ingest bench-profile
+bench: bench-synth bench-ingest bench-profile bench-model
 
 bench-synth:
 	$(PYTHON) bench/synth_bench.py --enterprises 100000 --months 24 --runs 3
@@ -19,3 +19,6 @@ bench-ingest:
 
 bench-profile:
 	$(PYTHON) bench/profile_bench.py --sizes 10000 100000 --runs 3
+
+bench-model:
+	$(PYTHON) bench/model_bench.py --runs 3

@@ -50,8 +50,9 @@ class Decisions:
     def reasons(self, i: int) -> dict:
         """Row ``i``'s knock-outs, adverse and positive factors, in words."""
         worst, best = top_factors(self.contributions[i: i + 1], self.features)
+
         def pick(indices):
-            return [reason(self.features[j], self.values[self.features[j]].iloc[i], self.contributions[i, j])
+            return [reason(self.features[j], _value_at(self.values, self.features[j], i), self.contributions[i, j])
                     for j in indices if j >= 0]
         return {
             "knockouts": [{"code": k.code, "zh": k.zh, "en": k.en, "decision": k.decision, "legal_basis": k.legal_basis}
@@ -75,6 +76,26 @@ class Decisions:
             "knockouts": [";".join(k.code for k in hits) for hits in self.knockouts],
             "adverse_reasons": joined(worst), "positive_reasons": joined(best),
         })
+
+
+def _value_at(columns, feature: str, i: int):
+    column = columns[feature]
+    return column.iloc[i] if hasattr(column, "iloc") else column[i]
+
+
+class RowColumns:
+    """Rows of values (lists in ``order``) seen as columns by name, without pandas."""
+
+    def __init__(self, rows: list[list], order: list[str]):
+        self.rows = rows
+        self.position = {name: i for i, name in enumerate(order)}
+
+    def __getitem__(self, feature: str) -> list:
+        i = self.position[feature]
+        return [row[i] for row in self.rows]
+
+    def __contains__(self, feature: str) -> bool:
+        return feature in self.position
 
 
 def _code(feature: str) -> str:
@@ -103,22 +124,35 @@ class ModelBundle:
     def decide(self, profile: pd.DataFrame, requested_yuan: np.ndarray | None = None,
                num_threads: int = 0) -> Decisions:
         """Decisions for profile rows (one per enterprise)."""
-        matrix = self.pd_model.matrix(profile)
+        codes = profile["uscc"].to_numpy() if "uscc" in profile else np.arange(len(profile))
+        capacity_matrix = None if self.capacity_model.feature_names_ == self.features else \
+            self.capacity_model.matrix(profile)
+        return self._decide(self.pd_model.matrix(profile), capacity_matrix, profile, codes, requested_yuan,
+                            num_threads)
+
+    def decide_rows(self, rows: list[list], order: list[str], codes: list[str],
+                    requested_yuan: np.ndarray | None = None, num_threads: int = 1) -> Decisions:
+        """Decisions for rows of values in ``order`` (as the service keeps published profiles):
+        the same numbers as :meth:`decide`, without building a DataFrame."""
+        matrix = self.pd_model.encoder_.transform_rows(rows, order)
+        capacity_matrix = None if self.capacity_model.feature_names_ == self.features else \
+            self.capacity_model.encoder_.transform_rows(rows, order)
+        return self._decide(matrix, capacity_matrix, RowColumns(rows, order), np.asarray(codes, dtype=object),
+                            requested_yuan, num_threads)
+
+    def _decide(self, matrix: np.ndarray, capacity_matrix: np.ndarray | None, columns, codes: np.ndarray,
+                requested_yuan: np.ndarray | None, num_threads: int) -> Decisions:
         raw = self.pd_model.booster_.predict(matrix, pred_contrib=True, num_iteration=self.pd_model.best_iteration_,
                                              num_threads=num_threads)
         contributions, base = raw[:, :-1], raw[:, -1]
         margin = contributions.sum(axis=1) + base
         pd_ = 1.0 / (1.0 + np.exp(-self.pd_model.calibrated_log_odds(margin)))
-        capacity_matrix = matrix if self.capacity_model.feature_names_ == self.features else \
-            self.capacity_model.matrix(profile)
-        capacity = self.capacity_model.predict(capacity_matrix, num_threads)
+        capacity = self.capacity_model.predict(matrix if capacity_matrix is None else capacity_matrix, num_threads)
         grades = self.policy.grades(pd_)
-        decision, knockouts = self.policy.decide(grades, profile)
+        decision, knockouts = self.policy.decide(grades, columns)
         limit = self.policy.limits(capacity, grades, decision, requested_yuan)
-        return Decisions(profile["uscc"].to_numpy() if "uscc" in profile else np.arange(len(profile)), pd_,
-                         self.policy.points(pd_), grades, decision, limit, capacity, margin,
-                         float(base[0]) if len(base) else 0.0, contributions, self.features, knockouts,
-                         profile)
+        return Decisions(codes, pd_, self.policy.points(pd_), grades, decision, limit, capacity, margin,
+                         float(base[0]) if len(base) else 0.0, contributions, self.features, knockouts, columns)
 
     # ------------------------------------------------------------------ persistence
 

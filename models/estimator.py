@@ -86,6 +86,23 @@ class TabularEncoder:
                 out[:, j] = values
         return out
 
+    def transform_rows(self, rows: list[list], order: list[str]) -> np.ndarray:
+        """Rows given as lists of values in ``order`` (text for categories, None for missing) →
+        the same matrix :meth:`transform` makes; the service's path, without pandas."""
+        position = {name: i for i, name in enumerate(order)}
+        missing = [c for c in self.features_ if c not in position]
+        if missing:
+            raise ModelInputError(f"columns missing from the rows: {missing[:10]}")
+        out = np.empty((len(rows), len(self.features_)), dtype=np.float64)
+        for j, column in enumerate(self.features_):
+            i = position[column]
+            if column in self.categories_:
+                lookup = {value: code for code, value in enumerate(self.categories_[column])}
+                out[:, j] = [lookup.get(row[i], np.nan) for row in rows]
+            else:
+                out[:, j] = [np.nan if row[i] is None else row[i] for row in rows]
+        return out
+
     def state(self) -> dict:
         return {"features": self.features_, "categories": self.categories_}
 

@@ -43,8 +43,10 @@ class Knockout:
     en: str
     legal_basis: str
 
-    def hits(self, profile: pd.DataFrame) -> np.ndarray:
-        values = pd.to_numeric(profile[self.feature], errors="coerce").to_numpy(dtype=float)
+    def hits(self, profile) -> np.ndarray:
+        """Which rows the rule hits; ``profile`` maps feature names to columns (a DataFrame, or
+        lists of values)."""
+        values = pd.to_numeric(pd.Series(profile[self.feature]), errors="coerce").to_numpy(dtype=float)
         return np.nan_to_num(OPERATORS[self.operator](values, self.threshold), nan=0).astype(bool)
 
 
@@ -134,7 +136,7 @@ class Policy:
         """Grade A–E from the calibrated probability of default."""
         return np.array(GRADES)[np.searchsorted(np.array(self.grade_bounds), np.asarray(pd_, dtype=float), side="right")]
 
-    def decide(self, grades: np.ndarray, profile: pd.DataFrame) -> tuple[np.ndarray, list[list[Knockout]]]:
+    def decide(self, grades: np.ndarray, profile) -> tuple[np.ndarray, list[list[Knockout]]]:
         """Each enterprise's decision (the grade's, made stricter by any knock-out it hits) and the
         knock-outs it hit."""
         decision = np.array([self.decisions[g] for g in grades], dtype=object)

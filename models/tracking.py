@@ -23,6 +23,9 @@ from mlflow.tracking import MlflowClient
 
 from models.bundle import ModelBundle
 
+# artifacts are local files: no progress bars in the command line's output
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
 MODEL_NAME = "xyd-pre-credit"
 EXPERIMENT = "xyd-pre-credit"
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
@@ -87,9 +90,9 @@ def log_training(bundle: ModelBundle, bundle_dir: Path, example: pd.DataFrame, p
     mlflow_client = client()
     experiment_id = _experiment_id(mlflow_client)
     sample = as_text_categories(example.head(50)[["uscc", *bundle.features]])
-    signature = infer_signature(sample, bundle.decide(sample).frame())
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # MLflow warns about its own defaults (input examples, pip inference)
+        warnings.simplefilter("ignore")  # MLflow warns about its own defaults (integer columns, pip inference)
+        signature = infer_signature(sample, bundle.decide(sample).frame())
         with mlflow.start_run(experiment_id=experiment_id, run_name=f"train {bundle.meta['trained_at']}") as run:
             mlflow.log_params({k: (json.dumps(v) if isinstance(v, (dict, list, tuple)) else v) for k, v in params.items()})
             mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})

@@ -1,0 +1,1 @@
+"""The platform's database: API clients, authorisations, published profiles, decisions."""

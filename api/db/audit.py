@@ -1,0 +1,90 @@
+"""The decision chain: every decision row carries the hash of the one before it.
+
+``hash = sha256(prev_hash + "\\n" + payload)`` where ``payload`` is the row's content as canonical
+JSON (sorted keys, floats as Python writes them). Appends take the chain head's lock, so writers
+in several processes queue and the chain has no forks; :func:`verify` recomputes every hash in
+order and names the first row that does not match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.db.tables import AuditHead, Decision
+
+GENESIS = "0" * 64
+HASHED = ("seq", "request_id", "client_id", "uscc", "authorization_id", "model_version", "policy_version",
+          "profile_as_of", "feature_set_version", "product", "requested_amount", "pd", "score", "grade", "decision",
+          "limit_yuan", "reasons", "created_at")
+
+
+def payload(row: dict) -> str:
+    """The canonical text of a decision's content."""
+    return json.dumps({k: row[k] for k in HASHED}, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def chain_hash(prev_hash: str, row: dict) -> str:
+    return hashlib.sha256(f"{prev_hash}\n{payload(row)}".encode("utf-8")).hexdigest()
+
+
+def append(session: Session, rows: list[dict]) -> list[Decision]:
+    """Append decisions to the chain in the session's transaction (which must hold the write
+    lock: :func:`api.db.engine.writing`); assigns ``seq``, ``prev_hash`` and ``hash``."""
+    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
+    seq, previous = head.last_seq, head.last_hash
+    out = []
+    for row in rows:
+        seq += 1
+        row = {**row, "seq": seq}
+        digest = chain_hash(previous, row)
+        decision = Decision(**row, prev_hash=previous, hash=digest)
+        session.add(decision)
+        out.append(decision)
+        previous = digest
+    head.last_seq, head.last_hash = seq, previous
+    return out
+
+
+@dataclass
+class Verification:
+    """The result of walking the chain."""
+
+    rows: int
+    ok: bool
+    first_broken_seq: int | None = None
+    first_broken_request: str | None = None
+    problem: str | None = None
+
+
+def verify(session: Session, batch: int = 5_000) -> Verification:
+    """Recompute the chain from the first decision; stop at the first row that breaks it."""
+    previous, expected_seq, checked = GENESIS, 1, 0
+    columns = [getattr(Decision, c) for c in (*HASHED, "prev_hash", "hash")]
+    last = 0
+    while True:
+        rows = session.execute(select(*columns).where(Decision.seq > last).order_by(Decision.seq).limit(batch)).all()
+        if not rows:
+            break
+        for row in rows:
+            record = row._asdict()
+            problem = None
+            if record["seq"] != expected_seq:
+                problem = f"row {expected_seq} is missing (the next row is {record['seq']})"
+            elif record["prev_hash"] != previous:
+                problem = "its previous-hash does not match the row before it"
+            elif chain_hash(previous, record) != record["hash"]:
+                problem = "its content does not match its hash"
+            if problem:
+                return Verification(checked, False, record["seq"], record["request_id"], problem)
+            previous, expected_seq, checked = record["hash"], expected_seq + 1, checked + 1
+            last = record["seq"]
+    head = session.get(AuditHead, 1)
+    if head is not None and (head.last_seq != checked or head.last_hash != previous):
+        return Verification(checked, False, checked + 1, None,
+                            f"the chain head says {head.last_seq} rows, the table ends at {checked}")
+    return Verification(checked, True)

@@ -1,0 +1,187 @@
+"""Every query the service and the command line make, in one place (no SQL in routes)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import secrets
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from api.db.tables import ApiClient, Authorization, Decision, PublishedProfile
+
+ROLES = ("bank", "regulator", "operator")
+KEY_BYTES = 24
+
+
+def now_iso() -> str:
+    """The current UTC time as the text every table keeps (microseconds, 'Z')."""
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def key_hash(key: str) -> str:
+    """Keys are random, so one SHA-256 is enough to store them safely."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+# ------------------------------------------------------------------ clients
+
+def add_client(session: Session, name: str, role: str) -> tuple[ApiClient, str]:
+    """A new client and its key (shown once; only the hash is kept)."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
+    if not name.strip():
+        raise ValueError("a client needs a name")
+    key = f"xyd_{role[:3]}_{secrets.token_urlsafe(KEY_BYTES)}"
+    client = ApiClient(name=name.strip(), role=role, key_hash=key_hash(key), key_prefix=key[:12], disabled=False,
+                       created_at=now_iso())
+    session.add(client)
+    session.flush()
+    return client, key
+
+
+def client_by_key(session: Session, key: str) -> ApiClient | None:
+    return session.execute(select(ApiClient).where(ApiClient.key_hash == key_hash(key))).scalar_one_or_none()
+
+
+def list_clients(session: Session) -> list[ApiClient]:
+    return list(session.execute(select(ApiClient).order_by(ApiClient.id)).scalars())
+
+
+def set_disabled(session: Session, client_id: int, disabled: bool) -> ApiClient | None:
+    client = session.get(ApiClient, client_id)
+    if client is not None:
+        client.disabled = disabled
+    return client
+
+
+# ------------------------------------------------------------------ authorisations
+
+def add_authorization(session: Session, uscc: str, bank_id: int, purpose: str, data_scope: str,
+                      valid_from: dt.date, valid_until: dt.date, template_version: str,
+                      document_hash: str) -> Authorization:
+    bank = session.get(ApiClient, bank_id)
+    if bank is None or bank.role != "bank":
+        raise ValueError(f"client {bank_id} is not a bank")
+    if valid_until < valid_from:
+        raise ValueError(f"valid_until {valid_until} is before valid_from {valid_from}")
+    record = Authorization(id=str(uuid.uuid4()), uscc=uscc, bank_id=bank_id, purpose=purpose, data_scope=data_scope,
+                           valid_from=valid_from, valid_until=valid_until, revoked_at=None,
+                           template_version=template_version, document_hash=document_hash, created_at=now_iso())
+    session.add(record)
+    session.flush()
+    return record
+
+
+def get_authorization(session: Session, authorization_id: str) -> Authorization | None:
+    return session.get(Authorization, authorization_id)
+
+
+def revoke_authorization(session: Session, authorization_id: str) -> Authorization | None:
+    record = session.get(Authorization, authorization_id)
+    if record is not None and record.revoked_at is None:
+        record.revoked_at = now_iso()
+    return record
+
+
+def list_authorizations(session: Session, uscc: str | None = None, bank_id: int | None = None,
+                        limit: int = 100, offset: int = 0) -> tuple[int, list[Authorization]]:
+    query = select(Authorization)
+    if uscc:
+        query = query.where(Authorization.uscc == uscc)
+    if bank_id is not None:
+        query = query.where(Authorization.bank_id == bank_id)
+    count = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = session.execute(query.order_by(Authorization.created_at, Authorization.id).limit(limit).offset(offset)).scalars()
+    return count, list(rows)
+
+
+# ------------------------------------------------------------------ published profiles
+
+def publish_profiles(session: Session, profile: pd.DataFrame, features: list[str], feature_set_version: str,
+                     as_of: dt.date, names: pd.Series | None = None, chunk: int = 5_000) -> int:
+    """Make ``profile``'s rows the ones the service decides on (replacing each enterprise's
+    earlier row). Values are kept as a JSON list in ``features`` order; missing as null."""
+    published = now_iso()
+    codes = profile["uscc"].astype(str).to_numpy()
+    columns = []
+    for name in features:
+        series = profile[name]
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            columns.append(series.astype("object").where(series.notna(), None).to_numpy())
+        else:
+            values = series.to_numpy(dtype=np.float64)
+            columns.append(np.where(np.isnan(values), None, values).astype(object))
+    matrix = np.stack(columns, axis=1) if columns else np.zeros((len(codes), 0), dtype=object)
+    name_of = names.to_dict() if names is not None else {}
+    for start in range(0, len(codes), chunk):
+        part = codes[start:start + chunk]
+        session.execute(delete(PublishedProfile).where(PublishedProfile.uscc.in_(list(part))))
+        session.execute(insert(PublishedProfile), [
+            {"uscc": code, "name": name_of.get(code), "as_of": as_of, "feature_set_version": feature_set_version,
+             "features": json.dumps(row.tolist(), ensure_ascii=False, separators=(",", ":")), "published_at": published}
+            for code, row in zip(part, matrix[start:start + chunk])])
+    return len(codes)
+
+
+@dataclass
+class ProfileRow:
+    uscc: str
+    name: str | None
+    as_of: dt.date
+    feature_set_version: str
+    values: list
+
+
+def profile_for(session: Session, uscc: str) -> ProfileRow | None:
+    row = session.get(PublishedProfile, uscc)
+    if row is None:
+        return None
+    return ProfileRow(row.uscc, row.name, row.as_of, row.feature_set_version, json.loads(row.features))
+
+
+def profiles_for(session: Session, codes: list[str]) -> dict[str, ProfileRow]:
+    rows = session.execute(select(PublishedProfile).where(PublishedProfile.uscc.in_(codes))).scalars()
+    return {r.uscc: ProfileRow(r.uscc, r.name, r.as_of, r.feature_set_version, json.loads(r.features)) for r in rows}
+
+
+def published_summary(session: Session) -> dict:
+    count, newest = session.execute(select(func.count(), func.max(PublishedProfile.as_of))).one()
+    versions = [v for (v,) in session.execute(select(PublishedProfile.feature_set_version).distinct())]
+    return {"enterprises": count, "newest_as_of": newest.isoformat() if newest else None, "feature_set_versions": versions}
+
+
+# ------------------------------------------------------------------ decisions
+
+def get_decision(session: Session, request_id: str) -> Decision | None:
+    return session.execute(select(Decision).where(Decision.request_id == request_id)).scalar_one_or_none()
+
+
+def list_decisions(session: Session, uscc: str | None = None, client_id: int | None = None,
+                   created_from: str | None = None, created_until: str | None = None,
+                   limit: int = 100, offset: int = 0) -> tuple[int, list[Decision]]:
+    query = select(Decision)
+    if uscc:
+        query = query.where(Decision.uscc == uscc)
+    if client_id is not None:
+        query = query.where(Decision.client_id == client_id)
+    if created_from:
+        query = query.where(Decision.created_at >= created_from)
+    if created_until:
+        query = query.where(Decision.created_at < created_until)
+    count = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = session.execute(query.order_by(Decision.seq).limit(limit).offset(offset)).scalars()
+    return count, list(rows)
+
+
+def decisions_by_client(session: Session) -> pd.DataFrame:
+    """Decisions served per client and decision (for monitoring)."""
+    rows = session.execute(select(ApiClient.name, Decision.decision, func.count()).join(
+        ApiClient, ApiClient.id == Decision.client_id).group_by(ApiClient.name, Decision.decision)).all()
+    return pd.DataFrame(rows, columns=["client", "decision", "decisions"])
