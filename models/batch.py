@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.lake import Lake
-from features.profile.store import ProfileStore
+from features.profile.store import ProfileStore, registered_names
 from models.bundle import ModelBundle
 
 
@@ -34,16 +33,6 @@ class PreCreditList:
     decide_seconds: float
 
 
-def names_as_of(home: Path, as_of: dt.date) -> pd.Series:
-    """Registered names by code, as the registry knew them on ``as_of``."""
-    registry = Lake(home).read("enterprise_registry", ["uscc", "name", "reported_date"])
-    if registry.empty:
-        return pd.Series(dtype="str")
-    known = registry[registry["reported_date"] <= pd.Timestamp(as_of)]
-    newest = known.sort_values("reported_date", kind="stable").drop_duplicates("uscc", keep="last")
-    return newest.set_index("uscc")["name"]
-
-
 def score_profile(home: Path, as_of: dt.date, bundle: ModelBundle, out_dir: Path | None = None) -> PreCreditList:
     """Score every enterprise of the stored profile as of ``as_of`` and write the list."""
     store = ProfileStore(home)
@@ -60,7 +49,7 @@ def score_profile(home: Path, as_of: dt.date, bundle: ModelBundle, out_dir: Path
     decisions = bundle.decide(profile)
     frame = decisions.frame()
     decide_seconds = time.perf_counter() - tick
-    frame.insert(1, "name", frame["uscc"].map(names_as_of(home, as_of)).astype("str"))
+    frame.insert(1, "name", frame["uscc"].map(registered_names(home, as_of)).astype("str"))
     frame.insert(0, "as_of", pd.Timestamp(as_of))
     frame["model_version"] = bundle.version
     frame["policy_version"] = bundle.policy.version

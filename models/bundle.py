@@ -59,16 +59,21 @@ class Decisions:
                           for k in self.knockouts[i]],
             "adverse": pick(worst[0]),
             "positive": pick(best[0]),
+            "base_value": round(self.base_value, 6),
+            "margin": round(float(self.margin[i]), 6),
         }
 
     def frame(self) -> pd.DataFrame:
         """One row per enterprise, the reasons as codes (strongest first), for lists and files."""
         worst, best = top_factors(self.contributions, self.features)
-        codes = np.array([*(_code(f) for f in self.features), ""], dtype=object)
+        codes = np.array([*(_code(f) for f in self.features), ""])
 
         def joined(indices: np.ndarray) -> np.ndarray:
             picked = codes[np.where(indices >= 0, indices, len(self.features))]
-            return np.array([";".join(c for c in row if c) for row in picked], dtype=object)
+            out = picked[:, 0] if picked.shape[1] else np.full(len(picked), "")
+            for k in range(1, picked.shape[1]):  # column by column: NumPy's string loops, not Python's
+                out = np.where(picked[:, k] != "", np.strings.add(np.strings.add(out, ";"), picked[:, k]), out)
+            return out.astype(object)
 
         return pd.DataFrame({
             "uscc": self.uscc, "pd": self.pd, "score": self.score, "grade": self.grade, "decision": self.decision,

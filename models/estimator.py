@@ -130,6 +130,7 @@ class _Boosted:
     """What both models share: encoding, the booster, contributions, saving and loading."""
 
     kind = ""
+    default_params: dict = {}
 
     def __init__(self, monotone: dict[str, int] | None = None, categories: dict[str, list] | None = None,
                  params: dict | None = None, n_estimators: int = 3000, early_stopping_rounds: int = 200,
@@ -154,7 +155,7 @@ class _Boosted:
         self.encoder_ = TabularEncoder(self.categories).fit(X)
         monotone = [0 if c in self.encoder_.categories_ else int((self.monotone or {}).get(c, 0))
                     for c in self.encoder_.features_]
-        params = {**DEFAULT_PARAMS, **(self.params or {}), **objective, "metric": metric, "seed": self.seed,
+        params = {**DEFAULT_PARAMS, **self.default_params, **(self.params or {}), **objective, "metric": metric, "seed": self.seed,
                   "num_threads": self.num_threads, "deterministic": True, "force_row_wise": True}
         if any(monotone):
             # "basic": with LightGBM 4.7's "advanced" method predictions moved against the
@@ -271,14 +272,21 @@ def _platt(margin: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(a), float(b)
 
 
+QUANTILE_PARAMS = {"learning_rate": 0.1, "num_leaves": 15, "max_depth": 4}
+"""The capacity model learns faster and shallower than the PD model: it is not explained tree by
+tree at scoring time, but it runs beside every decision, so its size is scoring time."""
+
+
 class QuantileModel(_Boosted):
     """A LightGBM quantile regression of a positive amount (fitted on its logarithm, which keeps
     quantiles): ``predict`` gives the ``alpha`` quantile in the amount's own unit."""
 
     kind = "capacity_model"
 
-    def __init__(self, alpha: float = 0.2, **kwargs):
-        super().__init__(**kwargs)
+    default_params = QUANTILE_PARAMS
+
+    def __init__(self, alpha: float = 0.2, n_estimators: int = 800, **kwargs):
+        super().__init__(n_estimators=n_estimators, **kwargs)
         self.alpha = alpha
 
     def fit(self, X: pd.DataFrame, amount, X_valid: pd.DataFrame, amount_valid) -> QuantileModel:

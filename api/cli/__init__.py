@@ -8,6 +8,7 @@ from api.cli.demo import demo
 from api.cli.features import features
 from api.cli.ingest import ingest
 from api.cli.models import promote, score, train
+from api.cli.service import audit_group, authorizations, clients, serve
 from api.cli.quality import quality
 from api.cli.synth import synth
 from api.cli.uscc import uscc
@@ -28,3 +29,7 @@ main.add_command(features)
 main.add_command(train)
 main.add_command(promote)
 main.add_command(score)
+main.add_command(clients)
+main.add_command(authorizations)
+main.add_command(audit_group)
+main.add_command(serve)

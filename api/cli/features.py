@@ -241,3 +241,32 @@ def snapshots(out: Path | None, engine: str, scheduler: str | None, workers: int
     table.add_row("seconds", f"{time.perf_counter() - started:.2f}")
     table.caption = f"written to {out}"
     console.print(table)
+
+
+@features.command("publish")
+@click.option("--as-of", "as_of", type=DATE, required=True, help="The stored profile to publish.")
+def publish(as_of: dt.datetime) -> None:
+    """Make a stored profile the one the service decides on (each enterprise's row replaced)."""
+    from api.cli.service import database
+    from api.db import repository
+    from api.db.engine import writing
+    from features.profile.store import registered_names
+    from features.registry import feature_names
+
+    home = xyd_home()
+    store = ProfileStore(home)
+    day = as_of.date()
+    try:
+        profile = store.read(day)
+    except FileNotFoundError as error:
+        raise InputError(str(error)) from None
+    info = store.info(day)
+    if info.feature_set_version != feature_set_version():
+        raise InputError(f"the profile as of {day} was built under feature set {info.feature_set_version}; the "
+                         f"registry is now {feature_set_version()}: rebuild it first")
+    started = time.perf_counter()
+    with writing(database()) as session:
+        count = repository.publish_profiles(session, profile, feature_names(), info.feature_set_version, day,
+                                            registered_names(home, day))
+    click.echo(f"published {count:,} enterprises as of {day} (feature set {info.feature_set_version}) "
+               f"in {time.perf_counter() - started:.1f} s")

@@ -86,3 +86,15 @@ class ProfileStore:
         finally:
             temporary.unlink(missing_ok=True)
         return path
+
+
+def registered_names(home: Path, as_of: dt.date) -> pd.Series:
+    """Registered names by code, as the registry known on ``as_of`` gave them."""
+    from features.lake import Lake
+
+    registry = Lake(home).read("enterprise_registry", ["uscc", "name", "reported_date"])
+    if registry.empty:
+        return pd.Series(dtype="str")
+    known = registry[registry["reported_date"] <= pd.Timestamp(as_of)]
+    newest = known.sort_values("reported_date", kind="stable").drop_duplicates("uscc", keep="last")
+    return newest.set_index("uscc")["name"]

@@ -1,0 +1,87 @@
+"""Dependencies, as ``Annotated`` aliases: a route reads ``session: SessionDep``."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from api.db import repository
+from api.errors import ApiError
+from api.model_holder import ModelHolder
+
+CLIENT_CACHE_SECONDS = 5.0
+
+
+def get_session(request: Request):
+    with request.app.state.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+class Caller:
+    """The authenticated client (a plain copy: no database object outlives its session)."""
+
+    def __init__(self, id: int, name: str, role: str):
+        self.id, self.name, self.role = id, name, role
+
+
+def _key(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return request.headers.get("x-api-key") or None
+
+
+def get_caller(request: Request) -> Caller:
+    key = _key(request)
+    if not key:
+        raise ApiError(401, "AUTH_MISSING", "send your API key as 'Authorization: Bearer <key>'",
+                       "请在请求头 Authorization: Bearer <key> 中提供API密钥")
+    cache: dict = request.app.state.client_cache
+    cached = cache.get(key)
+    now = time.monotonic()
+    if cached is None or cached[1] < now:
+        with request.app.state.sessions() as session:
+            client = repository.client_by_key(session, key)
+            found = None if client is None else (Caller(client.id, client.name, client.role), client.disabled)
+        cache[key] = cached = (found, now + CLIENT_CACHE_SECONDS)
+    found = cached[0]
+    if found is None:
+        raise ApiError(401, "AUTH_INVALID", "unknown API key", "API密钥无效")
+    caller, disabled = found
+    if disabled:
+        raise ApiError(403, "CLIENT_DISABLED", "this client is disabled", "该客户端已被停用")
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def role(*allowed: str):
+    """A dependency that lets only ``allowed`` roles through."""
+
+    def check(caller: CallerDep) -> Caller:
+        if caller.role not in allowed:
+            raise ApiError(403, "ROLE_FORBIDDEN", f"a {caller.role} may not do this; it is for: {', '.join(allowed)}",
+                           f"当前角色（{caller.role}）无权执行此操作")
+        return caller
+
+    return check
+
+
+BankDep = Annotated[Caller, Depends(role("bank"))]
+RegulatorDep = Annotated[Caller, Depends(role("regulator"))]
+OperatorDep = Annotated[Caller, Depends(role("operator"))]
+BankOrRegulatorDep = Annotated[Caller, Depends(role("bank", "regulator"))]
+
+
+def get_holder(request: Request) -> ModelHolder:
+    return request.app.state.holder
+
+
+HolderDep = Annotated[ModelHolder, Depends(get_holder)]

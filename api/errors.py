@@ -1,0 +1,77 @@
+"""One error shape everywhere: ``{"code", "message", "message_zh", "request_id"}``."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("xyd.api")
+
+
+class ErrorBody(BaseModel):
+    """What every 4xx and 5xx response carries."""
+
+    code: str
+    message: str
+    message_zh: str
+    request_id: str
+
+
+class ApiError(Exception):
+    """An error a client can act on: status, a stable code and the words in both languages."""
+
+    def __init__(self, status: int, code: str, message: str, message_zh: str):
+        super().__init__(message)
+        self.status, self.code, self.message, self.message_zh = status, code, message, message_zh
+
+
+def request_id(request: Request) -> str:
+    return getattr(request.state, "request_id", "") or ""
+
+
+def error_response(request: Request, status: int, code: str, message: str, message_zh: str) -> JSONResponse:
+    body = ErrorBody(code=code, message=message, message_zh=message_zh, request_id=request_id(request))
+    return JSONResponse(body.model_dump(), status_code=status, headers={"X-Request-ID": body.request_id})
+
+
+def responses(*statuses: int) -> dict:
+    """OpenAPI entries for the error responses a route can give."""
+    described = {400: "Bad request", 401: "Missing or unknown API key", 403: "Not allowed", 404: "Not found",
+                 413: "Body too large", 422: "Invalid input", 503: "Not ready (no model, or no database)"}
+    return {s: {"model": ErrorBody, "description": described[s]} for s in statuses}
+
+
+STATUS_WORDS = {400: ("BAD_REQUEST", "请求有误"), 401: ("UNAUTHENTICATED", "未认证"), 403: ("FORBIDDEN", "无权访问"),
+                404: ("NOT_FOUND", "资源不存在"), 405: ("METHOD_NOT_ALLOWED", "不支持该请求方法"),
+                413: ("BODY_TOO_LARGE", "请求体过大"), 415: ("UNSUPPORTED_MEDIA_TYPE", "不支持的媒体类型"),
+                422: ("VALIDATION_ERROR", "请求参数校验失败")}
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into the one shape."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, error: ApiError):
+        return error_response(request, error.status, error.code, error.message, error.message_zh)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, error: RequestValidationError):
+        problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in error.errors()[:10])
+        return error_response(request, 422, "VALIDATION_ERROR", f"invalid request: {problems}",
+                              f"请求参数校验失败：{problems}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException):
+        code, zh = STATUS_WORDS.get(error.status_code, ("HTTP_ERROR", "请求失败"))
+        return error_response(request, error.status_code, code, str(error.detail), zh)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception):
+        log.exception("unexpected error in %s %s", request.method, request.url.path)
+        return error_response(request, 500, "INTERNAL_ERROR", "an unexpected error; it has been logged",
+                              "服务内部错误，已记录")

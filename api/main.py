@@ -1,0 +1,128 @@
+"""The bank-facing service: one FastAPI app, one router per resource.
+
+The model loads in ``lifespan`` (once per worker) and is checked against the registry in the
+background; the database is migrated to the newest schema on start. Every response carries
+``X-Request-ID`` and ``X-Model-Version``; every error has the one JSON shape of
+:mod:`api.errors`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import errors
+from api.db.engine import make_engine, sessions, upgrade
+from api.metrics import LATENCY, REQUESTS
+from api.model_holder import ModelHolder
+from api.routes import admin, authorizations, decisions, health, models, pre_credit
+from api.settings import Settings, settings as env_settings
+
+log = logging.getLogger("xyd.api")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class ServiceMiddleware:
+    """Request ids, the body-size limit, the model-version header and request metrics, as plain
+    ASGI (no per-request task switching)."""
+
+    def __init__(self, app, holder: ModelHolder, max_body: int):
+        self.app, self.holder, self.max_body = app, holder, max_body
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        request_id = str(uuid.uuid4())
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = {"code": 500, "sent": False}
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        try:
+            too_long = length is not None and int(length) > self.max_body
+        except ValueError:
+            too_long = False
+        if too_long:
+            await self._too_large(send, request_id)
+            return
+        seen = 0
+
+        async def limited_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body:
+                    raise _TooLarge()
+            return message
+
+        async def tagged_send(message):
+            if message["type"] == "http.response.start":
+                status["code"], status["sent"] = message["status"], True
+                headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"]
+                headers.append((b"x-request-id", scope["state"].get("request_id", request_id).encode()))
+                headers.append((b"x-model-version", (self.holder.version or "none").encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tagged_send)
+        except _TooLarge:
+            if not status["sent"]:
+                await self._too_large(send, request_id)
+                status["code"] = 413
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            REQUESTS.labels(scope["method"], route, str(status["code"])).inc()
+            LATENCY.labels(route).observe(time.perf_counter() - started)
+
+    async def _too_large(self, send, request_id: str) -> None:
+        body = json.dumps({"code": "BODY_TOO_LARGE", "message": f"the body is over {self.max_body} bytes",
+                           "message_zh": "请求体过大", "request_id": request_id}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"x-request-id", request_id.encode()),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def create_app(config: Settings | None = None) -> FastAPI:
+    """The service, configured by ``config`` (the environment by default)."""
+    config = config or env_settings()
+    holder = ModelHolder(config.model_alias, config.home / "models" / "registry-cache")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        upgrade(config.database)
+        engine = make_engine(config.database)
+        app.state.sessions = sessions(engine)
+        holder.reload()
+        holder.watch(config.model_check_seconds)
+        if holder.bundle is None:
+            log.warning("no model loaded: %s", holder.problem)
+        yield
+        holder.stop()
+        engine.dispose()
+
+    app = FastAPI(title="信易贷 pre-credit service", version="1",
+                  description="Pre-credit decisions for banks holding an enterprise's authorisation (授权书); "
+                              "explanations and the audit trail for regulators.", lifespan=lifespan)
+    app.state.holder = holder
+    app.state.client_cache = {}
+    errors.install(app)
+    for router in (pre_credit.router, decisions.router, authorizations.router, models.router, health.router,
+                   admin.router):
+        app.include_router(router)
+    app.add_middleware(ServiceMiddleware, holder=holder, max_body=config.max_body_bytes)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The factory ``xyd serve`` hands to uvicorn (one app per worker)."""
+    return create_app()

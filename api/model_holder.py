@@ -1,0 +1,64 @@
+"""The champion in this process: loaded once, swapped whole when the registry moves on.
+
+Requests read :attr:`ModelHolder.bundle` once and keep that object for their whole life, so a
+swap never fails a request in flight; every response names the version that answered.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from models.bundle import ModelBundle
+
+log = logging.getLogger("xyd.api.model")
+
+
+class ModelHolder:
+    """The registered model under ``alias``, downloaded into ``cache``."""
+
+    def __init__(self, alias: str, cache: Path):
+        self.alias, self.cache = alias, Path(cache)
+        self.bundle: ModelBundle | None = None
+        self.problem: str | None = "not loaded yet"
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    @property
+    def version(self) -> str | None:
+        bundle = self.bundle
+        return bundle.version if bundle is not None else None
+
+    def reload(self) -> tuple[str | None, str | None]:
+        """Load the version the alias names now, if it is not the one held. Returns (before, after)."""
+        from models import tracking
+
+        with self._lock:
+            before = self.version
+            try:
+                version = tracking.version_for(self.alias)
+                if version != before:
+                    self.bundle = tracking.load_bundle(version, self.cache)
+                    log.info("model %s %s loaded (was %s)", self.alias, version, before)
+                self.problem = None
+            except tracking.ModelNotFound as error:
+                self.problem = str(error)
+            return before, self.version
+
+    def watch(self, every_seconds: float) -> None:
+        """Check the registry every ``every_seconds`` in a background thread."""
+        if every_seconds <= 0:
+            return
+
+        def loop():
+            while not self._stop.wait(every_seconds):
+                try:
+                    self.reload()
+                except Exception:  # a registry hiccup must not stop the checks
+                    log.exception("checking the registry failed")
+
+        threading.Thread(target=loop, name="xyd-model-watch", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()

@@ -1,0 +1,40 @@
+"""Liveness, readiness and Prometheus metrics (no key needed)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import text
+
+from api.metrics import exposition
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict:
+    """The process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "database unreachable or no champion loaded"}})
+def readyz(request: Request):
+    """Ready to decide: the database answers and a champion is loaded."""
+    problems = []
+    try:
+        with request.app.state.sessions() as session:
+            session.execute(text("SELECT 1"))
+    except Exception as error:  # any failure to reach it is 'not ready'
+        problems.append(f"database: {type(error).__name__}")
+    holder = request.app.state.holder
+    if holder.bundle is None:
+        problems.append(f"model: {holder.problem}")
+    body = {"status": "ready" if not problems else "not ready", "model_version": holder.version, "problems": problems}
+    return JSONResponse(body, status_code=200 if not problems else 503)
+
+
+@router.get("/metrics")
+def metrics() -> Response:
+    """Prometheus exposition of every worker's counters."""
+    content, media = exposition()
+    return Response(content, media_type=media)

@@ -1,0 +1,32 @@
+"""The model card and the feature registry, for every authenticated client."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.db import repository
+from api.decide import current_bundle
+from api.deps import CallerDep, HolderDep, SessionDep
+from api.errors import responses
+from api.schemas import ModelCard
+from features.registry import FEATURES, feature_set_version
+
+router = APIRouter(prefix="/v1", tags=["models"])
+
+
+@router.get("/models/current", response_model=ModelCard, responses=responses(401, 503))
+def current_model(caller: CallerDep, holder: HolderDep, session: SessionDep) -> ModelCard:
+    """The model answering now: versions, training windows, out-of-time metrics."""
+    bundle = current_bundle(holder.bundle)
+    meta = bundle.meta
+    return ModelCard(model_version=bundle.version, bundle_id=meta["bundle_id"], alias=holder.alias,
+                     feature_set_version=meta["feature_set_version"], policy_version=bundle.policy.version,
+                     trained_at=meta["trained_at"], windows=meta["split"], loans=meta["loans"],
+                     metrics=meta.get("metrics", {}), published_profiles=repository.published_summary(session))
+
+
+@router.get("/features", responses=responses(401))
+def features(caller: CallerDep) -> dict:
+    """The feature registry: every feature's meaning, unit, direction, sources and legal basis."""
+    return {"feature_set_version": feature_set_version(), "count": len(FEATURES),
+            "features": [f.as_json() for f in FEATURES]}

@@ -1,0 +1,154 @@
+"""Request and response bodies, in families per resource."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class PreCreditRequest(BaseModel):
+    """A bank's question about one enterprise it holds an authorisation from."""
+
+    model_config = ConfigDict(extra="forbid")
+    uscc: str = Field(min_length=1, max_length=64, description="统一社会信用代码 (full-width and spaces are folded)")
+    authorization_id: str = Field(min_length=1, max_length=64, description="The 授权书 registered for this bank")
+    requested_amount: int | None = Field(default=None, ge=0, le=10**12, description="CNY the enterprise asks for")
+    product: str | None = Field(default=None, max_length=100, description="The bank's product name")
+
+
+class Reason(BaseModel):
+    code: str
+    feature: str
+    zh: str
+    en: str
+    unit: str | None = None
+    value: float | str | None = None
+    contribution: float
+
+
+class Knockout(BaseModel):
+    code: str
+    zh: str
+    en: str
+    decision: str
+    legal_basis: str
+
+
+class Reasons(BaseModel):
+    """Knock-outs, the strongest adverse and positive factors (log-odds contributions), and the
+    model's base value and margin: base value + every contribution = margin."""
+
+    knockouts: list[Knockout]
+    adverse: list[Reason]
+    positive: list[Reason]
+    base_value: float
+    margin: float
+
+
+class Versions(BaseModel):
+    model_version: str
+    policy_version: str
+    feature_set_version: str
+    profile_as_of: dt.date
+
+
+class PreCreditPublic(BaseModel):
+    """A decision: PD, score, grade, decision, limit, the reasons and the versions behind it."""
+
+    request_id: str
+    uscc: str
+    name: str | None = None
+    pd: float
+    score: float
+    grade: str
+    decision: str
+    limit_yuan: int
+    requested_amount: int | None = None
+    product: str | None = None
+    reasons: Reasons
+    versions: Versions
+    decided_at: str
+    client_id: int
+    authorization_id: str
+    hash: str
+
+
+class PreCreditBatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    items: list[PreCreditRequest] = Field(min_length=1, max_length=1000)
+
+
+class ItemError(BaseModel):
+    code: str
+    message: str
+    message_zh: str
+
+
+class PreCreditBatchItem(BaseModel):
+    index: int
+    decision: PreCreditPublic | None = None
+    error: ItemError | None = None
+
+
+class PreCreditBatchPublic(BaseModel):
+    request_id: str
+    count: int
+    decided: int
+    results: list[PreCreditBatchItem]
+
+
+class DecisionsPublic(BaseModel):
+    count: int
+    items: list[PreCreditPublic]
+
+
+class AuthorizationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    uscc: str = Field(min_length=1, max_length=64)
+    bank_id: int
+    purpose: str = Field(min_length=1, max_length=200)
+    data_scope: str = Field(min_length=1, max_length=400)
+    valid_from: dt.date
+    valid_until: dt.date
+    template_version: str = Field(min_length=1, max_length=40)
+    document_hash: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the signed letter")
+
+
+class AuthorizationPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    uscc: str
+    bank_id: int
+    purpose: str
+    data_scope: str
+    valid_from: dt.date
+    valid_until: dt.date
+    revoked_at: str | None
+    template_version: str
+    document_hash: str
+    created_at: str
+
+
+class AuthorizationsPublic(BaseModel):
+    count: int
+    items: list[AuthorizationPublic]
+
+
+class ModelCard(BaseModel):
+    model_version: str
+    bundle_id: str
+    alias: str
+    feature_set_version: str
+    policy_version: str
+    trained_at: str
+    windows: dict
+    loans: dict
+    metrics: dict
+    published_profiles: dict
+
+
+class ReloadPublic(BaseModel):
+    previous_version: str | None
+    model_version: str | None
+    changed: bool
