@@ -43,7 +43,9 @@ def responses(*statuses: int) -> dict:
     """OpenAPI entries for the error responses a route can give."""
     described = {400: "Bad request", 401: "Missing or unknown API key", 403: "Not allowed", 404: "Not found",
                  413: "Body too large", 422: "Invalid input", 503: "Not ready (no model, or no database)"}
-    return {s: {"model": ErrorBody, "description": described[s]} for s in statuses}
+    # the content type is named: routes that answer HTML still answer errors in JSON
+    schema = {"$ref": "#/components/schemas/ErrorBody"}
+    return {s: {"description": described[s], "content": {"application/json": {"schema": schema}}} for s in statuses}
 
 
 STATUS_WORDS = {400: ("BAD_REQUEST", "请求有误"), 401: ("UNAUTHENTICATED", "未认证"), 403: ("FORBIDDEN", "无权访问"),
@@ -67,6 +69,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException):
+        if error.status_code == 400:  # a body that cannot be parsed is invalid input like any other
+            return error_response(request, 422, "VALIDATION_ERROR", f"invalid request body: {error.detail}",
+                                  "请求体无法解析")
         code, zh = STATUS_WORDS.get(error.status_code, ("HTTP_ERROR", "请求失败"))
         return error_response(request, error.status_code, code, str(error.detail), zh)
 

@@ -120,7 +120,23 @@ def create_app(config: Settings | None = None) -> FastAPI:
                    admin.router):
         app.include_router(router)
     app.add_middleware(ServiceMiddleware, holder=holder, max_body=config.max_body_bytes)
+    _document_errors(app)
     return app
+
+
+def _document_errors(app: FastAPI) -> None:
+    """Put the one error body in the spec's components (routes refer to it for their 4xx/5xx)."""
+    from fastapi.openapi.utils import get_openapi
+
+    def schema() -> dict:
+        if app.openapi_schema is None:
+            spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            spec.setdefault("components", {}).setdefault("schemas", {})["ErrorBody"] = \
+                errors.ErrorBody.model_json_schema()
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = schema
 
 
 def app_from_env() -> FastAPI:

@@ -54,11 +54,19 @@ def waterfall_svg(reasons: dict, width: int = 760) -> str:
     return "".join(parts)
 
 
+def _shown(value, unit: str | None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.2f}" if unit == "yuan" else f"{value:.4g}"
+    return str(value)
+
+
 def _reason_rows(items: list[dict]) -> str:
     return "".join(
         f"<tr><td>{html.escape(r['code'])}</td><td>{html.escape(r['zh'])}</td><td>{html.escape(r['en'])}</td>"
-        f"<td>{html.escape('—' if r['value'] is None else str(r['value']))}</td><td>{r['contribution']:+.4f}</td></tr>"
-        for r in items)
+        f"<td>{html.escape(_shown(r['value'], r.get('unit')))} {html.escape(r.get('unit') or '')}</td>"
+        f"<td>{r['contribution']:+.4f}</td></tr>" for r in items)
 
 
 def render(decision: Decision, name: str | None) -> str:

@@ -50,7 +50,7 @@ def list_clients() -> None:
     """Every client: id, role, name, key prefix, disabled."""
     table = Table(title="API clients")
     for header in ("id", "role", "name", "key", "disabled", "created"):
-        table.add_column(header)
+        table.add_column(header, overflow="fold")
     with database()() as session:
         for c in repository.list_clients(session):
             table.add_row(str(c.id), c.role, c.name, c.key_prefix + "…", "yes" if c.disabled else "", c.created_at)
@@ -119,7 +119,7 @@ def list_authorizations(uscc: str | None, bank_id: int | None) -> None:
     """Authorisations, newest last."""
     table = Table(title="authorisations")
     for header in ("id", "uscc", "bank", "valid", "revoked", "purpose"):
-        table.add_column(header)
+        table.add_column(header, overflow="fold")
     with database()() as session:
         count, rows = repository.list_authorizations(session, uscc, bank_id, limit=500)
         for a in rows:

@@ -1,0 +1,24 @@
+"""The service under test, on SQLite and on the machine's PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.service_fixtures import champion_store, make_service, postgres_database  # noqa: F401
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/xyd.db"
+        return
+    url, drop = postgres_database()
+    yield url
+    drop()
+
+
+@pytest.fixture
+def service(database_url, model_home, champion_store, tmp_path, monkeypatch):
+    svc = make_service(database_url, model_home, tmp_path, monkeypatch, champion_store)
+    with svc.client:
+        yield svc

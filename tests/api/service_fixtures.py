@@ -1,0 +1,164 @@
+"""A running service for tests: a database (SQLite or the machine's PostgreSQL), a champion in a
+private MLflow store, the model city's profile published, and clients of every role."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from api.db import repository
+from api.db.engine import make_engine, sessions, upgrade, writing
+from api.main import create_app
+from api.settings import Settings
+from features.profile.build import build
+from features.profile.store import registered_names
+from features.registry import feature_names, feature_set_version
+from features.uscc import random_codes
+
+POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+UNKNOWN = str(random_codes(np.random.default_rng(99), 1, entity_type="1")[0])
+"""A valid code of no enterprise the platform knows."""
+AS_OF = dt.date(2026, 6, 30)
+
+
+def ensure_postgres() -> None:
+    """Start the machine's PostgreSQL cluster if it is down (as .ci/run does)."""
+    engine = create_engine(POSTGRES_ADMIN)
+    try:
+        with engine.connect():
+            return
+    except Exception:
+        clusters = sorted(Path("/etc/postgresql").iterdir()) if Path("/etc/postgresql").exists() else []
+        if not clusters:
+            raise
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", clusters[0].name, "main", "start"], check=False)
+        for _ in range(30):
+            try:
+                with engine.connect():
+                    return
+            except Exception:
+                time.sleep(1)
+        raise
+    finally:
+        engine.dispose()
+
+
+def chromium() -> str:
+    """Debian's chromium, installed with apt the first time if the machine lacks it."""
+    found = shutil.which("chromium")
+    if not found and shutil.which("apt-get") and os.geteuid() == 0:
+        environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=False, env=environment, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=False, env=environment,
+                       capture_output=True)
+        found = shutil.which("chromium")
+    assert found, "the report test needs Debian's chromium (apt-get install chromium)"
+    return found
+
+
+def postgres_database() -> tuple[str, callable]:
+    """A fresh database on the machine's PostgreSQL, and how to drop it."""
+    ensure_postgres()
+    name = f"xyd_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop():
+        with admin.connect() as connection:
+            connection.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", drop
+
+
+@dataclass
+class Service:
+    """Everything a service test needs: the HTTP client, keys by role, authorisations."""
+
+    client: TestClient
+    url: str
+    keys: dict[str, str]
+    ids: dict[str, int]
+    codes: list[str]
+    authorizations: dict[str, str] = field(default_factory=dict)
+
+    def headers(self, role: str) -> dict:
+        return {"Authorization": f"Bearer {self.keys[role]}"}
+
+    def ask(self, role: str = "bank", code: str | None = None, authorization: str = "valid", **extra):
+        body = {"uscc": code or self.codes[0], "authorization_id": self.authorizations.get(authorization, authorization),
+                **extra}
+        return self.client.post("/v1/pre-credit", json=body, headers=self.headers(role))
+
+
+def prepare_database(url: str, home) -> tuple[dict, dict, list[str], dict]:
+    """Migrate, publish the profile, add clients and authorisations of every kind."""
+    upgrade(url)
+    factory = sessions(make_engine(url))
+    profile = build(home, AS_OF).profile
+    codes = list(profile["uscc"].iloc[:40])
+    keys, ids, authorizations = {}, {}, {}
+    today = dt.date.today()
+    with writing(factory) as session:
+        repository.publish_profiles(session, profile, feature_names(), feature_set_version(), AS_OF,
+                                    registered_names(home, AS_OF))
+        for role, name in (("bank", "宜昌银行"), ("other_bank", "三峡银行"), ("regulator", "人行宜昌市分行"),
+                           ("operator", "平台运营"), ("disabled", "停用银行")):
+            client, key = repository.add_client(session, name, "bank" if role in ("other_bank", "disabled") else role)
+            keys[role], ids[role] = key, client.id
+        repository.set_disabled(session, ids["disabled"], True)
+        digest = hashlib.sha256(b"signed letter").hexdigest()
+
+        def grant(label, code, bank, start, until):
+            record = repository.add_authorization(session, code, ids[bank], "信易贷预授信", "纳税,水电气", start, until,
+                                                  "2024", digest)
+            authorizations[label] = record.id
+
+        year = dt.timedelta(days=365)
+        grant("valid", codes[0], "bank", today - year, today + year)
+        for i in range(1, 20):
+            grant(f"valid{i}", codes[i], "bank", today - year, today + year)
+        grant("expired", codes[0], "bank", today - 2 * year, today - dt.timedelta(days=1))
+        grant("future", codes[0], "bank", today + dt.timedelta(days=3), today + year)
+        grant("revoked", codes[0], "bank", today - year, today + year)
+        grant("other_bank", codes[0], "other_bank", today - year, today + year)
+        grant("other_enterprise", codes[1], "bank", today - year, today + year)
+        grant("unknown_enterprise", UNKNOWN, "bank", today - year, today + year)
+        repository.revoke_authorization(session, authorizations["revoked"])
+    return keys, ids, codes, authorizations
+
+
+@pytest.fixture(scope="session")
+def champion_store(model_home, tmp_path_factory):
+    """A private MLflow store whose champion was trained on the model city."""
+    from models.run import promote, train_challenger
+    from tests.conftest import MODEL_SPLIT
+
+    folder = tmp_path_factory.mktemp("service-mlflow")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder}/mlflow.db")
+        train_challenger(model_home, split_months=MODEL_SPLIT)
+        promote(model_home, force=True, reason="service tests")
+        yield f"sqlite:///{folder}/mlflow.db"
+
+
+def make_service(url: str, home, tmp_path, monkeypatch, store: str, alias: str = "champion") -> Service:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    keys, ids, codes, authorizations = prepare_database(url, home)
+    app = create_app(Settings(home=tmp_path / "service-home", database_url=url, model_check_seconds=0,
+                              model_alias=alias, max_body_bytes=200_000))
+    return Service(TestClient(app), url, keys, ids, codes, authorizations)

@@ -1,0 +1,68 @@
+"""``xyd clients``, ``xyd authorizations``, ``xyd features publish`` and ``xyd audit verify`` as an
+operator runs them."""
+
+from __future__ import annotations
+
+import re
+
+from click.testing import CliRunner
+from sqlalchemy import text
+
+import datetime as dt
+import os
+
+from api.cli import main
+from api.db.engine import make_engine
+from api.settings import settings
+from features.profile.store import ProfileStore
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_an_operator_sets_up_a_bank_and_verifies_the_chain(model_home, champion_store, tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path}/xyd.db"
+    monkeypatch.setenv("XYD_DATABASE_URL", url)
+    monkeypatch.setenv("XYD_HOME", str(model_home))
+    settings.cache_clear()
+    try:
+        added = run("clients", "add", "--role", "bank", "--name", "宜昌银行")
+        assert added.exit_code == 0 and "shown once" in added.output
+        key = re.search(r"(xyd_ban_\S+)", added.output).group(1)
+        with make_engine(url).connect() as connection:
+            stored = connection.execute(text("SELECT key_hash FROM api_clients")).scalar_one()
+        assert key not in stored and len(stored) == 64
+        assert run("clients", "add", "--role", "king", "--name", "x").exit_code == 2
+        assert "宜昌银行" in run("clients", "list").output
+        assert run("features", "build", "--as-of", "2026-06-30").exit_code == 0
+        published = run("features", "publish", "--as-of", "2026-06-30")
+        assert published.exit_code == 0 and "published" in published.output
+        code = ProfileStore(model_home).read(dt.date(2026, 6, 30))["uscc"].iloc[0]
+        granted = run("authorizations", "add", "--uscc", code, "--bank-id", "1")
+        assert granted.exit_code == 0, granted.output
+        authorization = re.search(r"authorisation (\S+):", granted.output).group(1)
+        assert run("authorizations", "add", "--uscc", "bad", "--bank-id", "1").exit_code == 2
+        assert "1 in all" in run("authorizations", "list", "--uscc", code).output
+        assert run("authorizations", "revoke", authorization).exit_code == 0
+        assert run("authorizations", "revoke", "nope").exit_code == 2
+        verified = run("audit", "verify")
+        assert verified.exit_code == 0 and "intact: 0 decisions" in verified.output
+        assert run("clients", "disable", "1").exit_code == 0 and run("clients", "disable", "99").exit_code == 2
+    finally:
+        settings.cache_clear()
+
+
+def test_audit_verify_names_the_first_broken_row(service):
+    for i in range(3):
+        assert service.ask(code=service.codes[i + 1], authorization=f"valid{i + 1}").status_code == 200
+    with make_engine(service.url).begin() as connection:
+        connection.execute(text("UPDATE decisions SET limit_yuan = limit_yuan + 1 WHERE seq = 2"))
+    settings.cache_clear()
+    os.environ["XYD_DATABASE_URL"] = service.url
+    try:
+        result = run("audit", "verify")
+    finally:
+        del os.environ["XYD_DATABASE_URL"]
+        settings.cache_clear()
+    assert result.exit_code == 1 and "BROKEN at row 2" in result.output

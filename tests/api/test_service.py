@@ -1,0 +1,248 @@
+"""The bank-facing service over HTTP, on SQLite and PostgreSQL: answers, the auth matrix, bank
+isolation, authorisations, errors in one shape, the audit chain, model reload, the report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import text
+
+from api.db import audit
+from api.db.engine import make_engine, sessions
+from features.registry import BY_NAME
+from tests.api.service_fixtures import UNKNOWN
+
+ERROR_KEYS = {"code", "message", "message_zh", "request_id"}
+
+
+def error_of(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == ERROR_KEYS and body["code"] == code and body["message_zh"], body
+    assert body["request_id"] == response.headers["x-request-id"]
+    return body
+
+
+def test_a_bank_gets_pd_grade_decision_limit_reasons_and_versions(service):
+    response = service.ask(requested_amount=300_000, product="税易贷")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["uscc"] == service.codes[0] and 0 < body["pd"] < 1 and body["grade"] in "ABCDE"
+    assert body["decision"] in ("approve", "refer", "decline") and 0 <= body["limit_yuan"] <= 300_000
+    assert body["request_id"] == response.headers["x-request-id"]
+    assert body["versions"]["model_version"] == response.headers["x-model-version"]
+    assert body["versions"]["profile_as_of"] == "2026-06-30" and body["versions"]["policy_version"]
+    reasons = body["reasons"]
+    shown = sum(r["contribution"] for r in reasons["adverse"] + reasons["positive"])
+    assert reasons["base_value"] + shown == pytest.approx(reasons["margin"], abs=abs(reasons["margin"]) + 5)
+    first = reasons["adverse"][0]
+    assert first["zh"] == BY_NAME[first["feature"]].zh and first["contribution"] > 0
+    again = service.client.get(f"/v1/decisions/{body['request_id']}", headers=service.headers("bank"))
+    assert again.status_code == 200 and again.json()["hash"] == body["hash"]
+
+
+def test_full_width_codes_are_folded(service):
+    wide = service.codes[0].translate({c: c + 0xFEE0 for c in range(0x21, 0x7F)})
+    assert service.ask(code=f" {wide} ").status_code == 200
+
+
+ROUTES = [
+    ("post", "/v1/pre-credit", {"bank": 200}),
+    ("post", "/v1/pre-credit/batch", {"bank": 200}),
+    ("get", "/v1/decisions/{id}", {"bank": 200, "regulator": 200}),
+    ("get", "/v1/decisions", {"regulator": 200}),
+    ("get", "/v1/decisions/{id}/report", {"regulator": 200}),
+    ("post", "/v1/authorizations", {"operator": 201}),
+    ("get", "/v1/authorizations", {"operator": 200}),
+    ("post", "/v1/authorizations/{auth}/revoke", {"operator": 200}),
+    ("get", "/v1/models/current", {"bank": 200, "regulator": 200, "operator": 200}),
+    ("get", "/v1/features", {"bank": 200, "regulator": 200, "operator": 200}),
+    ("post", "/admin/reload", {"operator": 200}),
+]
+
+
+def _call(service, method, path, role, decision_id):
+    path = path.replace("{id}", decision_id).replace("{auth}", service.authorizations["valid19"])
+    body = None
+    if path == "/v1/pre-credit":
+        body = {"uscc": service.codes[2], "authorization_id": service.authorizations["valid2"]}
+    elif path.endswith("/batch"):
+        body = {"items": [{"uscc": service.codes[3], "authorization_id": service.authorizations["valid3"]}]}
+    elif path == "/v1/authorizations":
+        body = {"uscc": service.codes[5], "bank_id": service.ids["bank"], "purpose": "信易贷", "data_scope": "纳税",
+                "valid_from": "2026-01-01", "valid_until": "2027-12-31", "template_version": "2024",
+                "document_hash": "a" * 64}
+    headers = service.headers(role) if role else {}
+    if method == "get":
+        return service.client.get(path, headers=headers)
+    return service.client.post(path, headers=headers, json=body)
+
+
+def test_the_auth_matrix_role_by_endpoint(service):
+    decision_id = service.ask().json()["request_id"]
+    for method, path, allowed in ROUTES:
+        for role in ("bank", "regulator", "operator"):
+            response = _call(service, method, path, role, decision_id)
+            if role in allowed:
+                assert response.status_code == allowed[role], (method, path, role, response.text)
+            else:
+                error_of(response, 403, "ROLE_FORBIDDEN")
+        error_of(_call(service, method, path, None, decision_id), 401, "AUTH_MISSING")
+    bad = service.client.get("/v1/features", headers={"Authorization": "Bearer xyd_ban_nope"})
+    error_of(bad, 401, "AUTH_INVALID")
+    error_of(service.ask(role="disabled"), 403, "CLIENT_DISABLED")
+    for open_path in ("/healthz", "/readyz", "/metrics"):
+        assert service.client.get(open_path).status_code == 200
+
+
+def test_a_bank_never_sees_another_banks_decision(service):
+    decision_id = service.ask().json()["request_id"]
+    error_of(service.client.get(f"/v1/decisions/{decision_id}", headers=service.headers("other_bank")),
+             404, "DECISION_NOT_FOUND")
+    error_of(service.client.get("/v1/decisions/no-such-id", headers=service.headers("bank")), 404, "DECISION_NOT_FOUND")
+    listed = service.client.get("/v1/decisions", params={"bank_id": service.ids["bank"], "uscc": service.codes[0]},
+                                headers=service.headers("regulator")).json()
+    assert listed["count"] >= 1 and all(d["client_id"] == service.ids["bank"] for d in listed["items"])
+    assert service.client.get("/v1/decisions", params={"bank_id": service.ids["other_bank"]},
+                              headers=service.headers("regulator")).json()["count"] == 0
+
+
+@pytest.mark.parametrize("authorization, code", [
+    ("missing-id", "AUTHORIZATION_NOT_FOUND"), ("expired", "AUTHORIZATION_EXPIRED"),
+    ("future", "AUTHORIZATION_NOT_YET_VALID"), ("revoked", "AUTHORIZATION_REVOKED"),
+    ("other_bank", "AUTHORIZATION_OTHER_BANK"), ("other_enterprise", "AUTHORIZATION_USCC_MISMATCH"),
+])
+def test_every_way_an_authorisation_fails_has_its_own_code(service, authorization, code):
+    error_of(service.ask(authorization=authorization), 403, code)
+
+
+def test_revoking_stops_the_next_question(service):
+    assert service.ask(code=service.codes[4], authorization="valid4").status_code == 200
+    revoked = service.client.post(f"/v1/authorizations/{service.authorizations['valid4']}/revoke",
+                                  headers=service.headers("operator"))
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"]
+    error_of(service.ask(code=service.codes[4], authorization="valid4"), 403, "AUTHORIZATION_REVOKED")
+
+
+def test_bad_input_gets_a_4xx_in_one_shape(service):
+    body = error_of(service.ask(code="91350100M000100Y44"), 422, "INVALID_USCC")
+    assert "check_character" in body["message"]
+    error_of(service.ask(authorization="unknown_enterprise", code=UNKNOWN), 404, "UNKNOWN_ENTERPRISE")
+    error_of(service.client.post("/v1/pre-credit", content=b"{not json", headers={**service.headers("bank"),
+                                                                                  "content-type": "application/json"}),
+             422, "VALIDATION_ERROR")
+    error_of(service.client.post("/v1/pre-credit", json={"uscc": service.codes[0]}, headers=service.headers("bank")),
+             422, "VALIDATION_ERROR")
+    error_of(service.ask(requested_amount=-5), 422, "VALIDATION_ERROR")
+    huge = {"uscc": service.codes[0], "authorization_id": "x" * 300_000}
+    error_of(service.client.post("/v1/pre-credit", json=huge, headers=service.headers("bank")), 413, "BODY_TOO_LARGE")
+    too_many = {"items": [{"uscc": service.codes[0], "authorization_id": "a"}] * 1001}
+    response = service.client.post("/v1/pre-credit/batch", json=too_many, headers=service.headers("bank"))
+    assert response.status_code in (413, 422) and set(response.json()) == ERROR_KEYS
+    error_of(service.client.get("/v1/nowhere", headers=service.headers("bank")), 404, "NOT_FOUND")
+    error_of(service.client.get("/v1/decisions", params={"limit": 5000}, headers=service.headers("regulator")),
+             422, "VALIDATION_ERROR")
+
+
+def test_a_batch_answers_each_item_or_says_why_not(service):
+    items = [{"uscc": service.codes[i], "authorization_id": service.authorizations[f"valid{i}"]} for i in range(5, 9)]
+    items.insert(2, {"uscc": "bad", "authorization_id": "x"})
+    items.append({"uscc": service.codes[0], "authorization_id": service.authorizations["expired"]})
+    response = service.client.post("/v1/pre-credit/batch", json={"items": items}, headers=service.headers("bank"))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["count"] == 6 and body["decided"] == 4
+    assert [r["index"] for r in body["results"]] == list(range(6))
+    assert body["results"][2]["error"]["code"] == "INVALID_USCC"
+    assert body["results"][5]["error"]["code"] == "AUTHORIZATION_EXPIRED"
+    assert len({r["decision"]["request_id"] for r in body["results"] if r["decision"]}) == 4
+
+
+def test_the_audit_chain_holds_and_names_the_first_tampered_row(service):
+    for i in range(6):
+        assert service.ask(code=service.codes[i % 3 + 10], authorization=f"valid{i % 3 + 10}").status_code == 200
+    factory = sessions(make_engine(service.url))
+    with factory() as session:
+        result = audit.verify(session)
+        assert result.ok and result.rows == 6
+        session.execute(text("UPDATE decisions SET limit_yuan = limit_yuan + 1000000 WHERE seq = 4"))
+        session.commit()
+        broken = audit.verify(session)
+    assert not broken.ok and broken.first_broken_seq == 4 and "content" in broken.problem
+
+
+def test_a_model_reload_swaps_the_version_that_answers(service, model_home, champion_store):
+    from models import tracking
+    from models.run import promote, train_challenger
+    from tests.conftest import MODEL_SPLIT
+
+    before = service.ask().headers["x-model-version"]
+    newer = train_challenger(model_home, split_months=MODEL_SPLIT)
+    promote(model_home, force=True, reason="reload test")
+    assert service.ask().headers["x-model-version"] == before  # not until reloaded
+    reloaded = service.client.post("/admin/reload", headers=service.headers("operator")).json()
+    assert reloaded == {"previous_version": before, "model_version": newer.version, "changed": True}
+    answer = service.ask()
+    assert answer.headers["x-model-version"] == newer.version == answer.json()["versions"]["model_version"]
+    card = service.client.get("/v1/models/current", headers=service.headers("bank")).json()
+    assert card["model_version"] == newer.version and card["published_profiles"]["enterprises"] > 1000
+    assert tracking.version_for("champion") == newer.version
+
+
+def test_the_regulator_page_explains_a_decision(service):
+    decision_id = service.ask().json()["request_id"]
+    page = service.client.get(f"/v1/decisions/{decision_id}/report", headers=service.headers("regulator"))
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    text_ = page.text
+    for expected in ('id="waterfall"', "贡献瀑布图", "Contribution waterfall", "数据来源及法律依据",
+                     "国办发〔2021〕52号", "model version", "policy version", decision_id):
+        assert expected in text_, expected
+
+
+def test_without_a_champion_decisions_wait_and_readiness_says_why(database_url, model_home, champion_store, tmp_path,
+                                                                   monkeypatch):
+    from tests.api.service_fixtures import make_service
+
+    svc = make_service(database_url, model_home, tmp_path, monkeypatch, champion_store, alias="nobody")
+    with svc.client:
+        error_of(svc.ask(), 503, "MODEL_UNAVAILABLE")
+        ready = svc.client.get("/readyz")
+        assert ready.status_code == 503 and "model" in json.dumps(ready.json())
+        assert svc.client.get("/healthz").status_code == 200
+
+
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--hide-scrollbars")
+
+
+def _pixels_near(image, rgb: str, tolerance: float = 0.06) -> int:
+    import numpy as np
+
+    target = np.array([int(rgb[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    return int((np.abs(image[:, :, :3] - target).max(axis=2) < tolerance).sum())
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_report_page_renders_its_chart_in_headless_chromium(service, tmp_path):
+    """Debian's chromium draws the page; the screenshot must show the waterfall's bars."""
+    import subprocess
+
+    import matplotlib.image
+
+    from api.regulator_report import ADVERSE_COLOUR, POSITIVE_COLOUR, TOTAL_COLOUR
+    from tests.api.service_fixtures import chromium as find_chromium
+
+    chromium = find_chromium()
+    decision_id = service.ask().json()["request_id"]
+    page = tmp_path / "report.html"
+    page.write_text(service.client.get(f"/v1/decisions/{decision_id}/report",
+                                       headers=service.headers("regulator")).text, "utf-8")
+    shot = tmp_path / "report.png"
+    subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}",
+                    "--window-size=1000,1000", page.as_uri()], check=True, capture_output=True, timeout=120)
+    image = matplotlib.image.imread(shot)
+    assert image.shape[0] >= 900 and image.shape[1] >= 900
+    assert _pixels_near(image, TOTAL_COLOUR) > 500  # the base value and margin bars
+    assert _pixels_near(image, ADVERSE_COLOUR) + _pixels_near(image, POSITIVE_COLOUR) > 500

@@ -1,0 +1,79 @@
+"""The real server (``xyd serve --workers 2``) under concurrent requests from several client
+processes, on SQLite and PostgreSQL: every answer right, and the audit chain one unbroken line."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+from api.db import audit
+from api.db.engine import make_engine, sessions
+from tests.api.service_fixtures import prepare_database
+
+CLIENT_PROCESSES, REQUESTS_EACH = 4, 15
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(url: str, home, tmp_path, store: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "XYD_HOME": str(tmp_path / "served"), "XYD_DATABASE_URL": url, "MLFLOW_TRACKING_URI": store,
+           "XYD_MODEL_CHECK_SECONDS": "0"}
+    server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", "2"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return server, base
+        except httpx.HTTPError:
+            pass
+        if server.poll() is not None:
+            raise AssertionError(f"the server died: {server.stderr.read().decode()[-2000:]}")
+        time.sleep(0.3)
+    server.kill()
+    raise AssertionError("the server did not become ready in 90 s")
+
+
+def _client(args) -> list[tuple[int, str, str]]:
+    base, key, questions = args
+    out = []
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
+        for code, authorization in questions:
+            response = client.post("/v1/pre-credit", json={"uscc": code, "authorization_id": authorization})
+            out.append((response.status_code, response.headers.get("x-model-version", ""),
+                        response.json().get("uscc", response.text)))
+    return out
+
+
+def test_concurrent_clients_in_several_processes_keep_the_chain_whole(database_url, model_home, champion_store,
+                                                                     tmp_path):
+    keys, ids, codes, authorizations = prepare_database(database_url, model_home)
+    server, base = start_server(database_url, model_home, tmp_path, champion_store)
+    try:
+        questions = [(codes[i % 19 + 1], authorizations[f"valid{i % 19 + 1}"]) for i in range(REQUESTS_EACH)]
+        with multiprocessing.get_context("spawn").Pool(CLIENT_PROCESSES) as pool:
+            answers = [a for batch in pool.map(_client, [(base, keys["bank"], questions)] * CLIENT_PROCESSES)
+                       for a in batch]
+        assert len(answers) == CLIENT_PROCESSES * REQUESTS_EACH
+        assert all(status == 200 for status, _, _ in answers), [a for a in answers if a[0] != 200][:3]
+        assert len({version for _, version, _ in answers}) == 1
+        with sessions(make_engine(database_url))() as session:
+            result = audit.verify(session)
+        assert result.ok and result.rows == CLIENT_PROCESSES * REQUESTS_EACH
+        metrics = httpx.get(f"{base}/metrics").text
+        assert "xyd_decisions_total" in metrics
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
