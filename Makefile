@@ -1,12 +1,12 @@
 # Benchmarks run on demand; the test suite never times anything.
 PYTHON ?= .venv/bin/python
 
-.PHONY: bench bench-synth bench-synth-1m bench-ingest bench-profile bench-model test
+.PHONY: bench bench-synth bench-synth-1m bench-ingest bench-profile bench-model bench-service test
 
 test:
 	$(PYTHON) -m pytest
 
-bench: bench-synth bench-ingest bench-profile bench-model
+bench: bench-synth bench-ingest bench-profile bench-model bench-service
 
 bench-synth:
 	$(PYTHON) bench/synth_bench.py --enterprises 100000 --months 24 --runs 3
@@ -22,3 +22,6 @@ bench-profile:
 
 bench-model:
 	$(PYTHON) bench/model_bench.py --runs 3
+
+bench-service:
+	$(PYTHON) bench/service_bench.py --seconds 20

@@ -14,16 +14,13 @@ import html
 import io
 from dataclasses import dataclass
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_curve
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.metrics import roc_curve  # noqa: E402
-
-from models.bundle import ModelBundle  # noqa: E402
-from models.train import Evaluation  # noqa: E402
+from models.bundle import ModelBundle
+from models.train import Evaluation
 
 SHAP_SAMPLE = 2_000
 

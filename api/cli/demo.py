@@ -4,7 +4,8 @@ Each stage of the platform joins this command as it lands: today the demo city i
 and ingested into the lake under ``XYD_HOME``, with the ingest report and the quality report;
 the enterprise profile is built as of the city's last day with every loan's training snapshot;
 a challenger is trained, registered in MLflow and promoted to champion; the champion writes the
-pre-credit list. The service follows (publish → serve).
+pre-credit list; the profile is published to the service's database (SQLite under ``XYD_HOME``),
+a demo bank gets a key and an enterprise's authorisation, and the service starts.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ DEMO_MARKER = ".made-by-xyd-demo"
 @click.command()
 @click.option("--enterprises", type=int, default=DEMO_CITY.enterprises, show_default=True,
               help="Size of the demo city.")
-def demo(enterprises: int) -> None:
+@click.option("--port", type=int, default=8000, show_default=True, help="Where the service listens.")
+@click.option("--no-serve", is_flag=True, help="Set everything up, print the key and stop (no server).")
+def demo(enterprises: int, port: int, no_serve: bool) -> None:
     """Run the platform end to end on embedded defaults (state under XYD_HOME, default ./var)."""
     console = Console()
     home = xyd_home()
@@ -48,9 +51,9 @@ def demo(enterprises: int) -> None:
         raise SystemExit(2)
     spec = CitySpec(enterprises=enterprises, months=DEMO_CITY.months, seed=DEMO_CITY.seed, dirty=DEMO_CITY.dirty,
                     loan_rate=DEMO_CITY.loan_rate)
-    console.print(f"[bold]1/5 synthetic city[/bold] → {out}")
+    console.print(f"[bold]1/6 synthetic city[/bold] → {out}")
     run_synth(spec, out, force=True, console=console)
-    console.print(f"[bold]2/5 ingest[/bold] → {home / 'lake'}")
+    console.print(f"[bold]2/6 ingest[/bold] → {home / 'lake'}")
     # the demo starts from nothing: a lake left by an earlier demo would hold another city
     for folder in ("lake", "quarantine", "profiles", "snapshots", "pre-credit"):
         shutil.rmtree(home / folder, ignore_errors=True)
@@ -62,7 +65,7 @@ def demo(enterprises: int) -> None:
     quality.write_text(quality_html(quality_table(home)), "utf-8")
 
     as_of = city_last_day(spec)
-    console.print(f"[bold]3/5 profiles[/bold] as of {as_of} and training snapshots")
+    console.print(f"[bold]3/6 profiles[/bold] as of {as_of} and training snapshots")
     result = build(home, as_of)
     console.print(summary_table(result))
     snapshots = training_snapshots(home)
@@ -70,7 +73,7 @@ def demo(enterprises: int) -> None:
     snapshot_file.parent.mkdir(parents=True, exist_ok=True)
     snapshots.to_parquet(snapshot_file, index=False)
 
-    console.print(f"[bold]4/5 train and promote[/bold] (MLflow: {tracking.tracking_uri()})")
+    console.print(f"[bold]4/6 train and promote[/bold] (MLflow: {tracking.tracking_uri()})")
     try:
         trained = train_challenger(home, snapshots)
     except (ProfileBuildError, ModelInputError) as error:
@@ -89,12 +92,48 @@ def demo(enterprises: int) -> None:
                   f"{trained.evaluation.metrics['auc']:.3f}, ECE {trained.evaluation.metrics['ece']:.4f}"
                   f"{' (forced: ' + promotion.reason + ')' if promotion.forced else ''}; report {trained.report_path}")
 
-    console.print(f"[bold]5/5 pre-credit list[/bold] as of {as_of}")
+    console.print(f"[bold]5/6 pre-credit list[/bold] as of {as_of}")
     listed = score_profile(home, as_of, tracking.load_bundle(tracking.CHAMPION, home / "models" / "registry-cache"))
     console.print(batch_summary(listed.frame).to_string(index=False))
     console.print(f"Department files: {out}; ground truth: {out / 'ground_truth'}; lake: {home / 'lake'}; "
                   f"quarantine: {home / 'quarantine'}; data-quality report: {quality}; profile: {result.path}; "
                   f"training snapshots: {snapshot_file}; model report: {trained.report_path}; "
-                  f"pre-credit list: {listed.csv}.\n"
-                  f"Try: xyd quality · xyd features list · xyd features show {result.profile['uscc'].iloc[0]} "
-                  f"--as-of {as_of} · xyd score --as-of {as_of} · xyd uscc check 91350100M000100Y43")
+                  f"pre-credit list: {listed.csv}.")
+
+    console.print(f"[bold]6/6 the service[/bold]: profiles published, a demo bank and its authorisation")
+    key, code, authorization = set_up_service(home, result.profile, as_of)
+    base = f"http://127.0.0.1:{port}"
+    console.print(f"demo bank API key (shown once): [bold]{key}[/bold]\n"
+                  f"try:\n  curl -s -X POST {base}/v1/pre-credit -H 'Authorization: Bearer {key}' "
+                  f"-H 'Content-Type: application/json' -d '{{\"uscc\": \"{code}\", \"authorization_id\": "
+                  f"\"{authorization}\", \"requested_amount\": 500000}}'\n"
+                  f"  API docs: {base}/docs · xyd features show {code} --as-of {as_of} · xyd audit verify")
+    if no_serve:
+        return
+    from api.cli.service import serve
+    click.get_current_context().invoke(serve, host="127.0.0.1", port=port, workers=2)
+
+
+def set_up_service(home, profile, as_of) -> tuple[str, str, str]:
+    """Publish the profile, add a demo bank and one enterprise's authorisation for it; returns
+    (the bank's key, the enterprise's code, the authorisation id)."""
+    import datetime as dt
+    import hashlib
+
+    from api.cli.service import database
+    from api.db import repository
+    from api.db.engine import writing
+    from features.profile.store import registered_names
+    from features.registry import feature_names, feature_set_version
+
+    factory = database()
+    code = str(profile["uscc"].iloc[0])
+    today = dt.date.today()
+    with writing(factory) as session:
+        repository.publish_profiles(session, profile, feature_names(), feature_set_version(), as_of,
+                                    registered_names(home, as_of))
+        bank, key = repository.add_client(session, "演示银行 demo bank", "bank")
+        record = repository.add_authorization(session, code, bank.id, "信易贷预授信（演示）", "全部 all sources",
+                                              today, today.replace(year=today.year + 1), "demo",
+                                              hashlib.sha256(f"demo letter {code}".encode()).hexdigest())
+    return key, code, record.id

@@ -86,7 +86,7 @@ def test_demo_builds_the_city_under_xyd_home(tmp_path):
     # a real process: the console script as the README runs it, with its own XYD_HOME
     env = {"XYD_HOME": str(tmp_path / "home"), "PATH": "", "COLUMNS": "120",
            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow/mlflow.db"}
-    done = subprocess.run([sys.executable, "-m", "api.cli", "demo", "--enterprises", "3000"],
+    done = subprocess.run([sys.executable, "-m", "api.cli", "demo", "--enterprises", "3000", "--no-serve"],
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "home" / "demo-city" / "enterprise_registry" / "enterprise_registry.csv").exists()
@@ -96,17 +96,18 @@ def test_demo_builds_the_city_under_xyd_home(tmp_path):
     assert (tmp_path / "home" / "snapshots" / "training.parquet").exists()
     assert (tmp_path / "home" / "pre-credit" / "pre_credit_list_2026-06-30.csv").exists()
     assert "champion: version 1" in done.stdout and list((tmp_path / "home" / "reports").glob("model-*.html"))
-    assert "xyd uscc check" in done.stdout and "quarantined" in done.stdout and "xyd features show" in done.stdout
-    again = subprocess.run([sys.executable, "-m", "api.cli", "demo", "--enterprises", "3000"],
+    assert "quarantined" in done.stdout and "xyd features show" in done.stdout and "xyd audit verify" in done.stdout
+    again = subprocess.run([sys.executable, "-m", "api.cli", "demo", "--enterprises", "3000", "--no-serve"],
                            capture_output=True, text=True, env=env, timeout=300)
     assert again.returncode == 0 and "the lake changed" in again.stdout  # a fresh lake each time
     assert "champion: version 2" in again.stdout
+    assert "demo bank API key" in done.stdout and "curl -s -X POST http://127.0.0.1:8000/v1/pre-credit" in done.stdout
 
 
 def test_demo_on_a_city_too_small_to_train_says_so(tmp_path):
     env = {"XYD_HOME": str(tmp_path / "home"), "PATH": "", "COLUMNS": "120",
            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow/mlflow.db"}
-    done = subprocess.run([sys.executable, "-m", "api.cli", "demo", "--enterprises", "200"],
+    done = subprocess.run([sys.executable, "-m", "api.cli", "demo", "--enterprises", "200", "--no-serve"],
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 2 and "cannot train on this city" in done.stdout
 

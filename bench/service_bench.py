@@ -1,0 +1,201 @@
+"""Benchmark: the bank-facing service under load, on SQLite and PostgreSQL.
+
+    python bench/service_bench.py --seconds 20
+
+Bounded load runs on loopback only: ``xyd serve --workers 2`` and wrk (Debian's package; the
+load generator shares the machine) for ``--seconds`` each, with 1, 8 and 32 connections posting
+pre-credit questions that rotate over 1,000 authorised enterprises, and /healthz with 32
+connections in the same run for scale. Reports decisions/s, p50 and p99 latency, errors, each
+worker's resident memory after the load, and whether the audit chain verifies after writers in
+several processes. Set-up (the 100,000-entity model city of bench/model_bench.py, a champion in
+``cities/bench-service/mlflow.db``) is made the first time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from model_bench import HOME, ensure_city  # noqa: E402
+from synth_bench import machine  # noqa: E402
+
+STATE = Path("cities/bench-service")
+AS_OF = dt.date(2026, 6, 30)
+LUA = """
+bodies = {%s}
+i = 0
+request = function()
+  i = i %% #bodies + 1
+  return wrk.format("POST", "/v1/pre-credit", {["Content-Type"] = "application/json",
+                    ["Authorization"] = "Bearer %s"}, bodies[i])
+end
+"""
+
+
+def ensure_champion(env: dict) -> None:
+    sys.path.insert(0, str(Path(__file__).parent.parent))
+    from models import tracking
+
+    os.environ.update({k: env[k] for k in ("MLFLOW_TRACKING_URI", "XYD_HOME")})
+    try:
+        tracking.version_for("champion")
+        return
+    except tracking.ModelNotFound:
+        pass
+    print("training and promoting a champion for the service (once)")
+    subprocess.run([sys.executable, "-m", "api.cli", "train"], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "api.cli", "promote", "--force", "--reason", "service benchmark"],
+                   check=False, env=env, stdout=subprocess.DEVNULL)
+
+
+def prepare(url: str, env: dict) -> tuple[str, list[tuple[str, str]]]:
+    """Publish the profile, add a bank and 1,000 authorisations; returns (key, questions)."""
+    from api.db import repository
+    from api.db.engine import make_engine, sessions, upgrade, writing
+    from features.profile.build import build
+    from features.profile.store import ProfileStore, registered_names
+    from features.registry import feature_names, feature_set_version
+
+    store = ProfileStore(HOME)
+    profile = store.read(AS_OF) if store.exists(AS_OF) else build(HOME, AS_OF).profile
+    upgrade(url)
+    factory = sessions(make_engine(url))
+    today = dt.date.today()
+    questions = []
+    with writing(factory) as session:
+        repository.publish_profiles(session, profile, feature_names(), feature_set_version(), AS_OF,
+                                    registered_names(HOME, AS_OF))
+        bank, key = repository.add_client(session, "bench bank", "bank")
+        for code in profile["uscc"].sample(1000, random_state=0):
+            record = repository.add_authorization(session, code, bank.id, "bench", "all", today,
+                                                  today + dt.timedelta(days=30), "bench",
+                                                  hashlib.sha256(code.encode()).hexdigest())
+            questions.append((code, record.id))
+    return key, questions
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wrk(base: str, connections: int, seconds: int, script: Path | None, path: str = "/") -> dict:
+    command = ["wrk", "-t", str(min(connections, 2)), "-c", str(connections), "-d", f"{seconds}s", "--latency",
+               "--timeout", "5s"]
+    if script:
+        command += ["-s", str(script)]
+    output = subprocess.run(command + [base + path], capture_output=True, text=True, check=True).stdout
+
+    def milliseconds(label: str) -> float:
+        match = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", output)
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+            "p50": milliseconds("50%"), "p99": milliseconds("99%"),
+            "errors": (int(errors.group(1)) if errors else 0) + (sum(map(int, socket_errors.groups())) if socket_errors else 0)}
+
+
+def worker_memory(server: subprocess.Popen) -> list[float]:
+    """Resident MB of each worker process (children of the server's process tree)."""
+    out = []
+    for pid in subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True).stdout.split():
+        children = subprocess.run(["pgrep", "-P", pid], capture_output=True, text=True).stdout.split()
+        for child in children or [pid]:
+            status = Path(f"/proc/{child}/status")
+            if status.exists():
+                match = re.search(r"VmRSS:\s+(\d+) kB", status.read_text())
+                command = Path(f"/proc/{child}/cmdline").read_bytes()
+                if match and b"multiprocessing" in command:
+                    out.append(int(match.group(1)) / 1024)
+    return out
+
+
+def run_database(name: str, url: str, env: dict, seconds: int) -> None:
+    key, questions = prepare(url, env)
+    script = Path(tempfile.mkdtemp()) / "pre_credit.lua"
+    bodies = ",".join(f"'{{\"uscc\":\"{c}\",\"authorization_id\":\"{a}\"}}'" for c, a in questions)
+    script.write_text(LUA % (bodies, key))
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", "2"],
+                              env={**env, "XYD_DATABASE_URL": url, "XYD_MODEL_CHECK_SECONDS": "0"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        import httpx
+        for _ in range(300):
+            try:
+                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        wrk(base, 2, 3, script)  # warm-up
+        results = {c: wrk(base, c, seconds, script) for c in (1, 8, 32)}
+        health = wrk(base, 32, seconds, None, "/healthz")
+        memory = worker_memory(server)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    for connections, r in results.items():
+        print(f"{name:<10} {connections:>2} client(s): {r['rps']:8.0f} decisions/s  p50 {r['p50']:6.2f} ms  "
+              f"p99 {r['p99']:6.2f} ms  errors {r['errors']}")
+    print(f"{name:<10} /healthz, 32 clients: {health['rps']:8.0f} requests/s; decisions/s at 32 clients are "
+          f"{results[32]['rps'] / health['rps']:.2f} of that (target >= 0.10)")
+    print(f"{name:<10} worker resident memory after the load: {', '.join(f'{m:.0f} MB' for m in memory)} "
+          f"(target <= 400 MB each)")
+    from api.db import audit
+    from api.db.engine import make_engine, sessions
+    with sessions(make_engine(url))() as session:
+        verified = audit.verify(session)
+    print(f"{name:<10} audit chain after {verified.rows:,} decisions from 2 worker processes: "
+          f"{'verifies' if verified.ok else 'BROKEN at ' + str(verified.first_broken_seq)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    print(f"machine: {machine()}")
+    STATE.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{STATE.resolve()}/mlflow.db", "XYD_HOME": str(HOME)}
+    ensure_city(env)
+    ensure_champion(env)
+    for name in args.databases:
+        if name == "sqlite":
+            path = STATE / f"xyd-{uuid.uuid4().hex[:8]}.db"
+            run_database("SQLite", f"sqlite:///{path.resolve()}", env, args.seconds)
+            for leftover in STATE.glob(path.name + "*"):
+                leftover.unlink()
+        else:
+            from sqlalchemy import create_engine, text
+            database = f"xyd_bench_{uuid.uuid4().hex[:8]}"
+            admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test", isolation_level="AUTOCOMMIT")
+            with admin.connect() as connection:
+                connection.execute(text(f'CREATE DATABASE "{database}"'))
+            try:
+                run_database("PostgreSQL", f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}", env, args.seconds)
+            finally:
+                with admin.connect() as connection:
+                    connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+
+
+if __name__ == "__main__":
+    main()
