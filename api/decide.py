@@ -36,6 +36,11 @@ class Asked:
     profile: repository.ProfileRow
 
 
+def today_utc() -> dt.date:
+    """Authorisations are valid by calendar day; days are counted in UTC, like every stored time."""
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
 def normalised_code(raw: str) -> str:
     """The code, normalised, or a 422 naming the rule it breaks."""
     checked = uscc_rules.check(raw)
@@ -68,10 +73,14 @@ def check_authorization(session: Session, bank_id: int, authorization_id: str, c
                        "该授权书尚未生效")
 
 
-def current_bundle(bundle: ModelBundle | None) -> ModelBundle:
+def current_bundle(bundle: ModelBundle | None, request=None) -> ModelBundle:
+    """The bundle this request will use from start to end (a reload meanwhile does not change it);
+    the response header names it."""
     if bundle is None:
         raise ApiError(503, "MODEL_UNAVAILABLE", "no champion model is loaded; promote one with `xyd promote`",
                        "暂无可用的冠军模型")
+    if request is not None:
+        request.state.model_version = bundle.version
     return bundle
 
 
@@ -99,7 +108,6 @@ def decide_and_record(factory: sessionmaker[Session], bundle: ModelBundle, bank_
     requested = np.array([np.nan if a.request.requested_amount is None else a.request.requested_amount
                           for a in asked], dtype=float)
     decisions = bundle.decide_rows([a.profile.values for a in asked], order, [a.uscc for a in asked], requested)
-    created = repository.now_iso()
     rows = []
     for i, item in enumerate(asked):
         rows.append({
@@ -107,11 +115,10 @@ def decide_and_record(factory: sessionmaker[Session], bundle: ModelBundle, bank_
             "authorization_id": item.request.authorization_id, "model_version": bundle.version,
             "policy_version": bundle.policy.version, "profile_as_of": item.profile.as_of.isoformat(),
             "feature_set_version": item.profile.feature_set_version, "product": item.request.product,
-            "requested_amount": item.request.requested_amount, "pd": float(decisions.pd[i]),
-            "score": float(decisions.score[i]), "grade": str(decisions.grade[i]),
+            "requested_amount": item.request.requested_amount, "pd": float(decisions.pd[i]) + 0.0,
+            "score": float(decisions.score[i]) + 0.0, "grade": str(decisions.grade[i]),
             "decision": str(decisions.decision[i]), "limit_yuan": int(decisions.limit[i]),
-            "reasons": json.dumps(decisions.reasons(i), ensure_ascii=False, sort_keys=True, default=float),
-            "created_at": created})
+            "reasons": json.dumps(decisions.reasons(i), ensure_ascii=False, sort_keys=True, default=float)})
     with writing(factory) as session:
         stored = audit.append(session, rows)
     for row in rows:

@@ -13,6 +13,7 @@ from api.errors import ApiError
 from api.model_holder import ModelHolder
 
 CLIENT_CACHE_SECONDS = 5.0
+CLIENT_CACHE_SIZE = 10_000
 
 
 def get_session(request: Request):
@@ -43,13 +44,18 @@ def get_caller(request: Request) -> Caller:
         raise ApiError(401, "AUTH_MISSING", "send your API key as 'Authorization: Bearer <key>'",
                        "请在请求头 Authorization: Bearer <key> 中提供API密钥")
     cache: dict = request.app.state.client_cache
-    cached = cache.get(key)
+    hashed = repository.key_hash(key)
+    cached = cache.get(hashed)
     now = time.monotonic()
     if cached is None or cached[1] < now:
         with request.app.state.sessions() as session:
             client = repository.client_by_key(session, key)
             found = None if client is None else (Caller(client.id, client.name, client.role), client.disabled)
-        cache[key] = cached = (found, now + CLIENT_CACHE_SECONDS)
+        cached = (found, now + CLIENT_CACHE_SECONDS)
+        if found is not None:  # only real clients are cached (by hash), so random keys cannot grow it
+            if len(cache) >= CLIENT_CACHE_SIZE:
+                cache.clear()
+            cache[hashed] = cached
     found = cached[0]
     if found is None:
         raise ApiError(401, "AUTH_INVALID", "unknown API key", "API密钥无效")

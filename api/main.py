@@ -68,7 +68,9 @@ class ServiceMiddleware:
                 status["code"], status["sent"] = message["status"], True
                 headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"]
                 headers.append((b"x-request-id", scope["state"].get("request_id", request_id).encode()))
-                headers.append((b"x-model-version", (self.holder.version or "none").encode()))
+                # the version that decided this request, else the one held now
+                version = scope["state"].get("model_version") or self.holder.version or "none"
+                headers.append((b"x-model-version", str(version).encode()))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -114,6 +116,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
                   description="Pre-credit decisions for banks holding an enterprise's authorisation (授权书); "
                               "explanations and the audit trail for regulators.", lifespan=lifespan)
     app.state.holder = holder
+    app.state.config = config
     app.state.client_cache = {}
     errors.install(app)
     for router in (pre_credit.router, decisions.router, authorizations.router, models.router, health.router,

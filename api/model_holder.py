@@ -44,6 +44,9 @@ class ModelHolder:
                 self.problem = None
             except tracking.ModelNotFound as error:
                 self.problem = str(error)
+            except Exception as error:  # a broken download or registry: keep serving what is held
+                log.exception("loading the %s model failed", self.alias)
+                self.problem = f"loading failed: {type(error).__name__}: {error}"
             return before, self.version
 
     def watch(self, every_seconds: float) -> None:

@@ -4,17 +4,32 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+CONTROL = {chr(c) for c in (*range(0x20), 0x7F)}
+
+
+def _printable(value: str) -> str:
+    if any(ch in CONTROL for ch in value):
+        raise ValueError("control characters (such as NUL) are not allowed")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_printable)]
+"""Text without control characters (PostgreSQL refuses NUL; no field needs any of them)."""
+ID = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
 class PreCreditRequest(BaseModel):
     """A bank's question about one enterprise it holds an authorisation from."""
 
     model_config = ConfigDict(extra="forbid")
-    uscc: str = Field(min_length=1, max_length=64, description="统一社会信用代码 (full-width and spaces are folded)")
-    authorization_id: str = Field(min_length=1, max_length=64, description="The 授权书 registered for this bank")
+    uscc: Text = Field(min_length=1, max_length=64, description="统一社会信用代码 (full-width and spaces are folded)")
+    authorization_id: Text = Field(min_length=1, max_length=64, description="The 授权书 registered for this bank")
     requested_amount: int | None = Field(default=None, ge=0, le=10**12, description="CNY the enterprise asks for")
-    product: str | None = Field(default=None, max_length=100, description="The bank's product name")
+    product: Text | None = Field(default=None, max_length=100, description="The bank's product name")
 
 
 class Reason(BaseModel):
@@ -105,13 +120,13 @@ class DecisionsPublic(BaseModel):
 
 class AuthorizationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    uscc: str = Field(min_length=1, max_length=64)
-    bank_id: int
-    purpose: str = Field(min_length=1, max_length=200)
-    data_scope: str = Field(min_length=1, max_length=400)
+    uscc: Text = Field(min_length=1, max_length=64)
+    bank_id: ID
+    purpose: Text = Field(min_length=1, max_length=200)
+    data_scope: Text = Field(min_length=1, max_length=400)
     valid_from: dt.date
     valid_until: dt.date
-    template_version: str = Field(min_length=1, max_length=40)
+    template_version: Text = Field(min_length=1, max_length=40)
     document_hash: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the signed letter")
 
 
@@ -119,7 +134,7 @@ class AuthorizationPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: str
     uscc: str
-    bank_id: int
+    bank_id: ID
     purpose: str
     data_scope: str
     valid_from: dt.date

@@ -102,7 +102,7 @@ class Policy:
         knockouts = []
         for item in raw.get("knockouts", []):
             rule = Knockout(**{k: item[k] for k in Knockout.__dataclass_fields__})
-            if not rule.legal_basis.strip():
+            if not isinstance(rule.legal_basis, str) or not rule.legal_basis.strip():
                 fail(f"knock-out {rule.code} cites no legal basis; no measure may be taken without one")
             if rule.feature not in BY_NAME:
                 fail(f"knock-out {rule.code} uses unknown feature {rule.feature!r}")
@@ -110,6 +110,10 @@ class Policy:
                 fail(f"knock-out {rule.code}: operator must be one of {list(OPERATORS)}; got {rule.operator!r}")
             if rule.decision not in ("refer", "decline"):
                 fail(f"knock-out {rule.code}: decision must be refer or decline; got {rule.decision!r}")
+            if isinstance(rule.threshold, bool) or not isinstance(rule.threshold, (int, float)):
+                fail(f"knock-out {rule.code}: threshold must be a number; got {rule.threshold!r}")
+            if rule.code in {k.code for k in knockouts}:
+                fail(f"knock-out code {rule.code} is used twice")
             knockouts.append(rule)
         limits = raw["limits"]
         multipliers = {g: float(limits["multipliers"][g]) for g in GRADES}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -132,14 +133,26 @@ def load_bundle(alias_or_version: str, cache: Path | None = None) -> ModelBundle
     """The bundle of a registered version, downloaded once into ``cache`` (a temporary folder when
     not given) and loaded with LightGBM alone."""
     version = version_for(alias_or_version)
-    target = Path(cache or tempfile.mkdtemp(prefix="xyd-model-")) / f"{MODEL_NAME}-v{version}"
-    bundle_dir = target / "artifacts" / "bundle"
-    if not (bundle_dir / "bundle.json").exists():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{MODEL_NAME}/{version}", dst_path=str(target),
-                                                tracking_uri=tracking_uri())
-    bundle = ModelBundle.load(bundle_dir)
+    cache = Path(cache or tempfile.mkdtemp(prefix="xyd-model-"))
+    target = cache / f"{MODEL_NAME}-v{version}"
+    if not (target / "artifacts" / "bundle" / "bundle.json").exists():
+        # several workers may ask at once: each downloads aside and the first rename wins, so
+        # nobody ever loads a half-written folder
+        cache.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=cache))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{MODEL_NAME}/{version}",
+                                                    dst_path=str(staging), tracking_uri=tracking_uri())
+            try:
+                os.rename(staging, target)
+            except OSError:
+                if not (target / "artifacts" / "bundle" / "bundle.json").exists():
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    bundle = ModelBundle.load(target / "artifacts" / "bundle")
     bundle.meta["model_version"] = version
     return bundle
 

@@ -134,6 +134,6 @@ def set_up_service(home, profile, as_of) -> tuple[str, str, str]:
                                     registered_names(home, as_of))
         bank, key = repository.add_client(session, "演示银行 demo bank", "bank")
         record = repository.add_authorization(session, code, bank.id, "信易贷预授信（演示）", "全部 all sources",
-                                              today, today.replace(year=today.year + 1), "demo",
+                                              today, today + dt.timedelta(days=365), "demo",
                                               hashlib.sha256(f"demo letter {code}".encode()).hexdigest())
     return key, code, record.id

@@ -91,7 +91,7 @@ def add_authorization(uscc: str, bank_id: int, purpose: str, data_scope: str, va
     from api.errors import ApiError
 
     start = valid_from.date() if valid_from else dt.date.today()
-    until = valid_until.date() if valid_until else start.replace(year=start.year + 1) - dt.timedelta(days=1)
+    until = valid_until.date() if valid_until else start + dt.timedelta(days=364)
     digest = hashlib.sha256(document.read_bytes() if document else f"{uscc}|{bank_id}|{start}".encode()).hexdigest()
     try:
         code = normalised_code(uscc)

@@ -24,23 +24,29 @@ HASHED = ("seq", "request_id", "client_id", "uscc", "authorization_id", "model_v
 
 
 def payload(row: dict) -> str:
-    """The canonical text of a decision's content."""
-    return json.dumps({k: row[k] for k in HASHED}, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    """The canonical text of a decision's content (floats as Python writes them, -0.0 as 0.0:
+    some databases give back no negative zero)."""
+    content = {k: (row[k] + 0.0 if isinstance(row[k], float) else row[k]) for k in HASHED}
+    return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def chain_hash(prev_hash: str, row: dict) -> str:
     return hashlib.sha256(f"{prev_hash}\n{payload(row)}".encode("utf-8")).hexdigest()
 
 
-def append(session: Session, rows: list[dict]) -> list[Decision]:
+def append(session: Session, rows: list[dict], now=None) -> list[Decision]:
     """Append decisions to the chain in the session's transaction (which must hold the write
-    lock: :func:`api.db.engine.writing`); assigns ``seq``, ``prev_hash`` and ``hash``."""
+    lock: :func:`api.db.engine.writing`); assigns ``seq``, ``created_at`` (taken under the lock,
+    so time order is chain order), ``prev_hash`` and ``hash``."""
+    from api.db.repository import now_iso
+
     head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
     seq, previous = head.last_seq, head.last_hash
+    created = now or now_iso()
     out = []
     for row in rows:
         seq += 1
-        row = {**row, "seq": seq}
+        row = {**row, "seq": seq, "created_at": created}
         digest = chain_hash(previous, row)
         decision = Decision(**row, prev_hash=previous, hash=digest)
         session.add(decision)
@@ -62,12 +68,16 @@ class Verification:
 
 
 def verify(session: Session, batch: int = 5_000) -> Verification:
-    """Recompute the chain from the first decision; stop at the first row that breaks it."""
+    """Recompute the chain from the first decision up to the head as it stands when the check
+    starts (writers may go on appending meanwhile); stop at the first row that breaks it."""
+    head = session.get(AuditHead, 1)
+    end = head.last_seq if head is not None else 0
     previous, expected_seq, checked = GENESIS, 1, 0
     columns = [getattr(Decision, c) for c in (*HASHED, "prev_hash", "hash")]
     last = 0
     while True:
-        rows = session.execute(select(*columns).where(Decision.seq > last).order_by(Decision.seq).limit(batch)).all()
+        rows = session.execute(select(*columns).where(Decision.seq > last, Decision.seq <= end)
+                               .order_by(Decision.seq).limit(batch)).all()
         if not rows:
             break
         for row in rows:
@@ -83,8 +93,8 @@ def verify(session: Session, batch: int = 5_000) -> Verification:
                 return Verification(checked, False, record["seq"], record["request_id"], problem)
             previous, expected_seq, checked = record["hash"], expected_seq + 1, checked + 1
             last = record["seq"]
-    head = session.get(AuditHead, 1)
-    if head is not None and (head.last_seq != checked or head.last_hash != previous):
+    if head is not None and (checked != end or head.last_hash != previous):
         return Verification(checked, False, checked + 1, None,
-                            f"the chain head says {head.last_seq} rows, the table ends at {checked}")
+                            f"the chain head says {end} rows ending in {head.last_hash[:12]}…, the table gives "
+                            f"{checked} ending in {previous[:12]}…")
     return Verification(checked, True)

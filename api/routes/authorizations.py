@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from api.db import repository
 from api.decide import normalised_code
@@ -27,8 +27,11 @@ def create_authorization(body: AuthorizationCreate, caller: OperatorDep, session
     return AuthorizationPublic.model_validate(record)
 
 
-@router.post("/{authorization_id}/revoke", response_model=AuthorizationPublic, responses=responses(401, 403, 404))
-def revoke_authorization(authorization_id: str, caller: OperatorDep, session: SessionDep) -> AuthorizationPublic:
+@router.post("/{authorization_id}/revoke", response_model=AuthorizationPublic,
+             responses=responses(401, 403, 404, 422))
+def revoke_authorization(caller: OperatorDep, session: SessionDep,
+                         authorization_id: str = Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z-]+$")
+                         ) -> AuthorizationPublic:
     """Revoke an authorisation from now on (decisions already made stay as they were)."""
     record = repository.revoke_authorization(session, authorization_id)
     if record is None:
@@ -38,8 +41,9 @@ def revoke_authorization(authorization_id: str, caller: OperatorDep, session: Se
 
 
 @router.get("", response_model=AuthorizationsPublic, responses=responses(401, 403, 422))
-def list_authorizations(caller: OperatorDep, session: SessionDep, uscc: str | None = Query(default=None, max_length=64),
-                        bank_id: int | None = None, limit: int = Query(default=100, ge=1, le=500),
+def list_authorizations(caller: OperatorDep, session: SessionDep,
+                        uscc: str | None = Query(default=None, max_length=64, pattern=r"^[^\x00-\x1f\x7f]*$"),
+                        bank_id: int | None = Query(default=None, ge=1, le=2**31 - 1), limit: int = Query(default=100, ge=1, le=500),
                         offset: int = Query(default=0, ge=0, le=10**9)) -> AuthorizationsPublic:
     """Authorisations, filtered by enterprise and bank, a page at a time."""
     count, rows = repository.list_authorizations(session, uscc, bank_id, limit, offset)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from api.db import repository
 from api.decide import current_bundle
@@ -15,9 +15,9 @@ router = APIRouter(prefix="/v1", tags=["models"])
 
 
 @router.get("/models/current", response_model=ModelCard, responses=responses(401, 503))
-def current_model(caller: CallerDep, holder: HolderDep, session: SessionDep) -> ModelCard:
+def current_model(caller: CallerDep, holder: HolderDep, session: SessionDep, request: Request) -> ModelCard:
     """The model answering now: versions, training windows, out-of-time metrics."""
-    bundle = current_bundle(holder.bundle)
+    bundle = current_bundle(holder.bundle, request)
     meta = bundle.meta
     return ModelCard(model_version=bundle.version, bundle_id=meta["bundle_id"], alias=holder.alias,
                      feature_set_version=meta["feature_set_version"], policy_version=bundle.policy.version,

@@ -7,12 +7,11 @@ import datetime as dt
 from fastapi import APIRouter, Request
 
 from api.db import repository
-from api.decide import Asked, current_bundle, decide_and_record, normalised_code, vet
+from api.decide import Asked, current_bundle, decide_and_record, normalised_code, today_utc, vet
 from api.deps import BankDep, HolderDep, SessionDep
 from api.errors import ApiError, request_id, responses
 from api.schemas import (ItemError, PreCreditBatchItem, PreCreditBatchPublic, PreCreditBatchRequest, PreCreditPublic,
                          PreCreditRequest)
-from api.settings import settings
 
 router = APIRouter(prefix="/v1/pre-credit", tags=["pre-credit"])
 
@@ -23,9 +22,9 @@ def pre_credit(body: PreCreditRequest, caller: BankDep, session: SessionDep, hol
     """PD, score, grade, decision and limit for one enterprise, with the reasons and versions.
 
     Needs an authorisation (授权书) the enterprise gave this bank, valid today and not revoked."""
-    bundle = current_bundle(holder.bundle)
+    bundle = current_bundle(holder.bundle, request)
     profile = repository.profile_for(session, normalised_code(body.uscc))
-    asked = vet(session, bundle, caller.id, 0, body, profile, dt.date.today())
+    asked = vet(session, bundle, caller.id, 0, body, profile, today_utc())
     session.close()
     return decide_and_record(request.app.state.sessions, bundle, caller.id, [asked], [request_id(request)])[0]
 
@@ -34,9 +33,10 @@ def pre_credit(body: PreCreditRequest, caller: BankDep, session: SessionDep, hol
 def pre_credit_batch(body: PreCreditBatchRequest, caller: BankDep, session: SessionDep, holder: HolderDep,
                      request: Request) -> PreCreditBatchPublic:
     """Up to 1,000 questions at once; each gets a decision or its own error."""
-    if len(body.items) > settings().max_batch:
-        raise ApiError(422, "BATCH_TOO_LARGE", f"at most {settings().max_batch} items", f"单批最多{settings().max_batch}笔")
-    bundle = current_bundle(holder.bundle)
+    limit = request.app.state.config.max_batch
+    if len(body.items) > limit:
+        raise ApiError(422, "BATCH_TOO_LARGE", f"at most {limit} items", f"单批最多{limit}笔")
+    bundle = current_bundle(holder.bundle, request)
     codes = []
     for item in body.items:
         try:
@@ -44,7 +44,7 @@ def pre_credit_batch(body: PreCreditBatchRequest, caller: BankDep, session: Sess
         except ApiError:
             codes.append(None)
     profiles = repository.profiles_for(session, [c for c in codes if c])
-    today = dt.date.today()
+    today = today_utc()
     results: list[PreCreditBatchItem] = []
     asked: list[Asked] = []
     for index, item in enumerate(body.items):

@@ -246,3 +246,24 @@ def test_the_report_page_renders_its_chart_in_headless_chromium(service, tmp_pat
     assert image.shape[0] >= 900 and image.shape[1] >= 900
     assert _pixels_near(image, TOTAL_COLOUR) > 500  # the base value and margin bars
     assert _pixels_near(image, ADVERSE_COLOUR) + _pixels_near(image, POSITIVE_COLOUR) > 500
+
+
+def test_hostile_values_get_a_4xx_never_a_500(service):
+    regulator, operator = service.headers("regulator"), service.headers("operator")
+    for params in ({"bank_id": 10**20}, {"uscc": "a\x00b"}, {"limit": -1}):
+        error_of(service.client.get("/v1/decisions", params=params, headers=regulator), 422, "VALIDATION_ERROR")
+    assert service.client.get("/v1/decisions", params={"date_to": "9999-12-31"}, headers=regulator).status_code == 200
+    error_of(service.ask(authorization="a\x00b"), 422, "VALIDATION_ERROR")
+    error_of(service.ask(product="贷\x00款"), 422, "VALIDATION_ERROR")
+    error_of(service.client.get("/v1/decisions/%00x", headers=regulator), 422, "VALIDATION_ERROR")
+    error_of(service.client.post("/v1/authorizations/x%00/revoke", headers=operator), 422, "VALIDATION_ERROR")
+    created = service.client.post("/v1/authorizations", headers=operator, json={
+        "uscc": service.codes[5], "bank_id": 2**40, "purpose": "x", "data_scope": "x", "valid_from": "2026-01-01",
+        "valid_until": "2026-12-31", "template_version": "1", "document_hash": "a" * 64})
+    error_of(created, 422, "VALIDATION_ERROR")
+    assert service.ask(requested_amount=10**12).status_code == 200
+
+
+def test_the_hash_does_not_depend_on_a_negative_zero():
+    row = {k: None for k in audit.HASHED} | {"pd": 0.5, "score": -0.0}
+    assert audit.payload(row) == audit.payload(row | {"score": 0.0})

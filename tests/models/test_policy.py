@@ -66,6 +66,8 @@ def _write(tmp_path: Path, text: str) -> Path:
     (("B = 0.015", "B = 0.001"), "grade bounds must rise strictly"),
     (('E = "decline"', 'E = "maybe"'), "decision for grade E must be one of"),
     (("capacity_quantile = 0.2", "capacity_quantile = 1.5"), "capacity_quantile must be between 0 and 1"),
+    (('code = "KO02"', 'code = "KO01"'), "knock-out code KO01 is used twice"),
+    (("threshold = 1\ndecision = \"decline\"", "threshold = \"one\"\ndecision = \"decline\""), "threshold must be a number"),
 ])
 def test_a_bad_policy_file_is_refused_in_words(tmp_path, change, message):
     text = DEFAULT_POLICY.read_text("utf-8")
