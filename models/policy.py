@@ -46,7 +46,11 @@ class Knockout:
     def hits(self, profile) -> np.ndarray:
         """Which rows the rule hits; ``profile`` maps feature names to columns (a DataFrame, or
         lists of values)."""
-        values = pd.to_numeric(pd.Series(profile[self.feature]), errors="coerce").to_numpy(dtype=float)
+        column = profile[self.feature]
+        if isinstance(column, list):  # the service's rows: numbers or None, no pandas needed
+            values = np.array([np.nan if v is None else v for v in column], dtype=float)
+        else:
+            values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
         return np.nan_to_num(OPERATORS[self.operator](values, self.threshold), nan=0).astype(bool)
 
 

@@ -12,7 +12,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from types import SimpleNamespace
+
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from api.db.tables import AuditHead, Decision
@@ -34,26 +36,26 @@ def chain_hash(prev_hash: str, row: dict) -> str:
     return hashlib.sha256(f"{prev_hash}\n{payload(row)}".encode("utf-8")).hexdigest()
 
 
-def append(session: Session, rows: list[dict], now=None) -> list[Decision]:
+def append(session: Session, rows: list[dict], now=None) -> list[SimpleNamespace]:
     """Append decisions to the chain in the session's transaction (which must hold the write
     lock: :func:`api.db.engine.writing`); assigns ``seq``, ``created_at`` (taken under the lock,
     so time order is chain order), ``prev_hash`` and ``hash``."""
     from api.db.repository import now_iso
 
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
-    seq, previous = head.last_seq, head.last_hash
+    seq, previous = session.execute(select(AuditHead.last_seq, AuditHead.last_hash).where(AuditHead.id == 1)
+                                    .with_for_update()).one()
     created = now or now_iso()
     out = []
     for row in rows:
         seq += 1
         row = {**row, "seq": seq, "created_at": created}
         digest = chain_hash(previous, row)
-        decision = Decision(**row, prev_hash=previous, hash=digest)
-        session.add(decision)
-        out.append(decision)
+        out.append({**row, "prev_hash": previous, "hash": digest})
         previous = digest
-    head.last_seq, head.last_hash = seq, previous
-    return out
+    # Core statements: the ORM's unit of work cost more than the rest of a decision
+    session.execute(insert(Decision), out)
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_seq=seq, last_hash=previous))
+    return [SimpleNamespace(**row) for row in out]
 
 
 @dataclass
