@@ -13,10 +13,10 @@ import uuid
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from api.db import audit, repository
-from api.db.engine import writing
+from api.db import repository
+from api.db.appender import ChainAppender
 from api.db.tables import Decision
 from api.errors import ApiError
 from api.metrics import DECISIONS
@@ -98,7 +98,7 @@ def vet(session: Session, bundle: ModelBundle, bank_id: int, index: int, request
     return Asked(index, request, code, profile)
 
 
-def decide_and_record(factory: sessionmaker[Session], bundle: ModelBundle, bank_id: int,
+def decide_and_record(appender: ChainAppender, bundle: ModelBundle, bank_id: int,
                       asked: list[Asked], request_ids: list[str] | None = None) -> list[PreCreditPublic]:
     """Decide every vetted question with one pass of the model and append them to the chain
     (each under its own request id: the HTTP request's for a single question)."""
@@ -119,8 +119,7 @@ def decide_and_record(factory: sessionmaker[Session], bundle: ModelBundle, bank_
             "score": float(decisions.score[i]) + 0.0, "grade": str(decisions.grade[i]),
             "decision": str(decisions.decision[i]), "limit_yuan": int(decisions.limit[i]),
             "reasons": json.dumps(decisions.reasons(i), ensure_ascii=False, sort_keys=True, default=float)})
-    with writing(factory) as session:
-        stored = audit.append(session, rows)
+    stored = appender.append(rows)
     for row in rows:
         DECISIONS.labels(row["decision"], row["model_version"]).inc()
     names = {a.uscc: a.profile.name for a in asked}

@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
+from api.db.appender import ChainAppender
 from api.db.engine import make_engine, sessions, upgrade
 from api.metrics import LATENCY, REQUESTS
 from api.model_holder import ModelHolder
@@ -104,6 +105,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
         upgrade(config.database)
         engine = make_engine(config.database)
         app.state.sessions = sessions(engine)
+        app.state.appender = ChainAppender(app.state.sessions)
         holder.reload()
         holder.watch(config.model_check_seconds)
         if holder.bundle is None:

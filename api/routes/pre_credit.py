@@ -26,7 +26,7 @@ def pre_credit(body: PreCreditRequest, caller: BankDep, session: SessionDep, hol
     profile = repository.profile_for(session, normalised_code(body.uscc))
     asked = vet(session, bundle, caller.id, 0, body, profile, today_utc())
     session.close()
-    return decide_and_record(request.app.state.sessions, bundle, caller.id, [asked], [request_id(request)])[0]
+    return decide_and_record(request.app.state.appender, bundle, caller.id, [asked], [request_id(request)])[0]
 
 
 @router.post("/batch", response_model=PreCreditBatchPublic, responses=responses(401, 403, 413, 422, 503))
@@ -54,7 +54,7 @@ def pre_credit_batch(body: PreCreditBatchRequest, caller: BankDep, session: Sess
             results.append(PreCreditBatchItem(index=index, error=ItemError(code=error.code, message=error.message,
                                                                            message_zh=error.message_zh)))
     session.close()
-    for item, decided in zip(asked, decide_and_record(request.app.state.sessions, bundle, caller.id, asked)):
+    for item, decided in zip(asked, decide_and_record(request.app.state.appender, bundle, caller.id, asked)):
         results.append(PreCreditBatchItem(index=item.index, decision=decided))
     results.sort(key=lambda r: r.index)
     return PreCreditBatchPublic(request_id=request_id(request), count=len(results), decided=len(asked), results=results)

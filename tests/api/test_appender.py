@@ -1,0 +1,39 @@
+"""Group commit: threads appending at once share transactions, and the chain stays one line."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from api.db import audit, repository
+from api.db.appender import ChainAppender
+from api.db.engine import make_engine, sessions, upgrade, writing
+
+
+def _row(client_id: int, n: int) -> dict:
+    return {"request_id": f"r-{n}", "client_id": client_id, "uscc": "91420502MA4K0G2B2X", "authorization_id": "a",
+            "model_version": "1", "policy_version": "p", "profile_as_of": "2026-06-30", "feature_set_version": "f",
+            "product": None, "requested_amount": None, "pd": 0.01 * (n % 50), "score": 600.0 - n, "grade": "B",
+            "decision": "approve", "limit_yuan": n, "reasons": "{}"}
+
+
+def test_concurrent_appends_keep_order_per_caller_and_one_unbroken_chain(tmp_path):
+    url = f"sqlite:///{tmp_path}/chain.db"
+    upgrade(url)
+    factory = sessions(make_engine(url))
+    with writing(factory) as session:
+        client, _ = repository.add_client(session, "bank", "bank")
+    appender = ChainAppender(factory)
+
+    def work(worker: int):
+        return [appender.append([_row(client.id, worker * 1000 + i), _row(client.id, worker * 1000 + i + 500)])
+                for i in range(25)]
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(work, range(8)))
+    stored = [row for calls in results for call in calls for row in call]
+    assert len(stored) == 400 and len({row.seq for row in stored}) == 400
+    for calls in results:
+        for first, second in calls:  # each caller's rows back in its order, next to each other
+            assert second.seq == first.seq + 1 and second.prev_hash == first.hash
+    with factory() as session:
+        assert audit.verify(session).ok and audit.verify(session).rows == 400
