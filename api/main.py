@@ -14,6 +14,7 @@ import time
 import uuid
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 
 from api import errors
@@ -102,6 +103,9 @@ def create_app(config: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # a few threads per worker: decisions are CPU-bound, and forty threads taking turns at
+        # the GIL answered fewer of them than a short queue in the event loop
+        anyio.to_thread.current_default_thread_limiter().total_tokens = config.threads_per_worker
         upgrade(config.database)
         engine = make_engine(config.database)
         app.state.sessions = sessions(engine)
