@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.registry import BY_NAME
 from models.estimator import CreditModel, QuantileModel
 from models.explain import reason, top_factors
 from models.policy import Policy
@@ -49,7 +50,7 @@ class Decisions:
 
     def reasons(self, i: int) -> dict:
         """Row ``i``'s knock-outs, adverse and positive factors, in words."""
-        worst, best = top_factors(self.contributions[i: i + 1], self.features)
+        worst, best = top_factors(self.contributions[i: i + 1])
 
         def pick(indices):
             return [reason(self.features[j], _value_at(self.values, self.features[j], i), self.contributions[i, j])
@@ -65,7 +66,7 @@ class Decisions:
 
     def frame(self) -> pd.DataFrame:
         """One row per enterprise, the reasons as codes (strongest first), for lists and files."""
-        worst, best = top_factors(self.contributions, self.features)
+        worst, best = top_factors(self.contributions)
         codes = np.array([*(_code(f) for f in self.features), ""])
 
         def joined(indices: np.ndarray) -> np.ndarray:
@@ -104,7 +105,6 @@ class RowColumns:
 
 
 def _code(feature: str) -> str:
-    from features.registry import BY_NAME
     return BY_NAME[feature].code if feature in BY_NAME else feature
 
 

@@ -57,8 +57,8 @@ class Comparison:
         steps = np.array([rank[b] - rank[a] for a, b in zip(self.first.grade, self.second.grade)])
         moved = np.flatnonzero(steps != 0)
         moved = moved[np.argsort(-np.abs(steps[moved]), kind="stable")][:top]
-        worst_first, _ = top_factors(self.first.contributions[moved], self.first.features, adverse=1, positive=0)
-        worst_second, _ = top_factors(self.second.contributions[moved], self.second.features, adverse=1, positive=0)
+        worst_first, _ = top_factors(self.first.contributions[moved], adverse=1, positive=0)
+        worst_second, _ = top_factors(self.second.contributions[moved], adverse=1, positive=0)
 
         def name(features, index):
             return features[index] if index >= 0 else "—"

@@ -20,6 +20,7 @@ Example
 from __future__ import annotations
 
 import json
+from functools import cached_property
 from pathlib import Path
 
 import lightgbm as lgb
@@ -97,11 +98,17 @@ class TabularEncoder:
         for j, column in enumerate(self.features_):
             i = position[column]
             if column in self.categories_:
-                lookup = {value: code for code, value in enumerate(self.categories_[column])}
+                lookup = self._category_codes[column]
                 out[:, j] = [lookup.get(row[i], np.nan) for row in rows]
             else:
                 out[:, j] = [np.nan if row[i] is None else row[i] for row in rows]
         return out
+
+    @cached_property
+    def _category_codes(self) -> dict[str, dict[str, int]]:
+        """Value → code of every fixed category set, made once (the service reads it per request)."""
+        return {column: {value: code for code, value in enumerate(values)}
+                for column, values in self.categories_.items()}
 
     def state(self) -> dict:
         return {"features": self.features_, "categories": self.categories_}

@@ -40,11 +40,10 @@ def reason(feature: str, value, contribution: float) -> dict:
     }
 
 
-def top_factors(contributions: np.ndarray, features: list[str], adverse: int = ADVERSE,
+def top_factors(contributions: np.ndarray, adverse: int = ADVERSE,
                 positive: int = POSITIVE) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the column indices of the largest positive contributions (adverse, strongest
     first) and of the most negative (positive factors, strongest first); -1 pads rows with fewer."""
-    n, k = contributions.shape
     order = np.argsort(-contributions, axis=1, kind="stable")
     worst = order[:, :adverse]
     best = np.argsort(contributions, axis=1, kind="stable")[:, :positive]

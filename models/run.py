@@ -16,10 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from models import metrics
 from models.bundle import ModelBundle
 from models.dataset import label_loans, split_by_time
 from models.policy import Policy
@@ -177,7 +175,7 @@ def promote(home: Path, force: bool = False, reason: str | None = None, snapshot
     if loans.empty or loans["defaulted"].nunique() < 2:
         raise PromotionError(f"the lake holds no labelled loans of both outcomes in the challenger's out-of-time "
                              f"window {first}…{last}")
-    measured = _measures(challenger, loans)
+    measured = evaluate(challenger, loans).metrics
     measured["psi_score"] = float(challenger.meta["metrics"]["psi_score"])
     champion_measures = None
     if champion is not None:
@@ -185,7 +183,7 @@ def promote(home: Path, force: bool = False, reason: str | None = None, snapshot
         if missing:
             raise PromotionError(f"the champion (version {champion.version}) reads features the profile no longer "
                                  f"has ({missing[:5]}); promote with --force --reason")
-        champion_measures = _measures(champion, loans)
+        champion_measures = evaluate(champion, loans).metrics
     checks = gate(measured, champion_measures, bool(challenger.meta.get("monotonicity_holds")))
     holds = all(c.holds for c in checks)
     promoted = holds or force
@@ -198,13 +196,6 @@ def promote(home: Path, force: bool = False, reason: str | None = None, snapshot
                        promoted, force and not holds, reason, len(loans), (first, last))
     _log_promotion(Path(home), result)
     return result
-
-
-def _measures(bundle: ModelBundle, loans: pd.DataFrame) -> dict:
-    decisions = bundle.decide(loans)
-    y = loans["defaulted"].to_numpy()
-    return {"auc": metrics.auc(y, decisions.pd), "ece": metrics.ece(y, decisions.pd),
-            "approval_rate": float(np.mean(decisions.decision == "approve"))}
 
 
 def _log_promotion(home: Path, result: Promotion) -> None:

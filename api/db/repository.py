@@ -30,6 +30,12 @@ def key_hash(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
+def _page(session: Session, query, order, limit: int, offset: int) -> tuple[int, list]:
+    """How many rows the query matches, and one page of them in a stable order."""
+    count = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    return count, list(session.execute(query.order_by(*order).limit(limit).offset(offset)).scalars())
+
+
 # ------------------------------------------------------------------ clients
 
 def add_client(session: Session, name: str, role: str) -> tuple[ApiClient, str]:
@@ -97,9 +103,7 @@ def list_authorizations(session: Session, uscc: str | None = None, bank_id: int 
         query = query.where(Authorization.uscc == uscc)
     if bank_id is not None:
         query = query.where(Authorization.bank_id == bank_id)
-    count = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    rows = session.execute(query.order_by(Authorization.created_at, Authorization.id).limit(limit).offset(offset)).scalars()
-    return count, list(rows)
+    return _page(session, query, (Authorization.created_at, Authorization.id), limit, offset)
 
 
 # ------------------------------------------------------------------ published profiles
@@ -175,9 +179,7 @@ def list_decisions(session: Session, uscc: str | None = None, client_id: int | N
         query = query.where(Decision.created_at >= created_from)
     if created_until:
         query = query.where(Decision.created_at < created_until)
-    count = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    rows = session.execute(query.order_by(Decision.seq).limit(limit).offset(offset)).scalars()
-    return count, list(rows)
+    return _page(session, query, (Decision.seq,), limit, offset)
 
 
 def decisions_by_client(session: Session) -> pd.DataFrame:

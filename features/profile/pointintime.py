@@ -166,9 +166,6 @@ class Seen:
     def col(self, name: str) -> np.ndarray:
         return self.rows[name].to_numpy()
 
-    def where(self, mask: np.ndarray) -> Seen:
-        return Seen(self.q[mask], self.rows[mask].reset_index(drop=True))
-
 
 def seen(requests: Requests, source: str, records: pd.DataFrame) -> Seen:
     """The records of ``source`` each request sees under the point-in-time and repair rules."""
