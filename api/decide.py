@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Engine
 
 from api.db import repository
 from api.db.appender import ChainAppender
@@ -50,10 +50,9 @@ def normalised_code(raw: str) -> str:
     return checked.normalised
 
 
-def check_authorization(session: Session, bank_id: int, authorization_id: str, code: str,
-                        today: dt.date) -> None:
-    """403 with a distinct code for every way an authorisation can fail."""
-    record = repository.get_authorization(session, authorization_id)
+def check_authorization(record, bank_id: int, code: str, today: dt.date) -> None:
+    """403 with a distinct code for every way an authorisation (``record``, None when there is
+    no such id) can fail."""
     if record is None:
         raise ApiError(403, "AUTHORIZATION_NOT_FOUND", "no such authorisation", "授权书不存在")
     if record.bank_id != bank_id:
@@ -84,10 +83,11 @@ def current_bundle(bundle: ModelBundle | None, request=None) -> ModelBundle:
     return bundle
 
 
-def vet(session: Session, bundle: ModelBundle, bank_id: int, index: int, request: PreCreditRequest,
+def vet(bundle: ModelBundle, bank_id: int, index: int, request: PreCreditRequest, code: str, authorization,
         profile: repository.ProfileRow | None, today: dt.date) -> Asked:
-    code = normalised_code(request.uscc)
-    check_authorization(session, bank_id, request.authorization_id, code, today)
+    """The question, ready to decide, or the first check it fails: the authorisation before
+    anyone learns whether the enterprise is known."""
+    check_authorization(authorization, bank_id, code, today)
     if profile is None:
         raise ApiError(404, "UNKNOWN_ENTERPRISE", f"no published profile for {code}", "平台没有该企业的信用画像")
     if profile.feature_set_version != bundle.meta["feature_set_version"]:
@@ -96,6 +96,38 @@ def vet(session: Session, bundle: ModelBundle, bank_id: int, index: int, request
                        f"{bundle.version} ({bundle.meta['feature_set_version']}); republish or promote",
                        "已发布的信用画像与当前模型的特征版本不一致")
     return Asked(index, request, code, profile)
+
+
+def answer(engine: Engine, appender: ChainAppender, bundle: ModelBundle, bank_id: int,
+           questions: list[PreCreditRequest], request_ids: list[str] | None = None
+           ) -> list[PreCreditPublic | ApiError]:
+    """Every question answered, in order: its decision (appended to the chain) or the error it
+    met. One read of the authorisations and profiles, one pass of the model, one chain append.
+    Runs in a worker thread: it reads, decides and writes without returning to the event loop."""
+    results: list[PreCreditPublic | ApiError | str] = []
+    for question in questions:
+        try:
+            results.append(normalised_code(question.uscc))
+        except ApiError as error:
+            results.append(error)
+    valid = [i for i, r in enumerate(results) if isinstance(r, str)]
+    if valid:
+        with engine.connect() as connection:
+            authorizations = repository.authorizations_by_id(connection, [questions[i].authorization_id for i in valid])
+            profiles = repository.profiles_for(connection, [results[i] for i in valid])
+    today = today_utc()
+    asked: list[Asked] = []
+    for i in valid:
+        code = results[i]
+        try:
+            asked.append(vet(bundle, bank_id, i, questions[i], code, authorizations.get(questions[i].authorization_id),
+                             profiles.get(code), today))
+        except ApiError as error:
+            results[i] = error
+    ids = None if request_ids is None else [request_ids[a.index] for a in asked]
+    for item, decided in zip(asked, decide_and_record(appender, bundle, bank_id, asked, ids)):
+        results[item.index] = decided
+    return results
 
 
 def decide_and_record(appender: ChainAppender, bundle: ModelBundle, bank_id: int,

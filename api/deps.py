@@ -6,6 +6,7 @@ import time
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from api.db import repository
@@ -38,7 +39,8 @@ def _key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
-def get_caller(request: Request) -> Caller:
+async def get_caller(request: Request) -> Caller:
+    """The client the key names; a coroutine, so that a cached key costs no trip to a thread."""
     key = _key(request)
     if not key:
         raise ApiError(401, "AUTH_MISSING", "send your API key as 'Authorization: Bearer <key>'",
@@ -48,9 +50,7 @@ def get_caller(request: Request) -> Caller:
     cached = cache.get(hashed)
     now = time.monotonic()
     if cached is None or cached[1] < now:
-        with request.app.state.sessions() as session:
-            client = repository.client_by_key(session, key)
-            found = None if client is None else (Caller(client.id, client.name, client.role), client.disabled)
+        found = await run_in_threadpool(_look_up, request.app.state.sessions, key)
         cached = (found, now + CLIENT_CACHE_SECONDS)
         if found is not None:  # only real clients are cached (by hash), so random keys cannot grow it
             if len(cache) >= CLIENT_CACHE_SIZE:
@@ -65,13 +65,19 @@ def get_caller(request: Request) -> Caller:
     return caller
 
 
+def _look_up(sessions, key: str) -> tuple[Caller, bool] | None:
+    with sessions() as session:
+        client = repository.client_by_key(session, key)
+        return None if client is None else (Caller(client.id, client.name, client.role), client.disabled)
+
+
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
 def role(*allowed: str):
     """A dependency that lets only ``allowed`` roles through."""
 
-    def check(caller: CallerDep) -> Caller:
+    async def check(caller: CallerDep) -> Caller:
         if caller.role not in allowed:
             raise ApiError(403, "ROLE_FORBIDDEN", f"a {caller.role} may not do this; it is for: {', '.join(allowed)}",
                            f"当前角色（{caller.role}）无权执行此操作")
@@ -86,7 +92,7 @@ OperatorDep = Annotated[Caller, Depends(role("operator"))]
 BankOrRegulatorDep = Annotated[Caller, Depends(role("bank", "regulator"))]
 
 
-def get_holder(request: Request) -> ModelHolder:
+async def get_holder(request: Request) -> ModelHolder:
     return request.app.state.holder
 
 

@@ -108,8 +108,9 @@ def create_app(config: Settings | None = None) -> FastAPI:
         anyio.to_thread.current_default_thread_limiter().total_tokens = config.threads_per_worker
         upgrade(config.database)
         engine = make_engine(config.database)
+        app.state.engine = engine
         app.state.sessions = sessions(engine)
-        app.state.appender = ChainAppender(app.state.sessions)
+        app.state.appender = ChainAppender(engine)
         holder.reload()
         holder.watch(config.model_check_seconds)
         if holder.bundle is None:

@@ -12,17 +12,17 @@ import threading
 from concurrent.futures import Future
 from types import SimpleNamespace
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.engine import Engine
 
 from api.db import audit
-from api.db.engine import writing
+from api.db.engine import write_transaction
 
 
 class ChainAppender:
     """Appends decision rows to the chain in groups (one per process)."""
 
-    def __init__(self, factory: sessionmaker[Session]):
-        self.factory = factory
+    def __init__(self, engine: Engine):
+        self.engine = engine
         self._mutex = threading.Lock()
         self._queue: list[tuple[list[dict], Future]] = []
         self._writing = False
@@ -46,8 +46,8 @@ class ChainAppender:
                     self._writing = False
                     return
             try:
-                with writing(self.factory) as session:
-                    stored = audit.append(session, [row for rows, _ in batch for row in rows])
+                with write_transaction(self.engine) as connection:
+                    stored = audit.append(connection, [row for rows, _ in batch for row in rows])
             except BaseException as error:  # every waiting request hears of it
                 for _, waiting in batch:
                     waiting.set_exception(error)

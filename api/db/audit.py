@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from types import SimpleNamespace
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from api.db.tables import AuditHead, Decision
@@ -23,6 +23,15 @@ GENESIS = "0" * 64
 HASHED = ("seq", "request_id", "client_id", "uscc", "authorization_id", "model_version", "policy_version",
           "profile_as_of", "feature_set_version", "product", "requested_amount", "pd", "score", "grade", "decision",
           "limit_yuan", "reasons", "created_at")
+
+
+# Core statements on the tables, built once: the ORM's unit of work, and building the statements
+# anew, cost more than the rest of a decision
+_HEAD = AuditHead.__table__
+_READ_HEAD = select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == 1).with_for_update()
+_MOVE_HEAD = (update(_HEAD).where(_HEAD.c.id == 1)
+              .values(last_seq=bindparam("new_seq"), last_hash=bindparam("new_hash")))
+_INSERT = insert(Decision.__table__)
 
 
 def payload(row: dict) -> str:
@@ -36,14 +45,13 @@ def chain_hash(prev_hash: str, row: dict) -> str:
     return hashlib.sha256(f"{prev_hash}\n{payload(row)}".encode("utf-8")).hexdigest()
 
 
-def append(session: Session, rows: list[dict], now=None) -> list[SimpleNamespace]:
-    """Append decisions to the chain in the session's transaction (which must hold the write
-    lock: :func:`api.db.engine.writing`); assigns ``seq``, ``created_at`` (taken under the lock,
+def append(connection: Connection | Session, rows: list[dict], now=None) -> list[SimpleNamespace]:
+    """Append decisions to the chain in the connection's transaction (which must hold the write
+    lock: :func:`api.db.engine.write_transaction`); assigns ``seq``, ``created_at`` (taken under the lock,
     so time order is chain order), ``prev_hash`` and ``hash``."""
     from api.db.repository import now_iso
 
-    seq, previous = session.execute(select(AuditHead.last_seq, AuditHead.last_hash).where(AuditHead.id == 1)
-                                    .with_for_update()).one()
+    seq, previous = connection.execute(_READ_HEAD).one()
     created = now or now_iso()
     out = []
     for row in rows:
@@ -52,9 +60,8 @@ def append(session: Session, rows: list[dict], now=None) -> list[SimpleNamespace
         digest = chain_hash(previous, row)
         out.append({**row, "prev_hash": previous, "hash": digest})
         previous = digest
-    # Core statements: the ORM's unit of work cost more than the rest of a decision
-    session.execute(insert(Decision), out)
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_seq=seq, last_hash=previous))
+    connection.execute(_INSERT, out[0] if len(out) == 1 else out)
+    connection.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": previous})
     return [SimpleNamespace(**row) for row in out]
 
 

@@ -8,6 +8,7 @@ processes queue instead of failing. PostgreSQL serialises them with a row lock o
 from __future__ import annotations
 
 import fcntl
+import os
 import threading
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -48,7 +49,20 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-_THREAD_LOCKS: dict[str, threading.Lock] = {}
+class _WriterLock:
+    """A thread lock and an open lock file; the file is reopened in a new process, since a
+    forked child sharing its parent's open file would share its flock too."""
+
+    def __init__(self, path: str):
+        self.path, self.thread_lock, self.pid, self.handle = path, threading.Lock(), None, None
+
+    def file(self):
+        if self.pid != os.getpid():
+            self.handle, self.pid = open(self.path, "a"), os.getpid()
+        return self.handle
+
+
+_WRITER_LOCKS: dict[str, _WriterLock] = {}
 
 
 @contextmanager
@@ -56,8 +70,9 @@ def _sqlite_writer(url: str):
     """One writer at a time across threads and processes, queued by the kernel (flock) rather
     than by SQLite's busy handler, whose sleeps of up to 100 ms made the tail latency."""
     path = url.split("sqlite:///", 1)[1] + ".write-lock"
-    lock = _THREAD_LOCKS.setdefault(path, threading.Lock())
-    with lock, open(path, "a") as handle:
+    lock = _WRITER_LOCKS.get(path) or _WRITER_LOCKS.setdefault(path, _WriterLock(path))
+    with lock.thread_lock:
+        handle = lock.file()
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -66,24 +81,28 @@ def _sqlite_writer(url: str):
 
 
 @contextmanager
-def writing(factory: sessionmaker[Session]):
-    """A session whose transaction holds the write lock from its first statement: SQLite's
+def write_transaction(engine: Engine):
+    """A connection whose transaction holds the write lock from its first statement: SQLite's
     ``BEGIN IMMEDIATE`` behind a process lock; on PostgreSQL the chain head's row lock, with
     ``synchronous_commit`` off for the transaction (like SQLite's WAL with synchronous=NORMAL: a
     crash of the service loses nothing, a power cut may lose the last fraction of a second, and
-    the chain stays whole either way)."""
-    url = str(factory.kw["bind"].url)
+    the chain stays whole either way). Commits when the block ends, rolls back if it raises."""
+    url = str(engine.url)
     guard = _sqlite_writer(url) if url.startswith("sqlite:///") else nullcontext()
-    with guard, factory() as session:
-        connection = session.connection(execution_options={"xyd_begin": "IMMEDIATE"})
-        if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with guard, engine.connect() as connection:
+        connection.execution_options(xyd_begin="IMMEDIATE")
+        with connection.begin():
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+            yield connection
+
+
+@contextmanager
+def writing(factory: sessionmaker[Session]):
+    """An ORM session inside :func:`write_transaction`, for the command line's writes."""
+    with write_transaction(factory.kw["bind"]) as connection, factory(bind=connection) as session:
+        yield session
+        session.commit()  # flushes; the write transaction itself commits as the block closes
 
 
 def upgrade(url: str) -> None:

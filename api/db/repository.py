@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from api.db.tables import ApiClient, Authorization, Decision, PublishedProfile
@@ -85,8 +85,17 @@ def add_authorization(session: Session, uscc: str, bank_id: int, purpose: str, d
     return record
 
 
-def get_authorization(session: Session, authorization_id: str) -> Authorization | None:
-    return session.get(Authorization, authorization_id)
+# built once: building a statement cost as much as running it
+_AUTHORIZATIONS_BY_ID = select(Authorization.__table__).where(
+    Authorization.__table__.c.id.in_(bindparam("ids", expanding=True)))
+_PROFILES_BY_CODE = select(PublishedProfile.__table__).where(
+    PublishedProfile.__table__.c.uscc.in_(bindparam("codes", expanding=True)))
+
+
+def authorizations_by_id(connection: Connection | Session, ids: list[str]) -> dict[str, Row]:
+    """The authorisations with these ids, as plain rows (the hot path needs no ORM objects)."""
+    rows = connection.execute(_AUTHORIZATIONS_BY_ID, {"ids": list(set(ids))}).all()
+    return {row.id: row for row in rows}
 
 
 def revoke_authorization(session: Session, authorization_id: str) -> Authorization | None:
@@ -143,16 +152,19 @@ class ProfileRow:
     values: list
 
 
-def profile_for(session: Session, uscc: str) -> ProfileRow | None:
-    row = session.get(PublishedProfile, uscc)
-    if row is None:
-        return None
+def _profile_row(row) -> ProfileRow:
     return ProfileRow(row.uscc, row.name, row.as_of, row.feature_set_version, json.loads(row.features))
 
 
-def profiles_for(session: Session, codes: list[str]) -> dict[str, ProfileRow]:
-    rows = session.execute(select(PublishedProfile).where(PublishedProfile.uscc.in_(codes))).scalars()
-    return {r.uscc: ProfileRow(r.uscc, r.name, r.as_of, r.feature_set_version, json.loads(r.features)) for r in rows}
+def profile_for(session: Session, uscc: str) -> ProfileRow | None:
+    row = session.get(PublishedProfile, uscc)
+    return None if row is None else _profile_row(row)
+
+
+def profiles_for(connection: Connection | Session, codes: list[str]) -> dict[str, ProfileRow]:
+    """The published profiles of these enterprises, by code (plain rows, no ORM objects)."""
+    rows = connection.execute(_PROFILES_BY_CODE, {"codes": list(set(codes))}).all()
+    return {row.uscc: _profile_row(row) for row in rows}
 
 
 def published_summary(session: Session) -> dict:

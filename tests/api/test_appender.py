@@ -19,10 +19,11 @@ def _row(client_id: int, n: int) -> dict:
 def test_concurrent_appends_keep_order_per_caller_and_one_unbroken_chain(tmp_path):
     url = f"sqlite:///{tmp_path}/chain.db"
     upgrade(url)
-    factory = sessions(make_engine(url))
+    engine = make_engine(url)
+    factory = sessions(engine)
     with writing(factory) as session:
         client, _ = repository.add_client(session, "bank", "bank")
-    appender = ChainAppender(factory)
+    appender = ChainAppender(engine)
 
     def work(worker: int):
         return [appender.append([_row(client.id, worker * 1000 + i), _row(client.id, worker * 1000 + i + 500)])
