@@ -140,7 +140,7 @@ def decide_and_record(appender: ChainAppender, bundle: ModelBundle, bank_id: int
     requested = np.array([np.nan if a.request.requested_amount is None else a.request.requested_amount
                           for a in asked], dtype=float)
     decisions = bundle.decide_rows([a.profile.values for a in asked], order, [a.uscc for a in asked], requested)
-    rows = []
+    rows, reasons = [], [decisions.reasons(i) for i in range(len(asked))]
     for i, item in enumerate(asked):
         rows.append({
             "request_id": request_ids[i] if request_ids else str(uuid.uuid4()), "client_id": bank_id, "uscc": item.uscc,
@@ -150,20 +150,19 @@ def decide_and_record(appender: ChainAppender, bundle: ModelBundle, bank_id: int
             "requested_amount": item.request.requested_amount, "pd": float(decisions.pd[i]) + 0.0,
             "score": float(decisions.score[i]) + 0.0, "grade": str(decisions.grade[i]),
             "decision": str(decisions.decision[i]), "limit_yuan": int(decisions.limit[i]),
-            "reasons": json.dumps(decisions.reasons(i), ensure_ascii=False, sort_keys=True, default=float)})
+            "reasons": json.dumps(reasons[i], ensure_ascii=False, sort_keys=True, default=float)})
     stored = appender.append(rows)
     for row in rows:
         DECISIONS.labels(row["decision"], row["model_version"]).inc()
-    names = {a.uscc: a.profile.name for a in asked}
-    return [public(d, names.get(d.uscc)) for d in stored]
+    return [public(d, a.profile.name, r) for d, a, r in zip(stored, asked, reasons)]
 
 
-def public(decision: Decision, name: str | None = None) -> PreCreditPublic:
-    """A stored decision as the API shows it."""
+def public(decision: Decision, name: str | None = None, reasons: dict | None = None) -> PreCreditPublic:
+    """A stored decision as the API shows it (``reasons``: the stored reasons, already parsed)."""
     return PreCreditPublic(
         request_id=decision.request_id, uscc=decision.uscc, name=name, pd=decision.pd, score=decision.score,
         grade=decision.grade, decision=decision.decision, limit_yuan=decision.limit_yuan,
-        requested_amount=decision.requested_amount, product=decision.product, reasons=json.loads(decision.reasons),
+        requested_amount=decision.requested_amount, product=decision.product, reasons=json.loads(decision.reasons) if reasons is None else reasons,
         versions={"model_version": decision.model_version, "policy_version": decision.policy_version,
                   "feature_set_version": decision.feature_set_version, "profile_as_of": decision.profile_as_of},
         decided_at=decision.created_at, client_id=decision.client_id, authorization_id=decision.authorization_id,

@@ -20,7 +20,7 @@ Example
 from __future__ import annotations
 
 import json
-from functools import cached_property
+from math import nan
 from pathlib import Path
 
 import lightgbm as lgb
@@ -90,25 +90,24 @@ class TabularEncoder:
     def transform_rows(self, rows: list[list], order: list[str]) -> np.ndarray:
         """Rows given as lists of values in ``order`` (text for categories, None for missing) →
         the same matrix :meth:`transform` makes; the service's path, without pandas."""
-        position = {name: i for i, name in enumerate(order)}
-        missing = [c for c in self.features_ if c not in position]
-        if missing:
-            raise ModelInputError(f"columns missing from the rows: {missing[:10]}")
-        out = np.empty((len(rows), len(self.features_)), dtype=np.float64)
-        for j, column in enumerate(self.features_):
-            i = position[column]
-            if column in self.categories_:
-                lookup = self._category_codes[column]
-                out[:, j] = [lookup.get(row[i], np.nan) for row in rows]
-            else:
-                out[:, j] = [np.nan if row[i] is None else row[i] for row in rows]
-        return out
+        plan = self._row_plan(tuple(order))
+        # row by row in one comprehension: the service asks about one row at a time
+        return np.array([[(nan if row[i] is None else row[i]) if lookup is None else lookup.get(row[i], nan)
+                          for i, lookup in plan] for row in rows], dtype=np.float64).reshape(len(rows), len(plan))
 
-    @cached_property
-    def _category_codes(self) -> dict[str, dict[str, int]]:
-        """Value → code of every fixed category set, made once (the service reads it per request)."""
-        return {column: {value: code for code, value in enumerate(values)}
-                for column, values in self.categories_.items()}
+    def _row_plan(self, order: tuple[str, ...]) -> list[tuple[int, dict | None]]:
+        """Where each model column sits in ``order`` and its category codes (None if numeric), made
+        once per order."""
+        plans = self.__dict__.setdefault("_row_plans", {})
+        if order not in plans:
+            position = {name: i for i, name in enumerate(order)}
+            missing = [c for c in self.features_ if c not in position]
+            if missing:
+                raise ModelInputError(f"columns missing from the rows: {missing[:10]}")
+            codes = {column: {value: code for code, value in enumerate(values)}
+                     for column, values in self.categories_.items()}
+            plans[order] = [(position[c], codes.get(c)) for c in self.features_]
+        return plans[order]
 
     def state(self) -> dict:
         return {"features": self.features_, "categories": self.categories_}
