@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from api.db import repository
 from api.db.appender import ChainAppender
+from api.db.engine import reading
 from api.db.tables import Decision
 from api.errors import ApiError
 from api.metrics import DECISIONS
@@ -112,9 +113,9 @@ def answer(engine: Engine, appender: ChainAppender, bundle: ModelBundle, bank_id
             results.append(error)
     valid = [i for i, r in enumerate(results) if isinstance(r, str)]
     if valid:
-        with engine.connect() as connection:
-            authorizations = repository.authorizations_by_id(connection, [questions[i].authorization_id for i in valid])
-            profiles = repository.profiles_for(connection, [results[i] for i in valid])
+        with reading(engine) as connection:
+            authorizations, profiles = repository.authorizations_with_profiles(
+                connection, [questions[i].authorization_id for i in valid])
     today = today_utc()
     asked: list[Asked] = []
     for i in valid:

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("xyd.api")
@@ -74,6 +75,16 @@ def install(app: FastAPI) -> None:
                                   "请求体无法解析")
         code, zh = STATUS_WORDS.get(error.status_code, ("HTTP_ERROR", "请求失败"))
         return error_response(request, error.status_code, code, str(error.detail), zh)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, error: DBAPIError):
+        if not error.connection_invalidated:
+            return await _unexpected(request, error)
+        # the pool has dropped its connections by now, so asking again reaches a fresh one
+        log.warning("database connection lost in %s %s: %s", request.method, request.url.path, error.orig)
+        return error_response(request, 503, "DATABASE_UNAVAILABLE",
+                              "the connection to the database was lost before the answer was complete; ask again",
+                              "数据库连接中断，本次请求未完成，请重试")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception):

@@ -10,12 +10,13 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -42,7 +43,40 @@ def make_engine(url: str) -> Engine:
             connection.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
-    return create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=8, max_overflow=8)
+    _ping_when_idle(engine)
+    return engine
+
+
+IDLE_BEFORE_PING_SECONDS = 30.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before use only when it sat idle for a while: a ping on every
+    checkout (``pool_pre_ping``) was a round trip on every request. A connection the server
+    dropped is replaced, and a failure that still reaches a busy connection invalidates it."""
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection, record):
+        record.info["returned"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _taken(dbapi_connection, record, _proxy):
+        if time.monotonic() - record.info.get("returned", time.monotonic()) < IDLE_BEFORE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise exc.DisconnectionError(f"the database dropped an idle connection: {error}") from error
+
+
+def reading(engine: Engine):
+    """A connection for a few reads: on PostgreSQL without a transaction around them (no
+    BEGIN and ROLLBACK round trips); SQLite's transactions cost no round trips."""
+    connection = engine.connect()
+    if engine.dialect.name == "postgresql":
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+    return connection
 
 
 def sessions(engine: Engine) -> sessionmaker[Session]:
@@ -83,17 +117,13 @@ def _sqlite_writer(url: str):
 @contextmanager
 def write_transaction(engine: Engine):
     """A connection whose transaction holds the write lock from its first statement: SQLite's
-    ``BEGIN IMMEDIATE`` behind a process lock; on PostgreSQL the chain head's row lock, with
-    ``synchronous_commit`` off for the transaction (like SQLite's WAL with synchronous=NORMAL: a
-    crash of the service loses nothing, a power cut may lose the last fraction of a second, and
-    the chain stays whole either way). Commits when the block ends, rolls back if it raises."""
+    ``BEGIN IMMEDIATE`` behind a process lock; on PostgreSQL the chain head's row lock
+    (:func:`api.db.audit.append` takes it). Commits when the block ends, rolls back if it raises."""
     url = str(engine.url)
     guard = _sqlite_writer(url) if url.startswith("sqlite:///") else nullcontext()
     with guard, engine.connect() as connection:
         connection.execution_options(xyd_begin="IMMEDIATE")
         with connection.begin():
-            if connection.dialect.name == "postgresql":
-                connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
             yield connection
 
 

@@ -85,19 +85,6 @@ def add_authorization(session: Session, uscc: str, bank_id: int, purpose: str, d
     return record
 
 
-# built once: building a statement cost as much as running it
-_AUTHORIZATIONS_BY_ID = select(Authorization.__table__).where(
-    Authorization.__table__.c.id.in_(bindparam("ids", expanding=True)))
-_PROFILES_BY_CODE = select(PublishedProfile.__table__).where(
-    PublishedProfile.__table__.c.uscc.in_(bindparam("codes", expanding=True)))
-
-
-def authorizations_by_id(connection: Connection | Session, ids: list[str]) -> dict[str, Row]:
-    """The authorisations with these ids, as plain rows (the hot path needs no ORM objects)."""
-    rows = connection.execute(_AUTHORIZATIONS_BY_ID, {"ids": list(set(ids))}).all()
-    return {row.id: row for row in rows}
-
-
 def revoke_authorization(session: Session, authorization_id: str) -> Authorization | None:
     record = session.get(Authorization, authorization_id)
     if record is not None and record.revoked_at is None:
@@ -152,19 +139,34 @@ class ProfileRow:
     values: list
 
 
-def _profile_row(row) -> ProfileRow:
+def profile_for(session: Session, uscc: str) -> ProfileRow | None:
+    row = session.get(PublishedProfile, uscc)
+    if row is None:
+        return None
     return ProfileRow(row.uscc, row.name, row.as_of, row.feature_set_version, json.loads(row.features))
 
 
-def profile_for(session: Session, uscc: str) -> ProfileRow | None:
-    row = session.get(PublishedProfile, uscc)
-    return None if row is None else _profile_row(row)
+# Built once (building a statement cost as much as running it). An authorisation and the profile
+# of the enterprise it names come in one round trip: the profile only matters once the
+# authorisation has been found to name the code asked about.
+_PROFILE = PublishedProfile.__table__
+_AUTHORIZATIONS_WITH_PROFILES = (
+    select(Authorization.__table__, *(c.label(f"profile_{c.name}") for c in _PROFILE.c))
+    .outerjoin(_PROFILE, _PROFILE.c.uscc == Authorization.__table__.c.uscc)
+    .where(Authorization.__table__.c.id.in_(bindparam("ids", expanding=True))))
 
 
-def profiles_for(connection: Connection | Session, codes: list[str]) -> dict[str, ProfileRow]:
-    """The published profiles of these enterprises, by code (plain rows, no ORM objects)."""
-    rows = connection.execute(_PROFILES_BY_CODE, {"codes": list(set(codes))}).all()
-    return {row.uscc: _profile_row(row) for row in rows}
+def authorizations_with_profiles(connection: Connection | Session, ids: list[str]
+                                 ) -> tuple[dict[str, Row], dict[str, ProfileRow]]:
+    """The authorisations with these ids (plain rows, by id) and the published profiles of the
+    enterprises they name (by code)."""
+    authorizations, profiles = {}, {}
+    for row in connection.execute(_AUTHORIZATIONS_WITH_PROFILES, {"ids": list(set(ids))}):
+        authorizations[row.id] = row
+        if row.profile_uscc is not None:
+            profiles[row.profile_uscc] = ProfileRow(row.profile_uscc, row.profile_name, row.profile_as_of,
+                                                    row.profile_feature_set_version, json.loads(row.profile_features))
+    return authorizations, profiles
 
 
 def published_summary(session: Session) -> dict:

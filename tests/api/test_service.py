@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from api.db import audit
 from api.db.engine import make_engine, sessions
 from features.registry import BY_NAME
-from tests.api.service_fixtures import UNKNOWN
+from tests.api.service_fixtures import POSTGRES_ADMIN, UNKNOWN, make_service, postgres_database
 
 ERROR_KEYS = {"code", "message", "message_zh", "request_id"}
 
@@ -267,3 +267,27 @@ def test_hostile_values_get_a_4xx_never_a_500(service):
 def test_the_hash_does_not_depend_on_a_negative_zero():
     row = {k: None for k in audit.HASHED} | {"pd": 0.5, "score": -0.0}
     assert audit.payload(row) == audit.payload(row | {"score": 0.0})
+
+
+def test_a_lost_database_connection_is_a_503_and_the_next_question_is_answered(model_home, champion_store, tmp_path,
+                                                                              monkeypatch):
+    url, drop = postgres_database()
+    try:
+        svc = make_service(url, model_home, tmp_path, monkeypatch, champion_store)
+        with svc.client:
+            assert svc.ask().status_code == 200
+            database = url.rsplit("/", 1)[1]
+            admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+            with admin.connect() as connection:  # the server restarts under the service
+                connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d"),
+                                   {"d": database})
+            admin.dispose()
+            lost = svc.ask()
+            assert lost.status_code == 503, lost.text
+            assert lost.json()["code"] == "DATABASE_UNAVAILABLE" and lost.json()["request_id"]
+            again = svc.ask()
+            assert again.status_code == 200, again.text
+            with sessions(make_engine(url))() as session:
+                assert audit.verify(session).ok
+    finally:
+        drop()
