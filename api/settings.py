@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     model_check_seconds: float = 30.0
     max_body_bytes: int = 1_048_576
     max_batch: int = 1_000
-    threads_per_worker: int = 4
+    threads_per_worker: int = 2
 
     @property
     def database(self) -> str:

@@ -121,7 +121,7 @@ def worker_memory(server: subprocess.Popen) -> list[float]:
             if status.exists():
                 match = re.search(r"VmRSS:\s+(\d+) kB", status.read_text())
                 command = Path(f"/proc/{child}/cmdline").read_bytes()
-                if match and b"multiprocessing" in command:
+                if match and b"spawn_main" in command:  # the workers, not multiprocessing's resource tracker
                     out.append(int(match.group(1)) / 1024)
     return out
 

@@ -150,10 +150,11 @@ def profile_for(session: Session, uscc: str) -> ProfileRow | None:
 # of the enterprise it names come in one round trip: the profile only matters once the
 # authorisation has been found to name the code asked about.
 _PROFILE = PublishedProfile.__table__
-_AUTHORIZATIONS_WITH_PROFILES = (
-    select(Authorization.__table__, *(c.label(f"profile_{c.name}") for c in _PROFILE.c))
-    .outerjoin(_PROFILE, _PROFILE.c.uscc == Authorization.__table__.c.uscc)
-    .where(Authorization.__table__.c.id.in_(bindparam("ids", expanding=True))))
+_WITH_PROFILES = (select(Authorization.__table__, *(c.label(f"profile_{c.name}") for c in _PROFILE.c))
+                  .outerjoin(_PROFILE, _PROFILE.c.uscc == Authorization.__table__.c.uscc))
+# one id (a single question) needs no expanding IN, whose SQL is rendered anew on every call
+_AUTHORIZATION_WITH_PROFILE = _WITH_PROFILES.where(Authorization.__table__.c.id == bindparam("id"))
+_AUTHORIZATIONS_WITH_PROFILES = _WITH_PROFILES.where(Authorization.__table__.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def authorizations_with_profiles(connection: Connection | Session, ids: list[str]
@@ -161,7 +162,10 @@ def authorizations_with_profiles(connection: Connection | Session, ids: list[str
     """The authorisations with these ids (plain rows, by id) and the published profiles of the
     enterprises they name (by code)."""
     authorizations, profiles = {}, {}
-    for row in connection.execute(_AUTHORIZATIONS_WITH_PROFILES, {"ids": list(set(ids))}):
+    ids = list(set(ids))
+    rows = connection.execute(_AUTHORIZATION_WITH_PROFILE, {"id": ids[0]}) if len(ids) == 1 else \
+        connection.execute(_AUTHORIZATIONS_WITH_PROFILES, {"ids": ids})
+    for row in rows:
         authorizations[row.id] = row
         if row.profile_uscc is not None:
             profiles[row.profile_uscc] = ProfileRow(row.profile_uscc, row.profile_name, row.profile_as_of,
