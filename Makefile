@@ -24,4 +24,4 @@ bench-model:
 	$(PYTHON) bench/model_bench.py --runs 3
 
 bench-service:
-	$(PYTHON) bench/service_bench.py --seconds 20
+	$(PYTHON) bench/service_bench.py --seconds 20 --runs 3

@@ -1,6 +1,6 @@
 """Benchmark: the bank-facing service under load, on SQLite and PostgreSQL.
 
-    python bench/service_bench.py --seconds 20
+    python bench/service_bench.py --seconds 20 --runs 3
 
 Bounded load runs on loopback only: ``xyd serve --workers 2`` and wrk (Debian's package; the
 load generator shares the machine) for ``--seconds`` each, with 1, 8 and 32 connections posting
@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -126,7 +127,7 @@ def worker_memory(server: subprocess.Popen) -> list[float]:
     return out
 
 
-def run_database(name: str, url: str, env: dict, seconds: int) -> None:
+def run_database(name: str, url: str, env: dict, seconds: int) -> dict:
     key, questions = prepare(url, env)
     script = Path(tempfile.mkdtemp()) / "pre_credit.lua"
     bodies = ",".join(f"'{{\"uscc\":\"{c}\",\"authorization_id\":\"{a}\"}}'" for c, a in questions)
@@ -164,12 +165,29 @@ def run_database(name: str, url: str, env: dict, seconds: int) -> None:
         verified = audit.verify(session)
     print(f"{name:<10} audit chain after {verified.rows:,} decisions from 2 worker processes: "
           f"{'verifies' if verified.ok else 'BROKEN at ' + str(verified.first_broken_seq)}")
+    return {"clients": results, "ratio": results[32]["rps"] / health["rps"], "memory": max(memory, default=0.0),
+            "verified": verified.ok}
+
+
+def summarise(name: str, runs: list[dict]) -> None:
+    """Medians over the runs (the ratio taken within each run), the worst memory, every error."""
+    print(f"{name:<10} median of {len(runs)} run(s):")
+    for connections in (1, 8, 32):
+        figures = [run["clients"][connections] for run in runs]
+        print(f"{name:<10} {connections:>2} client(s): {statistics.median(f['rps'] for f in figures):8.0f} decisions/s  "
+              f"p50 {statistics.median(f['p50'] for f in figures):6.2f} ms  "
+              f"p99 {statistics.median(f['p99'] for f in figures):6.2f} ms  errors {sum(f['errors'] for f in figures)}")
+    ratios = [run["ratio"] for run in runs]
+    print(f"{name:<10} 32 clients against /healthz: median ratio {statistics.median(ratios):.2f} "
+          f"({', '.join(f'{r:.2f}' for r in ratios)}); worker memory at most {max(r['memory'] for r in runs):.0f} MB; "
+          f"chain verified in {sum(r['verified'] for r in runs)} of {len(runs)}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=20)
-    parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--databases", nargs="+", choices=["sqlite", "postgresql"], default=["sqlite", "postgresql"])
+    parser.add_argument("--runs", type=int, default=3, help="runs per database; medians are reported")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -179,22 +197,29 @@ def main() -> None:
     ensure_city(env)
     ensure_champion(env)
     for name in args.databases:
-        if name == "sqlite":
-            path = STATE / f"xyd-{uuid.uuid4().hex[:8]}.db"
-            run_database("SQLite", f"sqlite:///{path.resolve()}", env, args.seconds)
+        runs = [run_once(name, env, args.seconds) for _ in range(args.runs)]
+        summarise("SQLite" if name == "sqlite" else "PostgreSQL", runs)
+
+
+def run_once(name: str, env: dict, seconds: int) -> dict:
+    """One run on a fresh database."""
+    if name == "sqlite":
+        path = STATE / f"xyd-{uuid.uuid4().hex[:8]}.db"
+        try:
+            return run_database("SQLite", f"sqlite:///{path.resolve()}", env, seconds)
+        finally:
             for leftover in STATE.glob(path.name + "*"):
                 leftover.unlink()
-        else:
-            from sqlalchemy import create_engine, text
-            database = f"xyd_bench_{uuid.uuid4().hex[:8]}"
-            admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test", isolation_level="AUTOCOMMIT")
-            with admin.connect() as connection:
-                connection.execute(text(f'CREATE DATABASE "{database}"'))
-            try:
-                run_database("PostgreSQL", f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}", env, args.seconds)
-            finally:
-                with admin.connect() as connection:
-                    connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+    from sqlalchemy import create_engine, text
+    database = f"xyd_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test", isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{database}"'))
+    try:
+        return run_database("PostgreSQL", f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}", env, seconds)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
 
 
 if __name__ == "__main__":
