@@ -77,6 +77,53 @@ def quality(bundle) -> None:
           f"KS {evaluation.metrics['ks']:.4f}")
     print(f"  limit within realised capacity for {within.mean():.1%} of repaid loans (target >= 90 %); "
           f"approval rate {evaluation.metrics['approval_rate']:.1%}")
+    fitted = frame[(month >= bundle.meta["split"]["train"][0]) & (month <= bundle.meta["split"]["calib"][1])]
+    ceiling = hidden_state_ceiling(fitted["loan_no"], oot["loan_no"])
+    print(f"  ceiling: a logistic model knowing the generator's hidden state at the newest month a profile can "
+          f"see (quality, health deviation, age, leverage) reaches AUC {ceiling:.4f}, {ceiling / oracle:.4f} x the "
+          f"true PD's")
+
+
+def hidden_state_ceiling(fit_loans: pd.Series, oot_loans: pd.Series) -> float:
+    """Out-of-time AUC of a logistic model given what the generator knows at each loan's anchor
+    month (the newest month every department has delivered: the month before the grant from the
+    24th on, else the one before): the enterprise's permanent quality, its health deviation then,
+    whether it is young, and the loan's leverage (which the profile does not hold). Only the
+    owner factor and the health moves since the anchor are hidden from it, so no model of the
+    profile can be expected to beat it."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    from features.synth.city import CHUNK_SIZE
+    from features.synth.population import Calendar, build_population
+
+    spec = json.loads((CITY / "city.json").read_text())["spec"]
+    calendar = Calendar(np.datetime64(spec["end"], "M"), spec["months"])
+    parts = []
+    for number, first in enumerate(range(0, spec["enterprises"], CHUNK_SIZE)):
+        index = np.arange(first, min(first + CHUNK_SIZE, spec["enterprises"]), dtype=np.int64)
+        pop = build_population(number, index, calendar, spec["seed"], spec["loan_rate"])
+        entity, step = pop.loans["entity"], pop.loans["step"]
+        lag = np.where(pop.loans["day"] + 1 >= 24, 1, 2)
+        deviation = (pop.health - pop.quality[:, None])[entity, np.clip(step - lag, 0, None)]
+        age_months = (calendar.month_start(step) - pop.established[entity]).astype(float) / 30.44
+        parts.append(pd.DataFrame({
+            "true_pd": pop.loans["true_pd"], "quality": pop.quality[entity], "deviation": deviation,
+            "deviation_last_month": np.where(lag == 1, deviation, 0.0), "young": (age_months < 24).astype(float),
+            "leverage": np.log(pop.loans["amount"] / (12 * np.exp(pop.log_size[entity])))}))
+    hidden = pd.concat(parts, ignore_index=True)
+    truth = pd.read_parquet(CITY / "ground_truth" / "loans.parquet")
+    if len(hidden) != len(truth) or not np.allclose(hidden["true_pd"], truth["true_pd"]):
+        raise SystemExit("the regenerated loans do not line up with the ground truth; was the generator changed?")
+    hidden.index, hidden["defaulted"] = truth["loan_no"].to_numpy(), truth["defaulted_12m"].to_numpy()
+    columns = ["quality", "deviation", "deviation_last_month", "young", "leverage"]
+    fit, oot = hidden.loc[fit_loans], hidden.loc[oot_loans]
+    model = LogisticRegression(C=100, max_iter=2000).fit(fit[columns], fit["defaulted"])
+    return roc_auc_score(oot["defaulted"], model.decision_function(oot[columns]))
 
 
 def scoring(bundle, runs: int) -> None:
