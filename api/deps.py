@@ -6,8 +6,8 @@ import time
 from typing import Annotated
 
 from fastapi import Depends, Request
-from starlette.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api.db import repository
 from api.errors import ApiError

@@ -46,9 +46,11 @@ class TabularEncoder:
 
     def __init__(self, categories: dict[str, list] | None = None):
         self.categories = dict(categories or {})
+        self._row_plans: dict[tuple[str, ...], list[tuple[int, dict | None]]] = {}
 
     def fit(self, X: pd.DataFrame) -> TabularEncoder:
         self.features_ = [str(c) for c in X.columns]
+        self._row_plans = {}
         self.categories_ = {}
         for column in X.columns:
             series = X[column]
@@ -98,7 +100,7 @@ class TabularEncoder:
     def _row_plan(self, order: tuple[str, ...]) -> list[tuple[int, dict | None]]:
         """Where each model column sits in ``order`` and its category codes (None if numeric), made
         once per order."""
-        plans = self.__dict__.setdefault("_row_plans", {})
+        plans = self._row_plans
         if order not in plans:
             position = {name: i for i, name in enumerate(order)}
             missing = [c for c in self.features_ if c not in position]

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from features.profile.build import build
-from features.registry import BY_NAME
+from features.registry import BY_NAME, feature_names
 from models import tracking
 from models.batch import ScoringError, score_profile
 from models.explain import ADVERSE, POSITIVE
@@ -137,3 +137,19 @@ def test_scoring_refuses_a_missing_profile_or_another_feature_set(trained, model
                                  {**trained.bundle.meta, "feature_set_version": "000000000000"})
     with pytest.raises(ScoringError, match="feature set"):
         score_profile(model_home, AS_OF, stale)
+
+
+def test_rows_as_the_service_keeps_them_decide_as_the_frame(trained, model_home):
+    profile = build(model_home, AS_OF).profile.head(80)
+    order = feature_names()
+    # as published: a list per enterprise in registry order, categories as text, None for missing
+    rows = [[None if pd.isna(v) else v if isinstance(v, str) else float(v) for v in record]
+            for record in profile[order].astype(object).itertuples(index=False)]
+    requested = np.where(np.arange(len(rows)) % 2 == 0, np.nan, 400_000.0)
+    by_rows = trained.bundle.decide_rows(rows, order, list(profile["uscc"]), requested)
+    by_frame = trained.bundle.decide(profile, requested)
+    for name in ("pd", "score", "limit", "margin", "contributions"):
+        np.testing.assert_allclose(getattr(by_rows, name), getattr(by_frame, name), rtol=0, atol=1e-12, err_msg=name)
+    np.testing.assert_array_equal(by_rows.grade, by_frame.grade)
+    np.testing.assert_array_equal(by_rows.decision, by_frame.decision)
+    assert [by_rows.reasons(i) for i in range(len(rows))] == [by_frame.reasons(i) for i in range(len(rows))]
