@@ -104,7 +104,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         # two threads per worker: decisions are CPU-bound, and more threads taking turns at the
-        # GIL answered no more of them, with a longer tail (8 clients: p99 ~20 ms with 2, ~100 ms with 4)
+        # GIL answered no more of them, with a longer tail (8 clients: p99 ~20 ms with 2, 40-100 ms with 4)
         anyio.to_thread.current_default_thread_limiter().total_tokens = config.threads_per_worker
         upgrade(config.database)
         engine = make_engine(config.database)
