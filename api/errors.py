@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("xyd.api")
@@ -78,13 +78,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, error: DBAPIError):
-        if not error.connection_invalidated:
+        # a lost connection (the pool has dropped its connections by now, so asking again reaches
+        # a fresh one), a database that cannot be reached, or one too busy: not the caller's fault
+        # and not a bug, so 503; any other database error is unexpected
+        if not (error.connection_invalidated or isinstance(error, OperationalError)):
             return await _unexpected(request, error)
-        # the pool has dropped its connections by now, so asking again reaches a fresh one
-        log.warning("database connection lost in %s %s: %s", request.method, request.url.path, error.orig)
+        log.warning("database unavailable in %s %s: %s", request.method, request.url.path, error.orig)
         return error_response(request, 503, "DATABASE_UNAVAILABLE",
-                              "the connection to the database was lost before the answer was complete; ask again",
-                              "数据库连接中断，本次请求未完成，请重试")
+                              "the database could not be reached or was lost before the answer was complete; ask again",
+                              "数据库暂不可用或连接中断，本次请求未完成，请重试")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception):

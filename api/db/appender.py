@@ -46,13 +46,24 @@ class ChainAppender:
                     self._writing = False
                     return
             try:
-                with write_transaction(self.engine) as connection:
-                    stored = audit.append(connection, [row for rows, _ in batch for row in rows])
-            except BaseException as error:  # every waiting request hears of it
-                for _, waiting in batch:
-                    waiting.set_exception(error)
+                stored = self._write([row for rows, _ in batch for row in rows])
+            except BaseException as error:
+                if len(batch) == 1:
+                    batch[0][1].set_exception(error)
+                    continue
+                # one request's rows may be the cause: each is written on its own, so that only
+                # the requests that really fail hear of it (a database outage reaches them all)
+                for rows, waiting in batch:
+                    try:
+                        waiting.set_result(self._write(rows))
+                    except BaseException as own_error:
+                        waiting.set_exception(own_error)
                 continue
             start = 0
             for rows, waiting in batch:
                 waiting.set_result(stored[start:start + len(rows)])
                 start += len(rows)
+
+    def _write(self, rows: list[dict]) -> list[SimpleNamespace]:
+        with write_transaction(self.engine) as connection:
+            return audit.append(connection, rows)

@@ -50,7 +50,7 @@ def chain_hash(prev_hash: str, row: dict) -> str:
     return hashlib.sha256(f"{prev_hash}\n{payload(row)}".encode("utf-8")).hexdigest()
 
 
-def append(connection: Connection | Session, rows: list[dict], now=None) -> list[SimpleNamespace]:
+def append(connection: Connection, rows: list[dict], now=None) -> list[SimpleNamespace]:
     """Append decisions to the chain in the connection's transaction (which must hold the write
     lock: :func:`api.db.engine.write_transaction`); assigns ``seq``, ``created_at`` (taken under the lock,
     so time order is chain order), ``prev_hash`` and ``hash``."""

@@ -75,7 +75,11 @@ def reading(engine: Engine):
     BEGIN and ROLLBACK round trips); SQLite's transactions cost no round trips."""
     connection = engine.connect()
     if engine.dialect.name == "postgresql":
-        connection.execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+        except BaseException:
+            connection.close()
+            raise
     return connection
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
+
+import pytest
 
 from api.db import audit, repository
 from api.db.appender import ChainAppender
-from api.db.engine import make_engine, sessions, upgrade, writing
+from api.db.engine import make_engine, sessions, upgrade, write_transaction, writing
 
 
 def _row(client_id: int, n: int) -> dict:
@@ -38,3 +41,29 @@ def test_concurrent_appends_keep_order_per_caller_and_one_unbroken_chain(tmp_pat
             assert second.seq == first.seq + 1 and second.prev_hash == first.hash
     with factory() as session:
         assert audit.verify(session).ok and audit.verify(session).rows == 400
+
+
+def test_a_request_that_cannot_be_written_fails_alone_not_its_whole_group(tmp_path):
+    url = f"sqlite:///{tmp_path}/chain.db"
+    upgrade(url)
+    engine = make_engine(url)
+    factory = sessions(engine)
+    with writing(factory) as session:
+        client, _ = repository.add_client(session, "bank", "bank")
+    appender = ChainAppender(engine)
+    unhashable = {**_row(client.id, 2), "product": "\ud800"}  # no UTF-8 for a lone surrogate
+    with ThreadPoolExecutor(3) as pool:
+        with write_transaction(engine):  # another writer holds the chain: the next two queue as one group
+            leader = pool.submit(appender.append, [_row(client.id, 1)])
+            while not appender._writing:
+                time.sleep(0.001)
+            bad = pool.submit(appender.append, [unhashable])
+            good = pool.submit(appender.append, [_row(client.id, 3)])
+            while len(appender._queue) < 2:
+                time.sleep(0.001)
+        assert [row.request_id for row in leader.result()] == ["r-1"]
+        with pytest.raises(UnicodeEncodeError):
+            bad.result()
+        assert [row.request_id for row in good.result()] == ["r-3"]
+    with factory() as session:
+        assert audit.verify(session).ok and audit.verify(session).rows == 2

@@ -255,6 +255,11 @@ def test_hostile_values_get_a_4xx_never_a_500(service):
     assert service.client.get("/v1/decisions", params={"date_to": "9999-12-31"}, headers=regulator).status_code == 200
     error_of(service.ask(authorization="a\x00b"), 422, "VALIDATION_ERROR")
     error_of(service.ask(product="贷\x00款"), 422, "VALIDATION_ERROR")
+    lone_surrogate = ('{"uscc": "%s", "authorization_id": "%s", "product": "\\ud800"}'
+                      % (service.codes[0], service.authorizations["valid"])).encode()
+    error_of(service.client.post("/v1/pre-credit", content=lone_surrogate,
+                                 headers={**service.headers("bank"), "content-type": "application/json"}),
+             422, "VALIDATION_ERROR")
     error_of(service.client.get("/v1/decisions/%00x", headers=regulator), 422, "VALIDATION_ERROR")
     error_of(service.client.post("/v1/authorizations/x%00/revoke", headers=operator), 422, "VALIDATION_ERROR")
     created = service.client.post("/v1/authorizations", headers=operator, json={
@@ -281,12 +286,24 @@ def test_a_lost_database_connection_is_a_503_and_the_next_question_is_answered(m
             with admin.connect() as connection:  # the server restarts under the service
                 connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d"),
                                    {"d": database})
-            admin.dispose()
             lost = svc.ask()
             assert lost.status_code == 503, lost.text
             assert lost.json()["code"] == "DATABASE_UNAVAILABLE" and lost.json()["request_id"]
             again = svc.ask()
             assert again.status_code == 200, again.text
+            with admin.connect() as connection:  # the database refuses connections for a while
+                connection.execute(text(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS false'))
+                connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d"),
+                                   {"d": database})
+            # the first finds its pooled connection gone, the second cannot open a new one
+            unreachable = [svc.ask() for _ in range(2)]
+            with admin.connect() as connection:
+                connection.execute(text(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS true'))
+            admin.dispose()
+            for response in unreachable:
+                assert response.status_code == 503, response.text
+                assert response.json()["code"] == "DATABASE_UNAVAILABLE"
+            assert svc.ask().status_code == 200
             with sessions(make_engine(url))() as session:
                 assert audit.verify(session).ok
     finally:
