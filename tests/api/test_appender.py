@@ -19,14 +19,19 @@ def _row(client_id: int, n: int) -> dict:
             "decision": "approve", "limit_yuan": n, "reasons": "{}"}
 
 
-def test_concurrent_appends_keep_order_per_caller_and_one_unbroken_chain(tmp_path):
+def _chain(tmp_path):
+    """A fresh SQLite chain with one bank, and an appender on it."""
     url = f"sqlite:///{tmp_path}/chain.db"
     upgrade(url)
     engine = make_engine(url)
     factory = sessions(engine)
     with writing(factory) as session:
         client, _ = repository.add_client(session, "bank", "bank")
-    appender = ChainAppender(engine)
+    return engine, factory, client, ChainAppender(engine)
+
+
+def test_concurrent_appends_keep_order_per_caller_and_one_unbroken_chain(tmp_path):
+    _, factory, client, appender = _chain(tmp_path)
 
     def work(worker: int):
         return [appender.append([_row(client.id, worker * 1000 + i), _row(client.id, worker * 1000 + i + 500)])
@@ -44,13 +49,7 @@ def test_concurrent_appends_keep_order_per_caller_and_one_unbroken_chain(tmp_pat
 
 
 def test_a_request_that_cannot_be_written_fails_alone_not_its_whole_group(tmp_path):
-    url = f"sqlite:///{tmp_path}/chain.db"
-    upgrade(url)
-    engine = make_engine(url)
-    factory = sessions(engine)
-    with writing(factory) as session:
-        client, _ = repository.add_client(session, "bank", "bank")
-    appender = ChainAppender(engine)
+    engine, factory, client, appender = _chain(tmp_path)
     unhashable = {**_row(client.id, 2), "product": "\ud800"}  # no UTF-8 for a lone surrogate
     with ThreadPoolExecutor(3) as pool:
         with write_transaction(engine):  # another writer holds the chain: the next two queue as one group
