@@ -156,7 +156,7 @@ def run_database(name: str, url: str, env: dict, seconds: int) -> dict:
         print(f"{name:<10} {connections:>2} client(s): {r['rps']:8.0f} decisions/s  p50 {r['p50']:6.2f} ms  "
               f"p99 {r['p99']:6.2f} ms  errors {r['errors']}")
     print(f"{name:<10} /healthz, 32 clients: {health['rps']:8.0f} requests/s; decisions/s at 32 clients are "
-          f"{results[32]['rps'] / health['rps']:.2f} of that (target >= 0.10)")
+          f"{results[32]['rps'] / health['rps']:.3f} of that (target >= 0.10)")
     print(f"{name:<10} worker resident memory after the load: {', '.join(f'{m:.0f} MB' for m in memory)} "
           f"(target <= 400 MB each)")
     from api.db import audit
@@ -178,8 +178,8 @@ def summarise(name: str, runs: list[dict]) -> None:
               f"p50 {statistics.median(f['p50'] for f in figures):6.2f} ms  "
               f"p99 {statistics.median(f['p99'] for f in figures):6.2f} ms  errors {sum(f['errors'] for f in figures)}")
     ratios = [run["ratio"] for run in runs]
-    print(f"{name:<10} 32 clients against /healthz: median ratio {statistics.median(ratios):.2f} "
-          f"({', '.join(f'{r:.2f}' for r in ratios)}); worker memory at most {max(r['memory'] for r in runs):.0f} MB; "
+    print(f"{name:<10} 32 clients against /healthz: median ratio {statistics.median(ratios):.3f} "
+          f"({', '.join(f'{r:.3f}' for r in ratios)}); worker memory at most {max(r['memory'] for r in runs):.0f} MB; "
           f"chain verified in {sum(r['verified'] for r in runs)} of {len(runs)}")
 
 
