@@ -18,6 +18,13 @@ def database_url(request, tmp_path):
 
 
 @pytest.fixture
+def postgres_url():
+    url, drop = postgres_database()
+    yield url
+    drop()
+
+
+@pytest.fixture
 def service(database_url, model_home, champion_store, tmp_path, monkeypatch):
     svc = make_service(database_url, model_home, tmp_path, monkeypatch, champion_store)
     with svc.client:

@@ -85,6 +85,14 @@ def postgres_database() -> tuple[str, callable]:
     return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", drop
 
 
+def terminate_backend(pid: int) -> None:
+    """End one PostgreSQL server process, as a restart or an idle timeout on the server's side would."""
+    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    admin.dispose()
+
+
 @dataclass
 class Service:
     """Everything a service test needs: the HTTP client, keys by role, authorisations."""

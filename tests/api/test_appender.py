@@ -1,4 +1,5 @@
-"""Group commit: threads appending at once share transactions, and the chain stays one line."""
+"""Group commit: threads appending at once share transactions, and the chain stays one line
+(on SQLite and on PostgreSQL, whose append is pipelined)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from api.db import audit, repository
 from api.db.appender import ChainAppender
 from api.db.engine import make_engine, sessions, upgrade, write_transaction, writing
+from tests.api.service_fixtures import terminate_backend
 
 
 def _row(client_id: int, n: int) -> dict:
@@ -19,9 +22,8 @@ def _row(client_id: int, n: int) -> dict:
             "decision": "approve", "limit_yuan": n, "reasons": "{}"}
 
 
-def _chain(tmp_path):
-    """A fresh SQLite chain with one bank, and an appender on it."""
-    url = f"sqlite:///{tmp_path}/chain.db"
+def _chain(url: str):
+    """A fresh chain at ``url`` with one bank, and an appender on it."""
     upgrade(url)
     engine = make_engine(url)
     factory = sessions(engine)
@@ -30,8 +32,8 @@ def _chain(tmp_path):
     return engine, factory, client, ChainAppender(engine)
 
 
-def test_concurrent_appends_keep_order_per_caller_and_one_unbroken_chain(tmp_path):
-    _, factory, client, appender = _chain(tmp_path)
+def test_concurrent_appends_keep_order_per_caller_and_one_unbroken_chain(database_url):
+    engine, factory, client, appender = _chain(database_url)
 
     def work(worker: int):
         return [appender.append([_row(client.id, worker * 1000 + i), _row(client.id, worker * 1000 + i + 500)])
@@ -46,13 +48,15 @@ def test_concurrent_appends_keep_order_per_caller_and_one_unbroken_chain(tmp_pat
             assert second.seq == first.seq + 1 and second.prev_hash == first.hash
     with factory() as session:
         assert audit.verify(session).ok and audit.verify(session).rows == 400
+    engine.dispose()
 
 
-def test_a_request_that_cannot_be_written_fails_alone_not_its_whole_group(tmp_path):
-    engine, factory, client, appender = _chain(tmp_path)
+def test_a_request_that_cannot_be_written_fails_alone_not_its_whole_group(database_url):
+    engine, factory, client, appender = _chain(database_url)
     unhashable = {**_row(client.id, 2), "product": "\ud800"}  # no UTF-8 for a lone surrogate
     with ThreadPoolExecutor(3) as pool:
-        with write_transaction(engine):  # another writer holds the chain: the next two queue as one group
+        with write_transaction(engine) as other:  # another writer holds the chain: the next two queue as one group
+            other.execute(audit._READ_HEAD)  # on PostgreSQL the head's row lock is the chain's lock
             leader = pool.submit(appender.append, [_row(client.id, 1)])
             while not appender._writing:
                 time.sleep(0.001)
@@ -66,3 +70,31 @@ def test_a_request_that_cannot_be_written_fails_alone_not_its_whole_group(tmp_pa
         assert [row.request_id for row in good.result()] == ["r-3"]
     with factory() as session:
         assert audit.verify(session).ok and audit.verify(session).rows == 2
+    engine.dispose()
+
+
+def test_a_connection_lost_during_the_chain_write_is_reported_as_lost_and_the_chain_goes_on(postgres_url):
+    engine, factory, client, appender = _chain(postgres_url)
+    with pytest.raises(DBAPIError) as lost:
+        with write_transaction(engine) as connection:
+            terminate_backend(connection.connection.driver_connection.info.backend_pid)
+            audit.append(connection, [_row(client.id, 1)])
+    assert lost.value.connection_invalidated  # the service answers 503 DATABASE_UNAVAILABLE, not 500
+    assert [row.seq for row in appender.append([_row(client.id, 2)])] == [1]  # a fresh connection, nothing half-written
+    with factory() as session:
+        assert audit.verify(session).ok and audit.verify(session).rows == 1
+    engine.dispose()
+
+
+def test_a_chain_write_that_waits_too_long_for_the_lock_is_a_database_error_not_a_crash(postgres_url):
+    engine, factory, client, _ = _chain(postgres_url)
+    with write_transaction(engine) as other:
+        other.execute(audit._READ_HEAD)  # another writer holds the chain
+        with pytest.raises(OperationalError) as busy:  # SQLAlchemy's, which the service answers with a 503
+            with write_transaction(engine) as connection:
+                connection.exec_driver_sql("SET LOCAL lock_timeout = '50ms'")
+                audit.append(connection, [_row(client.id, 1)])
+        assert not busy.value.connection_invalidated
+    with factory() as session:
+        assert audit.verify(session).rows == 0
+    engine.dispose()

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import create_engine, text
-
 from api.db import engine as engine_module
 from api.db.engine import make_engine, reading
-from tests.api.service_fixtures import POSTGRES_ADMIN, postgres_database
+from tests.api.service_fixtures import postgres_database, terminate_backend
 
 
 def _backend(engine) -> int:
     with reading(engine) as connection:
         return connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-
-
-def _terminate(pid: int) -> None:
-    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-    admin.dispose()
 
 
 def test_an_idle_connection_the_server_dropped_is_replaced_before_use(monkeypatch):
@@ -27,7 +18,7 @@ def test_an_idle_connection_the_server_dropped_is_replaced_before_use(monkeypatc
     try:
         first = _backend(engine)
         assert _backend(engine) == first, "a connection just returned is reused without a ping"
-        _terminate(first)  # a restart or an idle timeout on the server's side
+        terminate_backend(first)  # a restart or an idle timeout on the server's side
         monkeypatch.setattr(engine_module, "IDLE_BEFORE_PING_SECONDS", 0.0)
         replaced = _backend(engine)
         assert replaced != first
