@@ -1,8 +1,8 @@
 """A bank's pre-credit question answered: authorisation, profile, model, policy, audit chain.
 
 Checks run in an order that leaks nothing: the caller's authorisation for the code is checked
-before anyone learns whether the enterprise is known. Every decision is appended to the chain
-in the same transaction that records it.
+before anyone learns whether the enterprise is known. No answer goes out before its decision is
+in the chain (the chain's table is where decisions are recorded).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,12 +100,30 @@ def vet(bundle: ModelBundle, bank_id: int, index: int, request: PreCreditRequest
     return Asked(index, request, code, profile)
 
 
-def answer(engine: Engine, appender: ChainAppender, bundle: ModelBundle, bank_id: int,
-           questions: list[PreCreditRequest], request_ids: list[str] | None = None
-           ) -> list[PreCreditPublic | ApiError]:
-    """Every question answered, in order: its decision (appended to the chain) or the error it
-    met. One read of the authorisations and profiles, one pass of the model, one chain append.
-    Runs in a worker thread: it reads, decides and writes without returning to the event loop."""
+@dataclass
+class Answering:
+    """Questions checked and decided, their decisions handed to the chain; :meth:`finish` gives
+    the answers once the chain has them."""
+
+    results: list[PreCreditPublic | ApiError | str]
+    asked: list[Asked]
+    reasons: list[dict]
+    written: Future  # the decisions as stored in the chain
+
+    def finish(self) -> list[PreCreditPublic | ApiError]:
+        """Every question's decision (now in the chain) or the error it met, in order; raises
+        the chain's write error, if any."""
+        stored = self.written.result()
+        for item, decision, reasons in zip(self.asked, stored, self.reasons):
+            DECISIONS.labels(decision.decision, decision.model_version).inc()
+            self.results[item.index] = public(decision, item.profile.name, reasons)
+        return self.results
+
+
+def start_answer(engine: Engine, appender: ChainAppender, bundle: ModelBundle, bank_id: int,
+                 questions: list[PreCreditRequest], request_ids: list[str] | None = None) -> Answering:
+    """Check and decide every question and hand the decisions to the chain, without waiting for
+    the chain's write: one read of the authorisations and profiles, one pass of the model."""
     results: list[PreCreditPublic | ApiError | str] = []
     for question in questions:
         try:
@@ -126,17 +145,29 @@ def answer(engine: Engine, appender: ChainAppender, bundle: ModelBundle, bank_id
         except ApiError as error:
             results[i] = error
     ids = None if request_ids is None else [request_ids[a.index] for a in asked]
-    for item, decided in zip(asked, decide_and_record(appender, bundle, bank_id, asked, ids)):
-        results[item.index] = decided
-    return results
+    rows, reasons = decided_rows(bundle, bank_id, asked, ids)
+    if rows:
+        written = appender.submit(rows)
+    else:
+        written = Future()
+        written.set_result([])
+    return Answering(results, asked, reasons, written)
 
 
-def decide_and_record(appender: ChainAppender, bundle: ModelBundle, bank_id: int,
-                      asked: list[Asked], request_ids: list[str] | None = None) -> list[PreCreditPublic]:
-    """Decide every vetted question with one pass of the model and append them to the chain
-    (each under its own request id: the HTTP request's for a single question)."""
+def answer(engine: Engine, appender: ChainAppender, bundle: ModelBundle, bank_id: int,
+           questions: list[PreCreditRequest], request_ids: list[str] | None = None
+           ) -> list[PreCreditPublic | ApiError]:
+    """Every question answered, in order: its decision (appended to the chain) or the error it
+    met. Blocks until the chain has the decisions (:func:`start_answer` does not)."""
+    return start_answer(engine, appender, bundle, bank_id, questions, request_ids).finish()
+
+
+def decided_rows(bundle: ModelBundle, bank_id: int, asked: list[Asked], request_ids: list[str] | None = None
+                 ) -> tuple[list[dict], list[dict]]:
+    """Every vetted question decided with one pass of the model: the chain's rows (each under
+    its own request id: the HTTP request's for a single question) and the parsed reasons."""
     if not asked:
-        return []
+        return [], []
     order = feature_names()
     requested = np.array([np.nan if a.request.requested_amount is None else a.request.requested_amount
                           for a in asked], dtype=float)
@@ -152,10 +183,7 @@ def decide_and_record(appender: ChainAppender, bundle: ModelBundle, bank_id: int
             "score": float(decisions.score[i]) + 0.0, "grade": str(decisions.grade[i]),
             "decision": str(decisions.decision[i]), "limit_yuan": int(decisions.limit[i]),
             "reasons": json.dumps(reasons[i], ensure_ascii=False, sort_keys=True, default=float)})
-    stored = appender.append(rows)
-    for row in rows:
-        DECISIONS.labels(row["decision"], row["model_version"]).inc()
-    return [public(d, a.profile.name, r) for d, a, r in zip(stored, asked, reasons)]
+    return rows, reasons
 
 
 def public(decision: Decision, name: str | None = None, reasons: dict | None = None) -> PreCreditPublic:

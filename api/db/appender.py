@@ -1,8 +1,11 @@
-"""Group commit for the decision chain: requests that finish deciding at the same moment share
-one write transaction, so the chain's single lock is taken once per group, not once per decision.
+"""Group commit for the decision chain: decisions that are ready while the chain is being written
+share the next write transaction, so the chain's single lock is taken once per group, not once
+per decision.
 
-The first request to arrive becomes the writer; while it writes, later requests queue; when it
-is done it writes everything that queued meanwhile, until the queue is empty. Each request gets
+One writer thread per process writes whatever has queued since its last write, until the queue
+is empty, then sleeps until the next decision arrives. The threads that decide hand their rows
+over (:meth:`ChainAppender.submit`) and are free to decide the next request meanwhile: when they
+wrote themselves, a worker's two threads never made a group of more than one. Each request gets
 back its own rows, in the order it gave them, with their place in the chain.
 """
 
@@ -19,50 +22,76 @@ from api.db.engine import write_transaction
 
 
 class ChainAppender:
-    """Appends decision rows to the chain in groups (one per process)."""
+    """Appends decision rows to the chain in groups (one per process, with its writer thread)."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
         self._mutex = threading.Lock()
+        self._arrived = threading.Condition(self._mutex)
         self._queue: list[tuple[list[dict], Future]] = []
-        self._writing = False
+        self._writer: threading.Thread | None = None
+        self._closing = False
 
-    def append(self, rows: list[dict]) -> list[SimpleNamespace]:
-        """Append ``rows``; returns them as stored (seq, created_at, prev_hash, hash)."""
+    def submit(self, rows: list[dict]) -> Future:
+        """Queue ``rows`` for the chain; the future gives them back as stored (seq, created_at,
+        prev_hash, hash), or the error their write met."""
         waiting: Future = Future()
         with self._mutex:
+            if self._closing:
+                raise RuntimeError("the chain appender is closed")
             self._queue.append((rows, waiting))
-            leader = not self._writing
-            self._writing = True
-        if leader:
-            self._write_until_empty()
-        return waiting.result()
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_until_closed, name="chain-writer", daemon=True)
+                self._writer.start()
+            self._arrived.notify()
+        return waiting
 
-    def _write_until_empty(self) -> None:
+    def append(self, rows: list[dict]) -> list[SimpleNamespace]:
+        """Append ``rows`` and wait until they are written; returns them as stored."""
+        return self.submit(rows).result()
+
+    def close(self) -> None:
+        """Write what has queued, then stop the writer thread."""
+        with self._mutex:
+            self._closing = True
+            self._arrived.notify()
+            writer = self._writer
+        if writer is not None:
+            writer.join()
+
+    def _write_until_closed(self) -> None:
         while True:
             with self._mutex:
+                while not self._queue and not self._closing:
+                    self._arrived.wait()
                 batch, self._queue = self._queue, []
                 if not batch:
-                    self._writing = False
                     return
-            try:
-                stored = self._write([row for rows, _ in batch for row in rows])
-            except BaseException as error:
-                if len(batch) == 1:
-                    batch[0][1].set_exception(error)
-                    continue
-                # one request's rows may be the cause: each is written on its own, so that only
-                # the requests that really fail hear of it (a database outage reaches them all)
-                for rows, waiting in batch:
-                    try:
-                        waiting.set_result(self._write(rows))
-                    except BaseException as own_error:
-                        waiting.set_exception(own_error)
-                continue
-            start = 0
+            # a request given up on before its write begins (its future cancelled) is not
+            # written: no answer went out for it
+            batch = [(rows, waiting) for rows, waiting in batch if waiting.set_running_or_notify_cancel()]
+            if batch:
+                self._write_batch(batch)
+
+    def _write_batch(self, batch: list[tuple[list[dict], Future]]) -> None:
+        try:
+            stored = self._write([row for rows, _ in batch for row in rows])
+        except BaseException as error:
+            if len(batch) == 1:
+                batch[0][1].set_exception(error)
+                return
+            # one request's rows may be the cause: each is written on its own, so that only
+            # the requests that really fail hear of it (a database outage reaches them all)
             for rows, waiting in batch:
-                waiting.set_result(stored[start:start + len(rows)])
-                start += len(rows)
+                try:
+                    waiting.set_result(self._write(rows))
+                except BaseException as own_error:
+                    waiting.set_exception(own_error)
+            return
+        start = 0
+        for rows, waiting in batch:
+            waiting.set_result(stored[start:start + len(rows)])
+            start += len(rows)
 
     def _write(self, rows: list[dict]) -> list[SimpleNamespace]:
         with write_transaction(self.engine) as connection:

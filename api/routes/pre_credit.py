@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from api.decide import answer, current_bundle
+from api.decide import answer, current_bundle, start_answer
 from api.deps import BankDep, HolderDep
 from api.errors import ApiError, request_id, responses
 from api.schemas import (ItemError, PreCreditBatchItem, PreCreditBatchPublic, PreCreditBatchRequest, PreCreditPublic,
@@ -14,9 +16,11 @@ from api.schemas import (ItemError, PreCreditBatchItem, PreCreditBatchPublic, Pr
 router = APIRouter(prefix="/v1/pre-credit", tags=["pre-credit"])
 
 
-# The routes are coroutines that hand the whole answer to one worker thread: with sync
+# The routes are coroutines that hand the checks and the model to one worker thread: with sync
 # dependencies and a sync route there were six hops between the event loop and the thread pool
-# per decision, each a queue handoff and a thread wake-up.
+# per decision, each a queue handoff and a thread wake-up. The single question then waits for the
+# chain's writer on the event loop, so the thread is free to decide the next request meanwhile
+# (decisions that queue during a write share the next one).
 
 @router.post("", response_model=PreCreditPublic, responses=responses(401, 403, 404, 413, 422, 503))
 async def pre_credit(body: PreCreditRequest, caller: BankDep, holder: HolderDep, request: Request) -> PreCreditPublic:
@@ -25,8 +29,10 @@ async def pre_credit(body: PreCreditRequest, caller: BankDep, holder: HolderDep,
     Needs an authorisation (授权书) the enterprise gave this bank, valid today and not revoked."""
     bundle = current_bundle(holder.bundle, request)
     state = request.app.state
-    [result] = await run_in_threadpool(answer, state.engine, state.appender, bundle, caller.id, [body],
-                                       [request_id(request)])
+    answering = await run_in_threadpool(start_answer, state.engine, state.appender, bundle, caller.id, [body],
+                                        [request_id(request)])
+    await asyncio.wrap_future(answering.written)
+    [result] = answering.finish()
     if isinstance(result, ApiError):
         raise result
     return result

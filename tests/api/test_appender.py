@@ -51,25 +51,79 @@ def test_concurrent_appends_keep_order_per_caller_and_one_unbroken_chain(databas
     engine.dispose()
 
 
+def _hold_the_chain(engine, appender, first_rows):
+    """A context in which another writer holds the chain's lock and the appender's writer waits
+    for it with ``first_rows``; yields that first request's future."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def held():
+        with write_transaction(engine) as other:
+            other.execute(audit._READ_HEAD)  # on PostgreSQL the head's row lock is the chain's lock
+            first = appender.submit(first_rows)
+            deadline = time.monotonic() + 10
+            while not first.running():  # the writer took it and waits for the chain
+                assert time.monotonic() < deadline, "the writer never took the first request"
+                time.sleep(0.001)
+            yield first
+
+    return held()
+
+
+def test_decisions_ready_during_a_write_share_the_next_one(database_url):
+    engine, factory, client, appender = _chain(database_url)
+    with _hold_the_chain(engine, appender, [_row(client.id, 1)]) as first:
+        queued = [appender.submit([_row(client.id, n), _row(client.id, n + 100)]) for n in (2, 3, 4)]
+    assert len(first.result(timeout=10)) == 1
+    stored = [row for waiting in queued for row in waiting.result(timeout=10)]
+    assert [row.request_id for row in stored] == ["r-2", "r-102", "r-3", "r-103", "r-4", "r-104"]
+    assert [row.seq for row in stored] == list(range(2, 8))
+    assert len({row.created_at for row in stored}) == 1  # one write transaction for the three requests
+    with factory() as session:
+        assert audit.verify(session).ok and audit.verify(session).rows == 7
+    appender.close()
+    engine.dispose()
+
+
 def test_a_request_that_cannot_be_written_fails_alone_not_its_whole_group(database_url):
     engine, factory, client, appender = _chain(database_url)
     unhashable = {**_row(client.id, 2), "product": "\ud800"}  # no UTF-8 for a lone surrogate
-    with ThreadPoolExecutor(3) as pool:
-        with write_transaction(engine) as other:  # another writer holds the chain: the next two queue as one group
-            other.execute(audit._READ_HEAD)  # on PostgreSQL the head's row lock is the chain's lock
-            leader = pool.submit(appender.append, [_row(client.id, 1)])
-            while not appender._writing:
-                time.sleep(0.001)
-            bad = pool.submit(appender.append, [unhashable])
-            good = pool.submit(appender.append, [_row(client.id, 3)])
-            while len(appender._queue) < 2:
-                time.sleep(0.001)
-        assert [row.request_id for row in leader.result()] == ["r-1"]
-        with pytest.raises(UnicodeEncodeError):
-            bad.result()
-        assert [row.request_id for row in good.result()] == ["r-3"]
+    with _hold_the_chain(engine, appender, [_row(client.id, 1)]) as first:
+        bad = appender.submit([unhashable])  # the next two queue as one group
+        good = appender.submit([_row(client.id, 3)])
+    assert [row.request_id for row in first.result()] == ["r-1"]
+    with pytest.raises(UnicodeEncodeError):
+        bad.result(timeout=10)
+    assert [row.request_id for row in good.result()] == ["r-3"]
     with factory() as session:
         assert audit.verify(session).ok and audit.verify(session).rows == 2
+    engine.dispose()
+
+
+def test_a_request_given_up_on_before_its_write_is_not_written_and_the_others_are(database_url):
+    engine, factory, client, appender = _chain(database_url)
+    with _hold_the_chain(engine, appender, [_row(client.id, 1)]):
+        gone = appender.submit([_row(client.id, 2)])
+        kept = appender.submit([_row(client.id, 3)])
+        assert gone.cancel()  # what awaiting it does when the caller goes away
+    assert [row.seq for row in kept.result(timeout=10)] == [2]
+    with factory() as session:
+        assert audit.verify(session).ok and audit.verify(session).rows == 2
+    appender.close()
+    engine.dispose()
+
+
+def test_closing_writes_what_has_queued_then_refuses_more(tmp_path):
+    engine, factory, client, appender = _chain(f"sqlite:///{tmp_path}/chain.db")
+    with _hold_the_chain(engine, appender, [_row(client.id, 1)]):
+        queued = appender.submit([_row(client.id, 2)])
+        closing = ThreadPoolExecutor(1).submit(appender.close)
+        time.sleep(0.05)
+        assert not closing.done()
+    closing.result(timeout=10)
+    assert [row.seq for row in queued.result()] == [2]
+    with pytest.raises(RuntimeError):
+        appender.submit([_row(client.id, 3)])
     engine.dispose()
 
 
