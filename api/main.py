@@ -117,7 +117,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
             log.warning("no model loaded: %s", holder.problem)
         yield
         holder.stop()
-        app.state.appender.close()
+        await anyio.to_thread.run_sync(app.state.appender.close)  # writes what has queued
         engine.dispose()
 
     app = FastAPI(title="信易贷 pre-credit service", version="1",

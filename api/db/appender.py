@@ -16,6 +16,7 @@ from concurrent.futures import Future
 from types import SimpleNamespace
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from api.db import audit
 from api.db.engine import write_transaction
@@ -39,10 +40,11 @@ class ChainAppender:
         with self._mutex:
             if self._closing:
                 raise RuntimeError("the chain appender is closed")
-            self._queue.append((rows, waiting))
             if self._writer is None:
-                self._writer = threading.Thread(target=self._write_until_closed, name="chain-writer", daemon=True)
-                self._writer.start()
+                writer = threading.Thread(target=self._write_until_closed, name="chain-writer", daemon=True)
+                writer.start()
+                self._writer = writer
+            self._queue.append((rows, waiting))
             self._arrived.notify()
         return waiting
 
@@ -50,14 +52,14 @@ class ChainAppender:
         """Append ``rows`` and wait until they are written; returns them as stored."""
         return self.submit(rows).result()
 
-    def close(self) -> None:
-        """Write what has queued, then stop the writer thread."""
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Write what has queued, then stop the writer thread (waiting at most ``timeout`` seconds)."""
         with self._mutex:
             self._closing = True
             self._arrived.notify()
             writer = self._writer
         if writer is not None:
-            writer.join()
+            writer.join(timeout)
 
     def _write_until_closed(self) -> None:
         while True:
@@ -77,11 +79,12 @@ class ChainAppender:
         try:
             stored = self._write([row for rows, _ in batch for row in rows])
         except BaseException as error:
-            if len(batch) == 1:
-                batch[0][1].set_exception(error)
+            if len(batch) == 1 or _not_the_rows(error):
+                for _, waiting in batch:
+                    waiting.set_exception(error)
                 return
             # one request's rows may be the cause: each is written on its own, so that only
-            # the requests that really fail hear of it (a database outage reaches them all)
+            # the requests that really fail hear of it
             for rows, waiting in batch:
                 try:
                     waiting.set_result(self._write(rows))
@@ -96,3 +99,10 @@ class ChainAppender:
     def _write(self, rows: list[dict]) -> list[SimpleNamespace]:
         with write_transaction(self.engine) as connection:
             return audit.append(connection, rows)
+
+
+def _not_the_rows(error: BaseException) -> bool:
+    """A lost or unreachable database, or a lock that took too long: every request of the group
+    hears the same (a 503), and none is tried again on its own. A connection lost after the server
+    committed would otherwise write the group twice, and each retry would wait out the same outage."""
+    return isinstance(error, DBAPIError) and (error.connection_invalidated or isinstance(error, OperationalError))

@@ -7,6 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from psycopg import pq
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from api.db import audit, repository
@@ -48,6 +49,7 @@ def test_concurrent_appends_keep_order_per_caller_and_one_unbroken_chain(databas
             assert second.seq == first.seq + 1 and second.prev_hash == first.hash
     with factory() as session:
         assert audit.verify(session).ok and audit.verify(session).rows == 400
+    appender.close()
     engine.dispose()
 
 
@@ -91,12 +93,13 @@ def test_a_request_that_cannot_be_written_fails_alone_not_its_whole_group(databa
     with _hold_the_chain(engine, appender, [_row(client.id, 1)]) as first:
         bad = appender.submit([unhashable])  # the next two queue as one group
         good = appender.submit([_row(client.id, 3)])
-    assert [row.request_id for row in first.result()] == ["r-1"]
+    assert [row.request_id for row in first.result(timeout=10)] == ["r-1"]
     with pytest.raises(UnicodeEncodeError):
         bad.result(timeout=10)
-    assert [row.request_id for row in good.result()] == ["r-3"]
+    assert [row.request_id for row in good.result(timeout=10)] == ["r-3"]
     with factory() as session:
         assert audit.verify(session).ok and audit.verify(session).rows == 2
+    appender.close()
     engine.dispose()
 
 
@@ -105,7 +108,7 @@ def test_a_request_given_up_on_before_its_write_is_not_written_and_the_others_ar
     with _hold_the_chain(engine, appender, [_row(client.id, 1)]):
         gone = appender.submit([_row(client.id, 2)])
         kept = appender.submit([_row(client.id, 3)])
-        assert gone.cancel()  # what awaiting it does when the caller goes away
+        assert gone.cancel()  # as when its waiter is cancelled (a worker shutting down)
     assert [row.seq for row in kept.result(timeout=10)] == [2]
     with factory() as session:
         assert audit.verify(session).ok and audit.verify(session).rows == 2
@@ -115,13 +118,14 @@ def test_a_request_given_up_on_before_its_write_is_not_written_and_the_others_ar
 
 def test_closing_writes_what_has_queued_then_refuses_more(tmp_path):
     engine, factory, client, appender = _chain(f"sqlite:///{tmp_path}/chain.db")
-    with _hold_the_chain(engine, appender, [_row(client.id, 1)]):
-        queued = appender.submit([_row(client.id, 2)])
-        closing = ThreadPoolExecutor(1).submit(appender.close)
-        time.sleep(0.05)
-        assert not closing.done()
-    closing.result(timeout=10)
-    assert [row.seq for row in queued.result()] == [2]
+    with ThreadPoolExecutor(1) as pool:
+        with _hold_the_chain(engine, appender, [_row(client.id, 1)]):
+            queued = appender.submit([_row(client.id, 2)])
+            closing = pool.submit(appender.close)
+            time.sleep(0.05)
+            assert not closing.done()
+        closing.result(timeout=10)
+    assert [row.seq for row in queued.result(timeout=10)] == [2]
     with pytest.raises(RuntimeError):
         appender.submit([_row(client.id, 3)])
     engine.dispose()
@@ -135,20 +139,39 @@ def test_a_connection_lost_during_the_chain_write_is_reported_as_lost_and_the_ch
             audit.append(connection, [_row(client.id, 1)])
     assert lost.value.connection_invalidated  # the service answers 503 DATABASE_UNAVAILABLE, not 500
     assert [row.seq for row in appender.append([_row(client.id, 2)])] == [1]  # a fresh connection, nothing half-written
+    _pooled_connections_are_clean(engine)
     with factory() as session:
         assert audit.verify(session).ok and audit.verify(session).rows == 1
+    appender.close()
     engine.dispose()
 
 
-def test_a_chain_write_that_waits_too_long_for_the_lock_is_a_database_error_not_a_crash(postgres_url):
-    engine, factory, client, _ = _chain(postgres_url)
-    with write_transaction(engine) as other:
-        other.execute(audit._READ_HEAD)  # another writer holds the chain
-        with pytest.raises(OperationalError) as busy:  # SQLAlchemy's, which the service answers with a 503
-            with write_transaction(engine) as connection:
-                connection.exec_driver_sql("SET LOCAL lock_timeout = '50ms'")
-                audit.append(connection, [_row(client.id, 1)])
-        assert not busy.value.connection_invalidated
+def _pooled_connections_are_clean(engine) -> None:
+    """A connection the pool hands out next is outside any transaction and out of pipeline mode."""
+    with engine.connect() as connection:
+        driver = connection.connection.driver_connection
+        assert driver.info.transaction_status.name == "IDLE" and driver.pgconn.pipeline_status == pq.PipelineStatus.OFF
+
+
+def test_a_group_that_waits_too_long_for_the_chain_hears_one_database_error_and_the_chain_goes_on(
+        postgres_url, monkeypatch):
+    monkeypatch.setattr(audit, "_CHAIN_SETTINGS_PG", ("SET LOCAL synchronous_commit = off",
+                                                      "SET LOCAL lock_timeout = '1s'"))
+    engine, factory, client, appender = _chain(postgres_url)
+    writes = []
+    write = appender._write
+    monkeypatch.setattr(appender, "_write", lambda rows: writes.append(len(rows)) or write(rows))
+    with _hold_the_chain(engine, appender, [_row(client.id, 1)]) as first:
+        group = [appender.submit([_row(client.id, n)]) for n in (2, 3)]
+        for waiting in (first, *group):
+            with pytest.raises(OperationalError) as busy:  # SQLAlchemy's, which the service answers with a 503
+                waiting.result(timeout=10)
+            assert not busy.value.connection_invalidated
+    assert writes == [1, 2]  # the group failed as one: a lock that took too long is no request's own fault
+    _pooled_connections_are_clean(engine)
+    assert [row.seq for row in appender.append([_row(client.id, 4)])] == [1]
+    _pooled_connections_are_clean(engine)
     with factory() as session:
-        assert audit.verify(session).rows == 0
+        assert audit.verify(session).ok and audit.verify(session).rows == 1
+    appender.close()
     engine.dispose()
