@@ -33,6 +33,15 @@ def _chain(url: str):
     return engine, factory, client, ChainAppender(engine)
 
 
+def _verified_and_closed(engine, factory, appender, rows: int) -> None:
+    """The chain verifies and holds ``rows`` decisions; then the appender and the engine close."""
+    with factory() as session:
+        verification = audit.verify(session)
+    assert verification.ok and verification.rows == rows
+    appender.close()
+    engine.dispose()
+
+
 def test_concurrent_appends_keep_order_per_caller_and_one_unbroken_chain(database_url):
     engine, factory, client, appender = _chain(database_url)
 
@@ -47,10 +56,7 @@ def test_concurrent_appends_keep_order_per_caller_and_one_unbroken_chain(databas
     for calls in results:
         for first, second in calls:  # each caller's rows back in its order, next to each other
             assert second.seq == first.seq + 1 and second.prev_hash == first.hash
-    with factory() as session:
-        assert audit.verify(session).ok and audit.verify(session).rows == 400
-    appender.close()
-    engine.dispose()
+    _verified_and_closed(engine, factory, appender, 400)
 
 
 def _hold_the_chain(engine, appender, first_rows):
@@ -81,10 +87,7 @@ def test_decisions_ready_during_a_write_share_the_next_one(database_url):
     assert [row.request_id for row in stored] == ["r-2", "r-102", "r-3", "r-103", "r-4", "r-104"]
     assert [row.seq for row in stored] == list(range(2, 8))
     assert len({row.created_at for row in stored}) == 1  # one write transaction for the three requests
-    with factory() as session:
-        assert audit.verify(session).ok and audit.verify(session).rows == 7
-    appender.close()
-    engine.dispose()
+    _verified_and_closed(engine, factory, appender, 7)
 
 
 def test_a_request_that_cannot_be_written_fails_alone_not_its_whole_group(database_url):
@@ -97,10 +100,7 @@ def test_a_request_that_cannot_be_written_fails_alone_not_its_whole_group(databa
     with pytest.raises(UnicodeEncodeError):
         bad.result(timeout=10)
     assert [row.request_id for row in good.result(timeout=10)] == ["r-3"]
-    with factory() as session:
-        assert audit.verify(session).ok and audit.verify(session).rows == 2
-    appender.close()
-    engine.dispose()
+    _verified_and_closed(engine, factory, appender, 2)
 
 
 def test_a_request_given_up_on_before_its_write_is_not_written_and_the_others_are(database_url):
@@ -110,10 +110,7 @@ def test_a_request_given_up_on_before_its_write_is_not_written_and_the_others_ar
         kept = appender.submit([_row(client.id, 3)])
         assert gone.cancel()  # as when its waiter is cancelled (a worker shutting down)
     assert [row.seq for row in kept.result(timeout=10)] == [2]
-    with factory() as session:
-        assert audit.verify(session).ok and audit.verify(session).rows == 2
-    appender.close()
-    engine.dispose()
+    _verified_and_closed(engine, factory, appender, 2)
 
 
 def test_closing_writes_what_has_queued_then_refuses_more(tmp_path):
@@ -140,10 +137,7 @@ def test_a_connection_lost_during_the_chain_write_is_reported_as_lost_and_the_ch
     assert lost.value.connection_invalidated  # the service answers 503 DATABASE_UNAVAILABLE, not 500
     assert [row.seq for row in appender.append([_row(client.id, 2)])] == [1]  # a fresh connection, nothing half-written
     _pooled_connections_are_clean(engine)
-    with factory() as session:
-        assert audit.verify(session).ok and audit.verify(session).rows == 1
-    appender.close()
-    engine.dispose()
+    _verified_and_closed(engine, factory, appender, 1)
 
 
 def _pooled_connections_are_clean(engine) -> None:
@@ -171,7 +165,4 @@ def test_a_group_that_waits_too_long_for_the_chain_hears_one_database_error_and_
     _pooled_connections_are_clean(engine)
     assert [row.seq for row in appender.append([_row(client.id, 4)])] == [1]
     _pooled_connections_are_clean(engine)
-    with factory() as session:
-        assert audit.verify(session).ok and audit.verify(session).rows == 1
-    appender.close()
-    engine.dispose()
+    _verified_and_closed(engine, factory, appender, 1)
