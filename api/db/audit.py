@@ -8,6 +8,7 @@ order and names the first row that does not match.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from types import SimpleNamespace
 from sqlalchemy import Connection, bindparam, exc, insert, select, update
 from sqlalchemy.orm import Session
 
+from api.db.repository import now_iso
 from api.db.tables import AuditHead, Decision
 
 GENESIS = "0" * 64
@@ -72,8 +74,6 @@ def append(connection: Connection, rows: list[dict], now=None) -> list[SimpleNam
 
     On PostgreSQL this also commits, pipelined (:func:`_append_pipelined`); the transaction's own
     commit then finds nothing left to do."""
-    from api.db.repository import now_iso
-
     if connection.dialect.name == "postgresql":
         return _append_pipelined(connection, rows, now)
     seq, previous = connection.execute(_READ_HEAD).one()
@@ -91,7 +91,11 @@ class _Compiled:
         self.sql, self.params = str(compiled), compiled.params
 
 
-_PIPELINED: dict[str, tuple[_Compiled, _Compiled, _Compiled]] = {}
+@functools.cache
+def _pipelined_statements(dialect) -> tuple[_Compiled, _Compiled, _Compiled]:
+    """The head's read, the insert and the head's move, compiled for ``dialect``."""
+    return (_Compiled(_READ_HEAD, dialect), _Compiled(_INSERT, dialect, column_keys=_STORED),
+            _Compiled(_MOVE_HEAD, dialect))
 
 
 def _append_pipelined(connection: Connection, rows: list[dict], now=None) -> list[SimpleNamespace]:
@@ -100,13 +104,8 @@ def _append_pipelined(connection: Connection, rows: list[dict], now=None) -> lis
     (so the chain's lock is held for one round trip instead of three). Driver errors come out as
     SQLAlchemy's; a lost connection is invalidated, and so is the rest of the pool, which SQLAlchemy
     also does when a statement it runs finds the connection lost."""
-    from api.db.repository import now_iso
-
     dialect = connection.dialect
-    if dialect.name not in _PIPELINED:
-        _PIPELINED[dialect.name] = (_Compiled(_READ_HEAD, dialect), _Compiled(_INSERT, dialect, column_keys=_STORED),
-                                    _Compiled(_MOVE_HEAD, dialect))
-    read_head, insert_rows, move_head = _PIPELINED[dialect.name]
+    read_head, insert_rows, move_head = _pipelined_statements(dialect)
     driver = connection.connection.driver_connection
     try:
         with driver.pipeline(), driver.cursor() as cursor:
