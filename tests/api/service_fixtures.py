@@ -77,8 +77,8 @@ def postgres_database() -> tuple[str, callable]:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
 
     def drop():
+        terminate_connections(name)
         with admin.connect() as connection:
-            connection.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
 
@@ -87,9 +87,19 @@ def postgres_database() -> tuple[str, callable]:
 
 def terminate_backend(pid: int) -> None:
     """End one PostgreSQL server process, as a restart or an idle timeout on the server's side would."""
+    _terminate("pid = :value", pid)
+
+
+def terminate_connections(database: str) -> None:
+    """End every PostgreSQL server process connected to ``database``, as a server restart would."""
+    _terminate("datname = :value", database)
+
+
+def _terminate(which: str, value) -> None:
     admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        connection.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {which}"),
+                           {"value": value})
     admin.dispose()
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, text
 from api.db import audit
 from api.db.engine import make_engine, sessions
 from features.registry import BY_NAME
-from tests.api.service_fixtures import POSTGRES_ADMIN, UNKNOWN, make_service, postgres_database
+from tests.api.service_fixtures import POSTGRES_ADMIN, UNKNOWN, make_service, postgres_database, terminate_connections
 
 ERROR_KEYS = {"code", "message", "message_zh", "request_id"}
 
@@ -282,19 +282,16 @@ def test_a_lost_database_connection_is_a_503_and_the_next_question_is_answered(m
         with svc.client:
             assert svc.ask().status_code == 200
             database = url.rsplit("/", 1)[1]
-            admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
-            with admin.connect() as connection:  # the server restarts under the service
-                connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d"),
-                                   {"d": database})
+            terminate_connections(database)  # the server restarts under the service
             lost = svc.ask()
             assert lost.status_code == 503, lost.text
             assert lost.json()["code"] == "DATABASE_UNAVAILABLE" and lost.json()["request_id"]
             again = svc.ask()
             assert again.status_code == 200, again.text
+            admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
             with admin.connect() as connection:  # the database refuses connections for a while
                 connection.execute(text(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS false'))
-                connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d"),
-                                   {"d": database})
+            terminate_connections(database)
             # the first finds its pooled connection gone, the second cannot open a new one
             unreachable = [svc.ask() for _ in range(2)]
             with admin.connect() as connection:
