@@ -1,12 +1,13 @@
 """The model bundle: everything one pre-credit decision needs, saved as one folder.
 
-``pd_model.*`` (the calibrated PD classifier), ``capacity_model.*`` (the conservative 12-month
+``pd_model.*`` (the calibrated PD classifier; with ``stage1_model.*`` and ``two_stage.json`` when
+it is the two-stage model of :mod:`models.stages`), ``capacity_model.*`` (the conservative 12-month
 capacity), ``policy.toml`` (a copy of the policy it was trained and validated under) and
 ``bundle.json`` (versions, training windows, metrics). LightGBM text and JSON only, no pickle:
 the service loads it once per process with LightGBM alone (no ``shap``).
 
 :meth:`ModelBundle.decide` turns profile rows into PD, score, grade, decision, limit and the
-factors behind them, with one ``pred_contrib`` pass: the contributions sum to the margin, so
+factors behind them, with one ``pred_contrib`` pass per stage: the contributions sum to the margin, so
 the PD comes from the same numbers that explain it.
 """
 
@@ -23,6 +24,7 @@ import pandas as pd
 
 from features.registry import BY_NAME
 from models.estimator import CreditModel, QuantileModel
+from models.stages import TwoStageModel
 from models.explain import reason, top_factors
 from models.policy import Policy
 
@@ -40,7 +42,7 @@ class Decisions:
     capacity: np.ndarray
     margin: np.ndarray
     base_value: float
-    contributions: np.ndarray
+    contributions: np.ndarray | None  # None when decided without explanations
     features: list[str]
     knockouts: list[list]
     values: pd.DataFrame = field(repr=False, default=None)
@@ -112,7 +114,7 @@ def _code(feature: str) -> str:
 class ModelBundle:
     """A PD model, a capacity model and the policy that turns them into decisions."""
 
-    pd_model: CreditModel
+    pd_model: CreditModel | TwoStageModel
     capacity_model: QuantileModel
     policy: Policy
     meta: dict
@@ -122,18 +124,25 @@ class ModelBundle:
         return self.pd_model.feature_names_
 
     @property
+    def inputs(self) -> list[str]:
+        """Every profile column a decision reads: the model's features, then the knock-outs'."""
+        return list(dict.fromkeys([*self.features, *(rule.feature for rule in self.policy.knockouts)]))
+
+    @property
     def version(self) -> str:
         """The registered model version when registered, else the bundle's content hash."""
         return str(self.meta.get("model_version") or self.meta["bundle_id"])
 
     def decide(self, profile: pd.DataFrame, requested_yuan: np.ndarray | None = None,
-               num_threads: int = 0) -> Decisions:
-        """Decisions for profile rows (one per enterprise)."""
+               num_threads: int = 0, explain: bool = True) -> Decisions:
+        """Decisions for profile rows (one per enterprise). ``explain=False`` leaves the reasons
+        out (``contributions`` is None): the same PD, grade and limit for a fraction of the cost,
+        for measuring a model on many loans."""
         codes = profile["uscc"].to_numpy() if "uscc" in profile else np.arange(len(profile))
         capacity_matrix = None if self.capacity_model.feature_names_ == self.features else \
             self.capacity_model.matrix(profile)
         return self._decide(self.pd_model.matrix(profile), capacity_matrix, profile, codes, requested_yuan,
-                            num_threads)
+                            num_threads, explain)
 
     def decide_rows(self, rows: list[list], order: list[str], codes: list[str],
                     requested_yuan: np.ndarray | None = None, num_threads: int = 1) -> Decisions:
@@ -146,11 +155,12 @@ class ModelBundle:
                             requested_yuan, num_threads)
 
     def _decide(self, matrix: np.ndarray, capacity_matrix: np.ndarray | None, columns, codes: np.ndarray,
-                requested_yuan: np.ndarray | None, num_threads: int) -> Decisions:
-        raw = self.pd_model.booster_.predict(matrix, pred_contrib=True, num_iteration=self.pd_model.best_iteration_,
-                                             num_threads=num_threads)
-        contributions, base = raw[:, :-1], raw[:, -1]
-        margin = contributions.sum(axis=1) + base
+                requested_yuan: np.ndarray | None, num_threads: int, explain: bool = True) -> Decisions:
+        if explain:
+            contributions, base = self.pd_model.contributions(matrix, num_threads)
+            margin = contributions.sum(axis=1) + base
+        else:
+            contributions, base, margin = None, np.zeros(0), self.pd_model.raw(matrix, num_threads)
         pd_ = 1.0 / (1.0 + np.exp(-self.pd_model.calibrated_log_odds(margin)))
         capacity = self.capacity_model.predict(matrix if capacity_matrix is None else capacity_matrix, num_threads)
         grades = self.policy.grades(pd_)
@@ -177,13 +187,17 @@ class ModelBundle:
     def load(cls, folder: Path) -> ModelBundle:
         folder = Path(folder)
         meta = json.loads((folder / "bundle.json").read_text("utf-8"))
-        return cls(CreditModel.load(folder), QuantileModel.load(folder), Policy.load(folder / "policy.toml"), meta)
+        pd_model = TwoStageModel.load(folder) if TwoStageModel.saved_in(folder) else CreditModel.load(folder)
+        return cls(pd_model, QuantileModel.load(folder), Policy.load(folder / "policy.toml"), meta)
 
 
 def bundle_id(folder: Path) -> str:
     """A hash of the models and the policy: the same files, the same id."""
     digest = hashlib.sha256()
-    for name in ("pd_model.lgb.txt", "pd_model.json", "capacity_model.lgb.txt", "capacity_model.json", "policy.toml"):
+    names = ["pd_model.lgb.txt", "pd_model.json", "capacity_model.lgb.txt", "capacity_model.json", "policy.toml"]
+    if TwoStageModel.saved_in(folder):
+        names += TwoStageModel.FILES
+    for name in names:
         digest.update((Path(folder) / name).read_bytes())
     return digest.hexdigest()[:12]
 

@@ -61,8 +61,44 @@ def psi(expected, actual, bins: int = 10) -> float:
 
 
 def summary(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    """AUC, Gini, KS, Brier and ECE of predicted PDs against outcomes."""
+    """AUC (with its 95 % DeLong interval), Gini, KS, Brier and ECE of predicted PDs against outcomes."""
     y = np.asarray(y, dtype=float)
     area = auc(y, p)
-    return {"auc": area, "gini": 2 * area - 1, "ks": ks(y, p), "brier": float(brier_score_loss(y, p)) if len(y) else float("nan"),
+    interval = auc_interval(y, p)
+    return {"auc": area, "auc_low": interval["low"], "auc_high": interval["high"], "gini": 2 * area - 1, "ks": ks(y, p), "brier": float(brier_score_loss(y, p)) if len(y) else float("nan"),
             "ece": ece(y, p) if len(y) else float("nan"), "loans": float(len(y)), "default_rate": float(y.mean()) if len(y) else float("nan")}
+
+
+def auc_delong(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    """AUC and its standard error by DeLong's method (placement values; O(n log n))."""
+    y = np.asarray(y).astype(bool)
+    p = np.asarray(p, dtype=float)
+    positives, negatives = p[y], p[~y]
+    m, n = len(positives), len(negatives)
+    if not m or not n:
+        return float("nan"), float("nan")
+    ranks_all = _midranks(np.concatenate([positives, negatives]))
+    ranks_pos, ranks_neg = _midranks(positives), _midranks(negatives)
+    area = (ranks_all[:m].sum() - m * (m + 1) / 2) / (m * n)
+    v10 = (ranks_all[:m] - ranks_pos) / n          # per positive: share of negatives below it
+    v01 = 1.0 - (ranks_all[m:] - ranks_neg) / m    # per negative: share of positives above it
+    variance = (np.var(v10, ddof=1) / m if m > 1 else 0.0) + (np.var(v01, ddof=1) / n if n > 1 else 0.0)
+    return float(area), float(np.sqrt(variance))
+
+
+def _midranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks, ties given their mean rank."""
+    from scipy.stats import rankdata
+    return rankdata(values, method="average")
+
+
+def auc_interval(y: np.ndarray, p: np.ndarray, level: float = 0.95) -> dict[str, float]:
+    """AUC with its DeLong confidence interval (clipped to [0, 1]) and the defaults behind it:
+    ``{"value", "low", "high", "defaults"}``."""
+    from statistics import NormalDist
+
+    area, error = auc_delong(y, p)
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    return {"value": area, "low": max(0.0, area - z * error) if error == error else float("nan"),
+            "high": min(1.0, area + z * error) if error == error else float("nan"),
+            "defaults": float(np.asarray(y).sum())}

@@ -19,7 +19,8 @@ def band(value: float) -> str:
 def drift(bundle: ModelBundle, training: pd.DataFrame, latest: pd.DataFrame) -> pd.DataFrame:
     """PSI of the score and of every model input between the training population and the latest
     profile, worst first, with its band."""
-    rows = [("score", metrics.psi(bundle.decide(training).score, bundle.decide(latest).score))]
+    rows = [("score", metrics.psi(bundle.decide(training, explain=False).score,
+                                  bundle.decide(latest, explain=False).score))]
     rows += [(f, metrics.psi(training[f], latest[f])) for f in bundle.features]
     table = pd.DataFrame(rows, columns=["variable", "psi"]).sort_values("psi", ascending=False, kind="stable")
     table["band"] = table["psi"].map(band)
@@ -28,7 +29,7 @@ def drift(bundle: ModelBundle, training: pd.DataFrame, latest: pd.DataFrame) -> 
 
 def drift_by(bundle: ModelBundle, training: pd.DataFrame, latest: pd.DataFrame, by: str) -> pd.DataFrame:
     """Score PSI and mean PD, training against latest, per value of ``by`` (district…)."""
-    trained, now = bundle.decide(training), bundle.decide(latest)
+    trained, now = bundle.decide(training, explain=False), bundle.decide(latest, explain=False)
     rows = []
     for value in sorted(set(latest[by].dropna().astype(str))):
         a = training[by].astype("object").astype(str).to_numpy() == value

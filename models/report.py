@@ -37,6 +37,9 @@ class Report:
     slices: dict[str, pd.DataFrame]
     monotonicity: dict[str, bool]
     plots: dict[str, bytes]
+    benchmark: pd.DataFrame | None = None
+    stages: pd.DataFrame | None = None
+    excluded: pd.DataFrame | None = None
 
 
 def _png(figure) -> bytes:
@@ -91,12 +94,14 @@ def shap_summary_plot(bundle: ModelBundle, frame: pd.DataFrame) -> bytes:
 
 
 def build(bundle: ModelBundle, evaluation: Evaluation, psi: pd.DataFrame, slices: dict[str, pd.DataFrame],
-          monotonicity: dict[str, bool], title: str) -> Report:
+          monotonicity: dict[str, bool], title: str, benchmark=None, stages: pd.DataFrame | None = None,
+          excluded: pd.DataFrame | None = None) -> Report:
     y = evaluation.frame["defaulted"].to_numpy()
     plots = {"ROC": roc_plot(y, evaluation.decisions.pd), "KS": ks_plot(y, evaluation.decisions.pd),
              "Calibration": calibration_plot(evaluation.calibration),
              "SHAP summary (log-odds of default)": shap_summary_plot(bundle, evaluation.frame)}
-    return Report(title, evaluation.metrics, bundle.meta, evaluation.calibration, psi, slices, monotonicity, plots)
+    return Report(title, evaluation.metrics, bundle.meta, evaluation.calibration, psi, slices, monotonicity, plots,
+                  None if benchmark is None else benchmark.table, stages, excluded)
 
 
 def _table(frame: pd.DataFrame) -> str:
@@ -109,7 +114,8 @@ def render(report: Report) -> str:
     split = report.windows.get("split", {})
     windows = pd.DataFrame([{"window": k, "grant months": " … ".join(v) if isinstance(v, (list, tuple)) else v,
                              "loans": report.windows.get("loans", {}).get(k, ""),
-                             "defaults": report.windows.get("defaults", {}).get(k, "")} for k, v in split.items()])
+                             "defaults": report.windows.get("defaults", {}).get(k, "")} for k, v in split.items()
+                            if k not in ("evidence", "thin", "min_defaults")])
     broken = [name for name, holds in report.monotonicity.items() if not holds]
     monotone = ("holds for all " + str(len(report.monotonicity)) + " constrained features" if not broken
                 else "BROKEN for " + ", ".join(broken))
@@ -118,6 +124,25 @@ def render(report: Report) -> str:
                      f"{base64.b64encode(png).decode()}'><figcaption>{html.escape(name)}</figcaption></figure>"
                      for name, png in report.plots.items())
     slice_html = "".join(f"<h3>by {html.escape(by)}</h3>{_table(frame)}" for by, frame in report.slices.items())
+    split_meta = report.windows.get("split", {})
+    evidence = "".join(f"<li>{html.escape(note)}</li>" for note in split_meta.get("evidence", [])) or \
+        f"<li>every window holds at least {split_meta.get('min_defaults', '')} defaults</li>"
+    benchmark = "" if report.benchmark is None else (
+        "<h2>Benchmark scorecard (WOE logistic, same windows)</h2><p>Approval at the same bad rate: the share of "
+        "out-of-time loans each model approves, safest first, while the approved loans default no more often than "
+        "the champion's approved loans do.</p>" + _table(report.benchmark))
+    stages_meta = report.windows.get("stages")
+    stages = "" if report.stages is None or not stages_meta else (
+        f"<h2>Two stages</h2><p>Stage 1 learned distress in the next 12 months from "
+        f"{stages_meta['enterprise_months']:,} enterprise-months ({html.escape(' … '.join(stages_meta['as_of']))}; "
+        f"{stages_meta['distress_rate']:.1%} distressed; {stages_meta['stage1_trees']} trees); stage 2 boosts from "
+        f"a + b · stage-1 margin with (a, b) = ({stages_meta['link'][0]:.3f}, {stages_meta['link'][1]:.3f}). Events: "
+        + html.escape("; ".join(f"{name} {rate:.1%}" for name, rate in stages_meta["events"].items()))
+        + "</p>" + _table(report.stages))
+    excluded = "" if report.excluded is None else (
+        "<h2>Features not yet available (left out)</h2>"
+        + ("<p>none: every feature's window is covered by the lake's history from the first fitted month</p>"
+           if not len(report.excluded) else _table(report.excluded)))
     return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(report.title)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}} table.t{{border-collapse:collapse;margin:.5em 0}}
 table.t td,table.t th{{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}} figure{{display:inline-block;margin:0 1em 1em 0}}
@@ -128,6 +153,10 @@ img{{max-width:520px}}</style></head><body>
 {report.windows.get('capacity_trees')} capacity trees; calibration (a, b) = {report.windows.get('calibration')}.</p>
 <h2>Out-of-time performance</h2>{_table(headline)}
 <h2>Windows (split by grant month)</h2>{_table(windows)}
+<h2>Evidence</h2><ul>{evidence}</ul>
+{benchmark}
+{stages}
+{excluded}
 <h2>Monotonicity</h2><p>{html.escape(monotone)}</p>
 <h2>Plots</h2>{images}
 <h2>Calibration by decile (out of time)</h2>{_table(report.calibration)}

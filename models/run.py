@@ -19,13 +19,17 @@ from pathlib import Path
 import pandas as pd
 
 from models.bundle import ModelBundle
-from models.dataset import label_loans, split_by_time
+from models.dataset import (LakeHistory, distress_training_frame, label_loans, mature_features,
+                            split_by_time)
 from models.policy import Policy
-from models.train import Evaluation, evaluate, fit_bundle, monotonicity, psi_table, slices
+from models.scorecard import benchmark_scorecard
+from models.train import (Evaluation, evaluate, fit_bundle, monotonicity, profile_columns, psi_table, slices,
+                          stage_contributions)
 
-GATE = {"max_auc_drop": 0.005, "max_psi": 0.25, "max_ece": 0.02}
+GATE = {"max_auc_drop": 0.005, "max_psi": 0.25, "max_feature_psi": 0.25, "max_ece": 0.02}
 """Promotion gate: AUC not worse than the champion's by more than 0.005 on the same loans, every
-monotone constraint holding, score PSI (training → out of time) below 0.25, ECE at most 0.02."""
+monotone constraint holding, score PSI and every model feature's PSI (training → out of time)
+below 0.25, ECE at most 0.02, and an out-of-time AUC above the benchmark scorecard's."""
 
 
 @dataclass
@@ -43,8 +47,11 @@ class TrainingResult:
 
 def train_challenger(home: Path, snapshots: pd.DataFrame | None = None, policy: Policy | None = None,
                      params: dict | None = None, register: bool = True, split_months: dict | None = None,
-                     progress=None) -> TrainingResult:
-    """Train, evaluate, report and register a challenger from the lake under ``home``."""
+                     progress=None, two_stage: bool = True) -> TrainingResult:
+    """Train, evaluate, report and register a challenger from the lake under ``home``: the loans
+    split by evidence (:func:`~models.dataset.split_by_time`), the features the lake's history
+    covers (:func:`~models.dataset.mature_features`), stage 1 on the city's enterprise-months
+    before the out-of-time window (unless ``two_stage`` is False), stage 2 on the loans."""
     from features.lake import Lake
     from features.profile.build import training_snapshots
     from models import report as report_module
@@ -54,34 +61,63 @@ def train_challenger(home: Path, snapshots: pd.DataFrame | None = None, policy: 
     seconds: dict[str, float] = {}
     tick = time.perf_counter()
     say("building each loan's profile as of its grant date")
-    frame = label_loans(snapshots if snapshots is not None else training_snapshots(home), Lake(home))
+    snapshots = snapshots if snapshots is not None else training_snapshots(home)
+    frame = label_loans(snapshots, Lake(home))
     windows, split = split_by_time(frame, **(split_months or {}))
     seconds["training frame"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    say(f"fitting on {len(windows['train']):,} loans ({split.train[0]}…{split.train[1]}), "
-        f"out of time {split.oot[0]}…{split.oot[1]}")
-    bundle = fit_bundle(windows, split, policy, params)
+    say("reading the whole lake: history starts and every enterprise's months")
+    history = LakeHistory.read(home)
+    fitted = pd.concat([windows[w]["grant_date"] for w in ("train", "valid", "calib")])
+    columns, excluded = mature_features(history.starts, fitted.min().date(), profile_columns())
+    distress = None
+    if two_stage:
+        before_oot = windows["oot"]["grant_date"].min() - pd.Timedelta(days=1)
+        distress = distress_training_frame(history, fitted.min().date(), before_oot.date(), seed=0)
+        if len(distress) == 0 or distress["distress"].nunique() < 2:
+            split.evidence.append("no enterprise-month before the out-of-time window has a whole year of outcomes "
+                                  "in the lake: one stage, on the loans alone")
+            distress = None
+    seconds["distress frame"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    say(f"fitting on {len(windows['train']):,} loans ({split.train[0]}…{split.train[1]})"
+        + (f" and {len(distress):,} enterprise-months" if distress is not None else "")
+        + f", out of time {split.oot[0]}…{split.oot[1]}")
+    bundle = fit_bundle(windows, split, policy, params, distress=distress, columns=columns)
+    bundle.meta["features_excluded"] = excluded.to_dict(orient="records")
     seconds["fit"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
     say("evaluating out of time and writing the report")
     evaluation = evaluate(bundle, windows["oot"])
-    train_scores = bundle.decide(windows["train"]).score
-    psi = psi_table(windows["train"], windows["oot"], train_scores, evaluation.decisions.score)
+    train_scores = bundle.decide(windows["train"], explain=False).score
+    psi = psi_table(windows["train"], windows["oot"], train_scores, evaluation.decisions.score, columns)
     monotone = monotonicity(bundle.pd_model, windows["oot"].sample(min(300, len(windows["oot"])), random_state=0))
+    benchmark = benchmark_scorecard(windows, columns, evaluation)
+    stages = None
+    if distress is not None:
+        say("stage 1 out of time, on enterprises that borrowed and that never did")
+        later = distress_training_frame(history, windows["oot"]["grant_date"].min().date(), history.end, 50_000, seed=1)
+        stages = stage_contributions(bundle.pd_model, windows["oot"], later, set(snapshots["uscc"]))
     headline = {f"oot_{k}": v for k, v in evaluation.metrics.items()}
     headline["psi_score"] = float(psi.loc[psi["variable"] == "score", "psi"].iloc[0])
-    headline["psi_max_feature"] = float(psi.loc[psi["variable"] != "score", "psi"].max())
+    features_psi = psi[psi["variable"] != "score"].sort_values("psi", ascending=False)
+    headline["psi_max_feature"] = float(features_psi["psi"].iloc[0]) if len(features_psi) else 0.0
+    headline["psi_worst_feature"] = str(features_psi["variable"].iloc[0]) if len(features_psi) else ""
     headline["monotonicity_holds"] = float(all(monotone.values()))
+    headline["benchmark_auc"] = benchmark.metrics["auc"]
     bundle.meta["metrics"] = headline
     bundle.meta["monotonicity_holds"] = all(monotone.values())
+    bundle.meta["benchmark"] = benchmark.metrics
     models_dir = Path(home) / "models"
     stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
     bundle_dir = bundle.save(models_dir / stamp / "bundle")
     the_slices = {by: slices(evaluation, by) for by in ("district_code", "entity_type", "industry_section")}
     page = report_module.render(report_module.build(bundle, evaluation, psi, the_slices, monotone,
-                                                    f"信易贷 pre-credit model {bundle.meta['bundle_id']} · validation report"))
+                                                    f"信易贷 pre-credit model {bundle.meta['bundle_id']} · validation report",
+                                                    benchmark, stages, excluded))
     report_path = Path(home) / "reports" / f"model-{bundle.meta['bundle_id']}.html"
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report_path.write_text(page, "utf-8")
@@ -96,6 +132,9 @@ def train_challenger(home: Path, snapshots: pd.DataFrame | None = None, policy: 
     files = {"validation_report.html": page, "psi.csv": psi.to_csv(index=False),
              "calibration_by_decile.csv": evaluation.calibration.to_csv(index=False),
              "monotonicity.json": json.dumps(monotone, indent=1),
+             "benchmark_scorecard.csv": benchmark.table.to_csv(index=False),
+             "features_excluded.csv": excluded.to_csv(index=False),
+             **({"stages.csv": stages.to_csv(index=False)} if stages is not None else {}),
              **{f"slices_{by}.csv": table.to_csv(index=False) for by, table in the_slices.items()}}
     run_id, version = tracking.log_training(bundle, bundle_dir, windows["oot"], run_params, headline, files, register)
     if version:
@@ -127,6 +166,13 @@ def gate(challenger: dict, champion: dict | None, monotone_holds: bool) -> list[
                             challenger["psi_score"] < GATE["max_psi"]))
     checks.append(GateCheck("ECE out of time", challenger["ece"], f"≤ {GATE['max_ece']}",
                             challenger["ece"] <= GATE["max_ece"]))
+    if "psi_max_feature" in challenger:
+        worst = challenger.get("psi_worst_feature") or "any feature"
+        checks.append(GateCheck(f"largest feature PSI, training → out of time ({worst})", challenger["psi_max_feature"],
+                                f"< {GATE['max_feature_psi']}", challenger["psi_max_feature"] < GATE["max_feature_psi"]))
+    if challenger.get("benchmark_auc") is not None:
+        margin = challenger["auc"] - challenger["benchmark_auc"]
+        checks.append(GateCheck("AUC above the benchmark scorecard's (same loans)", margin, "> 0", margin > 0))
     return checks
 
 
@@ -176,7 +222,9 @@ def promote(home: Path, force: bool = False, reason: str | None = None, snapshot
         raise PromotionError(f"the lake holds no labelled loans of both outcomes in the challenger's out-of-time "
                              f"window {first}…{last}")
     measured = evaluate(challenger, loans).metrics
-    measured["psi_score"] = float(challenger.meta["metrics"]["psi_score"])
+    for key in ("psi_score", "psi_max_feature", "psi_worst_feature", "benchmark_auc"):
+        if key in challenger.meta["metrics"]:
+            measured[key] = challenger.meta["metrics"][key]
     champion_measures = None
     if champion is not None:
         missing = [c for c in champion.features if c not in loans.columns]
@@ -184,7 +232,9 @@ def promote(home: Path, force: bool = False, reason: str | None = None, snapshot
             raise PromotionError(f"the champion (version {champion.version}) reads features the profile no longer "
                                  f"has ({missing[:5]}); promote with --force --reason")
         champion_measures = evaluate(champion, loans).metrics
-    checks = gate(measured, champion_measures, bool(challenger.meta.get("monotonicity_holds")))
+    # measured again on the bundle as registered, not taken from what training wrote
+    monotone = monotonicity(challenger.pd_model, loans.sample(min(300, len(loans)), random_state=0))
+    checks = gate(measured, champion_measures, all(monotone.values()))
     holds = all(c.holds for c in checks)
     promoted = holds or force
     if promoted:

@@ -90,13 +90,14 @@ def log_training(bundle: ModelBundle, bundle_dir: Path, example: pd.DataFrame, p
     when asked, register the model and point ``challenger`` at it. Returns (run id, version)."""
     mlflow_client = client()
     experiment_id = _experiment_id(mlflow_client)
-    sample = as_text_categories(example.head(50)[["uscc", *bundle.features]])
+    sample = as_text_categories(example.head(50)[["uscc", *bundle.inputs]])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # MLflow warns about its own defaults (integer columns, pip inference)
         signature = infer_signature(sample, bundle.decide(sample).frame())
         with mlflow.start_run(experiment_id=experiment_id, run_name=f"train {bundle.meta['trained_at']}") as run:
             mlflow.log_params({k: (json.dumps(v) if isinstance(v, (dict, list, tuple)) else v) for k, v in params.items()})
-            mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})
+            mlflow.log_metrics({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and v == v})
+            mlflow.set_tags({k: v for k, v in metrics.items() if isinstance(v, str)})
             with tempfile.TemporaryDirectory() as folder:
                 for name, content in files.items():
                     path = Path(folder) / name

@@ -22,9 +22,11 @@ from models import metrics
 from models.bundle import Decisions, ModelBundle
 from models.dataset import Split
 from models.estimator import CreditModel, QuantileModel
+from models.stages import TwoStageModel
 from models.policy import Policy
 
 MONOTONE_TOLERANCE = 1e-9
+CONTRIBUTION_SAMPLE = 3_000
 
 
 @dataclass
@@ -43,20 +45,37 @@ def profile_columns() -> list[str]:
 
 
 def fit_bundle(windows: dict[str, pd.DataFrame], split: Split, policy: Policy | None = None,
-               params: dict | None = None, seed: int = 0) -> ModelBundle:
-    """Fit the PD and capacity models on the windows of :func:`models.dataset.split_by_time`."""
+               params: dict | None = None, seed: int = 0, distress: pd.DataFrame | None = None,
+               columns: list[str] | None = None) -> ModelBundle:
+    """Fit the PD and capacity models on the windows of :func:`models.dataset.split_by_time`,
+    on ``columns`` (every registered feature by default). With ``distress`` (enterprise-months
+    with a ``distress`` label, :func:`models.dataset.distress_training_frame`) the PD model is the
+    two-stage model of :mod:`models.stages`; without it, one stage on the loans. Empty validation
+    and calibration windows (a thin book) leave both to cross-validation on the training loans."""
     policy = policy or Policy.load()
-    columns = profile_columns()
+    columns = columns or profile_columns()
     monotone = {f.name: f.monotone for f in FEATURES}
     categories = {f.name: list(f.categories) for f in FEATURES if f.is_categorical}
+    train, valid, calib = (windows[w] if len(windows[w]) else None for w in ("train", "valid", "calib"))
+    loans = [train[columns], train["defaulted"]]
+    for window in (valid, calib):
+        loans += [None, None] if window is None else [window[columns], window["defaulted"]]
     started = time.perf_counter()
-    pd_model = CreditModel(monotone=monotone, categories=categories, params=params, seed=seed).fit(
-        windows["train"][columns], windows["train"]["defaulted"], windows["valid"][columns],
-        windows["valid"]["defaulted"], windows["calib"][columns], windows["calib"]["defaulted"])
+    if distress is not None:
+        pd_model = TwoStageModel(monotone=monotone, categories=categories, params=params, seed=seed).fit(
+            distress[columns], distress["distress"], *loans)
+    else:
+        pd_model = CreditModel(monotone=monotone, categories=categories, params=params, seed=seed).fit(*loans)
     pd_seconds = time.perf_counter() - started
-    known = {name: w[w["capacity_12m"].notna()] for name, w in windows.items()}
+    known = train[train["capacity_12m"].notna()]
+    if valid is not None and valid["capacity_12m"].notna().any():
+        fit_rows, stop_rows = known, valid[valid["capacity_12m"].notna()]
+    else:  # a thin book: the newest fifth of the training borrowers stops the capacity model early
+        order = known["grant_date"].rank(method="first")
+        fit_rows, stop_rows = known[order <= 0.8 * len(known)], known[order > 0.8 * len(known)]
     capacity_model = QuantileModel(alpha=policy.capacity_quantile, categories=categories, params=params, seed=seed).fit(
-        known["train"][columns], known["train"]["capacity_12m"], known["valid"][columns], known["valid"]["capacity_12m"])
+        fit_rows[columns], fit_rows["capacity_12m"], stop_rows[columns], stop_rows["capacity_12m"])
+    stage2 = pd_model.stage2_ if distress is not None else pd_model
     meta = {
         "feature_set_version": feature_set_version(),
         "policy_version": policy.version,
@@ -64,16 +83,26 @@ def fit_bundle(windows: dict[str, pd.DataFrame], split: Split, policy: Policy | 
         "split": split.as_dict(),
         "loans": {name: int(len(w)) for name, w in windows.items()},
         "defaults": {name: int(w["defaulted"].sum()) for name, w in windows.items()},
-        "pd_trees": pd_model.best_iteration_, "capacity_trees": capacity_model.best_iteration_,
-        "calibration": list(pd_model.calibration_), "seconds_pd_fit": round(pd_seconds, 2),
+        "pd_trees": stage2.best_iteration_, "capacity_trees": capacity_model.best_iteration_,
+        "pd_params": stage2.params_, "calibration": list(pd_model.calibration_), "seconds_pd_fit": round(pd_seconds, 2),
+        "features_used": len(columns),
     }
+    if distress is not None:
+        meta["stages"] = {
+            "stage1_trees": pd_model.stage1_.best_iteration_, "stage1_params": pd_model.stage1_.params_,
+            "stage1_validation_auc": pd_model.stage1_.validation_auc_, "link": list(pd_model.link_),
+            "enterprise_months": int(len(distress)), "distress_rate": float(distress["distress"].mean()),
+            "as_of": [str(distress["as_of"].min().date()), str(distress["as_of"].max().date())],
+            "events": {c.removeprefix("event_"): float(distress[c].mean()) for c in distress.columns
+                       if c.startswith("event_")},
+        }
     return ModelBundle(pd_model, capacity_model, policy, meta)
 
 
 def evaluate(bundle: ModelBundle, loans: pd.DataFrame) -> Evaluation:
     """Metrics of ``bundle`` on labelled loans: AUC, Gini, KS, Brier, ECE, approval rate, and
     how often the limit stays within the capacity realised by borrowers who repaid."""
-    decisions = bundle.decide(loans)
+    decisions = bundle.decide(loans, explain=False)
     y = loans["defaulted"].to_numpy()
     summary = metrics.summary(y, decisions.pd)
     summary["approval_rate"] = float(np.mean(decisions.decision == "approve"))
@@ -84,9 +113,10 @@ def evaluate(bundle: ModelBundle, loans: pd.DataFrame) -> Evaluation:
     return Evaluation(summary, metrics.calibration_table(y, decisions.pd), decisions, loans)
 
 
-def monotonicity(model: CreditModel, sample: pd.DataFrame, grid_points: int = 12) -> dict[str, bool]:
+def monotonicity(model, sample: pd.DataFrame, grid_points: int = 12) -> dict[str, bool]:
     """For every constrained feature: do predictions move only the declared way as the feature
-    alone sweeps its range, on every sampled row? (LightGBM enforces it; this checks it.)"""
+    alone sweeps its range, on every sampled row? (LightGBM enforces it; this checks it, on the
+    final margin of whatever model it is given.)"""
     matrix = model.matrix(sample)
     out = {}
     for j, name in enumerate(model.feature_names_):
@@ -99,30 +129,69 @@ def monotonicity(model: CreditModel, sample: pd.DataFrame, grid_points: int = 12
             out[name] = True
             continue
         grid = np.unique(np.quantile(finite, np.linspace(0, 1, grid_points)))
-        margins = []
-        for value in grid:
-            varied = matrix.copy()
-            varied[:, j] = value
-            margins.append(model.raw(varied))
-        steps = np.diff(np.stack(margins, axis=1), axis=1) * direction
+        varied = np.repeat(matrix, len(grid), axis=0)  # every row at every grid value, one prediction
+        varied[:, j] = np.tile(grid, len(matrix))
+        margins = model.raw(varied).reshape(len(matrix), len(grid))
+        steps = np.diff(margins, axis=1) * direction
         out[name] = bool((steps >= -MONOTONE_TOLERANCE).all())
     return out
 
 
-def psi_table(train: pd.DataFrame, oot: pd.DataFrame, train_scores: np.ndarray, oot_scores: np.ndarray) -> pd.DataFrame:
-    """PSI between the training and out-of-time populations: the score first, then every feature."""
+def psi_table(train: pd.DataFrame, oot: pd.DataFrame, train_scores: np.ndarray, oot_scores: np.ndarray,
+              columns: list[str] | None = None) -> pd.DataFrame:
+    """PSI between the training and out-of-time populations: the score first, then every model
+    feature (``columns``; every registered feature by default)."""
     rows = [("score", metrics.psi(train_scores, oot_scores))]
-    rows += [(name, metrics.psi(train[name], oot[name])) for name in profile_columns()]
+    rows += [(name, metrics.psi(train[name], oot[name])) for name in (columns or profile_columns())]
     return pd.DataFrame(rows, columns=["variable", "psi"])
 
 
 def slices(evaluation: Evaluation, by: str) -> pd.DataFrame:
-    """Loans, default rate, mean PD, approval rate and AUC per value of ``by``."""
+    """Loans, defaults, default rate, mean PD, approval rate and AUC with its 95 % interval per
+    value of ``by`` (a slice of 65 loans is read with its interval)."""
     frame = pd.DataFrame({by: evaluation.frame[by].astype("object").fillna("∅").to_numpy(),
                           "y": evaluation.frame["defaulted"].to_numpy(), "pd": evaluation.decisions.pd,
                           "approved": evaluation.decisions.decision == "approve"})
     rows = []
     for value, group in frame.groupby(by, sort=True):
-        rows.append({by: value, "loans": len(group), "default_rate": group["y"].mean(), "mean_pd": group["pd"].mean(),
-                     "approval_rate": group["approved"].mean(), "auc": metrics.auc(group["y"], group["pd"])})
+        interval = metrics.auc_interval(group["y"], group["pd"])
+        rows.append({by: value, "loans": len(group), "defaults": int(group["y"].sum()), "default_rate": group["y"].mean(),
+                     "mean_pd": group["pd"].mean(), "approval_rate": group["approved"].mean(), "auc": interval["value"],
+                     "auc_low": interval["low"], "auc_high": interval["high"]})
+    return pd.DataFrame(rows)
+
+
+def stage_contributions(model, loans: pd.DataFrame, distress_oot: pd.DataFrame | None = None,
+                        borrowers: set[str] | None = None) -> pd.DataFrame | None:
+    """What each stage of a two-stage model (:mod:`models.stages`) brings, out of time: on the
+    loans, the spread of each stage's share of the final margin, the AUC of stage 1 alone and of
+    both; on enterprise-months after training (``distress_oot``), how well stage 1 ranks distress
+    for enterprises that never borrowed (not in ``borrowers``) and for those that did. None for a
+    one-stage model."""
+    if not isinstance(model, TwoStageModel):
+        return None
+    y = loans["defaulted"].to_numpy()
+    matrix = model.matrix(loans[model.feature_names_])
+    first, second = model.stage_margins(matrix)
+    # explanations are costly: their split between the stages is read on a sample
+    sample = matrix[np.random.default_rng(0).permutation(len(matrix))[:CONTRIBUTION_SAMPLE]]
+    by_stage1 = model.link_[1] * model.stage1_.contributions(sample)[0]
+    by_stage2 = model.stage2_.contributions(sample)[0]
+    stage1_share = np.abs(by_stage1).sum() / max(np.abs(by_stage1).sum() + np.abs(by_stage2).sum(), 1e-12)
+    rows = [
+        {"measure": "loans out of time: AUC of stage 1 alone", **metrics.auc_interval(y, first)},
+        {"measure": "loans out of time: AUC of both stages", **metrics.auc_interval(y, first + second)},
+        {"measure": "standard deviation of stage 1's share of the margin (log-odds)", "value": float(np.std(first))},
+        {"measure": "standard deviation of stage 2's share of the margin (log-odds)", "value": float(np.std(second))},
+        {"measure": f"stage 1's share of the absolute contributions ({len(sample):,} loans)",
+         "value": float(stage1_share)},
+    ]
+    if distress_oot is not None and len(distress_oot):
+        p1 = model.stage1_.raw(distress_oot[model.feature_names_])
+        borrowed = distress_oot["uscc"].isin(borrowers or set()).to_numpy()
+        events = distress_oot["distress"].to_numpy()
+        for label, chosen in (("never borrowed", ~borrowed), ("borrowed", borrowed)):
+            rows.append({"measure": f"enterprise-months after training, {label} ({int(chosen.sum()):,}, "
+                                    f"{events[chosen].mean():.1%} distressed): AUC of stage 1 on distress",
+                         **metrics.auc_interval(events[chosen], p1[chosen])})
     return pd.DataFrame(rows)

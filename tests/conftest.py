@@ -42,7 +42,7 @@ def profile_home(profile_city, tmp_path_factory) -> Path:
 
 
 MODEL_CITY = CitySpec(enterprises=3_000, months=36, seed=11, dirty=0.0, loan_rate=6.0)
-MODEL_SPLIT = {"oot_months": 4, "calib_months": 3, "valid_months": 3, "warmup_months": 3}
+MODEL_SPLIT = {"min_defaults": 10}
 
 
 @pytest.fixture(scope="session")

@@ -22,17 +22,25 @@ def _refuse(console: Console, error: Exception) -> None:
 
 @click.command()
 @click.option("--no-register", is_flag=True, help="Log the run to MLflow without registering the model.")
-@click.option("--oot-months", type=click.IntRange(1, 60), default=4, show_default=True,
-              help="Newest matured grant months kept out of time.")
-@click.option("--calib-months", type=click.IntRange(1, 60), default=2, show_default=True,
-              help="Grant months before those, for the calibration map.")
-@click.option("--valid-months", type=click.IntRange(1, 60), default=2, show_default=True,
-              help="Grant months before those, for early stopping.")
-@click.option("--warmup-months", type=click.IntRange(0, 60), default=6, show_default=True,
-              help="The lake's first months, left out (little history on anyone yet).")
-def train(no_register: bool, oot_months: int, calib_months: int, valid_months: int, warmup_months: int) -> None:
-    """Train a challenger: each matured loan's profile as of its grant date, split by time,
-    PD and capacity models, out-of-time validation report, MLflow run and registry."""
+@click.option("--oot-months", type=click.IntRange(1, 60), default=None,
+              help="Newest matured grant months kept out of time [default: the fewest holding --min-defaults].")
+@click.option("--calib-months", type=click.IntRange(1, 60), default=None,
+              help="Grant months before those, for the calibration map [default: by defaults, as above].")
+@click.option("--valid-months", type=click.IntRange(1, 60), default=None,
+              help="Grant months before those, for early stopping [default: by defaults, as above].")
+@click.option("--warmup-months", type=click.IntRange(0, 60), default=13, show_default=True,
+              help="The lake's first months, left out; features needing more history than this are not used.")
+@click.option("--min-defaults", type=click.IntRange(1, 10_000), default=30, show_default=True,
+              help="Defaults each validation, calibration and out-of-time window needs.")
+@click.option("--one-stage", is_flag=True, help="Learn from the banks' loans alone (no distress stage).")
+def train(no_register: bool, oot_months: int | None, calib_months: int | None, valid_months: int | None,
+          warmup_months: int, min_defaults: int, one_stage: bool) -> None:
+    """Train a challenger: each matured loan's profile as of its grant date, windows sized by
+    defaults, distress learned from every enterprise's months (stage 1) and defaults from the
+    loans (stage 2), an out-of-time validation report beside a benchmark scorecard, an MLflow run
+    and registry.
+
+    Example: xyd train --min-defaults 50"""
     from models.estimator import ModelInputError
     from models.policy import PolicyError
     from models.run import train_challenger
@@ -42,8 +50,9 @@ def train(no_register: bool, oot_months: int, calib_months: int, valid_months: i
         with console.status("training") as status:
             result = train_challenger(xyd_home(), register=not no_register,
                                       split_months={"oot_months": oot_months, "calib_months": calib_months,
-                                                    "valid_months": valid_months, "warmup_months": warmup_months},
-                                      progress=lambda message: status.update(message + " …"))
+                                                    "valid_months": valid_months, "warmup_months": warmup_months,
+                                                    "min_defaults": min_defaults},
+                                      progress=lambda message: status.update(message + " …"), two_stage=not one_stage)
     except (ProfileBuildError, PolicyError, ModelInputError) as error:
         _refuse(console, error)
     bundle, measures = result.bundle, result.evaluation.metrics
@@ -52,17 +61,31 @@ def train(no_register: bool, oot_months: int, calib_months: int, valid_months: i
     table.add_column("measure")
     table.add_column("value", justify="right")
     for window in ("train", "valid", "calib", "oot"):
-        table.add_row(f"{window} window", f"{split[window][0]}…{split[window][1]}: {bundle.meta['loans'][window]:,} loans, "
+        months = "…".join(split[window]) if split[window][0] else "cross-validated on the training loans"
+        table.add_row(f"{window} window", f"{months}: {bundle.meta['loans'][window]:,} loans, "
                                           f"{bundle.meta['defaults'][window]:,} defaults")
-    for key in ("auc", "gini", "ks", "brier", "ece", "approval_rate", "limit_within_capacity"):
+    stages = bundle.meta.get("stages")
+    if stages:
+        table.add_row("stage 1: enterprise-months, distressed", f"{stages['enterprise_months']:,}, "
+                                                                f"{stages['distress_rate']:.1%}")
+    table.add_row("features used (not yet mature: left out)",
+                  f"{bundle.meta['features_used']} ({len(bundle.meta['features_excluded'])})")
+    table.add_row("out of time: auc (95 % interval)",
+                  f"{measures['auc']:.4f} ({measures['auc_low']:.3f}…{measures['auc_high']:.3f})")
+    for key in ("ks", "brier", "ece", "approval_rate", "limit_within_capacity"):
         table.add_row(f"out of time: {key}", f"{measures[key]:.4f}")
+    table.add_row("benchmark scorecard: out-of-time auc", f"{bundle.meta['benchmark']['auc']:.4f}")
     table.add_row("score PSI training → out of time", f"{bundle.meta['metrics']['psi_score']:.4f}")
+    table.add_row(f"largest feature PSI ({bundle.meta['metrics']['psi_worst_feature']})",
+                  f"{bundle.meta['metrics']['psi_max_feature']:.4f}")
     table.add_row("monotone constraints hold", "yes" if bundle.meta["monotonicity_holds"] else "NO")
     table.add_row("trees (PD, capacity)", f"{bundle.meta['pd_trees']}, {bundle.meta['capacity_trees']}")
     for stage, seconds in result.seconds.items():
         table.add_row(f"seconds: {stage}", f"{seconds:.1f}")
     table.caption = f"report: {result.report_path} · MLflow run {result.run_id}"
     console.print(table)
+    for note in split.get("evidence", []):
+        console.print(f"[yellow]evidence:[/yellow] {note}")
 
 
 @click.command()
@@ -70,7 +93,11 @@ def train(no_register: bool, oot_months: int, calib_months: int, valid_months: i
 @click.option("--reason", help="Why: logged with the promotion.")
 def promote(force: bool, reason: str | None) -> None:
     """Compare challenger and champion on the same out-of-time loans; move `champion` when the
-    gate holds (AUC not worse by more than 0.005, monotone, score PSI < 0.25, ECE ≤ 0.02)."""
+    gate holds (AUC not worse by more than 0.005, monotone, score and every feature's PSI < 0.25,
+    ECE ≤ 0.02, AUC above the benchmark scorecard's).
+
+    Example: xyd promote --force --reason 'first model of the platform'
+    """
     from models import tracking
     from models.run import PromotionError, promote as run_promotion
 
