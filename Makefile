@@ -1,12 +1,12 @@
 # Benchmarks run on demand; the test suite never times anything.
 PYTHON ?= .venv/bin/python
 
-.PHONY: bench bench-synth bench-synth-1m bench-ingest bench-profile bench-model bench-service test
+.PHONY: bench bench-synth bench-synth-1m bench-ingest bench-profile bench-model bench-real bench-service test
 
 test:
 	$(PYTHON) -m pytest
 
-bench: bench-synth bench-ingest bench-profile bench-model bench-service
+bench: bench-synth bench-ingest bench-profile bench-model bench-real bench-service
 
 bench-synth:
 	$(PYTHON) bench/synth_bench.py --enterprises 100000 --months 24 --runs 3
@@ -21,7 +21,11 @@ bench-profile:
 	$(PYTHON) bench/profile_bench.py --sizes 10000 100000 --runs 3
 
 bench-model:
-	$(PYTHON) bench/model_bench.py --runs 3
+	$(PYTHON) bench/model_bench.py --seeds 9 10 11 --runs 3
+
+# needs the real data sets: .venv/bin/pip install -e '.[bench]'
+bench-real:
+	$(PYTHON) bench/real_data_bench.py --city-home cities/bench-model-100k-s9-home
 
 bench-service:
 	$(PYTHON) bench/service_bench.py --seconds 20 --runs 3

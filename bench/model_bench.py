@@ -1,17 +1,21 @@
-"""Benchmark: train the pre-credit models on a big city, check the quality targets against the
-generator's ground truth, and measure batch scoring with reason codes against the bare booster.
+"""Benchmark: train the pre-credit models on big cities, check the quality targets against the
+generator's ground truth, and measure batch scoring with reason codes against the bare boosters.
 
-    python bench/model_bench.py --runs 3
+    python bench/model_bench.py --seeds 9 10 11 --runs 3
 
-The city (100,000 entities x 36 months, 14x the usual loans: over 100,000 matured loans after the warm-up) is
-generated and ingested into ``cities/bench-model-100k-home`` the first time. Training runs as
-``xyd train`` in a fresh process (training frame, fit, report, MLflow logging and registration
-included) into a private MLflow store. Quality, out of time, on the same loans as the model's
-out-of-time window: AUC against the AUC of the generator's true PD, ECE, and the share of loans
-that were repaid whose limit stays within the capacity the borrower really had (ground truth).
-Scoring: the whole profile as of the city's last day, ``ModelBundle.decide`` plus the reason-code
-table, against ``Booster.predict(pred_contrib=True)`` alone on the same rows, alternating, in
-one process; medians of the runs and the ratio measured in the same run.
+Each city (100,000 entities x 36 months, 14x the usual loans: over 100,000 matured loans) is
+generated and ingested into ``cities/bench-model-100k-s<seed>-home`` the first time. Training runs
+as ``xyd train`` in a fresh process (training frame, the whole city's enterprise-months for stage
+1, both fits, the benchmark scorecard, report, MLflow logging and registration included) into a
+private MLflow store. Quality, out of time, on the model's out-of-time loans: AUC against the AUC
+of the generator's true PD and against the hidden-state ceiling (what a model knowing the
+generator's hidden state at each loan's anchor month reaches), ECE, the share of repaid loans
+whose limit stays within the capacity the borrower really had, the largest feature PSI, the
+benchmark scorecard's AUC; stage 1's ranking of every living enterprise against the generator's
+true PD at the city's end, for those that never borrowed and those that did. Scoring: the whole
+profile as of the city's last day, ``ModelBundle.decide`` plus the reason-code table, against
+``Booster.predict(pred_contrib=True)`` of both stages alone on the same rows, alternating, in one
+process. Medians over seeds (quality) and runs (speed); ratios measured in the same run.
 """
 
 from __future__ import annotations
@@ -30,9 +34,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from synth_bench import machine  # noqa: E402
 
-CITY = Path("cities/bench-model-100k")
-HOME = Path("cities/bench-model-100k-home")
 AS_OF = dt.date(2026, 6, 30)
+
+
+def paths(seed: int) -> tuple[Path, Path]:
+    """The city and its platform home for a seed."""
+    return Path(f"cities/bench-model-100k-s{seed}"), Path(f"cities/bench-model-100k-s{seed}-home")
 
 
 def xyd(*args: str, env: dict) -> float:
@@ -41,18 +48,20 @@ def xyd(*args: str, env: dict) -> float:
     return time.perf_counter() - started
 
 
-def ensure_city(env: dict) -> None:
-    if not CITY.exists():
-        print(f"generating {CITY} (100,000 entities x 36 months, loan rate 14)")
-        xyd("synth", "--enterprises", "100000", "--months", "36", "--seed", "9", "--loan-rate", "14", "--dirty", "0.01",
-            "--out", str(CITY), env=env)
-    if not (HOME / "lake" / "_manifest.json").exists():
-        print(f"ingesting into {HOME}")
-        shutil.rmtree(HOME, ignore_errors=True)
-        xyd("ingest", "--drop", str(CITY), env={**env, "XYD_HOME": str(HOME)})
+def ensure_city(seed: int, env: dict) -> None:
+    city, home = paths(seed)
+    if not city.exists():
+        print(f"generating {city} (100,000 entities x 36 months, loan rate 14)")
+        xyd("synth", "--enterprises", "100000", "--months", "36", "--seed", str(seed), "--loan-rate", "14", "--dirty",
+            "0.01", "--out", str(city), env=env)
+    if not (home / "lake" / "_manifest.json").exists():
+        print(f"ingesting into {home}")
+        shutil.rmtree(home, ignore_errors=True)
+        xyd("ingest", "--drop", str(city), env={**env, "XYD_HOME": str(home)})
 
 
-def quality(bundle) -> None:
+def quality(bundle, seed: int) -> dict:
+    """The out-of-time figures of one city's model (printed, and returned for the medians)."""
     import pandas as pd
     from sklearn.metrics import roc_auc_score
 
@@ -60,31 +69,73 @@ def quality(bundle) -> None:
     from models.dataset import label_loans
     from models.train import evaluate
 
-    snapshots = pd.read_parquet(HOME / "snapshots" / "bench-training.parquet")
-    frame = label_loans(snapshots, Lake(HOME))
-    first, last = bundle.meta["split"]["oot"]
+    city, home = paths(seed)
+    snapshots = pd.read_parquet(home / "snapshots" / "bench-training.parquet")
+    frame = label_loans(snapshots, Lake(home))
+    split = bundle.meta["split"]
+    first, last = split["oot"]
     month = frame["grant_date"].dt.to_period("M").astype(str)
     oot = frame[(month >= first) & (month <= last)].reset_index(drop=True)
     evaluation = evaluate(bundle, oot)
-    truth = pd.read_parquet(CITY / "ground_truth" / "loans.parquet").set_index("loan_no").loc[oot["loan_no"]]
+    truth = pd.read_parquet(city / "ground_truth" / "loans.parquet").set_index("loan_no").loc[oot["loan_no"]]
     oracle = roc_auc_score(truth["defaulted_12m"], truth["true_pd"])
     repaid = ~truth["defaulted_12m"].to_numpy()
     within = evaluation.decisions.limit[repaid] <= truth["realised_capacity_12m"].to_numpy()[repaid] / 100
-    print(f"out of time {first}…{last}: {len(oot):,} loans, {int(oot['defaulted'].sum()):,} defaults")
-    print(f"  AUC {evaluation.metrics['auc']:.4f}; the generator's true PD: AUC {oracle:.4f}; "
-          f"ratio {evaluation.metrics['auc'] / oracle:.4f} (target >= 0.97)")
-    print(f"  ECE {evaluation.metrics['ece']:.4f} (target <= 0.01); Brier {evaluation.metrics['brier']:.4f}; "
-          f"KS {evaluation.metrics['ks']:.4f}")
-    print(f"  limit within realised capacity for {within.mean():.1%} of repaid loans (target >= 90 %); "
-          f"approval rate {evaluation.metrics['approval_rate']:.1%}")
-    fitted = frame[(month >= bundle.meta["split"]["train"][0]) & (month <= bundle.meta["split"]["calib"][1])]
-    ceiling = hidden_state_ceiling(fitted["loan_no"], oot["loan_no"])
-    print(f"  ceiling: a logistic model knowing the generator's hidden state at the newest month a profile can "
-          f"see (quality, health deviation, age, leverage) reaches AUC {ceiling:.4f}, {ceiling / oracle:.4f} x the "
-          f"true PD's")
+    fitted_until = max(w[1] for w in (split["train"], split["valid"], split["calib"]) if w[0])
+    fitted = frame[(month >= split["train"][0]) & (month <= fitted_until)]
+    ceiling = hidden_state_ceiling(city, fitted["loan_no"], oot["loan_no"])
+    m = evaluation.metrics
+    out = {"auc": m["auc"], "true_pd_auc": oracle, "ceiling": ceiling, "of_ceiling": m["auc"] / ceiling,
+           "ece": m["ece"], "within_capacity": float(within.mean()), "approval": m["approval_rate"],
+           "max_feature_psi": bundle.meta["metrics"]["psi_max_feature"], "benchmark_auc": bundle.meta["benchmark"]["auc"]}
+    print(f"out of time {first}…{last}: {len(oot):,} loans, {int(oot['defaulted'].sum()):,} defaults; "
+          f"{bundle.meta['features_used']} features used, {len(bundle.meta['features_excluded'])} not yet mature")
+    print(f"  AUC {m['auc']:.4f} (95 % {m['auc_low']:.4f}…{m['auc_high']:.4f}); true PD {oracle:.4f}; hidden-state "
+          f"ceiling {ceiling:.4f} ({ceiling / oracle:.4f} x the true PD's); model {out['of_ceiling']:.4f} x the "
+          f"ceiling (target >= 0.985)")
+    print(f"  ECE {m['ece']:.4f} (target <= 0.01); Brier {m['brier']:.4f}; KS {m['ks']:.4f}; approval "
+          f"{m['approval_rate']:.1%}; limit within realised capacity for {within.mean():.1%} of repaid loans "
+          f"(target >= 90 %)")
+    print(f"  largest feature PSI {out['max_feature_psi']:.3f} ({bundle.meta['metrics']['psi_worst_feature']}; "
+          f"target < 0.25); benchmark scorecard AUC {out['benchmark_auc']:.4f} (the champion must beat it)")
+    out.update(stage_one_ranking(bundle, city, home))
+    return out
 
 
-def hidden_state_ceiling(fit_loans: pd.Series, oot_loans: pd.Series) -> float:
+def stage_one_ranking(bundle, city: Path, home: Path) -> dict:
+    """How stage 1 (and the whole model) rank every living enterprise at the city's end against
+    the generator's true PD then: Spearman correlation and the expected AUC (each enterprise a
+    default with its true PD's weight), for those that never borrowed and those that did."""
+    import numpy as np
+    import pandas as pd
+    from scipy.stats import spearmanr
+    from sklearn.metrics import roc_auc_score
+
+    from features.profile.store import ProfileStore
+
+    profile = ProfileStore(home).read(AS_OF)
+    truth = pd.read_parquet(city / "ground_truth" / "entities.parquet").set_index("uscc")
+    profile = profile[profile["uscc"].isin(truth.index)].reset_index(drop=True)
+    true_pd = truth.loc[profile["uscc"], "true_pd_at_end"].to_numpy()
+    borrowed = profile["uscc"].isin(set(pd.read_parquet(city / "ground_truth" / "loans.parquet")["uscc"])).to_numpy()
+    model = bundle.pd_model
+    scores = {"stage 1": model.stage1_.raw(profile[model.feature_names_]) if hasattr(model, "stage1_") else None,
+              "both stages": model.raw(profile[model.feature_names_])}
+    out = {}
+    for name, score in scores.items():
+        if score is None:
+            continue
+        for label, chosen in (("never borrowed", ~borrowed), ("borrowed", borrowed)):
+            p, s = true_pd[chosen], score[chosen]
+            soft = roc_auc_score(np.r_[np.ones(len(p)), np.zeros(len(p))], np.r_[s, s], sample_weight=np.r_[p, 1 - p])
+            rho = spearmanr(s, p).statistic
+            print(f"  {name}, {label} ({chosen.sum():,} enterprises): Spearman with the true PD {rho:.3f}, "
+                  f"expected AUC {soft:.4f}")
+            out[f"{name} {label} expected AUC"] = soft
+    return out
+
+
+def hidden_state_ceiling(city: Path, fit_loans, oot_loans) -> float:
     """Out-of-time AUC of a logistic model given what the generator knows at each loan's anchor
     month (the newest month every department has delivered: the month before the grant from the
     24th on, else the one before): the enterprise's permanent quality, its health deviation then,
@@ -101,7 +152,7 @@ def hidden_state_ceiling(fit_loans: pd.Series, oot_loans: pd.Series) -> float:
     from features.synth.city import CHUNK_SIZE
     from features.synth.population import Calendar, build_population
 
-    spec = json.loads((CITY / "city.json").read_text())["spec"]
+    spec = json.loads((city / "city.json").read_text())["spec"]
     calendar = Calendar(np.datetime64(spec["end"], "M"), spec["months"])
     parts = []
     for number, first in enumerate(range(0, spec["enterprises"], CHUNK_SIZE)):
@@ -116,7 +167,7 @@ def hidden_state_ceiling(fit_loans: pd.Series, oot_loans: pd.Series) -> float:
             "deviation_last_month": np.where(lag == 1, deviation, 0.0), "young": (age_months < 24).astype(float),
             "leverage": np.log(pop.loans["amount"] / (12 * np.exp(pop.log_size[entity])))}))
     hidden = pd.concat(parts, ignore_index=True)
-    truth = pd.read_parquet(CITY / "ground_truth" / "loans.parquet")
+    truth = pd.read_parquet(city / "ground_truth" / "loans.parquet")
     if len(hidden) != len(truth) or not np.allclose(hidden["true_pd"], truth["true_pd"]):
         raise SystemExit("the regenerated loans do not line up with the ground truth; was the generator changed?")
     hidden.index, hidden["defaulted"] = truth["loan_no"].to_numpy(), truth["defaulted_12m"].to_numpy()
@@ -126,42 +177,44 @@ def hidden_state_ceiling(fit_loans: pd.Series, oot_loans: pd.Series) -> float:
     return roc_auc_score(oot["defaulted"], model.decision_function(oot[columns]))
 
 
-def scoring(bundle, runs: int) -> None:
+def scoring(bundle, home: Path, runs: int) -> dict:
     from features.profile.store import ProfileStore
 
-    profile = ProfileStore(HOME).read(AS_OF)
-    booster = bundle.pd_model.booster_
+    profile = ProfileStore(home).read(AS_OF)
+    model = bundle.pd_model
+    boosters = [model.stage1_, model.stage2_] if hasattr(model, "stage1_") else [model]
     full_rates, bare_rates, ratios = [], [], []
     for run in range(runs):
         started = time.perf_counter()
         decisions = bundle.decide(profile)
         table = decisions.frame()
         full = time.perf_counter() - started
-        matrix = bundle.pd_model.matrix(profile)
+        matrix = model.matrix(profile)
         started = time.perf_counter()
-        booster.predict(matrix, pred_contrib=True, num_iteration=bundle.pd_model.best_iteration_)
+        for stage in boosters:
+            stage.booster_.predict(matrix, pred_contrib=True, num_iteration=stage.best_iteration_)
         bare = time.perf_counter() - started
         full_rates.append(len(profile) / full)
         bare_rates.append(len(profile) / bare)
         ratios.append(bare / full)
-        print(f"run {run + 1}: decisions with reason codes {len(table) / full:,.0f}/s; bare pred_contrib "
-              f"{len(profile) / bare:,.0f}/s; ratio {bare / full:.2f}")
-    print(f"scoring {len(profile):,} enterprises ({bundle.meta['pd_trees']} PD trees, depth <= "
-          f"{bundle.pd_model.booster_.params.get('max_depth', 5)}): median {statistics.median(full_rates):,.0f}/s "
+        print(f"  run {run + 1}: decisions with reason codes {len(table) / full:,.0f}/s; bare pred_contrib of "
+              f"{len(boosters)} stage(s) {len(profile) / bare:,.0f}/s; ratio {bare / full:.2f}")
+    trees = " + ".join(str(stage.best_iteration_) for stage in boosters)
+    print(f"  scoring {len(profile):,} enterprises ({trees} trees): median {statistics.median(full_rates):,.0f}/s "
           f"with reason codes (target >= 3,000/s), bare pred_contrib {statistics.median(bare_rates):,.0f}/s, "
           f"median ratio {statistics.median(ratios):.2f} (target >= 0.8)")
+    return {"rate": statistics.median(full_rates), "ratio": statistics.median(ratios)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
-    print(f"machine: {machine()}")
+def one_city(seed: int, runs: int) -> dict:
+    """Generate (once), train in a fresh process, check quality and scoring for one city."""
+    _, home = paths(seed)
     store = Path(tempfile.mkdtemp(prefix="xyd-model-bench-"))
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{store}/mlflow.db", "XYD_HOME": str(HOME)}
-    ensure_city(env)
-    os.environ.update({"MLFLOW_TRACKING_URI": env["MLFLOW_TRACKING_URI"], "XYD_HOME": str(HOME)})
-    seconds = xyd("features", "snapshots", "--out", str(HOME / "snapshots" / "bench-training.parquet"), env=env)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{store}/mlflow.db", "XYD_HOME": str(home)}
+    ensure_city(seed, env)
+    os.environ.update({"MLFLOW_TRACKING_URI": env["MLFLOW_TRACKING_URI"], "XYD_HOME": str(home)})
+    print(f"\n== city seed {seed} ==")
+    seconds = xyd("features", "snapshots", "--out", str(home / "snapshots" / "bench-training.parquet"), env=env)
     print(f"training snapshots (every loan's profile at its grant date): {seconds:.1f} s")
     started = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-m", "api.cli", "train"], env={**env, "COLUMNS": "200"},
@@ -173,14 +226,31 @@ def main() -> None:
     from models import tracking
     bundle = tracking.load_bundle(tracking.CHALLENGER, store / "cache")
     trained = sum(bundle.meta["loans"][w] for w in ("train", "valid", "calib"))
-    print(f"xyd train: {train_seconds:.1f} s in a fresh process (target <= 120 s), including the training frame, "
-          f"the report and MLflow; {sum(bundle.meta['loans'].values()):,} matured loans "
-          f"({trained:,} to fit, validate and calibrate, {bundle.meta['loans']['oot']:,} out of time)")
+    stages = bundle.meta.get("stages") or {}
+    print(f"xyd train: {train_seconds:.1f} s in a fresh process (target <= 180 s), including the training frame, "
+          f"{stages.get('enterprise_months', 0):,} enterprise-months for stage 1, the scorecard, the report and "
+          f"MLflow; {sum(bundle.meta['loans'].values()):,} matured loans after the warm-up ({trained:,} to fit, "
+          f"validate and calibrate, {bundle.meta['loans']['oot']:,} out of time)")
     print("\n".join(line for line in output.splitlines() if "seconds:" in line))
-    quality(bundle)
+    result = {"train_seconds": train_seconds}
     xyd("features", "build", "--as-of", AS_OF.isoformat(), env=env)
-    scoring(bundle, args.runs)
+    result.update(quality(bundle, seed))
+    result.update(scoring(bundle, home, runs))
     shutil.rmtree(store, ignore_errors=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[9, 10, 11])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    results = [one_city(seed, args.runs) for seed in args.seeds]
+    print(f"\n== medians over {len(results)} cit{'y' if len(results) == 1 else 'ies'} (seeds {args.seeds}) ==")
+    for key in results[0]:
+        values = [r[key] for r in results if key in r]
+        print(f"  {key}: median {statistics.median(values):.4f} ({', '.join(f'{v:.4f}' for v in values)})")
 
 
 if __name__ == "__main__":
