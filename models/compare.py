@@ -98,13 +98,18 @@ def compare(first: ModelBundle, second: ModelBundle, loans: pd.DataFrame,
     return Comparison(names, loans.reset_index(drop=True), first.decide(loans), second.decide(loans))
 
 
-def shap_plots(bundle: ModelBundle, frame: pd.DataFrame, dependence: list[str], sample: int = 1_000):
-    """The shap package's summary plot and dependence plots for the named features."""
+def shap_plots(bundle: ModelBundle, frame: pd.DataFrame, dependence: list[str] | None = None, sample: int = 1_000):
+    """The shap package's summary plot and dependence plots for the named features (by default
+    the two with the largest mean absolute contribution: which features a model uses depends on
+    what the lake's history lets it use)."""
     import shap
 
     rows = frame.sample(min(sample, len(frame)), random_state=0)
     contributions = bundle.pd_model.explain(rows).drop(columns="base_value").to_numpy()
     values = pd.DataFrame(bundle.pd_model.matrix(rows), columns=bundle.features)
+    if dependence is None:
+        strongest = np.argsort(-np.abs(contributions).mean(axis=0), kind="stable")[:2]
+        dependence = [bundle.features[j] for j in strongest]
     figures = []
     shap.summary_plot(contributions, values, max_display=15, show=False)
     figures.append(plt.gcf())

@@ -113,6 +113,11 @@ def split_by_time(frame: pd.DataFrame, oot_months: int | None = None, calib_mont
     if len(usable) < 2:
         raise ProfileBuildError(f"{len(usable)} months of matured loans after the {warmup_months}-month warm-up; "
                                 "at least 2 are needed (one to train, one out of time)")
+    asked = sum(m or 0 for m in (oot_months, calib_months, valid_months))
+    if asked >= len(usable):
+        raise ProfileBuildError(f"the windows asked for take {asked} grant months, but {len(usable)} months of matured "
+                                f"loans remain after the {warmup_months}-month warm-up and at least one must be left "
+                                "to train on")
     defaults = frame.groupby(month)["defaulted"].sum().reindex(usable, fill_value=0).to_numpy()
     total = int(defaults.sum())
     evidence: list[str] = []

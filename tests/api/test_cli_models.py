@@ -52,7 +52,7 @@ def test_refusals_exit_two_with_a_reason(home):
     result = run("promote")
     assert result.exit_code == 2 and "no xyd-pre-credit model 'challenger'" in result.output
     result = run("train", "--oot-months", "40")
-    assert result.exit_code == 2 and "needs at least 47" in " ".join(result.output.split())
+    assert result.exit_code == 2 and "take 40 grant months, but 11 months" in " ".join(result.output.split())
     assert run("train", *SPLIT).exit_code == 0
     result = run("promote", "--force")
     assert result.exit_code == 2 and "--force needs --reason" in result.output
