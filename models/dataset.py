@@ -226,6 +226,7 @@ def mature_features(starts: dict[str, int], first_as_of: dt.date, columns: list[
         reason=lambda t: [f"its {w}-month window reaches before the lake's history of {s} at the first fitted "
                           f"as_of ({first_as_of})" if w == w and w else f"the lake holds no {s}"
                           for w, s in zip(t["window_months"], t["sources"])])
+    excluded["window_months"] = excluded["window_months"].astype("Int64")
     return used, excluded.reset_index(drop=True)
 
 

@@ -112,7 +112,11 @@ def render(report: Report) -> str:
     """The report as a self-contained HTML page."""
     headline = pd.DataFrame([{"measure": k, "value": v} for k, v in report.headline.items()])
     split = report.windows.get("split", {})
-    windows = pd.DataFrame([{"window": k, "grant months": " … ".join(v) if isinstance(v, (list, tuple)) else v,
+    def months(v):
+        if not isinstance(v, (list, tuple)):
+            return v
+        return " … ".join(v) if v[0] else "none: cross-validated on the training loans"
+    windows = pd.DataFrame([{"window": k, "grant months": months(v),
                              "loans": report.windows.get("loans", {}).get(k, ""),
                              "defaults": report.windows.get("defaults", {}).get(k, "")} for k, v in split.items()
                             if k not in ("evidence", "thin", "min_defaults")])

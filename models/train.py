@@ -194,4 +194,6 @@ def stage_contributions(model, loans: pd.DataFrame, distress_oot: pd.DataFrame |
             rows.append({"measure": f"enterprise-months after training, {label} ({int(chosen.sum()):,}, "
                                     f"{events[chosen].mean():.1%} distressed): AUC of stage 1 on distress",
                          **metrics.auc_interval(events[chosen], p1[chosen])})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table["defaults"] = table["defaults"].astype("Int64")  # outcomes counted, not measured
+    return table
