@@ -129,12 +129,15 @@ def month_ends(first_day: int, last_day: int) -> np.ndarray:
 
 
 def enterprise_months(records: dict[str, pd.DataFrame], as_of_days: np.ndarray, max_rows: int | None = None,
-                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Every enterprise alive at each of ``as_of_days`` (codes, days), a uniform sample of at most
-    ``max_rows`` of them when given (the same seed, the same sample)."""
+                      seed: int = 0, exclude=None) -> tuple[np.ndarray, np.ndarray]:
+    """Every enterprise alive at each of ``as_of_days`` (codes, days), leaving out the codes in
+    ``exclude``, a uniform sample of at most ``max_rows`` of them when given (the same seed, the
+    same sample)."""
+    left_out = pd.Index(list(exclude or []), dtype=object)
     codes, days = [], []
     for day in as_of_days:
         alive = compute.alive_on(int(day), records)
+        alive = alive[left_out.get_indexer(alive) < 0] if len(left_out) else alive
         codes.append(alive)
         days.append(np.full(len(alive), int(day), dtype=np.int64))
     uscc = np.concatenate(codes) if codes else np.zeros(0, dtype=object)

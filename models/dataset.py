@@ -122,7 +122,15 @@ def split_by_time(frame: pd.DataFrame, oot_months: int | None = None, calib_mont
     total = int(defaults.sum())
     evidence: list[str] = []
     given = {"oot": oot_months, "calib": calib_months, "valid": valid_months}
+    if total < 3:
+        raise ProfileBuildError(f"{total} defaults among the matured loans after the {warmup_months}-month warm-up: "
+                                "a model needs at least 3 (2 to learn from, 1 to test out of time)")
     cuts = _cut_newest(usable, defaults, given, max(min_defaults, int(WINDOW_SHARE * total)))
+    if cuts is None and any(given.values()):
+        asked = ", ".join(f"{name} {months}" for name, months in given.items() if months)
+        raise ProfileBuildError(f"the windows asked for in months ({asked}) leave a window without a default or "
+                                f"nothing to train on ({total} defaults after the warm-up); ask for other months, "
+                                "or leave the windows to be sized by defaults")
     thin = cuts is None
     if thin:
         share = max(1, -(-total // 3))
@@ -134,9 +142,9 @@ def split_by_time(frame: pd.DataFrame, oot_months: int | None = None, calib_mont
                         f"{int(defaults[-len(oot):].sum())} defaults are kept out of time")
     taken = {m for window in cuts.values() for m in window}
     train = [m for m in usable if m not in taken]
-    if not train:
-        raise ProfileBuildError(f"no grant month is left to train on after the out-of-time, calibration and "
-                                f"validation windows ({len(usable)} usable months)")
+    if not train or defaults[[usable.index(m) for m in train]].sum() < 2:
+        raise ProfileBuildError(f"fewer than 2 defaults are left to train on after the out-of-time, calibration "
+                                f"and validation windows ({len(usable)} usable months, {total} defaults)")
     windows, bounds = {}, {}
     for name, chosen in zip(WINDOWS, (train, cuts["valid"], cuts["calib"], cuts["oot"])):
         windows[name] = frame[month.isin(chosen)].reset_index(drop=True)
@@ -223,9 +231,9 @@ def mature_features(starts: dict[str, int], first_as_of: dt.date, columns: list[
     immature = set(table.loc[table["mature_share"] < 1, "feature"])
     used = [c for c in columns if c not in immature]
     excluded = table[table["feature"].isin(immature)].drop(columns=["mature_share"]).assign(
-        reason=lambda t: [f"its {w}-month window reaches before the lake's history of {s} at the first fitted "
-                          f"as_of ({first_as_of})" if w == w and w else f"the lake holds no {s}"
-                          for w, s in zip(t["window_months"], t["sources"])])
+        reason=lambda t: [f"the lake holds no {s}" if any(name not in starts for name in s.split(", ")) else
+                          f"its {w}-month window reaches before the lake's history of {s} at the first fitted "
+                          f"as_of ({first_as_of})" for w, s in zip(t["window_months"], t["sources"])])
     excluded["window_months"] = excluded["window_months"].astype("Int64")
     return used, excluded.reset_index(drop=True)
 
@@ -236,11 +244,12 @@ many, the 100,000-entity city's out-of-time AUC stopped moving and the fit kept 
 
 
 def distress_training_frame(history: LakeHistory, first_day: dt.date, last_day: dt.date,
-                            max_rows: int = DISTRESS_ROWS, seed: int = 0) -> pd.DataFrame:
+                            max_rows: int = DISTRESS_ROWS, seed: int = 0, exclude=None) -> pd.DataFrame:
     """Enterprise-months for stage 1: every enterprise alive at each month's end between
-    ``first_day`` and ``last_day`` (a sample of ``max_rows`` at most), its profile then and its
-    distress events over the next 12 months (:mod:`features.proxy`). The last day is moved
-    back so that every horizon lies inside the lake; empty when no month is left."""
+    ``first_day`` and ``last_day`` (but those in ``exclude``; a sample of ``max_rows`` at most),
+    its profile then and its distress events over the next 12 months (:mod:`features.proxy`).
+    The last day is moved back so that every horizon lies inside the lake; empty when no month
+    is left."""
     from features.proxy import distress_frame, enterprise_months, horizon_days, label_end_day, month_ends
 
     end = label_end_day(history.records)
@@ -248,5 +257,5 @@ def distress_training_frame(history: LakeHistory, first_day: dt.date, last_day: 
     last = (pd.Timestamp(last_day) - pd.Timestamp(0)).days
     days = month_ends(first, last)
     days = days[horizon_days(days) <= end]
-    uscc, as_of = enterprise_months(history.records, days, max_rows, seed)
+    uscc, as_of = enterprise_months(history.records, days, max_rows, seed, exclude)
     return distress_frame(history.records, uscc, as_of, history.delivered)

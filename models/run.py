@@ -26,6 +26,9 @@ from models.scorecard import benchmark_scorecard
 from models.train import (Evaluation, evaluate, fit_bundle, monotonicity, profile_columns, psi_table, slices,
                           stage_contributions)
 
+MIN_DISTRESS_ROWS, MIN_DISTRESS_EVENTS = 2_000, 50
+"""Below these, stage 1 would learn less than the loans already teach: one stage instead."""
+
 GATE = {"max_auc_drop": 0.005, "max_psi": 0.25, "max_feature_psi": 0.25, "max_ece": 0.02}
 """Promotion gate: AUC not worse than the champion's by more than 0.005 on the same loans, every
 monotone constraint holding, score PSI and every model feature's PSI (training → out of time)
@@ -74,10 +77,16 @@ def train_challenger(home: Path, snapshots: pd.DataFrame | None = None, policy: 
     distress = None
     if two_stage:
         before_oot = windows["oot"]["grant_date"].min() - pd.Timedelta(days=1)
-        distress = distress_training_frame(history, fitted.min().date(), before_oot.date(), seed=0)
-        if len(distress) == 0 or distress["distress"].nunique() < 2:
-            split.evidence.append("no enterprise-month before the out-of-time window has a whole year of outcomes "
-                                  "in the lake: one stage, on the loans alone")
+        # Stage 1 never sees an enterprise of the loan book: a defaulted loan is followed by the
+        # bank's enforcement case, which is a distress event, so a borrower's months would teach
+        # stage 1 the very outcomes stage 2 is fitted, calibrated and tested on.
+        distress = distress_training_frame(history, fitted.min().date(), before_oot.date(), seed=0,
+                                           exclude=set(snapshots["uscc"]))
+        if len(distress) < MIN_DISTRESS_ROWS or distress["distress"].sum() < MIN_DISTRESS_EVENTS:
+            split.evidence.append(f"{len(distress):,} enterprise-months of enterprises outside the loan book have a "
+                                  f"whole year of outcomes in the lake before the out-of-time window: too few for a "
+                                  f"first stage ({MIN_DISTRESS_ROWS:,} months and {MIN_DISTRESS_EVENTS} distress "
+                                  "events needed), so one stage, on the loans alone")
             distress = None
     seconds["distress frame"] = time.perf_counter() - tick
 
@@ -86,6 +95,8 @@ def train_challenger(home: Path, snapshots: pd.DataFrame | None = None, policy: 
         + (f" and {len(distress):,} enterprise-months" if distress is not None else "")
         + f", out of time {split.oot[0]}…{split.oot[1]}")
     bundle = fit_bundle(windows, split, policy, params, distress=distress, columns=columns)
+    if distress is not None:
+        bundle.meta["stages"]["excluded"] = "enterprises of the loan book (their outcomes are stage 2's)"
     bundle.meta["features_excluded"] = excluded.to_dict(orient="records")
     seconds["fit"] = time.perf_counter() - tick
 

@@ -53,7 +53,7 @@ def fit_bundle(windows: dict[str, pd.DataFrame], split: Split, policy: Policy | 
     two-stage model of :mod:`models.stages`; without it, one stage on the loans. Empty validation
     and calibration windows (a thin book) leave both to cross-validation on the training loans."""
     policy = policy or Policy.load()
-    columns = columns or profile_columns()
+    columns = profile_columns() if columns is None else columns
     monotone = {f.name: f.monotone for f in FEATURES}
     categories = {f.name: list(f.categories) for f in FEATURES if f.is_categorical}
     train, valid, calib = (windows[w] if len(windows[w]) else None for w in ("train", "valid", "calib"))
@@ -63,7 +63,7 @@ def fit_bundle(windows: dict[str, pd.DataFrame], split: Split, policy: Policy | 
     started = time.perf_counter()
     if distress is not None:
         pd_model = TwoStageModel(monotone=monotone, categories=categories, params=params, seed=seed).fit(
-            distress[columns], distress["distress"], *loans)
+            distress[columns], distress["distress"], *loans, groups=distress["uscc"].to_numpy())
     else:
         pd_model = CreditModel(monotone=monotone, categories=categories, params=params, seed=seed).fit(*loans)
     pd_seconds = time.perf_counter() - started

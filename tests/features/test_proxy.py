@@ -92,6 +92,9 @@ def test_enterprise_months_cover_the_living_and_sample_reproducibly(records):
     codes, as_of = enterprise_months(records, days)
     assert sorted(codes[as_of == days[0]]) == sorted([A, B, C])
     assert sorted(codes[as_of == days[1]]) == sorted([A, C])  # B is gone
+    # stage 1 leaves the loan book's enterprises out: their outcomes are stage 2's
+    codes, _ = enterprise_months(records, days, exclude={A})
+    assert A not in set(codes) and sorted(set(codes)) == sorted([B, C])
     first = enterprise_months(records, days, max_rows=3, seed=4)
     again = enterprise_months(records, days, max_rows=3, seed=4)
     assert len(first[0]) == 3 and list(first[0]) == list(again[0])

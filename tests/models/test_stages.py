@@ -132,6 +132,14 @@ def test_a_thin_book_is_cut_in_two_and_says_what_it_lacks():
     assert "28 defaults after the warm-up" in split.evidence[0] and "needs 150" in split.evidence[0]
 
 
+def test_a_book_without_defaults_to_learn_from_or_months_it_cannot_hold_is_refused_in_words():
+    from features.profile.build import ProfileBuildError
+    with pytest.raises(ProfileBuildError, match="2 defaults among the matured loans after the 6-month warm-up"):
+        split_by_time(loans([0] * 19 + [2]), warmup_months=6)
+    with pytest.raises(ProfileBuildError, match=r"windows asked for in months \(oot 3, calib 2, valid 2\)"):
+        split_by_time(loans([10] * 15 + [0, 0, 0, 0, 10]), oot_months=3, calib_months=2, valid_months=2, warmup_months=6)
+
+
 def test_months_given_are_kept_and_small_windows_flagged():
     windows, split = split_by_time(loans([3] * 20), oot_months=4, calib_months=3, valid_months=3, warmup_months=3)
     assert split.oot == ("2025-05", "2025-08") and len(windows["train"]) == 7 * 400
