@@ -5,8 +5,8 @@ city. Every enterprise, borrower or not, also leaves outcomes in the lake each m
 creditor would call distress: tax it does not pay, returns it files late, a creditor enforcing
 a judgment, a listing as a dishonest debtor, a tax credit grade falling to C or D, closing down.
 The first stage of the PD model (:mod:`models.stages`) learns the probability of any of these in
-the 12 months after an as_of from the whole city's enterprise-months; the banks' defaults then
-only have to correct it.
+the 12 months after an as_of from the city's enterprise-months (outside the loan book); the
+banks' defaults then only have to correct it.
 
 Each :class:`ProxyEvent` names the profile feature it is read from (so the event is measured by
 exactly the rule that computes the feature, point in time), the rule, and why it is a fair proxy

@@ -1,8 +1,10 @@
 """The two-stage PD model: distress learned from the whole city, defaults from the banks' loans.
 
 Stage 1 is a :class:`~models.estimator.CreditModel` of distress (:mod:`features.proxy`) in the
-12 months after an as_of, fitted on enterprise-months of every enterprise, borrower or not: tens
-of thousands of outcomes where the banks report a few hundred defaults. Stage 2 is a
+12 months after an as_of, fitted on enterprise-months of the enterprises outside the loan book
+(:func:`models.run.train_challenger` leaves borrowers out, whose distress includes the banks'
+own enforcement of the loans stage 2 learns): tens of thousands of outcomes where the banks
+report a few hundred defaults. Stage 2 is a
 :class:`~models.estimator.CreditModel` of the banks' defaults on granted loans that boosts from
 stage 1's margin mapped to the default scale, ``a + b · m1`` (a logistic fit of default on the
 stage-1 margin over the training loans, ``b ≥ 0`` so that both stages move every feature the
