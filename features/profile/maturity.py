@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features.profile.families import window_days
 from features.profile.pointintime import NEVER, PERIOD, anchor_months
 from features.registry import FEATURES, Feature
 from features.schemas import SOURCES
@@ -59,7 +60,7 @@ def window_start_days(feature: Feature, as_of_days: np.ndarray) -> np.ndarray | 
     if is_monthly(feature):
         first_month = anchor_months(as_of_days) - feature.window_months + 1
         return first_month.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
-    return as_of_days - int(round(feature.window_months * 365 / 12))
+    return as_of_days - window_days(feature.window_months)
 
 
 def mature(feature: Feature, as_of_days: np.ndarray, starts: dict[str, int]) -> np.ndarray:
