@@ -50,6 +50,11 @@ class BenchmarkScorecard:
             raise ModelInputError("the scorecard's training data must be a non-empty pandas DataFrame")
         y = _binary(y, "scorecard training")
         frame = self._frame(X)
+        # a column with fewer than two values among these rows has nothing to bin (optbinning fails on it)
+        self.columns_ = [c for c in frame.columns if frame[c].nunique(dropna=True) >= 2]
+        if not self.columns_:
+            raise ModelInputError(f"the benchmark scorecard has no column with two values among {len(frame)} rows")
+        frame = frame[self.columns_]
         self.categorical_ = [c for c in frame.columns if frame[c].dtype == object]
         # a missing value scores its own bin's weight of evidence, not optbinning's default of 0
         self.binning_ = BinningProcess(list(frame.columns), categorical_variables=self.categorical_, n_jobs=self.n_jobs,
@@ -57,7 +62,10 @@ class BenchmarkScorecard:
                                                                  for c in frame.columns})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # optbinning warns per variable it cannot split
-            woe = self.binning_.fit_transform(frame, y)
+            try:
+                woe = self.binning_.fit_transform(frame, y)
+            except ValueError as error:  # optbinning's own refusals, on books too small to bin
+                raise ModelInputError(f"the benchmark scorecard cannot bin {len(frame)} rows: {error}") from None
         self.regression_ = LogisticRegression(max_iter=self.max_iter).fit(woe, y)
         self.calibration_ = (0.0, 1.0)
         if X_calib is not None:
@@ -67,7 +75,7 @@ class BenchmarkScorecard:
     def log_odds(self, X: pd.DataFrame, calibrated: bool = True) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            margin = self.regression_.decision_function(self.binning_.transform(self._frame(X)))
+            margin = self.regression_.decision_function(self.binning_.transform(self._frame(X)[self.columns_]))
         a, b = self.calibration_ if calibrated else (0.0, 1.0)
         return a + b * margin
 

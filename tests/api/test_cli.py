@@ -107,9 +107,10 @@ def test_demo_builds_the_city_under_xyd_home(tmp_path):
 def test_demo_on_a_city_too_small_to_train_says_so(tmp_path):
     env = {"XYD_HOME": str(tmp_path / "home"), "PATH": "", "COLUMNS": "120",
            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow/mlflow.db"}
-    done = subprocess.run([sys.executable, "-m", "api.cli", "demo", "--enterprises", "200", "--no-serve"],
+    done = subprocess.run([sys.executable, "-m", "api.cli", "demo", "--enterprises", "100", "--no-serve"],
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 2 and "cannot train on this city" in done.stdout
+    assert "defaults among the matured loans after the 13-month warm-up" in " ".join(done.stdout.split())
 
 
 def test_demo_refuses_to_replace_a_lake_it_did_not_make(tmp_path, monkeypatch, dirty_city):

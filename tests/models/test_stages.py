@@ -180,6 +180,10 @@ def test_the_benchmark_scorecard_fits_gaps_and_categories():
     assert metrics.auc(ty, card.predict_pd(T)) > 0.7
     unseen = card.predict_pd(T.head(3).assign(region="moon", debt_ratio=np.nan))
     assert np.isfinite(unseen).all()
+    # a column with nothing to bin (a source no loan of a small book has) is left out, not a crash
+    sparse = BenchmarkScorecard().fit(X.assign(empty=np.nan, same=1.0), y)
+    assert "empty" not in sparse.columns_ and "same" not in sparse.columns_
+    assert np.isfinite(sparse.predict_pd(T.assign(empty=np.nan, same=1.0))).all()
 
 
 def test_approval_at_a_bad_rate():
