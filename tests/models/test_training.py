@@ -179,3 +179,18 @@ def test_rows_as_the_service_keeps_them_decide_as_the_frame(trained, model_home)
     np.testing.assert_array_equal(by_rows.grade, by_frame.grade)
     np.testing.assert_array_equal(by_rows.decision, by_frame.decision)
     assert [by_rows.reasons(i) for i in range(len(rows))] == [by_frame.reasons(i) for i in range(len(rows))]
+
+
+def test_the_bundle_id_covers_both_stages(trained, tmp_path):
+    import shutil
+
+    from models.bundle import ModelBundle, bundle_id
+    from models.stages import TwoStageModel
+
+    copy = tmp_path / "bundle"
+    shutil.copytree(trained.bundle_dir, copy)
+    assert TwoStageModel.saved_in(copy) and bundle_id(copy) == trained.bundle.meta["bundle_id"]
+    assert isinstance(ModelBundle.load(copy).pd_model, TwoStageModel)
+    first_stage = copy / "stage1_model.lgb.txt"
+    first_stage.write_text(first_stage.read_text("utf-8") + "\n", "utf-8")
+    assert bundle_id(copy) != trained.bundle.meta["bundle_id"]
