@@ -101,10 +101,12 @@ def split_by_time(frame: pd.DataFrame, oot_months: int | None = None, calib_mont
     defaults, or a tenth of the book's when that is more (or the months given), the rest to
     train; loans of the lake's first ``warmup_months`` are left out.
 
-    A book too thin for that (fewer than 5 × ``min_defaults`` defaults, or windows of months
-    that leave a window without both outcomes) is cut in two: out of time, the newest months
-    holding a third of the defaults; the rest to train, where the model chooses its trees and its
-    calibration by cross-validation. ``Split.evidence`` says what the book lacked."""
+    A book too thin for that (fewer than 5 × ``min_defaults`` defaults) is cut in two: out of
+    time, the newest months holding a third of the defaults; the rest to train, where the model
+    chooses its trees and its calibration by cross-validation. ``Split.evidence`` says what the
+    book lacked. Refused (:class:`ProfileBuildError`, in words): fewer than 3 defaults after the
+    warm-up, fewer than 2 left to train on, and months asked for that the book cannot hold or
+    that leave a window without a default."""
     if frame.empty:
         raise ProfileBuildError("no matured loans to learn from: loans need 12 months after grant")
     month = frame["grant_date"].dt.to_period("M")
