@@ -28,6 +28,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from models import metrics
+
 DEFAULT_PARAMS = {
     "learning_rate": 0.03, "num_leaves": 24, "max_depth": 5, "min_child_samples": 100,
     "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "reg_lambda": 5.0,
@@ -349,7 +351,7 @@ class CreditModel(_Boosted):
                               self.n_estimators)
         rounds = int(booster.best_iteration or booster.current_iteration())
         margin = booster.predict(valid[0], raw_score=True, num_iteration=rounds) + _zero(valid[2], len(valid[1]))
-        return booster, rounds, _auc(valid[1], margin), params
+        return booster, rounds, metrics.auc(valid[1], margin), params
 
     def _cross_validate(self, params: dict, matrix, y, offset, folds):
         """Rounds to refit with, the held-out margins (offset included) and outcomes, their pooled
@@ -369,7 +371,7 @@ class CreditModel(_Boosted):
                 _zero(part(offset, held), len(held))
         covered = ~np.isnan(out_of_fold)
         held_margin, held_y = out_of_fold[covered], y[covered]
-        return max(1, int(round(np.mean(rounds)))), held_margin, held_y, _auc(held_y, held_margin), params
+        return max(1, int(round(np.mean(rounds)))), held_margin, held_y, metrics.auc(held_y, held_margin), params
 
     def calibrated_log_odds(self, margin: np.ndarray) -> np.ndarray:
         a, b = self.calibration_
@@ -400,11 +402,6 @@ def _offset(offset, rows: int, name: str) -> np.ndarray | None:
 
 def _zero(offset: np.ndarray | None, rows: int) -> np.ndarray:
     return np.zeros(rows) if offset is None else offset
-
-
-def _auc(y: np.ndarray, margin: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
-    return float(roc_auc_score(y, margin)) if 0 < y.sum() < len(y) else float("nan")
 
 
 def _folds(y: np.ndarray, seed: int) -> list[np.ndarray]:

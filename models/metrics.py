@@ -63,8 +63,8 @@ def psi(expected, actual, bins: int = 10) -> float:
 def summary(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     """AUC (with its 95 % DeLong interval), Gini, KS, Brier and ECE of predicted PDs against outcomes."""
     y = np.asarray(y, dtype=float)
-    area = auc(y, p)
-    interval = auc_interval(y, p)
+    interval = auc_interval(y, p)  # DeLong's area is the AUC (NaN with one class), computed once
+    area = interval["value"]
     return {"auc": area, "auc_low": interval["low"], "auc_high": interval["high"], "gini": 2 * area - 1, "ks": ks(y, p), "brier": float(brier_score_loss(y, p)) if len(y) else float("nan"),
             "ece": ece(y, p) if len(y) else float("nan"), "loans": float(len(y)), "default_rate": float(y.mean()) if len(y) else float("nan")}
 
