@@ -98,7 +98,52 @@ def quality(bundle, seed: int) -> dict:
           f"(target >= 90 %)")
     print(f"  largest feature PSI {out['max_feature_psi']:.3f} ({bundle.meta['metrics']['psi_worst_feature']}; "
           f"target < 0.25); benchmark scorecard AUC {out['benchmark_auc']:.4f} (the champion must beat it)")
+    out.update(feature_ceiling(bundle, frame, month, truth_all=pd.read_parquet(city / "ground_truth" / "loans.parquet")))
+    out["features_of_ceiling"] = out["features_auc"] / ceiling
+    print(f"  the model's own features with the true PD as label: AUC {out['features_auc']:.4f} = "
+          f"{out['features_of_ceiling']:.4f} x the ceiling; every profile feature, mature or not: "
+          f"{out['all_features_auc']:.4f} = {out['all_features_auc'] / ceiling:.4f} x")
     out.update(stage_one_ranking(bundle, city, home))
+    return out
+
+
+def feature_ceiling(bundle, frame, month, truth_all) -> dict:
+    """What the profile's features can give with unlimited labels: a booster of the champion's
+    settings and monotone constraints fitted, on the same training loans, to the generator's
+    true PD instead of the realised default (cross-entropy on the probability itself: the limit
+    of infinitely many outcomes per loan, so neither label scarcity nor a first stage matters),
+    stopped early on the validation window's true PD and scored out of time against the
+    realised defaults. Once on the features the champion uses (mature ones), once on every
+    feature of the profile."""
+    import lightgbm as lgb
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    from features.registry import FEATURES
+    from models.estimator import DEFAULT_PARAMS, TabularEncoder
+
+    split = bundle.meta["split"]
+    truth = truth_all.set_index("loan_no")["true_pd"]
+    windows = {}
+    for name in ("train", "valid", "oot"):
+        first, last = split[name] if split[name][0] else split["train"]
+        windows[name] = frame[(month >= first) & (month <= last)]
+    monotone = {f.name: f.monotone for f in FEATURES}
+    categories = {f.name: list(f.categories) for f in FEATURES if f.is_categorical}
+    params = {**DEFAULT_PARAMS, **bundle.meta["pd_params"], "objective": "cross_entropy", "metric": "cross_entropy",
+              "monotone_constraints_method": "basic", "seed": 0, "deterministic": True, "force_row_wise": True}
+    out = {}
+    for key, columns in (("features_auc", bundle.pd_model.feature_names_),
+                         ("all_features_auc", [f.name for f in FEATURES])):
+        encoder = TabularEncoder(categories).fit(windows["train"][columns])
+        matrix = {name: encoder.transform(w[columns]) for name, w in windows.items()}
+        label = {name: truth.loc[w["loan_no"]].to_numpy() for name, w in windows.items()}
+        constraints = [0 if c in encoder.categories_ else monotone.get(c, 0) for c in encoder.features_]
+        train = lgb.Dataset(matrix["train"], label["train"], categorical_feature=encoder.categorical_indices)
+        valid = lgb.Dataset(matrix["valid"], label["valid"], reference=train)
+        booster = lgb.train({**params, "monotone_constraints": constraints}, train, 3000, valid_sets=[valid],
+                            callbacks=[lgb.early_stopping(200, verbose=False)])
+        out[key] = roc_auc_score(windows["oot"]["defaulted"], booster.predict(matrix["oot"], raw_score=True))
     return out
 
 
