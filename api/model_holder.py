@@ -39,7 +39,9 @@ class ModelHolder:
             try:
                 version = tracking.version_for(self.alias)
                 if version != before:
-                    self.bundle = tracking.load_bundle(version, self.cache)
+                    bundle = tracking.load_bundle(version, self.cache)
+                    bundle.reference_summary()  # builds the explainer now, not in the first request
+                    self.bundle = bundle
                     log.info("model %s %s loaded (was %s)", self.alias, version, before)
                 self.problem = None
             except tracking.ModelNotFound as error:

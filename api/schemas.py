@@ -44,7 +44,8 @@ class Reason(BaseModel):
     en: str
     unit: str | None = None
     value: float | str | None = None
-    contribution: float
+    reference_value: float | str | None = Field(default=None, description="The reference profile's value")
+    contribution: float = Field(description="This feature's share of margin minus the reference's margin")
 
 
 class Knockout(BaseModel):
@@ -55,15 +56,30 @@ class Knockout(BaseModel):
     legal_basis: str
 
 
+class Reference(BaseModel):
+    """The profile a decision is explained against, and what the model makes of it."""
+
+    zh: str
+    en: str
+    population: int = Field(description="How many training borrowers the reference profile summarises")
+    margin: float = Field(description="The reference's log-odds of default")
+    pd: float
+    grade: str
+
+
 class Reasons(BaseModel):
-    """Knock-outs, the strongest adverse and positive factors (log-odds contributions), and the
-    model's base value and margin: base value + every contribution = margin."""
+    """Knock-outs and the strongest adverse and positive factors, each a feature's exact share
+    (log-odds) of the gap between the decision and the named reference profile:
+    base value (the reference's margin) + every contribution = margin. An adverse factor raises
+    the odds of default against the reference; a feature the registry declares monotone is
+    adverse only from the unfavourable side of the reference's value."""
 
     knockouts: list[Knockout]
     adverse: list[Reason]
     positive: list[Reason]
     base_value: float
     margin: float
+    reference: Reference
 
 
 class Versions(BaseModel):

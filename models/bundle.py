@@ -46,6 +46,7 @@ class Decisions:
     features: list[str]
     knockouts: list[list]
     values: pd.DataFrame = field(repr=False, default=None)
+    reference: dict | None = None  # what the contributions are measured against (ModelBundle.reference_summary)
 
     def __len__(self) -> int:
         return len(self.pd)
@@ -54,9 +55,11 @@ class Decisions:
         """Row ``i``'s knock-outs, adverse and positive factors, in words."""
         worst, best = top_factors(self.contributions[i: i + 1])
 
+        reference = (self.reference or {}).get("values", {})
+
         def pick(indices):
-            return [reason(self.features[j], _value_at(self.values, self.features[j], i), self.contributions[i, j])
-                    for j in indices if j >= 0]
+            return [reason(self.features[j], _value_at(self.values, self.features[j], i), self.contributions[i, j],
+                           reference.get(self.features[j])) for j in indices if j >= 0]
         return {
             "knockouts": [{"code": k.code, "zh": k.zh, "en": k.en, "decision": k.decision, "legal_basis": k.legal_basis}
                           for k in self.knockouts[i]],
@@ -64,6 +67,7 @@ class Decisions:
             "positive": pick(best[0]),
             "base_value": round(self.base_value, 6),
             "margin": round(float(self.margin[i]), 6),
+            "reference": {k: v for k, v in (self.reference or {}).items() if k != "values"},
         }
 
     def frame(self) -> pd.DataFrame:
@@ -110,6 +114,37 @@ def _code(feature: str) -> str:
     return BY_NAME[feature].code if feature in BY_NAME else feature
 
 
+REFERENCE_FILE = "reference.json"
+REFERENCE_GRADE = "B"
+MIN_REFERENCE_GROUP = 30
+"""The reference is the median profile of at least this many enterprises; a thinner group of
+grade-B approvals gives way to every approval, and that to every fitted loan."""
+
+
+def reference_for(bundle: ModelBundle, loans: pd.DataFrame) -> dict:
+    """The reference profile decisions are explained against: the median profile of the fitted
+    loans the bundle itself approves in grade B (the typical good-but-not-best borrower, whom an
+    enterprise can picture and a regulator can check), or, in a book too thin for that, of every
+    loan it approves, or of every loan. See :func:`models.explain.reference_values`."""
+    from models.explain import reference_values
+
+    decisions = bundle.decide(loans, explain=False)
+    groups = [((decisions.grade == REFERENCE_GRADE) & (decisions.decision == "approve"),
+               "{n} 户训练样本中获批且评级为B的企业的中位画像",
+               "the median profile of the {n} training borrowers the model approves in grade B"),
+              (decisions.decision == "approve", "{n} 户训练样本中获批企业的中位画像",
+               "the median profile of the {n} training borrowers the model approves"),
+              (np.ones(len(loans), dtype=bool), "{n} 户训练样本企业的中位画像",
+               "the median profile of the {n} training borrowers")]
+    for chosen, zh, en in groups:
+        if chosen.sum() >= MIN_REFERENCE_GROUP or chosen.all():
+            break
+    n = int(chosen.sum())
+    categorical = set(bundle.pd_model.encoder_.categories_)
+    return {"zh": zh.format(n=f"{n:,}"), "en": en.format(n=f"{n:,}"), "population": n,
+            "values": reference_values(loans[chosen], bundle.features, categorical)}
+
+
 @dataclass
 class ModelBundle:
     """A PD model, a capacity model and the policy that turns them into decisions."""
@@ -118,6 +153,10 @@ class ModelBundle:
     capacity_model: QuantileModel
     policy: Policy
     meta: dict
+    reference: dict | None = None
+    """The profile every decision is explained against: ``zh``, ``en`` (what it is, in words),
+    ``population`` (how many enterprises it summarises) and ``values`` (feature → raw value);
+    see :func:`reference_for`."""
 
     @property
     def features(self) -> list[str]:
@@ -154,20 +193,45 @@ class ModelBundle:
         return self._decide(matrix, capacity_matrix, RowColumns(rows, order), np.asarray(codes, dtype=object),
                             requested_yuan, num_threads)
 
+    @property
+    def explainer(self):
+        """The PD model's :class:`models.explain.Explainer` against :attr:`reference` (built once)."""
+        if getattr(self, "_explainer", None) is None:
+            if not self.reference:
+                raise ValueError(f"model {self.version} has no reference profile to explain decisions against "
+                                 "(trained before reasons were stated against a reference): retrain it with xyd train")
+            row = pd.DataFrame([{f: self.reference["values"].get(f) for f in self.features}])
+            self._explainer = self.pd_model.explainer(self.pd_model.matrix(row.astype(object))[0])
+        return self._explainer
+
+    def reference_summary(self) -> dict:
+        """What the decisions name as their reference: the words, the population, the reference's
+        own margin, PD and grade, and its values."""
+        margin = self.explainer.reference_margin
+        pd_ = float(1.0 / (1.0 + np.exp(-self.pd_model.calibrated_log_odds(np.array([margin])))[0]))
+        return {"zh": self.reference["zh"], "en": self.reference["en"], "population": self.reference["population"],
+                "margin": round(margin, 6), "pd": round(pd_, 6), "grade": str(self.policy.grades(np.array([pd_]))[0]),
+                "values": self.reference["values"]}
+
     def _decide(self, matrix: np.ndarray, capacity_matrix: np.ndarray | None, columns, codes: np.ndarray,
                 requested_yuan: np.ndarray | None, num_threads: int, explain: bool = True) -> Decisions:
+        reference = None
         if explain:
-            contributions, base = self.pd_model.contributions(matrix, num_threads)
+            explainer = self.explainer
+            contributions, base = explainer.contributions(matrix, num_threads), explainer.reference_margin
             margin = contributions.sum(axis=1) + base
+            if getattr(self, "_summary", None) is None:
+                self._summary = self.reference_summary()
+            reference = self._summary
         else:
-            contributions, base, margin = None, np.zeros(0), self.pd_model.raw(matrix, num_threads)
+            contributions, base, margin = None, 0.0, self.pd_model.raw(matrix, num_threads)
         pd_ = 1.0 / (1.0 + np.exp(-self.pd_model.calibrated_log_odds(margin)))
         capacity = self.capacity_model.predict(matrix if capacity_matrix is None else capacity_matrix, num_threads)
         grades = self.policy.grades(pd_)
         decision, knockouts = self.policy.decide(grades, columns)
         limit = self.policy.limits(capacity, grades, decision, requested_yuan)
         return Decisions(codes, pd_, self.policy.points(pd_), grades, decision, limit, capacity, margin,
-                         float(base[0]) if len(base) else 0.0, contributions, self.features, knockouts, columns)
+                         float(base), contributions, self.features, knockouts, columns, reference)
 
     # ------------------------------------------------------------------ persistence
 
@@ -179,6 +243,8 @@ class ModelBundle:
         self.pd_model.save(folder)
         self.capacity_model.save(folder)
         shutil.copyfile(self.policy.source, folder / "policy.toml")
+        if self.reference:
+            (folder / REFERENCE_FILE).write_text(json.dumps(self.reference, ensure_ascii=False, indent=1), "utf-8")
         self.meta["bundle_id"] = bundle_id(folder)
         (folder / "bundle.json").write_text(json.dumps(self.meta, ensure_ascii=False, indent=1, default=str), "utf-8")
         return folder
@@ -188,7 +254,9 @@ class ModelBundle:
         folder = Path(folder)
         meta = json.loads((folder / "bundle.json").read_text("utf-8"))
         pd_model = TwoStageModel.load(folder) if TwoStageModel.saved_in(folder) else CreditModel.load(folder)
-        return cls(pd_model, QuantileModel.load(folder), Policy.load(folder / "policy.toml"), meta)
+        reference = folder / REFERENCE_FILE
+        reference = json.loads(reference.read_text("utf-8")) if reference.exists() else None
+        return cls(pd_model, QuantileModel.load(folder), Policy.load(folder / "policy.toml"), meta, reference)
 
 
 def bundle_id(folder: Path) -> str:
@@ -197,6 +265,8 @@ def bundle_id(folder: Path) -> str:
     names = ["pd_model.lgb.txt", "pd_model.json", "capacity_model.lgb.txt", "capacity_model.json", "policy.toml"]
     if TwoStageModel.saved_in(folder):
         names += TwoStageModel.FILES
+    if (Path(folder) / REFERENCE_FILE).exists():
+        names.append(REFERENCE_FILE)
     for name in names:
         digest.update((Path(folder) / name).read_bytes())
     return digest.hexdigest()[:12]

@@ -164,6 +164,7 @@ class _Boosted:
     def _prepare(self, X: pd.DataFrame) -> None:
         """Fix the encoding and the monotone constraints from the training frame."""
         self.encoder_ = TabularEncoder(self.categories).fit(X)
+        self._tables = None
         self.monotone_ = {c: 0 if c in self.encoder_.categories_ else int((self.monotone or {}).get(c, 0))
                           for c in self.encoder_.features_}
 
@@ -223,6 +224,20 @@ class _Boosted:
         raw = self.booster_.predict(matrix, pred_contrib=True, num_iteration=self.best_iteration_,
                                     num_threads=num_threads)
         return raw[:, :-1], raw[:, -1]
+
+    def explainer(self, reference: np.ndarray):
+        """An :class:`models.explain.Explainer` of the raw output against one encoded reference row."""
+        from models.explain import Explainer, ReferenceExplainer
+
+        return Explainer([(1.0, ReferenceExplainer(self.tree_tables(), reference))])
+
+    def tree_tables(self):
+        """The booster's trees as flat arrays (built once)."""
+        if getattr(self, "_tables", None) is None:
+            from models.explain import TreeTables
+
+            self._tables = TreeTables(self.booster_, self.best_iteration_)
+        return self._tables
 
     # ------------------------------------------------------------------ persistence
 

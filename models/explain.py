@@ -26,8 +26,9 @@ def _value(value):
     return value.item() if hasattr(value, "item") else value
 
 
-def reason(feature: str, value, contribution: float) -> dict:
-    """One factor: code, feature, Chinese and English text, the value and its contribution."""
+def reason(feature: str, value, contribution: float, reference=None) -> dict:
+    """One factor: code, feature, Chinese and English text, the value, the reference profile's
+    value and the contribution (against that reference)."""
     declared = BY_NAME.get(feature)
     return {
         "code": declared.code if declared else feature,
@@ -36,6 +37,7 @@ def reason(feature: str, value, contribution: float) -> dict:
         "en": declared.en if declared else feature,
         "unit": declared.unit if declared else None,
         "value": _value(value),
+        "reference_value": _value(reference),
         "contribution": round(float(contribution), 4),
     }
 
@@ -50,3 +52,268 @@ def top_factors(contributions: np.ndarray, adverse: int = ADVERSE,
     worst = np.where(np.take_along_axis(contributions, worst, axis=1) > 0, worst, -1)
     best = np.where(np.take_along_axis(contributions, best, axis=1) < 0, best, -1)
     return worst, best
+
+
+# ---------------------------------------------------------------------- against a reference
+#
+# A decision is explained against one stated reference profile r: feature j's contribution is its
+# Shapley value in the game v(S) = f(x_S, r_rest), the model's margin with the features in S taken
+# from the enterprise and the rest from the reference (interventional TreeSHAP with a background
+# of one row, as ``shap.TreeExplainer(model, data=r, feature_perturbation="interventional")``
+# computes it). It is exact and additive: f(r) + Σ contributions == f(x). And for a model that is
+# monotone in a feature, each marginal step from r_j to x_j moves the margin the declared way, so
+# a feature whose value is on the favourable side of the reference can never be an adverse factor.
+#
+# For one tree the value has a closed form (Lundberg et al. 2020, "From local explanations to
+# global understanding", algorithm for independent features): walk the tree following x and r
+# together; where they part on a feature not met before, follow both, counting the features only
+# x's branch needs (a) and only r's (b). A leaf of value v then adds v·(a-1)!·b!/(a+b)! to each
+# of the first and subtracts v·a!·(b-1)!/(a+b)! from each of the second.
+
+_LEAF = -1
+_MISSING = {"None": 0, "Zero": 1, "NaN": 2}
+
+
+class TreeTables:
+    """A LightGBM booster's first ``num_iteration`` trees as flat arrays, for :class:`ReferenceExplainer`."""
+
+    def __init__(self, booster, num_iteration: int | None = None):
+        dump = booster.dump_model(num_iteration=num_iteration)
+        self.num_features = int(dump["max_feature_idx"]) + 1
+        nodes: list[dict] = []
+        cat_sets: list[list[int]] = []
+        roots, depth = [], 0
+
+        def add(node: dict, level: int) -> int:
+            nonlocal depth
+            depth = max(depth, level)
+            index = len(nodes)
+            nodes.append({})
+            if "split_feature" not in node:  # a leaf (or a tree of a single leaf)
+                nodes[index] = {"feature": _LEAF, "value": float(node["leaf_value"])}
+                return index
+            entry = {"feature": int(node["split_feature"]), "default_left": bool(node["default_left"]),
+                     "missing": _MISSING[node["missing_type"]], "categorical": node["decision_type"] == "=="}
+            if entry["categorical"]:
+                entry["cat_row"] = len(cat_sets)
+                cat_sets.append([int(c) for c in str(node["threshold"]).split("||")])
+            else:
+                entry["threshold"] = float(node["threshold"])
+            nodes[index] = entry
+            entry["left"] = add(node["left_child"], level + 1)
+            entry["right"] = add(node["right_child"], level + 1)
+            return index
+
+        for tree in dump["tree_info"]:
+            roots.append(add(tree["tree_structure"], 0))
+        n = len(nodes)
+        self.roots = np.asarray(roots, dtype=np.int64)
+        self.max_depth = depth
+        self.feature = np.array([d["feature"] for d in nodes], dtype=np.int64)
+        self.threshold = np.array([d.get("threshold", 0.0) for d in nodes], dtype=np.float64)
+        self.categorical = np.array([d.get("categorical", False) for d in nodes], dtype=np.bool_)
+        self.default_left = np.array([d.get("default_left", False) for d in nodes], dtype=np.bool_)
+        self.missing = np.array([d.get("missing", 0) for d in nodes], dtype=np.int64)
+        self.left = np.array([d.get("left", -1) for d in nodes], dtype=np.int64)
+        self.right = np.array([d.get("right", -1) for d in nodes], dtype=np.int64)
+        self.value = np.array([d.get("value", 0.0) for d in nodes], dtype=np.float64)
+        self.cat_row = np.array([d.get("cat_row", -1) for d in nodes], dtype=np.int64)
+        width = max((max(s) for s in cat_sets if s), default=0) + 1
+        self.cat_sets = np.zeros((max(len(cat_sets), 1), width), dtype=np.bool_)
+        for row, members in enumerate(cat_sets):
+            self.cat_sets[row, members] = True
+        assert n == len(self.feature)
+
+    def arrays(self) -> tuple:
+        return (self.roots, self.feature, self.threshold, self.categorical, self.default_left, self.missing,
+                self.left, self.right, self.value, self.cat_row, self.cat_sets)
+
+
+class ReferenceExplainer:
+    """Explanations of one booster's trees against one reference row (see above): built once per
+    model and reference, then :meth:`contributions` of any rows."""
+
+    def __init__(self, tables: TreeTables, reference: np.ndarray):
+        reference = np.ascontiguousarray(np.asarray(reference, dtype=np.float64).reshape(-1))
+        if len(reference) != tables.num_features:
+            raise ValueError(f"the reference has {len(reference)} columns; the trees read {tables.num_features}")
+        self.tables, self.reference = tables, reference
+        kernels = _kernels()
+        self.reference_left = kernels["reference_left"](reference, *tables.arrays())
+        self.reference_output = float(kernels["reference_output"](reference, *tables.arrays()))
+
+    def contributions(self, matrix: np.ndarray, num_threads: int = 0) -> np.ndarray:
+        """Per row of ``matrix`` (the booster's encoded inputs): each column's contribution to the
+        trees' raw output; ``contributions.sum(axis=1) + reference_output`` is the row's output."""
+        kernels = _kernels()
+        matrix = np.ascontiguousarray(matrix, dtype=np.float64)
+        if matrix.ndim != 2 or matrix.shape[1] != self.tables.num_features:
+            raise ValueError(f"expected rows of {self.tables.num_features} columns")
+        out = np.zeros(matrix.shape, dtype=np.float64)
+        arguments = (matrix, self.reference_left, self.tables.max_depth, *self.tables.arrays(), out)
+        if num_threads == 1 or len(matrix) < 64:
+            kernels["serial"](*arguments)
+            return out
+        import numba
+
+        threads = numba.get_num_threads()
+        numba.set_num_threads(min(num_threads or numba.config.NUMBA_NUM_THREADS, numba.config.NUMBA_NUM_THREADS))
+        try:
+            kernels["parallel"](*arguments)
+        finally:
+            numba.set_num_threads(threads)
+        return out
+
+
+class Explainer:
+    """A whole PD model explained against one reference: a weighted sum of boosters' trees
+    (``parts``: weight and :class:`ReferenceExplainer`) plus a constant, as the two-stage model's
+    margin ``a + b · m1 + m2`` is. Shapley values are linear in the model, so the parts add."""
+
+    def __init__(self, parts: list[tuple[float, ReferenceExplainer]], constant: float = 0.0):
+        self.parts = parts
+        self.reference_margin = float(constant + sum(w * part.reference_output for w, part in parts))
+
+    def contributions(self, matrix: np.ndarray, num_threads: int = 0) -> np.ndarray:
+        """Per row: each column's share of ``margin - reference_margin``."""
+        total = None
+        for weight, part in self.parts:
+            share = part.contributions(matrix, num_threads)
+            total = weight * share if total is None else total + weight * share
+        return total
+
+
+def reference_values(rows: pd.DataFrame, columns: list[str], categorical: set[str]) -> dict:
+    """The reference profile of a group of enterprises, feature by feature: None (no record)
+    where most of the group has no value, else the median of the values (the most common category
+    for categorical features). A profile no enterprise need have, but each of its features is
+    typical of the group; "no record" counts as a value, as the model treats it as one."""
+    out = {}
+    for column in columns:
+        series = rows[column].dropna()
+        if 2 * len(series) <= len(rows):
+            out[column] = None
+        elif column in categorical or not pd.api.types.is_numeric_dtype(series):
+            out[column] = _value(series.astype(str).mode().iloc[0])
+        else:
+            out[column] = float(pd.to_numeric(series).median())
+    return out
+
+
+_COMPILED: dict = {}
+
+
+def _kernels() -> dict:
+    """The compiled walks (numba, imported here so that light commands never load it)."""
+    if _COMPILED:
+        return _COMPILED
+    import numba
+
+    def goes_left(v, node, threshold, categorical, default_left, missing, cat_row, cat_sets):
+        # LightGBM's own decision rules (tree.h: NumericalDecision, CategoricalDecision)
+        if categorical[node]:
+            if np.isnan(v) or v < 0:
+                return False
+            code = int(v)
+            return code < cat_sets.shape[1] and cat_sets[cat_row[node], code]
+        kind = missing[node]
+        if np.isnan(v) and kind != 2:
+            v = 0.0
+        if (kind == 1 and -1e-35 <= v <= 1e-35) or (kind == 2 and np.isnan(v)):
+            return default_left[node]
+        return v <= threshold[node]
+
+    goes_left = numba.njit(cache=True, inline="always")(goes_left)
+
+    def reference_output(reference, roots, feature, threshold, categorical, default_left, missing, left, right,
+                         value, cat_row, cat_sets):
+        total = 0.0
+        for root in roots:
+            node = root
+            while feature[node] >= 0:
+                if goes_left(reference[feature[node]], node, threshold, categorical, default_left, missing, cat_row,
+                             cat_sets):
+                    node = left[node]
+                else:
+                    node = right[node]
+            total += value[node]
+        return total
+
+    def reference_left(reference, roots, feature, threshold, categorical, default_left, missing, left, right,
+                       value, cat_row, cat_sets):
+        out = np.zeros(len(feature), dtype=np.bool_)
+        for node in range(len(feature)):
+            if feature[node] >= 0:
+                out[node] = goes_left(reference[feature[node]], node, threshold, categorical, default_left, missing,
+                                      cat_row, cat_sets)
+        return out
+
+    def walk(matrix, reference_left, max_depth, roots, feature, threshold, categorical, default_left, missing, left,
+             right, value, cat_row, cat_sets, out):
+        factorial = np.ones(max_depth + 2)
+        for k in range(1, max_depth + 2):
+            factorial[k] = factorial[k - 1] * k
+        size = 2 * (max_depth + 2)
+        for i in numba.prange(matrix.shape[0]):
+            x = matrix[i]
+            path_feature = np.empty(max_depth + 1, dtype=np.int64)
+            path_side = np.empty(max_depth + 1, dtype=np.int64)
+            stack = np.empty((size, 6), dtype=np.int64)  # node, path length, a, b, added feature, its side
+            for root in roots:
+                top = 0
+                stack[0, 0], stack[0, 1], stack[0, 2], stack[0, 3], stack[0, 4], stack[0, 5] = root, 0, 0, 0, -1, 0
+                top = 1
+                while top > 0:
+                    top -= 1
+                    node, length, a, b, added, side = (stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3],
+                                                      stack[top, 4], stack[top, 5])
+                    if added >= 0:
+                        path_feature[length - 1] = added
+                        path_side[length - 1] = side
+                    f = feature[node]
+                    if f < 0:
+                        if a + b == 0:
+                            continue
+                        v = value[node]
+                        gain = v * factorial[a - 1] * factorial[b] / factorial[a + b] if a > 0 else 0.0
+                        loss = v * factorial[a] * factorial[b - 1] / factorial[a + b] if b > 0 else 0.0
+                        for k in range(length):
+                            if path_side[k] == 1:
+                                out[i, path_feature[k]] += gain
+                            else:
+                                out[i, path_feature[k]] -= loss
+                        continue
+                    x_left = goes_left(x[f], node, threshold, categorical, default_left, missing, cat_row, cat_sets)
+                    r_left = reference_left[node]
+                    x_child = left[node] if x_left else right[node]
+                    if x_left == r_left:
+                        stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3], stack[top, 4], stack[top, 5] = \
+                            x_child, length, a, b, -1, 0
+                        top += 1
+                        continue
+                    r_child = right[node] if x_left else left[node]
+                    met = 0
+                    for k in range(length):
+                        if path_feature[k] == f:
+                            met = path_side[k]
+                            break
+                    if met == 1:
+                        stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3], stack[top, 4], stack[top, 5] = \
+                            x_child, length, a, b, -1, 0
+                        top += 1
+                    elif met == 2:
+                        stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3], stack[top, 4], stack[top, 5] = \
+                            r_child, length, a, b, -1, 0
+                        top += 1
+                    else:
+                        stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3], stack[top, 4], stack[top, 5] = \
+                            x_child, length + 1, a + 1, b, f, 1
+                        stack[top + 1, 0], stack[top + 1, 1], stack[top + 1, 2], stack[top + 1, 3], \
+                            stack[top + 1, 4], stack[top + 1, 5] = r_child, length + 1, a, b + 1, f, 2
+                        top += 2
+
+    _COMPILED["reference_output"] = numba.njit(cache=True)(reference_output)
+    _COMPILED["reference_left"] = numba.njit(cache=True)(reference_left)
+    _COMPILED["serial"] = numba.njit(cache=True)(walk)
+    _COMPILED["parallel"] = numba.njit(cache=True, parallel=True)(walk)
+    return _COMPILED

@@ -127,6 +127,15 @@ class TwoStageModel:
         second, base2 = self.stage2_.contributions(matrix, num_threads)
         return b * first + second, a + b * base1 + base2
 
+    def explainer(self, reference: np.ndarray):
+        """An :class:`models.explain.Explainer` of the final margin against one encoded reference
+        row: ``b ·`` stage 1's Shapley values ``+`` stage 2's, the reference margin likewise."""
+        from models.explain import Explainer, ReferenceExplainer
+
+        a, b = self.link_
+        return Explainer([(b, ReferenceExplainer(self.stage1_.tree_tables(), reference)),
+                          (1.0, ReferenceExplainer(self.stage2_.tree_tables(), reference))], a)
+
     def stage_margins(self, X: pd.DataFrame | np.ndarray, num_threads: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Per row: stage 1's share of the final margin (``a + b · m1``) and stage 2's (``m2``)."""
         matrix = X if isinstance(X, np.ndarray) else self.matrix(X)

@@ -19,7 +19,7 @@ import pandas as pd
 
 from features.registry import FEATURES, feature_set_version
 from models import metrics
-from models.bundle import Decisions, ModelBundle
+from models.bundle import Decisions, ModelBundle, reference_for
 from models.dataset import Split
 from models.estimator import CreditModel, QuantileModel
 from models.stages import TwoStageModel
@@ -96,7 +96,9 @@ def fit_bundle(windows: dict[str, pd.DataFrame], split: Split, policy: Policy | 
             "events": {c.removeprefix("event_"): float(distress[c].mean()) for c in distress.columns
                        if c.startswith("event_")},
         }
-    return ModelBundle(pd_model, capacity_model, policy, meta)
+    bundle = ModelBundle(pd_model, capacity_model, policy, meta)
+    bundle.reference = reference_for(bundle, pd.concat([w for w in (train, valid, calib) if w is not None]))
+    return bundle
 
 
 def evaluate(bundle: ModelBundle, loans: pd.DataFrame) -> Evaluation:

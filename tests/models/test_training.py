@@ -94,6 +94,31 @@ def test_reason_codes_explain_the_margin_in_words(trained, model_home):
     assert (first["code"], first["zh"], first["en"]) == (declared.code, declared.zh, declared.en)
 
 
+def test_no_adverse_reason_lies_on_the_favourable_side_of_the_reference(trained, model_home):
+    """Over every enterprise of the city's pre-credit list and every feature (not only the four
+    named): a monotone feature raises the PD against the reference only from its unfavourable
+    side, and the reference's margin plus the contributions is the decision's margin."""
+    profile = build(model_home, AS_OF).profile
+    bundle = trained.bundle
+    decisions = bundle.decide(profile)
+    np.testing.assert_allclose(decisions.contributions.sum(axis=1) + decisions.base_value,
+                               bundle.pd_model.raw(profile), rtol=0, atol=1e-6)
+    reference = bundle.reference["values"]
+    violations = 0
+    for j, feature in enumerate(bundle.features):
+        direction = BY_NAME[feature].monotone
+        if not direction or reference[feature] is None:
+            continue
+        values = pd.to_numeric(profile[feature], errors="coerce").to_numpy(dtype=float)
+        adverse = decisions.contributions[:, j] > 1e-12
+        violations += int((adverse & (direction * (values - reference[feature]) <= 0)).sum())
+    assert violations == 0
+    named = decisions.reasons(int(np.argmax(decisions.pd)))
+    assert "B" in named["reference"]["en"] and "中位画像" in named["reference"]["zh"]
+    assert named["reference"]["margin"] == pytest.approx(named["base_value"])
+    assert all("reference_value" in r for r in named["adverse"] + named["positive"])
+
+
 def test_declined_enterprises_get_no_limit_and_knockouts_name_their_basis(trained, model_home):
     profile = build(model_home, AS_OF).profile
     decisions = trained.bundle.decide(profile)
