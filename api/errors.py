@@ -43,14 +43,14 @@ def error_response(request: Request, status: int, code: str, message: str, messa
 def responses(*statuses: int) -> dict:
     """OpenAPI entries for the error responses a route can give."""
     described = {400: "Bad request", 401: "Missing or unknown API key", 403: "Not allowed", 404: "Not found",
-                 413: "Body too large", 422: "Invalid input", 503: "Not ready (no model, or no database)"}
+                 409: "Conflict with the current state (another model or profile now)", 413: "Body too large", 422: "Invalid input", 503: "Not ready (no model, or no database)"}
     # the content type is named: routes that answer HTML still answer errors in JSON
     schema = {"$ref": "#/components/schemas/ErrorBody"}
     return {s: {"description": described[s], "content": {"application/json": {"schema": schema}}} for s in statuses}
 
 
 STATUS_WORDS = {400: ("BAD_REQUEST", "请求有误"), 401: ("UNAUTHENTICATED", "未认证"), 403: ("FORBIDDEN", "无权访问"),
-                404: ("NOT_FOUND", "资源不存在"), 405: ("METHOD_NOT_ALLOWED", "不支持该请求方法"),
+                404: ("NOT_FOUND", "资源不存在"), 409: ("CONFLICT", "与当前状态冲突"), 405: ("METHOD_NOT_ALLOWED", "不支持该请求方法"),
                 413: ("BODY_TOO_LARGE", "请求体过大"), 415: ("UNSUPPORTED_MEDIA_TYPE", "不支持的媒体类型"),
                 422: ("VALIDATION_ERROR", "请求参数校验失败")}
 

@@ -15,12 +15,13 @@ ADVERSE_COLOUR, POSITIVE_COLOUR, TOTAL_COLOUR = "#c0392b", "#1e8449", "#34495e"
 
 
 def waterfall_svg(reasons: dict, width: int = 760) -> str:
-    """Bars from the model's base value, through each named factor and the rest, to the margin."""
+    """Bars from the reference profile's log-odds, through each named factor and the rest, to the
+    decision's log-odds (the margin)."""
     steps = [(f"{r['code']} {r['zh']}", r["contribution"]) for r in reasons["adverse"] + reasons["positive"]]
     named = sum(c for _, c in steps)
     other = reasons["margin"] - reasons["base_value"] - named
     steps.append(("其他因素 other factors", other))
-    rows = [("基准 base value", reasons["base_value"], True)]
+    rows = [("参照画像 reference", reasons["base_value"], True)]
     running = reasons["base_value"]
     spans = [(0.0, running)]
     for label, contribution in steps:
@@ -28,7 +29,7 @@ def waterfall_svg(reasons: dict, width: int = 760) -> str:
         rows.append((label, contribution, False))
         running += contribution
     spans.append((0.0, running))
-    rows.append(("模型得分 margin (log-odds)", running, True))
+    rows.append(("本企业 this enterprise (log-odds)", running, True))
     low = min(min(a, b) for a, b in spans)
     high = max(max(a, b) for a, b in spans)
     if math.isclose(low, high):
@@ -66,11 +67,35 @@ def _reason_rows(items: list[dict]) -> str:
     return "".join(
         f"<tr><td>{html.escape(r['code'])}</td><td>{html.escape(r['zh'])}</td><td>{html.escape(r['en'])}</td>"
         f"<td>{html.escape(_shown(r['value'], r.get('unit')))} {html.escape(r.get('unit') or '')}</td>"
+        f"<td>{html.escape(_shown(r.get('reference_value'), r.get('unit')))}</td>"
         f"<td>{r['contribution']:+.4f}</td></tr>" for r in items)
 
 
-def render(decision: Decision, name: str | None) -> str:
-    """The whole page."""
+def _reference(reasons: dict) -> str:
+    reference = reasons.get("reference")
+    if not reference:  # decided before reasons were stated against a reference
+        return "<p>基准为训练样本的平均 (the training set's mean, path-dependent contributions).</p>"
+    return (f"<p><b>{html.escape(reference['zh'])}</b><br>{html.escape(reference['en'])}<br>"
+            f"参照画像本身 the reference itself: PD {reference['pd']:.4f}, 等级 grade {html.escape(reference['grade'])}, "
+            f"log-odds {reference['margin']:+.3f}. 每个因素的贡献是其在本企业与参照画像之差中所占的精确份额（Shapley 值），"
+            f"各贡献之和等于两者对数几率之差。Each contribution is the feature's exact share (Shapley value) of the gap "
+            f"between this enterprise and the reference; they add up to that gap.</p>")
+
+
+def _advice(advice: dict | None, why: str | None) -> str:
+    if advice is None:
+        return f"<p>无建议 no advice: {html.escape(why or '')}</p>"
+    steps = "".join(f"<li>{html.escape(a['code'])} · {'现在 now' if a['horizon'] == 'now' else '12个月 12 months'}"
+                    f"{' · ¥' + format(a['amount_yuan'], ',.0f') if a['amount_yuan'] else ''}"
+                    f"{'<br><small>法律依据 legal basis: ' + html.escape(a['legal_basis']) + '</small>' if a['legal_basis'] else ''}"
+                    f"</li>" for a in advice["actions"])
+    return (f"<p><b>{html.escape(advice['zh'])}</b><br>{html.escape(advice['en'])}</p><ul>{steps}</ul>"
+            f"<p><small>假设其余记录保持不变，由作出该决策的模型重新评分。Re-scored by the model that made the decision, "
+            f"the rest of the record unchanged: PD {advice['pd']:.4f}.</small></p>")
+
+
+def render(decision: Decision, name: str | None, advice: dict | None = None, why: str | None = None) -> str:
+    """The whole page (``advice`` as :meth:`models.advice.Advice.as_json` gives it, or None and ``why``)."""
     reasons = json.loads(decision.reasons)
     cited = {s for r in reasons["adverse"] + reasons["positive"] if r["feature"] in BY_NAME
              for s in BY_NAME[r["feature"]].sources}
@@ -93,14 +118,18 @@ tr.cited td{{background:#fff6e0}} .k{{color:#555}}</style></head><body>
 <span class="k">决策 decision</span> <b>{html.escape(decision.decision)}</b> ·
 <span class="k">等级 grade</span> <b>{html.escape(decision.grade)}</b> · PD {pd_:.4f} ·
 <span class="k">评分 score</span> {decision.score:.1f} · <span class="k">额度 limit</span> CNY {decision.limit_yuan:,}</p>
-<h2>贡献瀑布图 · Contribution waterfall (log-odds of default)</h2>
+<h2>参照 · Reference</h2>
+{_reference(reasons)}
+<h2>贡献瀑布图 · Contribution waterfall (log-odds of default, from the reference to this enterprise)</h2>
 <p>红色推高违约风险，绿色降低违约风险。Red raises the odds of default, green lowers them.</p>
 {waterfall_svg(reasons)}
+<h2>改进建议 · What would change the decision</h2>
+{_advice(advice, why)}
 <h2>否决规则 · Knock-outs</h2><ul>{knockouts}</ul>
 <h2>不利因素 · Adverse factors</h2>
-<table><tr><th>code</th><th>中文</th><th>English</th><th>value</th><th>contribution</th></tr>{_reason_rows(reasons['adverse'])}</table>
+<table><tr><th>code</th><th>中文</th><th>English</th><th>value</th><th>参照 reference</th><th>contribution</th></tr>{_reason_rows(reasons['adverse'])}</table>
 <h2>有利因素 · Positive factors</h2>
-<table><tr><th>code</th><th>中文</th><th>English</th><th>value</th><th>contribution</th></tr>{_reason_rows(reasons['positive'])}</table>
+<table><tr><th>code</th><th>中文</th><th>English</th><th>value</th><th>参照 reference</th><th>contribution</th></tr>{_reason_rows(reasons['positive'])}</table>
 <h2>数据来源及法律依据 · Data sources and their legal basis</h2>
 <p>Highlighted: the sources of the factors above.</p>
 <table><tr><th>source</th><th>department</th><th>catalogue category</th><th>legal basis</th></tr>{sources}</table>

@@ -89,6 +89,42 @@ class Versions(BaseModel):
     profile_as_of: dt.date
 
 
+class AdviceAction(BaseModel):
+    code: str
+    horizon: str = Field(description='"now", or "12m" for a year of keeping to it')
+    amount_yuan: float | None = None
+    legal_basis: str | None = None
+    changes: dict[str, float | str | None] = Field(description="feature → its value after the action")
+
+
+class AdviceBody(BaseModel):
+    """The fewest lawful actions that improve the decision, and the decision they lead to."""
+
+    actions: list[AdviceAction]
+    zh: str
+    en: str
+    pd: float
+    grade: str
+    decision: str
+    limit_yuan: int
+
+
+class AdvicePublic(BaseModel):
+    """What would change a decision: re-scored by the model that made it on the profile it was
+    made on, the rest of the record assumed unchanged. ``advice`` is null when the decision is
+    already grade A and approved or when nothing the record allows improves it (``why`` says which)."""
+
+    request_id: str
+    uscc: str
+    model_version: str
+    grade: str
+    decision: str
+    advice: AdviceBody | None
+    why: str | None = None
+    assumption_zh: str = "假设其余记录保持不变，由作出该决策的模型重新评分"
+    assumption_en: str = "re-scored by the model that made the decision, the rest of the record unchanged"
+
+
 class PreCreditPublic(BaseModel):
     """A decision: PD, score, grade, decision, limit, the reasons and the versions behind it."""
 

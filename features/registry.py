@@ -394,3 +394,93 @@ def registry_markdown() -> str:
         lines.append(f"| {f.code} | `{f.name}` | {f.family} | {f.zh} | {f.en} | {f.unit} | {f.window_months or '—'} | "
                      f"{direction[f.monotone]} | {', '.join(f.sources)} |")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- actionable features
+#
+# What an enterprise can lawfully do about its record, declared beside the features it changes
+# (read by models.advice). A feature no action changes is not actionable: firm age, district,
+# industry, entity type, registered capital, the data-coverage flags, history already reported
+# (months filed late, past cases, granted patents) and whatever else only time or the past sets.
+# An action never goes beyond the record: it applies only where the record shows the problem it
+# fixes, and it moves each feature it touches to what the record would then say (arrears paid
+# are zero on the next bill; a judgment performed closes the case and, by law, lifts the
+# dishonest listing; a penalty repaired after its publicity period no longer counts).
+
+BASIS_CREDIT_REPAIR = "《失信行为纠正后的信用信息修复管理办法（试行）》（国家发展和改革委员会第58号令）"
+BASIS_DISHONEST_REMOVAL = "《最高人民法院关于公布失信被执行人名单信息的若干规定》第十条（已履行生效法律文书确定的义务的，删除失信信息）"
+
+
+@dataclass(frozen=True)
+class Action:
+    """Something an enterprise can do that changes its profile, and how.
+
+    ``when``: conditions (feature, operator, threshold) the record must meet for the action to
+    apply. ``sets``: feature → value after the action (None: no record, as in the profile).
+    ``lowers``: count features that fall by one (never below zero). ``amount``: the feature whose
+    value the texts quote as ``{amount}`` (yuan). ``horizon``: "now", or "12m" for an action that
+    takes a year of keeping to (the texts say so)."""
+
+    code: str
+    zh: str
+    en: str
+    when: tuple[tuple[str, str, float], ...]
+    sets: tuple[tuple[str, float | None], ...]
+    lowers: tuple[str, ...] = ()
+    amount: str | None = None
+    horizon: str = "now"
+    legal_basis: str = ""
+    needs: tuple[str, ...] = ()
+    """Actions that must come with this one wherever they apply (a year of paying in full
+    starts by paying what is owed now)."""
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """Every feature the action changes."""
+        return tuple(dict.fromkeys([*(f for f, _ in self.sets), *self.lowers]))
+
+
+def _pay_arrears(code: str, prefix: str, zh: str, en: str) -> Action:
+    return Action(code, f"结清当前{zh}欠费 {{amount}}" if prefix != "tax" else "结清当前欠税 {amount}",
+                  f"pay the {en} arrears of {{amount}}" if prefix != "tax" else "pay the tax arrears of {amount}",
+                  when=((f"{prefix}_arrears_latest", ">", 0.0),),
+                  sets=((f"{prefix}_arrears_latest", 0.0), (f"{prefix}_arrears_share_3m", 0.0)),
+                  lowers=("sources_in_arrears",), amount=f"{prefix}_arrears_latest")
+
+
+ACTIONS: tuple[Action, ...] = (
+    _pay_arrears("AC01", "tax", "", ""),
+    _pay_arrears("AC02", "elec", "电费", "electricity"),
+    _pay_arrears("AC03", "water", "水费", "water"),
+    _pay_arrears("AC04", "gas", "燃气费", "gas"),
+    Action("AC05", "履行法院执行案件确定的义务 {amount}，结案并移出失信名单",
+           "perform the court enforcement cases of {amount}, which closes them and lifts any dishonest listing",
+           when=(("court_open_cases", ">", 0.0),),
+           sets=(("court_open_cases", 0.0), ("court_open_amount", 0.0), ("dishonest_listed_now", 0.0)),
+           amount="court_open_amount", legal_basis=BASIS_DISHONEST_REMOVAL),
+    Action("AC06", "对公示期满的一般行政处罚申请信用修复", "apply for credit repair of the minor penalties past their publicity period",
+           when=(("penalty_count_36m", ">", 0.0), ("penalty_serious_36m", "==", 0.0),
+                 ("penalty_days_since_last", ">=", 90.0)),
+           sets=(("penalty_count_12m", 0.0), ("penalty_count_36m", 0.0), ("penalty_minor_36m", 0.0),
+                 ("penalty_amount_36m", 0.0), ("penalty_days_since_last", None)),
+           legal_basis=BASIS_CREDIT_REPAIR),
+    Action("AC07", "对公示期满的全部行政处罚（含严重失信）申请信用修复",
+           "apply for credit repair of every penalty, serious ones included, past its publicity period",
+           when=(("penalty_serious_36m", ">", 0.0), ("penalty_days_since_last", ">=", 365.0)),
+           sets=(("penalty_count_12m", 0.0), ("penalty_count_36m", 0.0), ("penalty_minor_36m", 0.0),
+                 ("penalty_serious_36m", 0.0), ("penalty_amount_36m", 0.0), ("penalty_days_since_last", None)),
+           legal_basis=BASIS_CREDIT_REPAIR),
+    Action("AC08", "未来12个月按期申报纳税", "file every tax return on time for the next 12 months",
+           when=(("tax_months_late_12m", ">", 0.0),),
+           sets=(("tax_months_late_12m", 0.0), ("tax_late_share_12m", 0.0)), horizon="12m"),
+    Action("AC09", "未来12个月按期缴清税款", "pay every month's tax in full for the next 12 months",
+           when=(("tax_months_in_arrears_12m", ">", 0.0),),
+           sets=(("tax_months_in_arrears_12m", 0.0), ("tax_arrears_12m", 0.0), ("tax_arrears_share_3m", 0.0)),
+           horizon="12m", needs=("AC01",)),
+)
+"""The actions advice may suggest (:mod:`models.advice`)."""
+
+
+def actionable_features() -> set[str]:
+    """Features some action changes; every other feature is not actionable."""
+    return {f for action in ACTIONS for f in action.features}

@@ -9,10 +9,10 @@ from fastapi.responses import HTMLResponse
 
 from api.db import repository
 from api.decide import public
-from api.deps import BankOrRegulatorDep, RegulatorDep, SessionDep
+from api.deps import BankOrRegulatorDep, HolderDep, RegulatorDep, SessionDep
 from api.errors import ApiError, responses
 from api.regulator_report import render
-from api.schemas import DecisionsPublic, PreCreditPublic
+from api.schemas import AdvicePublic, DecisionsPublic, PreCreditPublic
 
 router = APIRouter(prefix="/v1/decisions", tags=["decisions"])
 
@@ -48,10 +48,54 @@ def list_decisions(caller: RegulatorDep, session: SessionDep,
     return DecisionsPublic(count=count, items=[public(r) for r in rows])
 
 
-@router.get("/{request_id}/report", response_class=HTMLResponse, responses=responses(401, 403, 404, 422))
-def decision_report(caller: RegulatorDep, session: SessionDep, request_id: str = RequestId) -> HTMLResponse:
-    """The regulator's page: the contribution waterfall, the reasons in Chinese and English, the data
-    sources with their legal basis, the versions, and the decision's place in the audit chain."""
-    decision = _visible(session, request_id, caller)
+def _advice(session, decision, holder) -> tuple[dict | None, str | None, object]:
+    """The advice for a stored decision (or None and why), and the enterprise's published profile.
+    Advice is only given by the model that decided, on the profile it decided on: otherwise it
+    would promise what another model or another record says."""
+    from models.advice import advise
+
     profile = repository.profile_for(session, decision.uscc)
-    return HTMLResponse(render(decision, profile.name if profile else None))
+    bundle = holder.bundle
+    if bundle is None or bundle.version != decision.model_version:
+        return None, (f"decided by model {decision.model_version}; the service now holds "
+                      f"{bundle.version if bundle else 'none'}: ask for a new decision"), profile
+    if profile is None or profile.as_of.isoformat() != decision.profile_as_of \
+            or profile.feature_set_version != decision.feature_set_version:
+        return None, "the profile this decision was made on has been replaced: ask for a new decision", profile
+    import pandas as pd
+
+    from features.registry import feature_names
+
+    row = pd.DataFrame([profile.values], columns=feature_names()).assign(uscc=decision.uscc)
+    found = advise(bundle, row)[0]
+    if found is None:
+        why = "grade A and approved: nothing to improve" if (decision.grade == "A" and decision.decision == "approve") \
+            else "no action the record allows improves the grade or the decision"
+        return None, why, profile
+    return found.as_json(), None, profile
+
+
+@router.get("/{request_id}/advice", response_model=AdvicePublic, responses=responses(401, 403, 404, 409, 422))
+def decision_advice(caller: BankOrRegulatorDep, session: SessionDep, holder: HolderDep,
+                    request_id: str = RequestId) -> AdvicePublic:
+    """What would change this decision: the fewest lawful actions its record allows (arrears paid,
+    court cases performed, penalties repaired after their publicity period, a year of filing and
+    paying on time) that raise the grade or turn it into an approval, re-scored by the model that
+    decided. 409 when that model or that profile is no longer the one the service holds."""
+    decision = _visible(session, request_id, caller)
+    advice, why, _ = _advice(session, decision, holder)
+    if why and why.endswith("ask for a new decision"):
+        raise ApiError(409, "ADVICE_STALE", why, "该决策所用的模型或画像已更新，请重新申请预授信决策后再获取建议")
+    return AdvicePublic(request_id=decision.request_id, uscc=decision.uscc, model_version=decision.model_version,
+                        grade=decision.grade, decision=decision.decision, advice=advice, why=why)
+
+
+@router.get("/{request_id}/report", response_class=HTMLResponse, responses=responses(401, 403, 404, 422))
+def decision_report(caller: RegulatorDep, session: SessionDep, holder: HolderDep,
+                    request_id: str = RequestId) -> HTMLResponse:
+    """The regulator's page: the reference the decision is explained against, the waterfall from
+    it to the decision, the reasons in Chinese and English, the advice, the data sources with their
+    legal basis, the versions, and the decision's place in the audit chain."""
+    decision = _visible(session, request_id, caller)
+    advice, why, profile = _advice(session, decision, holder)
+    return HTMLResponse(render(decision, profile.name if profile else None, advice, why))

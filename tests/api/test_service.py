@@ -53,6 +53,7 @@ ROUTES = [
     ("get", "/v1/decisions/{id}", {"bank": 200, "regulator": 200}),
     ("get", "/v1/decisions", {"regulator": 200}),
     ("get", "/v1/decisions/{id}/report", {"regulator": 200}),
+    ("get", "/v1/decisions/{id}/advice", {"bank": 200, "regulator": 200}),
     ("post", "/v1/authorizations", {"operator": 201}),
     ("get", "/v1/authorizations", {"operator": 200}),
     ("post", "/v1/authorizations/{auth}/revoke", {"operator": 200}),
@@ -177,12 +178,15 @@ def test_a_model_reload_swaps_the_version_that_answers(service, model_home, cham
     from models.run import promote, train_challenger
     from tests.conftest import MODEL_SPLIT
 
-    before = service.ask().headers["x-model-version"]
+    earlier = service.ask()
+    before = earlier.headers["x-model-version"]
     newer = train_challenger(model_home, split_months=MODEL_SPLIT)
     promote(model_home, force=True, reason="reload test")
     assert service.ask().headers["x-model-version"] == before  # not until reloaded
     reloaded = service.client.post("/admin/reload", headers=service.headers("operator")).json()
     assert reloaded == {"previous_version": before, "model_version": newer.version, "changed": True}
+    stale = service.client.get(f"/v1/decisions/{earlier.json()['request_id']}/advice", headers=service.headers("bank"))
+    error_of(stale, 409, "ADVICE_STALE")  # advice comes only from the model that decided
     answer = service.ask()
     assert answer.headers["x-model-version"] == newer.version == answer.json()["versions"]["model_version"]
     card = service.client.get("/v1/models/current", headers=service.headers("bank")).json()
@@ -196,8 +200,35 @@ def test_the_regulator_page_explains_a_decision(service):
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     text_ = page.text
     for expected in ('id="waterfall"', "贡献瀑布图", "Contribution waterfall", "数据来源及法律依据",
-                     "国办发〔2021〕52号", "model version", "policy version", decision_id):
+                     "国办发〔2021〕52号", "model version", "policy version", decision_id, "参照 · Reference",
+                     "中位画像", "改进建议"):
         assert expected in text_, expected
+
+
+def test_a_decision_says_what_would_change_it(service):
+    """Advice for the bank's own decisions, re-scored by the model that decided; the reasons name
+    their reference."""
+    from models.policy import GRADES
+
+    seen_advice = 0
+    for i in range(20):
+        answer = service.ask(code=service.codes[i], authorization=f"valid{i}" if i else "valid")
+        if answer.status_code != 200:
+            continue
+        body = answer.json()
+        assert body["reasons"]["reference"]["grade"] in GRADES and "B" in body["reasons"]["reference"]["en"]
+        advice = service.client.get(f"/v1/decisions/{body['request_id']}/advice", headers=service.headers("bank"))
+        assert advice.status_code == 200, advice.text
+        got = advice.json()
+        assert got["model_version"] == body["versions"]["model_version"]
+        if got["advice"] is None:
+            assert got["why"]
+            continue
+        seen_advice += 1
+        better = GRADES.index(got["advice"]["grade"]) < GRADES.index(body["grade"]) or (
+            got["advice"]["decision"] == "approve" != body["decision"])
+        assert better and got["advice"]["zh"].endswith(f"额度 ¥{got['advice']['limit_yuan']:,}")
+    assert seen_advice >= 1
 
 
 def test_without_a_champion_decisions_wait_and_readiness_says_why(database_url, model_home, champion_store, tmp_path,

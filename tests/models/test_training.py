@@ -178,6 +178,10 @@ def test_the_pre_credit_list_is_written_for_excel_and_machines(trained, model_ho
     assert len(written) == len(pd.read_parquet(result.parquet)) > 1000
     assert written["adverse_reasons"].str.split(";").str[0].isin([f.code for f in BY_NAME.values()]).mean() > 0.9
     assert set(written["grade"]) <= set("ABCDE") and (written["model_version"].astype(str) == trained.bundle.version).all()
+    advised = written[written["advice_codes"].notna()]
+    assert len(advised) and advised["advice_zh"].str.contains("额度 ¥").all()
+    assert (advised["advice_grade"] <= advised["grade"]).all()  # never a worse grade
+    assert written.loc[(written["grade"] == "A") & (written["decision"] == "approve"), "advice_codes"].isna().all()
 
 
 def test_scoring_refuses_a_missing_profile_or_another_feature_set(trained, model_home):
