@@ -8,7 +8,8 @@ import json
 import math
 
 from api.db.tables import Decision
-from features.registry import BY_NAME, feature_names
+from features.registry import BY_NAME, category_name, feature_names
+from features.typeface import with_typeface
 from features.schemas import SOURCES
 
 ADVERSE_COLOUR, POSITIVE_COLOUR, TOTAL_COLOUR = "#c0392b", "#1e8449", "#34495e"
@@ -63,11 +64,18 @@ def _shown(value, unit: str | None) -> str:
     return str(value)
 
 
+def _named(reason: dict, key: str) -> str:
+    value = reason.get(key)
+    if reason.get("unit") == "category" and value is not None:
+        return category_name(reason["feature"], value)
+    return _shown(value, reason.get("unit"))
+
+
 def _reason_rows(items: list[dict]) -> str:
     return "".join(
         f"<tr><td>{html.escape(r['code'])}</td><td>{html.escape(r['zh'])}</td><td>{html.escape(r['en'])}</td>"
-        f"<td>{html.escape(_shown(r['value'], r.get('unit')))} {html.escape(r.get('unit') or '')}</td>"
-        f"<td>{html.escape(_shown(r.get('reference_value'), r.get('unit')))}</td>"
+        f"<td>{html.escape(_named(r, 'value'))} {html.escape(r.get('unit') or '')}</td>"
+        f"<td>{html.escape(_named(r, 'reference_value'))}</td>"
         f"<td>{r['contribution']:+.4f}</td></tr>" for r in items)
 
 
@@ -108,9 +116,9 @@ def render(decision: Decision, name: str | None, advice: dict | None = None, why
                         f"{html.escape(k['decision'])}<br><small>法律依据 legal basis: {html.escape(k['legal_basis'])}"
                         f"</small></li>" for k in reasons["knockouts"]) or "<li>无 none</li>"
     pd_ = decision.pd
-    return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+    return with_typeface(f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <title>决策说明 {html.escape(decision.request_id)}</title>
-<style>body{{font-family:"Noto Sans CJK SC","WenQuanYi Micro Hei",sans-serif;margin:24px;max-width:1000px}}
+<style>body{{margin:24px;max-width:1000px}}
 table{{border-collapse:collapse;margin:8px 0}} td,th{{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}}
 tr.cited td{{background:#fff6e0}} .k{{color:#555}}</style></head><body>
 <h1>预授信决策说明 · Pre-credit decision explained</h1>
@@ -144,4 +152,4 @@ tr.cited td{{background:#fff6e0}} .k{{color:#555}}</style></head><body>
 <tr><td>profile as of / feature set</td><td>{html.escape(decision.profile_as_of)} / {html.escape(decision.feature_set_version)}</td></tr>
 <tr><td>chain position / hash</td><td>{decision.seq} / {html.escape(decision.hash)}</td></tr>
 <tr><td>previous hash</td><td>{html.escape(decision.prev_hash)}</td></tr>
-</table></body></html>"""
+</table></body></html>""")

@@ -22,6 +22,7 @@ import pandas as pd
 
 from features.lake import Lake
 from features.schemas import ADMINISTRATIVE_PENALTIES, SOURCES, Source
+from features.typeface import with_typeface
 
 REGISTRY = "enterprise_registry"
 COLUMNS = ["source", "department", "received", "accepted", "quarantined", "compliance_rate", "wrong_codes",
@@ -110,10 +111,10 @@ def quality_html(table: pd.DataFrame, title: str = "数据质量报告 · data q
         shown[column] = shown[column].map(lambda v: "–" if pd.isna(v) else f"{v:.1%}")
     body = shown.to_html(index=False, border=0, classes="quality", escape=True)
     notes = html.escape(__doc__.split("\n\n", 1)[1]).replace("\n", "<br>")
-    return f"""<!doctype html>
+    return with_typeface(f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
-body {{ font-family: "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; margin: 2em; }}
+body {{ margin: 2em; }}
 table.quality {{ border-collapse: collapse; }}
 table.quality th, table.quality td {{ padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; }}
 table.quality td:nth-child(-n+2), table.quality th:nth-child(-n+2) {{ text-align: left; }}
@@ -122,5 +123,4 @@ p.notes {{ color: #555; max-width: 60em; }}
 <h1>{html.escape(title)}</h1>
 {body}
 <p class="notes">{notes}</p>
-</body></html>
-"""
+</body></html>""")

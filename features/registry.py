@@ -385,6 +385,21 @@ def monotone_constraints(names: list[str] | None = None) -> list[int]:
     return [get_feature(n).monotone for n in (names or feature_names())]
 
 
+CATEGORY_NAMES = {"district_code": DISTRICTS, "industry_section": INDUSTRY_SECTIONS, "entity_type": ENTITY_KINDS}
+"""The categorical features whose codes have names a person reads instead (features.schemas)."""
+
+
+def category_name(feature: str, value) -> str:
+    """A category as a person reads it, its code beside the name: ``西陵区 Xiling (420502)``,
+    ``C 制造业 manufacturing``. Codes without a declared name are returned as they are."""
+    for item in CATEGORY_NAMES.get(feature, ()):
+        if str(value) == item.code:
+            if len(item.code) == 1:  # industry sections are read as their letter first
+                return f"{item.code} {item.zh} {item.en}"
+            return f"{item.zh} {item.en} ({item.code})"
+    return str(value)
+
+
 def registry_markdown() -> str:
     """The registry as a Markdown table, for docs and the regulator."""
     lines = ["| code | feature | family | 中文 | English | unit | window (months) | risk as it grows | sources |",

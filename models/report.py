@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_curve
 
+from features.typeface import with_typeface
 from models.bundle import ModelBundle
 from models.train import Evaluation
 
@@ -147,7 +148,7 @@ def render(report: Report) -> str:
         "<h2>Features not yet available (left out)</h2>"
         + ("<p>none: every feature's window is covered by the lake's history from the first fitted month</p>"
            if not len(report.excluded) else _table(report.excluded)))
-    return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(report.title)}</title>
+    return with_typeface(f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(report.title)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}} table.t{{border-collapse:collapse;margin:.5em 0}}
 table.t td,table.t th{{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}} figure{{display:inline-block;margin:0 1em 1em 0}}
 img{{max-width:520px}}</style></head><body>
@@ -166,4 +167,4 @@ img{{max-width:520px}}</style></head><body>
 <h2>Calibration by decile (out of time)</h2>{_table(report.calibration)}
 <h2>Population stability (training → out of time), highest 25</h2>{_table(worst_psi)}
 <h2>Slices (out of time)</h2>{slice_html}
-</body></html>"""
+</body></html>""")
