@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -22,7 +23,7 @@ from api.db.appender import ChainAppender
 from api.db.engine import make_engine, sessions, upgrade
 from api.metrics import LATENCY, REQUESTS
 from api.model_holder import ModelHolder
-from api.routes import admin, authorizations, decisions, health, models, pre_credit
+from api.routes import admin, authorizations, decisions, health, models, pre_credit, typeface
 from api.settings import Settings, settings as env_settings
 
 log = logging.getLogger("xyd.api")
@@ -113,6 +114,9 @@ def create_app(config: Settings | None = None) -> FastAPI:
         app.state.appender = ChainAppender(engine)
         holder.reload()
         holder.watch(config.model_check_seconds)
+        # the regulator pages' base font: made once per machine (seconds), here rather than in a page
+        from features.typeface import base_font
+        threading.Thread(target=base_font, name="xyd-typeface", daemon=True).start()
         if holder.bundle is None:
             log.warning("no model loaded: %s", holder.problem)
         yield
@@ -128,7 +132,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
     app.state.client_cache = {}
     errors.install(app)
     for router in (pre_credit.router, decisions.router, authorizations.router, models.router, health.router,
-                   admin.router):
+                   admin.router, typeface.router):
         app.include_router(router)
     app.add_middleware(ServiceMiddleware, holder=holder, max_body=config.max_body_bytes)
     _document_errors(app)

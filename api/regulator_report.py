@@ -9,10 +9,12 @@ import math
 
 from api.db.tables import Decision
 from features.registry import BY_NAME, category_name, feature_names
-from features.typeface import with_typeface
+from features.typeface import with_linked_typeface
 from features.schemas import SOURCES
 
 ADVERSE_COLOUR, POSITIVE_COLOUR, TOTAL_COLOUR = "#c0392b", "#1e8449", "#34495e"
+TYPEFACE_PREFIX = "/v1/typeface/"
+"""Where the service serves the pages' base font (api.routes.typeface)."""
 
 
 def waterfall_svg(reasons: dict, width: int = 760) -> str:
@@ -116,7 +118,7 @@ def render(decision: Decision, name: str | None, advice: dict | None = None, why
                         f"{html.escape(k['decision'])}<br><small>法律依据 legal basis: {html.escape(k['legal_basis'])}"
                         f"</small></li>" for k in reasons["knockouts"]) or "<li>无 none</li>"
     pd_ = decision.pd
-    return with_typeface(f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+    return with_linked_typeface(f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <title>决策说明 {html.escape(decision.request_id)}</title>
 <style>body{{margin:24px;max-width:1000px}}
 table{{border-collapse:collapse;margin:8px 0}} td,th{{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}}
@@ -152,4 +154,4 @@ tr.cited td{{background:#fff6e0}} .k{{color:#555}}</style></head><body>
 <tr><td>profile as of / feature set</td><td>{html.escape(decision.profile_as_of)} / {html.escape(decision.feature_set_version)}</td></tr>
 <tr><td>chain position / hash</td><td>{decision.seq} / {html.escape(decision.hash)}</td></tr>
 <tr><td>previous hash</td><td>{html.escape(decision.prev_hash)}</td></tr>
-</table></body></html>""")
+</table></body></html>""", TYPEFACE_PREFIX)

@@ -29,10 +29,12 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from model_bench import HOME, ensure_city  # noqa: E402
+from model_bench import ensure_city, paths  # noqa: E402
 from synth_bench import machine  # noqa: E402
 
 STATE = Path("cities/bench-service")
+CITY_SEED = 9
+HOME = paths(CITY_SEED)[1]
 AS_OF = dt.date(2026, 6, 30)
 LUA = """
 bodies = {%s}
@@ -148,6 +150,7 @@ def run_database(name: str, url: str, env: dict, seconds: int) -> dict:
         wrk(base, 2, 3, script)  # warm-up
         results = {c: wrk(base, c, seconds, script) for c in (1, 8, 32)}
         health = wrk(base, 32, seconds, None, "/healthz")
+        advice = advice_latency(base, key, questions[:200])
         memory = worker_memory(server)
     finally:
         server.terminate()
@@ -157,6 +160,8 @@ def run_database(name: str, url: str, env: dict, seconds: int) -> dict:
               f"p99 {r['p99']:6.2f} ms  errors {r['errors']}")
     print(f"{name:<10} /healthz, 32 clients: {health['rps']:8.0f} requests/s; decisions/s at 32 clients are "
           f"{results[32]['rps'] / health['rps']:.3f} of that (target >= 0.10)")
+    print(f"{name:<10} advice, one client, {advice['asked']} decisions: p50 {advice['p50']:.1f} ms, p99 "
+          f"{advice['p99']:.1f} ms (target <= 50 ms for one enterprise); {advice['given']} with advice")
     print(f"{name:<10} worker resident memory after the load: {', '.join(f'{m:.0f} MB' for m in memory)} "
           f"(target <= 400 MB each)")
     from api.db import audit
@@ -166,7 +171,27 @@ def run_database(name: str, url: str, env: dict, seconds: int) -> dict:
     print(f"{name:<10} audit chain after {verified.rows:,} decisions from 2 worker processes: "
           f"{'verifies' if verified.ok else 'BROKEN at ' + str(verified.first_broken_seq)}")
     return {"clients": results, "ratio": results[32]["rps"] / health["rps"], "memory": max(memory, default=0.0),
-            "verified": verified.ok}
+            "verified": verified.ok, "advice_p50": advice["p50"]}
+
+
+def advice_latency(base: str, key: str, questions: list[tuple[str, str]]) -> dict:
+    """GET /v1/decisions/{id}/advice, one at a time, for fresh decisions of these questions."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {key}"}
+    times, given = [], 0
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+        for code, authorization in questions:
+            decided = client.post("/v1/pre-credit", json={"uscc": code, "authorization_id": authorization})
+            if decided.status_code != 200:
+                continue
+            started = time.perf_counter()
+            answer = client.get(f"/v1/decisions/{decided.json()['request_id']}/advice")
+            times.append((time.perf_counter() - started) * 1000)
+            given += answer.status_code == 200 and answer.json()["advice"] is not None
+    times.sort()
+    return {"asked": len(times), "given": given, "p50": statistics.median(times),
+            "p99": times[min(len(times) - 1, int(0.99 * len(times)))]}
 
 
 def summarise(name: str, runs: list[dict]) -> None:
@@ -180,7 +205,8 @@ def summarise(name: str, runs: list[dict]) -> None:
     ratios = [run["ratio"] for run in runs]
     print(f"{name:<10} 32 clients against /healthz: median ratio {statistics.median(ratios):.3f} "
           f"({', '.join(f'{r:.3f}' for r in ratios)}); worker memory at most {max(r['memory'] for r in runs):.0f} MB; "
-          f"chain verified in {sum(r['verified'] for r in runs)} of {len(runs)}")
+          f"chain verified in {sum(r['verified'] for r in runs)} of {len(runs)}; advice p50 "
+          f"{statistics.median(r['advice_p50'] for r in runs):.1f} ms")
 
 
 def main() -> None:
@@ -194,7 +220,7 @@ def main() -> None:
     print(f"machine: {machine()}")
     STATE.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{STATE.resolve()}/mlflow.db", "XYD_HOME": str(HOME)}
-    ensure_city(env)
+    ensure_city(CITY_SEED, env)
     ensure_champion(env)
     for name in args.databases:
         runs = [run_once(name, env, args.seconds) for _ in range(args.runs)]

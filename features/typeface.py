@@ -8,19 +8,31 @@ page, the subset of Noto Sans CJK SC (SIL Open Font License 1.1, installed from 
 decision page, made in about half a second, and nothing to download when the page is opened.
 Noto Sans CJK SC covers GB 18030, so rare characters of enterprise names and place names
 (猇亭区) render too.
+
+The service's pages cannot spend half a second on a font: :func:`with_linked_typeface` links a
+**base font** instead (GB 2312 and every character the product's own texts use, made once and
+kept on disk, served by the service at ``/v1/typeface/<hash>.woff`` and cached by the browser) and
+embeds only the few characters of the page outside it, when there are any.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import importlib.util
 import io
+import os
 import re
+import uuid
 from functools import lru_cache
 from pathlib import Path
 
 FAMILY = "XYD Noto Sans SC"
+EXTRA_FAMILY = f"{FAMILY} extra"
 FONT_FILE = "NotoSansCJKsc-Regular.otf"
+PRODUCT_TEXTS = ("features/registry.py", "features/schemas.py", "models/data/policy.toml", "models/advice.py",
+                 "models/bundle.py", "api/regulator_report.py", "api/errors.py", "api/schemas.py")
+"""Where the product's own Chinese is written: the base font holds every character of these files."""
 
 
 class TypefaceMissing(RuntimeError):
@@ -39,12 +51,17 @@ def font_path() -> Path:
     raise TypefaceMissing(f"{FONT_FILE} is not installed: pip install the product's dependencies (mplfonts)")
 
 
-def font_face(text: str) -> str:
-    """An ``@font-face`` rule for :data:`FAMILY` whose font holds every character of ``text``
-    (plus printable ASCII), as a data URL."""
+def font_face(text: str, family: str = FAMILY) -> str:
+    """An ``@font-face`` rule for ``family`` whose font holds every character of ``text`` (plus
+    printable ASCII), as a data URL."""
+    data = base64.b64encode(_subset(set(text) | {chr(c) for c in range(32, 127)})).decode("ascii")
+    return f'@font-face{{font-family:"{family}";src:url(data:font/woff;base64,{data}) format("woff")}}'
+
+
+def _subset(characters: set[str]) -> bytes:
+    """The typeface cut down to ``characters``, as WOFF."""
     from fontTools import subset
 
-    characters = set(text) | {chr(c) for c in range(32, 127)}
     options = subset.Options()
     options.layout_features = []  # no ligatures or vertical forms on these pages; twice as fast
     options.hinting = False
@@ -55,16 +72,72 @@ def font_face(text: str) -> str:
     subsetter.subset(font)
     buffer = io.BytesIO()
     subset.save_font(font, buffer, options)
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'@font-face{{font-family:"{FAMILY}";src:url(data:font/woff;base64,{data}) format("woff")}}'
+    return buffer.getvalue()
+
+
+@lru_cache(maxsize=1)
+def base_characters() -> frozenset[str]:
+    """GB 2312 (the 6,763 common characters and its symbols), printable ASCII and every character
+    of :data:`PRODUCT_TEXTS`."""
+    characters = {chr(c) for c in range(32, 127)}
+    for first in range(0xA1, 0xF8):
+        for second in range(0xA1, 0xFF):
+            try:
+                characters.add(bytes([first, second]).decode("gb2312"))
+            except UnicodeDecodeError:
+                pass
+    root = Path(__file__).resolve().parent.parent
+    for name in PRODUCT_TEXTS:
+        path = root / name
+        if path.exists():
+            characters |= set(path.read_text("utf-8"))
+    return frozenset(c for c in characters if c.isprintable())
+
+
+def cache_folder() -> Path:
+    """Where made fonts are kept between processes (``XYD_CACHE_DIR``, else ~/.cache/xyd)."""
+    return Path(os.environ.get("XYD_CACHE_DIR") or Path.home() / ".cache" / "xyd")
+
+
+@lru_cache(maxsize=1)
+def base_font() -> tuple[str, bytes]:
+    """The base font: its file name (a hash of what it is made from, so a browser may keep it for
+    good) and WOFF bytes. Made once (about ten seconds), then read from :func:`cache_folder`."""
+    characters = "".join(sorted(base_characters()))
+    key = hashlib.sha256((characters + str(font_path().stat().st_size)).encode("utf-8")).hexdigest()[:16]
+    path = cache_folder() / f"typeface-{key}.woff"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")  # writers in other threads or processes
+        temporary.write_bytes(_subset(set(characters)))
+        temporary.replace(path)
+    return f"{key}.woff", path.read_bytes()
+
+
+def with_linked_typeface(page: str, url_prefix: str) -> str:
+    """``page`` using the base font at ``url_prefix + name`` (see :func:`base_font`), with the
+    page's characters outside it (rare ones, if any) embedded as a second face."""
+    name, _ = base_font()
+    rules = [f'@font-face{{font-family:"{FAMILY}";src:url({url_prefix}{name}) format("woff")}}']
+    outside = {c for c in _visible(page) if c.isprintable()} - base_characters()
+    if outside:
+        rules.append(font_face("".join(outside), EXTRA_FAMILY))
+    return _insert(page, rules)
 
 
 def with_typeface(page: str) -> str:
     """``page`` (a whole HTML document with a ``<head>``) with its own subset of the typeface
     embedded and used for all its text (sans-serif only as the fallback of last resort)."""
-    visible = re.sub(r"<[^>]*>", " ", page)
-    style = (f"<style>{font_face(visible)}\nbody,svg text{{font-family:\"{FAMILY}\",sans-serif!important}}"
-             "</style>")
+    return _insert(page, [font_face(_visible(page))])
+
+
+def _visible(page: str) -> str:
+    return re.sub(r"<style.*?</style>|<[^>]*>", " ", page, flags=re.S)
+
+
+def _insert(page: str, rules: list[str]) -> str:
+    style = (f"<style>{''.join(rules)}\nbody,svg text{{font-family:\"{FAMILY}\",\"{EXTRA_FAMILY}\","
+             "sans-serif!important}</style>")
     head = page.find("</head>")
     if head < 0:
         raise ValueError("the page has no </head> to put its typeface in")

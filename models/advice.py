@@ -103,15 +103,17 @@ def _goal(from_grade: np.ndarray, from_decision: np.ndarray, grade: np.ndarray, 
     return better_grade | approved_now
 
 
-def advise(bundle: ModelBundle, profile: pd.DataFrame, max_actions: int = len(ACTIONS),
-           num_threads: int | None = None) -> list[Advice | None]:
+def advise(bundle: ModelBundle, profile: pd.DataFrame, requested_yuan: np.ndarray | None = None,
+           max_actions: int = len(ACTIONS), num_threads: int | None = None) -> list[Advice | None]:
     """Per row of ``profile``: the :class:`Advice` for it, or None (graded A and approved, or no
-    lawful set of actions its record allows improves its decision). ``num_threads`` for the
+    lawful set of actions its record allows improves its decision). ``requested_yuan`` (per row,
+    NaN for none) caps the promised limits as it capped the decisions. ``num_threads`` for the
     boosters: by default one for a handful of rows (a thread pool costs more than it saves there)."""
     profile = profile.reset_index(drop=True)
     if num_threads is None:
         num_threads = 1 if len(profile) < 100 else 0
-    now = bundle.decide(profile, explain=False, num_threads=num_threads)
+    requested = None if requested_yuan is None else np.asarray(requested_yuan, dtype=float)
+    now = bundle.decide(profile, requested, explain=False, num_threads=num_threads)
     by_code = {a.code: a for a in ACTIONS}
     allowed = np.column_stack([applicable(a, profile) for a in ACTIONS]) if len(profile) else \
         np.zeros((0, len(ACTIONS)), dtype=bool)
@@ -140,7 +142,8 @@ def advise(bundle: ModelBundle, profile: pd.DataFrame, max_actions: int = len(AC
     for k, action in enumerate(ACTIONS):  # every member was allowed on the row as it is now
         if membership[:, k].any():
             _change(trial, action, membership[:, k])
-    scored = bundle.decide(trial, explain=False, num_threads=num_threads)
+    scored = bundle.decide(trial, None if requested is None else requested[owners], explain=False,
+                           num_threads=num_threads)
     reached = _goal(now.grade[owners], now.decision[owners], scored.grade, scored.decision)
     sizes = membership.sum(axis=1)
     best: dict[int, int] = {}

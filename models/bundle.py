@@ -191,7 +191,7 @@ class ModelBundle:
         capacity_matrix = None if self.capacity_model.feature_names_ == self.features else \
             self.capacity_model.encoder_.transform_rows(rows, order)
         return self._decide(matrix, capacity_matrix, RowColumns(rows, order), np.asarray(codes, dtype=object),
-                            requested_yuan, num_threads)
+                            requested_yuan, num_threads, compiled=False)
 
     @property
     def explainer(self):
@@ -214,11 +214,12 @@ class ModelBundle:
                 "values": self.reference["values"]}
 
     def _decide(self, matrix: np.ndarray, capacity_matrix: np.ndarray | None, columns, codes: np.ndarray,
-                requested_yuan: np.ndarray | None, num_threads: int, explain: bool = True) -> Decisions:
+                requested_yuan: np.ndarray | None, num_threads: int, explain: bool = True,
+                compiled: bool | None = None) -> Decisions:
         reference = None
-        if explain:
+        if explain:  # the service's rows never load the compiled walk (models.explain.COMPILED_FROM_ROWS)
             explainer = self.explainer
-            contributions, base = explainer.contributions(matrix, num_threads), explainer.reference_margin
+            contributions, base = explainer.contributions(matrix, num_threads, compiled), explainer.reference_margin
             margin = contributions.sum(axis=1) + base
             if getattr(self, "_summary", None) is None:
                 self._summary = self.reference_summary()

@@ -67,7 +67,8 @@ def _advice(session, decision, holder) -> tuple[dict | None, str | None, object]
     from features.registry import feature_names
 
     row = pd.DataFrame([profile.values], columns=feature_names()).assign(uscc=decision.uscc)
-    found = advise(bundle, row)[0]
+    requested = [float("nan") if decision.requested_amount is None else float(decision.requested_amount)]
+    found = advise(bundle, row, requested)[0]
     if found is None:
         why = "grade A and approved: nothing to improve" if (decision.grade == "A" and decision.decision == "approve") \
             else "no action the record allows improves the grade or the decision"

@@ -8,11 +8,12 @@ import base64
 import io
 import re
 import subprocess
+import time
 
 import numpy as np
 import pytest
 
-from features.typeface import FAMILY
+from features.typeface import EXTRA_FAMILY, FAMILY
 
 COLUMNS, CELL = 24, 40
 
@@ -22,27 +23,31 @@ def _characters(page: str) -> list[str]:
     return sorted({c for c in visible if ord(c) > 0x2E7F})  # CJK punctuation, ideographs, full-width forms
 
 
-def _grid(page: str, characters: list[str]) -> str:
-    """The page's own embedded font, and each character alone in a cell; the last cell holds a
-    private-use character that no font has, drawn as the box a missing glyph gets."""
+def _grid(page: str, characters: list[str], linked: dict[str, bytes]) -> str:
+    """The page's own fonts (``linked``: URL → the bytes the service serves there, inlined for
+    chromium), and each character alone in a cell; the last cell holds a private-use character
+    that no font has, drawn as the box a missing glyph gets."""
     faces = re.findall(r"@font-face\{[^}]*\}", page)
+    for url, data in linked.items():
+        faces = [f.replace(f"url({url})", f"url(data:font/woff;base64,{base64.b64encode(data).decode()})")
+                 for f in faces]
     cells = "".join(f'<div class="c">{c}</div>' for c in [*characters, "\ue000"])
     return (f'<html><head><meta charset="utf-8"><style>{"".join(faces)} body{{margin:0;background:#fff}}'
-            f'.c{{float:left;width:{CELL}px;height:{CELL}px;font:28px/{CELL}px "{FAMILY}";text-align:center;'
+            f'.c{{float:left;width:{CELL}px;height:{CELL}px;font:28px/{CELL}px "{FAMILY}","{EXTRA_FAMILY}";text-align:center;'
             f'color:#000;overflow:hidden}}</style></head><body>{cells}</body></html>')
 
 
-def boxes(page: str, tmp_path, chromium: str) -> list[str]:
+def boxes(page: str, tmp_path, chromium: str, linked: dict[str, bytes] | None = None) -> list[str]:
     """The characters of ``page`` chromium draws exactly as it draws a missing glyph."""
     import matplotlib.image
 
     from tests.api.test_service import CHROMIUM_FLAGS
 
     characters = _characters(page)
-    assert faces_embedded(page), "the page embeds no typeface"
+    assert re.search(rf'@font-face\{{font-family:"{FAMILY}";src:url\(', page), "the page names no typeface"
     rows = (len(characters) + 1 + COLUMNS - 1) // COLUMNS
     html_file, shot = tmp_path / "grid.html", tmp_path / "grid.png"
-    html_file.write_text(_grid(page, characters), "utf-8")
+    html_file.write_text(_grid(page, characters, linked or {}), "utf-8")
     subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}",
                     f"--window-size={COLUMNS * CELL},{rows * CELL + 40}", html_file.as_uri()],
                    check=True, capture_output=True, timeout=120)
@@ -54,10 +59,6 @@ def boxes(page: str, tmp_path, chromium: str) -> list[str]:
 
     missing = cell(len(characters))
     return [c for k, c in enumerate(characters) if np.abs(cell(k) - missing).max() < 0.05]
-
-
-def faces_embedded(page: str) -> bool:
-    return bool(re.search(rf'@font-face\{{font-family:"{FAMILY}";src:url\(data:font/woff;base64,', page))
 
 
 def test_the_box_detector_sees_a_page_without_its_typeface(tmp_path):
@@ -78,9 +79,31 @@ def test_the_regulator_page_reads_in_chinese(service, tmp_path):
     from tests.api.service_fixtures import chromium
 
     decision_id = service.ask().json()["request_id"]
+    started = time.perf_counter()
     page = service.client.get(f"/v1/decisions/{decision_id}/report", headers=service.headers("regulator")).text
+    assert time.perf_counter() - started < 5  # the base font is linked, not made for the page
     assert len(_characters(page)) > 200
-    assert boxes(page, tmp_path, chromium()) == []
+    linked = {}
+    for url in re.findall(r"url\((/v1/typeface/[^)]+)\)", page):
+        served = service.client.get(url)  # no key: it is a font
+        assert served.status_code == 200 and "immutable" in served.headers["cache-control"]
+        linked[url] = served.content
+    assert linked, "the page links the service's base font"
+    assert boxes(page, tmp_path, chromium(), linked) == []
+    assert service.client.get("/v1/typeface/0000000000000000.woff").status_code == 404
+
+
+def test_a_rare_character_outside_the_base_font_is_embedded_in_the_page(tmp_path):
+    from features.typeface import base_characters, with_linked_typeface
+    from tests.api.service_fixtures import chromium
+
+    rare = "堃喆旻"
+    assert not set(rare) & base_characters()
+    page = with_linked_typeface(f"<html><head></head><body>宜昌{rare}科技有限公司</body></html>", "/v1/typeface/")
+    assert f'font-family:"{EXTRA_FAMILY}";src:url(data:font/woff' in page
+    from features.typeface import base_font
+    name, data = base_font()
+    assert boxes(page, tmp_path, chromium(), {f"/v1/typeface/{name}": data}) == []
 
 
 def test_the_validation_report_reads_in_chinese_with_districts_by_name(trained, tmp_path):

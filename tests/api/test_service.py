@@ -212,7 +212,8 @@ def test_a_decision_says_what_would_change_it(service):
 
     seen_advice = 0
     for i in range(20):
-        answer = service.ask(code=service.codes[i], authorization=f"valid{i}" if i else "valid")
+        asked = {"requested_amount": 300_000} if i % 2 else {}
+        answer = service.ask(code=service.codes[i], authorization=f"valid{i}" if i else "valid", **asked)
         if answer.status_code != 200:
             continue
         body = answer.json()
@@ -228,6 +229,7 @@ def test_a_decision_says_what_would_change_it(service):
         better = GRADES.index(got["advice"]["grade"]) < GRADES.index(body["grade"]) or (
             got["advice"]["decision"] == "approve" != body["decision"])
         assert better and got["advice"]["zh"].endswith(f"额度 ¥{got['advice']['limit_yuan']:,}")
+        assert got["advice"]["limit_yuan"] <= asked.get("requested_amount", 10**12)  # capped as the decision was
     assert seen_advice >= 1
 
 

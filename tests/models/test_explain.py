@@ -61,9 +61,10 @@ def test_contributions_are_the_exact_shapley_values_against_the_reference(seed, 
     reference[list(missing)] = np.nan
     explainer = ReferenceExplainer(TreeTables(booster), reference)
     rows = X[:12]
-    contributions = explainer.contributions(rows)
-    for x, got in zip(rows, contributions):
-        np.testing.assert_allclose(got, _brute_force(booster, x, reference), rtol=0, atol=1e-9)
+    for compiled in (False, True):  # the service's NumPy walk and the list's compiled one
+        contributions = explainer.contributions(rows, compiled=compiled)
+        for x, got in zip(rows, contributions):
+            np.testing.assert_allclose(got, _brute_force(booster, x, reference), rtol=0, atol=1e-9)
     assert explainer.reference_output == pytest.approx(booster.predict(reference[None, :], raw_score=True)[0], abs=1e-12)
 
 
@@ -71,8 +72,9 @@ def test_many_rows_in_parallel_are_the_rows_one_by_one_and_add_up_to_the_margin(
     booster, X = _booster(3)
     explainer = ReferenceExplainer(TreeTables(booster), np.nanmedian(X, axis=0))
     together = explainer.contributions(X, num_threads=0)
-    one_by_one = np.vstack([explainer.contributions(X[i:i + 1], num_threads=1) for i in range(200)])
+    one_by_one = np.vstack([explainer.contributions(X[i:i + 1], num_threads=1, compiled=True) for i in range(200)])
     np.testing.assert_array_equal(together[:200], one_by_one)
+    np.testing.assert_allclose(explainer.contributions(X, compiled=False), together, rtol=0, atol=1e-12)
     np.testing.assert_allclose(together.sum(axis=1) + explainer.reference_output,
                                booster.predict(X, raw_score=True), rtol=0, atol=1e-9)
 
