@@ -192,26 +192,93 @@ class LeafPaths:
         self.masks = np.array([q[5] for q in pairs if q[5] is not None], dtype=bool).reshape(-1, width + 1)
         self.starts = np.array(starts, dtype=np.int64)
         self.values = np.array(values, dtype=np.float64)
-        self.leaf_of = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(pairs)]).astype(np.int64))
         self.depth = int(np.diff(np.r_[starts, len(pairs)]).max()) if len(starts) else 0
+
+    @classmethod
+    def merge(cls, parts: list[tuple[float, LeafPaths]]) -> LeafPaths:
+        """The leaves of several tree models as one, each leaf's value times its model's weight:
+        the leaves of ``Σ weight · model``, so one pass explains the sum."""
+        out = cls.__new__(cls)
+        out.width = max(p.width for _, p in parts)
+        out.zero_as_missing = any(p.zero_as_missing for _, p in parts)
+        for name in ("feature", "lo", "hi", "nan_ok", "zero_ok", "categorical"):
+            setattr(out, name, np.concatenate([getattr(p, name) for _, p in parts]))
+        masks = []
+        for _, p in parts:  # codes beyond a model's own categories go where its "outside" column says
+            outside = p.masks[:, -1:]
+            masks.append(np.hstack([p.masks[:, :-1], np.repeat(outside, out.width - p.width, axis=1), outside]))
+        out.masks = np.vstack(masks)
+        offsets = np.cumsum([0] + [len(p.feature) for _, p in parts[:-1]])
+        out.starts = np.concatenate([p.starts + o for (_, p), o in zip(parts, offsets)])
+        out.values = np.concatenate([w * p.values for w, p in parts])
+        out.constant = float(sum(w * p.constant for w, p in parts))
+        out.depth = max(p.depth for _, p in parts)
+        return out
 
     def passes(self, matrix: np.ndarray) -> np.ndarray:
         """(rows, pairs): does each row's value pass each leaf's tests on that feature?"""
         v = matrix[:, self.feature]
         with np.errstate(invalid="ignore"):
-            ok = (v > self.lo) & (v <= self.hi)
-        missing = np.isnan(v)
-        if missing.any():
-            ok[missing] = np.broadcast_to(self.nan_ok, v.shape)[missing]
+            ok = np.where(np.isnan(v), self.nan_ok, (v > self.lo) & (v <= self.hi))
         if self.zero_as_missing:
-            zero = np.abs(v) <= 1e-35
-            ok[zero] = np.broadcast_to(self.zero_ok, v.shape)[zero]
-        if self.categorical.any():
-            codes = v[:, self.categorical]
-            outside = np.isnan(codes) | (codes < 0) | (codes >= self.width)
-            codes = np.where(outside, self.width, np.nan_to_num(codes)).astype(np.int64)
-            ok[:, self.categorical] = self.masks[np.arange(len(self.masks)), codes]
+            ok = np.where(np.abs(v) <= 1e-35, self.zero_ok, ok)
+        if len(self.masks):
+            if getattr(self, "_category_pairs", None) is None:  # flat lookups: a decision's time is mostly here
+                self._category_pairs = np.flatnonzero(self.categorical)
+                self._mask_offsets = np.arange(len(self.masks)) * (self.width + 1)
+                self._flat_masks = self.masks.ravel()
+            codes = v[:, self._category_pairs]
+            with np.errstate(invalid="ignore"):
+                inside = (codes >= 0) & (codes < self.width)  # False for a missing value
+            codes = np.where(inside, codes, self.width).astype(np.int64)
+            ok[:, self._category_pairs] = self._flat_masks[self._mask_offsets + codes]
         return ok
+
+
+class _NumpyWalk:
+    """The walk of :class:`LeafPaths` against one reference row, in NumPy."""
+
+    def __init__(self, paths: LeafPaths, reference: np.ndarray):
+        self.paths = paths
+        self.reference_passes = paths.passes(reference[None, :])[0]
+        self.x_only = ~self.reference_passes
+        if len(paths.starts):
+            reached = ~np.logical_or.reduceat(self.x_only, paths.starts)
+            # per leaf: the features on its path the reference cannot take (a)
+            self.only_reference = np.add.reduceat(self.x_only.astype(np.int64), paths.starts)
+        else:
+            reached, self.only_reference = np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int64)
+        self.output = float(paths.constant + paths.values[reached].sum())
+        self.factorial = np.cumprod(np.r_[1.0, np.arange(1, paths.depth + 2, dtype=np.float64)])
+        self.ends = np.r_[paths.starts[1:], len(paths.feature)]
+        self.fail_weight = np.where(self.x_only, 1024, 1).astype(np.int32)
+
+    def contributions(self, matrix: np.ndarray, chunk: int = 256) -> np.ndarray:
+        paths, f, width, x_only = self.paths, self.factorial, matrix.shape[1], self.x_only
+        out = np.zeros(matrix.shape, dtype=np.float64)
+        if not len(paths.starts):
+            return out
+        for first in range(0, len(matrix), chunk):
+            fails = ~paths.passes(matrix[first:first + chunk])
+            # one pass per leaf: a failed test only x's value could pass blocks it (counted in
+            # thousands), one the reference passes is a feature "only r's" (counted in ones)
+            counts = np.add.reduceat(np.where(fails, self.fail_weight, 0), paths.starts, axis=1)
+            blocked, b = counts >= 1024, counts % 1024
+            # only the leaves a mix of the two rows can reach, and where they differ, add anything
+            rows, leaves = np.nonzero(~blocked & (b + self.only_reference > 0))
+            if not len(rows):
+                continue
+            a, b = self.only_reference[leaves], b[rows, leaves]
+            n, value = a + b, paths.values[leaves]
+            gain = np.where(a > 0, value * f[np.maximum(a - 1, 0)] * f[b] / f[n], 0.0)
+            loss = np.where(b > 0, value * f[a] * f[np.maximum(b - 1, 0)] / f[n], 0.0)
+            lengths = self.ends[leaves] - paths.starts[leaves]
+            owner = np.repeat(np.arange(len(leaves)), lengths)
+            pair = np.repeat(paths.starts[leaves] - np.cumsum(np.r_[0, lengths[:-1]]), lengths) + np.arange(lengths.sum())
+            share = np.where(x_only[pair], gain[owner], np.where(fails[rows[owner], pair], -loss[owner], 0.0))
+            cell = rows[owner] * width + paths.feature[pair]
+            out[first:first + chunk] = np.bincount(cell, share, minlength=len(fails) * width).reshape(len(fails), width)
+        return out
 
 
 class ReferenceExplainer:
@@ -223,14 +290,9 @@ class ReferenceExplainer:
         if len(reference) != tables.num_features:
             raise ValueError(f"the reference has {len(reference)} columns; the trees read {tables.num_features}")
         self.tables, self.reference = tables, reference
-        self.paths = paths = tables.leaf_paths()
-        self.reference_passes = paths.passes(reference[None, :])[0]
-        reached = ~np.logical_or.reduceat(~self.reference_passes, paths.starts) if len(paths.starts) else np.zeros(0, bool)
-        self.reference_output = float(paths.constant + paths.values[reached].sum())
-        self.reference_fails = (~self.reference_passes).astype(np.int8)
-        self.only_reference = np.add.reduceat(self.reference_fails, paths.starts) if len(paths.starts) else \
-            np.zeros(0, np.int64)  # per leaf: features on its path the reference cannot take (a)
-        self.factorial = np.cumprod(np.r_[1.0, np.arange(1, paths.depth + 2, dtype=np.float64)])
+        self.paths = tables.leaf_paths()
+        self.walk = _NumpyWalk(self.paths, reference)
+        self.reference_output = self.walk.output
         self._reference_left = None
 
     def contributions(self, matrix: np.ndarray, num_threads: int = 0, compiled: bool | None = None) -> np.ndarray:
@@ -243,34 +305,7 @@ class ReferenceExplainer:
             raise ValueError(f"expected rows of {self.tables.num_features} columns")
         if compiled is None:
             compiled = len(matrix) >= COMPILED_FROM_ROWS
-        return self._compiled(matrix, num_threads) if compiled else self._numpy(matrix)
-
-    def _numpy(self, matrix: np.ndarray, chunk: int = 256) -> np.ndarray:
-        paths, f, width = self.paths, self.factorial, matrix.shape[1]
-        out = np.zeros(matrix.shape, dtype=np.float64)
-        if not len(paths.starts):
-            return out
-        x_only = ~self.reference_passes
-        ends = np.r_[paths.starts[1:], len(paths.feature)]
-        for first in range(0, len(matrix), chunk):
-            fails = ~paths.passes(matrix[first:first + chunk])
-            blocked = np.logical_or.reduceat(fails & x_only, paths.starts, axis=1)
-            b = np.add.reduceat((fails & self.reference_passes).view(np.int8), paths.starts, axis=1).astype(np.int64)
-            # only the leaves a mix of the two rows can reach, and where they differ, add anything
-            rows, leaves = np.nonzero(~blocked & (b + self.only_reference > 0))
-            if not len(rows):
-                continue
-            a, b = self.only_reference[leaves], b[rows, leaves]
-            n, value = a + b, paths.values[leaves]
-            gain = np.where(a > 0, value * f[np.maximum(a - 1, 0)] * f[b] / f[n], 0.0)
-            loss = np.where(b > 0, value * f[a] * f[np.maximum(b - 1, 0)] / f[n], 0.0)
-            lengths = ends[leaves] - paths.starts[leaves]
-            owner = np.repeat(np.arange(len(leaves)), lengths)
-            pair = np.repeat(paths.starts[leaves] - np.cumsum(np.r_[0, lengths[:-1]]), lengths) + np.arange(lengths.sum())
-            share = np.where(x_only[pair], gain[owner], np.where(fails[rows[owner], pair], -loss[owner], 0.0))
-            cell = rows[owner] * width + paths.feature[pair]
-            out[first:first + chunk] = np.bincount(cell, share, minlength=len(fails) * width).reshape(len(fails), width)
-        return out
+        return self._compiled(matrix, num_threads) if compiled else self.walk.contributions(matrix)
 
     def _compiled(self, matrix: np.ndarray, num_threads: int) -> np.ndarray:
         kernels = _kernels()
@@ -300,13 +335,23 @@ class Explainer:
     def __init__(self, parts: list[tuple[float, ReferenceExplainer]], constant: float = 0.0):
         self.parts = parts
         self.reference_margin = float(constant + sum(w * part.reference_output for w, part in parts))
+        self._merged = None
 
     def contributions(self, matrix: np.ndarray, num_threads: int = 0, compiled: bool | None = None) -> np.ndarray:
         """Per row: each column's share of ``margin - reference_margin`` (``compiled``: see
-        :meth:`ReferenceExplainer.contributions`)."""
+        :meth:`ReferenceExplainer.contributions`; without it, one NumPy pass over every part's
+        leaves at once)."""
+        matrix = np.ascontiguousarray(matrix, dtype=np.float64)
+        if compiled is None:
+            compiled = len(matrix) >= COMPILED_FROM_ROWS
+        if not compiled:
+            if self._merged is None:
+                self._merged = _NumpyWalk(LeafPaths.merge([(w, part.paths) for w, part in self.parts]),
+                                          self.parts[0][1].reference)
+            return self._merged.contributions(matrix)
         total = None
         for weight, part in self.parts:
-            share = part.contributions(matrix, num_threads, compiled)
+            share = part.contributions(matrix, num_threads, True)
             total = weight * share if total is None else total + weight * share
         return total
 

@@ -86,8 +86,10 @@ def test_weighted_parts_add_as_the_two_stage_margin_does():
     explainer = Explainer([(0.7, ReferenceExplainer(TreeTables(first), reference)),
                            (1.0, ReferenceExplainer(TreeTables(second), reference))], -1.5)
     margin = -1.5 + 0.7 * first.predict(X, raw_score=True) + second.predict(X, raw_score=True)
-    np.testing.assert_allclose(explainer.contributions(X).sum(axis=1) + explainer.reference_margin, margin,
-                               rtol=0, atol=1e-9)
+    compiled = explainer.contributions(X)
+    np.testing.assert_allclose(compiled.sum(axis=1) + explainer.reference_margin, margin, rtol=0, atol=1e-9)
+    # the service's one NumPy pass over both models' leaves gives the same numbers
+    np.testing.assert_allclose(explainer.contributions(X, compiled=False), compiled, rtol=0, atol=1e-12)
 
 
 def test_the_anchor_shap_gives_the_same_numbers_on_a_numeric_model():
