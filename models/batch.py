@@ -46,6 +46,9 @@ def score_profile(home: Path, as_of: dt.date, bundle: ModelBundle, out_dir: Path
         raise ScoringError(f"the profile as of {as_of} has feature set {info.feature_set_version} but model "
                            f"{bundle.version} was trained on {bundle.meta['feature_set_version']}; rebuild the "
                            "profile or train a model on the current features")
+    if not bundle.reference:
+        raise ScoringError(f"model {bundle.version} was trained before decisions were explained against a reference "
+                           "profile; train a new one with `xyd train`")
     started = time.perf_counter()
     profile = store.read(as_of)
     tick = time.perf_counter()

@@ -192,6 +192,10 @@ def test_scoring_refuses_a_missing_profile_or_another_feature_set(trained, model
                                  {**trained.bundle.meta, "feature_set_version": "000000000000"})
     with pytest.raises(ScoringError, match="feature set"):
         score_profile(model_home, AS_OF, stale)
+    unexplained = type(trained.bundle)(trained.bundle.pd_model, trained.bundle.capacity_model, trained.bundle.policy,
+                                       trained.bundle.meta)  # a bundle from before reference.json
+    with pytest.raises(ScoringError, match="reference"):
+        score_profile(model_home, AS_OF, unexplained)
 
 
 def test_rows_as_the_service_keeps_them_decide_as_the_frame(trained, model_home):
