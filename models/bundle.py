@@ -2,13 +2,15 @@
 
 ``pd_model.*`` (the calibrated PD classifier; with ``stage1_model.*`` and ``two_stage.json`` when
 it is the two-stage model of :mod:`models.stages`), ``capacity_model.*`` (the conservative 12-month
-capacity), ``policy.toml`` (a copy of the policy it was trained and validated under) and
-``bundle.json`` (versions, training windows, metrics). LightGBM text and JSON only, no pickle:
-the service loads it once per process with LightGBM alone (no ``shap``).
+capacity), ``policy.toml`` (a copy of the policy it was trained and validated under),
+``reference.json`` (the reference profile decisions are explained against) and ``bundle.json``
+(versions, training windows, metrics). LightGBM text and JSON only, no pickle: the service loads
+it once per process with LightGBM and NumPy alone (no ``shap``, no ``numba``).
 
 :meth:`ModelBundle.decide` turns profile rows into PD, score, grade, decision, limit and the
-factors behind them, with one ``pred_contrib`` pass per stage: the contributions sum to the margin, so
-the PD comes from the same numbers that explain it.
+factors behind them, with contributions against the reference (:mod:`models.explain`): the
+reference's margin plus the contributions is the decision's margin, so the PD comes from the same
+numbers that explain it.
 """
 
 from __future__ import annotations

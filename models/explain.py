@@ -1,10 +1,11 @@
 """Reason codes: the factors behind each decision, in words, from the PD model's contributions.
 
-A contribution is a feature's share of the model's log-odds of default (``pred_contrib``, the
-numbers ``shap.TreeExplainer`` gives for a tree model); the base value plus every contribution is
-the model's margin. Adverse factors raise the odds of default, positive ones lower them. Each
-reason carries the registry's code and texts, the enterprise's value and its contribution.
-Features the registry does not know (a model fitted on another frame) are named as they are.
+A contribution is a feature's exact share of the gap between the decision's log-odds of default
+and those of one stated reference profile (see "against a reference" below); the reference's
+log-odds plus every contribution is the decision's margin. Adverse factors raise the odds of
+default against the reference, positive ones lower them. Each reason carries the registry's code
+and texts, the enterprise's value, the reference's value and its contribution. Features the
+registry does not know (a model fitted on another frame) are named as they are.
 """
 
 from __future__ import annotations
@@ -106,7 +107,6 @@ class TreeTables:
 
         for tree in dump["tree_info"]:
             roots.append(add(tree["tree_structure"], 0))
-        n = len(nodes)
         self.roots = np.asarray(roots, dtype=np.int64)
         self.max_depth = depth
         self.feature = np.array([d["feature"] for d in nodes], dtype=np.int64)
@@ -122,7 +122,6 @@ class TreeTables:
         self.cat_sets = np.zeros((max(len(cat_sets), 1), width), dtype=np.bool_)
         for row, members in enumerate(cat_sets):
             self.cat_sets[row, members] = True
-        assert n == len(self.feature)
 
     def leaf_paths(self) -> LeafPaths:
         """The trees leaf by leaf (built once)."""
