@@ -48,8 +48,9 @@ def list_decisions(caller: RegulatorDep, session: SessionDep,
     return DecisionsPublic(count=count, items=[public(r) for r in rows])
 
 
-def _advice(session, decision, holder) -> tuple[dict | None, str | None, object]:
-    """The advice for a stored decision (or None and why), and the enterprise's published profile.
+def _advice(session, decision, holder) -> tuple[dict | None, str | None, bool, object]:
+    """The advice for a stored decision (or None and why), whether it is None because the model
+    or the profile that decided has been replaced (stale), and the enterprise's published profile.
     Advice is only given by the model that decided, on the profile it decided on: otherwise it
     would promise what another model or another record says."""
     from models.advice import advise
@@ -58,10 +59,10 @@ def _advice(session, decision, holder) -> tuple[dict | None, str | None, object]
     bundle = holder.bundle
     if bundle is None or bundle.version != decision.model_version:
         return None, (f"decided by model {decision.model_version}; the service now holds "
-                      f"{bundle.version if bundle else 'none'}: ask for a new decision"), profile
+                      f"{bundle.version if bundle else 'none'}: ask for a new decision"), True, profile
     if profile is None or profile.as_of.isoformat() != decision.profile_as_of \
             or profile.feature_set_version != decision.feature_set_version:
-        return None, "the profile this decision was made on has been replaced: ask for a new decision", profile
+        return None, "the profile this decision was made on has been replaced: ask for a new decision", True, profile
     import pandas as pd
 
     from features.registry import feature_names
@@ -72,8 +73,8 @@ def _advice(session, decision, holder) -> tuple[dict | None, str | None, object]
     if found is None:
         why = "grade A and approved: nothing to improve" if (decision.grade == "A" and decision.decision == "approve") \
             else "no action the record allows improves the grade or the decision"
-        return None, why, profile
-    return found.as_json(), None, profile
+        return None, why, False, profile
+    return found.as_json(), None, False, profile
 
 
 @router.get("/{request_id}/advice", response_model=AdvicePublic, responses=responses(401, 403, 404, 409, 422))
@@ -84,8 +85,8 @@ def decision_advice(caller: BankOrRegulatorDep, session: SessionDep, holder: Hol
     paying on time) that raise the grade or turn it into an approval, re-scored by the model that
     decided. 409 when that model or that profile is no longer the one the service holds."""
     decision = _visible(session, request_id, caller)
-    advice, why, _ = _advice(session, decision, holder)
-    if why and why.endswith("ask for a new decision"):
+    advice, why, stale, _ = _advice(session, decision, holder)
+    if stale:
         raise ApiError(409, "ADVICE_STALE", why, "该决策所用的模型或画像已更新，请重新申请预授信决策后再获取建议")
     return AdvicePublic(request_id=decision.request_id, uscc=decision.uscc, model_version=decision.model_version,
                         grade=decision.grade, decision=decision.decision, advice=advice, why=why)
@@ -98,5 +99,5 @@ def decision_report(caller: RegulatorDep, session: SessionDep, holder: HolderDep
     it to the decision, the reasons in Chinese and English, the advice, the data sources with their
     legal basis, the versions, and the decision's place in the audit chain."""
     decision = _visible(session, request_id, caller)
-    advice, why, profile = _advice(session, decision, holder)
+    advice, why, _, profile = _advice(session, decision, holder)
     return HTMLResponse(render(decision, profile.name if profile else None, advice, why))
