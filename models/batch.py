@@ -55,7 +55,7 @@ def score_profile(home: Path, as_of: dt.date, bundle: ModelBundle, out_dir: Path
     decisions = bundle.decide(profile)
     frame = decisions.frame()
     decide_seconds = time.perf_counter() - tick
-    advice = advise(bundle, profile)
+    advice = advise(bundle, profile, decided=decisions)
     frame["advice_codes"] = [a.codes if a else "" for a in advice]
     frame["advice_zh"] = [a.zh if a else "" for a in advice]
     frame["advice_en"] = [a.en if a else "" for a in advice]
