@@ -208,12 +208,15 @@ class ModelBundle:
 
     def reference_summary(self) -> dict:
         """What the decisions name as their reference: the words, the population, the reference's
-        own margin, PD and grade, and its values."""
+        own margin, PD and grade, and its values (worked out once)."""
+        if getattr(self, "_summary", None) is not None:
+            return self._summary
         margin = self.explainer.reference_margin
         pd_ = float(1.0 / (1.0 + np.exp(-self.pd_model.calibrated_log_odds(np.array([margin])))[0]))
-        return {"zh": self.reference["zh"], "en": self.reference["en"], "population": self.reference["population"],
-                "margin": round(margin, 6), "pd": round(pd_, 6), "grade": str(self.policy.grades(np.array([pd_]))[0]),
-                "values": self.reference["values"]}
+        self._summary = {"zh": self.reference["zh"], "en": self.reference["en"],
+                         "population": self.reference["population"], "margin": round(margin, 6), "pd": round(pd_, 6),
+                         "grade": str(self.policy.grades(np.array([pd_]))[0]), "values": self.reference["values"]}
+        return self._summary
 
     def _decide(self, matrix: np.ndarray, capacity_matrix: np.ndarray | None, columns, codes: np.ndarray,
                 requested_yuan: np.ndarray | None, num_threads: int, explain: bool = True,
@@ -223,9 +226,7 @@ class ModelBundle:
             explainer = self.explainer
             contributions, base = explainer.contributions(matrix, num_threads, compiled), explainer.reference_margin
             margin = contributions.sum(axis=1) + base
-            if getattr(self, "_summary", None) is None:
-                self._summary = self.reference_summary()
-            reference = self._summary
+            reference = self.reference_summary()
         else:
             contributions, base, margin = None, 0.0, self.pd_model.raw(matrix, num_threads)
         pd_ = 1.0 / (1.0 + np.exp(-self.pd_model.calibrated_log_odds(margin)))
