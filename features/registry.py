@@ -455,19 +455,18 @@ class Action:
         return tuple(dict.fromkeys([*(f for f, _ in self.sets), *self.lowers]))
 
 
-def _pay_arrears(code: str, prefix: str, zh: str, en: str) -> Action:
-    return Action(code, f"结清当前{zh}欠费 {{amount}}" if prefix != "tax" else "结清当前欠税 {amount}",
-                  f"pay the {en} arrears of {{amount}}" if prefix != "tax" else "pay the tax arrears of {amount}",
+def _pay_arrears(code: str, prefix: str, arrears_zh: str, source_en: str) -> Action:
+    return Action(code, f"结清当前{arrears_zh} {{amount}}", f"pay the {source_en} arrears of {{amount}}",
                   when=((f"{prefix}_arrears_latest", ">", 0.0),),
                   sets=((f"{prefix}_arrears_latest", 0.0), (f"{prefix}_arrears_share_3m", 0.0)),
                   lowers=("sources_in_arrears",), amount=f"{prefix}_arrears_latest")
 
 
 ACTIONS: tuple[Action, ...] = (
-    _pay_arrears("AC01", "tax", "", ""),
-    _pay_arrears("AC02", "elec", "电费", "electricity"),
-    _pay_arrears("AC03", "water", "水费", "water"),
-    _pay_arrears("AC04", "gas", "燃气费", "gas"),
+    _pay_arrears("AC01", "tax", "欠税", "tax"),
+    _pay_arrears("AC02", "elec", "电费欠费", "electricity"),
+    _pay_arrears("AC03", "water", "水费欠费", "water"),
+    _pay_arrears("AC04", "gas", "燃气费欠费", "gas"),
     Action("AC05", "履行法院执行案件确定的义务 {amount}，结案并移出失信名单",
            "perform the court enforcement cases of {amount}, which closes them and lifts any dishonest listing",
            when=(("court_open_cases", ">", 0.0),),
