@@ -23,6 +23,8 @@ import importlib.util
 import io
 import os
 import re
+import subprocess
+import sys
 import uuid
 from functools import lru_cache
 from pathlib import Path
@@ -102,16 +104,32 @@ def cache_folder() -> Path:
 @lru_cache(maxsize=1)
 def base_font() -> tuple[str, bytes]:
     """The base font: its file name (a hash of what it is made from, so a browser may keep it for
-    good) and WOFF bytes. Made once (about ten seconds), then read from :func:`cache_folder`."""
+    good) and WOFF bytes. Made once (about ten seconds) in a child process, then read from
+    :func:`cache_folder`: making it loads fontTools and the whole typeface, about 90 MB that a
+    service worker would otherwise keep for the rest of its life."""
+    path = _base_font_path()
+    if not path.exists():
+        made = subprocess.run([sys.executable, "-c", "from features.typeface import _make_base_font; _make_base_font()"],
+                              capture_output=True, text=True, env={**os.environ, "XYD_CACHE_DIR": str(cache_folder())})
+        if made.returncode != 0 or not path.exists():
+            raise TypefaceMissing(f"the base font could not be made in {path.parent}: "
+                                  f"{made.stderr.strip().splitlines()[-1] if made.stderr.strip() else made.returncode}")
+    return path.name.removeprefix("typeface-"), path.read_bytes()
+
+
+def _base_font_path() -> Path:
     characters = "".join(sorted(base_characters()))
     key = hashlib.sha256((characters + str(font_path().stat().st_size)).encode("utf-8")).hexdigest()[:16]
-    path = cache_folder() / f"typeface-{key}.woff"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")  # writers in other threads or processes
-        temporary.write_bytes(_subset(set(characters)))
-        temporary.replace(path)
-    return f"{key}.woff", path.read_bytes()
+    return cache_folder() / f"typeface-{key}.woff"
+
+
+def _make_base_font() -> None:
+    """Write the base font to its place in the cache (run in a child process by :func:`base_font`)."""
+    path = _base_font_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")  # writers in other processes
+    temporary.write_bytes(_subset(set(base_characters())))
+    temporary.replace(path)
 
 
 def with_linked_typeface(page: str, url_prefix: str) -> str:
