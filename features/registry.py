@@ -498,3 +498,69 @@ ACTIONS: tuple[Action, ...] = (
 def actionable_features() -> set[str]:
     """Features some action changes; every other feature is not actionable."""
     return {f for action in ACTIONS for f in action.features}
+
+
+# ---------------------------------------------------------------------- what absence means
+#
+# A missing value is a fact about the record, not a behaviour of the enterprise. Where a source
+# holds nothing for an enterprise (its coverage flag is 0), every feature of that source is
+# missing for the same reason, said once, in the words of SOURCE_ABSENCE. Where the source does
+# hold records but a figure cannot be computed (too short a history, nothing due in the window,
+# no event to date), FEATURE_ABSENCE says why. Reasons name absences in these words
+# (models.explain), never as the feature's behaviour.
+
+SOURCE_ABSENCE = {  # source: (中文, English): what its coverage flag at 0 means
+    TAX: ("平台未掌握该企业的纳税申报记录（薄档案）", "thin file: the platform holds no tax returns for this enterprise"),
+    GRADES: ("平台未掌握该企业的纳税信用评价", "the platform holds no tax credit grade for this enterprise"),
+    "electricity": ("平台未掌握该企业的用电账户记录", "no electricity account of this enterprise is known to the platform"),
+    "water": ("平台未掌握该企业的用水账户记录", "no water account of this enterprise is known to the platform"),
+    "gas": ("平台未掌握该企业的用气账户记录", "no gas account of this enterprise is known to the platform"),
+    "real_estate": ("不动产登记中无该企业名下的不动产", "the real-estate register holds no property of this enterprise"),
+    "intellectual_property": ("知识产权登记中无该企业的有效权利",
+                              "the intellectual-property registers hold no right of this enterprise"),
+    "court_executions": ("法院执行信息中无该企业的被执行记录", "the courts' enforcement records hold no case against it"),
+    "credit_commitments": ("该企业未在平台作出信用承诺", "the enterprise has made no credit commitment on the platform"),
+}
+
+
+def _utility_absences() -> dict[str, tuple[str, str]]:
+    out = {}
+    for p, zh, en, _ in UTILITY_KINDS.values():
+        for name in (f"{p}_usage_trend_yoy", f"{p}_continuity_12m"):
+            out[name] = (f"{zh}账单不足15个月，无法计算同比", f"fewer than 15 months of {en} bills: no year-on-year figure")
+        out[f"{p}_usage_momentum_3m"] = (f"近期{zh}账单过少，无法计算", f"too few recent {en} bills for this figure")
+        for name in (f"{p}_arrears_share_3m", f"{p}_arrears_share_24m"):
+            out[name] = (f"该期间无{zh}账单金额", f"nothing was billed for {en} in the period")
+    return out
+
+
+FEATURE_ABSENCE = {  # feature: (中文, English): why it is missing although its source holds records
+    "tax_sales_growth_12m": ("纳税申报记录不足两年，无法计算增长", "fewer than two years of tax returns: no growth figure"),
+    "tax_sales_growth_3m_yoy": ("纳税申报记录不足15个月，无法计算同比", "fewer than 15 months of tax returns: no year-on-year figure"),
+    "sales_electricity_trend_gap": ("纳税或用电记录不足15个月，无法比较同比",
+                                    "fewer than 15 months of tax returns or bills: no year-on-year comparison"),
+    "tax_sales_volatility_12m": ("近12个月纳税申报过少，无法计算波动", "too few tax returns in the last 12 months for a volatility"),
+    "tax_sales_momentum_3m": ("近期纳税申报过少，无法计算", "too few recent tax returns for this figure"),
+    "sales_electricity_corr_12m": ("近12个月纳税申报或用电记录过少，无法计算相关", "too few months of returns and bills for a correlation"),
+    "tax_arrears_share_3m": ("近3个月无应缴税额", "no tax was due in the last 3 months"),
+    "tax_arrears_share_24m": ("近24个月无应缴税额", "no tax was due in the last 24 months"),
+    "tax_grade_change": ("仅有一个年度的纳税信用评价", "only one year of tax credit grades"),
+    "court_days_since_last_case": ("无被执行立案记录", "no enforcement case on record"),
+    "penalty_days_since_last": ("无仍在计入的行政处罚", "no administrative penalty that still counts"),
+    "commitment_kept_share_24m": ("近24个月无已核查的信用承诺", "no commitment verified in the last 24 months"),
+    "property_mortgaged_share": ("名下无不动产", "no property registered to it"),
+    "property_seized_share": ("名下无不动产", "no property registered to it"),
+    **_utility_absences(),
+}
+
+COVERAGE_FLAG = {source: flag for flag, source in COVERED_SOURCES.items()}
+"""source → the coverage flag that says whether the platform holds any record of it."""
+
+
+def absence_words(feature: str) -> tuple[str, str]:
+    """What a missing value of ``feature`` means when its sources do hold records for the
+    enterprise (FEATURE_ABSENCE, or a plain statement that the figure has no record)."""
+    if feature in FEATURE_ABSENCE:
+        return FEATURE_ABSENCE[feature]
+    declared = get_feature(feature)
+    return f"无可计算“{declared.zh}”的记录", f"no record to compute: {declared.en}"

@@ -27,7 +27,7 @@ import pandas as pd
 from features.registry import BY_NAME
 from models.estimator import CreditModel, QuantileModel
 from models.stages import TwoStageModel
-from models.explain import reason, top_factors
+from models.explain import ReasonPlan, StatedReasons
 from models.policy import Policy
 
 
@@ -49,24 +49,21 @@ class Decisions:
     knockouts: list[list]
     values: pd.DataFrame = field(repr=False, default=None)
     reference: dict | None = None  # what the contributions are measured against (ModelBundle.reference_summary)
+    stated: StatedReasons | None = field(repr=False, default=None)  # the reasons named (models.explain.ReasonPlan)
 
     def __len__(self) -> int:
         return len(self.pd)
 
     def reasons(self, i: int) -> dict:
-        """Row ``i``'s knock-outs, adverse and positive factors, in words."""
-        worst, best = top_factors(self.contributions[i: i + 1])
-
+        """Row ``i``'s knock-outs, adverse and positive reasons in words (see
+        :class:`models.explain.ReasonPlan`), what they cover, and the features never named."""
         reference = (self.reference or {}).get("values", {})
-
-        def pick(indices):
-            return [reason(self.features[j], _value_at(self.values, self.features[j], i), self.contributions[i, j],
-                           reference.get(self.features[j])) for j in indices if j >= 0]
+        stated = self.stated.row(i, lambda feature: _value_at(self.values, feature, i), reference)
         return {
-            "knockouts": [{"code": k.code, "zh": k.zh, "en": k.en, "decision": k.decision, "legal_basis": k.legal_basis}
+            "knockouts": [{"code": k.code, "zh": k.zh, "en": k.en, "decision": k.decision, "legal_basis": k.legal_basis,
+                           "feature": k.feature, "value": _plain(_value_at(self.values, k.feature, i))}
                           for k in self.knockouts[i]],
-            "adverse": pick(worst[0]),
-            "positive": pick(best[0]),
+            **stated,
             "base_value": round(self.base_value, 6),
             "margin": round(float(self.margin[i]), 6),
             "reference": {k: v for k, v in (self.reference or {}).items() if k != "values"},
@@ -74,22 +71,19 @@ class Decisions:
 
     def frame(self) -> pd.DataFrame:
         """One row per enterprise, the reasons as codes (strongest first), for lists and files."""
-        worst, best = top_factors(self.contributions)
-        codes = np.array([*(_code(f) for f in self.features), ""])
-
-        def joined(indices: np.ndarray) -> np.ndarray:
-            picked = codes[np.where(indices >= 0, indices, len(self.features))]
-            out = picked[:, 0] if picked.shape[1] else np.full(len(picked), "")
-            for k in range(1, picked.shape[1]):  # column by column: NumPy's string loops, not Python's
-                out = np.where(picked[:, k] != "", np.strings.add(np.strings.add(out, ";"), picked[:, k]), out)
-            return out.astype(object)
-
         return pd.DataFrame({
             "uscc": self.uscc, "pd": self.pd, "score": self.score, "grade": self.grade, "decision": self.decision,
             "limit_yuan": self.limit, "capacity_yuan": np.round(self.capacity, 2),
             "knockouts": [";".join(k.code for k in hits) for hits in self.knockouts],
-            "adverse_reasons": joined(worst), "positive_reasons": joined(best),
+            "adverse_reasons": self.stated.codes("adverse"), "positive_reasons": self.stated.codes("positive"),
+            "reason_coverage": np.round(self.stated.coverage(), 4),
         })
+
+
+def _plain(value):
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
 
 
 def _value_at(columns, feature: str, i: int):
@@ -206,6 +200,13 @@ class ModelBundle:
             self._explainer = self.pd_model.explainer(self.pd_model.matrix(row.astype(object))[0])
         return self._explainer
 
+    @property
+    def reason_plan(self) -> ReasonPlan:
+        """How this model's contributions become reasons, under its policy's fair use (built once)."""
+        if getattr(self, "_reason_plan", None) is None:
+            self._reason_plan = ReasonPlan(self.features, self.policy.not_named, self.policy.reason_coverage)
+        return self._reason_plan
+
     def reference_summary(self) -> dict:
         """What the decisions name as their reference: the words, the population, the reference's
         own margin, PD and grade, and its values (worked out once)."""
@@ -221,12 +222,14 @@ class ModelBundle:
     def _decide(self, matrix: np.ndarray, capacity_matrix: np.ndarray | None, columns, codes: np.ndarray,
                 requested_yuan: np.ndarray | None, num_threads: int, explain: bool = True,
                 compiled: bool | None = None) -> Decisions:
-        reference = None
+        reference = stated = None
         if explain:  # the service's rows never load the compiled walk (models.explain.COMPILED_FROM_ROWS)
             explainer = self.explainer
             contributions, base = explainer.contributions(matrix, num_threads, compiled), explainer.reference_margin
             margin = contributions.sum(axis=1) + base
             reference = self.reference_summary()
+            plan = self.reason_plan
+            stated = plan.state(contributions, plan.absences(matrix, self._coverage_flags(plan, matrix, columns)))
         else:
             contributions, base, margin = None, 0.0, self.pd_model.raw(matrix, num_threads)
         pd_ = 1.0 / (1.0 + np.exp(-self.pd_model.calibrated_log_odds(margin)))
@@ -235,7 +238,21 @@ class ModelBundle:
         decision, knockouts = self.policy.decide(grades, columns)
         limit = self.policy.limits(capacity, grades, decision, requested_yuan)
         return Decisions(codes, pd_, self.policy.points(pd_), grades, decision, limit, capacity, margin,
-                         float(base), contributions, self.features, knockouts, columns, reference)
+                         float(base), contributions, self.features, knockouts, columns, reference, stated)
+
+    def _coverage_flags(self, plan: ReasonPlan, matrix: np.ndarray, columns) -> np.ndarray:
+        """(rows, sources with a coverage flag): 1 where the platform holds records of the source
+        (read from the model's inputs, else the profile's; 1, "holds", when neither has the flag)."""
+        position = {name: j for j, name in enumerate(self.features)}
+        out = np.ones((len(matrix), len(plan.flags)))
+        for k, flag in enumerate(plan.flags):
+            if flag in position:
+                out[:, k] = matrix[:, position[flag]]
+            elif flag in columns:
+                column = columns[flag]
+                out[:, k] = [np.nan if v is None else v for v in column] if isinstance(column, list) else \
+                    pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+        return np.nan_to_num(out, nan=1.0)
 
     # ------------------------------------------------------------------ persistence
 

@@ -55,6 +55,160 @@ def top_factors(contributions: np.ndarray, adverse: int = ADVERSE,
     return worst, best
 
 
+# ---------------------------------------------------------------------- reasons a person reads
+#
+# The contributions are turned into stated reasons by :class:`ReasonPlan`, under the policy's fair
+# use: a missing value is a fact about the record, said once per cause in the registry's words
+# (features.registry.SOURCE_ABSENCE and FEATURE_ABSENCE), never named as the feature's behaviour;
+# features the policy never names to an enterprise are kept apart (their share is shown to the
+# regulator); and as many adverse reasons are named as it takes to cover the policy's share of
+# the adverse effect.
+
+
+class ReasonPlan:
+    """How one model's contributions become reasons (built once per model and policy).
+
+    A reason is an *item*: a behaviour (one feature with a value) or an absence (the features
+    missing for one cause, their contributions summed). ``not_named`` features are never items."""
+
+    def __init__(self, features: list[str], not_named=(), coverage: float = 0.8):
+        from features.registry import COVERAGE_FLAG, SOURCE_ABSENCE, absence_words
+        from features.schemas import SOURCES
+
+        self.features, self.coverage = list(features), float(coverage)
+        self.not_named = np.array([f in set(not_named) for f in features], dtype=bool)
+        self.groups: list[dict] = []
+        source_group = {}
+        for number, source in enumerate(SOURCES, start=1):
+            if source in SOURCE_ABSENCE:
+                source_group[source] = len(self.groups)
+                zh, en = SOURCE_ABSENCE[source]
+                self.groups.append({"code": f"NA{number:02d}", "kind": "absence", "source": source, "zh": zh, "en": en,
+                                    "flag": COVERAGE_FLAG[source]})
+        self.feature_group = np.full(len(features), -1, dtype=np.int64)
+        self.source_groups: list[list[int]] = []  # per feature, the groups of its sources that have a coverage flag
+        self.flag_group = np.full(len(features), -1, dtype=np.int64)  # a coverage flag's own source
+        for j, name in enumerate(features):
+            declared = BY_NAME.get(name)
+            self.source_groups.append([source_group[s] for s in declared.sources if s in source_group]
+                                      if declared else [])
+            if declared is None:
+                continue
+            if declared.family == "coverage" and len(declared.sources) == 1:
+                self.flag_group[j] = source_group.get(declared.sources[0], -1)
+            zh, en = absence_words(name)
+            self.feature_group[j] = len(self.groups)
+            self.groups.append({"code": f"NA{declared.code}", "kind": "absence", "source": declared.sources[0],
+                                "zh": zh, "en": en, "feature": name})
+        self.flags = [g["flag"] for g in self.groups if "flag" in g]
+
+    def absences(self, matrix: np.ndarray, flags: np.ndarray) -> np.ndarray:
+        """(rows, features): the absence group each value belongs to (-1: a value, not an
+        absence). ``matrix``: the model's encoded inputs (NaN where missing); ``flags``: (rows,
+        sources with a coverage flag), 1 where the platform holds records of that source."""
+        missing = np.isnan(matrix)
+        out = np.where(missing, self.feature_group, -1)
+        uncovered = flags == 0
+        for j, groups in enumerate(self.source_groups):
+            for g in reversed(groups):  # the first of its sources that holds nothing says why
+                out[:, j] = np.where(missing[:, j] & uncovered[:, g], g, out[:, j])
+            if self.flag_group[j] >= 0:  # "holds no records of it" is the source's absence, said once
+                out[:, j] = np.where(matrix[:, j] == 0, self.flag_group[j], out[:, j])
+        return out
+
+    def state(self, contributions: np.ndarray, absences: np.ndarray) -> StatedReasons:
+        """The items of every row, and which of them each row names."""
+        n, p = contributions.shape
+        named = ~self.not_named
+        behaviours = np.where((absences < 0) & named, contributions, 0.0)
+        cells = (absences >= 0) & named
+        rows = np.broadcast_to(np.arange(n)[:, None], absences.shape)
+        groups = np.bincount(rows[cells] * len(self.groups) + absences[cells], contributions[cells],
+                             minlength=n * len(self.groups)).reshape(n, len(self.groups))
+        items = np.hstack([behaviours, groups])
+        adverse_total = np.clip(items, 0, None).sum(axis=1)
+        order = np.argsort(-items, axis=1, kind="stable")
+        ranked = np.take_along_axis(items, order, axis=1)
+        running = np.cumsum(np.clip(ranked, 0, None), axis=1)
+        # the fewest strongest adverse items whose sum reaches the policy's share
+        needed = np.where(adverse_total > 0,
+                          (running < self.coverage * adverse_total[:, None] - 1e-12).sum(axis=1) + 1, 0)
+        needed = np.minimum(needed, (ranked > 0).sum(axis=1))
+        width = int(needed.max()) if n else 0
+        adverse = np.where(np.arange(width)[None, :] < needed[:, None], order[:, :width], -1)
+        best = np.argsort(items, axis=1, kind="stable")[:, :POSITIVE]
+        positive = np.where(np.take_along_axis(items, best, axis=1) < 0, best, -1)
+        withheld = np.where(self.not_named, contributions, 0.0)
+        return StatedReasons(self, items, absences, adverse, positive, adverse_total,
+                             np.clip(withheld, 0, None).sum(axis=1), withheld)
+
+    def item_code(self, item: int) -> str:
+        if item < len(self.features):
+            declared = BY_NAME.get(self.features[item])
+            return declared.code if declared else self.features[item]
+        return self.groups[item - len(self.features)]["code"]
+
+
+class StatedReasons:
+    """A batch's reasons (see :class:`ReasonPlan`): per row the items' contributions, which
+    items are named as adverse (enough to cover the policy's share) and as positive, and the
+    adverse effect of the features never named."""
+
+    def __init__(self, plan: ReasonPlan, items, absences, adverse, positive, adverse_total, withheld_adverse,
+                 withheld):
+        self.plan, self.items, self.absences = plan, items, absences
+        self.adverse, self.positive = adverse, positive
+        self.adverse_total, self.withheld_adverse, self.withheld = adverse_total, withheld_adverse, withheld
+        self._coverage = None
+
+    def coverage(self) -> np.ndarray:
+        """Per row, the share of the nameable adverse effect the named adverse reasons cover (1 when none)."""
+        if self._coverage is None:
+            self._coverage = self._named_share()
+        return self._coverage
+
+    def _named_share(self) -> np.ndarray:
+        named = np.where(self.adverse >= 0, np.take_along_axis(self.items, np.maximum(self.adverse, 0), axis=1), 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.adverse_total > 0, named.sum(axis=1) / self.adverse_total, 1.0)
+
+    def codes(self, which: str) -> np.ndarray:
+        """Per row, the codes of the named ``"adverse"`` or ``"positive"`` reasons, strongest first, joined by ``;``."""
+        indices = getattr(self, which)
+        codes = np.array([*(self.plan.item_code(k) for k in range(self.items.shape[1])), ""])
+        picked = codes[np.where(indices >= 0, indices, len(codes) - 1)]
+        out = picked[:, 0] if picked.shape[1] else np.full(len(picked), "")
+        for k in range(1, picked.shape[1]):  # column by column: NumPy's string loops, not Python's
+            out = np.where(picked[:, k] != "", np.strings.add(np.strings.add(out, ";"), picked[:, k]), out)
+        return out.astype(object)
+
+    def row(self, i: int, value_of, reference: dict) -> dict:
+        """Row ``i``'s reasons in words: ``value_of(feature)`` gives its raw value."""
+        plan, p = self.plan, len(self.plan.features)
+
+        def item(k: int) -> dict:
+            contribution = float(self.items[i, k])
+            if k < p:
+                name = plan.features[k]
+                out = reason(name, value_of(name), contribution, reference.get(name))
+                out["kind"] = "behaviour"
+                out["sources"] = list(BY_NAME[name].sources) if name in BY_NAME else []
+                return out
+            group = plan.groups[k - p]
+            members = [plan.features[j] for j in np.flatnonzero(self.absences[i] == k - p)]
+            return {"code": group["code"], "kind": "absence", "feature": group.get("feature"), "zh": group["zh"],
+                    "en": group["en"], "unit": None, "value": None, "reference_value": None,
+                    "contribution": round(contribution, 4), "sources": [group["source"]], "features": members}
+
+        withheld = [{"feature": plan.features[j], "value": _value(value_of(plan.features[j])),
+                     "contribution": round(float(self.withheld[i, j]), 4)}
+                    for j in np.flatnonzero(plan.not_named)]
+        return {"adverse": [item(int(k)) for k in self.adverse[i] if k >= 0],
+                "positive": [item(int(k)) for k in self.positive[i] if k >= 0],
+                "coverage": round(float(self.coverage()[i]), 4),
+                "not_named": withheld}
+
+
 # ---------------------------------------------------------------------- against a reference
 #
 # A decision is explained against one stated reference profile r: feature j's contribution is its

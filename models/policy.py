@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import operator
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +72,18 @@ class Policy:
     minimum_yuan: float
     multipliers: dict[str, float]
     source: str = ""
+    encouraged: tuple[str, ...] = ()
+    """Features for behaviours the city encourages: the model may only lower the PD as they grow."""
+    not_named: tuple[str, ...] = ()
+    """Features never named to an enterprise as a reason against it (not actionable, possibly
+    discriminatory); the regulator's page shows their share apart."""
+    reason_coverage: float = 0.8
+    """The share of a decision's adverse effect its named reasons must cover."""
+    max_profile_age_days: int | None = None
+    """No decision on a profile older than this many days (None: no limit declared)."""
+    rights: dict[str, str] = field(default_factory=dict)
+    """What an enterprise may do about a decision, in words: ``objection_zh``/``_en`` (异议申诉),
+    ``repair_zh``/``_en`` (credit repair), ``review_zh``/``_en`` (human review of a referral)."""
 
     @classmethod
     def load(cls, path: Path | None = None) -> Policy:
@@ -127,10 +139,35 @@ class Policy:
             fail(f"capacity_quantile must be between 0 and 1; got {limits['capacity_quantile']}")
         if not limits["unsecured_cap_yuan"] > 0 or not limits["round_to_yuan"] > 0:
             fail("unsecured_cap_yuan and round_to_yuan must be positive")
+        fair = raw.get("fair_use", {})  # a policy written before fair use was declared declares nothing
+        encouraged, not_named = tuple(fair.get("encouraged", ())), tuple(fair.get("not_named", ()))
+        for name in (*encouraged, *not_named):
+            if name not in BY_NAME:
+                fail(f"fair_use names unknown feature {name!r}")
+        for name in encouraged:
+            if BY_NAME[name].monotone > 0 or BY_NAME[name].is_categorical:
+                fail(f"fair_use: {name} cannot be encouraged: the registry declares it "
+                     f"{'a category' if BY_NAME[name].is_categorical else 'riskier as it grows'}")
+        both = set(encouraged) & set(not_named)
+        if both:
+            fail(f"fair_use: {sorted(both)} are both encouraged and never named; an encouraged behaviour is named")
+        coverage = float(fair.get("reason_coverage", 0.8))
+        if not 0 < coverage <= 1:
+            fail(f"fair_use.reason_coverage must be in (0, 1]; got {coverage}")
+        age = raw.get("freshness", {}).get("max_profile_age_days")
+        if age is not None and (isinstance(age, bool) or not isinstance(age, int) or age < 1):
+            fail(f"freshness.max_profile_age_days must be a whole number of days, at least 1; got {age!r}")
+        rights = {k: str(v) for k, v in raw.get("rights", {}).items()}
         return cls(str(raw["version"]), raw.get("description", ""), float(score["base_points"]),
                    float(score["base_odds"]), float(score["pdo"]), bounds, decisions, tuple(knockouts),
                    float(limits["capacity_quantile"]), float(limits["round_to_yuan"]),
-                   float(limits["unsecured_cap_yuan"]), float(limits["minimum_yuan"]), multipliers, source)
+                   float(limits["unsecured_cap_yuan"]), float(limits["minimum_yuan"]), multipliers, source,
+                   encouraged, not_named, coverage, age, rights)
+
+    def monotone(self, feature) -> int:
+        """The direction the model must respect for a registry feature: the registry's, and
+        "lower risk as it grows" for an encouraged behaviour."""
+        return -1 if feature.name in self.encouraged else feature.monotone
 
     # ------------------------------------------------------------------ rules
 

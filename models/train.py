@@ -54,7 +54,7 @@ def fit_bundle(windows: dict[str, pd.DataFrame], split: Split, policy: Policy | 
     and calibration windows (a thin book) leave both to cross-validation on the training loans."""
     policy = policy or Policy.load()
     columns = profile_columns() if columns is None else columns
-    monotone = {f.name: f.monotone for f in FEATURES}
+    monotone = {f.name: policy.monotone(f) for f in FEATURES}  # encouraged behaviours only ever lower the PD
     categories = {f.name: list(f.categories) for f in FEATURES if f.is_categorical}
     train, valid, calib = (windows[w] if len(windows[w]) else None for w in ("train", "valid", "calib"))
     loans = [train[columns], train["defaulted"]]
