@@ -97,6 +97,13 @@ def vet(bundle: ModelBundle, bank_id: int, index: int, request: PreCreditRequest
                        f"the published profile (feature set {profile.feature_set_version}) does not match model "
                        f"{bundle.version} ({bundle.meta['feature_set_version']}); republish or promote",
                        "已发布的信用画像与当前模型的特征版本不一致")
+    limit = bundle.policy.max_profile_age_days
+    if limit is not None and (today - profile.as_of).days > limit:
+        raise ApiError(503, "PROFILE_STALE",
+                       f"the published profile of {code} is as of {profile.as_of}, {(today - profile.as_of).days} days "
+                       f"ago; policy {bundle.policy.version} decides on profiles at most {limit} days old: "
+                       "the platform must rebuild and republish its profiles",
+                       f"该企业的信用画像截至 {profile.as_of}，已超过政策规定的 {limit} 天时效，平台需更新画像后再决策")
     return Asked(index, request, code, profile)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -33,8 +34,10 @@ def _refuse(console: Console, error: Exception) -> None:
 @click.option("--min-defaults", type=click.IntRange(1, 10_000), default=30, show_default=True,
               help="Defaults each validation, calibration and out-of-time window needs.")
 @click.option("--one-stage", is_flag=True, help="Learn from the banks' loans alone (no distress stage).")
+@click.option("--policy", "policy_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The credit policy to train under (a copy goes into the bundle) [default: the packaged one].")
 def train(no_register: bool, oot_months: int | None, calib_months: int | None, valid_months: int | None,
-          warmup_months: int, min_defaults: int, one_stage: bool) -> None:
+          warmup_months: int, min_defaults: int, one_stage: bool, policy_file: Path | None) -> None:
     """Train a challenger: each matured loan's profile as of its grant date, windows sized by
     defaults, distress learned from every enterprise's months (stage 1) and defaults from the
     loans (stage 2), an out-of-time validation report beside a benchmark scorecard, an MLflow run
@@ -42,13 +45,14 @@ def train(no_register: bool, oot_months: int | None, calib_months: int | None, v
 
     Example: xyd train --min-defaults 50"""
     from models.estimator import ModelInputError
-    from models.policy import PolicyError
+    from models.policy import Policy, PolicyError
     from models.run import train_challenger
 
     console = Console()
     try:
+        policy = Policy.load(policy_file)
         with console.status("training") as status:
-            result = train_challenger(xyd_home(), register=not no_register,
+            result = train_challenger(xyd_home(), policy=policy, register=not no_register,
                                       split_months={"oot_months": oot_months, "calib_months": calib_months,
                                                     "valid_months": valid_months, "warmup_months": warmup_months,
                                                     "min_defaults": min_defaults},

@@ -160,6 +160,19 @@ def prepare_database(url: str, home) -> tuple[dict, dict, list[str], dict]:
     return keys, ids, codes, authorizations
 
 
+def past_city_policy(folder: Path):
+    """The packaged policy with its freshness limit widened: the model city's profiles are as of
+    a fixed past day (AS_OF), which the packaged limit would refuse on any later day. The limit
+    itself is tested with the packaged policy (test_service.py)."""
+    from models.policy import DEFAULT_POLICY, Policy
+
+    text = DEFAULT_POLICY.read_text("utf-8")
+    assert "max_profile_age_days = " in text
+    path = Path(folder) / "policy-for-a-past-city.toml"
+    path.write_text(text.replace("max_profile_age_days = ", "max_profile_age_days = 36500  # was "), "utf-8")
+    return Policy.load(path)
+
+
 @pytest.fixture(scope="session")
 def champion_store(model_home, tmp_path_factory):
     """A private MLflow store whose champion was trained on the model city."""
@@ -169,7 +182,7 @@ def champion_store(model_home, tmp_path_factory):
     folder = tmp_path_factory.mktemp("service-mlflow")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder}/mlflow.db")
-        train_challenger(model_home, split_months=MODEL_SPLIT)
+        train_challenger(model_home, policy=past_city_policy(folder), split_months=MODEL_SPLIT)
         promote(model_home, force=True, reason="service tests")
         yield f"sqlite:///{folder}/mlflow.db"
 
