@@ -1,11 +1,17 @@
 """The regulator's page for one decision: a contribution waterfall (inline SVG, no scripts), the
-reasons in Chinese and English, every data source with its legal basis, and the versions."""
+reasons in Chinese and English (absences said as facts, the never-named features apart, what the
+named reasons cover), the enterprise's rights, the decision as arithmetic an examiner can redo
+from the page alone, the feature vector the model saw, every data source with its freshness and
+legal basis, and the versions; times in China time."""
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
 import math
+
+import numpy as np
 
 from api.db.tables import Decision
 from features.registry import BY_NAME, category_name, feature_names
@@ -18,9 +24,12 @@ TYPEFACE_PREFIX = "/v1/typeface/"
 
 
 def waterfall_svg(reasons: dict, width: int = 760) -> str:
-    """Bars from the reference profile's log-odds, through each named factor and the rest, to the
-    decision's log-odds (the margin)."""
+    """Bars from the reference profile's log-odds, through each named factor, the features never
+    named to the enterprise and the rest, to the decision's log-odds (the margin)."""
     steps = [(f"{r['code']} {r['zh']}", r["contribution"]) for r in reasons["adverse"] + reasons["positive"]]
+    withheld = sum(w["contribution"] for w in reasons.get("not_named", []))
+    if reasons.get("not_named"):
+        steps.append(("不向企业列示的因素 not named to the enterprise", withheld))
     named = sum(c for _, c in steps)
     other = reasons["margin"] - reasons["base_value"] - named
     steps.append(("其他因素 other factors", other))
@@ -37,7 +46,7 @@ def waterfall_svg(reasons: dict, width: int = 760) -> str:
     high = max(max(a, b) for a, b in spans)
     if math.isclose(low, high):
         high = low + 1
-    left, bar_height, gap = 300, 22, 8
+    left, bar_height, gap = 330, 22, 8
     plot = width - left - 70
 
     def x(value: float) -> float:
@@ -51,6 +60,7 @@ def waterfall_svg(reasons: dict, width: int = 760) -> str:
         y = 10 + i * (bar_height + gap)
         colour = TOTAL_COLOUR if total else (ADVERSE_COLOUR if value > 0 else POSITIVE_COLOUR)
         a, b = sorted((x(start), x(end)))
+        label = label if len(label) <= 34 else label[:33] + "…"
         parts.append(f'<text x="{left - 8}" y="{y + 16}" text-anchor="end" font-size="13">{html.escape(label)}</text>')
         parts.append(f'<rect x="{a:.1f}" y="{y}" width="{max(b - a, 2):.1f}" height="{bar_height}" fill="{colour}"/>')
         parts.append(f'<text x="{max(a, b) + 4:.1f}" y="{y + 16}" font-size="12">{value:+.3f}</text>')
@@ -58,12 +68,38 @@ def waterfall_svg(reasons: dict, width: int = 760) -> str:
     return "".join(parts)
 
 
+DECISION_WORDS = {"approve": "批准 approve", "refer": "转人工审核 refer to a credit officer", "decline": "拒绝 decline"}
+UNIT_WORDS = {"yuan": "元 CNY", "count": "个/次 count", "share": "", "months": "个月 months", "days": "天 days",
+              "years": "年 years", "log_ratio": "对数比 log ratio", "correlation": "相关系数 correlation",
+              "flag": "", "category": "", "kWh": "千瓦时 kWh", "m3": "立方米 m³", "grade_steps": "级 grade steps",
+              "ratio": "比值 ratio"}
+CHINA = dt.timezone(dt.timedelta(hours=8))
+
+
+def china_time(stored: str) -> str:
+    """A stored UTC time as China Standard Time, the zone named."""
+    try:
+        moment = dt.datetime.fromisoformat(stored.replace("Z", "+00:00"))
+    except ValueError:
+        return stored
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S 北京时间 (UTC+8)")
+
+
 def _shown(value, unit: str | None) -> str:
     if value is None:
-        return "—"
+        return "无记录 no record"
+    if unit == "flag":
+        return "是 yes" if value else "否 no"
+    if unit == "share" and isinstance(value, (int, float)):
+        return f"{value:.1%}"
     if isinstance(value, float):
-        return f"{value:,.2f}" if unit == "yuan" else f"{value:.4g}"
-    return str(value)
+        text = f"{value:,.2f}" if unit == "yuan" else (f"{value:,.0f}" if value.is_integer() else f"{value:.4g}")
+    else:
+        text = str(value)
+    words = UNIT_WORDS.get(unit or "", "")
+    return f"{text} {words}".strip()
 
 
 def _named(reason: dict, key: str) -> str:
@@ -74,11 +110,44 @@ def _named(reason: dict, key: str) -> str:
 
 
 def _reason_rows(items: list[dict]) -> str:
-    return "".join(
-        f"<tr><td>{html.escape(r['code'])}</td><td>{html.escape(r['zh'])}</td><td>{html.escape(r['en'])}</td>"
-        f"<td>{html.escape(_named(r, 'value'))} {html.escape(r.get('unit') or '')}</td>"
-        f"<td>{html.escape(_named(r, 'reference_value'))}</td>"
-        f"<td>{r['contribution']:+.4f}</td></tr>" for r in items)
+    rows = []
+    for r in items:
+        if r.get("kind") == "absence":  # a fact about the record, said once, with the figures it stands for
+            members = ", ".join(BY_NAME[f].code if f in BY_NAME else f for f in r.get("features", []))
+            value = f"记录缺失 absent<br><small>{html.escape(members)}</small>"
+            reference = "—"
+        else:
+            value, reference = html.escape(_named(r, "value")), html.escape(_named(r, "reference_value"))
+        rows.append(f"<tr class=\"{r.get('kind', 'behaviour')}\"><td>{html.escape(r['code'])}</td><td>{html.escape(r['zh'])}</td>"
+                    f"<td>{html.escape(r['en'])}</td><td>{value}</td><td>{reference}</td>"
+                    f"<td>{r['contribution']:+.4f}</td></tr>")
+    return "".join(rows)
+
+
+def _not_named(reasons: dict) -> str:
+    withheld = reasons.get("not_named") or []
+    if not withheld:
+        return "<p>本政策未声明不列示的因素。The policy declares no feature kept from the reasons.</p>"
+    rows = "".join(f"<tr><td>{html.escape(BY_NAME[w['feature']].code if w['feature'] in BY_NAME else w['feature'])}</td>"
+                   f"<td>{html.escape(BY_NAME[w['feature']].zh if w['feature'] in BY_NAME else w['feature'])}</td>"
+                   f"<td>{html.escape(_named({'feature': w['feature'], 'value': w['value'], 'unit': BY_NAME[w['feature']].unit if w['feature'] in BY_NAME else None}, 'value'))}</td>"
+                   f"<td>{w['contribution']:+.4f}</td></tr>" for w in withheld)
+    total = sum(w["contribution"] for w in withheld)
+    return (f"<p>以下因素不可由企业改变且可能构成歧视，按政策从不作为不利理由向企业列示；其作用在此向监管方披露（合计 {total:+.4f}）。"
+            f"These features are not actionable and may be discriminatory: by policy they are never named to the "
+            f"enterprise as a reason against it; their effect is shown here (together {total:+.4f}).</p>"
+            f"<table id=\"not-named\"><tr><th>code</th><th>因素 feature</th><th>value</th><th>contribution</th></tr>{rows}</table>")
+
+
+def _coverage(reasons: dict, computation: dict) -> str:
+    if "coverage" not in reasons:
+        return ""
+    adverse = sum(r["contribution"] for r in reasons["adverse"])
+    required = computation.get("reason_coverage")
+    return (f"<p id=\"coverage\">列示的 {len(reasons['adverse'])} 项不利因素覆盖了可列示不利影响的 "
+            f"<b>{reasons['coverage']:.1%}</b>（合计 {adverse:+.4f}）{f'，政策要求不低于 {required:.0%}' if required else ''}。"
+            f"The {len(reasons['adverse'])} adverse reasons named cover <b>{reasons['coverage']:.1%}</b> of the "
+            f"nameable adverse effect{f' (the policy requires at least {required:.0%})' if required else ''}.</p>")
 
 
 def _reference(reasons: dict) -> str:
@@ -104,54 +173,166 @@ def _advice(advice: dict | None, why: str | None) -> str:
             f"the rest of the record unchanged: PD {advice['pd']:.4f}.</small></p>")
 
 
+def _number(value) -> str:
+    """A number exactly as stored (repr round-trips a float), for redoing the arithmetic."""
+    return "—" if value is None else repr(value)
+
+
+def _computation(c: dict, decision: Decision) -> str:
+    """The decision as arithmetic: every number printed exactly, each row tagged with the key
+    :func:`models.bundle.recompute` reads (``data-key``, ``data-value`` as JSON)."""
+    if not c:
+        return "<p>本决策作出时尚未记录计算过程。This decision was made before its computation was recorded.</p>"
+    rows = [("bundle_id", "模型包 bundle id", c.get("bundle_id")),
+            ("margin", "模型对数几率 margin (log-odds of default)", c["margin"]),
+            ("calibration.a", "校准截距 calibration a", c["calibration"]["a"]),
+            ("calibration.b", "校准斜率 calibration b", c["calibration"]["b"]),
+            ("score.base_points", "基准分 base points", c["score"]["base_points"]),
+            ("score.base_odds", "基准好坏比 base odds (good:bad)", c["score"]["base_odds"]),
+            ("score.pdo", "翻倍分 points to double the odds (PDO)", c["score"]["pdo"])]
+    rows += [(f"grade_bounds.{g}", f"等级 {g} 的PD上限 upper PD bound of grade {g}", bound)
+             for g, bound in c["grade_bounds"].items()]
+    rows += [(f"grade_decisions.{g}", f"等级 {g} 的决策 decision of grade {g}", d) for g, d in c["grade_decisions"].items()]
+    rows += [("knockout_decisions", "否决规则的决策 knock-out decisions", c["knockout_decisions"]),
+             ("capacity_yuan", "保守经营能力估计（12个月）conservative 12-month capacity (CNY)", c["capacity_yuan"]),
+             ("requested_yuan", "申请金额 requested amount (CNY)", c["requested_yuan"])]
+    rows += [(f"limits.multipliers.{g}", f"等级 {g} 的额度乘数 limit multiplier of grade {g}", m)
+             for g, m in c["limits"]["multipliers"].items()]
+    rows += [("limits.unsecured_cap_yuan", "信用额度上限 unsecured cap (CNY)", c["limits"]["unsecured_cap_yuan"]),
+             ("limits.round_to_yuan", "取整单位 rounded down to (CNY)", c["limits"]["round_to_yuan"]),
+             ("limits.minimum_yuan", "最低额度 minimum (CNY)", c["limits"]["minimum_yuan"])]
+    body = "".join(f"<tr data-key=\"{key}\" data-value=\"{html.escape(json.dumps(value, ensure_ascii=False))}\">"
+                   f"<td>{html.escape(label)}</td><td>{html.escape(_number(value) if not isinstance(value, (str, list)) else json.dumps(value, ensure_ascii=False))}</td></tr>"
+                   for key, label, value in rows)
+    return f"""<table id="computation">{body}</table>
+<ol>
+<li>PD = 1 / (1 + exp(−(a + b · margin))) = {decision.pd:.6f}</li>
+<li>评分 score = base_points + PDO / ln 2 · (ln((1 − PD) / PD) − ln base_odds) = {decision.score:.1f}（四舍五入到0.1 rounded to 0.1）</li>
+<li>等级 grade: 第一个 PD &lt; 上限 的等级，否则 E — the first grade whose bound exceeds the PD, else E = {html.escape(decision.grade)}</li>
+<li>决策 decision: 等级的决策与各否决规则的决策中最严者 — the strictest of the grade's decision and the knock-outs' = {html.escape(decision.decision)}</li>
+<li>额度 limit = floor(min(capacity × multiplier[grade], cap, requested) / rounding) × rounding；拒绝或低于最低额度时为0 — zero when declined or below the minimum = CNY {decision.limit_yuan:,}</li>
+</ol>"""
+
+
+def _inputs(reasons: dict) -> str:
+    inputs = reasons.get("inputs")
+    if not inputs:
+        return "<p>本决策作出时尚未记录模型输入。This decision was made before its inputs were recorded.</p>"
+    rows = "".join(f"<tr data-feature=\"{html.escape(name)}\"><td>{html.escape(BY_NAME[name].code if name in BY_NAME else name)}</td>"
+                   f"<td>{html.escape(BY_NAME[name].zh if name in BY_NAME else name)}<br><small>{html.escape(name)}</small></td>"
+                   f"<td>{html.escape(_named({'feature': name, 'value': value, 'unit': BY_NAME[name].unit if name in BY_NAME else None}, 'value'))}</td></tr>"
+                   for name, value in inputs.items())
+    return f'<table id="inputs"><tr><th>code</th><th>特征 feature</th><th>value</th></tr>{rows}</table>'
+
+
+MONTHLY_SOURCES = ("tax_filings", "electricity", "water", "gas")
+"""Sources delivered month by month (by the 24th of the next month); the others are registers
+read as they stand on the profile's day."""
+
+
+def _sources(reasons: dict, decision: Decision, limit: int | None) -> str:
+    from features.profile.pointintime import anchor_months
+
+    behaviours = {s for r in reasons["adverse"] + reasons["positive"] if r.get("kind", "behaviour") == "behaviour"
+                  for s in r.get("sources") or (BY_NAME[r["feature"]].sources if r.get("feature") in BY_NAME else ())}
+    absent = {s for r in reasons["adverse"] + reasons["positive"]  # a source that holds nothing for it at all
+              if r.get("kind") == "absence" and r.get("feature") is None for s in r.get("sources", [])}
+    knocked = {s for k in reasons["knockouts"] if k.get("feature") in BY_NAME for s in BY_NAME[k["feature"]].sources}
+    as_of = dt.date.fromisoformat(decision.profile_as_of)
+    decided = dt.datetime.fromisoformat(decision.created_at.replace("Z", "+00:00")).date()
+    anchor = str(np.datetime64(int(anchor_months(np.array([np.datetime64(as_of, "D")]))[0]), "M"))
+    used = sorted({s for f in feature_names() for s in BY_NAME[f].sources}, key=list(SOURCES).index)
+    rows = []
+    for s in used:
+        through = f"{anchor} 月（月度报送）month {anchor}" if s in MONTHLY_SOURCES else f"{as_of}（登记簿现状 register as of）"
+        age = (decided - as_of).days
+        marks = [m for m, hit in (("否决依据 knock-out", s in knocked), ("列示理由 cited", s in behaviours),
+                                  ("无记录 holds nothing for it", s in absent)) if hit]
+        stale = limit is not None and age > limit
+        rows.append(f"<tr class=\"{'cited' if (s in behaviours or s in knocked) else ''}{' stale' if stale else ''}\">"
+                    f"<td>{html.escape(SOURCES[s].title_zh)}<br><small>{s}</small></td>"
+                    f"<td>{html.escape(SOURCES[s].department_zh)}</td><td>{html.escape(through)}<br>"
+                    f"<small>决策时已 {age} 天 {age} days old at the decision{' ⚠ 超过时效 past the freshness limit' if stale else ''}</small></td>"
+                    f"<td>{html.escape('；'.join(marks))}</td>"
+                    f"<td>{html.escape(SOURCES[s].catalogue_category)}</td><td>{html.escape(SOURCES[s].legal_basis)}</td></tr>")
+    return ("<table id=\"sources\"><tr><th>source</th><th>department</th><th>数据截至 data through</th><th>本决策 use here</th>"
+            f"<th>catalogue category</th><th>legal basis</th></tr>{''.join(rows)}</table>")
+
+
+def _rights(reasons: dict, decision: Decision) -> str:
+    rights = (reasons.get("computation") or {}).get("rights") or {}
+    if not rights:
+        return "<p>本决策作出时的政策未声明权利告知。The policy of this decision stated no rights.</p>"
+    items = [("异议申诉 objection", rights.get("objection_zh"), rights.get("objection_en"))]
+    if any(k.get("feature", "").startswith("penalty") for k in reasons["knockouts"]) or \
+            any(str(r.get("feature") or "").startswith("penalty") for r in reasons["adverse"]):
+        items.append(("信用修复 credit repair", rights.get("repair_zh"), rights.get("repair_en")))
+    if decision.decision == "refer":
+        items.append(("人工审核 human review", rights.get("review_zh"), rights.get("review_en")))
+    return "<ul id=\"rights\">" + "".join(f"<li><b>{html.escape(t)}</b>: {html.escape(zh or '')}<br>{html.escape(en or '')}</li>"
+                                           for t, zh, en in items if zh or en) + "</ul>"
+
+
 def render(decision: Decision, name: str | None, advice: dict | None = None, why: str | None = None) -> str:
     """The whole page (``advice`` as :meth:`models.advice.Advice.as_json` gives it, or None and ``why``)."""
     reasons = json.loads(decision.reasons)
-    cited = {s for r in reasons["adverse"] + reasons["positive"] if r["feature"] in BY_NAME
-             for s in BY_NAME[r["feature"]].sources}
-    used = sorted({s for f in feature_names() for s in BY_NAME[f].sources}, key=list(SOURCES).index)
-    sources = "".join(
-        f"<tr{' class=cited' if s in cited else ''}><td>{html.escape(SOURCES[s].title_zh)}<br><small>{s}</small></td>"
-        f"<td>{html.escape(SOURCES[s].department_zh)}</td><td>{html.escape(SOURCES[s].catalogue_category)}</td>"
-        f"<td>{html.escape(SOURCES[s].legal_basis)}</td></tr>" for s in used)
+    computation = reasons.get("computation") or {}
+    limit = computation.get("max_profile_age_days")
     knockouts = "".join(f"<li><b>{html.escape(k['code'])}</b> {html.escape(k['zh'])} / {html.escape(k['en'])} → "
-                        f"{html.escape(k['decision'])}<br><small>法律依据 legal basis: {html.escape(k['legal_basis'])}"
+                        f"{html.escape(DECISION_WORDS.get(k['decision'], k['decision']))}"
+                        f"{'<br>依据的记录 the record: ' + html.escape(BY_NAME[k['feature']].zh) + ' = ' + html.escape(_named({'feature': k['feature'], 'value': k.get('value'), 'unit': BY_NAME[k['feature']].unit}, 'value')) + '（来源 source: ' + html.escape('、'.join(SOURCES[s].title_zh for s in BY_NAME[k['feature']].sources)) + '）' if k.get('feature') in BY_NAME else ''}"
+                        f"<br><small>法律依据 legal basis: {html.escape(k['legal_basis'])}"
                         f"</small></li>" for k in reasons["knockouts"]) or "<li>无 none</li>"
     pd_ = decision.pd
+    age = (dt.datetime.fromisoformat(decision.created_at.replace("Z", "+00:00")).date()
+           - dt.date.fromisoformat(decision.profile_as_of)).days
     return with_linked_typeface(f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <title>决策说明 {html.escape(decision.request_id)}</title>
 <style>body{{margin:24px;max-width:1000px}}
 table{{border-collapse:collapse;margin:8px 0}} td,th{{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}}
-tr.cited td{{background:#fff6e0}} .k{{color:#555}}</style></head><body>
+tr.cited td{{background:#fff6e0}} tr.stale td{{color:#c0392b}} tr.absence td{{font-style:italic}} .k{{color:#555}}</style></head><body>
 <h1>预授信决策说明 · Pre-credit decision explained</h1>
-<p><span class="k">企业 enterprise</span> {html.escape(name or '')} <b>{html.escape(decision.uscc)}</b> ·
-<span class="k">决策 decision</span> <b>{html.escape(decision.decision)}</b> ·
-<span class="k">等级 grade</span> <b>{html.escape(decision.grade)}</b> · PD {pd_:.4f} ·
-<span class="k">评分 score</span> {decision.score:.1f} · <span class="k">额度 limit</span> CNY {decision.limit_yuan:,}</p>
+<p id="summary"><span class="k">企业 enterprise</span> {html.escape(name or '')} <b>{html.escape(decision.uscc)}</b> ·
+<span class="k">决策 decision</span> <b>{html.escape(DECISION_WORDS.get(decision.decision, decision.decision))}</b> ·
+<span class="k">等级 grade</span> <b>{html.escape(decision.grade)}</b> · <span class="k">违约概率 PD</span> {pd_:.4f} ·
+<span class="k">评分 score</span> {decision.score:.1f} · <span class="k">额度 limit</span> CNY {decision.limit_yuan:,}<br>
+<span class="k">决策时间 decided at</span> {html.escape(china_time(decision.created_at))} ·
+<span class="k">画像截至 profile as of</span> {html.escape(decision.profile_as_of)}（{age} 天 days）</p>
 <h2>参照 · Reference</h2>
 {_reference(reasons)}
 <h2>贡献瀑布图 · Contribution waterfall (log-odds of default, from the reference to this enterprise)</h2>
 <p>红色推高违约风险，绿色降低违约风险。Red raises the odds of default, green lowers them.</p>
 {waterfall_svg(reasons)}
+{_coverage(reasons, computation)}
 <h2>改进建议 · What would change the decision</h2>
 {_advice(advice, why)}
-<h2>否决规则 · Knock-outs</h2><ul>{knockouts}</ul>
+<h2>否决规则 · Knock-outs</h2><ul id="knockouts">{knockouts}</ul>
 <h2>不利因素 · Adverse factors</h2>
-<table><tr><th>code</th><th>中文</th><th>English</th><th>value</th><th>参照 reference</th><th>contribution</th></tr>{_reason_rows(reasons['adverse'])}</table>
+<p>记录缺失（斜体）是关于档案的事实，不是企业的行为。An absence (in italics) is a fact about the record, not a behaviour of the enterprise.</p>
+<table id="adverse"><tr><th>code</th><th>中文</th><th>English</th><th>value</th><th>参照 reference</th><th>contribution</th></tr>{_reason_rows(reasons['adverse'])}</table>
 <h2>有利因素 · Positive factors</h2>
-<table><tr><th>code</th><th>中文</th><th>English</th><th>value</th><th>参照 reference</th><th>contribution</th></tr>{_reason_rows(reasons['positive'])}</table>
-<h2>数据来源及法律依据 · Data sources and their legal basis</h2>
-<p>Highlighted: the sources of the factors above.</p>
-<table><tr><th>source</th><th>department</th><th>catalogue category</th><th>legal basis</th></tr>{sources}</table>
+<table id="positive"><tr><th>code</th><th>中文</th><th>English</th><th>value</th><th>参照 reference</th><th>contribution</th></tr>{_reason_rows(reasons['positive'])}</table>
+<h2>不向企业列示的因素 · Features never named to the enterprise</h2>
+{_not_named(reasons)}
+<h2>权利告知 · The enterprise's rights</h2>
+{_rights(reasons, decision)}
+<h2>计算过程 · How the decision follows from the model (redo it from these numbers)</h2>
+{_computation(computation, decision)}
+<h2>数据来源、时效及法律依据 · Data sources, their freshness and legal basis</h2>
+<p>政策时效 freshness limit: {f'{limit} 天 days' if limit else '未声明 none declared'}。Highlighted: the sources of the reasons and knock-outs above.</p>
+{_sources(reasons, decision, limit)}
 <h2>版本与审计 · Versions and audit</h2>
-<table>
+<table id="versions">
 <tr><td>request id</td><td>{html.escape(decision.request_id)}</td></tr>
-<tr><td>decided at (UTC)</td><td>{html.escape(decision.created_at)}</td></tr>
+<tr><td>决策时间 decided at</td><td>{html.escape(china_time(decision.created_at))} ({html.escape(decision.created_at)} UTC)</td></tr>
 <tr><td>bank (client id)</td><td>{decision.client_id}</td></tr>
 <tr><td>authorisation</td><td>{html.escape(decision.authorization_id)}</td></tr>
-<tr><td>model version</td><td>{html.escape(decision.model_version)}</td></tr>
+<tr><td>model version / bundle id</td><td>{html.escape(decision.model_version)} / {html.escape(str(computation.get('bundle_id') or '—'))}</td></tr>
 <tr><td>policy version</td><td>{html.escape(decision.policy_version)}</td></tr>
 <tr><td>profile as of / feature set</td><td>{html.escape(decision.profile_as_of)} / {html.escape(decision.feature_set_version)}</td></tr>
 <tr><td>chain position / hash</td><td>{decision.seq} / {html.escape(decision.hash)}</td></tr>
 <tr><td>previous hash</td><td>{html.escape(decision.prev_hash)}</td></tr>
-</table></body></html>""", TYPEFACE_PREFIX)
+</table>
+<h2>附录：模型所见的特征向量 · Appendix: the feature vector the model saw</h2>
+{_inputs(reasons)}
+</body></html>""", TYPEFACE_PREFIX)

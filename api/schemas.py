@@ -39,7 +39,11 @@ class PreCreditRequest(BaseModel):
 
 class Reason(BaseModel):
     code: str
-    feature: str
+    kind: str = Field(default="behaviour", description="behaviour (a feature's value) or absence (records the "
+                                                        "platform does not hold: a fact, said once per cause)")
+    feature: str | None = Field(default=None, description="The feature (None for a source that holds nothing)")
+    features: list[str] | None = Field(default=None, description="An absence's missing features")
+    sources: list[str] | None = None
     zh: str
     en: str
     unit: str | None = None
@@ -54,6 +58,8 @@ class Knockout(BaseModel):
     en: str
     decision: str
     legal_basis: str
+    feature: str | None = None
+    value: float | str | None = Field(default=None, description="The record's value the rule read")
 
 
 class Reference(BaseModel):
@@ -75,8 +81,11 @@ class Reasons(BaseModel):
     adverse only from the unfavourable side of the reference's value."""
 
     knockouts: list[Knockout]
-    adverse: list[Reason]
+    adverse: list[Reason] = Field(description="Strongest first, as many as cover the policy's share of the adverse "
+                                              "effect; the policy's never-named features are never among them")
     positive: list[Reason]
+    coverage: float | None = Field(default=None, description="Share of the nameable adverse effect the adverse "
+                                                             "reasons cover")
     base_value: float
     margin: float
     reference: Reference

@@ -28,7 +28,7 @@ from features.registry import BY_NAME
 from models.estimator import CreditModel, QuantileModel
 from models.stages import TwoStageModel
 from models.explain import ReasonPlan, StatedReasons
-from models.policy import Policy
+from models.policy import GRADES, Policy
 
 
 @dataclass
@@ -50,6 +50,9 @@ class Decisions:
     values: pd.DataFrame = field(repr=False, default=None)
     reference: dict | None = None  # what the contributions are measured against (ModelBundle.reference_summary)
     stated: StatedReasons | None = field(repr=False, default=None)  # the reasons named (models.explain.ReasonPlan)
+    rules: dict | None = field(repr=False, default=None)  # ModelBundle.rules(): the numbers that made them
+    requested: np.ndarray | None = field(repr=False, default=None)
+    inputs: list[str] = field(repr=False, default_factory=list)
 
     def __len__(self) -> int:
         return len(self.pd)
@@ -67,7 +70,16 @@ class Decisions:
             "base_value": round(self.base_value, 6),
             "margin": round(float(self.margin[i]), 6),
             "reference": {k: v for k, v in (self.reference or {}).items() if k != "values"},
+            "computation": self.computation(i),
+            "inputs": {feature: _plain(_value_at(self.values, feature, i)) for feature in self.inputs},
         }
+
+    def computation(self, i: int) -> dict:
+        """Row ``i``'s decision as arithmetic anyone can redo (:func:`recompute`): the bundle's rules
+        with the row's margin, capacity estimate and requested amount."""
+        requested = None if self.requested is None or np.isnan(self.requested[i]) else float(self.requested[i])
+        return {**(self.rules or {}), "margin": float(self.margin[i]), "capacity_yuan": float(np.nan_to_num(self.capacity[i], nan=0.0)),
+                "requested_yuan": requested, "knockout_decisions": [k.decision for k in self.knockouts[i]]}
 
     def frame(self) -> pd.DataFrame:
         """One row per enterprise, the reasons as codes (strongest first), for lists and files."""
@@ -238,7 +250,28 @@ class ModelBundle:
         decision, knockouts = self.policy.decide(grades, columns)
         limit = self.policy.limits(capacity, grades, decision, requested_yuan)
         return Decisions(codes, pd_, self.policy.points(pd_), grades, decision, limit, capacity, margin,
-                         float(base), contributions, self.features, knockouts, columns, reference, stated)
+                         float(base), contributions, self.features, knockouts, columns, reference, stated,
+                         self.rules() if explain else None,
+                         None if requested_yuan is None else np.asarray(requested_yuan, dtype=float), self.inputs)
+
+    def rules(self) -> dict:
+        """Every number that turns a margin into a decision (worked out once): the bundle's id, the
+        calibration ``PD = 1 / (1 + exp(-(a + b · margin)))``, the score's scaling, the grades'
+        upper PD bounds, each grade's decision and the limit's multiplier, cap, rounding and minimum."""
+        if getattr(self, "_rules", None) is None:
+            a, b = self.pd_model.calibration_
+            policy = self.policy
+            self._rules = {
+                "bundle_id": self.meta.get("bundle_id"), "model_version": self.version, "policy_version": policy.version,
+                "calibration": {"a": float(a), "b": float(b)},
+                "score": {"base_points": policy.base_points, "base_odds": policy.base_odds, "pdo": policy.pdo},
+                "grade_bounds": dict(zip(GRADES, policy.grade_bounds)), "grade_decisions": dict(policy.decisions),
+                "limits": {"multipliers": dict(policy.multipliers), "unsecured_cap_yuan": policy.unsecured_cap_yuan,
+                           "round_to_yuan": policy.round_to_yuan, "minimum_yuan": policy.minimum_yuan},
+                "max_profile_age_days": policy.max_profile_age_days, "rights": dict(policy.rights),
+                "not_named": list(policy.not_named), "encouraged": list(policy.encouraged),
+                "reason_coverage": policy.reason_coverage}
+        return self._rules
 
     def _coverage_flags(self, plan: ReasonPlan, matrix: np.ndarray, columns) -> np.ndarray:
         """(rows, sources with a coverage flag): 1 where the platform holds records of the source
@@ -292,3 +325,25 @@ def bundle_id(folder: Path) -> str:
         digest.update((Path(folder) / name).read_bytes())
     return digest.hexdigest()[:12]
 
+
+
+def recompute(computation: dict) -> dict:
+    """A decision redone from its stated numbers alone (:meth:`Decisions.computation`, as the
+    regulator's page prints them), in plain arithmetic: PD, score, grade, decision and limit."""
+    import math
+
+    calibration, score, limits = computation["calibration"], computation["score"], computation["limits"]
+    pd_ = 1.0 / (1.0 + math.exp(-(calibration["a"] + calibration["b"] * computation["margin"])))
+    clipped = min(max(pd_, 1e-9), 1 - 1e-9)
+    points = round(score["base_points"] + score["pdo"] / math.log(2)
+                   * (math.log((1 - clipped) / clipped) - math.log(score["base_odds"])), 1)
+    grade = next((g for g, bound in computation["grade_bounds"].items() if pd_ < bound), GRADES[-1])
+    severity = {"approve": 0, "refer": 1, "decline": 2}
+    decision = max([computation["grade_decisions"][grade], *computation["knockout_decisions"]], key=severity.get)
+    limit = min(max(computation["capacity_yuan"], 0.0) * limits["multipliers"][grade], limits["unsecured_cap_yuan"])
+    if computation["requested_yuan"] is not None:
+        limit = min(limit, computation["requested_yuan"])
+    limit = math.floor(limit / limits["round_to_yuan"]) * limits["round_to_yuan"]
+    if decision == "decline" or limit < limits["minimum_yuan"]:
+        limit = 0
+    return {"pd": pd_, "score": points, "grade": grade, "decision": decision, "limit_yuan": int(limit)}

@@ -3,7 +3,9 @@ isolation, authorisations, errors in one shape, the audit chain, model reload, t
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from html.parser import HTMLParser
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -199,10 +201,81 @@ def test_the_regulator_page_explains_a_decision(service):
     page = service.client.get(f"/v1/decisions/{decision_id}/report", headers=service.headers("regulator"))
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     text_ = page.text
-    for expected in ('id="waterfall"', "贡献瀑布图", "Contribution waterfall", "数据来源及法律依据",
+    for expected in ('id="waterfall"', "贡献瀑布图", "Contribution waterfall", "数据来源、时效及法律依据",
                      "国办发〔2021〕52号", "model version", "policy version", decision_id, "参照 · Reference",
-                     "中位画像", "改进建议"):
+                     "中位画像", "改进建议", 'id="computation"', 'id="inputs"', 'id="rights"', "异议申诉",
+                     'id="not-named"', 'id="coverage"', "北京时间 (UTC+8)"):
         assert expected in text_, expected
+
+
+class _Page(HTMLParser):
+    """The numbers a regulator's page prints: its computation rows and its feature vector."""
+
+    def __init__(self):
+        super().__init__()
+        self.computation, self.inputs, self._feature = {}, {}, None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "tr" and "data-key" in attrs:
+            self.computation[attrs["data-key"]] = json.loads(attrs["data-value"])
+        if tag == "tr" and "data-feature" in attrs:
+            self.inputs[attrs["data-feature"]] = None
+
+
+def _nested(flat: dict) -> dict:
+    out: dict = {}
+    for key, value in flat.items():
+        *path, last = key.split(".")
+        node = out
+        for part in path:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return out
+
+
+def test_a_decision_is_redone_from_the_numbers_on_its_page_alone(service):
+    """An examiner redoes PD, score, grade, decision and limit from what the page prints (no
+    database, no model), for decisions with and without a requested amount."""
+    from models.bundle import recompute
+
+    checked = 0
+    for i in range(12):
+        asked = {"requested_amount": 150_000} if i % 2 else {}
+        answer = service.ask(code=service.codes[i], authorization=f"valid{i}" if i else "valid", **asked)
+        if answer.status_code != 200:
+            continue
+        body = answer.json()
+        page = service.client.get(f"/v1/decisions/{body['request_id']}/report", headers=service.headers("regulator"))
+        parsed = _Page()
+        parsed.feed(page.text)
+        redone = recompute(_nested(parsed.computation))
+        assert redone["pd"] == pytest.approx(body["pd"], rel=1e-12)
+        assert (redone["score"], redone["grade"], redone["decision"], redone["limit_yuan"]) == (
+            body["score"], body["grade"], body["decision"], body["limit_yuan"])
+        assert parsed.computation["bundle_id"] and len(parsed.inputs) >= 40  # the whole feature vector
+        checked += 1
+    assert checked >= 6
+
+
+def test_no_decision_on_a_profile_older_than_the_policy_allows(service, monkeypatch):
+    """The packaged policy's limit (92 days) against a profile as of AS_OF: refused with its own
+    code on the 93rd day, decided on the 92nd."""
+    import dataclasses
+
+    import api.decide
+    from models.policy import Policy
+    from tests.api.service_fixtures import AS_OF
+
+    limit = Policy.load().max_profile_age_days
+    assert limit == 92
+    bundle = service.client.app.state.holder.bundle
+    bundle.policy = dataclasses.replace(bundle.policy, max_profile_age_days=limit)
+    monkeypatch.setattr(api.decide, "today_utc", lambda: AS_OF + dt.timedelta(days=limit + 1))
+    error = error_of(service.ask(), 503, "PROFILE_STALE")
+    assert str(AS_OF) in error["message"] and "时效" in error["message_zh"]
+    monkeypatch.setattr(api.decide, "today_utc", lambda: AS_OF + dt.timedelta(days=limit))
+    assert service.ask().status_code == 200
 
 
 def test_a_decision_says_what_would_change_it(service):

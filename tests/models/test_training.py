@@ -14,6 +14,7 @@ from features.profile.build import build
 from features.registry import BY_NAME, FEATURE_ABSENCE, SOURCE_ABSENCE, feature_names
 from models import tracking
 from models.batch import ScoringError, score_profile
+from models.bundle import recompute
 from models.explain import POSITIVE
 from models.run import PromotionError, gate, promote, train_challenger
 from tests.conftest import MODEL_SPLIT
@@ -158,6 +159,19 @@ def test_no_adverse_reason_lies_on_the_favourable_side_of_the_reference(trained,
     assert "B" in named["reference"]["en"] and "中位画像" in named["reference"]["zh"]
     assert named["reference"]["margin"] == pytest.approx(named["base_value"])
     assert all("reference_value" in r for r in named["adverse"] + named["positive"])
+
+
+def test_every_decision_can_be_redone_from_its_stated_numbers(trained, model_home):
+    profile = build(model_home, AS_OF).profile
+    requested = np.where(np.arange(len(profile)) % 3 == 0, 200_000.0, np.nan)
+    decisions = trained.bundle.decide(profile, requested)
+    for i in range(len(profile)):
+        reasons = json.loads(json.dumps(decisions.reasons(i)))  # as stored: through JSON
+        redone = recompute(reasons["computation"])
+        assert redone["pd"] == pytest.approx(decisions.pd[i], rel=1e-12)
+        assert (redone["score"], redone["grade"], redone["decision"], redone["limit_yuan"]) == (
+            decisions.score[i], decisions.grade[i], decisions.decision[i], decisions.limit[i])
+        assert set(reasons["inputs"]) == set(trained.bundle.inputs)
 
 
 def test_declined_enterprises_get_no_limit_and_knockouts_name_their_basis(trained, model_home):
