@@ -26,6 +26,9 @@ DECISION_SEVERITY = {"approve": 0, "refer": 1, "decline": 2}
 OPERATORS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq}
 
 
+FAIR_LENDING_DEFAULTS = {"approval_ratio_floor": 0.8, "calibration_band": (0.67, 1.5), "min_group_loans": 200}
+
+
 class PolicyError(ValueError):
     """A policy file that cannot be used as written."""
 
@@ -81,6 +84,8 @@ class Policy:
     """The share of a decision's adverse effect its named reasons must cover."""
     max_profile_age_days: int | None = None
     """No decision on a profile older than this many days (None: no limit declared)."""
+    fair_lending: dict = field(default_factory=lambda: dict(FAIR_LENDING_DEFAULTS))
+    """Tolerances of the validation report's fair-lending section (:mod:`models.fairness`)."""
     rights: dict[str, str] = field(default_factory=dict)
     """What an enterprise may do about a decision, in words: ``objection_zh``/``_en`` (异议申诉),
     ``repair_zh``/``_en`` (credit repair), ``review_zh``/``_en`` (human review of a referral)."""
@@ -158,11 +163,21 @@ class Policy:
         if age is not None and (isinstance(age, bool) or not isinstance(age, int) or age < 1):
             fail(f"freshness.max_profile_age_days must be a whole number of days, at least 1; got {age!r}")
         rights = {k: str(v) for k, v in raw.get("rights", {}).items()}
+        lending = {**FAIR_LENDING_DEFAULTS, **raw.get("fair_lending", {})}
+        band = lending["calibration_band"]
+        if not (isinstance(band, (list, tuple)) and len(band) == 2 and 0 < band[0] < 1 < band[1]):
+            fail(f"fair_lending.calibration_band must be [low, high] with 0 < low < 1 < high; got {band!r}")
+        if not 0 < lending["approval_ratio_floor"] <= 1:
+            fail(f"fair_lending.approval_ratio_floor must be in (0, 1]; got {lending['approval_ratio_floor']}")
+        if isinstance(lending["min_group_loans"], bool) or not isinstance(lending["min_group_loans"], int) \
+                or lending["min_group_loans"] < 1:
+            fail(f"fair_lending.min_group_loans must be a whole number of loans; got {lending['min_group_loans']!r}")
+        lending["calibration_band"] = tuple(float(b) for b in band)
         return cls(str(raw["version"]), raw.get("description", ""), float(score["base_points"]),
                    float(score["base_odds"]), float(score["pdo"]), bounds, decisions, tuple(knockouts),
                    float(limits["capacity_quantile"]), float(limits["round_to_yuan"]),
                    float(limits["unsecured_cap_yuan"]), float(limits["minimum_yuan"]), multipliers, source,
-                   encouraged, not_named, coverage, age, rights)
+                   encouraged, not_named, coverage, age, lending, rights)
 
     def monotone(self, feature) -> int:
         """The direction the model must respect for a registry feature: the registry's, and

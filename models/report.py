@@ -1,9 +1,10 @@
 """The validation report of a training run: one self-contained HTML page (plots inlined).
 
 Out-of-time AUC, KS, Gini, Brier, calibration by decile and ECE; PSI of the score and of every
-feature between the training and out-of-time populations; slices by district, enterprise type
-and industry; the monotonicity check; the limit rule against realised capacity; plots of ROC,
-KS, calibration and a SHAP summary (the ``shap`` package, on a sample). Only training imports
+feature between the training and out-of-time populations; a fair-lending section
+(:mod:`models.fairness`: approval, limit, calibration and AUC by district, entity type, industry
+and firm age, judged against the policy's tolerances); the monotonicity check; the limit rule
+against realised capacity; plots of ROC, KS, calibration and a SHAP summary (the ``shap`` package, on a sample). Only training imports
 this module: the serving path never loads matplotlib or shap.
 """
 
@@ -21,6 +22,7 @@ from sklearn.metrics import roc_curve
 
 from features.typeface import with_typeface
 from models.bundle import ModelBundle
+from models.fairness import FairLending
 from models.train import Evaluation
 
 SHAP_SAMPLE = 2_000
@@ -35,7 +37,7 @@ class Report:
     windows: dict
     calibration: pd.DataFrame
     psi: pd.DataFrame
-    slices: dict[str, pd.DataFrame]
+    fairness: FairLending
     monotonicity: dict[str, bool]
     plots: dict[str, bytes]
     benchmark: pd.DataFrame | None = None
@@ -94,14 +96,14 @@ def shap_summary_plot(bundle: ModelBundle, frame: pd.DataFrame) -> bytes:
     return _png(plt.gcf())
 
 
-def build(bundle: ModelBundle, evaluation: Evaluation, psi: pd.DataFrame, slices: dict[str, pd.DataFrame],
+def build(bundle: ModelBundle, evaluation: Evaluation, psi: pd.DataFrame, fairness: FairLending,
           monotonicity: dict[str, bool], title: str, benchmark=None, stages: pd.DataFrame | None = None,
           excluded: pd.DataFrame | None = None) -> Report:
     y = evaluation.frame["defaulted"].to_numpy()
     plots = {"ROC": roc_plot(y, evaluation.decisions.pd), "KS": ks_plot(y, evaluation.decisions.pd),
              "Calibration": calibration_plot(evaluation.calibration),
              "SHAP summary (log-odds of default)": shap_summary_plot(bundle, evaluation.frame)}
-    return Report(title, evaluation.metrics, bundle.meta, evaluation.calibration, psi, slices, monotonicity, plots,
+    return Report(title, evaluation.metrics, bundle.meta, evaluation.calibration, psi, fairness, monotonicity, plots,
                   None if benchmark is None else benchmark.table, stages, excluded)
 
 
@@ -128,7 +130,19 @@ def render(report: Report) -> str:
     images = "".join(f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,"
                      f"{base64.b64encode(png).decode()}'><figcaption>{html.escape(name)}</figcaption></figure>"
                      for name, png in report.plots.items())
-    slice_html = "".join(f"<h3>by {html.escape(by)}</h3>{_table(frame)}" for by, frame in report.slices.items())
+    fair = report.fairness
+    names = {"district_code": "区县 district", "entity_type": "主体类型 entity type",
+             "industry_section": "行业 industry", "firm_age_years": "成立年限 firm age"}
+    tolerance = fair.tolerances
+    fair_html = (
+        f"<p>Out of time, per group of the features the policy never names as reasons. Tolerances (policy): approval "
+        f"rate at least {tolerance['approval_ratio_floor']:.2f} × the best group's (a lower ratio must be justified "
+        f"by risk); observed default rate within {tolerance['calibration_band'][0]:.2f}–"
+        f"{tolerance['calibration_band'][1]:.2f} × the mean PD (judged on the 95 % interval); groups under "
+        f"{tolerance['min_group_loans']} loans are shown but not judged.</p>"
+        + ("<p><b>Findings</b></p><ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in fair.findings) + "</ul>"
+           if fair.findings else "<p><b>No finding</b>: every judged group is within tolerance.</p>")
+        + "".join(f"<h3>{html.escape(names.get(by, by))}</h3>{_table(frame)}" for by, frame in fair.tables.items()))
     split_meta = report.windows.get("split", {})
     evidence = "".join(f"<li>{html.escape(note)}</li>" for note in split_meta.get("evidence", [])) or \
         f"<li>every window holds at least {split_meta.get('min_defaults', '')} defaults</li>"
@@ -166,5 +180,5 @@ img{{max-width:520px}}</style></head><body>
 <h2>Plots</h2>{images}
 <h2>Calibration by decile (out of time)</h2>{_table(report.calibration)}
 <h2>Population stability (training → out of time), highest 25</h2>{_table(worst_psi)}
-<h2>Slices (out of time)</h2>{slice_html}
+<h2>公平信贷 · Fair lending (out of time)</h2>{fair_html}
 </body></html>""")

@@ -21,9 +21,10 @@ import pandas as pd
 from models.bundle import ModelBundle
 from models.dataset import (LakeHistory, distress_training_frame, label_loans, mature_features,
                             split_by_time)
+from models.fairness import fair_lending
 from models.policy import Policy
 from models.scorecard import benchmark_scorecard
-from models.train import (Evaluation, evaluate, fit_bundle, monotonicity, profile_columns, psi_table, slices,
+from models.train import (Evaluation, evaluate, fit_bundle, monotonicity, profile_columns, psi_table,
                           stage_contributions)
 
 MIN_DISTRESS_ROWS, MIN_DISTRESS_EVENTS = 2_000, 50
@@ -50,11 +51,12 @@ class TrainingResult:
 
 def train_challenger(home: Path, snapshots: pd.DataFrame | None = None, policy: Policy | None = None,
                      params: dict | None = None, register: bool = True, split_months: dict | None = None,
-                     progress=None, two_stage: bool = True) -> TrainingResult:
+                     progress=None, two_stage: bool = True, leave_out: tuple[str, ...] = ()) -> TrainingResult:
     """Train, evaluate, report and register a challenger from the lake under ``home``: the loans
     split by evidence (:func:`~models.dataset.split_by_time`), the features the lake's history
     covers (:func:`~models.dataset.mature_features`), stage 1 on the city's enterprise-months
-    before the out-of-time window (unless ``two_stage`` is False), stage 2 on the loans."""
+    before the out-of-time window (unless ``two_stage`` is False), stage 2 on the loans.
+    ``leave_out``: features the models may not use (to measure what a fair-use choice costs)."""
     from features.lake import Lake
     from features.profile.build import training_snapshots
     from models import report as report_module
@@ -74,6 +76,7 @@ def train_challenger(home: Path, snapshots: pd.DataFrame | None = None, policy: 
     history = LakeHistory.read(home)
     fitted = pd.concat([windows[w]["grant_date"] for w in ("train", "valid", "calib")])
     columns, excluded = mature_features(history.starts, fitted.min().date(), profile_columns())
+    columns = [c for c in columns if c not in set(leave_out)]
     distress = None
     if two_stage:
         before_oot = windows["oot"]["grant_date"].min() - pd.Timedelta(days=1)
@@ -125,8 +128,9 @@ def train_challenger(home: Path, snapshots: pd.DataFrame | None = None, policy: 
     models_dir = Path(home) / "models"
     stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
     bundle_dir = bundle.save(models_dir / stamp / "bundle")
-    the_slices = {by: slices(evaluation, by) for by in ("district_code", "entity_type", "industry_section")}
-    page = report_module.render(report_module.build(bundle, evaluation, psi, the_slices, monotone,
+    fairness = fair_lending(evaluation.frame, evaluation.decisions, bundle.policy)
+    bundle.meta["fair_lending_findings"] = fairness.findings
+    page = report_module.render(report_module.build(bundle, evaluation, psi, fairness, monotone,
                                                     f"信易贷 pre-credit model {bundle.meta['bundle_id']} · validation report",
                                                     benchmark, stages, excluded))
     report_path = Path(home) / "reports" / f"model-{bundle.meta['bundle_id']}.html"
@@ -146,7 +150,7 @@ def train_challenger(home: Path, snapshots: pd.DataFrame | None = None, policy: 
              "benchmark_scorecard.csv": benchmark.table.to_csv(index=False),
              "features_excluded.csv": excluded.to_csv(index=False),
              **({"stages.csv": stages.to_csv(index=False)} if stages is not None else {}),
-             **{f"slices_{by}.csv": table.to_csv(index=False) for by, table in the_slices.items()}}
+             **{f"fair_lending_{by}.csv": table.to_csv(index=False) for by, table in fairness.tables.items()}}
     run_id, version = tracking.log_training(bundle, bundle_dir, windows["oot"], run_params, headline, files, register)
     if version:
         bundle.meta["model_version"] = version

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from features.registry import FEATURES, category_name, feature_set_version
+from features.registry import FEATURES, feature_set_version
 from models import metrics
 from models.bundle import Decisions, ModelBundle, reference_for
 from models.dataset import Split
@@ -146,22 +146,6 @@ def psi_table(train: pd.DataFrame, oot: pd.DataFrame, train_scores: np.ndarray, 
     rows = [("score", metrics.psi(train_scores, oot_scores))]
     rows += [(name, metrics.psi(train[name], oot[name])) for name in (columns or profile_columns())]
     return pd.DataFrame(rows, columns=["variable", "psi"])
-
-
-def slices(evaluation: Evaluation, by: str) -> pd.DataFrame:
-    """Loans, defaults, default rate, mean PD, approval rate and AUC with its 95 % interval per
-    value of ``by`` (a slice of 65 loans is read with its interval), districts and industries by
-    name with their code beside it."""
-    frame = pd.DataFrame({by: evaluation.frame[by].astype("object").fillna("∅").to_numpy(),
-                          "y": evaluation.frame["defaulted"].to_numpy(), "pd": evaluation.decisions.pd,
-                          "approved": evaluation.decisions.decision == "approve"})
-    rows = []
-    for value, group in frame.groupby(by, sort=True):
-        interval = metrics.auc_interval(group["y"], group["pd"])
-        rows.append({by: category_name(by, value), "loans": len(group), "defaults": int(group["y"].sum()), "default_rate": group["y"].mean(),
-                     "mean_pd": group["pd"].mean(), "approval_rate": group["approved"].mean(), "auc": interval["value"],
-                     "auc_low": interval["low"], "auc_high": interval["high"]})
-    return pd.DataFrame(rows)
 
 
 def stage_contributions(model, loans: pd.DataFrame, distress_oot: pd.DataFrame | None = None,

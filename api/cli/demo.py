@@ -115,7 +115,7 @@ def demo(enterprises: int, port: int, no_serve: bool) -> None:
                   f"training snapshots: {snapshot_file}; model report: {trained.report_path}; "
                   f"pre-credit list: {listed.csv}.")
 
-    console.print(f"[bold]6/6 the service[/bold]: profiles published, a demo bank and its authorisation")
+    console.print("[bold]6/6 the service[/bold]: profiles published, a demo bank and its authorisation")
     key, code, authorization = set_up_service(home, result.profile, as_of)
     base = f"http://127.0.0.1:{port}"
     console.print(f"demo bank API key (shown once): [bold]{key}[/bold]\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -9,7 +10,10 @@ import sys
 from click.testing import CliRunner
 
 from api.cli import main
+from api.cli.demo import newest_delivered_month
 from features import uscc
+from features.synth.city import CitySpec, city_last_day
+from models.policy import Policy
 
 VALID = "91350100M000100Y43"
 
@@ -92,9 +96,12 @@ def test_demo_builds_the_city_under_xyd_home(tmp_path):
     assert (tmp_path / "home" / "demo-city" / "enterprise_registry" / "enterprise_registry.csv").exists()
     assert (tmp_path / "home" / "lake" / "_manifest.json").exists()
     assert (tmp_path / "home" / "reports" / "quality-demo.html").exists()
-    assert (tmp_path / "home" / "profiles" / "as_of=2026-06-30" / "profile.parquet").exists()
+    # the demo city ends at the newest month delivered today: its profile is within the policy's freshness limit
+    as_of = city_last_day(CitySpec(end=newest_delivered_month(dt.date.today())))
+    assert 0 < (dt.date.today() - as_of).days <= Policy.load().max_profile_age_days
+    assert (tmp_path / "home" / "profiles" / f"as_of={as_of}" / "profile.parquet").exists()
     assert (tmp_path / "home" / "snapshots" / "training.parquet").exists()
-    assert (tmp_path / "home" / "pre-credit" / "pre_credit_list_2026-06-30.csv").exists()
+    assert (tmp_path / "home" / "pre-credit" / f"pre_credit_list_{as_of}.csv").exists()
     assert "champion: version 1" in done.stdout and list((tmp_path / "home" / "reports").glob("model-*.html"))
     assert "quarantined" in done.stdout and "xyd features show" in done.stdout and "xyd audit verify" in done.stdout
     again = subprocess.run([sys.executable, "-m", "api.cli", "demo", "--enterprises", "3000", "--no-serve"],

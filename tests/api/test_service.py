@@ -175,14 +175,15 @@ def test_the_audit_chain_holds_and_names_the_first_tampered_row(service):
     assert not broken.ok and broken.first_broken_seq == 4 and "content" in broken.problem
 
 
-def test_a_model_reload_swaps_the_version_that_answers(service, model_home, champion_store):
+def test_a_model_reload_swaps_the_version_that_answers(service, model_home, champion_store, tmp_path):
     from models import tracking
     from models.run import promote, train_challenger
+    from tests.api.service_fixtures import past_city_policy
     from tests.conftest import MODEL_SPLIT
 
     earlier = service.ask()
     before = earlier.headers["x-model-version"]
-    newer = train_challenger(model_home, split_months=MODEL_SPLIT)
+    newer = train_challenger(model_home, policy=past_city_policy(tmp_path), split_months=MODEL_SPLIT)
     promote(model_home, force=True, reason="reload test")
     assert service.ask().headers["x-model-version"] == before  # not until reloaded
     reloaded = service.client.post("/admin/reload", headers=service.headers("operator")).json()

@@ -1,0 +1,114 @@
+"""Fair lending: how a model treats groups of enterprises that the policy never names as reasons
+(district, entity type, industry, firm age), measured out of time for every validation report.
+
+Per group: loans, approval rate, mean limit, observed default rate against the mean predicted PD
+(calibration, the measure that says whether a difference in approval is a difference in risk) and
+AUC, each rate with its 95 % interval. Two disparities are judged against the policy's tolerances
+(``[fair_lending]``), and only for groups large enough to judge (``min_group_loans``; thinner groups
+are shown, with their intervals, and marked "too few to judge"):
+
+- **approval ratio**: a group's approval rate over the highest group's (the four-fifths rule of
+  adverse-impact analysis); a low ratio is a finding to explain, not by itself a wrong: it is
+  justified when the group's observed default rate is as high as its PDs say;
+- **calibration**: observed default rate over mean PD. A group whose interval lies wholly outside
+  the tolerated band is over- or under-charged by the model, which no difference in risk justifies.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.registry import category_name
+from models import metrics
+
+FIRM_AGE_BANDS = (0, 1, 3, 5, 10, math.inf)
+"""Upper edges (years) of the firm-age bands: under 1, 1–3, 3–5, 5–10, 10 and over."""
+DIMENSIONS = ("district_code", "entity_type", "industry_section", "firm_age_years")
+
+
+def wilson(successes: int, total: int, z: float = 1.959964) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (95 % by default); (nan, nan) for no trials."""
+    if total <= 0:
+        return math.nan, math.nan
+    share = successes / total
+    centre = (share + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(share * (1 - share) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    # the interval always holds the share; at 0 and at 1 rounding could leave it a hair outside
+    return max(0.0, min(centre - half, share)), min(1.0, max(centre + half, share))
+
+
+def firm_age_band(years: pd.Series) -> pd.Series:
+    """Firm age in years → its band's label (missing ages: "∅")."""
+    labels = [f"{lo:g}–{hi:g} 年 years" if hi != math.inf else f"≥{lo:g} 年 years"
+              for lo, hi in zip(FIRM_AGE_BANDS, FIRM_AGE_BANDS[1:])]
+    banded = pd.cut(pd.to_numeric(years, errors="coerce"), list(FIRM_AGE_BANDS), right=False, labels=labels)
+    return banded.astype("object").where(banded.notna(), "∅")
+
+
+@dataclass
+class FairLending:
+    """Per dimension, a table of groups; and the findings against the tolerances, in words."""
+
+    tables: dict[str, pd.DataFrame]
+    findings: list[str]
+    tolerances: dict
+
+
+def fair_lending(frame: pd.DataFrame, decisions, policy) -> FairLending:
+    """The fair-lending tables of out-of-time loans ``frame`` (with ``defaulted`` and the profile's
+    columns) decided as ``decisions`` under ``policy``."""
+    tolerance = policy.fair_lending
+    y = frame["defaulted"].to_numpy().astype(bool)
+    approved = np.asarray(decisions.decision) == "approve"
+    tables, findings = {}, []
+    for dimension in DIMENSIONS:
+        if dimension not in frame:
+            continue
+        groups = firm_age_band(frame[dimension]) if dimension == "firm_age_years" else \
+            frame[dimension].astype("object").fillna("∅")
+        rows = []
+        for value, index in pd.Series(np.arange(len(frame))).groupby(groups.to_numpy(), sort=True):
+            i = index.to_numpy()
+            n, defaults, approvals = len(i), int(y[i].sum()), int(approved[i].sum())
+            mean_pd = float(decisions.pd[i].mean())
+            observed_low, observed_high = wilson(defaults, n)
+            approval_low, approval_high = wilson(approvals, n)
+            auc = metrics.auc_interval(y[i], decisions.pd[i]) if 0 < defaults < n else \
+                {"value": math.nan, "low": math.nan, "high": math.nan}
+            rows.append({
+                "group": category_name(dimension, value) if dimension != "firm_age_years" else value,
+                "loans": n, "approval_rate": approvals / n, "approval_low": approval_low, "approval_high": approval_high,
+                "mean_limit_yuan": float(np.asarray(decisions.limit)[i].mean()),
+                "default_rate": defaults / n, "default_low": observed_low, "default_high": observed_high,
+                "mean_pd": mean_pd, "observed_over_predicted": defaults / n / mean_pd if mean_pd > 0 else math.nan,
+                "auc": auc["value"], "auc_low": auc["low"], "auc_high": auc["high"]})
+        table = pd.DataFrame(rows)
+        judged = table["loans"] >= tolerance["min_group_loans"]
+        best = table.loc[judged, "approval_rate"].max() if judged.any() else math.nan
+        table["approval_ratio"] = table["approval_rate"] / best if best and best > 0 else math.nan
+        low, high = tolerance["calibration_band"]
+        verdicts = []
+        for row, judge in zip(table.itertuples(index=False), judged):
+            if not judge:
+                verdicts.append(f"too few to judge (< {tolerance['min_group_loans']} loans)")
+                continue
+            miscalibrated = row.mean_pd > 0 and (row.default_low > high * row.mean_pd or row.default_high < low * row.mean_pd)
+            unequal = row.approval_ratio < tolerance["approval_ratio_floor"]
+            if miscalibrated:
+                side = "under-predicted" if row.default_low > high * row.mean_pd else "over-predicted"
+                verdicts.append(f"DISPARITY: risk {side} (observed {row.default_rate:.2%} "
+                                f"[{row.default_low:.2%}, {row.default_high:.2%}] against PD {row.mean_pd:.2%})")
+                findings.append(f"{dimension} {row.group}: {verdicts[-1]}")
+            elif unequal:
+                verdicts.append(f"approval ratio {row.approval_ratio:.2f} below {tolerance['approval_ratio_floor']:.2f}, "
+                                f"justified by risk: calibrated within the band")
+                findings.append(f"{dimension} {row.group}: {verdicts[-1]}")
+            else:
+                verdicts.append("within tolerance")
+        table["verdict"] = verdicts
+        tables[dimension] = table
+    return FairLending(tables, findings, dict(tolerance))

@@ -1,0 +1,53 @@
+"""The fair-lending section: groups judged against the policy's tolerances, with intervals."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+from hypothesis import given
+from hypothesis import strategies as st
+
+from models.fairness import fair_lending, firm_age_band, wilson
+from models.policy import Policy
+
+
+@given(st.integers(0, 5_000), st.integers(1, 5_000))
+def test_the_wilson_interval_holds_the_share_and_stays_in_0_1(successes, total):
+    successes = min(successes, total)
+    low, high = wilson(successes, total)
+    assert 0.0 <= low <= successes / total <= high <= 1.0
+
+
+def _city(groups: dict[str, tuple[int, float, float, float]], seed: int = 0):
+    """Loans of districts: name → (loans, true default rate, the model's PD, approval share)."""
+    rng = np.random.default_rng(seed)
+    frames, pds, decisions = [], [], []
+    for district, (n, rate, pd_, approve) in groups.items():
+        frames.append(pd.DataFrame({"district_code": district, "defaulted": rng.random(n) < rate,
+                                    "firm_age_years": rng.uniform(0, 20, n)}))
+        pds.append(np.full(n, pd_) * rng.uniform(0.9, 1.1, n))
+        decisions.append(np.where(rng.random(n) < approve, "approve", "refer"))
+    pd_ = np.concatenate(pds)
+    return pd.concat(frames, ignore_index=True), SimpleNamespace(pd=pd_, decision=np.concatenate(decisions),
+                                                                 limit=np.where(np.concatenate(decisions) == "approve", 100_000, 0))
+
+
+def test_a_group_the_model_under_charges_is_a_disparity_and_a_riskier_group_approved_less_is_justified():
+    policy = Policy.load()
+    frame, decisions = _city({"420502": (4_000, 0.02, 0.02, 0.7),    # calibrated, the best approval
+                              "420503": (4_000, 0.08, 0.02, 0.7),    # four times riskier than its PDs say
+                              "420504": (4_000, 0.06, 0.06, 0.3),    # riskier, approved less, calibrated
+                              "420505": (50, 0.5, 0.01, 0.1)})       # too few loans to judge
+    result = fair_lending(frame, decisions, policy)
+    table = result.tables["district_code"].set_index("group")
+    verdict = {code: next(v for g, v in table["verdict"].items() if code in g) for code in ("420502", "420503", "420504", "420505")}
+    assert verdict["420502"] == "within tolerance"
+    assert verdict["420503"].startswith("DISPARITY: risk under-predicted")
+    assert verdict["420504"].startswith("approval ratio") and "justified by risk" in verdict["420504"]
+    assert verdict["420505"].startswith("too few to judge")
+    assert len(result.findings) == 2 and all("西陵区" not in f or "420502" not in f for f in result.findings)
+    assert (table["default_low"] <= table["default_rate"]).all() and (table["default_rate"] <= table["default_high"]).all()
+    assert "firm_age_years" in result.tables and set(result.tables["firm_age_years"]["group"]) <= set(
+        firm_age_band(pd.Series([0.5, 2, 4, 7, 15])))
