@@ -71,7 +71,7 @@ def waterfall_svg(reasons: dict, width: int = 760) -> str:
 DECISION_WORDS = {"approve": "批准 approve", "refer": "转人工审核 refer to a credit officer", "decline": "拒绝 decline"}
 UNIT_WORDS = {"yuan": "元 CNY", "count": "个/次 count", "share": "", "months": "个月 months", "days": "天 days",
               "years": "年 years", "log_ratio": "对数比 log ratio", "correlation": "相关系数 correlation",
-              "flag": "", "category": "", "kWh": "千瓦时 kWh", "m3": "立方米 m³", "grade_steps": "级 grade steps",
+              "flag": "", "category": "", "kWh": "千瓦时 kWh", "m3": "立方米 cubic metres", "grade_steps": "级 grade steps",
               "ratio": "比值 ratio"}
 CHINA = dt.timezone(dt.timedelta(hours=8))
 
@@ -252,7 +252,7 @@ def _sources(reasons: dict, decision: Decision, limit: int | None) -> str:
         rows.append(f"<tr class=\"{'cited' if (s in behaviours or s in knocked) else ''}{' stale' if stale else ''}\">"
                     f"<td>{html.escape(SOURCES[s].title_zh)}<br><small>{s}</small></td>"
                     f"<td>{html.escape(SOURCES[s].department_zh)}</td><td>{html.escape(through)}<br>"
-                    f"<small>决策时已 {age} 天 {age} days old at the decision{' ⚠ 超过时效 past the freshness limit' if stale else ''}</small></td>"
+                    f"<small>决策时已 {age} 天 {age} days old at the decision{' ！超过时效 past the freshness limit' if stale else ''}</small></td>"
                     f"<td>{html.escape('；'.join(marks))}</td>"
                     f"<td>{html.escape(SOURCES[s].catalogue_category)}</td><td>{html.escape(SOURCES[s].legal_basis)}</td></tr>")
     return ("<table id=\"sources\"><tr><th>source</th><th>department</th><th>数据截至 data through</th><th>本决策 use here</th>"

@@ -104,7 +104,22 @@ def quality(bundle, seed: int) -> dict:
           f"{out['features_of_ceiling']:.4f} x the ceiling; every profile feature, mature or not: "
           f"{out['all_features_auc']:.4f} = {out['all_features_auc'] / ceiling:.4f} x")
     out.update(stage_one_ranking(bundle, city, home))
+    out.update(fair_use_cost(bundle, home, snapshots, m["auc"]))
     return out
+
+
+def fair_use_cost(bundle, home: Path, snapshots, champion_auc: float) -> dict:
+    """What keeping the policy's never-named features (district, industry, entity type, firm
+    age) out of the model altogether would cost: the same training, without them, scored on the
+    same out-of-time loans."""
+    from models.run import train_challenger
+
+    left_out = tuple(f for f in bundle.policy.not_named if f in bundle.features)
+    result = train_challenger(home, snapshots, policy=bundle.policy, register=False, leave_out=left_out)
+    auc = result.evaluation.metrics["auc"]
+    print(f"  without the never-named features ({', '.join(left_out)}): AUC {auc:.4f}, "
+          f"{auc - champion_auc:+.4f} against the champion's {champion_auc:.4f}")
+    return {"auc_without_never_named": auc, "never_named_cost": champion_auc - auc}
 
 
 def feature_ceiling(bundle, frame, month, truth_all) -> dict:
