@@ -180,6 +180,9 @@ def decided_rows(bundle: ModelBundle, bank_id: int, asked: list[Asked], request_
                           for a in asked], dtype=float)
     decisions = bundle.decide_rows([a.profile.values for a in asked], order, [a.uscc for a in asked], requested)
     rows, reasons = [], [decisions.reasons(i) for i in range(len(asked))]
+    for item, reason in zip(asked, reasons):  # a knock-out shows the records it rests on
+        for knockout in reason["knockouts"]:
+            knockout["evidence"] = (item.profile.evidence or {}).get(knockout["feature"], [])
     for i, item in enumerate(asked):
         rows.append({
             "request_id": request_ids[i] if request_ids else str(uuid.uuid4()), "client_id": bank_id, "uscc": item.uscc,

@@ -273,16 +273,38 @@ def _rights(reasons: dict, decision: Decision) -> str:
                                            for t, zh, en in items if zh or en) + "</ul>"
 
 
+def _knockout(k: dict) -> str:
+    """A knock-out: the rule, the value it read and its source, the records it rests on (number,
+    authority, date, severity, amount, repair route) and its legal basis."""
+    out = (f"<li><b>{html.escape(k['code'])}</b> {html.escape(k['zh'])} / {html.escape(k['en'])} → "
+           f"{html.escape(DECISION_WORDS.get(k['decision'], k['decision']))}")
+    declared = BY_NAME.get(k.get("feature"))
+    if declared:
+        sources = "、".join(SOURCES[s].title_zh for s in declared.sources)
+        out += (f"<br>依据的记录 the record: {html.escape(declared.zh)} = "
+                f"{html.escape(_named({'feature': declared.name, 'value': k.get('value'), 'unit': declared.unit}, 'value'))}"
+                f"（来源 source: {html.escape(sources)}）")
+    if k.get("evidence"):
+        rows = "".join(
+            f"<tr><td>{html.escape(e['number'])}</td><td>{html.escape(e['authority'])}</td><td>{html.escape(e['kind'])}</td>"
+            f"<td>{html.escape(e.get('date') or '—')}</td><td>{html.escape(e.get('severity') or '—')}</td>"
+            f"<td>{'—' if e.get('amount_yuan') is None else format(e['amount_yuan'], ',.2f')}</td>"
+            f"<td>{html.escape(e.get('reported') or '—')}</td><td>{html.escape(e.get('repair') or '—')}</td></tr>"
+            for e in k["evidence"])
+        out += ("<table class=\"evidence\"><tr><th>案号/文号 number</th><th>机关 authority</th><th>类别 kind</th>"
+                "<th>日期 date</th><th>严重程度 severity</th><th>金额 amount (CNY)</th><th>公示/报送 reported</th>"
+                f"<th>修复途径 repair route</th></tr>{rows}</table>")
+    elif "evidence" in k:
+        out += "<br><small>平台未保存该规则的逐条记录。No record-level evidence is kept for this rule.</small>"
+    return out + f"<br><small>法律依据 legal basis: {html.escape(k['legal_basis'])}</small></li>"
+
+
 def render(decision: Decision, name: str | None, advice: dict | None = None, why: str | None = None) -> str:
     """The whole page (``advice`` as :meth:`models.advice.Advice.as_json` gives it, or None and ``why``)."""
     reasons = json.loads(decision.reasons)
     computation = reasons.get("computation") or {}
     limit = computation.get("max_profile_age_days")
-    knockouts = "".join(f"<li><b>{html.escape(k['code'])}</b> {html.escape(k['zh'])} / {html.escape(k['en'])} → "
-                        f"{html.escape(DECISION_WORDS.get(k['decision'], k['decision']))}"
-                        f"{'<br>依据的记录 the record: ' + html.escape(BY_NAME[k['feature']].zh) + ' = ' + html.escape(_named({'feature': k['feature'], 'value': k.get('value'), 'unit': BY_NAME[k['feature']].unit}, 'value')) + '（来源 source: ' + html.escape('、'.join(SOURCES[s].title_zh for s in BY_NAME[k['feature']].sources)) + '）' if k.get('feature') in BY_NAME else ''}"
-                        f"<br><small>法律依据 legal basis: {html.escape(k['legal_basis'])}"
-                        f"</small></li>" for k in reasons["knockouts"]) or "<li>无 none</li>"
+    knockouts = "".join(_knockout(k) for k in reasons["knockouts"]) or "<li>无 none</li>"
     pd_ = decision.pd
     age = (dt.datetime.fromisoformat(decision.created_at.replace("Z", "+00:00")).date()
            - dt.date.fromisoformat(decision.profile_as_of)).days

@@ -52,6 +52,19 @@ class Reason(BaseModel):
     contribution: float = Field(description="This feature's share of margin minus the reference's margin")
 
 
+class KnockoutEvidence(BaseModel):
+    """One record a knock-out rests on (features.profile.evidence)."""
+
+    number: str = Field(description="Case or decision number")
+    authority: str = Field(description="The court or department")
+    date: dt.date | None = Field(default=None, description="Listing or decision date")
+    kind: str
+    severity: str | None = None
+    amount_yuan: float | None = None
+    reported: dt.date | None = None
+    repair: str | None = Field(default=None, description="The repair route and when it opens")
+
+
 class Knockout(BaseModel):
     code: str
     zh: str
@@ -60,6 +73,7 @@ class Knockout(BaseModel):
     legal_basis: str
     feature: str | None = None
     value: float | str | None = Field(default=None, description="The record's value the rule read")
+    evidence: list[KnockoutEvidence] | None = None
 
 
 class Reference(BaseModel):

@@ -76,7 +76,9 @@ def prepare(url: str, env: dict) -> tuple[str, list[tuple[str, str]]]:
     """Publish the profile, add a bank and 1,000 authorisations; returns (key, questions)."""
     from api.db import repository
     from api.db.engine import make_engine, sessions, upgrade, writing
+    from features.lake import Lake
     from features.profile.build import build
+    from features.profile.evidence import evidence_for
     from features.profile.store import ProfileStore, registered_names
     from features.registry import feature_names, feature_set_version
 
@@ -86,9 +88,10 @@ def prepare(url: str, env: dict) -> tuple[str, list[tuple[str, str]]]:
     factory = sessions(make_engine(url))
     today = dt.date.today()
     questions = []
+    evidence = evidence_for(Lake(HOME), AS_OF, profile)
     with writing(factory) as session:
         repository.publish_profiles(session, profile, feature_names(), feature_set_version(), AS_OF,
-                                    registered_names(HOME, AS_OF))
+                                    registered_names(HOME, AS_OF), evidence=evidence)
         bank, key = repository.add_client(session, "bench bank", "bank")
         for code in profile["uscc"].sample(1000, random_state=0):
             record = repository.add_authorization(session, code, bank.id, "bench", "all", today,

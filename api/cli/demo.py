@@ -137,15 +137,18 @@ def set_up_service(home, profile, as_of) -> tuple[str, str, str]:
     from api.cli.service import database
     from api.db import repository
     from api.db.engine import writing
+    from features.lake import Lake
+    from features.profile.evidence import evidence_for
     from features.profile.store import registered_names
     from features.registry import feature_names, feature_set_version
 
     factory = database()
     code = str(profile["uscc"].iloc[0])
     today = dt.date.today()
+    evidence = evidence_for(Lake(home), as_of, profile)
     with writing(factory) as session:
         repository.publish_profiles(session, profile, feature_names(), feature_set_version(), as_of,
-                                    registered_names(home, as_of))
+                                    registered_names(home, as_of), evidence=evidence)
         bank, key = repository.add_client(session, "演示银行 demo bank", "bank")
         record = repository.add_authorization(session, code, bank.id, "信易贷预授信（演示）", "全部 all sources",
                                               today, today + dt.timedelta(days=365), "demo",

@@ -250,6 +250,8 @@ def publish(as_of: dt.datetime) -> None:
     from api.cli.service import database
     from api.db import repository
     from api.db.engine import writing
+    from features.lake import Lake
+    from features.profile.evidence import evidence_for
     from features.profile.store import registered_names
     from features.registry import feature_names
 
@@ -265,8 +267,9 @@ def publish(as_of: dt.datetime) -> None:
         raise InputError(f"the profile as of {day} was built under feature set {info.feature_set_version}; the "
                          f"registry is now {feature_set_version()}: rebuild it first")
     started = time.perf_counter()
+    evidence = evidence_for(Lake(home), day, profile)  # the records behind knock-outs, read before writing
     with writing(database()) as session:
         count = repository.publish_profiles(session, profile, feature_names(), info.feature_set_version, day,
-                                            registered_names(home, day))
+                                            registered_names(home, day), evidence=evidence)
     click.echo(f"published {count:,} enterprises as of {day} (feature set {info.feature_set_version}) "
                f"in {time.perf_counter() - started:.1f} s")

@@ -105,9 +105,12 @@ def list_authorizations(session: Session, uscc: str | None = None, bank_id: int 
 # ------------------------------------------------------------------ published profiles
 
 def publish_profiles(session: Session, profile: pd.DataFrame, features: list[str], feature_set_version: str,
-                     as_of: dt.date, names: pd.Series | None = None, chunk: int = 5_000) -> int:
+                     as_of: dt.date, names: pd.Series | None = None, chunk: int = 5_000,
+                     evidence: dict[str, dict] | None = None) -> int:
     """Make ``profile``'s rows the ones the service decides on (replacing each enterprise's
-    earlier row). Values are kept as a JSON list in ``features`` order; missing as null."""
+    earlier row). Values are kept as a JSON list in ``features`` order; missing as null.
+    ``evidence``: per enterprise, the records behind its knock-out features
+    (:func:`features.profile.evidence.evidence_for`)."""
     published = now_iso()
     codes = profile["uscc"].astype(str).to_numpy()
     columns = []
@@ -120,12 +123,14 @@ def publish_profiles(session: Session, profile: pd.DataFrame, features: list[str
             columns.append(np.where(np.isnan(values), None, values).astype(object))
     matrix = np.stack(columns, axis=1) if columns else np.zeros((len(codes), 0), dtype=object)
     name_of = names.to_dict() if names is not None else {}
+    evidence = evidence or {}
     for start in range(0, len(codes), chunk):
         part = codes[start:start + chunk]
         session.execute(delete(PublishedProfile).where(PublishedProfile.uscc.in_(list(part))))
         session.execute(insert(PublishedProfile), [
             {"uscc": code, "name": name_of.get(code), "as_of": as_of, "feature_set_version": feature_set_version,
-             "features": json.dumps(row.tolist(), ensure_ascii=False, separators=(",", ":")), "published_at": published}
+             "features": json.dumps(row.tolist(), ensure_ascii=False, separators=(",", ":")), "published_at": published,
+             "evidence": json.dumps(evidence[code], ensure_ascii=False) if code in evidence else None}
             for code, row in zip(part, matrix[start:start + chunk])])
     return len(codes)
 
@@ -137,13 +142,15 @@ class ProfileRow:
     as_of: dt.date
     feature_set_version: str
     values: list
+    evidence: dict | None = None  # feature → the records behind it (features.profile.evidence)
 
 
 def profile_for(session: Session, uscc: str) -> ProfileRow | None:
     row = session.get(PublishedProfile, uscc)
     if row is None:
         return None
-    return ProfileRow(row.uscc, row.name, row.as_of, row.feature_set_version, json.loads(row.features))
+    return ProfileRow(row.uscc, row.name, row.as_of, row.feature_set_version, json.loads(row.features),
+                      json.loads(row.evidence) if row.evidence else None)
 
 
 # Built once (building a statement cost as much as running it). An authorisation and the profile
@@ -168,8 +175,9 @@ def authorizations_with_profiles(connection: Connection | Session, ids: list[str
     for row in rows:
         authorizations[row.id] = row
         if row.profile_uscc is not None:
-            profiles[row.profile_uscc] = ProfileRow(row.profile_uscc, row.profile_name, row.profile_as_of,
-                                                    row.profile_feature_set_version, json.loads(row.profile_features))
+            profiles[row.profile_uscc] = ProfileRow(
+                row.profile_uscc, row.profile_name, row.profile_as_of, row.profile_feature_set_version,
+                json.loads(row.profile_features), json.loads(row.profile_evidence) if row.profile_evidence else None)
     return authorizations, profiles
 
 

@@ -52,6 +52,7 @@ class PublishedProfile(Base):
     feature_set_version: Mapped[str] = mapped_column(String(12))
     features: Mapped[str] = mapped_column(Text)  # JSON: feature → value (null when missing)
     published_at: Mapped[str] = mapped_column(String(32))
+    evidence: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: feature → records (features.profile.evidence)
 
 
 class Decision(Base):

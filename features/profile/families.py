@@ -272,6 +272,19 @@ def intellectual_property(requests: Requests, seen: Seen) -> dict[str, np.ndarra
     }
 
 
+def on_dishonest_list(requests: Requests, listings: Seen) -> np.ndarray:
+    """Which listings seen put their enterprise on the dishonest-debtor list as of its request
+    (not yet removed); the evidence of a knock-out reads the same (features.profile.evidence)."""
+    return listings.col("removal_date") > requests.as_of[listings.q]
+
+
+def serious_within_36m(requests: Requests, seen: Seen) -> np.ndarray:
+    """Which penalties seen (repaired ones are already gone) are serious or severe and decided in
+    the 36 months before the request."""
+    grave = np.isin(seen.col("severity").astype(str), ["serious", "severe"])
+    return grave & _in_window(seen.col("decision_date"), requests.as_of[seen.q], 36)
+
+
 def court(requests: Requests, cases: Seen, listings: Seen) -> dict[str, np.ndarray]:
     """Enforcement cases (open, recent, ever) and the dishonest-debtor list (repaired ones gone)."""
     n = requests.n
@@ -282,7 +295,7 @@ def court(requests: Requests, cases: Seen, listings: Seen) -> dict[str, np.ndarr
     recent = _in_window(filed, as_of, 24)
     latest = _latest(cases, n, filed)
     listed_as_of = requests.as_of[listings.q]
-    on_list = listings.col("removal_date") > listed_as_of
+    on_list = on_dishonest_list(requests, listings)
     total = _count(cases, n)
     return {
         "court_open_cases": _count(cases, n, open_now),
@@ -302,15 +315,14 @@ def penalties(requests: Requests, seen: Seen) -> dict[str, np.ndarray]:
     n = requests.n
     as_of = requests.as_of[seen.q]
     decided = seen.col("decision_date")
-    severity = seen.col("severity").astype(str)
     last_36m = _in_window(decided, as_of, 36)
-    grave = np.isin(severity, ["serious", "severe"])
+    serious = serious_within_36m(requests, seen)
     latest = _latest(seen, n, decided)
     return {
         "penalty_count_12m": _count(seen, n, _in_window(decided, as_of, 12)),
         "penalty_count_36m": _count(seen, n, last_36m),
-        "penalty_serious_36m": _count(seen, n, last_36m & grave),
-        "penalty_minor_36m": _count(seen, n, last_36m & ~grave),
+        "penalty_serious_36m": _count(seen, n, serious),
+        "penalty_minor_36m": _count(seen, n, last_36m & ~serious),
         "penalty_amount_36m": _total(seen, n, seen.col("amount"), last_36m) / FEN_PER_YUAN,
         "penalty_days_since_last": np.where(latest >= 0, requests.as_of - latest, np.nan).astype(np.float64),
     }

@@ -22,7 +22,9 @@ from api.db import repository
 from api.db.engine import make_engine, sessions, upgrade, writing
 from api.main import create_app
 from api.settings import Settings
+from features.lake import Lake
 from features.profile.build import build
+from features.profile.evidence import evidence_for
 from features.profile.store import registered_names
 from features.registry import feature_names, feature_set_version
 from features.uscc import random_codes
@@ -129,11 +131,14 @@ def prepare_database(url: str, home) -> tuple[dict, dict, list[str], dict]:
     factory = sessions(make_engine(url))
     profile = build(home, AS_OF).profile
     codes = list(profile["uscc"].iloc[:40])
+    listed = profile.loc[profile["dishonest_listed_now"] == 1, "uscc"]
+    penalised = profile.loc[(profile["penalty_serious_36m"] >= 1) & (profile["dishonest_listed_now"] == 0), "uscc"]
     keys, ids, authorizations = {}, {}, {}
     today = dt.date.today()
+    evidence = evidence_for(Lake(home), AS_OF, profile)
     with writing(factory) as session:
         repository.publish_profiles(session, profile, feature_names(), feature_set_version(), AS_OF,
-                                    registered_names(home, AS_OF))
+                                    registered_names(home, AS_OF), evidence=evidence)
         for role, name in (("bank", "宜昌银行"), ("other_bank", "三峡银行"), ("regulator", "人行宜昌市分行"),
                            ("operator", "平台运营"), ("disabled", "停用银行")):
             client, key = repository.add_client(session, name, "bank" if role in ("other_bank", "disabled") else role)
@@ -156,6 +161,10 @@ def prepare_database(url: str, home) -> tuple[dict, dict, list[str], dict]:
         grant("other_bank", codes[0], "other_bank", today - year, today + year)
         grant("other_enterprise", codes[1], "bank", today - year, today + year)
         grant("unknown_enterprise", UNKNOWN, "bank", today - year, today + year)
+        # enterprises a knock-out hits, for the evidence on their pages
+        for label, found in (("listed", listed), ("penalised", penalised)):
+            if len(found):
+                grant(label, str(found.iloc[0]), "bank", today - year, today + year)
         repository.revoke_authorization(session, authorizations["revoked"])
     return keys, ids, codes, authorizations
 

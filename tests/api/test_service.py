@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, text
 from api.db import audit
 from api.db.engine import make_engine, sessions
 from features.registry import BY_NAME
-from tests.api.service_fixtures import POSTGRES_ADMIN, UNKNOWN, make_service, postgres_database, terminate_connections
+from tests.api.service_fixtures import AS_OF, POSTGRES_ADMIN, UNKNOWN, make_service, postgres_database, terminate_connections
 
 ERROR_KEYS = {"code", "message", "message_zh", "request_id"}
 
@@ -259,6 +259,25 @@ def test_a_decision_is_redone_from_the_numbers_on_its_page_alone(service):
     assert checked >= 6
 
 
+def test_a_knockout_shows_the_records_it_rests_on(service):
+    """A listed enterprise is declined with its listing's case number, court and date in the
+    answer and on the regulator's page, the dishonest-debtor source marked as the knock-out's."""
+    listed = service.authorizations.get("listed")
+    assert listed, "the test city has an enterprise on the dishonest-debtor list"
+    found = service.client.get("/v1/authorizations", headers=service.headers("operator"), params={"limit": 500}).json()
+    code = next(a["uscc"] for a in found["items"] if a["id"] == listed)
+    answer = service.ask(code=code, authorization="listed")
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    knockout = next(k for k in body["reasons"]["knockouts"] if k["code"] == "KO01")
+    assert body["decision"] == "decline" and knockout["value"] == 1
+    record = knockout["evidence"][0]
+    assert "执" in record["number"] and record["authority"].endswith("人民法院") and record["date"] <= str(AS_OF)
+    page = service.client.get(f"/v1/decisions/{body['request_id']}/report", headers=service.headers("regulator")).text
+    assert record["number"] in page and record["authority"] in page and "否决依据 knock-out" in page
+    assert "拒绝 decline" in page
+
+
 def test_no_decision_on_a_profile_older_than_the_policy_allows(service, monkeypatch):
     """The packaged policy's limit (92 days) against a profile as of AS_OF: refused with its own
     code on the 93rd day, decided on the 92nd."""
@@ -266,8 +285,6 @@ def test_no_decision_on_a_profile_older_than_the_policy_allows(service, monkeypa
 
     import api.decide
     from models.policy import Policy
-    from tests.api.service_fixtures import AS_OF
-
     limit = Policy.load().max_profile_age_days
     assert limit == 92
     bundle = service.client.app.state.holder.bundle
