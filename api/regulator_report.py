@@ -299,8 +299,22 @@ def _knockout(k: dict) -> str:
     return out + f"<br><small>法律依据 legal basis: {html.escape(k['legal_basis'])}</small></li>"
 
 
-def render(decision: Decision, name: str | None, advice: dict | None = None, why: str | None = None) -> str:
-    """The whole page (``advice`` as :meth:`models.advice.Advice.as_json` gives it, or None and ``why``)."""
+def _review(decision: Decision, review) -> str:
+    if decision.decision != "refer":
+        return ""
+    if review is None:
+        return ("<p id=\"review\">人工审核：银行尚未记录复核结果。Human review: the bank has not recorded an outcome "
+                "yet.</p>")
+    granted = f"，授信额度 CNY {review.limit_yuan:,}" if review.limit_yuan is not None else ""
+    return (f"<p id=\"review\">人工审核结果 human review: <b>{html.escape(DECISION_WORDS.get(review.outcome, review.outcome))}"
+            f"</b>{granted}（复核人 reviewer {html.escape(review.reviewer)}，{html.escape(china_time(review.reviewed_at))}）"
+            f"{'<br>' + html.escape(review.note) if review.note else ''}</p>")
+
+
+def render(decision: Decision, name: str | None, advice: dict | None = None, why: str | None = None,
+           review=None) -> str:
+    """The whole page (``advice`` as :meth:`models.advice.Advice.as_json` gives it, or None and
+    ``why``; ``review``: the bank's recorded review of a referral, if any)."""
     reasons = json.loads(decision.reasons)
     computation = reasons.get("computation") or {}
     limit = computation.get("max_profile_age_days")
@@ -338,6 +352,7 @@ tr.cited td{{background:#fff6e0}} tr.stale td{{color:#c0392b}} tr.absence td{{fo
 {_not_named(reasons)}
 <h2>权利告知 · The enterprise's rights</h2>
 {_rights(reasons, decision)}
+{_review(decision, review)}
 <h2>计算过程 · How the decision follows from the model (redo it from these numbers)</h2>
 {_computation(computation, decision)}
 <h2>数据来源、时效及法律依据 · Data sources, their freshness and legal basis</h2>

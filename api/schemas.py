@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -196,6 +196,27 @@ class PreCreditBatchPublic(BaseModel):
 class DecisionsPublic(BaseModel):
     count: int
     items: list[PreCreditPublic]
+
+
+class ReviewCreate(BaseModel):
+    """A credit officer's outcome for a referred decision."""
+
+    model_config = ConfigDict(extra="forbid")
+    outcome: Literal["approve", "decline"]
+    limit_yuan: int | None = Field(default=None, ge=0, le=10**12,
+                                   description="The limit granted (required to approve; none when declined)")
+    reviewer: Text = Field(min_length=1, max_length=100, description="Who reviewed (name or staff number)")
+    note: Text | None = Field(default=None, max_length=1000)
+
+
+class ReviewPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    request_id: str
+    outcome: str
+    limit_yuan: int | None
+    reviewer: str
+    note: str | None
+    reviewed_at: str
 
 
 class AuthorizationCreate(BaseModel):

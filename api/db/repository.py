@@ -14,7 +14,7 @@ import pandas as pd
 from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from api.db.tables import ApiClient, Authorization, Decision, PublishedProfile
+from api.db.tables import ApiClient, Authorization, Decision, PublishedProfile, Review
 
 ROLES = ("bank", "regulator", "operator")
 KEY_BYTES = 24
@@ -188,6 +188,20 @@ def published_summary(session: Session) -> dict:
 
 
 # ------------------------------------------------------------------ decisions
+
+def review_of(session: Session, request_id: str) -> Review | None:
+    """The bank's human review of a decision, if it has recorded one."""
+    return session.get(Review, request_id)
+
+
+def add_review(session: Session, decision: Decision, outcome: str, limit_yuan: int | None, reviewer: str,
+               note: str | None) -> Review:
+    """Record the bank's review of ``decision`` (the caller commits)."""
+    review = Review(request_id=decision.request_id, client_id=decision.client_id, outcome=outcome,
+                    limit_yuan=limit_yuan, reviewer=reviewer, note=note, reviewed_at=now_iso())
+    session.add(review)
+    return review
+
 
 def get_decision(session: Session, request_id: str) -> Decision | None:
     return session.execute(select(Decision).where(Decision.request_id == request_id)).scalar_one_or_none()

@@ -84,6 +84,19 @@ class Decision(Base):
                       Index("ix_decisions_created", "created_at"))
 
 
+class Review(Base):
+    """A bank's human review of a decision it was referred: one per decision, by the bank that asked."""
+
+    __tablename__ = "reviews"
+    request_id: Mapped[str] = mapped_column(ForeignKey("decisions.request_id"), primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("api_clients.id"))
+    outcome: Mapped[str] = mapped_column(String(10))
+    limit_yuan: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    reviewer: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    reviewed_at: Mapped[str] = mapped_column(String(32))
+
+
 class AuditHead(Base):
     """The end of the decision chain: one row, locked by each append."""
 

@@ -9,10 +9,10 @@ from fastapi.responses import HTMLResponse
 
 from api.db import repository
 from api.decide import public
-from api.deps import BankOrRegulatorDep, HolderDep, RegulatorDep, SessionDep
+from api.deps import BankDep, BankOrRegulatorDep, HolderDep, RegulatorDep, SessionDep
 from api.errors import ApiError, responses
 from api.regulator_report import render
-from api.schemas import AdvicePublic, DecisionsPublic, PreCreditPublic
+from api.schemas import AdvicePublic, DecisionsPublic, PreCreditPublic, ReviewCreate, ReviewPublic
 
 router = APIRouter(prefix="/v1/decisions", tags=["decisions"])
 
@@ -100,4 +100,26 @@ def decision_report(caller: RegulatorDep, session: SessionDep, holder: HolderDep
     legal basis, the versions, and the decision's place in the audit chain."""
     decision = _visible(session, request_id, caller)
     advice, why, _, profile = _advice(session, decision, holder)
-    return HTMLResponse(render(decision, profile.name if profile else None, advice, why))
+    return HTMLResponse(render(decision, profile.name if profile else None, advice, why,
+                               repository.review_of(session, decision.request_id)))
+
+
+@router.post("/{request_id}/review", response_model=ReviewPublic, status_code=201,
+             responses=responses(401, 403, 404, 409, 422))
+def record_review(body: ReviewCreate, caller: BankDep, session: SessionDep,
+                  request_id: str = RequestId) -> ReviewPublic:
+    """The bank's credit officer records the outcome of a referred decision (once): approve with
+    the limit granted, or decline. It shows on the regulator's page beside the decision."""
+    decision = _visible(session, request_id, caller)
+    if decision.decision != "refer":
+        raise ApiError(409, "NOT_REFERRED", f"decision {request_id} was {decision.decision}, not referred: only a "
+                       "referral is reviewed", "该决策不是转人工审核，无需记录复核结果")
+    if repository.review_of(session, request_id) is not None:
+        raise ApiError(409, "ALREADY_REVIEWED", f"decision {request_id} has a recorded review already",
+                       "该决策已记录复核结果")
+    if (body.outcome == "approve") != (body.limit_yuan is not None):
+        raise ApiError(422, "REVIEW_LIMIT", "an approval states the limit granted (limit_yuan); a decline states none",
+                       "批准须填写授信额度，拒绝不填写额度")
+    review = repository.add_review(session, decision, body.outcome, body.limit_yuan, body.reviewer, body.note)
+    session.commit()
+    return ReviewPublic.model_validate(review)

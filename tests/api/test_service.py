@@ -278,6 +278,32 @@ def test_a_knockout_shows_the_records_it_rests_on(service):
     assert "拒绝 decline" in page
 
 
+def test_a_bank_records_the_human_review_of_a_referral_and_the_page_shows_it(service):
+    decided = {}
+    for i in range(20):
+        answer = service.ask(code=service.codes[i], authorization=f"valid{i}" if i else "valid")
+        if answer.status_code == 200:
+            decided.setdefault(answer.json()["decision"], answer.json()["request_id"])
+    assert "refer" in decided, "the test city refers some of its first enterprises"
+    referred, path = decided["refer"], f"/v1/decisions/{decided['refer']}/review"
+    body = {"outcome": "approve", "limit_yuan": 200_000, "reviewer": "信贷员 张三", "note": "补充了近三个月的银行流水"}
+    error_of(service.client.post(path, json=body, headers=service.headers("regulator")), 403, "ROLE_FORBIDDEN")
+    error_of(service.client.post(path, json=body, headers=service.headers("other_bank")), 404, "DECISION_NOT_FOUND")
+    error_of(service.client.post(path, json={**body, "limit_yuan": None}, headers=service.headers("bank")),
+             422, "REVIEW_LIMIT")
+    error_of(service.client.post(path, json={**body, "outcome": "maybe"}, headers=service.headers("bank")),
+             422, "VALIDATION_ERROR")
+    recorded = service.client.post(path, json=body, headers=service.headers("bank"))
+    assert recorded.status_code == 201 and recorded.json()["outcome"] == "approve", recorded.text
+    error_of(service.client.post(path, json=body, headers=service.headers("bank")), 409, "ALREADY_REVIEWED")
+    page = service.client.get(f"/v1/decisions/{referred}/report", headers=service.headers("regulator")).text
+    assert "人工审核结果 human review" in page and "信贷员 张三" in page and "CNY 200,000" in page
+    other = next((rid for decision, rid in decided.items() if decision != "refer"), None)
+    if other:
+        error_of(service.client.post(f"/v1/decisions/{other}/review", json=body, headers=service.headers("bank")),
+                 409, "NOT_REFERRED")
+
+
 def test_no_decision_on_a_profile_older_than_the_policy_allows(service, monkeypatch):
     """The packaged policy's limit (92 days) against a profile as of AS_OF: refused with its own
     code on the 93rd day, decided on the 92nd."""
