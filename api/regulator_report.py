@@ -259,10 +259,9 @@ def _sources(reasons: dict, decision: Decision, limit: int | None) -> str:
             f"<th>catalogue category</th><th>legal basis</th></tr>{''.join(rows)}</table>")
 
 
-def _rights(reasons: dict, decision: Decision) -> str:
-    rights = (reasons.get("computation") or {}).get("rights") or {}
+def _rights(reasons: dict, decision: Decision, rights: dict) -> str:
     if not rights:
-        return "<p>本决策作出时的政策未声明权利告知。The policy of this decision stated no rights.</p>"
+        return "<p>现行政策未声明权利告知。The policy in force states no rights.</p>"
     items = [("异议申诉 objection", rights.get("objection_zh"), rights.get("objection_en"))]
     if any(k.get("feature", "").startswith("penalty") for k in reasons["knockouts"]) or \
             any(str(r.get("feature") or "").startswith("penalty") for r in reasons["adverse"]):
@@ -312,9 +311,10 @@ def _review(decision: Decision, review) -> str:
 
 
 def render(decision: Decision, name: str | None, advice: dict | None = None, why: str | None = None,
-           review=None) -> str:
+           review=None, rights: dict | None = None) -> str:
     """The whole page (``advice`` as :meth:`models.advice.Advice.as_json` gives it, or None and
-    ``why``; ``review``: the bank's recorded review of a referral, if any)."""
+    ``why``; ``review``: the bank's recorded review of a referral, if any; ``rights``: what the
+    enterprise may do now, in the words of the policy in force, :attr:`models.policy.Policy.rights`)."""
     reasons = json.loads(decision.reasons)
     computation = reasons.get("computation") or {}
     limit = computation.get("max_profile_age_days")
@@ -351,7 +351,7 @@ tr.cited td{{background:#fff6e0}} tr.stale td{{color:#c0392b}} tr.absence td{{fo
 <h2>不向企业列示的因素 · Features never named to the enterprise</h2>
 {_not_named(reasons)}
 <h2>权利告知 · The enterprise's rights</h2>
-{_rights(reasons, decision)}
+{_rights(reasons, decision, rights or {})}
 {_review(decision, review)}
 <h2>计算过程 · How the decision follows from the model (redo it from these numbers)</h2>
 {_computation(computation, decision)}

@@ -71,14 +71,22 @@ class Decisions:
             "margin": round(float(self.margin[i]), 6),
             "reference": {k: v for k, v in (self.reference or {}).items() if k != "values"},
             "computation": self.computation(i),
-            "inputs": {feature: _plain(_value_at(self.values, feature, i)) for feature in self.inputs},
+            "inputs": self._inputs(i),
         }
+
+    def _inputs(self, i: int) -> dict:
+        """Row ``i``'s values of every input the decision read (the feature vector), by name."""
+        if isinstance(self.values, RowColumns):  # the service's rows hold plain values already
+            row, position = self.values.rows[i], self.values.position
+            return {feature: row[position[feature]] for feature in self.inputs}
+        return {feature: _plain(_value_at(self.values, feature, i)) for feature in self.inputs}
 
     def computation(self, i: int) -> dict:
         """Row ``i``'s decision as arithmetic anyone can redo (:func:`recompute`): the bundle's rules
         with the row's margin, capacity estimate and requested amount."""
         requested = None if self.requested is None or np.isnan(self.requested[i]) else float(self.requested[i])
-        return {**(self.rules or {}), "margin": float(self.margin[i]), "capacity_yuan": float(np.nan_to_num(self.capacity[i], nan=0.0)),
+        capacity = float(self.capacity[i])
+        return {**(self.rules or {}), "margin": float(self.margin[i]), "capacity_yuan": 0.0 if capacity != capacity else capacity,
                 "requested_yuan": requested, "knockout_decisions": [k.decision for k in self.knockouts[i]]}
 
     def frame(self) -> pd.DataFrame:
@@ -99,8 +107,9 @@ def _plain(value):
 
 
 def _value_at(columns, feature: str, i: int):
-    column = columns[feature]
-    return column.iloc[i] if hasattr(column, "iloc") else column[i]
+    if isinstance(columns, RowColumns):
+        return columns.value(feature, i)
+    return columns[feature].iloc[i]
 
 
 class RowColumns:
@@ -116,6 +125,10 @@ class RowColumns:
 
     def __contains__(self, feature: str) -> bool:
         return feature in self.position
+
+    def value(self, feature: str, i: int):
+        """Row ``i``'s value of ``feature`` (without building the column)."""
+        return self.rows[i][self.position[feature]]
 
 
 def _code(feature: str) -> str:
@@ -268,9 +281,7 @@ class ModelBundle:
                 "grade_bounds": dict(zip(GRADES, policy.grade_bounds)), "grade_decisions": dict(policy.decisions),
                 "limits": {"multipliers": dict(policy.multipliers), "unsecured_cap_yuan": policy.unsecured_cap_yuan,
                            "round_to_yuan": policy.round_to_yuan, "minimum_yuan": policy.minimum_yuan},
-                "max_profile_age_days": policy.max_profile_age_days, "rights": dict(policy.rights),
-                "not_named": list(policy.not_named), "encouraged": list(policy.encouraged),
-                "reason_coverage": policy.reason_coverage}
+                "max_profile_age_days": policy.max_profile_age_days, "reason_coverage": policy.reason_coverage}
         return self._rules
 
     def _coverage_flags(self, plan: ReasonPlan, matrix: np.ndarray, columns) -> np.ndarray:

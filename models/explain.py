@@ -101,6 +101,12 @@ class ReasonPlan:
             self.groups.append({"code": f"NA{declared.code}", "kind": "absence", "source": declared.sources[0],
                                 "zh": zh, "en": en, "feature": name})
         self.flags = [g["flag"] for g in self.groups if "flag" in g]
+        # the same, as arrays: each feature's source groups in order (padded with -1), and the flags' columns
+        width = max((len(g) for g in self.source_groups), default=0)
+        self.source_table = np.full((len(features), width), -1, dtype=np.int64)
+        for j, groups in enumerate(self.source_groups):
+            self.source_table[j, :len(groups)] = groups
+        self.flag_columns = np.flatnonzero(self.flag_group >= 0)
 
     def absences(self, matrix: np.ndarray, flags: np.ndarray) -> np.ndarray:
         """(rows, features): the absence group each value belongs to (-1: a value, not an
@@ -108,12 +114,13 @@ class ReasonPlan:
         sources with a coverage flag), 1 where the platform holds records of that source."""
         missing = np.isnan(matrix)
         out = np.where(missing, self.feature_group, -1)
-        uncovered = flags == 0
-        for j, groups in enumerate(self.source_groups):
-            for g in reversed(groups):  # the first of its sources that holds nothing says why
-                out[:, j] = np.where(missing[:, j] & uncovered[:, g], g, out[:, j])
-            if self.flag_group[j] >= 0:  # "holds no records of it" is the source's absence, said once
-                out[:, j] = np.where(matrix[:, j] == 0, self.flag_group[j], out[:, j])
+        uncovered = np.hstack([flags == 0, np.zeros((len(flags), 1), dtype=bool)])  # column -1: never uncovered
+        for k in reversed(range(self.source_table.shape[1])):  # the first of its sources that holds nothing says why
+            group = self.source_table[:, k]
+            out = np.where(missing & uncovered[:, group], group, out)
+        # "holds no records of it" (a coverage flag at 0) is the source's absence, said once
+        flagged = self.flag_columns
+        out[:, flagged] = np.where(matrix[:, flagged] == 0, self.flag_group[flagged], out[:, flagged])
         return out
 
     def state(self, contributions: np.ndarray, absences: np.ndarray) -> StatedReasons:
@@ -138,9 +145,8 @@ class ReasonPlan:
         adverse = np.where(np.arange(width)[None, :] < needed[:, None], order[:, :width], -1)
         best = np.argsort(items, axis=1, kind="stable")[:, :POSITIVE]
         positive = np.where(np.take_along_axis(items, best, axis=1) < 0, best, -1)
-        withheld = np.where(self.not_named, contributions, 0.0)
         return StatedReasons(self, items, absences, adverse, positive, adverse_total,
-                             np.clip(withheld, 0, None).sum(axis=1), withheld)
+                             np.where(self.not_named, contributions, 0.0))
 
     def item_code(self, item: int) -> str:
         if item < len(self.features):
@@ -152,13 +158,12 @@ class ReasonPlan:
 class StatedReasons:
     """A batch's reasons (see :class:`ReasonPlan`): per row the items' contributions, which
     items are named as adverse (enough to cover the policy's share) and as positive, and the
-    adverse effect of the features never named."""
+    contributions of the features never named (``withheld``)."""
 
-    def __init__(self, plan: ReasonPlan, items, absences, adverse, positive, adverse_total, withheld_adverse,
-                 withheld):
+    def __init__(self, plan: ReasonPlan, items, absences, adverse, positive, adverse_total, withheld):
         self.plan, self.items, self.absences = plan, items, absences
         self.adverse, self.positive = adverse, positive
-        self.adverse_total, self.withheld_adverse, self.withheld = adverse_total, withheld_adverse, withheld
+        self.adverse_total, self.withheld = adverse_total, withheld
         self._coverage = None
 
     def coverage(self) -> np.ndarray:

@@ -100,8 +100,9 @@ def decision_report(caller: RegulatorDep, session: SessionDep, holder: HolderDep
     legal basis, the versions, and the decision's place in the audit chain."""
     decision = _visible(session, request_id, caller)
     advice, why, _, profile = _advice(session, decision, holder)
+    rights = holder.bundle.policy.rights if holder.bundle is not None else {}  # the rights in force today
     return HTMLResponse(render(decision, profile.name if profile else None, advice, why,
-                               repository.review_of(session, decision.request_id)))
+                               repository.review_of(session, decision.request_id), rights))
 
 
 @router.post("/{request_id}/review", response_model=ReviewPublic, status_code=201,
