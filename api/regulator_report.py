@@ -230,7 +230,7 @@ MONTHLY_SOURCES = ("tax_filings", "electricity", "water", "gas")
 read as they stand on the profile's day."""
 
 
-def _sources(reasons: dict, decision: Decision, limit: int | None) -> str:
+def _sources(reasons: dict, decision: Decision, limit: int | None, deliveries: dict) -> str:
     from features.profile.pointintime import anchor_months
 
     behaviours = {s for r in reasons["adverse"] + reasons["positive"] if r.get("kind", "behaviour") == "behaviour"
@@ -245,13 +245,18 @@ def _sources(reasons: dict, decision: Decision, limit: int | None) -> str:
     rows = []
     for s in used:
         through = f"{anchor} 月（月度报送）month {anchor}" if s in MONTHLY_SOURCES else f"{as_of}（登记簿现状 register as of）"
-        age = (decided - as_of).days
+        delivered = deliveries.get(s)
+        # a source is as old as its latest delivery (the profile's own day when none is recorded)
+        age = (decided - (delivered or as_of)).days
+        if s in deliveries:
+            through += (f"<br>最近报送 latest delivery: {delivered}" if delivered else
+                        "<br>截至画像日未收到任何报送 nothing delivered by the profile's day")
         marks = [m for m, hit in (("否决依据 knock-out", s in knocked), ("列示理由 cited", s in behaviours),
                                   ("无记录 holds nothing for it", s in absent)) if hit]
         stale = limit is not None and age > limit
         rows.append(f"<tr class=\"{'cited' if (s in behaviours or s in knocked) else ''}{' stale' if stale else ''}\">"
                     f"<td>{html.escape(SOURCES[s].title_zh)}<br><small>{s}</small></td>"
-                    f"<td>{html.escape(SOURCES[s].department_zh)}</td><td>{html.escape(through)}<br>"
+                    f"<td>{html.escape(SOURCES[s].department_zh)}</td><td>{through}<br>"
                     f"<small>决策时已 {age} 天 {age} days old at the decision{' ！超过时效 past the freshness limit' if stale else ''}</small></td>"
                     f"<td>{html.escape('；'.join(marks))}</td>"
                     f"<td>{html.escape(SOURCES[s].catalogue_category)}</td><td>{html.escape(SOURCES[s].legal_basis)}</td></tr>")
@@ -311,10 +316,11 @@ def _review(decision: Decision, review) -> str:
 
 
 def render(decision: Decision, name: str | None, advice: dict | None = None, why: str | None = None,
-           review=None, rights: dict | None = None) -> str:
+           review=None, rights: dict | None = None, deliveries: dict | None = None) -> str:
     """The whole page (``advice`` as :meth:`models.advice.Advice.as_json` gives it, or None and
     ``why``; ``review``: the bank's recorded review of a referral, if any; ``rights``: what the
-    enterprise may do now, in the words of the policy in force, :attr:`models.policy.Policy.rights`)."""
+    enterprise may do now, in the words of the policy in force, :attr:`models.policy.Policy.rights`;
+    ``deliveries``: each source's latest delivery as the profile's day saw it)."""
     reasons = json.loads(decision.reasons)
     computation = reasons.get("computation") or {}
     limit = computation.get("max_profile_age_days")
@@ -357,7 +363,7 @@ tr.cited td{{background:#fff6e0}} tr.stale td{{color:#c0392b}} tr.absence td{{fo
 {_computation(computation, decision)}
 <h2>数据来源、时效及法律依据 · Data sources, their freshness and legal basis</h2>
 <p>政策时效 freshness limit: {f'{limit} 天 days' if limit else '未声明 none declared'}。Highlighted: the sources of the reasons and knock-outs above.</p>
-{_sources(reasons, decision, limit)}
+{_sources(reasons, decision, limit, deliveries or {})}
 <h2>版本与审计 · Versions and audit</h2>
 <table id="versions">
 <tr><td>request id</td><td>{html.escape(decision.request_id)}</td></tr>

@@ -92,7 +92,8 @@ def prepare(url: str, env: dict) -> tuple[str, list[tuple[str, str]], str]:
     evidence = evidence_for(Lake(HOME), AS_OF, profile)
     with writing(factory) as session:
         repository.publish_profiles(session, profile, feature_names(), feature_set_version(), AS_OF,
-                                    registered_names(HOME, AS_OF), evidence=evidence)
+                                    registered_names(HOME, AS_OF), evidence=evidence,
+                                    deliveries=Lake(HOME).deliveries(AS_OF))
         bank, key = repository.add_client(session, "bench bank", "bank")
         _, regulator = repository.add_client(session, "bench regulator", "regulator")
         for code in profile["uscc"].sample(1000, random_state=0):

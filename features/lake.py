@@ -70,6 +70,26 @@ class Lake:
         newest = rows.sort_values([known_date, "_order"], kind="stable").drop_duplicates(list(key), keep="last")
         return newest.drop(columns="_order").sort_index().reset_index(drop=True)
 
+    def deliveries(self, as_of) -> dict[str, str | None]:
+        """Per source the platform receives, the newest date it learned of a record on or before
+        ``as_of`` (its latest delivery as the profile of that day sees it; None when it had
+        delivered nothing by then): what the regulator's page reports as each source's freshness."""
+        import pyarrow.compute as pc
+
+        from features.schemas import SOURCES
+
+        day = pa.scalar(pd.Timestamp(as_of), pa.timestamp("ms"))
+        out = {}
+        for source in SOURCES:
+            column = SOURCES[source].known_date
+            table = self.read_arrow(source, [column])
+            if table is None:
+                continue
+            known = table.column(column).cast(pa.timestamp("ms"))
+            newest = pc.max(pc.filter(known, pc.less_equal(known, day))).as_py()
+            out[source] = newest.date().isoformat() if newest is not None else None
+        return out
+
     def read_quarantine(self, source: str) -> pd.DataFrame:
         """Every quarantined row of a source, with its file, line, original values and reasons."""
         parts = self.parts(source, "quarantine")

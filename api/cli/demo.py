@@ -148,7 +148,8 @@ def set_up_service(home, profile, as_of) -> tuple[str, str, str]:
     evidence = evidence_for(Lake(home), as_of, profile)
     with writing(factory) as session:
         repository.publish_profiles(session, profile, feature_names(), feature_set_version(), as_of,
-                                    registered_names(home, as_of), evidence=evidence)
+                                    registered_names(home, as_of), evidence=evidence,
+                                    deliveries=Lake(home).deliveries(as_of))
         bank, key = repository.add_client(session, "演示银行 demo bank", "bank")
         record = repository.add_authorization(session, code, bank.id, "信易贷预授信（演示）", "全部 all sources",
                                               today, today + dt.timedelta(days=365), "demo",

@@ -270,6 +270,7 @@ def publish(as_of: dt.datetime) -> None:
     evidence = evidence_for(Lake(home), day, profile)  # the records behind knock-outs, read before writing
     with writing(database()) as session:
         count = repository.publish_profiles(session, profile, feature_names(), info.feature_set_version, day,
-                                            registered_names(home, day), evidence=evidence)
+                                            registered_names(home, day), evidence=evidence,
+                                            deliveries=Lake(home).deliveries(day))
     click.echo(f"published {count:,} enterprises as of {day} (feature set {info.feature_set_version}) "
                f"in {time.perf_counter() - started:.1f} s")

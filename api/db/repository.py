@@ -14,7 +14,7 @@ import pandas as pd
 from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from api.db.tables import ApiClient, Authorization, Decision, PublishedProfile, Review
+from api.db.tables import ApiClient, Authorization, Decision, PublishedProfile, Review, SourceDelivery
 
 ROLES = ("bank", "regulator", "operator")
 KEY_BYTES = 24
@@ -106,11 +106,13 @@ def list_authorizations(session: Session, uscc: str | None = None, bank_id: int 
 
 def publish_profiles(session: Session, profile: pd.DataFrame, features: list[str], feature_set_version: str,
                      as_of: dt.date, names: pd.Series | None = None, chunk: int = 5_000,
-                     evidence: dict[str, dict] | None = None) -> int:
+                     evidence: dict[str, dict] | None = None, deliveries: dict[str, str | None] | None = None
+                     ) -> int:
     """Make ``profile``'s rows the ones the service decides on (replacing each enterprise's
     earlier row). Values are kept as a JSON list in ``features`` order; missing as null.
     ``evidence``: per enterprise, the records behind its knock-out features
-    (:func:`features.profile.evidence.evidence_for`)."""
+    (:func:`features.profile.evidence.evidence_for`); ``deliveries``: each source's latest delivery
+    as of that day (:meth:`features.lake.Lake.deliveries`)."""
     published = now_iso()
     codes = profile["uscc"].astype(str).to_numpy()
     columns = []
@@ -124,6 +126,11 @@ def publish_profiles(session: Session, profile: pd.DataFrame, features: list[str
     matrix = np.stack(columns, axis=1) if columns else np.zeros((len(codes), 0), dtype=object)
     name_of = names.to_dict() if names is not None else {}
     evidence = evidence or {}
+    if deliveries is not None:
+        session.execute(delete(SourceDelivery).where(SourceDelivery.as_of == as_of))
+        session.add_all([SourceDelivery(as_of=as_of, source=source, published_at=published,
+                                        delivered=None if day is None else dt.date.fromisoformat(day))
+                         for source, day in deliveries.items()])
     for start in range(0, len(codes), chunk):
         part = codes[start:start + chunk]
         session.execute(delete(PublishedProfile).where(PublishedProfile.uscc.in_(list(part))))
@@ -188,6 +195,12 @@ def published_summary(session: Session) -> dict:
 
 
 # ------------------------------------------------------------------ decisions
+
+def deliveries_for(session: Session, as_of: dt.date) -> dict[str, dt.date | None]:
+    """Each source's latest delivery as the profiles published for ``as_of`` saw it."""
+    rows = session.execute(select(SourceDelivery.source, SourceDelivery.delivered).where(SourceDelivery.as_of == as_of))
+    return {source: delivered for source, delivered in rows}
+
 
 def review_of(session: Session, request_id: str) -> Review | None:
     """The bank's human review of a decision, if it has recorded one."""

@@ -84,6 +84,17 @@ class Decision(Base):
                       Index("ix_decisions_created", "created_at"))
 
 
+class SourceDelivery(Base):
+    """A source's latest delivery (the newest date the platform learned of one of its records) as
+    the profiles published for ``as_of`` see it."""
+
+    __tablename__ = "source_deliveries"
+    as_of: Mapped[object] = mapped_column(Date, primary_key=True)
+    source: Mapped[str] = mapped_column(String(40), primary_key=True)
+    delivered: Mapped[object | None] = mapped_column(Date, nullable=True)
+    published_at: Mapped[str] = mapped_column(String(32))
+
+
 class Review(Base):
     """A bank's human review of a decision it was referred: one per decision, by the bank that asked."""
 

@@ -101,8 +101,9 @@ def decision_report(caller: RegulatorDep, session: SessionDep, holder: HolderDep
     decision = _visible(session, request_id, caller)
     advice, why, _, profile = _advice(session, decision, holder)
     rights = holder.bundle.policy.rights if holder.bundle is not None else {}  # the rights in force today
+    deliveries = repository.deliveries_for(session, dt.date.fromisoformat(decision.profile_as_of))
     return HTMLResponse(render(decision, profile.name if profile else None, advice, why,
-                               repository.review_of(session, decision.request_id), rights))
+                               repository.review_of(session, decision.request_id), rights, deliveries))
 
 
 @router.post("/{request_id}/review", response_model=ReviewPublic, status_code=201,

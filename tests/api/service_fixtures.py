@@ -138,7 +138,8 @@ def prepare_database(url: str, home) -> tuple[dict, dict, list[str], dict]:
     evidence = evidence_for(Lake(home), AS_OF, profile)
     with writing(factory) as session:
         repository.publish_profiles(session, profile, feature_names(), feature_set_version(), AS_OF,
-                                    registered_names(home, AS_OF), evidence=evidence)
+                                    registered_names(home, AS_OF), evidence=evidence,
+                                    deliveries=Lake(home).deliveries(AS_OF))
         for role, name in (("bank", "宜昌银行"), ("other_bank", "三峡银行"), ("regulator", "人行宜昌市分行"),
                            ("operator", "平台运营"), ("disabled", "停用银行")):
             client, key = repository.add_client(session, name, "bank" if role in ("other_bank", "disabled") else role)

@@ -205,7 +205,7 @@ def test_the_regulator_page_explains_a_decision(service):
     for expected in ('id="waterfall"', "贡献瀑布图", "Contribution waterfall", "数据来源、时效及法律依据",
                      "国办发〔2021〕52号", "model version", "policy version", decision_id, "参照 · Reference",
                      "中位画像", "改进建议", 'id="computation"', 'id="inputs"', 'id="rights"', "异议申诉",
-                     'id="not-named"', 'id="coverage"', "北京时间 (UTC+8)"):
+                     'id="not-named"', 'id="coverage"', "北京时间 (UTC+8)", "最近报送 latest delivery: 2026-06-"):
         assert expected in text_, expected
 
 
