@@ -287,16 +287,17 @@ class ModelBundle:
     def _coverage_flags(self, plan: ReasonPlan, matrix: np.ndarray, columns) -> np.ndarray:
         """(rows, sources with a coverage flag): 1 where the platform holds records of the source
         (read from the model's inputs, else the profile's; 1, "holds", when neither has the flag)."""
-        position = {name: j for j, name in enumerate(self.features)}
-        out = np.ones((len(matrix), len(plan.flags)))
-        for k, flag in enumerate(plan.flags):
-            if flag in position:
-                out[:, k] = matrix[:, position[flag]]
-            elif flag in columns:
-                column = columns[flag]
-                out[:, k] = [np.nan if v is None else v for v in column] if isinstance(column, list) else \
-                    pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
-        return np.nan_to_num(out, nan=1.0)
+        inside = plan.flag_positions  # each flag's column in the model's inputs, -1 when not one of them
+        out = matrix[:, np.maximum(inside, 0)] if len(inside) else np.ones((len(matrix), 0))
+        for k in np.flatnonzero(inside < 0):
+            flag = plan.flags[k]
+            if flag not in columns:
+                out[:, k] = 1.0
+                continue
+            column = columns[flag]
+            out[:, k] = [np.nan if v is None else v for v in column] if isinstance(column, list) else \
+                pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+        return np.where(np.isnan(out), 1.0, out)
 
     # ------------------------------------------------------------------ persistence
 

@@ -107,6 +107,8 @@ class ReasonPlan:
         for j, groups in enumerate(self.source_groups):
             self.source_table[j, :len(groups)] = groups
         self.flag_columns = np.flatnonzero(self.flag_group >= 0)
+        position = {name: j for j, name in enumerate(features)}
+        self.flag_positions = np.array([position.get(flag, -1) for flag in self.flags], dtype=np.int64)
 
     def absences(self, matrix: np.ndarray, flags: np.ndarray) -> np.ndarray:
         """(rows, features): the absence group each value belongs to (-1: a value, not an
@@ -126,17 +128,19 @@ class ReasonPlan:
     def state(self, contributions: np.ndarray, absences: np.ndarray) -> StatedReasons:
         """The items of every row, and which of them each row names."""
         n, p = contributions.shape
+        groups = len(self.groups)
         named = ~self.not_named
-        behaviours = np.where((absences < 0) & named, contributions, 0.0)
-        cells = (absences >= 0) & named
-        rows = np.broadcast_to(np.arange(n)[:, None], absences.shape)
-        groups = np.bincount(rows[cells] * len(self.groups) + absences[cells], contributions[cells],
-                             minlength=n * len(self.groups)).reshape(n, len(self.groups))
-        items = np.hstack([behaviours, groups])
-        adverse_total = np.clip(items, 0, None).sum(axis=1)
+        absent = absences >= 0
+        # each cell goes to its own feature's item, or to its absence's (after the p features)
+        slot = np.where(absent, absences + p, np.arange(p))
+        slot = np.where(named, slot, p + groups)  # never-named features go to a bin that is dropped
+        flat = (slot + np.arange(n)[:, None] * (p + groups + 1)).ravel()
+        items = np.bincount(flat, contributions.ravel(), minlength=n * (p + groups + 1)).reshape(n, -1)[:, :p + groups]
+        positive_part = np.maximum(items, 0.0)
+        adverse_total = positive_part.sum(axis=1)
         order = np.argsort(-items, axis=1, kind="stable")
         ranked = np.take_along_axis(items, order, axis=1)
-        running = np.cumsum(np.clip(ranked, 0, None), axis=1)
+        running = np.cumsum(np.maximum(ranked, 0.0), axis=1)
         # the fewest strongest adverse items whose sum reaches the policy's share
         needed = np.where(adverse_total > 0,
                           (running < self.coverage * adverse_total[:, None] - 1e-12).sum(axis=1) + 1, 0)

@@ -54,7 +54,7 @@ class Knockout:
             values = np.array([np.nan if v is None else v for v in column], dtype=float)
         else:
             values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
-        return np.nan_to_num(OPERATORS[self.operator](values, self.threshold), nan=0).astype(bool)
+        return np.asarray(OPERATORS[self.operator](values, self.threshold), dtype=bool)  # NaN compares False
 
 
 @dataclass(frozen=True)
@@ -213,7 +213,8 @@ class Policy:
                requested_yuan: np.ndarray | None = None) -> np.ndarray:
         """Pre-credit limit in yuan: multiplier × conservative capacity, capped, rounded down,
         zero when declined or below the minimum."""
-        capacity = np.nan_to_num(np.asarray(capacity_yuan, dtype=float), nan=0.0).clip(0)
+        capacity = np.asarray(capacity_yuan, dtype=float)
+        capacity = np.where(np.isnan(capacity), 0.0, capacity).clip(0)
         multiplier = np.array([self.multipliers[g] for g in grades], dtype=float)
         limit = np.minimum(capacity * multiplier, self.unsecured_cap_yuan)
         if requested_yuan is not None:
