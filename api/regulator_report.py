@@ -144,10 +144,14 @@ def _coverage(reasons: dict, computation: dict) -> str:
         return ""
     adverse = sum(r["contribution"] for r in reasons["adverse"])
     required = computation.get("reason_coverage")
+    of_all = reasons.get("coverage_of_all")
+    whole = "" if of_all is None else (
+        f"<br>计入不向企业列示的因素后，覆盖全部不利影响的 <b>{of_all:.1%}</b>。"
+        f"Counting the features never named to the enterprise, they cover <b>{of_all:.1%}</b> of all the adverse effect.")
     return (f"<p id=\"coverage\">列示的 {len(reasons['adverse'])} 项不利因素覆盖了可列示不利影响的 "
             f"<b>{reasons['coverage']:.1%}</b>（合计 {adverse:+.4f}）{f'，政策要求不低于 {required:.0%}' if required else ''}。"
             f"The {len(reasons['adverse'])} adverse reasons named cover <b>{reasons['coverage']:.1%}</b> of the "
-            f"nameable adverse effect{f' (the policy requires at least {required:.0%})' if required else ''}.</p>")
+            f"nameable adverse effect{f' (the policy requires at least {required:.0%})' if required else ''}.{whole}</p>")
 
 
 def _reference(reasons: dict) -> str:
@@ -201,7 +205,7 @@ def _computation(c: dict, decision: Decision) -> str:
     rows += [("limits.unsecured_cap_yuan", "信用额度上限 unsecured cap (CNY)", c["limits"]["unsecured_cap_yuan"]),
              ("limits.round_to_yuan", "取整单位 rounded down to (CNY)", c["limits"]["round_to_yuan"]),
              ("limits.minimum_yuan", "最低额度 minimum (CNY)", c["limits"]["minimum_yuan"])]
-    body = "".join(f"<tr data-key=\"{key}\" data-value=\"{html.escape(json.dumps(value, ensure_ascii=False))}\">"
+    body = "".join(f"<tr data-key=\"{html.escape(key)}\" data-value=\"{html.escape(json.dumps(value, ensure_ascii=False))}\">"
                    f"<td>{html.escape(label)}</td><td>{html.escape(_number(value) if not isinstance(value, (str, list)) else json.dumps(value, ensure_ascii=False))}</td></tr>"
                    for key, label, value in rows)
     return f"""<table id="computation">{body}</table>
@@ -218,7 +222,7 @@ def _inputs(reasons: dict) -> str:
     inputs = reasons.get("inputs")
     if not inputs:
         return "<p>本决策作出时尚未记录模型输入。This decision was made before its inputs were recorded.</p>"
-    rows = "".join(f"<tr data-feature=\"{html.escape(name)}\"><td>{html.escape(BY_NAME[name].code if name in BY_NAME else name)}</td>"
+    rows = "".join(f"<tr data-feature=\"{html.escape(name)}\" data-value=\"{html.escape(json.dumps(value, ensure_ascii=False))}\"><td>{html.escape(BY_NAME[name].code if name in BY_NAME else name)}</td>"
                    f"<td>{html.escape(BY_NAME[name].zh if name in BY_NAME else name)}<br><small>{html.escape(name)}</small></td>"
                    f"<td>{html.escape(_named({'feature': name, 'value': value, 'unit': BY_NAME[name].unit if name in BY_NAME else None}, 'value'))}</td></tr>"
                    for name, value in inputs.items())
@@ -246,14 +250,15 @@ def _sources(reasons: dict, decision: Decision, limit: int | None, deliveries: d
     for s in used:
         through = f"{anchor} 月（月度报送）month {anchor}" if s in MONTHLY_SOURCES else f"{as_of}（登记簿现状 register as of）"
         delivered = deliveries.get(s)
-        # a source is as old as its latest delivery (the profile's own day when none is recorded)
+        # a source is as old as its latest delivery (the profile's own day when no delivery was recorded)
         age = (decided - (delivered or as_of)).days
+        never = s in deliveries and delivered is None
         if s in deliveries:
             through += (f"<br>最近报送 latest delivery: {delivered}" if delivered else
-                        "<br>截至画像日未收到任何报送 nothing delivered by the profile's day")
+                        "<br>！截至画像日未收到任何报送 nothing delivered by the profile's day")
         marks = [m for m, hit in (("否决依据 knock-out", s in knocked), ("列示理由 cited", s in behaviours),
                                   ("无记录 holds nothing for it", s in absent)) if hit]
-        stale = limit is not None and age > limit
+        stale = never or (limit is not None and age > limit)
         rows.append(f"<tr class=\"{'cited' if (s in behaviours or s in knocked) else ''}{' stale' if stale else ''}\">"
                     f"<td>{html.escape(SOURCES[s].title_zh)}<br><small>{s}</small></td>"
                     f"<td>{html.escape(SOURCES[s].department_zh)}</td><td>{through}<br>"
@@ -264,16 +269,18 @@ def _sources(reasons: dict, decision: Decision, limit: int | None, deliveries: d
             f"<th>catalogue category</th><th>legal basis</th></tr>{''.join(rows)}</table>")
 
 
-def _rights(reasons: dict, decision: Decision, rights: dict) -> str:
+def _rights(reasons: dict, decision: Decision, rights: dict, policy_version: str | None) -> str:
+    if policy_version is None:
+        return "<p>服务当前未载入模型，无法给出现行政策的权利告知。No model is loaded: the rights of the policy in force cannot be shown.</p>"
     if not rights:
-        return "<p>现行政策未声明权利告知。The policy in force states no rights.</p>"
+        return f"<p>现行政策（{html.escape(policy_version)}）未声明权利告知。The policy in force ({html.escape(policy_version)}) states no rights.</p>"
     items = [("异议申诉 objection", rights.get("objection_zh"), rights.get("objection_en"))]
     if any(k.get("feature", "").startswith("penalty") for k in reasons["knockouts"]) or \
             any(str(r.get("feature") or "").startswith("penalty") for r in reasons["adverse"]):
         items.append(("信用修复 credit repair", rights.get("repair_zh"), rights.get("repair_en")))
     if decision.decision == "refer":
         items.append(("人工审核 human review", rights.get("review_zh"), rights.get("review_en")))
-    return "<ul id=\"rights\">" + "".join(f"<li><b>{html.escape(t)}</b>: {html.escape(zh or '')}<br>{html.escape(en or '')}</li>"
+    return f"<p>现行政策 policy in force: {html.escape(policy_version)}</p><ul id=\"rights\">" + "".join(f"<li><b>{html.escape(t)}</b>: {html.escape(zh or '')}<br>{html.escape(en or '')}</li>"
                                            for t, zh, en in items if zh or en) + "</ul>"
 
 
@@ -316,11 +323,13 @@ def _review(decision: Decision, review) -> str:
 
 
 def render(decision: Decision, name: str | None, advice: dict | None = None, why: str | None = None,
-           review=None, rights: dict | None = None, deliveries: dict | None = None) -> str:
+           review=None, rights: dict | None = None, deliveries: dict | None = None,
+           policy_in_force: str | None = None) -> str:
     """The whole page (``advice`` as :meth:`models.advice.Advice.as_json` gives it, or None and
     ``why``; ``review``: the bank's recorded review of a referral, if any; ``rights``: what the
     enterprise may do now, in the words of the policy in force, :attr:`models.policy.Policy.rights`;
-    ``deliveries``: each source's latest delivery as the profile's day saw it)."""
+    ``deliveries``: each source's latest delivery as the profile's day saw it; ``policy_in_force``:
+    the version those rights come from)."""
     reasons = json.loads(decision.reasons)
     computation = reasons.get("computation") or {}
     limit = computation.get("max_profile_age_days")
@@ -357,7 +366,7 @@ tr.cited td{{background:#fff6e0}} tr.stale td{{color:#c0392b}} tr.absence td{{fo
 <h2>不向企业列示的因素 · Features never named to the enterprise</h2>
 {_not_named(reasons)}
 <h2>权利告知 · The enterprise's rights</h2>
-{_rights(reasons, decision, rights or {})}
+{_rights(reasons, decision, rights or {}, policy_in_force)}
 {_review(decision, review)}
 <h2>计算过程 · How the decision follows from the model (redo it from these numbers)</h2>
 {_computation(computation, decision)}

@@ -64,8 +64,9 @@ def ensure_champion(env: dict) -> None:
     from models.policy import DEFAULT_POLICY
 
     policy = STATE / "policy-for-a-past-city.toml"
-    policy.write_text(DEFAULT_POLICY.read_text("utf-8").replace("max_profile_age_days = ",
-                                                                "max_profile_age_days = 36500  # was "), "utf-8")
+    text = DEFAULT_POLICY.read_text("utf-8").replace("max_profile_age_days = ", "max_profile_age_days = 36500  # was ")
+    # another policy, so another version: decisions name the copy, not the packaged policy
+    policy.write_text(re.sub(r'^version = "([^"]+)"', r'version = "\1+past-city"', text, count=1, flags=re.M), "utf-8")
     subprocess.run([sys.executable, "-m", "api.cli", "train", "--policy", str(policy)], check=True, env=env,
                    stdout=subprocess.DEVNULL)
     subprocess.run([sys.executable, "-m", "api.cli", "promote", "--force", "--reason", "service benchmark"],

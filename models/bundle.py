@@ -275,7 +275,7 @@ class ModelBundle:
             a, b = self.pd_model.calibration_
             policy = self.policy
             self._rules = {
-                "bundle_id": self.meta.get("bundle_id"), "model_version": self.version, "policy_version": policy.version,
+                "bundle_id": self.meta.get("bundle_id"), "policy_version": policy.version,
                 "calibration": {"a": float(a), "b": float(b)},
                 "score": {"base_points": policy.base_points, "base_odds": policy.base_odds, "pdo": policy.pdo},
                 "grade_bounds": dict(zip(GRADES, policy.grade_bounds)), "grade_decisions": dict(policy.decisions),
@@ -345,10 +345,12 @@ def recompute(computation: dict) -> dict:
     import math
 
     calibration, score, limits = computation["calibration"], computation["score"], computation["limits"]
-    pd_ = 1.0 / (1.0 + math.exp(-(calibration["a"] + calibration["b"] * computation["margin"])))
+    # NumPy's exp, log and round, as the decision used them (Python's round halves to even on the
+    # binary value, NumPy's on the decimal: 612.15 is 612.1 in one and 612.2 in the other)
+    pd_ = float(1.0 / (1.0 + np.exp(-(calibration["a"] + calibration["b"] * np.float64(computation["margin"])))))
     clipped = min(max(pd_, 1e-9), 1 - 1e-9)
-    points = round(score["base_points"] + score["pdo"] / math.log(2)
-                   * (math.log((1 - clipped) / clipped) - math.log(score["base_odds"])), 1)
+    points = float(np.round(score["base_points"] + score["pdo"] / math.log(2)
+                            * (np.log((1 - clipped) / clipped) - math.log(score["base_odds"])), 1))
     grade = next((g for g, bound in computation["grade_bounds"].items() if pd_ < bound), GRADES[-1])
     severity = {"approve": 0, "refer": 1, "decline": 2}
     decision = max([computation["grade_decisions"][grade], *computation["knockout_decisions"]], key=severity.get)

@@ -114,7 +114,7 @@ class ReasonPlan:
         """(rows, features): the absence group each value belongs to (-1: a value, not an
         absence). ``matrix``: the model's encoded inputs (NaN where missing); ``flags``: (rows,
         sources with a coverage flag), 1 where the platform holds records of that source."""
-        missing = np.isnan(matrix)
+        missing = np.isnan(matrix) & ~self.not_named  # a never-named feature is no part of any absence
         out = np.where(missing, self.feature_group, -1)
         uncovered = np.hstack([flags == 0, np.zeros((len(flags), 1), dtype=bool)])  # column -1: never uncovered
         for k in reversed(range(self.source_table.shape[1])):  # the first of its sources that holds nothing says why
@@ -123,7 +123,7 @@ class ReasonPlan:
         # "holds no records of it" (a coverage flag at 0) is the source's absence, said once
         flagged = self.flag_columns
         out[:, flagged] = np.where(matrix[:, flagged] == 0, self.flag_group[flagged], out[:, flagged])
-        return out
+        return np.where(self.not_named, -1, out)
 
     def state(self, contributions: np.ndarray, absences: np.ndarray) -> StatedReasons:
         """The items of every row, and which of them each row names."""
@@ -135,7 +135,8 @@ class ReasonPlan:
         slot = np.where(absent, absences + p, np.arange(p))
         slot = np.where(named, slot, p + groups)  # never-named features go to a bin that is dropped
         flat = (slot + np.arange(n)[:, None] * (p + groups + 1)).ravel()
-        items = np.bincount(flat, contributions.ravel(), minlength=n * (p + groups + 1)).reshape(n, -1)[:, :p + groups]
+        items = np.bincount(flat, contributions.ravel(),
+                            minlength=n * (p + groups + 1)).reshape(n, p + groups + 1)[:, :p + groups]
         positive_part = np.maximum(items, 0.0)
         adverse_total = positive_part.sum(axis=1)
         order = np.argsort(-items, axis=1, kind="stable")
@@ -212,9 +213,13 @@ class StatedReasons:
         withheld = [{"feature": plan.features[j], "value": _value(value_of(plan.features[j])),
                      "contribution": round(float(self.withheld[i, j]), 4)}
                     for j in np.flatnonzero(plan.not_named)]
+        named = sum(float(self.items[i, k]) for k in self.adverse[i] if k >= 0)
+        everything = float(self.adverse_total[i]) + float(np.maximum(self.withheld[i], 0.0).sum())
         return {"adverse": [item(int(k)) for k in self.adverse[i] if k >= 0],
                 "positive": [item(int(k)) for k in self.positive[i] if k >= 0],
                 "coverage": round(float(self.coverage()[i]), 4),
+                # the same named reasons against all of the adverse effect, the never-named features' included
+                "coverage_of_all": round(named / everything, 4) if everything > 0 else 1.0,
                 "not_named": withheld}
 
 

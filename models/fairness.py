@@ -86,10 +86,13 @@ def fair_lending(frame: pd.DataFrame, decisions, policy) -> FairLending:
                 "default_rate": defaults / n, "default_low": observed_low, "default_high": observed_high,
                 "mean_pd": mean_pd, "observed_over_predicted": defaults / n / mean_pd if mean_pd > 0 else math.nan,
                 "auc": auc["value"], "auc_low": auc["low"], "auc_high": auc["high"]})
+        if not rows:
+            continue
         table = pd.DataFrame(rows)
         judged = table["loans"] >= tolerance["min_group_loans"]
-        best = table.loc[judged, "approval_rate"].max() if judged.any() else math.nan
-        table["approval_ratio"] = table["approval_rate"] / best if best and best > 0 else math.nan
+        best_row = table[judged].sort_values("approval_rate", ascending=False).head(1)
+        best = float(best_row["approval_rate"].iloc[0]) if len(best_row) else math.nan
+        table["approval_ratio"] = table["approval_rate"] / best if best > 0 else math.nan
         low, high = tolerance["calibration_band"]
         verdicts = []
         for row, judge in zip(table.itertuples(index=False), judged):
@@ -97,18 +100,31 @@ def fair_lending(frame: pd.DataFrame, decisions, policy) -> FairLending:
                 verdicts.append(f"too few to judge (< {tolerance['min_group_loans']} loans)")
                 continue
             miscalibrated = row.mean_pd > 0 and (row.default_low > high * row.mean_pd or row.default_high < low * row.mean_pd)
-            unequal = row.approval_ratio < tolerance["approval_ratio_floor"]
+            if not best > 0:  # no judged group is approved at all: there is no ratio to judge
+                unequal, riskier = False, False
+            else:
+                unequal = row.approval_ratio < tolerance["approval_ratio_floor"]
+                # a lower approval is justified only by a higher risk: predicted above the best-approved
+                # group's, and observed (the interval's low end) above that group's predicted risk too
+                best_pd = float(best_row["mean_pd"].iloc[0])
+                riskier = row.mean_pd > best_pd and row.default_low > best_pd
             if miscalibrated:
                 side = "under-predicted" if row.default_low > high * row.mean_pd else "over-predicted"
                 verdicts.append(f"DISPARITY: risk {side} (observed {row.default_rate:.2%} "
                                 f"[{row.default_low:.2%}, {row.default_high:.2%}] against PD {row.mean_pd:.2%})")
-                findings.append(f"{dimension} {row.group}: {verdicts[-1]}")
-            elif unequal:
+            elif unequal and riskier:
                 verdicts.append(f"approval ratio {row.approval_ratio:.2f} below {tolerance['approval_ratio_floor']:.2f}, "
-                                f"justified by risk: calibrated within the band")
-                findings.append(f"{dimension} {row.group}: {verdicts[-1]}")
+                                f"justified by risk: calibrated, and riskier than the best-approved group "
+                                f"(PD {row.mean_pd:.2%}, observed {row.default_rate:.2%}, against its PD {best_pd:.2%})")
+            elif unequal:
+                verdicts.append(f"DISPARITY: approval ratio {row.approval_ratio:.2f} below "
+                                f"{tolerance['approval_ratio_floor']:.2f}, not explained by a higher risk")
+            elif not best > 0:
+                verdicts.append("no judged group is approved: no approval ratio")
             else:
                 verdicts.append("within tolerance")
+            if verdicts[-1] != "within tolerance":
+                findings.append(f"{dimension} {row.group}: {verdicts[-1]}")
         table["verdict"] = verdicts
         tables[dimension] = table
     return FairLending(tables, findings, dict(tolerance))

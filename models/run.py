@@ -125,11 +125,11 @@ def train_challenger(home: Path, snapshots: pd.DataFrame | None = None, policy: 
     bundle.meta["metrics"] = headline
     bundle.meta["monotonicity_holds"] = all(monotone.values())
     bundle.meta["benchmark"] = benchmark.metrics
+    fairness = fair_lending(evaluation.frame, evaluation.decisions, bundle.policy)
+    bundle.meta["fair_lending_findings"] = fairness.findings  # saved with the bundle, registered with it
     models_dir = Path(home) / "models"
     stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
     bundle_dir = bundle.save(models_dir / stamp / "bundle")
-    fairness = fair_lending(evaluation.frame, evaluation.decisions, bundle.policy)
-    bundle.meta["fair_lending_findings"] = fairness.findings
     page = report_module.render(report_module.build(bundle, evaluation, psi, fairness, monotone,
                                                     f"信易贷 pre-credit model {bundle.meta['bundle_id']} · validation report",
                                                     benchmark, stages, excluded))

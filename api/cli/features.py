@@ -251,6 +251,7 @@ def publish(as_of: dt.datetime) -> None:
     from api.db import repository
     from api.db.engine import writing
     from features.lake import Lake
+    from features.profile.build import unseen_runs
     from features.profile.evidence import evidence_for
     from features.profile.store import registered_names
     from features.registry import feature_names
@@ -266,11 +267,16 @@ def publish(as_of: dt.datetime) -> None:
     if info.feature_set_version != feature_set_version():
         raise InputError(f"the profile as of {day} was built under feature set {info.feature_set_version}; the "
                          f"registry is now {feature_set_version()}: rebuild it first")
+    lake = Lake(home)
+    later = unseen_runs(lake, info)
+    if later:  # the knock-outs' evidence and the sources' deliveries are read from the lake as it is now
+        raise InputError(f"the lake has {len(later)} ingestion run(s) the profile as of {day} has not seen "
+                         f"({', '.join(later[:3])}): rebuild it (xyd features build --as-of {day}) before publishing")
     started = time.perf_counter()
-    evidence = evidence_for(Lake(home), day, profile)  # the records behind knock-outs, read before writing
+    evidence = evidence_for(lake, day, profile)  # the records behind knock-outs, read before writing
     with writing(database()) as session:
         count = repository.publish_profiles(session, profile, feature_names(), info.feature_set_version, day,
                                             registered_names(home, day), evidence=evidence,
-                                            deliveries=Lake(home).deliveries(day))
+                                            deliveries=lake.deliveries(day))
     click.echo(f"published {count:,} enterprises as of {day} (feature set {info.feature_set_version}) "
                f"in {time.perf_counter() - started:.1f} s")

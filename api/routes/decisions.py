@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from fastapi import APIRouter, Path, Query
+from sqlalchemy.exc import IntegrityError
 from fastapi.responses import HTMLResponse
 
 from api.db import repository
@@ -100,10 +102,11 @@ def decision_report(caller: RegulatorDep, session: SessionDep, holder: HolderDep
     legal basis, the versions, and the decision's place in the audit chain."""
     decision = _visible(session, request_id, caller)
     advice, why, _, profile = _advice(session, decision, holder)
-    rights = holder.bundle.policy.rights if holder.bundle is not None else {}  # the rights in force today
+    policy = holder.bundle.policy if holder.bundle is not None else None  # the rights in force today
     deliveries = repository.deliveries_for(session, dt.date.fromisoformat(decision.profile_as_of))
     return HTMLResponse(render(decision, profile.name if profile else None, advice, why,
-                               repository.review_of(session, decision.request_id), rights, deliveries))
+                               repository.review_of(session, decision.request_id), policy.rights if policy else {},
+                               deliveries, policy.version if policy else None))
 
 
 @router.post("/{request_id}/review", response_model=ReviewPublic, status_code=201,
@@ -119,9 +122,17 @@ def record_review(body: ReviewCreate, caller: BankDep, session: SessionDep,
     if repository.review_of(session, request_id) is not None:
         raise ApiError(409, "ALREADY_REVIEWED", f"decision {request_id} has a recorded review already",
                        "该决策已记录复核结果")
-    if (body.outcome == "approve") != (body.limit_yuan is not None):
-        raise ApiError(422, "REVIEW_LIMIT", "an approval states the limit granted (limit_yuan); a decline states none",
-                       "批准须填写授信额度，拒绝不填写额度")
+    cap = ((json.loads(decision.reasons).get("computation") or {}).get("limits") or {}).get("unsecured_cap_yuan")
+    if (body.outcome == "approve") != (body.limit_yuan is not None) or body.limit_yuan == 0 \
+            or (cap is not None and body.limit_yuan is not None and body.limit_yuan > cap):
+        raise ApiError(422, "REVIEW_LIMIT", "an approval states the limit granted (limit_yuan, more than zero and at "
+                       f"most the policy's unsecured cap{f' of {cap:,.0f}' if cap else ''}); a decline states none",
+                       "批准须填写大于零且不超过信用额度上限的授信额度，拒绝不填写额度")
     review = repository.add_review(session, decision, body.outcome, body.limit_yuan, body.reviewer, body.note)
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError:  # another request recorded a review of it between our check and now
+        session.rollback()
+        raise ApiError(409, "ALREADY_REVIEWED", f"decision {request_id} has a recorded review already",
+                       "该决策已记录复核结果") from None
     return ReviewPublic.model_validate(review)

@@ -128,6 +128,12 @@ def _lake_runs(lake: Lake) -> list[str]:
     return [run["run_id"] for run in lake.manifest()["runs"]]
 
 
+def unseen_runs(lake: Lake, info) -> list[str]:
+    """Ingestion runs committed to the lake after the stored profile ``info`` was built: what it
+    has not seen (and what evidence read from the lake now would see)."""
+    return [run for run in _lake_runs(lake) if run not in set(info.lake_runs)]
+
+
 def build(home: Path, as_of: dt.date, engine: str = "pandas", usccs: list[str] | None = None,
           scheduler: str | None = None, workers: int = 2,
           progress: Callable[[str], None] | None = None) -> BuildResult:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -179,7 +180,8 @@ def past_city_policy(folder: Path):
     text = DEFAULT_POLICY.read_text("utf-8")
     assert "max_profile_age_days = " in text
     path = Path(folder) / "policy-for-a-past-city.toml"
-    path.write_text(text.replace("max_profile_age_days = ", "max_profile_age_days = 36500  # was "), "utf-8")
+    text = text.replace("max_profile_age_days = ", "max_profile_age_days = 36500  # was ")
+    path.write_text(re.sub(r'^version = "([^"]+)"', r'version = "\1+past-city"', text, count=1, flags=re.M), "utf-8")
     return Policy.load(path)
 
 

@@ -8,12 +8,15 @@ import re
 from click.testing import CliRunner
 from sqlalchemy import text
 
+import dataclasses
 import datetime as dt
 import os
 
 from api.cli import main
 from api.db.engine import make_engine
 from api.settings import settings
+from features.lake import Lake
+from features.profile.build import unseen_runs
 from features.profile.store import ProfileStore
 
 
@@ -38,6 +41,17 @@ def test_an_operator_sets_up_a_bank_and_verifies_the_chain(model_home, champion_
         assert run("features", "build", "--as-of", "2026-06-30").exit_code == 0
         published = run("features", "publish", "--as-of", "2026-06-30")
         assert published.exit_code == 0 and "published" in published.output
+        # a profile older than the lake is not published: its evidence would be read from newer data
+        info = ProfileStore(model_home).info(dt.date(2026, 6, 30))
+        assert unseen_runs(Lake(model_home), info) == []
+        assert unseen_runs(Lake(model_home), dataclasses.replace(info, lake_runs=[])) == \
+            [r["run_id"] for r in Lake(model_home).manifest()["runs"]]
+        monkeypatch.setattr("features.profile.build.unseen_runs", lambda lake, info: ["run-after-the-build"])
+        refused = run("features", "publish", "--as-of", "2026-06-30")
+        assert refused.exit_code == 2 and "run-after-the-build" in refused.output and "rebuild" in refused.output
+        monkeypatch.undo()
+        monkeypatch.setenv("XYD_DATABASE_URL", url)
+        monkeypatch.setenv("XYD_HOME", str(model_home))
         code = ProfileStore(model_home).read(dt.date(2026, 6, 30))["uscc"].iloc[0]
         granted = run("authorizations", "add", "--uscc", code, "--bank-id", "1")
         assert granted.exit_code == 0, granted.output

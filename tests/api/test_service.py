@@ -10,9 +10,9 @@ from html.parser import HTMLParser
 import pytest
 from sqlalchemy import create_engine, text
 
-from api.db import audit
+from api.db import audit, repository
 from api.db.engine import make_engine, sessions
-from features.registry import BY_NAME
+from features.registry import BY_NAME, feature_names
 from tests.api.service_fixtures import AS_OF, POSTGRES_ADMIN, UNKNOWN, make_service, postgres_database, terminate_connections
 
 ERROR_KEYS = {"code", "message", "message_zh", "request_id"}
@@ -221,7 +221,7 @@ class _Page(HTMLParser):
         if tag == "tr" and "data-key" in attrs:
             self.computation[attrs["data-key"]] = json.loads(attrs["data-value"])
         if tag == "tr" and "data-feature" in attrs:
-            self.inputs[attrs["data-feature"]] = None
+            self.inputs[attrs["data-feature"]] = json.loads(attrs["data-value"])
 
 
 def _nested(flat: dict) -> dict:
@@ -255,6 +255,11 @@ def test_a_decision_is_redone_from_the_numbers_on_its_page_alone(service):
         assert (redone["score"], redone["grade"], redone["decision"], redone["limit_yuan"]) == (
             body["score"], body["grade"], body["decision"], body["limit_yuan"])
         assert parsed.computation["bundle_id"] and len(parsed.inputs) >= 40  # the whole feature vector
+        # ... and it is the published profile the decision was made on
+        with sessions(make_engine(service.url))() as session:
+            published = repository.profile_for(session, body["uscc"])
+        as_published = dict(zip(feature_names(), published.values))
+        assert parsed.inputs == {name: as_published[name] for name in parsed.inputs}
         checked += 1
     assert checked >= 6
 

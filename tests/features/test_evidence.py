@@ -34,14 +34,21 @@ def test_every_counted_listing_and_serious_penalty_has_its_record_and_no_other(m
 
 
 def test_evidence_is_point_in_time(model_home):
-    """A year earlier, the same enterprise shows only what was known then."""
+    """A year earlier, the enterprises listed or penalised now show exactly what the profile of
+    that day counts: listings removed since are shown, later ones are not."""
     earlier = dt.date(2025, 6, 30)
     now = build(model_home, AS_OF).profile
-    codes = list(now.loc[now["penalty_serious_36m"] > 0, "uscc"].head(50))
-    then = knockout_evidence(Lake(model_home), earlier, codes)
-    for records in then.values():
-        for record in records.get("penalty_serious_36m", []):
-            assert record["date"] <= earlier.isoformat() and (record["reported"] or "") <= earlier.isoformat()
+    then = build(model_home, earlier).profile.set_index("uscc")
+    codes = [c for c in now.loc[(now["penalty_serious_36m"] > 0) | (now["dishonest_listed_now"] > 0), "uscc"]
+             if c in then.index]
+    shown = knockout_evidence(Lake(model_home), earlier, codes)
+    assert codes
+    for code in codes:
+        records = shown.get(code, {})
+        assert bool(records.get("dishonest_listed_now")) == (then.loc[code, "dishonest_listed_now"] == 1), code
+        assert len(records.get("penalty_serious_36m", [])) == then.loc[code, "penalty_serious_36m"], code
+        for items in records.values():
+            assert all(r["date"] <= earlier.isoformat() for r in items)
     assert knockout_evidence(Lake(model_home), AS_OF, []) == {}
 
 

@@ -126,8 +126,11 @@ def test_fair_use_holds_over_every_enterprise_of_the_pre_credit_list(trained, mo
                     value = profile[feature].iloc[i]
                     assert pd.isna(value) or (BY_NAME[feature].family == "coverage" and value == 0), (i, feature)
         assert reasons["coverage"] >= policy.reason_coverage - 1e-9, (i, reasons["coverage"])
-        named = sum(r["contribution"] for r in reasons["adverse"])
-        assert named == pytest.approx(reasons["coverage"] * decisions.stated.adverse_total[i], abs=1e-3)
+        named = [r["contribution"] for r in reasons["adverse"]]
+        total = decisions.stated.adverse_total[i]
+        if named:  # the fewest: without the weakest named reason the share would fall short
+            assert sum(named) - named[-1] < policy.reason_coverage * total + 1e-3, (i, named, total)
+        assert 0 <= reasons["coverage_of_all"] <= reasons["coverage"] + 1e-9
         assert {w["feature"] for w in reasons["not_named"]} == set(policy.not_named) & set(bundle.features)
     assert seen["absence"] > 0 and seen["behaviour"] > 0  # the city has thin files and records alike
     encouraged = [f for f in policy.encouraged if f in bundle.features]
@@ -164,6 +167,11 @@ def test_no_adverse_reason_lies_on_the_favourable_side_of_the_reference(trained,
     assert "B" in named["reference"]["en"] and "中位画像" in named["reference"]["zh"]
     assert named["reference"]["margin"] == pytest.approx(named["base_value"])
     assert all("reference_value" in r for r in named["adverse"] + named["positive"])
+
+
+def test_no_rows_no_decisions(trained, model_home):
+    empty = trained.bundle.decide(build(model_home, AS_OF).profile.head(0))
+    assert len(empty) == 0 and len(empty.frame()) == 0
 
 
 def test_every_decision_can_be_redone_from_its_stated_numbers(trained, model_home):
