@@ -80,6 +80,8 @@ class Policy:
     not_named: tuple[str, ...] = ()
     """Features never named to an enterprise as a reason against it (not actionable, possibly
     discriminatory); the regulator's page shows their share apart."""
+    not_in_model: tuple[str, ...] = ()
+    """Features no model may use at all (a fair-use choice; ``bench/model_bench.py`` measures its cost)."""
     reason_coverage: float = 0.8
     """The share of a decision's adverse effect its named reasons must cover."""
     max_profile_age_days: int | None = None
@@ -146,7 +148,8 @@ class Policy:
             fail("unsecured_cap_yuan and round_to_yuan must be positive")
         fair = raw.get("fair_use", {})  # a policy written before fair use was declared declares nothing
         encouraged, not_named = tuple(fair.get("encouraged", ())), tuple(fair.get("not_named", ()))
-        for name in (*encouraged, *not_named):
+        not_in_model = tuple(fair.get("not_in_model", ()))
+        for name in (*encouraged, *not_named, *not_in_model):
             if name not in BY_NAME:
                 fail(f"fair_use names unknown feature {name!r}")
         for name in encouraged:
@@ -177,7 +180,7 @@ class Policy:
                    float(score["base_odds"]), float(score["pdo"]), bounds, decisions, tuple(knockouts),
                    float(limits["capacity_quantile"]), float(limits["round_to_yuan"]),
                    float(limits["unsecured_cap_yuan"]), float(limits["minimum_yuan"]), multipliers, source,
-                   encouraged, not_named, coverage, age, lending, rights)
+                   encouraged, not_named, not_in_model, coverage, age, lending, rights)
 
     def monotone(self, feature) -> int:
         """The direction the model must respect for a registry feature: the registry's, and

@@ -56,7 +56,8 @@ def train_challenger(home: Path, snapshots: pd.DataFrame | None = None, policy: 
     split by evidence (:func:`~models.dataset.split_by_time`), the features the lake's history
     covers (:func:`~models.dataset.mature_features`), stage 1 on the city's enterprise-months
     before the out-of-time window (unless ``two_stage`` is False), stage 2 on the loans.
-    ``leave_out``: features the models may not use (to measure what a fair-use choice costs)."""
+    ``leave_out``: features the models may not use, besides those the policy keeps out of every
+    model (``[fair_use] not_in_model``): to measure what a fair-use choice costs."""
     from features.lake import Lake
     from features.profile.build import training_snapshots
     from models import report as report_module
@@ -76,7 +77,8 @@ def train_challenger(home: Path, snapshots: pd.DataFrame | None = None, policy: 
     history = LakeHistory.read(home)
     fitted = pd.concat([windows[w]["grant_date"] for w in ("train", "valid", "calib")])
     columns, excluded = mature_features(history.starts, fitted.min().date(), profile_columns())
-    columns = [c for c in columns if c not in set(leave_out)]
+    kept_out = set(leave_out) | set((policy or Policy.load()).not_in_model)
+    columns = [c for c in columns if c not in kept_out]
     distress = None
     if two_stage:
         before_oot = windows["oot"]["grant_date"].min() - pd.Timedelta(days=1)

@@ -16,6 +16,7 @@ from models import tracking
 from models.batch import ScoringError, score_profile
 from models.bundle import recompute
 from models.explain import POSITIVE
+from models.policy import PolicyError
 from models.run import PromotionError, gate, promote, train_challenger
 from tests.conftest import MODEL_SPLIT
 
@@ -167,6 +168,25 @@ def test_no_adverse_reason_lies_on_the_favourable_side_of_the_reference(trained,
     assert "B" in named["reference"]["en"] and "中位画像" in named["reference"]["zh"]
     assert named["reference"]["margin"] == pytest.approx(named["base_value"])
     assert all("reference_value" in r for r in named["adverse"] + named["positive"])
+
+
+def test_a_policy_can_keep_features_out_of_every_model(model_home, tmp_path):
+    from models.policy import DEFAULT_POLICY, Policy
+
+    path = tmp_path / "policy.toml"
+    path.write_text(DEFAULT_POLICY.read_text("utf-8").replace(
+        "not_in_model = []", 'not_in_model = ["district_code", "industry_section"]'), "utf-8")
+    policy = Policy.load(path)
+    assert policy.not_in_model == ("district_code", "industry_section")
+    result = train_challenger(model_home, policy=policy, register=False, split_months=MODEL_SPLIT)
+    assert not {"district_code", "industry_section"} & set(result.bundle.features)
+    assert not {"district_code", "industry_section"} & set(result.bundle.capacity_model.feature_names_)
+    reasons = result.bundle.decide(build(model_home, AS_OF).profile.head(50)).reasons(0)
+    assert {w["feature"] for w in reasons["not_named"]} == {"entity_type", "firm_age_years"} & set(result.bundle.features)
+    path.write_text(DEFAULT_POLICY.read_text("utf-8").replace("not_in_model = []", 'not_in_model = ["nonsense"]'),
+                    "utf-8")
+    with pytest.raises(PolicyError, match="nonsense"):
+        Policy.load(path)
 
 
 def test_no_rows_no_decisions(trained, model_home):
