@@ -180,9 +180,12 @@ def decided_rows(bundle: ModelBundle, bank_id: int, asked: list[Asked], request_
                           for a in asked], dtype=float)
     decisions = bundle.decide_rows([a.profile.values for a in asked], order, [a.uscc for a in asked], requested)
     rows, reasons = [], [decisions.reasons(i) for i in range(len(asked))]
-    for item, reason in zip(asked, reasons):  # a knock-out shows the records it rests on
-        for knockout in reason["knockouts"]:
+    for item, reason in zip(asked, reasons):
+        for knockout in reason["knockouts"]:  # a knock-out shows the records it rests on
             knockout["evidence"] = (item.profile.evidence or {}).get(knockout["feature"], [])
+        # the feature vector decided on: the published profile's values, in the registry's order of
+        # the decision's feature set (a list: half the bytes of a mapping, in every row of the chain)
+        reason["inputs"] = item.profile.values
     for i, item in enumerate(asked):
         rows.append({
             "request_id": request_ids[i] if request_ids else str(uuid.uuid4()), "client_id": bank_id, "uscc": item.uscc,

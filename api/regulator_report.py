@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from api.db.tables import Decision
-from features.registry import BY_NAME, category_name, feature_names
+from features.registry import BY_NAME, category_name, feature_names, feature_set_version
 from features.typeface import with_linked_typeface
 from features.schemas import SOURCES
 
@@ -218,10 +218,18 @@ def _computation(c: dict, decision: Decision) -> str:
 </ol>"""
 
 
-def _inputs(reasons: dict) -> str:
+def _inputs(reasons: dict, decision: Decision) -> str:
     inputs = reasons.get("inputs")
     if not inputs:
         return "<p>本决策作出时尚未记录模型输入。This decision was made before its inputs were recorded.</p>"
+    if isinstance(inputs, list):  # the profile's values in its feature set's registry order
+        if decision.feature_set_version != feature_set_version() or len(inputs) != len(feature_names()):
+            return ("<p>本决策的特征集（{0}）不是现行注册表的版本，特征向量按位置列示。The decision's feature set ({0}) "
+                    "is not the registry's now: the vector is listed by position.</p>".format(
+                        html.escape(decision.feature_set_version))
+                    + "<ol>" + "".join(f"<li>{html.escape(json.dumps(v, ensure_ascii=False))}</li>" for v in inputs)
+                    + "</ol>")
+        inputs = dict(zip(feature_names(), inputs))
     rows = "".join(f"<tr data-feature=\"{html.escape(name)}\" data-value=\"{html.escape(json.dumps(value, ensure_ascii=False))}\"><td>{html.escape(BY_NAME[name].code if name in BY_NAME else name)}</td>"
                    f"<td>{html.escape(BY_NAME[name].zh if name in BY_NAME else name)}<br><small>{html.escape(name)}</small></td>"
                    f"<td>{html.escape(_named({'feature': name, 'value': value, 'unit': BY_NAME[name].unit if name in BY_NAME else None}, 'value'))}</td></tr>"
@@ -386,5 +394,5 @@ tr.cited td{{background:#fff6e0}} tr.stale td{{color:#c0392b}} tr.absence td{{fo
 <tr><td>previous hash</td><td>{html.escape(decision.prev_hash)}</td></tr>
 </table>
 <h2>附录：模型所见的特征向量 · Appendix: the feature vector the model saw</h2>
-{_inputs(reasons)}
+{_inputs(reasons, decision)}
 </body></html>""", TYPEFACE_PREFIX)

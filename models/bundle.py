@@ -52,7 +52,6 @@ class Decisions:
     stated: StatedReasons | None = field(repr=False, default=None)  # the reasons named (models.explain.ReasonPlan)
     rules: dict | None = field(repr=False, default=None)  # ModelBundle.rules(): the numbers that made them
     requested: np.ndarray | None = field(repr=False, default=None)
-    inputs: list[str] = field(repr=False, default_factory=list)
 
     def __len__(self) -> int:
         return len(self.pd)
@@ -71,15 +70,7 @@ class Decisions:
             "margin": round(float(self.margin[i]), 6),
             "reference": {k: v for k, v in (self.reference or {}).items() if k != "values"},
             "computation": self.computation(i),
-            "inputs": self._inputs(i),
         }
-
-    def _inputs(self, i: int) -> dict:
-        """Row ``i``'s values of every input the decision read (the feature vector), by name."""
-        if isinstance(self.values, RowColumns):  # the service's rows hold plain values already
-            row, position = self.values.rows[i], self.values.position
-            return {feature: row[position[feature]] for feature in self.inputs}
-        return {feature: _plain(_value_at(self.values, feature, i)) for feature in self.inputs}
 
     def computation(self, i: int) -> dict:
         """Row ``i``'s decision as arithmetic anyone can redo (:func:`recompute`): the bundle's rules
@@ -265,7 +256,7 @@ class ModelBundle:
         return Decisions(codes, pd_, self.policy.points(pd_), grades, decision, limit, capacity, margin,
                          float(base), contributions, self.features, knockouts, columns, reference, stated,
                          self.rules() if explain else None,
-                         None if requested_yuan is None else np.asarray(requested_yuan, dtype=float), self.inputs)
+                         None if requested_yuan is None else np.asarray(requested_yuan, dtype=float))
 
     def rules(self) -> dict:
         """Every number that turns a margin into a decision (worked out once): the bundle's id, the
