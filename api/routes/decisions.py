@@ -6,8 +6,8 @@ import datetime as dt
 import json
 
 from fastapi import APIRouter, Path, Query
-from sqlalchemy.exc import IntegrityError
 from fastapi.responses import HTMLResponse
+from sqlalchemy.exc import IntegrityError
 
 from api.db import repository
 from api.decide import public
