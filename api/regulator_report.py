@@ -109,6 +109,12 @@ def _named(reason: dict, key: str) -> str:
     return _shown(value, reason.get("unit"))
 
 
+def _feature_value(feature: str, value) -> str:
+    """A feature's value as a person reads it, in the registry's unit (categories by name)."""
+    declared = BY_NAME.get(feature)
+    return _named({"feature": feature, "value": value, "unit": declared.unit if declared else None}, "value")
+
+
 def _reason_rows(items: list[dict]) -> str:
     rows = []
     for r in items:
@@ -130,7 +136,7 @@ def _not_named(reasons: dict) -> str:
         return "<p>本政策未声明不列示的因素。The policy declares no feature kept from the reasons.</p>"
     rows = "".join(f"<tr><td>{html.escape(BY_NAME[w['feature']].code if w['feature'] in BY_NAME else w['feature'])}</td>"
                    f"<td>{html.escape(BY_NAME[w['feature']].zh if w['feature'] in BY_NAME else w['feature'])}</td>"
-                   f"<td>{html.escape(_named({'feature': w['feature'], 'value': w['value'], 'unit': BY_NAME[w['feature']].unit if w['feature'] in BY_NAME else None}, 'value'))}</td>"
+                   f"<td>{html.escape(_feature_value(w['feature'], w['value']))}</td>"
                    f"<td>{w['contribution']:+.4f}</td></tr>" for w in withheld)
     total = sum(w["contribution"] for w in withheld)
     return (f"<p>以下因素不可由企业改变且可能构成歧视，按政策从不作为不利理由向企业列示；其作用在此向监管方披露（合计 {total:+.4f}）。"
@@ -232,7 +238,7 @@ def _inputs(reasons: dict, decision: Decision) -> str:
         inputs = dict(zip(feature_names(), inputs))
     rows = "".join(f"<tr data-feature=\"{html.escape(name)}\" data-value=\"{html.escape(json.dumps(value, ensure_ascii=False))}\"><td>{html.escape(BY_NAME[name].code if name in BY_NAME else name)}</td>"
                    f"<td>{html.escape(BY_NAME[name].zh if name in BY_NAME else name)}<br><small>{html.escape(name)}</small></td>"
-                   f"<td>{html.escape(_named({'feature': name, 'value': value, 'unit': BY_NAME[name].unit if name in BY_NAME else None}, 'value'))}</td></tr>"
+                   f"<td>{html.escape(_feature_value(name, value))}</td></tr>"
                    for name, value in inputs.items())
     return f'<table id="inputs"><tr><th>code</th><th>特征 feature</th><th>value</th></tr>{rows}</table>'
 
@@ -301,7 +307,7 @@ def _knockout(k: dict) -> str:
     if declared:
         sources = "、".join(SOURCES[s].title_zh for s in declared.sources)
         out += (f"<br>依据的记录 the record: {html.escape(declared.zh)} = "
-                f"{html.escape(_named({'feature': declared.name, 'value': k.get('value'), 'unit': declared.unit}, 'value'))}"
+                f"{html.escape(_feature_value(declared.name, k.get('value')))}"
                 f"（来源 source: {html.escape(sources)}）")
     if k.get("evidence"):
         rows = "".join(

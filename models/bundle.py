@@ -27,7 +27,7 @@ import pandas as pd
 from features.registry import BY_NAME
 from models.estimator import CreditModel, QuantileModel
 from models.stages import TwoStageModel
-from models.explain import ReasonPlan, StatedReasons
+from models.explain import ReasonPlan, StatedReasons, plain_value
 from models.policy import GRADES, Policy
 
 
@@ -63,7 +63,7 @@ class Decisions:
         stated = self.stated.row(i, lambda feature: _value_at(self.values, feature, i), reference)
         return {
             "knockouts": [{"code": k.code, "zh": k.zh, "en": k.en, "decision": k.decision, "legal_basis": k.legal_basis,
-                           "feature": k.feature, "value": _plain(_value_at(self.values, k.feature, i))}
+                           "feature": k.feature, "value": plain_value(_value_at(self.values, k.feature, i))}
                           for k in self.knockouts[i]],
             **stated,
             "base_value": round(self.base_value, 6),
@@ -89,12 +89,6 @@ class Decisions:
             "adverse_reasons": self.stated.codes("adverse"), "positive_reasons": self.stated.codes("positive"),
             "reason_coverage": np.round(self.stated.coverage(), 4),
         })
-
-
-def _plain(value):
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    return value.item() if hasattr(value, "item") else value
 
 
 def _value_at(columns, feature: str, i: int):

@@ -21,7 +21,8 @@ ADVERSE, POSITIVE = 4, 4
 """How many adverse and positive factors each decision names."""
 
 
-def _value(value):
+def plain_value(value):
+    """A profile value as JSON holds it: None for missing (None, NaN, pd.NA), NumPy scalars as Python's."""
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return None
     return value.item() if hasattr(value, "item") else value
@@ -37,8 +38,8 @@ def reason(feature: str, value, contribution: float, reference=None) -> dict:
         "zh": declared.zh if declared else feature,
         "en": declared.en if declared else feature,
         "unit": declared.unit if declared else None,
-        "value": _value(value),
-        "reference_value": _value(reference),
+        "value": plain_value(value),
+        "reference_value": plain_value(reference),
         "contribution": round(float(contribution), 4),
     }
 
@@ -86,11 +87,11 @@ class ReasonPlan:
                 self.groups.append({"code": f"NA{number:02d}", "kind": "absence", "source": source, "zh": zh, "en": en,
                                     "flag": COVERAGE_FLAG[source]})
         self.feature_group = np.full(len(features), -1, dtype=np.int64)
-        self.source_groups: list[list[int]] = []  # per feature, the groups of its sources that have a coverage flag
+        source_groups: list[list[int]] = []  # per feature, the groups of its sources that have a coverage flag
         self.flag_group = np.full(len(features), -1, dtype=np.int64)  # a coverage flag's own source
         for j, name in enumerate(features):
             declared = BY_NAME.get(name)
-            self.source_groups.append([source_group[s] for s in declared.sources if s in source_group]
+            source_groups.append([source_group[s] for s in declared.sources if s in source_group]
                                       if declared else [])
             if declared is None:
                 continue
@@ -102,9 +103,9 @@ class ReasonPlan:
                                 "zh": zh, "en": en, "feature": name})
         self.flags = [g["flag"] for g in self.groups if "flag" in g]
         # the same, as arrays: each feature's source groups in order (padded with -1), and the flags' columns
-        width = max((len(g) for g in self.source_groups), default=0)
+        width = max((len(g) for g in source_groups), default=0)
         self.source_table = np.full((len(features), width), -1, dtype=np.int64)
-        for j, groups in enumerate(self.source_groups):
+        for j, groups in enumerate(source_groups):
             self.source_table[j, :len(groups)] = groups
         self.flag_columns = np.flatnonzero(self.flag_group >= 0)
         position = {name: j for j, name in enumerate(features)}
@@ -210,7 +211,7 @@ class StatedReasons:
                     "en": group["en"], "unit": None, "value": None, "reference_value": None,
                     "contribution": round(contribution, 4), "sources": [group["source"]], "features": members}
 
-        withheld = [{"feature": plan.features[j], "value": _value(value_of(plan.features[j])),
+        withheld = [{"feature": plan.features[j], "value": plain_value(value_of(plan.features[j])),
                      "contribution": round(float(self.withheld[i, j]), 4)}
                     for j in np.flatnonzero(plan.not_named)]
         named = sum(float(self.items[i, k]) for k in self.adverse[i] if k >= 0)
@@ -534,7 +535,7 @@ def reference_values(rows: pd.DataFrame, columns: list[str], categorical: set[st
         if 2 * len(series) <= len(rows):
             out[column] = None
         elif column in categorical or not pd.api.types.is_numeric_dtype(series):
-            out[column] = _value(series.astype(str).mode().iloc[0])
+            out[column] = plain_value(series.astype(str).mode().iloc[0])
         else:
             out[column] = float(pd.to_numeric(series).median())
     return out

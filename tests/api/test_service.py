@@ -235,18 +235,23 @@ def _nested(flat: dict) -> dict:
     return out
 
 
+def _answered(service, count: int, requested_amount: int | None = None):
+    """The bank's answered questions about the first ``count`` enterprises it is authorised for
+    (every other one asking ``requested_amount``, when given), each with what it asked."""
+    for i in range(count):
+        asked = {"requested_amount": requested_amount} if requested_amount and i % 2 else {}
+        answer = service.ask(code=service.codes[i], authorization=f"valid{i}" if i else "valid", **asked)
+        if answer.status_code == 200:
+            yield answer.json(), asked
+
+
 def test_a_decision_is_redone_from_the_numbers_on_its_page_alone(service):
     """An examiner redoes PD, score, grade, decision and limit from what the page prints (no
     database, no model), for decisions with and without a requested amount."""
     from models.bundle import recompute
 
     checked = 0
-    for i in range(12):
-        asked = {"requested_amount": 150_000} if i % 2 else {}
-        answer = service.ask(code=service.codes[i], authorization=f"valid{i}" if i else "valid", **asked)
-        if answer.status_code != 200:
-            continue
-        body = answer.json()
+    for body, _ in _answered(service, 12, 150_000):
         page = service.client.get(f"/v1/decisions/{body['request_id']}/report", headers=service.headers("regulator"))
         parsed = _Page()
         parsed.feed(page.text)
@@ -285,10 +290,8 @@ def test_a_knockout_shows_the_records_it_rests_on(service):
 
 def test_a_bank_records_the_human_review_of_a_referral_and_the_page_shows_it(service):
     decided = {}
-    for i in range(20):
-        answer = service.ask(code=service.codes[i], authorization=f"valid{i}" if i else "valid")
-        if answer.status_code == 200:
-            decided.setdefault(answer.json()["decision"], answer.json()["request_id"])
+    for body, _ in _answered(service, 20):
+        decided.setdefault(body["decision"], body["request_id"])
     assert "refer" in decided, "the test city refers some of its first enterprises"
     referred, path = decided["refer"], f"/v1/decisions/{decided['refer']}/review"
     body = {"outcome": "approve", "limit_yuan": 200_000, "reviewer": "信贷员 张三", "note": "补充了近三个月的银行流水"}
@@ -333,12 +336,7 @@ def test_a_decision_says_what_would_change_it(service):
     from models.policy import GRADES
 
     seen_advice = 0
-    for i in range(20):
-        asked = {"requested_amount": 300_000} if i % 2 else {}
-        answer = service.ask(code=service.codes[i], authorization=f"valid{i}" if i else "valid", **asked)
-        if answer.status_code != 200:
-            continue
-        body = answer.json()
+    for body, asked in _answered(service, 20, 300_000):
         assert body["reasons"]["reference"]["grade"] in GRADES and "B" in body["reasons"]["reference"]["en"]
         advice = service.client.get(f"/v1/decisions/{body['request_id']}/advice", headers=service.headers("bank"))
         assert advice.status_code == 200, advice.text
