@@ -27,6 +27,10 @@ OPERATORS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operat
 
 
 FAIR_LENDING_DEFAULTS = {"approval_ratio_floor": 0.8, "calibration_band": (0.67, 1.5), "min_group_loans": 200}
+GATE_DEFAULTS = {"max_auc_drop": 0.005, "max_psi": 0.25, "max_feature_psi": 0.25, "max_ece": 0.02,
+                 "max_approval_rate_change": 0.05, "max_mean_limit_change": 0.10, "max_grade_mix_shift": 0.10,
+                 "confidence": 0.95}
+"""The promotion gate's tolerances when a policy declares none (``[gate]``; see :mod:`models.gate`)."""
 
 
 class PolicyError(ValueError):
@@ -88,6 +92,8 @@ class Policy:
     """No decision on a profile older than this many days (None: no limit declared)."""
     fair_lending: dict = field(default_factory=lambda: dict(FAIR_LENDING_DEFAULTS))
     """Tolerances of the validation report's fair-lending section (:mod:`models.fairness`)."""
+    gate: dict = field(default_factory=lambda: dict(GATE_DEFAULTS))
+    """The promotion gate's tolerances: model quality and business impact (:mod:`models.gate`)."""
     rights: dict[str, str] = field(default_factory=dict)
     """What an enterprise may do about a decision, in words: ``objection_zh``/``_en`` (异议申诉),
     ``repair_zh``/``_en`` (credit repair), ``review_zh``/``_en`` (human review of a referral)."""
@@ -176,11 +182,20 @@ class Policy:
                 or lending["min_group_loans"] < 1:
             fail(f"fair_lending.min_group_loans must be a whole number of loans; got {lending['min_group_loans']!r}")
         lending["calibration_band"] = tuple(float(b) for b in band)
+        gate = {**GATE_DEFAULTS, **raw.get("gate", {})}
+        for key, value in gate.items():
+            if key not in GATE_DEFAULTS:
+                fail(f"gate.{key} is not a setting of the gate; known: {sorted(GATE_DEFAULTS)}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                fail(f"gate.{key} must be a positive number; got {value!r}")
+        if not gate["confidence"] < 1:
+            fail(f"gate.confidence must be below 1 (0.95 for 95 % intervals); got {gate['confidence']}")
         return cls(str(raw["version"]), raw.get("description", ""), float(score["base_points"]),
                    float(score["base_odds"]), float(score["pdo"]), bounds, decisions, tuple(knockouts),
                    float(limits["capacity_quantile"]), float(limits["round_to_yuan"]),
                    float(limits["unsecured_cap_yuan"]), float(limits["minimum_yuan"]), multipliers, source,
-                   encouraged, not_named, not_in_model, coverage, age, lending, rights)
+                   encouraged, not_named, not_in_model, coverage, age, lending, {k: float(v) for k, v in gate.items()},
+                   rights)
 
     def monotone(self, feature) -> int:
         """The direction the model must respect for a registry feature: the registry's, and

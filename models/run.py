@@ -22,6 +22,7 @@ from models.bundle import ModelBundle
 from models.dataset import (LakeHistory, distress_training_frame, label_loans, mature_features,
                             split_by_time)
 from models.fairness import fair_lending
+from models.gate import GateCheck, Verdict, judge
 from models.policy import Policy
 from models.scorecard import benchmark_scorecard
 from models.train import (Evaluation, evaluate, fit_bundle, monotonicity, profile_columns, psi_table,
@@ -29,12 +30,6 @@ from models.train import (Evaluation, evaluate, fit_bundle, monotonicity, profil
 
 MIN_DISTRESS_ROWS, MIN_DISTRESS_EVENTS = 2_000, 50
 """Below these, stage 1 would learn less than the loans already teach: one stage instead."""
-
-GATE = {"max_auc_drop": 0.005, "max_psi": 0.25, "max_feature_psi": 0.25, "max_ece": 0.02}
-"""Promotion gate: AUC not worse than the champion's by more than 0.005 on the same loans, every
-monotone constraint holding, score PSI and every model feature's PSI (training → out of time)
-below 0.25, ECE at most 0.02, and an out-of-time AUC above the benchmark scorecard's."""
-
 
 @dataclass
 class TrainingResult:
@@ -47,17 +42,24 @@ class TrainingResult:
     run_id: str | None
     version: str | None
     seconds: dict[str, float] = field(default_factory=dict)
+    registered_before: bool = False
+    """The bundle was already registered as ``version`` (the same data and settings): no new version."""
 
 
 def train_challenger(home: Path, snapshots: pd.DataFrame | None = None, policy: Policy | None = None,
                      params: dict | None = None, register: bool = True, split_months: dict | None = None,
-                     progress=None, two_stage: bool = True, leave_out: tuple[str, ...] = ()) -> TrainingResult:
+                     progress=None, two_stage: bool = True, leave_out: tuple[str, ...] = (),
+                     experiment: str | None = None, tags: dict[str, str] | None = None) -> TrainingResult:
     """Train, evaluate, report and register a challenger from the lake under ``home``: the loans
     split by evidence (:func:`~models.dataset.split_by_time`), the features the lake's history
     covers (:func:`~models.dataset.mature_features`), stage 1 on the city's enterprise-months
     before the out-of-time window (unless ``two_stage`` is False), stage 2 on the loans.
     ``leave_out``: features the models may not use, besides those the policy keeps out of every
-    model (``[fair_use] not_in_model``): to measure what a fair-use choice costs."""
+    model (``[fair_use] not_in_model``): to measure what a fair-use choice costs.
+
+    ``experiment``: the MLflow experiment to log to (default :data:`models.tracking.EXPERIMENT`);
+    exploration (:data:`models.tracking.EXPLORATION`) never registers a version or moves an alias.
+    ``tags`` go on the run (a notebook's name and parameters). Every run writes its own report file."""
     from features.lake import Lake
     from features.profile.build import training_snapshots
     from models import report as report_module
@@ -135,8 +137,7 @@ def train_challenger(home: Path, snapshots: pd.DataFrame | None = None, policy: 
     page = report_module.render(report_module.build(bundle, evaluation, psi, fairness, monotone,
                                                     f"信易贷 pre-credit model {bundle.meta['bundle_id']} · validation report",
                                                     benchmark, stages, excluded))
-    report_path = Path(home) / "reports" / f"model-{bundle.meta['bundle_id']}.html"
-    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path = _new_report_path(Path(home) / "reports", f"model-{bundle.meta['bundle_id']}-{stamp}")
     report_path.write_text(page, "utf-8")
     seconds["evaluate and report"] = time.perf_counter() - tick
 
@@ -153,115 +154,135 @@ def train_challenger(home: Path, snapshots: pd.DataFrame | None = None, policy: 
              "features_excluded.csv": excluded.to_csv(index=False),
              **({"stages.csv": stages.to_csv(index=False)} if stages is not None else {}),
              **{f"fair_lending_{by}.csv": table.to_csv(index=False) for by, table in fairness.tables.items()}}
-    run_id, version = tracking.log_training(bundle, bundle_dir, windows["oot"], run_params, headline, files, register)
+    run_id, version, new_version = tracking.log_training(bundle, bundle_dir, windows["oot"], run_params, headline, files, register,
+                                            experiment=experiment, tags=tags)
     if version:
         bundle.meta["model_version"] = version
     seconds["mlflow"] = time.perf_counter() - tick
-    return TrainingResult(bundle, evaluation, report_path, bundle_dir, run_id, version, seconds)
+    return TrainingResult(bundle, evaluation, report_path, bundle_dir, run_id, version, seconds,
+                          registered_before=bool(version) and not new_version)
 
 
-@dataclass
-class GateCheck:
-    """One line of the promotion gate."""
-
-    rule: str
-    value: float
-    limit: str
-    holds: bool
-
-
-def gate(challenger: dict, champion: dict | None, monotone_holds: bool) -> list[GateCheck]:
-    """The promotion gate (:data:`GATE`) for the challenger's and champion's out-of-time
-    measures on the same loans."""
-    checks = []
-    if champion is not None:
-        drop = champion["auc"] - challenger["auc"]
-        checks.append(GateCheck("AUC drop against the champion", drop, f"≤ {GATE['max_auc_drop']}",
-                                drop <= GATE["max_auc_drop"]))
-    checks.append(GateCheck("monotone constraints hold", float(monotone_holds), "= 1", bool(monotone_holds)))
-    checks.append(GateCheck("score PSI, training → out of time", challenger["psi_score"], f"< {GATE['max_psi']}",
-                            challenger["psi_score"] < GATE["max_psi"]))
-    checks.append(GateCheck("ECE out of time", challenger["ece"], f"≤ {GATE['max_ece']}",
-                            challenger["ece"] <= GATE["max_ece"]))
-    if "psi_max_feature" in challenger:
-        worst = challenger.get("psi_worst_feature") or "any feature"
-        checks.append(GateCheck(f"largest feature PSI, training → out of time ({worst})", challenger["psi_max_feature"],
-                                f"< {GATE['max_feature_psi']}", challenger["psi_max_feature"] < GATE["max_feature_psi"]))
-    if challenger.get("benchmark_auc") is not None:
-        margin = challenger["auc"] - challenger["benchmark_auc"]
-        checks.append(GateCheck("AUC above the benchmark scorecard's (same loans)", margin, "> 0", margin > 0))
-    return checks
+def _new_report_path(folder: Path, stem: str) -> Path:
+    """A report file name no earlier run used: a retrained bundle identical to an earlier one
+    gets its own page, never the earlier run's."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path, n = folder / f"{stem}.html", 1
+    while path.exists():
+        n += 1
+        path = folder / f"{stem}-{n}.html"
+    return path
 
 
 @dataclass
 class Promotion:
-    """What ``xyd promote`` decided, and on what."""
+    """What ``xyd promote`` decided (or, in a dry run, would decide), and on what."""
 
     challenger_version: str
     champion_version: str | None
     challenger: dict
     champion: dict | None
-    checks: list[GateCheck]
+    verdict: Verdict
     promoted: bool
     forced: bool
     reason: str | None
-    loans: int
-    window: tuple[str, str]
+    dry_run: bool = False
+
+    @property
+    def checks(self) -> list[GateCheck]:
+        return self.verdict.checks
+
+    @property
+    def loans(self) -> int:
+        return self.verdict.loans
+
+    @property
+    def window(self) -> tuple[str, str]:
+        return self.verdict.window
 
 
 class PromotionError(ValueError):
     """A promotion that cannot be attempted as asked."""
 
 
-def promote(home: Path, force: bool = False, reason: str | None = None, snapshots: pd.DataFrame | None = None,
-            cache: Path | None = None) -> Promotion:
-    """Compare ``challenger`` with ``champion`` on the challenger's out-of-time loans and move
-    ``champion`` when the gate holds (or when forced with a reason)."""
+class SameAsChampion(PromotionError):
+    """The challenger is the champion's bundle again (retrained on the same data with the same
+    settings): there is nothing to promote."""
+
+    def __init__(self, message: str, champion_version: str):
+        super().__init__(message)
+        self.champion_version = champion_version
+
+
+def comparison_loans(home: Path, window: tuple[str, str], snapshots: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The lake's labelled loans granted in ``window`` (first and last YYYY-MM): what a challenger
+    and the champion are compared on. :class:`PromotionError` when they hold one outcome only."""
     from features.lake import Lake
     from features.profile.build import training_snapshots
+
+    frame = label_loans(snapshots if snapshots is not None else training_snapshots(home), Lake(home))
+    month = frame["grant_date"].dt.to_period("M").astype(str)
+    loans = frame[(month >= window[0]) & (month <= window[1])].reset_index(drop=True)
+    if loans.empty or loans["defaulted"].nunique() < 2:
+        raise PromotionError(f"the lake holds no labelled loans of both outcomes in the challenger's out-of-time "
+                             f"window {window[0]}…{window[1]}")
+    return loans
+
+
+def gate_verdict(home: Path, challenger: ModelBundle, snapshots: pd.DataFrame | None = None,
+                 cache: Path | None = None) -> tuple[Verdict, ModelBundle | None, pd.DataFrame]:
+    """The gate's verdict (:func:`models.gate.judge`) for ``challenger``, registered or not,
+    against the registered champion (None before the first) on the challenger's out-of-time
+    loans, with the tolerances of the champion's policy (the one in force). Returns the verdict,
+    the champion and the loans. Changes nothing: what the notebooks show before anyone
+    promotes, and what :func:`promote` acts on."""
+    from models import tracking
+
+    cache = cache or Path(home) / "models" / "registry-cache"
+    try:
+        champion = tracking.load_bundle(tracking.CHAMPION, cache)
+    except tracking.ModelNotFound:
+        champion = None
+    window = tuple(challenger.meta["split"]["oot"])
+    loans = comparison_loans(home, window, snapshots)
+    if champion is not None:
+        missing = [c for c in champion.features if c not in loans.columns]
+        if missing:
+            raise PromotionError(f"the champion (version {champion.version}) reads features the profile no longer "
+                                 f"has ({missing[:5]}); promote with --force --reason")
+    return judge(challenger, champion, loans, window, (champion or challenger).policy.gate), champion, loans
+
+
+def promote(home: Path, force: bool = False, reason: str | None = None, snapshots: pd.DataFrame | None = None,
+            cache: Path | None = None, dry_run: bool = False) -> Promotion:
+    """Judge ``challenger`` against ``champion`` (:func:`gate_verdict`) and move ``champion``
+    when the gate holds, or when forced with a reason. ``dry_run``: the whole verdict, and
+    nothing moved or logged. A challenger that is the champion, or its bundle again, is refused
+    (:class:`SameAsChampion`), forced or not."""
     from models import tracking
 
     if force and not (reason or "").strip():
         raise PromotionError("--force needs --reason: a forced promotion is logged with why")
     cache = cache or Path(home) / "models" / "registry-cache"
     challenger = tracking.load_bundle(tracking.CHALLENGER, cache)
-    try:
-        champion = tracking.load_bundle(tracking.CHAMPION, cache)
-    except tracking.ModelNotFound:
-        champion = None
+    verdict, champion, loans = gate_verdict(home, challenger, snapshots, cache)
     if champion is not None and champion.version == challenger.version:
-        raise PromotionError(f"version {challenger.version} is already the champion")
-    frame = label_loans(snapshots if snapshots is not None else training_snapshots(home), Lake(home))
-    first, last = challenger.meta["split"]["oot"]
-    month = frame["grant_date"].dt.to_period("M").astype(str)
-    loans = frame[(month >= first) & (month <= last)].reset_index(drop=True)
-    if loans.empty or loans["defaulted"].nunique() < 2:
-        raise PromotionError(f"the lake holds no labelled loans of both outcomes in the challenger's out-of-time "
-                             f"window {first}…{last}")
+        raise SameAsChampion(f"version {challenger.version} is already the champion", champion.version)
+    if verdict.identical:
+        raise SameAsChampion(f"version {challenger.version}: {verdict.checks[0].evidence}", champion.version)
     measured = evaluate(challenger, loans).metrics
-    for key in ("psi_score", "psi_max_feature", "psi_worst_feature", "benchmark_auc"):
-        if key in challenger.meta["metrics"]:
-            measured[key] = challenger.meta["metrics"][key]
-    champion_measures = None
-    if champion is not None:
-        missing = [c for c in champion.features if c not in loans.columns]
-        if missing:
-            raise PromotionError(f"the champion (version {champion.version}) reads features the profile no longer "
-                                 f"has ({missing[:5]}); promote with --force --reason")
-        champion_measures = evaluate(champion, loans).metrics
-    # measured again on the bundle as registered, not taken from what training wrote
-    monotone = monotonicity(challenger.pd_model, loans.sample(min(300, len(loans)), random_state=0))
-    checks = gate(measured, champion_measures, all(monotone.values()))
-    holds = all(c.holds for c in checks)
-    promoted = holds or force
+    champion_measures = evaluate(champion, loans).metrics if champion is not None else None
+    promoted = not dry_run and (verdict.holds or force)
+    forced = promoted and force and not verdict.holds
     if promoted:
-        tags = {"promoted_at": dt.datetime.now().isoformat(timespec="seconds"), "promotion_forced": str(force and not holds),
+        tags = {"promoted_at": dt.datetime.now().isoformat(timespec="seconds"), "promotion_forced": str(forced),
                 "promotion_reason": reason or "gate held",
                 "replaced_champion": champion.version if champion is not None else "none"}
         tracking.set_alias(tracking.CHAMPION, challenger.version, tags)
-    result = Promotion(challenger.version, champion.version if champion else None, measured, champion_measures, checks,
-                       promoted, force and not holds, reason, len(loans), (first, last))
-    _log_promotion(Path(home), result)
+    result = Promotion(challenger.version, champion.version if champion else None, measured, champion_measures, verdict,
+                       promoted, forced, reason, dry_run)
+    if not dry_run:
+        _log_promotion(Path(home), result)
     return result
 
 
@@ -271,8 +292,8 @@ def _log_promotion(home: Path, result: Promotion) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {"at": dt.datetime.now().isoformat(timespec="seconds"), "challenger": result.challenger_version,
               "champion_before": result.champion_version, "promoted": result.promoted, "forced": result.forced,
-              "reason": result.reason, "loans": result.loans, "window": list(result.window),
-              "checks": [c.__dict__ for c in result.checks]}
+              "reason": result.reason, "loans": result.loans, "defaults": result.verdict.defaults,
+              "window": list(result.window), "checks": [c.__dict__ for c in result.checks]}
     with path.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(record, ensure_ascii=False, default=float) + "\n")
 

@@ -29,6 +29,8 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 MODEL_NAME = "xyd-pre-credit"
 EXPERIMENT = "xyd-pre-credit"
+EXPLORATION = "xyd-pre-credit-exploration"
+"""Where notebooks log what they try: runs and reports, never a registered version or an alias."""
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 CHALLENGER, CHAMPION = "challenger", "champion"
 PIP_REQUIREMENTS = ["lightgbm==4.7.0", "numpy==2.4.6", "pandas==3.1.1", "mlflow==3.17.2"]
@@ -60,11 +62,11 @@ def client() -> MlflowClient:
     return MlflowClient(uri, uri)
 
 
-def _experiment_id(mlflow_client: MlflowClient) -> str:
-    found = mlflow_client.get_experiment_by_name(EXPERIMENT)
+def _experiment_id(mlflow_client: MlflowClient, name: str = EXPERIMENT) -> str:
+    found = mlflow_client.get_experiment_by_name(name)
     if found:
         return found.experiment_id
-    return mlflow_client.create_experiment(EXPERIMENT, artifact_location=artifact_location(tracking_uri()))
+    return mlflow_client.create_experiment(name, artifact_location=artifact_location(tracking_uri()))
 
 
 def as_text_categories(frame: pd.DataFrame) -> pd.DataFrame:
@@ -85,11 +87,21 @@ class PreCreditPyfunc(mlflow.pyfunc.PythonModel):
 
 
 def log_training(bundle: ModelBundle, bundle_dir: Path, example: pd.DataFrame, params: dict, metrics: dict,
-                 files: dict[str, str | bytes], register: bool = True) -> tuple[str, str | None]:
-    """Log a training run (params, metrics, report files, the model with its signature) and,
-    when asked, register the model and point ``challenger`` at it. Returns (run id, version)."""
+                 files: dict[str, str | bytes], register: bool = True, experiment: str | None = None,
+                 tags: dict[str, str] | None = None) -> tuple[str, str | None, bool]:
+    """Log a training run (params, metrics, report files, the model with its signature) to
+    ``experiment`` (default :data:`EXPERIMENT`) with ``tags`` and, when asked, register the model
+    and point ``challenger`` at it. Returns (run id, version, whether the version is new). Only the main experiment registers:
+    exploration must not move what the service or ``xyd promote`` reads. A bundle already
+    registered (the same bundle id: the same data and settings) is not registered twice: the run
+    says which version it is, and ``challenger`` points at that version."""
+    experiment = experiment or EXPERIMENT
+    if register and experiment != EXPERIMENT:
+        raise ValueError(f"runs of the {experiment!r} experiment are not registered; pass register=False")
     mlflow_client = client()
-    experiment_id = _experiment_id(mlflow_client)
+    experiment_id = _experiment_id(mlflow_client, experiment)
+    registered = registered_versions(str(bundle.meta["bundle_id"])) if register else []
+    tags = {**(tags or {}), **({"same_bundle_as_version": registered[-1]} if registered else {})}
     sample = as_text_categories(example.head(50)[["uscc", *bundle.inputs]])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # MLflow warns about its own defaults (integer columns, pip inference)
@@ -98,6 +110,7 @@ def log_training(bundle: ModelBundle, bundle_dir: Path, example: pd.DataFrame, p
             mlflow.log_params({k: (json.dumps(v) if isinstance(v, (dict, list, tuple)) else v) for k, v in params.items()})
             mlflow.log_metrics({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and v == v})
             mlflow.set_tags({k: v for k, v in metrics.items() if isinstance(v, str)})
+            mlflow.set_tags({k: str(v) for k, v in (tags or {}).items()})
             with tempfile.TemporaryDirectory() as folder:
                 for name, content in files.items():
                     path = Path(folder) / name
@@ -107,15 +120,24 @@ def log_training(bundle: ModelBundle, bundle_dir: Path, example: pd.DataFrame, p
                 name="pre_credit", python_model=str(Path(__file__).with_name("pyfunc_model.py")),
                 artifacts={"bundle": str(bundle_dir)},
                 signature=signature, pip_requirements=PIP_REQUIREMENTS,
-                registered_model_name=MODEL_NAME if register else None)
+                registered_model_name=MODEL_NAME if register and not registered else None)
     version = None
-    if register:
+    if register and registered:
+        version = registered[-1]
+        mlflow_client.set_registered_model_alias(MODEL_NAME, CHALLENGER, version)
+    elif register:
         version = str(info.registered_model_version)
         mlflow_client.set_registered_model_alias(MODEL_NAME, CHALLENGER, version)
         for key in ("feature_set_version", "policy_version", "bundle_id"):
             mlflow_client.set_model_version_tag(MODEL_NAME, version, key, str(bundle.meta[key]))
         mlflow_client.set_model_version_tag(MODEL_NAME, version, "run_id", run.info.run_id)
-    return run.info.run_id, version
+    return run.info.run_id, version, bool(version) and not registered
+
+
+def registered_versions(bundle_id: str) -> list[str]:
+    """The registered versions holding the bundle ``bundle_id``, oldest first."""
+    found = client().search_model_versions(f"name='{MODEL_NAME}' and tag.bundle_id='{bundle_id}'")
+    return sorted((str(v.version) for v in found), key=int)
 
 
 def version_for(alias_or_version: str) -> str:

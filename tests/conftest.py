@@ -46,14 +46,20 @@ MODEL_SPLIT = {"min_defaults": 10}
 
 
 @pytest.fixture(scope="session")
-def model_home(tmp_path_factory) -> Path:
-    """A 36-month city with enough matured loans to train on, ingested, with its snapshots."""
-    from features.ingest.run import drop_files, ingest
-
+def model_city(tmp_path_factory) -> Path:
+    """The department files of a 36-month city with enough matured loans to train on."""
     city = tmp_path_factory.mktemp("cities") / "model"
     generate_city(MODEL_CITY, city)
+    return city
+
+
+@pytest.fixture(scope="session")
+def model_home(model_city, tmp_path_factory) -> Path:
+    """:func:`model_city` ingested."""
+    from features.ingest.run import drop_files, ingest
+
     home = tmp_path_factory.mktemp("model-home")
-    ingest(home, drop_files(city))
+    ingest(home, drop_files(model_city))
     return home
 
 

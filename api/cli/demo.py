@@ -27,7 +27,7 @@ from features.synth.city import CitySpec, city_last_day
 from models import tracking
 from models.batch import score_profile, summary as batch_summary
 from models.estimator import ModelInputError
-from models.run import promote, train_challenger
+from models.run import SameAsChampion, promote, train_challenger
 
 DEMO_CITY = CitySpec(enterprises=12_000, months=36, seed=2024, dirty=0.01, loan_rate=8.0)
 """36 months so that two years of loans have matured; eight times the usual loans, so that the
@@ -95,17 +95,24 @@ def demo(enterprises: int, port: int, no_serve: bool) -> None:
         console.print(f"[red]error:[/red] cannot train on this city: {error}; a city of 3,000 enterprises or more "
                       "has enough matured loans")
         raise SystemExit(2) from None
-    promotion = promote(home, snapshots=snapshots)
-    if not promotion.promoted:
+    try:
+        promotion = promote(home, snapshots=snapshots)
+    except SameAsChampion as same:
+        # an earlier demo made this very city (the same seed and months): its champion is this bundle
+        promotion = None
+        console.print(f"champion: version {same.champion_version} stays: the model trained now is the same bundle "
+                      f"({trained.bundle.meta['bundle_id']}); report {trained.report_path}")
+    if promotion is not None and not promotion.promoted:
         # the demo's city is new: its first model goes in (a champion of an earlier demo city does
         # not describe it), and the log says so and why
         failed = ", ".join(c.rule for c in promotion.checks if not c.holds)
         why = ("the first model of a new platform" if promotion.champion_version is None
                else f"a new demo city replaces the champion of an earlier one (version {promotion.champion_version})")
         promotion = promote(home, force=True, reason=f"xyd demo: {why}; gate: {failed}", snapshots=snapshots)
-    console.print(f"champion: version {promotion.challenger_version}, out-of-time AUC "
-                  f"{trained.evaluation.metrics['auc']:.3f}, ECE {trained.evaluation.metrics['ece']:.4f}"
-                  f"{' (forced: ' + promotion.reason + ')' if promotion.forced else ''}; report {trained.report_path}")
+    if promotion is not None:
+        console.print(f"champion: version {promotion.challenger_version}, out-of-time AUC "
+                      f"{trained.evaluation.metrics['auc']:.3f}, ECE {trained.evaluation.metrics['ece']:.4f}"
+                      f"{' (forced: ' + promotion.reason + ')' if promotion.forced else ''}; report {trained.report_path}")
 
     console.print(f"[bold]5/6 pre-credit list[/bold] as of {as_of}")
     listed = score_profile(home, as_of, tracking.load_bundle(tracking.CHAMPION, home / "models" / "registry-cache"))

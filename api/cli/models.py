@@ -61,7 +61,10 @@ def train(no_register: bool, oot_months: int | None, calib_months: int | None, v
         _refuse(console, error)
     bundle, measures = result.bundle, result.evaluation.metrics
     split = bundle.meta["split"]
-    table = Table(title=f"challenger {result.version or '(not registered)'} · bundle {bundle.meta['bundle_id']}")
+    registered = result.version or "(not registered)"
+    if result.registered_before:
+        registered += " (this bundle was registered before: no new version)"
+    table = Table(title=f"challenger {registered} · bundle {bundle.meta['bundle_id']}")
     table.add_column("measure")
     table.add_column("value", justify="right")
     for window in ("train", "valid", "calib", "oot"):
@@ -93,35 +96,52 @@ def train(no_register: bool, oot_months: int | None, calib_months: int | None, v
 
 
 @click.command()
+@click.option("--dry-run", is_flag=True, help="Show the whole verdict and change nothing (no alias moved, nothing logged).")
 @click.option("--force", is_flag=True, help="Promote even if the gate does not hold (needs --reason).")
 @click.option("--reason", help="Why: logged with the promotion.")
-def promote(force: bool, reason: str | None) -> None:
-    """Compare challenger and champion on the same out-of-time loans; move `champion` when the
-    gate holds (AUC not worse by more than 0.005, monotone, score and every feature's PSI < 0.25,
-    ECE ≤ 0.02, AUC above the benchmark scorecard's).
+def promote(dry_run: bool, force: bool, reason: str | None) -> None:
+    """Judge the challenger against the champion on the same out-of-time loans and move
+    `champion` when the gate holds: a clean comparison window, the AUC drop's paired interval
+    within the policy's tolerance, monotone, PSI and ECE limits, and business impact (approval
+    rate, mean limit, grade mix) within the policy's [gate] limits. Exit 1 when refused.
 
-    Example: xyd promote --force --reason 'first model of the platform'
+    Example: xyd promote --dry-run
     """
     from models import tracking
     from models.run import PromotionError, promote as run_promotion
 
     console = Console()
+    if dry_run and force:
+        _refuse(console, click.UsageError("--dry-run changes nothing: it cannot be forced"))
     try:
         with console.status("scoring challenger and champion on the same loans"):
-            result = run_promotion(xyd_home(), force, reason)
+            result = run_promotion(xyd_home(), force, reason, dry_run=dry_run)
     except (PromotionError, tracking.ModelNotFound, ProfileBuildError) as error:
         _refuse(console, error)
+    verdict = result.verdict
     table = Table(title=f"promotion gate · challenger {result.challenger_version} vs champion "
-                        f"{result.champion_version or '(none yet)'} · {result.loans:,} loans granted "
-                        f"{result.window[0]}…{result.window[1]}")
-    for header in ("rule", "value", "limit", "holds"):
-        table.add_column(header, justify="left" if header == "rule" else "right")
-    for check in result.checks:
-        table.add_row(check.rule, f"{check.value:.4f}", check.limit, "yes" if check.holds else "[red]no")
-    table.add_row("challenger AUC / champion AUC", f"{result.challenger['auc']:.4f}",
-                  f"{result.champion['auc']:.4f}" if result.champion else "—", "")
+                        f"{result.champion_version or '(none yet)'} · {verdict.loans:,} loans granted "
+                        f"{verdict.window[0]}…{verdict.window[1]}, {verdict.defaults:,} defaults")
+    for header in ("kind", "rule", "value", "limit", "holds", "evidence"):
+        table.add_column(header, justify="right" if header in ("value", "holds") else "left")
+    for check in verdict.checks:
+        table.add_row(check.kind, check.rule, f"{check.value:.4f}", check.limit, "yes" if check.holds else "[red]no",
+                      check.evidence)
     console.print(table)
-    if result.promoted:
+    if len(verdict.differences):
+        differences = Table(title=f"challenger − champion, {verdict.tolerances['confidence']:.0%} paired intervals")
+        for header in ("measure", "champion", "challenger", "change", "interval", "p", "method"):
+            differences.add_column(header, justify="left" if header in ("measure", "method") else "right")
+        for row in verdict.differences.itertuples(index=False):
+            differences.add_row(row.measure, f"{row.champion:.4f}", f"{row.challenger:.4f}", f"{row.change:+.4f}",
+                                f"{row.low:+.4f}…{row.high:+.4f}", f"{row.p_value:.3f}", row.method)
+        console.print(differences)
+    if dry_run:
+        console.print(("[green]dry run: the gate holds; `xyd promote` would make version "
+                       f"{result.challenger_version} the champion") if verdict.holds else
+                      "[yellow]dry run: the gate refuses (" + "; ".join(c.rule for c in verdict.failed) + ")")
+        console.print("nothing was changed")
+    elif result.promoted:
         note = " (forced: " + (result.reason or "") + ")" if result.forced else ""
         console.print(f"[green]version {result.challenger_version} is now the champion{note}")
     else:

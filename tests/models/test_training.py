@@ -17,7 +17,7 @@ from models.batch import ScoringError, score_profile
 from models.bundle import recompute
 from models.explain import POSITIVE
 from models.policy import PolicyError
-from models.run import PromotionError, gate, promote, train_challenger
+from models.run import PromotionError, promote, train_challenger
 from tests.conftest import MODEL_SPLIT
 
 AS_OF = dt.date(2026, 6, 30)
@@ -216,17 +216,6 @@ def test_declined_enterprises_get_no_limit_and_knockouts_name_their_basis(traine
         reasons = decisions.reasons(int(listed[0]))
         assert reasons["knockouts"][0]["code"] == "KO01" and "《" in reasons["knockouts"][0]["legal_basis"]
         assert decisions.decision[listed[0]] == "decline"
-
-
-def test_the_gate_reads_as_the_issue_states():
-    good = {"auc": 0.80, "ece": 0.01, "psi_score": 0.05, "psi_max_feature": 0.1, "benchmark_auc": 0.78}
-    assert all(c.holds for c in gate(good, {"auc": 0.804}, True))
-    assert not all(c.holds for c in gate(good, {"auc": 0.806}, True))
-    assert not all(c.holds for c in gate({**good, "psi_score": 0.3}, None, True))
-    assert not all(c.holds for c in gate({**good, "ece": 0.021}, None, True))
-    assert not all(c.holds for c in gate(good, None, False))
-    assert not all(c.holds for c in gate({**good, "psi_max_feature": 0.25}, None, True))
-    assert not all(c.holds for c in gate({**good, "benchmark_auc": 0.80}, None, True))
 
 
 def test_promotion_through_the_gate_and_by_force(trained, model_home, tracking_store):
