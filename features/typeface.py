@@ -160,3 +160,16 @@ def _insert(page: str, rules: list[str]) -> str:
     if head < 0:
         raise ValueError("the page has no </head> to put its typeface in")
     return page[:head] + style + page[head:]
+
+
+def use_in_matplotlib() -> str:
+    """Make matplotlib draw Chinese with the product's typeface (district and industry names on a
+    notebook's axes), keeping its default font for Latin text; returns the family's name."""
+    from matplotlib import font_manager, rcParams
+
+    font_manager.fontManager.addfont(str(font_path()))
+    name = font_manager.FontProperties(fname=str(font_path())).get_name()
+    rcParams["font.sans-serif"] = [name, *[f for f in rcParams["font.sans-serif"] if f != name]]
+    rcParams["font.family"] = "sans-serif"
+    rcParams["axes.unicode_minus"] = False  # the CJK font has no U+2212 minus sign
+    return name

@@ -92,7 +92,7 @@ def shap_summary_plot(bundle: ModelBundle, frame: pd.DataFrame) -> bytes:
     sample = frame.sample(min(SHAP_SAMPLE, len(frame)), random_state=0)
     contributions = bundle.pd_model.explain(sample).drop(columns="base_value")
     values = pd.DataFrame(bundle.pd_model.matrix(sample), columns=bundle.features)
-    shap.summary_plot(contributions.to_numpy(), values, max_display=20, show=False)
+    shap.summary_plot(contributions.to_numpy(), values, max_display=20, show=False, rng=np.random.default_rng(0))
     return _png(plt.gcf())
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from features.registry import COVERED_SOURCES, FEATURES, get_feature
+from features.registry import BY_NAME, COVERED_SOURCES, FEATURES, get_feature
 
 
 def coverage_by(profile: pd.DataFrame, by: str) -> pd.DataFrame:
@@ -34,7 +34,10 @@ def feature_distributions(profile: pd.DataFrame, quantiles=(0.05, 0.25, 0.5, 0.7
 
 def rate_by(frame: pd.DataFrame, by: str, outcome: str = "defaulted") -> pd.DataFrame:
     """Loans, defaults and the default rate per value of ``by`` (for example the tax credit grade
-    the profile held at grant)."""
+    the profile held at grant), in the registry's order of its categories (tax grades from A to D,
+    the order of risk), missing last."""
     groups = frame[by].astype("object").fillna("∅")
     table = frame.groupby(groups)[outcome].agg(loans="size", defaults="sum", rate="mean")
-    return table.reset_index().rename(columns={by: by})
+    declared = [c for c in (get_feature(by).categories if by in BY_NAME else ()) if c in table.index]
+    table = table.reindex(declared + [v for v in table.index if v not in declared])
+    return table.reset_index().rename(columns={"index": by})

@@ -57,28 +57,64 @@ def _images(book) -> int:
     return sum("image/png" in o.get("data", {}) for c in book.cells for o in c.get("outputs", []))
 
 
+def _warnings(book) -> list[str]:
+    """Warnings and errors a notebook wrote to stderr (MLflow's INFO lines on creating a store are
+    its own chatter, not a warning)."""
+    return [output.get("text", "") for cell in book.cells for output in cell.get("outputs", [])
+            if output.get("name") == "stderr" and any(word in output.get("text", "").lower()
+                                                       for word in ("warn", "error", "traceback"))]
+
+
 def test_the_notebooks_run_in_order_on_a_small_city(analyst):
     home, store, folder = analyst
     profiles = _run("01_profiles.ipynb", folder, xyd_home=str(home), as_of="2026-06-30")
     text = _text(profiles)
     assert "enterprises alive on 2026-06-30" in text and "matured loans" in text
-    assert "has_tax_filings" in text or "tax_filings" in text
+    assert "西陵区 Xiling (420502)" in text and "个体工商户 individual business" in text  # by name, not by code
+    assert " %" in text and "tax_filings" in text
     assert _images(profiles) >= 3  # coverage heat map, distributions, default rate by grade
+    assert not _warnings(profiles)
 
-    retrain = _run("02_retrain.ipynb", folder, xyd_home=str(home), mlflow_tracking_uri=store,
-                   force_reason="notebook test: first model", **MODEL_SPLIT)
-    text = _text(retrain)
-    assert "challenger 1" in text and "promoted" in text and "AUC drop" not in text  # no champion yet
-    assert _images(retrain) >= 3  # curves, SHAP summary, dependence plots
+    explored = _run("02_retrain.ipynb", folder, xyd_home=str(home), mlflow_tracking_uri=store, **MODEL_SPLIT)
+    text = _text(explored)
+    assert "challenger (explored)" in text and "GATE VERDICT: gate" in text and "nothing promoted" in text
+    assert "AUC drop" not in text  # no champion yet: nothing to compare with
+    assert not _warnings(explored)
+    registry = tracking_versions(store)
+    assert registry == []  # exploring registers nothing
 
-    again = _run("02_retrain.ipynb", folder, xyd_home=str(home), mlflow_tracking_uri=store,
-                 force_reason="", **MODEL_SPLIT)
-    text = _text(again)
-    assert "champion v1" in text and "challenger v2" in text and "AUC drop against the champion" in text
+    first = _run("02_retrain.ipynb", folder, xyd_home=str(home), mlflow_tracking_uri=store, register=True,
+                 promote_now=True, force_reason="notebook test: first model", **MODEL_SPLIT)
+    text = _text(first)
+    assert "challenger v1" in text and "promoted" in text
+    assert _images(first) >= 3  # curves, SHAP summary, dependence plots
+
+    other = _run("02_retrain.ipynb", folder, xyd_home=str(home), mlflow_tracking_uri=store,
+                 **{**MODEL_SPLIT, "warmup_months": 12})
+    text = _text(other)
+    assert "champion v1" in text and "challenger (explored)" in text and "GATE VERDICT: gate" in text
+    assert "AUC drop against the champion, 95% paired interval (DeLong)" in text and "DeLong, paired" in text
+    assert "approval-rate change" in text and "grade-mix shift" in text and "contribution changes" in text
+    assert "西陵区 Xiling (420502)" in text and "rank champion v1" in text
+    assert not _warnings(other)
+    assert tracking_versions(store) == ["1"]  # the champion alone: the exploration registered nothing
 
     monitoring = _run("03_monitoring.ipynb", folder, xyd_home=str(home), mlflow_tracking_uri=store,
                       as_of="2026-06-30", database_url=f"sqlite:///{folder}/service.db")
     text = _text(monitoring)
-    assert "PSI" in text or "psi" in text
-    assert "score" in text and "district_code" in text and "code" in text
-    assert _images(monitoring) >= 1
+    assert "MONITORING VERDICT: STABLE" in text
+    assert "training applicants" in text and "recent applicants" in text and "living entities" in text
+    assert "PSI" in text and "non-zero" in text and "西陵区 Xiling (420502)" in text
+    assert "realised_rate" in text and "longest_gap_days" in text
+    assert _images(monitoring) >= 3  # applicants' drift, population drift, realised against predicted
+    assert not _warnings(monitoring)
+
+
+def tracking_versions(store: str) -> list[str]:
+    """The registered versions of the analyst's MLflow store."""
+    from mlflow.tracking import MlflowClient
+
+    from models.tracking import MODEL_NAME
+
+    client = MlflowClient(store, store)
+    return sorted(str(v.version) for v in client.search_model_versions(f"name='{MODEL_NAME}'"))
