@@ -389,7 +389,11 @@ def _median_text(value, unit: str) -> str:
         return f"¥{value:,.0f}"
     if unit == "share":
         return f"{value:.1%}"
-    return f"{value:,.4g} {unit}".strip()
+    if unit == "flag":
+        return "yes" if value >= 0.5 else "no"
+    if abs(value) >= 1000:
+        return f"{value:,.0f} {unit}".strip()
+    return f"{value:.4g} {unit}".strip()
 
 
 def sample_rows(frame: pd.DataFrame, n: int, seed: int = 0) -> pd.DataFrame:

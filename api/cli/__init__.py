@@ -7,7 +7,7 @@ import click
 from api.cli.demo import demo
 from api.cli.features import features
 from api.cli.ingest import ingest
-from api.cli.models import promote, score, train
+from api.cli.models import monitor, promote, score, train
 from api.cli.service import audit_group, authorizations, clients, serve
 from api.cli.quality import quality
 from api.cli.synth import synth
@@ -29,6 +29,7 @@ main.add_command(features)
 main.add_command(train)
 main.add_command(promote)
 main.add_command(score)
+main.add_command(monitor)
 main.add_command(clients)
 main.add_command(authorizations)
 main.add_command(audit_group)

@@ -36,14 +36,17 @@ def _refuse(console: Console, error: Exception) -> None:
 @click.option("--one-stage", is_flag=True, help="Learn from the banks' loans alone (no distress stage).")
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The credit policy to train under (a copy goes into the bundle) [default: the packaged one].")
+@click.option("--explore", is_flag=True,
+              help="Log to the exploration experiment: nothing registered, no alias moved (implies --no-register).")
 def train(no_register: bool, oot_months: int | None, calib_months: int | None, valid_months: int | None,
-          warmup_months: int, min_defaults: int, one_stage: bool, policy_file: Path | None) -> None:
+          warmup_months: int, min_defaults: int, one_stage: bool, policy_file: Path | None, explore: bool) -> None:
     """Train a challenger: each matured loan's profile as of its grant date, windows sized by
     defaults, distress learned from every enterprise's months (stage 1) and defaults from the
     loans (stage 2), an out-of-time validation report beside a benchmark scorecard, an MLflow run
     and registry.
 
     Example: xyd train --min-defaults 50"""
+    from models import tracking
     from models.estimator import ModelInputError
     from models.policy import Policy, PolicyError
     from models.run import train_challenger
@@ -52,7 +55,8 @@ def train(no_register: bool, oot_months: int | None, calib_months: int | None, v
     try:
         policy = Policy.load(policy_file)
         with console.status("training") as status:
-            result = train_challenger(xyd_home(), policy=policy, register=not no_register,
+            result = train_challenger(xyd_home(), policy=policy, register=not (no_register or explore),
+                                      experiment=tracking.EXPLORATION if explore else None,
                                       split_months={"oot_months": oot_months, "calib_months": calib_months,
                                                     "valid_months": valid_months, "warmup_months": warmup_months,
                                                     "min_defaults": min_defaults},
@@ -61,7 +65,7 @@ def train(no_register: bool, oot_months: int | None, calib_months: int | None, v
         _refuse(console, error)
     bundle, measures = result.bundle, result.evaluation.metrics
     split = bundle.meta["split"]
-    registered = result.version or "(not registered)"
+    registered = result.version or ("(explored: not registered)" if explore else "(not registered)")
     if result.registered_before:
         registered += " (this bundle was registered before: no new version)"
     table = Table(title=f"challenger {registered} · bundle {bundle.meta['bundle_id']}")
@@ -176,3 +180,47 @@ def score(as_of: dt.datetime, model: str) -> None:
     table.caption = (f"{len(result.frame):,} enterprises, {rate:,.0f}/s with reason codes · "
                      f"{result.parquet} · {result.csv}")
     console.print(table)
+
+
+@click.command()
+@click.option("--as-of", "as_of", type=DATE, required=True, help="The latest profile date to monitor (YYYY-MM-DD).")
+@click.option("--model", "model", default="champion", show_default=True,
+              help="Registry alias (champion, challenger) or version number.")
+@click.option("--recent-months", type=click.IntRange(1, 36), default=6, show_default=True,
+              help="Recent applicants: loans granted in this many months up to --as-of.")
+@click.option("--fail-on", type=click.Choice(["retrain", "watch"]), default=None,
+              help="Exit 1 when the verdict is this or worse (for a scheduled job).")
+def monitor(as_of: dt.datetime, model: str, recent_months: int, fail_on: str | None) -> None:
+    """Is the model still deciding on the population it learned from? Training borrowers against
+    recent applicants and the living population against itself a year before (score first, then
+    features), sources' missing shares and deliveries, realised against predicted default; then a
+    verdict, stable, watch or retrain, with the rules that fired.
+
+    Example: xyd monitor --as-of 2026-06-30 --fail-on retrain"""
+    from models import tracking
+    from models.monitoring import drift_text, monitor as run_monitoring
+
+    console = Console()
+    home = xyd_home()
+    try:
+        bundle = tracking.load_bundle(model, home / "models" / "registry-cache")
+        with console.status("measuring drift on like populations"):
+            found = run_monitoring(bundle, home, as_of.date(), recent_months=recent_months)
+    except (tracking.ModelNotFound, ProfileBuildError) as error:
+        _refuse(console, error)
+    for name, rows in found.populations.items():
+        console.print(f"{name}: {rows}")
+    table = Table(title=f"model {bundle.version} · applicants: training borrowers → recent applicants")
+    shown = drift_text(found.applicants.head(12))
+    for column in shown.columns:
+        table.add_column(column)
+    for row in shown.itertuples(index=False):
+        table.add_row(*[str(v) for v in row])
+    console.print(table)
+    colour = {"stable": "green", "watch": "yellow", "retrain": "red"}[found.verdict]
+    console.print(f"[{colour}]verdict: {found.verdict}[/{colour}]")
+    for rule in found.rules:
+        console.print(f" - {rule}")
+    order = ("stable", "watch", "retrain")
+    if fail_on and order.index(found.verdict) >= order.index(fail_on):
+        sys.exit(1)

@@ -1,4 +1,5 @@
-"""``xyd train``, ``xyd promote`` and ``xyd score`` as an analyst runs them: tables, files, exit codes."""
+"""``xyd train``, ``xyd promote``, ``xyd score`` and ``xyd monitor`` as an analyst runs them: tables,
+files, exit codes."""
 
 from __future__ import annotations
 
@@ -31,6 +32,9 @@ def test_train_promote_score_from_the_command_line(home):
     result = run("train", *SPLIT)
     assert result.exit_code == 0, result.output
     assert "challenger 1" in result.output and "out of time: auc" in result.output and "oot window" in result.output
+    result = run("promote", "--dry-run")
+    assert result.exit_code == 0 and "dry run: the gate" in result.output and "nothing was changed" in result.output
+    assert run("score", "--as-of", "2026-06-30").exit_code == 2  # still no champion
     result = run("promote")
     assert result.exit_code in (0, 1), result.output
     assert "promotion gate" in result.output and "ECE out of time" in result.output
@@ -45,6 +49,17 @@ def test_train_promote_score_from_the_command_line(home):
     assert "pre-credit list as of 2026-06-30 · model 1" in result.output
     assert (home / "pre-credit" / "pre_credit_list_2026-06-30.csv").exists()
 
+    result = run("train", "--explore", *SPLIT)
+    assert result.exit_code == 0 and "explored: not registered" in result.output
+    result = run("train", *SPLIT)  # the same lake and settings: the same bundle, registered once
+    assert result.exit_code == 0 and "challenger 1 (this bundle was registered before" in result.output
+    result = run("promote")
+    assert result.exit_code == 2 and "already the champion" in result.output
+
+    result = run("monitor", "--as-of", "2026-06-30", "--fail-on", "watch")
+    assert result.exit_code == 0, result.output  # nothing changed in the city: stable
+    assert "verdict: stable" in result.output and "recent applicants" in result.output and "PSI" in result.output
+
 
 def test_refusals_exit_two_with_a_reason(home):
     result = run("score", "--as-of", "2026-06-30")
@@ -58,3 +73,7 @@ def test_refusals_exit_two_with_a_reason(home):
     assert result.exit_code == 2 and "--force needs --reason" in result.output
     result = run("score", "--as-of", "2026-01-31", "--model", "challenger")
     assert result.exit_code == 2 and "no profile as of 2026-01-31" in result.output
+    result = run("promote", "--dry-run", "--force", "--reason", "x")
+    assert result.exit_code == 2 and "cannot be forced" in result.output
+    result = run("monitor", "--as-of", "2026-06-30")
+    assert result.exit_code == 2 and "no xyd-pre-credit model 'champion'" in result.output
