@@ -140,26 +140,38 @@ def judge(challenger: ModelBundle, champion: ModelBundle | None, loans: pd.DataF
         business = _business(old, new)
         checks += _business_checks(business, limits)
     monotone = monotonicity(challenger.pd_model, loans.sample(min(300, len(loans)), random_state=0))
-    broken = [name for name, holds in monotone.items() if not holds]
-    checks.append(GateCheck("monotone constraints hold", float(not broken), "= 1", not broken, "quality",
-                            ", ".join(broken) if broken else f"{len(monotone)} constrained features"))
-    if "psi_score" in own:
-        checks.append(GateCheck("score PSI, training → out of time", own["psi_score"], f"< {limits['max_psi']}",
-                                own["psi_score"] < limits["max_psi"]))
-    if "psi_max_feature" in own:
-        worst = own.get("psi_worst_feature") or "any feature"
-        checks.append(GateCheck(f"largest feature PSI, training → out of time ({worst})", own["psi_max_feature"],
-                                f"< {limits['max_feature_psi']}", own["psi_max_feature"] < limits["max_feature_psi"]))
-    checks.append(GateCheck("ECE out of time", measured["ece"], f"≤ {limits['max_ece']}",
-                            measured["ece"] <= limits["max_ece"], "quality",
-                            f"{int(measured['loans']):,} loans in deciles"))
-    if own.get("benchmark_auc") is not None:
-        margin = measured["auc"] - own["benchmark_auc"]
-        checks.append(GateCheck("AUC above the benchmark scorecard's (same loans)", margin, "> 0", margin > 0,
-                                "quality", f"challenger {measured['auc']:.4f}, scorecard {own['benchmark_auc']:.4f}"))
+    checks += own_checks(measured, own, monotone, limits)
     order = {"comparison": 0, "quality": 1, "business": 2}
     checks.sort(key=lambda c: order[c.kind])
     return Verdict(window, len(loans), int(y.sum()), checks, differences, business, limits)
+
+
+def own_checks(measured: dict, trained: dict, monotone: dict[str, bool], tolerances: dict | None = None) -> list[GateCheck]:
+    """The rules a challenger answers alone: every monotone constraint holding (``monotone``:
+    feature → holds), the score's and the worst feature's PSI from training to out of time
+    (``trained``: what training measured, ``psi_score``, ``psi_max_feature``, ``psi_worst_feature``,
+    ``benchmark_auc``), the ECE and AUC on the comparison loans (``measured``) and that AUC above the
+    benchmark scorecard's."""
+    limits = {**GATE_DEFAULTS, **(tolerances or {})}
+    broken = [name for name, holds in monotone.items() if not holds]
+    checks = [GateCheck("monotone constraints hold", float(not broken), "= 1", not broken, "quality",
+                        ", ".join(broken) if broken else f"{len(monotone)} constrained features")]
+    if "psi_score" in trained:
+        checks.append(GateCheck("score PSI, training → out of time", trained["psi_score"], f"< {limits['max_psi']}",
+                                trained["psi_score"] < limits["max_psi"]))
+    if "psi_max_feature" in trained:
+        worst = trained.get("psi_worst_feature") or "any feature"
+        checks.append(GateCheck(f"largest feature PSI, training → out of time ({worst})", trained["psi_max_feature"],
+                                f"< {limits['max_feature_psi']}",
+                                trained["psi_max_feature"] < limits["max_feature_psi"]))
+    checks.append(GateCheck("ECE out of time", measured["ece"], f"≤ {limits['max_ece']}",
+                            measured["ece"] <= limits["max_ece"], "quality",
+                            f"{int(measured.get('loans', 0)):,} loans in deciles"))
+    if trained.get("benchmark_auc") is not None:
+        margin = measured["auc"] - trained["benchmark_auc"]
+        checks.append(GateCheck("AUC above the benchmark scorecard's (same loans)", margin, "> 0", margin > 0,
+                                "quality", f"challenger {measured['auc']:.4f}, scorecard {trained['benchmark_auc']:.4f}"))
+    return checks
 
 
 def paired_differences(y, old_pd, new_pd, level: float = 0.95, rounds: int = 500) -> pd.DataFrame:

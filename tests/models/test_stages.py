@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 from models import metrics
 from models.dataset import split_by_time
 from models.estimator import CreditModel, ModelInputError, auto_params
-from models.run import gate
+from models.gate import own_checks
 from models.scorecard import BenchmarkScorecard, approval_at_bad_rate
 from models.stages import TwoStageModel
 from models.train import monotonicity
@@ -205,7 +205,7 @@ def test_the_gate_refuses_a_model_that_breaks_a_declared_direction():
     holds = monotonicity(free, X.head(200))
     assert holds == {"debt_ratio": False}
     measured = {"auc": 0.8, "ece": 0.01, "psi_score": 0.01, "psi_max_feature": 0.1, "benchmark_auc": 0.7}
-    checks = {c.rule: c.holds for c in gate(measured, None, all(holds.values()))}
+    checks = {c.rule: c.holds for c in own_checks(measured, measured, holds)}
     assert checks["monotone constraints hold"] is False
 
 
@@ -216,6 +216,6 @@ def test_the_gate_refuses_a_model_that_breaks_a_declared_direction():
 ])
 def test_the_gate_refuses_unstable_features_and_a_model_no_better_than_a_scorecard(change, rule):
     measured = {"auc": 0.8, "ece": 0.01, "psi_score": 0.01, "psi_max_feature": 0.1, "benchmark_auc": 0.7}
-    checks = {c.rule: c.holds for c in gate({**measured, **change}, None, True)}
+    checks = {c.rule: c.holds for c in own_checks({**measured, **change}, {**measured, **change}, {})}
     assert checks[rule] is False
     assert sum(not holds for holds in checks.values()) == 1
