@@ -183,9 +183,10 @@ def test_a_model_reload_swaps_the_version_that_answers(service, model_home, cham
 
     earlier = service.ask()
     before = earlier.headers["x-model-version"]
-    # other settings, so another bundle: the same ones would retrain the champion, which promote refuses
+    # other settings, so another bundle (the same ones would retrain the champion, which promote refuses),
+    # and other ones on each database this test runs on, since both share the session's store
     newer = train_challenger(model_home, policy=past_city_policy(tmp_path), split_months=MODEL_SPLIT,
-                             params={"num_leaves": 7})
+                             params={"num_leaves": 6 + int(before)})
     promote(model_home, force=True, reason="reload test")
     assert service.ask().headers["x-model-version"] == before  # not until reloaded
     reloaded = service.client.post("/admin/reload", headers=service.headers("operator")).json()
