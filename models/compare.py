@@ -1,4 +1,4 @@
-"""Challenger beside champion on the same loans and the same enterprises: what an analyst reads
+"""Challenger beside champion on the same loans: what an analyst reads
 before promoting. Numbers as frames; plots as matplotlib figures (the notebooks show them)."""
 
 from __future__ import annotations
