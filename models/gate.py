@@ -130,11 +130,12 @@ def judge(challenger: ModelBundle, champion: ModelBundle | None, loans: pd.DataF
         old = champion.decide(loans, explain=False)
         found = overlap(window, champion.meta.get("split", {}))
         months = sorted({m for ms in found.values() for m in ms})
+        learned = ", ".join(f"{name} {a}…{b}" for name, (a, b) in fitted_months(champion.meta.get("split", {})).items())
         checks.append(GateCheck(
             "comparison window outside every month the champion learned from", float(len(months)), "= 0 months",
             not months, "comparison",
-            "; ".join(f"{name} {', '.join(ms)}" for name, ms in found.items()) if found else
-            f"champion learned from {', '.join(f'{n} {a}…{b}' for n, (a, b) in fitted_months(champion.meta.get('split', {})).items())}"))
+            "; ".join(f"inside the champion's {name} window: {', '.join(ms)}" for name, ms in found.items())
+            if found else f"champion learned from {learned}"))
         differences = paired_differences(y, old.pd, new.pd, level, bootstrap_rounds)
         checks.append(auc_check(differences, limits))
         business = _business(old, new)

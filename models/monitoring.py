@@ -31,6 +31,7 @@ import pandas as pd
 from features.registry import BY_NAME, category_name
 from models import metrics
 from models.bundle import ModelBundle
+from models.dataset import label_loans
 from models.fairness import wilson
 from models.policy import GRADES
 
@@ -215,8 +216,8 @@ def verdict(applicants: pd.DataFrame, population: pd.DataFrame, missing: pd.Data
     """*retrain*, *watch* or *stable*, and the rules that fired (in words, with their numbers):
 
     retrain: the applicants' score PSI at or above 0.25; a source the model reads has gone silent
-    (:func:`silent_sources`); a feature's missing share among applicants moved by 20 points or more; realised default on all matured loans since training, with its
-    95 % interval, wholly outside ``band_of_calibration`` × predicted (on ≥ 10 defaults).
+    (:func:`silent_sources`); a feature's missing share among applicants moved by 20 points or
+    more; realised default on all matured loans since training, with its 95 % interval, wholly outside ``band_of_calibration`` × predicted (on ≥ 10 defaults).
     watch: the applicants' score PSI at or above 0.10; any model feature in the act band among
     applicants; the whole population's score PSI at or above 0.25; a feature's missing share moved
     by 5 points; one grade's realised interval wholly outside the band.
@@ -231,7 +232,8 @@ def verdict(applicants: pd.DataFrame, population: pd.DataFrame, missing: pd.Data
     for row in (silent if silent is not None else pd.DataFrame(columns=["silent"])).itertuples(index=False):
         if row.silent:
             retrain.append(f"{row.source}: no delivery since {row.last_delivery} ({row.silent_days} days; its longest "
-                           f"gap in the two years before was {row.longest_gap_days:.0f} days) — the department stopped delivering")
+                           f"gap in the two years before was {row.longest_gap_days:.0f} days) — the department "
+                           "stopped delivering")
     for row in missing.itertuples(index=False):
         if row.before_rows < MIN_ROWS or row.after_rows < MIN_ROWS:
             continue
@@ -284,28 +286,28 @@ def monitor(bundle: ModelBundle, home: Path, as_of: dt.date, recent_months: int 
     newest = pd.Period(as_of, "M")
     recent = _sample(snapshots[(month > newest - recent_months) & (month <= newest)
                                & (snapshots["grant_date"] <= pd.Timestamp(as_of))], sample)
-    year_before = as_of.replace(year=as_of.year - 1) if not (as_of.month == 2 and as_of.day == 29) else \
-        as_of.replace(year=as_of.year - 1, day=28)
+    year_before = (pd.Timestamp(as_of) - pd.DateOffset(years=1)).date()
     now, then = _sample(_living(home, as_of), sample), _sample(_living(home, year_before), sample)
     fitted_until = max(w[1] for w in (split["train"], split["valid"], split["calib"]) if w and w[0])
-    from models.dataset import label_loans
-
     labelled = label_loans(snapshots, Lake(home))
     since = labelled[labelled["grant_date"].dt.to_period("M") > pd.Period(fitted_until, "M")].reset_index(drop=True)
     applicants = drift(bundle, training, recent)
     population = drift(bundle, then, now) if len(then) and len(now) else pd.DataFrame()
     missing = missing_by_source(bundle, training, recent)
     realised = realised_by_grade(bundle, since)
-    silent = silent_sources(home, as_of, sorted({s for f in bundle.features if f in BY_NAME for s in BY_NAME[f].sources}))
+    read = sorted({source for name in bundle.features if name in BY_NAME for source in BY_NAME[name].sources})
+    silent = silent_sources(home, as_of, read)
     said, rules = verdict(applicants, population, missing, realised, bundle.policy.fair_lending["calibration_band"],
                           silent)
-    grant = lambda frame: (f"{frame['grant_date'].min():%Y-%m}…{frame['grant_date'].max():%Y-%m}" if len(frame) else "none")
+    granted = (f"{recent['grant_date'].min():%Y-%m}…{recent['grant_date'].max():%Y-%m}" if len(recent) else "none")
     populations = {
-        "training applicants": f"{len(training):,} loans granted {split['train'][0]}…{split['train'][1]} (profiles at grant)",
-        "recent applicants": f"{len(recent):,} loans granted {grant(recent)} (profiles at grant)",
+        "training applicants": f"{len(training):,} loans granted {split['train'][0]}…{split['train'][1]} "
+                               "(profiles at grant)",
+        "recent applicants": f"{len(recent):,} loans granted {granted} (profiles at grant)",
         "population then": f"{len(then):,} living entities on {year_before}",
         "population now": f"{len(now):,} living entities on {as_of}",
-        "matured since training": f"{len(since):,} loans granted after {fitted_until}, {int(since['defaulted'].sum()) if len(since) else 0} defaults"}
+        "matured since training": f"{len(since):,} loans granted after {fitted_until}, "
+                                  f"{int(since['defaulted'].sum()) if len(since) else 0} defaults"}
     return Monitoring(said, rules, applicants, population, missing, realised, silent, populations, then, now)
 
 

@@ -154,8 +154,8 @@ def train_challenger(home: Path, snapshots: pd.DataFrame | None = None, policy: 
              "features_excluded.csv": excluded.to_csv(index=False),
              **({"stages.csv": stages.to_csv(index=False)} if stages is not None else {}),
              **{f"fair_lending_{by}.csv": table.to_csv(index=False) for by, table in fairness.tables.items()}}
-    run_id, version, new_version = tracking.log_training(bundle, bundle_dir, windows["oot"], run_params, headline, files, register,
-                                            experiment=experiment, tags=tags)
+    run_id, version, new_version = tracking.log_training(bundle, bundle_dir, windows["oot"], run_params, headline,
+                                                         files, register, experiment=experiment, tags=tags)
     if version:
         bundle.meta["model_version"] = version
     seconds["mlflow"] = time.perf_counter() - tick
