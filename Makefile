@@ -1,12 +1,12 @@
 # Benchmarks run on demand; the test suite never times anything.
 PYTHON ?= .venv/bin/python
 
-.PHONY: bench bench-synth bench-synth-1m bench-ingest bench-profile bench-model bench-real bench-service bench-notebooks test
+.PHONY: bench bench-synth bench-synth-1m bench-ingest bench-profile bench-model bench-real bench-service bench-notebooks bench-cli test
 
 test:
 	$(PYTHON) -m pytest
 
-bench: bench-synth bench-ingest bench-profile bench-model bench-real bench-service bench-notebooks
+bench: bench-synth bench-ingest bench-profile bench-model bench-real bench-service bench-notebooks bench-cli
 
 bench-synth:
 	$(PYTHON) bench/synth_bench.py --enterprises 100000 --months 24 --runs 3
@@ -32,3 +32,6 @@ bench-service:
 
 bench-notebooks:
 	$(PYTHON) bench/notebook_bench.py --enterprises 30000 --runs 3
+
+bench-cli:
+	$(PYTHON) bench/cli_bench.py --runs 10

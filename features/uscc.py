@@ -23,9 +23,9 @@ from functools import lru_cache
 from importlib import resources
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
+
+# pandas and Arrow are imported by the bulk functions that use them: `xyd uscc check CODE` checks
+# one code with NumPy's tables alone and must start in a fraction of a second
 
 CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 """The 31 characters a USCC may contain, in the order of their check values."""
@@ -233,12 +233,17 @@ _ORG_VALUE_SMALL = _ORG_VALUE.astype(np.int8)
 
 
 def _arrow_text(codes: pd.Series) -> pa.Array:
+    import pyarrow as pa
+
     arr = pa.array(codes.astype("str"), type=pa.string(), from_pandas=True)
     return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
 def normalise_array(arr: pa.Array) -> pa.Array:
     """:func:`normalise` for an Arrow string array (nulls stay null)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     out = arr
     wide = pc.invert(pc.fill_null(pc.string_is_ascii(arr), True))
     if pc.any(wide).as_py():  # only non-ASCII codes need folding; most are plain already
@@ -260,6 +265,8 @@ def normalise_array(arr: pa.Array) -> pa.Array:
 
 def normalise_series(codes: pd.Series) -> pd.Series:
     """:func:`normalise` for a whole column (missing values stay missing)."""
+    import pandas as pd
+
     out = normalise_array(_arrow_text(codes)).to_numpy(zero_copy_only=False)
     return pd.Series(out, index=codes.index, dtype="str", name=codes.name)
 
@@ -269,6 +276,9 @@ def check_array(arr: pa.Array) -> np.ndarray:
 
     Vectorised equivalent of ``check(code).rule``, used by ingestion on millions of rows.
     """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     lengths = pc.fill_null(pc.utf8_length(arr), 0).to_numpy(zero_copy_only=False)
     ascii_ = pc.fill_null(pc.string_is_ascii(arr), False).to_numpy(zero_copy_only=False)
     result = np.full(len(arr), None, dtype=object)
@@ -284,8 +294,19 @@ def check_array(arr: pa.Array) -> np.ndarray:
     return result
 
 
+def valid_mask(texts: list[str]) -> np.ndarray:
+    """Which of many codes, as typed (normalised here), are valid: :func:`check`'s verdict for a
+    million codes at once."""
+    import pyarrow as pa
+
+    rules = check_array(normalise_array(pa.array(texts, type=pa.string())))
+    return np.equal(rules, None)
+
+
 def check_series(codes: pd.Series) -> pd.Series:
     """:func:`check_array` for a pandas column: the first broken rule, missing where valid."""
+    import pandas as pd
+
     return pd.Series(pd.array(check_array(_arrow_text(codes)), dtype="str"), index=codes.index)
 
 

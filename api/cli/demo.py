@@ -49,7 +49,7 @@ def newest_delivered_month(today: dt.date) -> str:
     return str(np.datetime64(int(anchor_months(np.array([np.datetime64(today, "D")]))[0]), "M"))
 
 
-@click.command()
+@click.command(short_help="The whole platform on a generated city, then serve it.")
 @click.option("--enterprises", type=int, default=DEMO_CITY.enterprises, show_default=True,
               help="Size of the demo city.")
 @click.option("--port", type=int, default=8000, show_default=True, help="Where the service listens.")

@@ -32,7 +32,7 @@ class InputError(click.ClickException):
 RISK = {1: "higher ↑", -1: "lower ↓", 0: "—"}
 
 
-@click.group()
+@click.group(short_help="Build, show and publish enterprise credit profiles.")
 def features() -> None:
     """The enterprise credit profile: its features, builds and training snapshots."""
 

@@ -34,7 +34,7 @@ def report_table(report: RunReport) -> Table:
     return table
 
 
-@click.command()
+@click.command(short_help="Ingest department files into the lake.")
 @click.argument("source", required=False, type=click.Choice(list(SOURCES)))
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--drop", type=click.Path(exists=True, file_okay=False, path_type=Path),

@@ -21,7 +21,7 @@ def _refuse(console: Console, error: Exception) -> None:
     sys.exit(2)
 
 
-@click.command()
+@click.command(short_help="Train a challenger and register it in MLflow.")
 @click.option("--no-register", is_flag=True, help="Log the run to MLflow without registering the model.")
 @click.option("--oot-months", type=click.IntRange(1, 60), default=None,
               help="Newest matured grant months kept out of time [default: the fewest holding --min-defaults].")
@@ -99,7 +99,7 @@ def train(no_register: bool, oot_months: int | None, calib_months: int | None, v
         console.print(f"[yellow]evidence:[/yellow] {note}")
 
 
-@click.command()
+@click.command(short_help="Promote the challenger through the gate (or --dry-run).")
 @click.option("--dry-run", is_flag=True, help="Show the whole verdict and change nothing (no alias moved, nothing logged).")
 @click.option("--force", is_flag=True, help="Promote even if the gate does not hold (needs --reason).")
 @click.option("--reason", help="Why: logged with the promotion.")
@@ -153,7 +153,7 @@ def promote(dry_run: bool, force: bool, reason: str | None) -> None:
         sys.exit(1)
 
 
-@click.command()
+@click.command(short_help="Write the pre-credit list (预授信名单) of a stored profile.")
 @click.option("--as-of", "as_of", type=DATE, required=True, help="The stored profile to score (YYYY-MM-DD).")
 @click.option("--model", "model", default="champion", show_default=True,
               help="Registry alias (champion, challenger) or version number.")
@@ -182,7 +182,7 @@ def score(as_of: dt.datetime, model: str) -> None:
     console.print(table)
 
 
-@click.command()
+@click.command(short_help="Drift on like populations: stable, watch or retrain.")
 @click.option("--as-of", "as_of", type=DATE, required=True, help="The latest profile date to monitor (YYYY-MM-DD).")
 @click.option("--model", "model", default="champion", show_default=True,
               help="Registry alias (champion, challenger) or version number.")

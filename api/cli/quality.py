@@ -15,7 +15,7 @@ from features.home import xyd_home
 from features.quality import quality_html, quality_table
 
 
-@click.command()
+@click.command(short_help="Data quality of every source: a table and a page.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to write the HTML report (default: XYD_HOME/reports/quality-<date>.html).")
 def quality(html_path: Path | None) -> None:

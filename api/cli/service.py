@@ -28,7 +28,7 @@ def database():
     return sessions(make_engine(url))
 
 
-@click.group()
+@click.group(short_help="API clients: banks, regulators and operators.")
 def clients() -> None:
     """API clients: banks, regulators and operators."""
 
@@ -69,7 +69,7 @@ def disable_client(client_id: int, enable: bool) -> None:
     click.echo(f"client {client_id} {'enabled' if enable else 'disabled'}")
 
 
-@click.group()
+@click.group(short_help="Enterprises' authorisations (授权书) for banks.")
 def authorizations() -> None:
     """Enterprises' authorisations (授权书) for banks."""
 
@@ -129,7 +129,7 @@ def list_authorizations(uscc: str | None, bank_id: int | None) -> None:
     Console().print(table)
 
 
-@click.group("audit")
+@click.group("audit", short_help="Verify the decisions' audit chain.")
 def audit_group() -> None:
     """The decisions' audit chain."""
 
@@ -147,7 +147,7 @@ def verify() -> None:
     sys.exit(1)
 
 
-@click.command()
+@click.command(short_help="Run the bank-facing service.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8000, show_default=True)
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)

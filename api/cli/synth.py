@@ -53,7 +53,7 @@ def summary_table(summary: CitySummary, out: Path) -> Table:
     return table
 
 
-@click.command()
+@click.command(short_help="Generate a synthetic Yichang, as its departments deliver.")
 @click.option("--enterprises", type=int, default=2_000, show_default=True,
               help="Market entities (enterprises, individual businesses and cooperatives).")
 @click.option("--months", type=int, default=24, show_default=True, help="Months of monthly records.")

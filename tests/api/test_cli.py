@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import click
 from click.testing import CliRunner
 
 from api.cli import main
@@ -50,6 +51,43 @@ def test_check_reads_codes_from_standard_input():
     result = run("uscc", "check", "-", input=f"{VALID}\r\n91350100M000100Y44\n")
     assert result.exit_code == 1
     assert [line.split("\t")[1] for line in result.output.splitlines()] == ["valid", "invalid"]
+
+
+def test_many_codes_from_standard_input_get_the_verdicts_of_one_code_at_a_time():
+    import numpy as np
+
+    generated = uscc.random_codes(np.random.default_rng(5), 1_500, "9", "1", "420502")
+    typed = [str(c) for c in generated]
+    typed[::7] = [c[:-1] + ("0" if c[-1] != "0" else "1") for c in typed[::7]]  # a wrong check character
+    typed[3::11] = [" " + c.lower() for c in typed[3::11]]  # lower case with a space: valid once normalised
+    typed[5::13] = ["９" + c[1:] for c in typed[5::13]]  # full width: valid once normalised
+    typed[1::17] = ["", "abc", "9142050", "Ｉ" * 18] * (len(typed[1::17]) // 4) + [""] * (len(typed[1::17]) % 4)
+    result = run("uscc", "check", "-", input="\n".join(typed) + "\n")
+    assert result.exit_code == 1
+    expected = [f"{c}\tvalid" if uscc.check(c).valid else f"{c}\tinvalid\t{uscc.check(c).reason}" for c in typed]
+    assert result.output.splitlines() == expected
+
+
+def test_light_commands_import_no_heavy_library():
+    """`xyd --help` and `xyd uscc check` start in a fraction of a second: a clerk checks codes in a
+    shell loop. Each runs in a fresh interpreter that then lists the heavy modules it loaded."""
+    heavy = ("mlflow", "lightgbm", "shap", "fastapi", "sqlalchemy", "pandas", "sklearn", "matplotlib")
+    for args in (["--help"], ["uscc", "check", VALID], ["uscc", "--help"]):
+        probe = ("import sys\nfrom api.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
+                 "print('LOADED', sorted(m for m in %r if m in sys.modules))" % (args, heavy))
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+        assert done.stdout.splitlines()[-1] == "LOADED []", (args, done.stdout[-300:], done.stderr[-300:])
+
+
+def test_the_help_lists_each_command_in_its_own_words():
+    from api.cli import COMMANDS
+
+    ctx = click.Context(main)
+    for name, (_, summary) in COMMANDS.items():
+        assert main.get_command(ctx, name).short_help == summary, name
+    listed = run("--help").output
+    assert all(name in listed and summary in listed for name, (_, summary) in COMMANDS.items())
+    assert "as they land" not in listed
 
 
 def test_check_without_codes_is_a_usage_error():
