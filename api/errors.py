@@ -7,15 +7,19 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api import examples
 
 log = logging.getLogger("xyd.api")
 
 
 class ErrorBody(BaseModel):
     """What every 4xx and 5xx response carries."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.ERROR]})
 
     code: str
     message: str

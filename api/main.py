@@ -126,17 +126,31 @@ def create_app(config: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="信易贷 pre-credit service", version="1",
                   description="Pre-credit decisions for banks holding an enterprise's authorisation (授权书); "
-                              "explanations and the audit trail for regulators.", lifespan=lifespan)
+                              "explanations and the audit trail for regulators. Every call but the health "
+                              "checks sends `Authorization: Bearer <API key>`.", lifespan=lifespan,
+                  generate_unique_id_function=lambda route: route.name)
     app.state.holder = holder
     app.state.config = config
     app.state.client_cache = {}
     errors.install(app)
     for router in (pre_credit.router, decisions.router, authorizations.router, models.router, health.router,
                    admin.router, typeface.router):
+        _summarise(router)
         app.include_router(router)
     app.add_middleware(ServiceMiddleware, holder=holder, max_body=config.max_body_bytes)
     _document_errors(app)
     return app
+
+
+def _summarise(router) -> None:
+    """Each operation's summary is the first line of its route's docstring, in words a bank's
+    integrator reads in the docs and in a generated client (not "Pre Credit")."""
+    from fastapi.routing import APIRoute
+
+    for route in router.routes:
+        if isinstance(route, APIRoute) and not route.summary and route.endpoint.__doc__:
+            paragraph = " ".join(route.endpoint.__doc__.strip().split("\n\n")[0].split())
+            route.summary = paragraph.split(". ")[0].rstrip(".").replace("``", "`")
 
 
 def _document_errors(app: FastAPI) -> None:

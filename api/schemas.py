@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from api import examples
+
 CONTROL = {chr(c) for c in (*range(0x20), 0x7F)}
 
 
@@ -30,7 +32,7 @@ ID = Annotated[int, Field(ge=1, le=2**31 - 1)]
 class PreCreditRequest(BaseModel):
     """A bank's question about one enterprise it holds an authorisation from."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.PRE_CREDIT_REQUEST]})
     uscc: Text = Field(min_length=1, max_length=64, description="统一社会信用代码 (full-width and spaces are folded)")
     authorization_id: Text = Field(min_length=1, max_length=64, description="The 授权书 registered for this bank")
     requested_amount: int | None = Field(default=None, ge=0, le=10**12, description="CNY the enterprise asks for")
@@ -137,6 +139,8 @@ class AdvicePublic(BaseModel):
     made on, the rest of the record assumed unchanged. ``advice`` is null when the decision is
     already grade A and approved or when nothing the record allows improves it (``why`` says which)."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.ADVICE]})
+
     request_id: str
     uscc: str
     model_version: str
@@ -150,6 +154,8 @@ class AdvicePublic(BaseModel):
 
 class PreCreditPublic(BaseModel):
     """A decision: PD, score, grade, decision, limit, the reasons and the versions behind it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.PRE_CREDIT]})
 
     request_id: str
     uscc: str
@@ -170,7 +176,7 @@ class PreCreditPublic(BaseModel):
 
 
 class PreCreditBatchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.PRE_CREDIT_BATCH_REQUEST]})
     items: list[PreCreditRequest] = Field(min_length=1, max_length=1000)
 
 
@@ -187,6 +193,7 @@ class PreCreditBatchItem(BaseModel):
 
 
 class PreCreditBatchPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.PRE_CREDIT_BATCH]})
     request_id: str
     count: int
     decided: int
@@ -194,6 +201,7 @@ class PreCreditBatchPublic(BaseModel):
 
 
 class DecisionsPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.DECISIONS]})
     count: int
     items: list[PreCreditPublic]
 
@@ -201,7 +209,7 @@ class DecisionsPublic(BaseModel):
 class ReviewCreate(BaseModel):
     """A credit officer's outcome for a referred decision."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.REVIEW_REQUEST]})
     outcome: Literal["approve", "decline"]
     limit_yuan: int | None = Field(default=None, ge=0, le=10**12,
                                    description="The limit granted (required to approve; none when declined)")
@@ -210,7 +218,7 @@ class ReviewCreate(BaseModel):
 
 
 class ReviewPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [examples.REVIEW]})
     request_id: str
     outcome: str
     limit_yuan: int | None
@@ -220,7 +228,7 @@ class ReviewPublic(BaseModel):
 
 
 class AuthorizationCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.AUTHORIZATION_REQUEST]})
     uscc: Text = Field(min_length=1, max_length=64)
     bank_id: ID
     purpose: Text = Field(min_length=1, max_length=200)
@@ -232,7 +240,7 @@ class AuthorizationCreate(BaseModel):
 
 
 class AuthorizationPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [examples.AUTHORIZATION]})
     id: str
     uscc: str
     bank_id: ID
@@ -247,11 +255,13 @@ class AuthorizationPublic(BaseModel):
 
 
 class AuthorizationsPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.AUTHORIZATIONS]})
     count: int
     items: list[AuthorizationPublic]
 
 
 class ModelCard(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.MODEL_CARD]})
     model_version: str
     bundle_id: str
     alias: str
@@ -265,6 +275,7 @@ class ModelCard(BaseModel):
 
 
 class ReloadPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.RELOAD]})
     previous_version: str | None
     model_version: str | None
     changed: bool

@@ -11,7 +11,7 @@ from api.schemas import ReloadPublic
 router = APIRouter(prefix="/admin", tags=["admin"])
 
 
-@router.post("/reload", response_model=ReloadPublic, responses=responses(401, 403))
+@router.post("/reload", response_model=ReloadPublic, responses=responses(401, 403), summary="Load the current champion now")
 def reload_model(caller: OperatorDep, holder: HolderDep) -> ReloadPublic:
     """Load the current champion now (each worker also checks on its own every
     ``XYD_MODEL_CHECK_SECONDS``); requests in flight finish on the model they started with."""

@@ -13,7 +13,8 @@ from api.schemas import AuthorizationCreate, AuthorizationPublic, Authorizations
 router = APIRouter(prefix="/v1/authorizations", tags=["authorizations"])
 
 
-@router.post("", response_model=AuthorizationPublic, status_code=201, responses=responses(401, 403, 422))
+@router.post("", response_model=AuthorizationPublic, status_code=201, responses=responses(401, 403, 422),
+             summary="Register an enterprise's signed authorisation for one bank")
 def create_authorization(body: AuthorizationCreate, caller: OperatorDep, session: SessionDep) -> AuthorizationPublic:
     """Register an enterprise's signed authorisation for one bank (the national template's version
     and the SHA-256 of the signed letter are kept)."""

@@ -79,7 +79,8 @@ def _advice(session, decision, holder) -> tuple[dict | None, str | None, bool, o
     return found.as_json(), None, False, profile
 
 
-@router.get("/{request_id}/advice", response_model=AdvicePublic, responses=responses(401, 403, 404, 409, 422))
+@router.get("/{request_id}/advice", response_model=AdvicePublic, responses=responses(401, 403, 404, 409, 422),
+            summary="The fewest lawful actions that would improve this decision")
 def decision_advice(caller: BankOrRegulatorDep, session: SessionDep, holder: HolderDep,
                     request_id: str = RequestId) -> AdvicePublic:
     """What would change this decision: the fewest lawful actions its record allows (arrears paid,
@@ -94,7 +95,8 @@ def decision_advice(caller: BankOrRegulatorDep, session: SessionDep, holder: Hol
                         grade=decision.grade, decision=decision.decision, advice=advice, why=why)
 
 
-@router.get("/{request_id}/report", response_class=HTMLResponse, responses=responses(401, 403, 404, 422))
+@router.get("/{request_id}/report", response_class=HTMLResponse, responses=responses(401, 403, 404, 422),
+            summary="The regulator's page of one decision (HTML)")
 def decision_report(caller: RegulatorDep, session: SessionDep, holder: HolderDep,
                     request_id: str = RequestId) -> HTMLResponse:
     """The regulator's page: the reference the decision is explained against, the waterfall from
@@ -110,7 +112,7 @@ def decision_report(caller: RegulatorDep, session: SessionDep, holder: HolderDep
 
 
 @router.post("/{request_id}/review", response_model=ReviewPublic, status_code=201,
-             responses=responses(401, 403, 404, 409, 422))
+             responses=responses(401, 403, 404, 409, 422), summary="Record a credit officer's review of a referral")
 def record_review(body: ReviewCreate, caller: BankDep, session: SessionDep,
                   request_id: str = RequestId) -> ReviewPublic:
     """The bank's credit officer records the outcome of a referred decision (once): approve with

@@ -6,18 +6,20 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy import text
 
+from api import examples
 from api.metrics import exposition
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", responses={200: {"content": {"application/json": {"example": examples.HEALTH}}}})
 def healthz() -> dict:
     """The process answers."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "database unreachable or no champion loaded"}})
+@router.get("/readyz", responses={200: {"content": {"application/json": {"example": examples.READY}}},
+                                  503: {"description": "database unreachable or no champion loaded"}})
 def readyz(request: Request):
     """Ready to decide: the database answers and a champion is loaded."""
     problems = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from api import examples
 from api.db import repository
 from api.decide import current_bundle
 from api.deps import CallerDep, HolderDep, SessionDep
@@ -25,7 +26,7 @@ def current_model(caller: CallerDep, holder: HolderDep, session: SessionDep, req
                      metrics=meta.get("metrics", {}), published_profiles=repository.published_summary(session))
 
 
-@router.get("/features", responses=responses(401))
+@router.get("/features", responses={**responses(401), 200: {"content": {"application/json": {"example": examples.FEATURES}}}})
 def features(caller: CallerDep) -> dict:
     """The feature registry: every feature's meaning, unit, direction, sources and legal basis."""
     return {"feature_set_version": feature_set_version(), "count": len(FEATURES),

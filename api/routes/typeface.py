@@ -10,7 +10,8 @@ from api.errors import ApiError, responses
 router = APIRouter(prefix="/v1/typeface", tags=["pages"])
 
 
-@router.get("/{name}", response_class=Response, responses=responses(404, 422))
+@router.get("/{name}", response_class=Response, responses=responses(404, 422),
+            summary="The base font of the regulator's pages")
 def typeface(name: str = Path(max_length=40, pattern=r"^[0-9a-f]{16}\.woff$")) -> Response:
     """The base font of the regulator's pages (:func:`features.typeface.base_font`); its name is
     a hash of what it is made from, so browsers keep it for a year."""

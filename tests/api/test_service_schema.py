@@ -1,5 +1,7 @@
 """Schemathesis over the service's own OpenAPI spec, against the real server: no 5xx, and every
-answer (status, content type, body) as the spec says."""
+answer (status, content type, body) as the spec says; and the spec as a bank's integrator takes
+it: valid, with its security scheme and operation names, and a client generated from it that makes
+one authorised decision."""
 
 from __future__ import annotations
 
@@ -18,9 +20,9 @@ from tests.api.test_service_processes import start_server
 def live(model_home, champion_store, tmp_path_factory):
     folder = tmp_path_factory.mktemp("schema-service")
     url = f"sqlite:///{folder}/xyd.db"
-    keys, _, _, _ = prepare_database(url, model_home)
+    keys, _, codes, authorizations = prepare_database(url, model_home)
     server, base = start_server(url, model_home, folder, champion_store)
-    yield base, keys
+    yield base, keys, codes, authorizations
     server.terminate()
     server.wait(timeout=30)
 
@@ -38,8 +40,112 @@ ROLE_BY_PREFIX = (("/v1/authorizations", "operator"), ("/admin", "operator"), ("
 @schema.parametrize()
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_server_errors_and_answers_match_the_spec(case, live):
-    base, keys = live
+    base, keys = live[:2]
     role = next((r for prefix, r in ROLE_BY_PREFIX if case.path.startswith(prefix)), "bank")
     case.call_and_validate(base_url=base, headers={"Authorization": f"Bearer {keys[role]}"},
                            checks=[not_a_server_error, status_code_conformance, content_type_conformance,
                                    response_schema_conformance])
+
+
+def test_a_bank_generates_a_client_from_the_spec_and_decides_with_it(live, tmp_path):
+    import importlib
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import httpx
+    from openapi_spec_validator import validate
+
+    base, keys, codes, authorizations = live
+    spec = httpx.get(f"{base}/openapi.json").json()
+    validate(spec)
+    assert spec["components"]["securitySchemes"]["apiKey"] == {
+        "type": "http", "scheme": "bearer", "description": spec["components"]["securitySchemes"]["apiKey"]["description"]}
+    operations = [op for methods in spec["paths"].values() for op in methods.values()]
+    assert len({op["operationId"] for op in operations}) == len(operations)
+    assert all(op["summary"] and op["summary"] != op["operationId"].replace("_", " ").title() for op in operations)
+    decide = spec["paths"]["/v1/pre-credit"]["post"]
+    assert decide["operationId"] == "pre_credit" and decide["security"] == [{"apiKey": []}]
+
+    (tmp_path / "spec.json").write_text(json.dumps(spec, ensure_ascii=False), "utf-8")
+    tools = str(Path(sys.executable).parent)  # the generator formats with ruff, installed beside it
+    done = subprocess.run([os.path.join(tools, "openapi-python-client"), "generate", "--path", str(tmp_path / "spec.json"),
+                           "--meta", "none", "--output-path", str(tmp_path / "xyd_client"), "--fail-on-warning"],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PATH": tools + os.pathsep + os.environ.get("PATH", "")})
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    sys.path.insert(0, str(tmp_path))
+    try:
+        client_module = importlib.import_module("xyd_client")
+        operation = importlib.import_module("xyd_client.api.pre_credit.pre_credit")
+        models = importlib.import_module("xyd_client.models")
+        client = client_module.AuthenticatedClient(base_url=base, token=keys["bank"])
+        answer = operation.sync_detailed(client=client, body=models.PreCreditRequest(
+            uscc=codes[0], authorization_id=authorizations["valid"]))
+        assert answer.status_code == 200, answer.content[:500]
+        decision = answer.parsed
+        assert isinstance(decision, models.PreCreditPublic) and decision.uscc == codes[0]
+        assert decision.grade in "ABCDE" and 0 < decision.pd < 1
+        refused = operation.sync_detailed(client=client_module.AuthenticatedClient(base_url=base, token="wrong"),
+                                          body=models.PreCreditRequest(uscc=codes[0],
+                                                                       authorization_id=authorizations["valid"]))
+        assert refused.status_code == 401 and isinstance(refused.parsed, models.ErrorBody)
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [m for m in sys.modules if m == "xyd_client" or m.startswith("xyd_client.")]:
+            del sys.modules[name]
+
+
+def _has_example(media: dict, schemas: dict) -> bool:
+    if "example" in media or "examples" in media:
+        return True
+    schema = media.get("schema", {})
+    if "$ref" in schema:
+        schema = schemas[schema["$ref"].split("/")[-1]]
+    return "examples" in schema or "example" in schema
+
+
+def test_every_body_in_the_spec_has_an_example_shaped_as_the_service_answers(live):
+    import httpx
+
+    from api import examples, schemas
+    from api.errors import ErrorBody
+
+    base, keys, codes, authorizations = live
+    spec = httpx.get(f"{base}/openapi.json").json()
+    components = spec["components"]["schemas"]
+    missing = []
+    for path, methods in spec["paths"].items():
+        for method, operation in methods.items():
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if body is not None and not _has_example(body, components):
+                missing.append(f"{method} {path} request")
+            for status, response in operation["responses"].items():
+                media = response.get("content", {}).get("application/json")
+                if media is not None and not _has_example(media, components):
+                    missing.append(f"{method} {path} {status}")
+    assert not missing
+    for model, example in ((schemas.PreCreditRequest, examples.PRE_CREDIT_REQUEST), (schemas.PreCreditPublic, examples.PRE_CREDIT),
+                           (schemas.PreCreditBatchRequest, examples.PRE_CREDIT_BATCH_REQUEST),
+                           (schemas.PreCreditBatchPublic, examples.PRE_CREDIT_BATCH), (schemas.DecisionsPublic, examples.DECISIONS),
+                           (schemas.AdvicePublic, examples.ADVICE), (schemas.ReviewCreate, examples.REVIEW_REQUEST),
+                           (schemas.ReviewPublic, examples.REVIEW), (schemas.AuthorizationCreate, examples.AUTHORIZATION_REQUEST),
+                           (schemas.AuthorizationPublic, examples.AUTHORIZATION),
+                           (schemas.AuthorizationsPublic, examples.AUTHORIZATIONS), (schemas.ModelCard, examples.MODEL_CARD),
+                           (schemas.ReloadPublic, examples.RELOAD), (ErrorBody, examples.ERROR)):
+        assert model.model_validate(example).model_dump(mode="json").keys() == example.keys(), model.__name__
+    answer = httpx.post(f"{base}/v1/pre-credit", json={"uscc": codes[0], "authorization_id": authorizations["valid"]},
+                        headers={"Authorization": f"Bearer {keys['bank']}"}).json()
+    assert answer.keys() == examples.PRE_CREDIT.keys()
+    assert answer["reasons"].keys() == examples.PRE_CREDIT["reasons"].keys()
+    assert answer["reasons"]["adverse"][0].keys() == examples.PRE_CREDIT["reasons"]["adverse"][0].keys()
+    card = httpx.get(f"{base}/v1/models/current", headers={"Authorization": f"Bearer {keys['bank']}"}).json()
+    assert card.keys() == examples.MODEL_CARD.keys() and card["windows"].keys() == examples.MODEL_CARD["windows"].keys()
+    advice = httpx.get(f"{base}/v1/decisions/{answer['request_id']}/advice",
+                       headers={"Authorization": f"Bearer {keys['bank']}"}).json()
+    assert advice.keys() == examples.ADVICE.keys()
+    assert httpx.get(f"{base}/healthz").json().keys() == examples.HEALTH.keys()
+    features = httpx.get(f"{base}/v1/features", headers={"Authorization": f"Bearer {keys['bank']}"}).json()
+    assert features.keys() == examples.FEATURES.keys()

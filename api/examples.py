@@ -1,0 +1,93 @@
+"""One example of every request and response body, for the OpenAPI document a bank's integrator
+reads and generates a client from. Taken from a real decision of the test city (shortened to one
+reason of each kind); tests hold each example valid against its schema and shaped as the service
+really answers."""
+
+from __future__ import annotations
+
+REQUEST_ID = "968fce70-ba49-44cd-b1e8-4716b707c1ce"
+USCC = "914205020485576251"
+AUTHORIZATION_ID = "bc3999e6-e4ca-4ec8-8306-8cc6840c5b6c"
+
+PRE_CREDIT_REQUEST = {"uscc": USCC, "authorization_id": AUTHORIZATION_ID, "requested_amount": 500000,
+                      "product": "信易贷·税易贷"}
+
+PRE_CREDIT = {
+    "request_id": REQUEST_ID, "uscc": USCC, "name": "西陵鸿源商务服务有限公司", "pd": 0.008954, "score": 645.9,
+    "grade": "B", "decision": "approve", "limit_yuan": 80000, "requested_amount": 500000, "product": "信易贷·税易贷",
+    "reasons": {
+        "knockouts": [],
+        "adverse": [{"code": "UT08", "kind": "behaviour", "feature": "elec_arrears_share_3m", "features": None,
+                     "sources": ["electricity"], "zh": "近3个月用电欠费占账单金额比例",
+                     "en": "share of the electricity billed over the last 3 months left unpaid", "unit": "share",
+                     "value": 0.3068, "reference_value": 0.0, "contribution": 1.135}],
+        "positive": [{"code": "CS01", "kind": "behaviour", "feature": "sales_electricity_corr_12m", "features": None,
+                      "sources": ["tax_filings", "electricity"], "zh": "近12个月销售额与用电量的相关系数",
+                      "en": "correlation of monthly sales and electricity over the last 12 months",
+                      "unit": "correlation", "value": 0.9665, "reference_value": 0.7501, "contribution": -0.6988}],
+        "coverage": 0.8299, "base_value": -4.666158, "margin": -4.91434,
+        "reference": {"zh": "196 户训练样本中获批且评级为B的企业的中位画像",
+                      "en": "the median profile of the 196 training borrowers the model approves in grade B",
+                      "population": 196, "margin": -4.666158, "pd": 0.011126, "grade": "B"}},
+    "versions": {"model_version": "1", "policy_version": "2026.12-2", "feature_set_version": "873754083a07",
+                 "profile_as_of": "2026-06-30"},
+    "decided_at": "2026-12-01T20:14:30.861831Z", "client_id": 1, "authorization_id": AUTHORIZATION_ID,
+    "hash": "4bbf60852cc5ee9c9138f6eb3fcb7a78c69669cde6f778cad6dd8c5368cd11e3",
+}
+
+PRE_CREDIT_BATCH_REQUEST = {"items": [PRE_CREDIT_REQUEST, {"uscc": "91420502MA4ABCDE1X", "authorization_id": "unknown"}]}
+
+PRE_CREDIT_BATCH = {"request_id": "0b7c1a52-58d4-4f3e-9d0e-2a1f4a6f9c11", "count": 2, "decided": 1, "results": [
+    {"index": 0, "decision": PRE_CREDIT, "error": None},
+    {"index": 1, "decision": None,
+     "error": {"code": "USCC_INVALID", "message": "91420502MA4ABCDE1X: organisation-code check character (position 17) "
+                                                  "should be '3', found '1'",
+               "message_zh": "统一社会信用代码校验失败"}}]}
+
+DECISIONS = {"count": 1, "items": [PRE_CREDIT]}
+
+ADVICE = {"request_id": REQUEST_ID, "uscc": USCC, "model_version": "1", "grade": "B", "decision": "approve",
+          "advice": {"actions": [{"code": "AC02", "horizon": "now", "amount_yuan": 384.89, "legal_basis": None,
+                                  "changes": {"elec_arrears_latest": 0.0, "elec_arrears_share_3m": 0.0,
+                                              "sources_in_arrears": "minus one"}}],
+                     "zh": "结清当前电费欠费 ¥385 → 评级升至A，额度 ¥100,000",
+                     "en": "pay the electricity arrears of ¥385 → grade A, limit ¥100,000",
+                     "pd": 0.003211, "grade": "A", "decision": "approve", "limit_yuan": 100000},
+          "why": None, "assumption_zh": "假设其余记录保持不变，由作出该决策的模型重新评分",
+          "assumption_en": "re-scored by the model that made the decision, the rest of the record unchanged"}
+
+REVIEW_REQUEST = {"outcome": "approve", "limit_yuan": 300000, "reviewer": "信贷员 张敏 (工号 0417)",
+                  "note": "实地走访，经营正常；电费欠费已于当月结清"}
+
+REVIEW = {"request_id": REQUEST_ID, "outcome": "approve", "limit_yuan": 300000, "reviewer": "信贷员 张敏 (工号 0417)",
+          "note": "实地走访，经营正常；电费欠费已于当月结清", "reviewed_at": "2026-12-02T09:30:12.104233Z"}
+
+AUTHORIZATION_REQUEST = {"uscc": USCC, "bank_id": 1, "purpose": "信易贷预授信", "data_scope": "纳税,水电气",
+                         "valid_from": "2025-12-01", "valid_until": "2027-12-01", "template_version": "2024",
+                         "document_hash": "08b3096fc9e25042c626f87f3e965f0e0ab573c36b1203b1a4c9552c8fc75e7f"}
+
+AUTHORIZATION = {"id": AUTHORIZATION_ID, **AUTHORIZATION_REQUEST, "revoked_at": None,
+                 "created_at": "2026-12-01T20:14:30.726604Z"}
+
+AUTHORIZATIONS = {"count": 1, "items": [AUTHORIZATION]}
+
+MODEL_CARD = {"model_version": "1", "bundle_id": "b074d27d7651", "alias": "champion",
+              "feature_set_version": "873754083a07", "policy_version": "2026.12-2", "trained_at": "2026-12-01T20:14:23",
+              "windows": {"train": ["2024-08", "2025-02"], "valid": ["", ""], "calib": ["", ""],
+                          "oot": ["2025-03", "2025-06"], "matured_until": "2025-06", "warmup_until": "2024-07",
+                          "min_defaults": 10, "thin": True, "evidence": []},
+              "loans": {"train": 609, "valid": 0, "calib": 0, "oot": 350},
+              "metrics": {"oot_auc": 0.6585, "oot_auc_low": 0.499, "oot_auc_high": 0.8181, "oot_ece": 0.0266},
+              "published_profiles": {"enterprises": 2475, "newest_as_of": "2026-06-30",
+                                     "feature_set_versions": ["873754083a07"]}}
+
+RELOAD = {"previous_version": "1", "model_version": "2", "changed": True}
+
+ERROR = {"code": "AUTH_INVALID", "message": "unknown API key", "message_zh": "API密钥无效",
+         "request_id": "b58590d6-fbf0-4f1e-b48e-cbdac79c5580"}
+
+HEALTH = {"status": "ok"}
+READY = {"status": "ready", "model_version": "1", "problems": []}
+FEATURES = {"feature_set_version": "873754083a07", "count": 1, "features": [
+    {"name": "elec_arrears_share_3m", "code": "UT08", "zh": "近3个月用电欠费占账单金额比例",
+     "en": "share of the electricity billed over the last 3 months left unpaid", "unit": "share", "monotone": 1}]}
