@@ -9,7 +9,10 @@ go beside a SQLite store (``mlruns/artifacts`` by default). The model is registe
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -26,6 +29,9 @@ from models.bundle import ModelBundle
 
 # artifacts are local files: no progress bars in the command line's output
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+# MLflow tags runs with the git commit when git is at hand; where it is not (an unpacked release, a
+# container) that is no news to a user, and GitPython's many-line warning would be the first thing they read
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
 MODEL_NAME = "xyd-pre-credit"
 EXPERIMENT = "xyd-pre-credit"
@@ -56,6 +62,8 @@ def artifact_location(uri: str) -> str | None:
 
 
 def client() -> MlflowClient:
+    # MLflow announces creating and upgrading its tables at INFO on every new store: not news to a user
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
@@ -116,11 +124,13 @@ def log_training(bundle: ModelBundle, bundle_dir: Path, example: pd.DataFrame, p
                     path = Path(folder) / name
                     (path.write_bytes if isinstance(content, bytes) else lambda c: path.write_text(c, "utf-8"))(content)
                     mlflow.log_artifact(str(path))
-            info = mlflow.pyfunc.log_model(
-                name="pre_credit", python_model=str(Path(__file__).with_name("pyfunc_model.py")),
-                artifacts={"bundle": str(bundle_dir)},
-                signature=signature, pip_requirements=PIP_REQUIREMENTS,
-                registered_model_name=MODEL_NAME if register and not registered else None)
+            # MLflow prints "Successfully registered model …" to standard error; the caller says which version
+            with contextlib.redirect_stderr(io.StringIO()):
+                info = mlflow.pyfunc.log_model(
+                    name="pre_credit", python_model=str(Path(__file__).with_name("pyfunc_model.py")),
+                    artifacts={"bundle": str(bundle_dir)},
+                    signature=signature, pip_requirements=PIP_REQUIREMENTS,
+                    registered_model_name=MODEL_NAME if register and not registered else None)
     version = None
     if register and registered:
         version = registered[-1]

@@ -11,13 +11,13 @@ a demo bank gets a key and an enterprise's authorisation, and the service starts
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 
 import click
 from rich.console import Console
+from rich.table import Table
 
-from api.cli.features import summary_table
-from api.cli.ingest import report_table
 from api.cli.synth import run_synth
 from features.home import xyd_home
 from features.ingest.run import drop_files, ingest
@@ -54,9 +54,15 @@ def newest_delivered_month(today: dt.date) -> str:
               help="Size of the demo city.")
 @click.option("--port", type=int, default=8000, show_default=True, help="Where the service listens.")
 @click.option("--no-serve", is_flag=True, help="Set everything up, print the key and stop (no server).")
-def demo(enterprises: int, port: int, no_serve: bool) -> None:
-    """Run the platform end to end on embedded defaults (state under XYD_HOME, default ./var)."""
-    console = Console()
+@click.option("--json", "as_json", is_flag=True, help="End with one JSON object (paths, keys, URLs) for a script.")
+def demo(enterprises: int, port: int, no_serve: bool, as_json: bool) -> None:
+    """Run the platform end to end on embedded defaults (state under XYD_HOME, default ./var):
+    a synthetic city is generated and ingested, profiles built, a model trained and promoted,
+    the pre-credit list written, a demo bank given a key, and the service started. Ends with what
+    to open next.
+
+    Example: xyd demo --no-serve"""
+    console = Console(stderr=as_json)  # with --json, standard output carries the JSON alone
     home = xyd_home()
     out = home / "demo-city"
     marker = home / "lake" / DEMO_MARKER
@@ -67,14 +73,26 @@ def demo(enterprises: int, port: int, no_serve: bool) -> None:
     spec = CitySpec(enterprises=enterprises, months=DEMO_CITY.months, seed=DEMO_CITY.seed, dirty=DEMO_CITY.dirty,
                     loan_rate=DEMO_CITY.loan_rate, end=newest_delivered_month(dt.date.today()))
     console.print(f"[bold]1/6 synthetic city[/bold] → {out}")
-    run_synth(spec, out, force=True, console=console)
+    city = run_synth(spec, out, force=True, console=console, table=False)
+    console.print(f"    {spec.enterprises:,} entities, {city.window[0]}…{city.window[1]}, "
+                  f"{sum(city.rows.values()):,} rows in {sum(len(f) for f in city.files.values()):,} files; "
+                  f"{city.loans:,} loans")
     console.print(f"[bold]2/6 ingest[/bold] → {home / 'lake'}")
     # the demo starts from nothing: a lake left by an earlier demo would hold another city
     for folder in ("lake", "quarantine", "profiles", "snapshots", "pre-credit"):
         shutil.rmtree(home / folder, ignore_errors=True)
     (home / "lake").mkdir(parents=True)
     marker.write_text("this lake was made by xyd demo and is replaced by the next one\n", "utf-8")
-    console.print(report_table(ingest(home, drop_files(out))))
+    report = ingest(home, drop_files(out))
+    totals = report.totals()
+    reasons: dict[str, int] = {}
+    for counts in report.reasons_by_source().values():
+        for reason, n in counts.items():
+            reasons[reason] = reasons.get(reason, 0) + n
+    top = ", ".join(f"{k} {v:,}" for k, v in sorted(reasons.items(), key=lambda item: -item[1])[:2])
+    console.print(f"    {totals['rows_in']:,} rows: {totals['accepted']:,} accepted, {totals['duplicate']:,} "
+                  f"duplicate, {totals['quarantined']:,} quarantined ({top}); "
+                  + ("the lake changed" if report.changed else "nothing changed"), soft_wrap=True)
     quality = home / "reports" / "quality-demo.html"
     quality.parent.mkdir(parents=True, exist_ok=True)
     quality.write_text(quality_html(quality_table(home)), "utf-8")
@@ -82,11 +100,12 @@ def demo(enterprises: int, port: int, no_serve: bool) -> None:
     as_of = city_last_day(spec)
     console.print(f"[bold]3/6 profiles[/bold] as of {as_of} and training snapshots")
     result = build(home, as_of)
-    console.print(summary_table(result))
     snapshots = training_snapshots(home)
     snapshot_file = home / "snapshots" / "training.parquet"
     snapshot_file.parent.mkdir(parents=True, exist_ok=True)
     snapshots.to_parquet(snapshot_file, index=False)
+    console.print(f"    {len(result.profile):,} enterprises, {result.profile.shape[1] - 2} features; "
+                  f"{len(snapshots):,} loans' profiles at grant")
 
     console.print(f"[bold]4/6 train and promote[/bold] (MLflow: {tracking.tracking_uri()})")
     try:
@@ -100,8 +119,8 @@ def demo(enterprises: int, port: int, no_serve: bool) -> None:
     except SameAsChampion as same:
         # an earlier demo made this very city (the same seed and months): its champion is this bundle
         promotion = None
-        console.print(f"champion: version {same.champion_version} stays: the model trained now is the same bundle "
-                      f"({trained.bundle.meta['bundle_id']}); report {trained.report_path}")
+        console.print(f"    champion: version {same.champion_version} stays: the model trained now is the same bundle "
+                      f"({trained.bundle.meta['bundle_id']})")
     if promotion is not None and not promotion.promoted:
         # the demo's city is new: its first model goes in (a champion of an earlier demo city does
         # not describe it), and the log says so and why
@@ -110,35 +129,61 @@ def demo(enterprises: int, port: int, no_serve: bool) -> None:
                else f"a new demo city replaces the champion of an earlier one (version {promotion.champion_version})")
         promotion = promote(home, force=True, reason=f"xyd demo: {why}; gate: {failed}", snapshots=snapshots)
     if promotion is not None:
-        console.print(f"champion: version {promotion.challenger_version}, out-of-time AUC "
+        console.print(f"    champion: version {promotion.challenger_version}, out-of-time AUC "
                       f"{trained.evaluation.metrics['auc']:.3f}, ECE {trained.evaluation.metrics['ece']:.4f}"
-                      f"{' (forced: ' + promotion.reason + ')' if promotion.forced else ''}; report {trained.report_path}")
+                      f"{' (forced past the gate: ' + ', '.join(c.rule for c in promotion.verdict.failed) + ')' if promotion.forced else ''}")
 
     console.print(f"[bold]5/6 pre-credit list[/bold] as of {as_of}")
     listed = score_profile(home, as_of, tracking.load_bundle(tracking.CHAMPION, home / "models" / "registry-cache"))
-    console.print(batch_summary(listed.frame).to_string(index=False))
-    console.print(f"Department files: {out}; ground truth: {out / 'ground_truth'}; lake: {home / 'lake'}; "
-                  f"quarantine: {home / 'quarantine'}; data-quality report: {quality}; profile: {result.path}; "
-                  f"training snapshots: {snapshot_file}; model report: {trained.report_path}; "
-                  f"pre-credit list: {listed.csv}.")
+    console.print(grade_table(batch_summary(listed.frame)))
 
-    console.print("[bold]6/6 the service[/bold]: profiles published, a demo bank and its authorisation")
-    key, code, authorization = set_up_service(home, result.profile, as_of)
+    console.print("[bold]6/6 the service[/bold]: profiles published, a demo bank and regulator with keys")
+    key, regulator_key, code, authorization = set_up_service(home, result.profile, as_of)
     base = f"http://127.0.0.1:{port}"
-    console.print(f"demo bank API key (shown once): [bold]{key}[/bold]\n"
-                  f"try:\n  curl -s -X POST {base}/v1/pre-credit -H 'Authorization: Bearer {key}' "
-                  f"-H 'Content-Type: application/json' -d '{{\"uscc\": \"{code}\", \"authorization_id\": "
-                  f"\"{authorization}\", \"requested_amount\": 500000}}'\n"
-                  f"  API docs: {base}/docs · xyd features show {code} --as-of {as_of} · xyd audit verify")
+    opened = {"data quality": str(quality), "model report": str(trained.report_path), "pre-credit list": str(listed.csv),
+              "ingest report": str(report.path), "profile": str(result.path)}
+    ask = (f"curl -s -X POST {base}/v1/pre-credit -H 'Authorization: Bearer {key}' -H 'Content-Type: "
+           f"application/json' -d '{{\"uscc\": \"{code}\", \"authorization_id\": \"{authorization}\", "
+           f"\"requested_amount\": 500000}}'")
+    page = (f"curl -s {base}/v1/decisions/REQUEST_ID/report -H 'Authorization: Bearer {regulator_key}' "
+            "> decision.html")
+    mlflow_ui = f"mlflow ui --backend-store-uri {tracking.tracking_uri()}"
+    if as_json:
+        click.echo(json.dumps({"home": str(home), "as_of": str(as_of), "files": opened, "bank_key": key,
+                               "regulator_key": regulator_key, "uscc": code, "authorization_id": authorization,
+                               "service": base, "docs": f"{base}/docs", "ask": ask, "regulator_page": page,
+                               "mlflow_ui": mlflow_ui}, ensure_ascii=False, indent=1))
+    else:
+        # soft wrap: a path or a command cut into lines could not be copied whole (nor read by a pipe)
+        console.print("\n[bold]what to open next[/bold]")
+        for name, path in opened.items():
+            console.print(f"  {name + ':':17}{path}", soft_wrap=True)
+        console.print(f"  {'bank key:':17}{key} (shown once)\n  {'regulator key:':17}{regulator_key} (shown once)\n"
+                      f"  ask for a decision:\n    {ask}\n"
+                      f"  the regulator's page of it (REQUEST_ID from the answer):\n    {page}\n"
+                      f"  {'API docs:':17}{base}/docs (Authorize with the bank key)\n"
+                      f"  {'MLflow:':17}{mlflow_ui}", soft_wrap=True)
     if no_serve:
         return
     from api.cli.service import serve
     click.get_current_context().invoke(serve, host="127.0.0.1", port=port, workers=2)
 
 
-def set_up_service(home, profile, as_of) -> tuple[str, str, str]:
-    """Publish the profile, add a demo bank and one enterprise's authorisation for it; returns
-    (the bank's key, the enterprise's code, the authorisation id)."""
+def grade_table(summary) -> Table:
+    """The pre-credit list per grade, as a person reads it."""
+    table = Table()
+    for header in ("grade", "enterprises", "mean PD", "approved", "referred", "declined", "total limit"):
+        table.add_column(header, justify="left" if header == "grade" else "right")
+    for row in summary.itertuples(index=False):
+        table.add_row(row.grade, f"{row.enterprises:,}", f"{row.mean_pd:.2%}", f"{row.approved:,}", f"{row.referred:,}",
+                      f"{row.declined:,}", f"¥{row.total_limit_yuan / 1e6:,.1f} m")
+    return table
+
+
+def set_up_service(home, profile, as_of) -> tuple[str, str, str, str]:
+    """Publish the profile, add a demo bank, a demo regulator and one enterprise's authorisation
+    for the bank; returns (the bank's key, the regulator's key, the enterprise's code, the
+    authorisation id)."""
     import hashlib
 
     from api.cli.service import database
@@ -158,7 +203,8 @@ def set_up_service(home, profile, as_of) -> tuple[str, str, str]:
                                     registered_names(home, as_of), evidence=evidence,
                                     deliveries=Lake(home).deliveries(as_of))
         bank, key = repository.add_client(session, "演示银行 demo bank", "bank")
+        _, regulator_key = repository.add_client(session, "演示监管 demo regulator", "regulator")
         record = repository.add_authorization(session, code, bank.id, "信易贷预授信（演示）", "全部 all sources",
                                               today, today + dt.timedelta(days=365), "demo",
                                               hashlib.sha256(f"demo letter {code}".encode()).hexdigest())
-    return key, code, record.id
+    return key, regulator_key, code, record.id

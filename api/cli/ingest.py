@@ -16,21 +16,34 @@ from features.ingest.run import RunReport, drop_files, ingest as ingest_files
 from features.schemas import SOURCES
 
 
-def report_table(report: RunReport) -> Table:
-    """Per file: rows in, accepted, duplicate, quarantined, top reasons, seconds."""
+def report_table(report: RunReport, per_file: bool = False) -> Table:
+    """Per source (or, with ``per_file``, per file): files, rows in, accepted, duplicate,
+    quarantined, the top reasons, seconds; the caption names the kept report."""
     table = Table(title=f"ingest run {report.run_id}")
-    for header in ("source", "file", "rows in", "accepted", "duplicate", "quarantined", "reasons", "s"):
-        table.add_column(header, justify="right" if header not in ("source", "file", "reasons") else "left")
-    for f in report.files:
-        reasons = ", ".join(f"{k} {v}" for k, v in list(f.reasons.items())[:3])
-        table.add_row(f.source, Path(f.file).name, f"{f.rows_in:,}", f"{f.accepted:,}", f"{f.duplicate:,}",
-                      f"{f.quarantined:,}", reasons, f"{f.seconds:.2f}")
+    first = ("source", "file") if per_file else ("source", "files")
+    for header in (*first, "rows in", "accepted", "duplicate", "quarantined", "top reasons", "s"):
+        table.add_column(header, justify="left" if header in ("source", "file", "top reasons") else "right")
+    if per_file:
+        for f in report.files:
+            reasons = ", ".join(f"{k} {v:,}" for k, v in list(f.reasons.items())[:3])
+            table.add_row(f.source, Path(f.file).name, f"{f.rows_in:,}", f"{f.accepted:,}", f"{f.duplicate:,}",
+                          f"{f.quarantined:,}", reasons, f"{f.seconds:.2f}")
+    else:
+        reasons = report.reasons_by_source()
+        for source, counts in report.totals_by_source().items():
+            files = [f for f in report.files if f.source == source]
+            table.add_row(source, f"{len(files):,}", f"{counts['rows_in']:,}", f"{counts['accepted']:,}",
+                          f"{counts['duplicate']:,}", f"{counts['quarantined']:,}",
+                          ", ".join(f"{k} {v:,}" for k, v in list(reasons[source].items())[:2]),
+                          f"{sum(f.seconds for f in files):.2f}")
     totals = report.totals()
-    table.add_row("[bold]all", "", f"{totals['rows_in']:,}", f"{totals['accepted']:,}", f"{totals['duplicate']:,}",
-                  f"{totals['quarantined']:,}", "", f"{report.seconds:.2f}")
+    table.add_row("[bold]all", f"{len(report.files):,}" if not per_file else "", f"{totals['rows_in']:,}",
+                  f"{totals['accepted']:,}", f"{totals['duplicate']:,}", f"{totals['quarantined']:,}", "",
+                  f"{report.seconds:.2f}")
     rate = totals["rows_in"] / report.seconds if report.seconds else 0
     table.caption = (f"{rate:,.0f} rows/s; " + ("the lake changed" if report.changed else
-                     "nothing changed: every row was already in the lake or the quarantine"))
+                     "nothing changed: every row was already in the lake or the quarantine")
+                     + (f"; per file: {report.path}" if report.path and not per_file else ""))
     return table
 
 
@@ -39,12 +52,15 @@ def report_table(report: RunReport) -> Table:
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--drop", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A folder laid out as `xyd synth` writes it: one sub-folder per source.")
-def ingest(source: str | None, files: tuple[Path, ...], drop: Path | None) -> None:
+@click.option("--verbose", is_flag=True, help="One line per file instead of one per source.")
+def ingest(source: str | None, files: tuple[Path, ...], drop: Path | None, verbose: bool) -> None:
     """Ingest FILE... of SOURCE (or a whole --drop folder) into the lake under XYD_HOME.
 
-    Every row is accepted, skipped as a duplicate, or quarantined with its reasons; the run's
-    report is printed and kept under XYD_HOME/reports. A file missing required columns refuses
-    the whole run (exit 2) and nothing is written.
+    Every row is accepted, skipped as a duplicate, or quarantined with its reasons; one line per
+    source is printed (--verbose: per file) and the whole report is kept under XYD_HOME/reports.
+    A file missing required columns refuses the whole run (exit 2) and nothing is written.
+
+    Example: xyd ingest --drop cities/demo
     """
     console = Console()
     if bool(drop) == bool(source or files):
@@ -69,4 +85,4 @@ def ingest(source: str | None, files: tuple[Path, ...], drop: Path | None) -> No
     except IngestFileError as error:
         console.print(f"[red]refused:[/red] {error}\nnothing was written.")
         sys.exit(2)
-    console.print(report_table(report))
+    console.print(report_table(report, per_file=verbose))

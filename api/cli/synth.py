@@ -13,8 +13,9 @@ from rich.table import Table
 from features.synth.city import DEFAULT_END, CitySpec, CitySummary, check_destination, generate_city
 
 
-def run_synth(spec: CitySpec, out: Path, force: bool, console: Console) -> CitySummary:
-    """Generate a city with a progress bar and print its summary table; exits 2 on bad input."""
+def run_synth(spec: CitySpec, out: Path, force: bool, console: Console, table: bool = True) -> CitySummary:
+    """Generate a city with a progress bar and print its summary table (unless ``table`` is
+    False); exits 2 on bad input."""
     # only the operator's mistakes are caught: anything raised during generation is a bug to see
     try:
         spec.validate()
@@ -27,7 +28,8 @@ def run_synth(spec: CitySpec, out: Path, force: bool, console: Console) -> CityS
         task = progress.add_task("synth", total=spec.enterprises)
         summary = generate_city(spec, out, force=force,
                                 progress=lambda done, total: progress.update(task, completed=done))
-    console.print(summary_table(summary, out))
+    if table:
+        console.print(summary_table(summary, out))
     return summary
 
 

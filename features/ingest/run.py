@@ -62,6 +62,8 @@ class RunReport:
     started: str
     files: list[FileReport] = field(default_factory=list)
     seconds: float = 0.0
+    path: str | None = None
+    """Where the report is kept (``XYD_HOME/reports/ingest-<time>-<run>.json``), once saved."""
 
     @property
     def changed(self) -> bool:
@@ -77,6 +79,15 @@ class RunReport:
             for k in counts:
                 counts[k] += getattr(f, k)
         return out
+
+    def reasons_by_source(self) -> dict[str, dict[str, int]]:
+        """Per source, how many rows each quarantine reason took, commonest first."""
+        out: dict[str, dict[str, int]] = {}
+        for f in self.files:
+            counts = out.setdefault(f.source, {})
+            for reason, n in f.reasons.items():
+                counts[reason] = counts.get(reason, 0) + n
+        return {source: dict(sorted(counts.items(), key=lambda item: -item[1])) for source, counts in out.items()}
 
     def as_json(self) -> dict:
         return {**asdict(self), "totals": self.totals(), "changed": self.changed}
@@ -184,7 +195,7 @@ def ingest(home: Path, files: list[tuple[str, Path]], today: dt.date | None = No
                "sources": report.totals_by_source()}
         if report.changed:
             lake.commit(run, staged)
-    _save_report(Path(home), report)
+    report.path = str(_save_report(Path(home), report))
     return report
 
 

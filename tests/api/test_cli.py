@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 from click.testing import CliRunner
@@ -126,7 +127,7 @@ def test_synth_refuses_a_non_empty_folder_and_bad_parameters_with_exit_two(tmp_p
 
 def test_demo_builds_the_city_under_xyd_home(tmp_path):
     # a real process: the console script as the README runs it, with its own XYD_HOME
-    env = {"XYD_HOME": str(tmp_path / "home"), "PATH": "", "COLUMNS": "120",
+    env = {"XYD_HOME": str(tmp_path / "home"), "PATH": "", "COLUMNS": "80",
            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow/mlflow.db"}
     done = subprocess.run([sys.executable, "-m", "api.cli", "demo", "--enterprises", "3000", "--no-serve"],
                           capture_output=True, text=True, env=env, timeout=300)
@@ -141,13 +142,21 @@ def test_demo_builds_the_city_under_xyd_home(tmp_path):
     assert (tmp_path / "home" / "snapshots" / "training.parquet").exists()
     assert (tmp_path / "home" / "pre-credit" / f"pre_credit_list_{as_of}.csv").exists()
     assert "champion: version 1" in done.stdout and list((tmp_path / "home" / "reports").glob("model-*.html"))
-    assert "quarantined" in done.stdout and "xyd features show" in done.stdout and "xyd audit verify" in done.stdout
+    # a person reads it whole: at most 60 lines at 80 columns, ending with what to open next, every path there
+    lines = done.stdout.splitlines()
+    assert sum(max(1, -(-len(line) // 80)) for line in lines) <= 60, done.stdout
+    assert "quarantined" in done.stdout and "what to open next" in done.stdout and not done.stderr.strip()
+    named = [line.split(":", 1)[1].strip() for line in lines[lines.index("what to open next"):]
+             if line.startswith(("  data quality:", "  model report:", "  pre-credit list:", "  ingest report:",
+                                 "  profile:"))]
+    assert len(named) == 5 and all(Path(path).exists() for path in named), named
+    assert "bank key:" in done.stdout and "regulator key:" in done.stdout
     again = subprocess.run([sys.executable, "-m", "api.cli", "demo", "--enterprises", "3000", "--no-serve"],
                            capture_output=True, text=True, env=env, timeout=300)
     assert again.returncode == 0 and "the lake changed" in again.stdout  # a fresh lake each time
     # the same seed makes the same city, which retrains the same bundle: no new version, the champion stays
     assert "champion: version 1 stays" in again.stdout and "same bundle" in again.stdout
-    assert "demo bank API key" in done.stdout and "curl -s -X POST http://127.0.0.1:8000/v1/pre-credit" in done.stdout
+    assert "curl -s -X POST http://127.0.0.1:8000/v1/pre-credit" in done.stdout
 
 
 def test_demo_on_a_city_too_small_to_train_says_so(tmp_path):
