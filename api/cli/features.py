@@ -43,7 +43,9 @@ def features() -> None:
 @click.option("--family", type=click.Choice(list(FAMILIES)), help="Only one family.")
 def list_features(as_json: bool, markdown: bool, family: str | None) -> None:
     """Every profile feature: code, meaning in Chinese and English, unit, window, how risk moves
-    with it, and (with --json) its sources and legal basis."""
+    with it, and (with --json) its sources and legal basis.
+
+    Example: xyd features list --family tax"""
     chosen = [f for f in FEATURES if family in (None, f.family)]
     if as_json:
         click.echo(json.dumps({"feature_set_version": feature_set_version(), "count": len(chosen),
@@ -127,7 +129,9 @@ def summary_table(result: BuildResult, path_note: str = "") -> Table:
 def build(as_of: dt.datetime | None, uscc_file: Path | None, changed: bool, engine: str, scheduler: str | None,
           workers: int) -> None:
     """Build the profile as of a date from what the lake knew on that date; stored under
-    XYD_HOME/profiles/as_of=DATE/."""
+    XYD_HOME/profiles/as_of=DATE/.
+
+    Example: xyd features build --as-of 2026-06-30"""
     console = Console()
     if scheduler and engine != "dask":
         raise click.UsageError("--scheduler needs --engine dask")
@@ -161,7 +165,9 @@ def build(as_of: dt.datetime | None, uscc_file: Path | None, changed: bool, engi
 @click.option("--as-of", "as_of", type=DATE, required=True)
 @click.option("--json", "as_json", is_flag=True)
 def show(code: str, as_of: dt.datetime, as_json: bool) -> None:
-    """One enterprise's stored profile, feature by feature, in Chinese and English."""
+    """One enterprise's stored profile, feature by feature, in Chinese and English.
+
+    Example: xyd features show 91420502EFPX14RX05 --as-of 2026-06-30"""
     checked = uscc_rules.check(code)
     if not checked.valid:
         raise InputError(f"{code!r} breaks rule {checked.rule}: {checked.reason}")
@@ -214,7 +220,9 @@ def _plain(value):
 @click.option("--scheduler", help="Address of a Dask scheduler; without it a LocalCluster.")
 @click.option("--workers", type=click.IntRange(1, 256), default=2, show_default=True)
 def snapshots(out: Path | None, engine: str, scheduler: str | None, workers: int) -> None:
-    """Training snapshots: every loan outcome beside its borrower's profile as of the grant date."""
+    """Training snapshots: every loan outcome beside its borrower's profile as of the grant date.
+
+    Example: xyd features snapshots"""
     console = Console()
     home = xyd_home()
     out = out or home / "snapshots" / "training.parquet"
@@ -246,7 +254,9 @@ def snapshots(out: Path | None, engine: str, scheduler: str | None, workers: int
 @features.command("publish")
 @click.option("--as-of", "as_of", type=DATE, required=True, help="The stored profile to publish.")
 def publish(as_of: dt.datetime) -> None:
-    """Make a stored profile the one the service decides on (each enterprise's row replaced)."""
+    """Make a stored profile the one the service decides on (each enterprise's row replaced).
+
+    Example: xyd features publish --as-of 2026-06-30"""
     from api.cli.service import database
     from api.db import repository
     from api.db.engine import writing

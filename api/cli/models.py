@@ -158,7 +158,9 @@ def promote(dry_run: bool, force: bool, reason: str | None) -> None:
 @click.option("--model", "model", default="champion", show_default=True,
               help="Registry alias (champion, challenger) or version number.")
 def score(as_of: dt.datetime, model: str) -> None:
-    """Write the pre-credit list (预授信名单) for a stored profile: Parquet, and CSV for Excel."""
+    """Write the pre-credit list (预授信名单) for a stored profile: Parquet, and CSV for Excel.
+
+    Example: xyd score --as-of 2026-06-30"""
     from models import tracking
     from models.batch import ScoringError, score_profile, summary
 

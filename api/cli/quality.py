@@ -19,7 +19,9 @@ from features.quality import quality_html, quality_table
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to write the HTML report (default: XYD_HOME/reports/quality-<date>.html).")
 def quality(html_path: Path | None) -> None:
-    """Compliance, timeliness, wrong and duplicate codes and coverage of every source."""
+    """Compliance, timeliness, wrong and duplicate codes and coverage of every source.
+
+    Example: xyd quality --html reports/quality.html"""
     home = xyd_home()
     table = quality_table(home)
     console = Console()

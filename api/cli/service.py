@@ -37,7 +37,9 @@ def clients() -> None:
 @click.option("--role", type=click.Choice(repository.ROLES), required=True)
 @click.option("--name", required=True, help="The bank's or department's name.")
 def add_client(role: str, name: str) -> None:
-    """Create a client and print its API key, once: only its hash is kept."""
+    """Create a client and print its API key, once: only its hash is kept.
+
+    Example: xyd clients add --role bank --name '宜昌银行'"""
     with writing(database()) as session:
         try:
             client, key = repository.add_client(session, name, role)
@@ -48,7 +50,9 @@ def add_client(role: str, name: str) -> None:
 
 @clients.command("list")
 def list_clients() -> None:
-    """Every client: id, role, name, key prefix, disabled."""
+    """Every client: id, role, name, key prefix, disabled.
+
+    Example: xyd clients list"""
     table = Table(title="API clients")
     for header in ("id", "role", "name", "key", "disabled", "created"):
         table.add_column(header, overflow="fold")
@@ -62,7 +66,9 @@ def list_clients() -> None:
 @click.argument("client_id", type=int)
 @click.option("--enable", is_flag=True, help="Enable it again instead.")
 def disable_client(client_id: int, enable: bool) -> None:
-    """Disable (or enable) a client: its key stops working within seconds."""
+    """Disable (or enable) a client: its key stops working within seconds.
+
+    Example: xyd clients disable 3"""
     with writing(database()) as session:
         if repository.set_disabled(session, client_id, not enable) is None:
             raise click.UsageError(f"no client {client_id}")
@@ -86,7 +92,9 @@ def authorizations() -> None:
               help="The signed letter; its SHA-256 is kept.")
 def add_authorization(uscc: str, bank_id: int, purpose: str, data_scope: str, valid_from, valid_until,
                       template_version: str, document: Path | None) -> None:
-    """Register an enterprise's authorisation for one bank."""
+    """Register an enterprise's authorisation for one bank.
+
+    Example: xyd authorizations add --uscc 91420502EFPX14RX05 --bank-id 1 --document letter.pdf"""
     from api.decide import normalised_code
     from api.errors import ApiError
 
@@ -106,7 +114,9 @@ def add_authorization(uscc: str, bank_id: int, purpose: str, data_scope: str, va
 @authorizations.command("revoke")
 @click.argument("authorization_id")
 def revoke_authorization(authorization_id: str) -> None:
-    """Revoke an authorisation from now on."""
+    """Revoke an authorisation from now on.
+
+    Example: xyd authorizations revoke 5301ff58-e893-4ee5-9358-4eb900c6c360"""
     with writing(database()) as session:
         if repository.revoke_authorization(session, authorization_id) is None:
             raise click.UsageError(f"no authorisation {authorization_id}")
@@ -117,7 +127,9 @@ def revoke_authorization(authorization_id: str) -> None:
 @click.option("--uscc")
 @click.option("--bank-id", type=int)
 def list_authorizations(uscc: str | None, bank_id: int | None) -> None:
-    """Authorisations, newest last."""
+    """Authorisations, newest last.
+
+    Example: xyd authorizations list --bank-id 1"""
     table = Table(title="authorisations")
     for header in ("id", "uscc", "bank", "valid", "revoked", "purpose"):
         table.add_column(header, overflow="fold")
@@ -136,7 +148,9 @@ def audit_group() -> None:
 
 @audit_group.command("verify")
 def verify() -> None:
-    """Recompute the hash chain of every decision; exit 1 naming the first broken row."""
+    """Recompute the hash chain of every decision; exit 1 naming the first broken row.
+
+    Example: xyd audit verify"""
     with database()() as session:
         result = audit.verify(session)
     if result.ok:
@@ -152,7 +166,9 @@ def verify() -> None:
 @click.option("--port", type=int, default=8000, show_default=True)
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
 def serve(host: str, port: int, workers: int) -> None:
-    """Run the service (uvicorn, one model per worker process)."""
+    """Run the service (uvicorn, one model per worker process).
+
+    Example: xyd serve --workers 2"""
     import uvicorn
 
     from uvicorn.supervisors import Multiprocess

@@ -70,6 +70,8 @@ def summary_table(summary: CitySummary, out: Path) -> Table:
 def synth(enterprises: int, months: int, end: str, seed: int, dirty: float, loan_rate: float, out: Path,
           force: bool) -> None:
     """Generate a synthetic Yichang: one folder per department source, as they deliver them,
-    plus the banks' loan outcomes and, apart, the ground truth."""
+    plus the banks' loan outcomes and, apart, the ground truth.
+
+    Example: xyd synth --enterprises 3000 --months 36 --seed 7 --out cities/small"""
     spec = CitySpec(enterprises=enterprises, months=months, seed=seed, dirty=dirty, end=end, loan_rate=loan_rate)
     run_synth(spec, out, force, Console())

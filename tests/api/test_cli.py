@@ -216,3 +216,68 @@ def test_quality_prints_the_table_and_writes_html(tmp_path, monkeypatch, dirty_c
     assert "administrative_penalties" in result.output and "compliance_rate" in result.output
     page = (tmp_path / "q.html").read_text("utf-8")
     assert "<table" in page and "tax_filings" in page
+
+
+def _leaves(group: click.Group, path: tuple[str, ...] = ()):
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        if isinstance(command, click.Group):
+            yield from _leaves(command, (*path, name))
+        else:
+            yield (*path, name), command
+
+
+def _resolve(words: list[str]):
+    """The command a typed ``xyd …`` line names, and the options it uses (None if none matches)."""
+    command, used = main, []
+    for word in words:
+        if isinstance(command, click.Group) and not word.startswith("-"):
+            found = command.get_command(click.Context(command), word)
+            if found is None:
+                return None, []
+            command = found
+        elif word.startswith("--"):
+            used.append(word.split("=")[0])
+    return command, used
+
+
+def _typed_commands(text: str) -> list[list[str]]:
+    import shlex
+
+    out = []
+    for line in text.splitlines():
+        line = line.strip().split("  #")[0].strip()
+        for prefix in ("xyd ", ".venv/bin/xyd "):
+            if line.startswith(prefix):
+                out.append(shlex.split(line[len(prefix):].split("|")[0].split(">")[0], posix=True))
+    return out
+
+
+def test_every_command_has_an_example_and_the_readme_uses_only_commands_and_options_that_exist():
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text("utf-8")
+    blocks = "\n".join(part.split("```")[0] for part in readme.split("```sh\n")[1:])
+    problems = []
+    for words in _typed_commands(blocks):
+        command, used = _resolve(words)
+        if command is None:
+            problems.append(f"README: xyd {' '.join(words)} names no command")
+            continue
+        known = {o for p in command.params for o in p.opts}
+        problems += [f"README: xyd {' '.join(words)}: {o} is no option of it" for o in used if o not in known]
+    for path, command in _leaves(main):
+        help_text = command.help or ""
+        examples = [line.split("Example:", 1)[1] for line in help_text.splitlines() if "Example:" in line]
+        if not examples:
+            problems.append(f"xyd {' '.join(path)} --help shows no example")
+        for example in examples:
+            for words in _typed_commands(example.strip()):
+                found, used = _resolve(words)
+                known = {o for p in found.params for o in p.opts} if found is not None else set()
+                if found is None or any(o not in known for o in used):
+                    problems.append(f"xyd {' '.join(path)}: its example {example.strip()!r} does not run as written")
+        if f"xyd {' '.join(path)}" not in readme:
+            problems.append(f"README names no `xyd {' '.join(path)}`")
+    assert not problems, "\n".join(problems)
