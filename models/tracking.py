@@ -158,8 +158,9 @@ def version_for(alias_or_version: str) -> str:
             return str(mlflow_client.get_model_version(MODEL_NAME, alias_or_version).version)
         return str(mlflow_client.get_model_version_by_alias(MODEL_NAME, alias_or_version).version)
     except MlflowException:
-        raise ModelNotFound(f"no {MODEL_NAME} model {alias_or_version!r} in {tracking_uri()}; "
-                            "train one with `xyd train`") from None
+        how = ("train one with `xyd train`" if alias_or_version != CHAMPION else
+               "train one with `xyd train` and promote it with `xyd promote`")
+        raise ModelNotFound(f"no {MODEL_NAME} model {alias_or_version!r} in {tracking_uri()}; {how}") from None
 
 
 def load_bundle(alias_or_version: str, cache: Path | None = None) -> ModelBundle:

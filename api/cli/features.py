@@ -155,7 +155,7 @@ def build(as_of: dt.datetime | None, uscc_file: Path | None, changed: bool, engi
             result = build_profile(home, day, engine, codes, scheduler, workers,
                                    progress=lambda stage: status.update(f"{stage} …"))
     except ProfileBuildError as error:
-        console.print(f"[red]error:[/red] {error}")
+        console.print(f"[red]error:[/red] {error}", soft_wrap=True)
         sys.exit(2)
     console.print(summary_table(result))
 
@@ -231,7 +231,7 @@ def snapshots(out: Path | None, engine: str, scheduler: str | None, workers: int
         with console.status("building each loan's profile as of its grant date"):
             frame = training_snapshots(home, engine, scheduler, workers)
     except ProfileBuildError as error:
-        console.print(f"[red]error:[/red] {error}")
+        console.print(f"[red]error:[/red] {error}", soft_wrap=True)
         sys.exit(2)
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(f".{out.name}.tmp")

@@ -17,7 +17,8 @@ DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
 def _refuse(console: Console, error: Exception) -> None:
-    console.print(f"[red]error:[/red] {error}")
+    """One line (however wide the terminal), naming what to run instead; exit 2."""
+    console.print(f"[red]error:[/red] {error}", soft_wrap=True)
     sys.exit(2)
 
 

@@ -26,8 +26,9 @@ def quality(html_path: Path | None) -> None:
     table = quality_table(home)
     console = Console()
     if table.empty:
-        console.print("the lake is empty: run xyd ingest first")
-        raise SystemExit(1)
+        console.print(f"[red]error:[/red] the lake under {home} is empty: run `xyd ingest --drop DIR` first "
+                      "(or `xyd demo` for a generated city)", soft_wrap=True)
+        raise SystemExit(2)
     shown = Table(title="data quality by source and reporting department")
     for column in table.columns:
         shown.add_column(column, justify="left" if column in ("source", "department") else "right")

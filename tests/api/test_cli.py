@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from api.cli import main
@@ -209,7 +210,7 @@ def test_quality_prints_the_table_and_writes_html(tmp_path, monkeypatch, dirty_c
     monkeypatch.setenv("XYD_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("COLUMNS", "220")
     empty = run("quality")
-    assert empty.exit_code == 1 and "lake is empty" in empty.output
+    assert empty.exit_code == 2 and "lake under" in empty.output and "`xyd ingest --drop DIR`" in empty.output
     assert run("ingest", "--drop", str(dirty_city)).exit_code == 0
     result = run("quality", "--html", str(tmp_path / "q.html"))
     assert result.exit_code == 0, result.output
@@ -281,3 +282,25 @@ def test_every_command_has_an_example_and_the_readme_uses_only_commands_and_opti
         if f"xyd {' '.join(path)}" not in readme:
             problems.append(f"README names no `xyd {' '.join(path)}`")
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("args, remedy", [
+    (["quality"], "`xyd ingest --drop DIR`"),
+    (["features", "build", "--as-of", "2026-06-30"], "`xyd ingest enterprise_registry FILE`"),
+    (["features", "snapshots"], "`xyd ingest enterprise_registry FILE`"),
+    (["features", "show", VALID, "--as-of", "2026-06-30"], "`xyd features build --as-of 2026-06-30`"),
+    (["features", "publish", "--as-of", "2026-06-30"], "`xyd features build --as-of 2026-06-30`"),
+    (["train"], "`xyd ingest enterprise_registry FILE`"),
+    (["promote", "--dry-run"], "`xyd train`"),
+    (["score", "--as-of", "2026-06-30"], "`xyd promote`"),
+    (["monitor", "--as-of", "2026-06-30"], "`xyd promote`"),
+])
+def test_a_missing_lake_profile_or_model_is_one_line_naming_the_command_that_makes_it(args, remedy, tmp_path,
+                                                                                     monkeypatch):
+    monkeypatch.setenv("XYD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)  # no traceback
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and remedy in lines[0], result.output
