@@ -15,7 +15,7 @@ import numpy as np
 
 from api.db.tables import Decision
 from features.registry import BY_NAME, category_name, feature_names, feature_set_version
-from features.typeface import with_linked_typeface
+from features.typeface import with_linked_typeface, with_typeface
 from features.schemas import SOURCES
 
 ADVERSE_COLOUR, POSITIVE_COLOUR, TOTAL_COLOUR = "#c0392b", "#1e8449", "#34495e"
@@ -338,12 +338,13 @@ def _review(decision: Decision, review) -> str:
 
 def render(decision: Decision, name: str | None, advice: dict | None = None, why: str | None = None,
            review=None, rights: dict | None = None, deliveries: dict | None = None,
-           policy_in_force: str | None = None) -> str:
+           policy_in_force: str | None = None, self_contained: bool = False) -> str:
     """The whole page (``advice`` as :meth:`models.advice.Advice.as_json` gives it, or None and
     ``why``; ``review``: the bank's recorded review of a referral, if any; ``rights``: what the
     enterprise may do now, in the words of the policy in force, :attr:`models.policy.Policy.rights`;
     ``deliveries``: each source's latest delivery as the profile's day saw it; ``policy_in_force``:
-    the version those rights come from)."""
+    the version those rights come from; ``self_contained``: the page's glyphs embedded instead of the
+    service's base font linked, for a page saved to a file or an archive, at about half a second)."""
     reasons = json.loads(decision.reasons)
     computation = reasons.get("computation") or {}
     limit = computation.get("max_profile_age_days")
@@ -351,7 +352,7 @@ def render(decision: Decision, name: str | None, advice: dict | None = None, why
     pd_ = decision.pd
     age = (dt.datetime.fromisoformat(decision.created_at.replace("Z", "+00:00")).date()
            - dt.date.fromisoformat(decision.profile_as_of)).days
-    return with_linked_typeface(f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+    page = f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <title>决策说明 {html.escape(decision.request_id)}</title>
 <style>body{{margin:24px;max-width:1000px}}
 table{{border-collapse:collapse;margin:8px 0}} td,th{{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}}
@@ -401,4 +402,5 @@ tr.cited td{{background:#fff6e0}} tr.stale td{{color:#c0392b}} tr.absence td{{fo
 </table>
 <h2>附录：模型所见的特征向量 · Appendix: the feature vector the model saw</h2>
 {_inputs(reasons, decision)}
-</body></html>""", TYPEFACE_PREFIX)
+</body></html>"""
+    return with_typeface(page) if self_contained else with_linked_typeface(page, TYPEFACE_PREFIX)

@@ -139,14 +139,17 @@ def demo(enterprises: int, port: int, no_serve: bool, as_json: bool) -> None:
 
     console.print("[bold]6/6 the service[/bold]: profiles published, a demo bank and regulator with keys")
     key, regulator_key, code, authorization = set_up_service(home, result.profile, as_of)
+    request_id, decided, page_path = first_decision(home, key, regulator_key, code, authorization)
+    console.print(f"    a first decision: {code} grade {decided['grade']}, {decided['decision']}, "
+                  f"limit ¥{decided['limit_yuan']:,} (request {request_id})", soft_wrap=True)
     base = f"http://127.0.0.1:{port}"
-    opened = {"data quality": str(quality), "model report": str(trained.report_path), "pre-credit list": str(listed.csv),
-              "ingest report": str(report.path), "profile": str(result.path)}
+    opened = {"regulator's page": str(page_path), "data quality": str(quality), "model report": str(trained.report_path),
+              "pre-credit list": str(listed.csv), "ingest report": str(report.path), "profile": str(result.path)}
     ask = (f"curl -s -X POST {base}/v1/pre-credit -H 'Authorization: Bearer {key}' -H 'Content-Type: "
            f"application/json' -d '{{\"uscc\": \"{code}\", \"authorization_id\": \"{authorization}\", "
            f"\"requested_amount\": 500000}}'")
-    page = (f"curl -s {base}/v1/decisions/REQUEST_ID/report -H 'Authorization: Bearer {regulator_key}' "
-            "> decision.html")
+    page = (f"curl -s '{base}/v1/decisions/{request_id}/report?self_contained=true' "
+            f"-H 'Authorization: Bearer {regulator_key}' > decision.html")
     mlflow_ui = f"mlflow ui --backend-store-uri {tracking.tracking_uri()}"
     if as_json:
         click.echo(json.dumps({"home": str(home), "as_of": str(as_of), "files": opened, "bank_key": key,
@@ -157,12 +160,12 @@ def demo(enterprises: int, port: int, no_serve: bool, as_json: bool) -> None:
         # soft wrap: a path or a command cut into lines could not be copied whole (nor read by a pipe)
         console.print("\n[bold]what to open next[/bold]")
         for name, path in opened.items():
-            console.print(f"  {name + ':':17}{path}", soft_wrap=True)
-        console.print(f"  {'bank key:':17}{key} (shown once)\n  {'regulator key:':17}{regulator_key} (shown once)\n"
+            console.print(f"  {name + ':':19}{path}", soft_wrap=True)
+        console.print(f"  {'bank key:':19}{key} (shown once)\n  {'regulator key:':19}{regulator_key} (shown once)\n"
                       f"  ask for a decision:\n    {ask}\n"
-                      f"  the regulator's page of it (REQUEST_ID from the answer):\n    {page}\n"
-                      f"  {'API docs:':17}{base}/docs (Authorize with the bank key)\n"
-                      f"  {'MLflow:':17}{mlflow_ui}", soft_wrap=True)
+                      f"  a regulator's page, from the service:\n    {page}\n"
+                      f"  {'API docs:':19}{base}/docs (Authorize with the bank key)\n"
+                      f"  {'MLflow:':19}{mlflow_ui}", soft_wrap=True)
     if no_serve:
         return
     from api.cli.service import serve
@@ -178,6 +181,32 @@ def grade_table(summary) -> Table:
         table.add_row(row.grade, f"{row.enterprises:,}", f"{row.mean_pd:.2%}", f"{row.approved:,}", f"{row.referred:,}",
                       f"{row.declined:,}", f"¥{row.total_limit_yuan / 1e6:,.1f} m")
     return table
+
+
+def first_decision(home, bank_key: str, regulator_key: str, code: str, authorization: str) -> tuple[str, dict, object]:
+    """One decision for the demo enterprise, asked of the service in process as a bank would, and
+    its regulator's page saved whole under ``XYD_HOME/reports``: (request id, answer, page path)."""
+    import warnings
+
+    with warnings.catch_warnings():  # Starlette's advice to its own test users (use httpx2) is not the demo's news
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from api.settings import Settings
+
+    with TestClient(create_app(Settings(home=home))) as client:
+        answer = client.post("/v1/pre-credit", json={"uscc": code, "authorization_id": authorization,
+                                                      "requested_amount": 500000},
+                             headers={"Authorization": f"Bearer {bank_key}"})
+        answer.raise_for_status()
+        decided = answer.json()
+        page = client.get(f"/v1/decisions/{decided['request_id']}/report", params={"self_contained": "true"},
+                          headers={"Authorization": f"Bearer {regulator_key}"})
+        page.raise_for_status()
+    path = home / "reports" / f"decision-{decided['request_id']}.html"
+    path.write_text(page.text, "utf-8")
+    return decided["request_id"], decided, path
 
 
 def set_up_service(home, profile, as_of) -> tuple[str, str, str, str]:

@@ -97,8 +97,10 @@ def decision_advice(caller: BankOrRegulatorDep, session: SessionDep, holder: Hol
 
 @router.get("/{request_id}/report", response_class=HTMLResponse, responses=responses(401, 403, 404, 422),
             summary="The regulator's page of one decision (HTML)")
-def decision_report(caller: RegulatorDep, session: SessionDep, holder: HolderDep,
-                    request_id: str = RequestId) -> HTMLResponse:
+def decision_report(caller: RegulatorDep, session: SessionDep, holder: HolderDep, request_id: str = RequestId,
+                    self_contained: bool = Query(False, description="Embed the page's glyphs (about half a "
+                                                 "second) so that it renders from a file or an archive")
+                    ) -> HTMLResponse:
     """The regulator's page: the reference the decision is explained against, the waterfall from
     it to the decision, the reasons in Chinese and English, the advice, the data sources with their
     legal basis, the versions, and the decision's place in the audit chain."""
@@ -108,7 +110,7 @@ def decision_report(caller: RegulatorDep, session: SessionDep, holder: HolderDep
     deliveries = repository.deliveries_for(session, dt.date.fromisoformat(decision.profile_as_of))
     return HTMLResponse(render(decision, profile.name if profile else None, advice, why,
                                repository.review_of(session, decision.request_id), policy.rights if policy else {},
-                               deliveries, policy.version if policy else None))
+                               deliveries, policy.version if policy else None, self_contained))
 
 
 @router.post("/{request_id}/review", response_model=ReviewPublic, status_code=201,

@@ -148,9 +148,11 @@ def test_demo_builds_the_city_under_xyd_home(tmp_path):
     assert sum(max(1, -(-len(line) // 80)) for line in lines) <= 60, done.stdout
     assert "quarantined" in done.stdout and "what to open next" in done.stdout and not done.stderr.strip()
     named = [line.split(":", 1)[1].strip() for line in lines[lines.index("what to open next"):]
-             if line.startswith(("  data quality:", "  model report:", "  pre-credit list:", "  ingest report:",
-                                 "  profile:"))]
-    assert len(named) == 5 and all(Path(path).exists() for path in named), named
+             if line.startswith(("  regulator's page:", "  data quality:", "  model report:", "  pre-credit list:",
+                                 "  ingest report:", "  profile:"))]
+    assert len(named) == 6 and all(Path(path).exists() for path in named), named
+    page = Path(named[0]).read_text("utf-8")
+    assert "预授信决策说明" in page and "@font-face" in page and "base64," in page  # renders from the file alone
     assert "bank key:" in done.stdout and "regulator key:" in done.stdout
     again = subprocess.run([sys.executable, "-m", "api.cli", "demo", "--enterprises", "3000", "--no-serve"],
                            capture_output=True, text=True, env=env, timeout=300)

@@ -210,6 +210,11 @@ def test_the_regulator_page_explains_a_decision(service):
                      "中位画像", "改进建议", 'id="computation"', 'id="inputs"', 'id="rights"', "异议申诉",
                      'id="not-named"', 'id="coverage"', "北京时间 (UTC+8)", "最近报送 latest delivery: 2026-06-"):
         assert expected in text_, expected
+    assert "/v1/typeface/" in text_  # the service's pages link its base font, which browsers keep
+    whole = service.client.get(f"/v1/decisions/{decision_id}/report", params={"self_contained": "true"},
+                               headers=service.headers("regulator")).text
+    # saved to a file or an archive, the page carries its own glyphs and links nothing
+    assert "/v1/typeface/" not in whole and "base64," in whole and 'id="waterfall"' in whole
 
 
 class _Page(HTMLParser):
