@@ -83,7 +83,9 @@ def demo(enterprises: int, port: int, no_serve: bool, as_json: bool) -> None:
         shutil.rmtree(home / folder, ignore_errors=True)
     (home / "lake").mkdir(parents=True)
     marker.write_text("this lake was made by xyd demo and is replaced by the next one\n", "utf-8")
-    report = ingest(home, drop_files(out))
+    with console.status("ingesting the departments' files") as status:
+        files = drop_files(out)
+        report = ingest(home, files, progress=lambda path, rows: status.update(f"ingesting {path.rsplit('/', 1)[-1]}"))
     totals = report.totals()
     reasons: dict[str, int] = {}
     for counts in report.reasons_by_source().values():
@@ -99,8 +101,9 @@ def demo(enterprises: int, port: int, no_serve: bool, as_json: bool) -> None:
 
     as_of = city_last_day(spec)
     console.print(f"[bold]3/6 profiles[/bold] as of {as_of} and training snapshots")
-    result = build(home, as_of)
-    snapshots = training_snapshots(home)
+    with console.status("building the profile and every loan's profile at grant"):
+        result = build(home, as_of)
+        snapshots = training_snapshots(home)
     snapshot_file = home / "snapshots" / "training.parquet"
     snapshot_file.parent.mkdir(parents=True, exist_ok=True)
     snapshots.to_parquet(snapshot_file, index=False)
@@ -109,7 +112,8 @@ def demo(enterprises: int, port: int, no_serve: bool, as_json: bool) -> None:
 
     console.print(f"[bold]4/6 train and promote[/bold] (MLflow: {tracking.tracking_uri()})")
     try:
-        trained = train_challenger(home, snapshots)
+        with console.status("training") as status:
+            trained = train_challenger(home, snapshots, progress=lambda message: status.update(message + " …"))
     except (ProfileBuildError, ModelInputError) as error:
         console.print(f"[red]error:[/red] cannot train on this city: {error}; a city of 3,000 enterprises or more "
                       "has enough matured loans")
