@@ -143,7 +143,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
 
 
 def _summarise(router) -> None:
-    """Each operation's summary is the first line of its route's docstring, in words a bank's
+    """Each operation's summary is the first sentence of its route's docstring, in words a bank's
     integrator reads in the docs and in a generated client (not "Pre Credit")."""
     from fastapi.routing import APIRoute
 
