@@ -166,11 +166,11 @@ def own_checks(measured: dict, trained: dict, monotone: dict[str, bool], toleran
                                 f"< {limits['max_feature_psi']}",
                                 trained["psi_max_feature"] < limits["max_feature_psi"]))
     checks.append(GateCheck("ECE out of time", measured["ece"], f"≤ {limits['max_ece']}",
-                            measured["ece"] <= limits["max_ece"], "quality",
+                            bool(measured["ece"] <= limits["max_ece"]), "quality",
                             f"{int(measured.get('loans', 0)):,} loans in deciles"))
     if trained.get("benchmark_auc") is not None:
         margin = measured["auc"] - trained["benchmark_auc"]
-        checks.append(GateCheck("AUC above the benchmark scorecard's (same loans)", margin, "> 0", margin > 0,
+        checks.append(GateCheck("AUC above the benchmark scorecard's (same loans)", margin, "> 0", bool(margin > 0),
                                 "quality", f"challenger {measured['auc']:.4f}, scorecard {trained['benchmark_auc']:.4f}"))
     return checks
 
@@ -236,14 +236,14 @@ def _business_checks(table: pd.DataFrame, limits: dict) -> list[GateCheck]:
     shift = float(grades["change"].abs().sum() / 2)  # total variation: the share that would have to move
     return [
         GateCheck("approval-rate change", float(approved["change"]), f"within ±{limits['max_approval_rate_change']:.0%}",
-                  abs(approved["change"]) <= limits["max_approval_rate_change"], "business",
+                  bool(abs(approved["change"]) <= limits["max_approval_rate_change"]), "business",
                   f"{approved['champion']:.1%} ({int(approved['champion_count']):,}) → "
                   f"{approved['challenger']:.1%} ({int(approved['challenger_count']):,})"),
         GateCheck("mean-limit change over the champion's", float(relative), f"within ±{limits['max_mean_limit_change']:.0%}",
                   bool(abs(relative) <= limits["max_mean_limit_change"]), "business",
                   f"¥{limit['champion']:,.0f} → ¥{limit['challenger']:,.0f}"),
         GateCheck("grade-mix shift (share of applicants that would change grade)", shift,
-                  f"≤ {limits['max_grade_mix_shift']:.0%}", shift <= limits["max_grade_mix_shift"], "business",
+                  f"≤ {limits['max_grade_mix_shift']:.0%}", bool(shift <= limits["max_grade_mix_shift"]), "business",
                   " · ".join(f"{m.removeprefix('grade ')} {r['champion']:.0%}→{r['challenger']:.0%}"
                              for m, r in grades.iterrows())),
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -44,8 +45,7 @@ def check(code: tuple[str, ...], as_json: bool) -> None:
     valid = codes.valid_mask(given) if len(given) >= BULK else [codes.check(c).valid for c in given]
     lines = [f"{text}\tvalid" if ok else f"{text}\tinvalid\t{codes.check(text).reason}"
              for text, ok in zip(given, valid)]
-    if lines:
-        sys.stdout.write("\n".join(lines) + "\n")
+    _write(lines)
     sys.exit(0 if all(valid) else 1)
 
 
@@ -61,4 +61,17 @@ def generate(count: int, entity_type: str, division: str, seed: int | None) -> N
 
     Example: xyd uscc generate 5 --type individual_business --seed 1"""
     rng = np.random.default_rng(seed)
-    sys.stdout.write("\n".join(codes.random_codes(rng, count, "9", ENTITY_TYPE_CHARS[entity_type], division)) + "\n")
+    _write(list(codes.random_codes(rng, count, "9", ENTITY_TYPE_CHARS[entity_type], division)))
+
+
+def _write(lines: list[str]) -> None:
+    """Lines to standard output at once; a reader that stops early (`| head`) ends the command
+    quietly instead of with a traceback."""
+    if not lines:
+        return
+    try:
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        sys.exit(1)
