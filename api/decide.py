@@ -38,9 +38,15 @@ class Asked:
     profile: repository.ProfileRow
 
 
-def today_utc() -> dt.date:
-    """Authorisations are valid by calendar day; days are counted in UTC, like every stored time."""
-    return dt.datetime.now(dt.timezone.utc).date()
+CHINA = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+"""China Standard Time: UTC+8 all year (no summer time since 1991), so a fixed offset is exact."""
+
+
+def today_in_china(now: dt.datetime | None = None) -> dt.date:
+    """The calendar day in China at ``now`` (an aware instant; the present by default).
+    Authorisations are signed in China and valid by its calendar days: from 00:00 to 08:00 China
+    time the UTC day is still yesterday's. Stored times stay UTC."""
+    return (now or dt.datetime.now(dt.timezone.utc)).astimezone(CHINA).date()
 
 
 def normalised_code(raw: str) -> str:
@@ -142,7 +148,7 @@ def start_answer(engine: Engine, appender: ChainAppender, bundle: ModelBundle, b
         with reading(engine) as connection:
             authorizations, profiles = repository.authorizations_with_profiles(
                 connection, [questions[i].authorization_id for i in valid])
-    today = today_utc()
+    today = today_in_china()
     asked: list[Asked] = []
     for i in valid:
         code = results[i]

@@ -85,7 +85,7 @@ def authorizations() -> None:
 @click.option("--bank-id", type=int, required=True, help="The bank's client id (`xyd clients list`).")
 @click.option("--purpose", default="信易贷预授信", show_default=True)
 @click.option("--scope", "data_scope", default="纳税,水电气,不动产,知识产权,司法,行政处罚,信用承诺", show_default=True)
-@click.option("--valid-from", type=DATE, help="Default today.")
+@click.option("--valid-from", type=DATE, help="Default today, in China.")
 @click.option("--valid-until", type=DATE, help="Default a year from valid-from.")
 @click.option("--template-version", default="全国中小企业融资综合信用服务平台授权书模板-2024", show_default=True)
 @click.option("--document", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -95,10 +95,10 @@ def add_authorization(uscc: str, bank_id: int, purpose: str, data_scope: str, va
     """Register an enterprise's authorisation for one bank.
 
     Example: xyd authorizations add --uscc 91420502EFPX14RX05 --bank-id 1 --document letter.pdf"""
-    from api.decide import normalised_code
+    from api.decide import normalised_code, today_in_china
     from api.errors import ApiError
 
-    start = valid_from.date() if valid_from else dt.date.today()
+    start = valid_from.date() if valid_from else today_in_china()
     until = valid_until.date() if valid_until else start + dt.timedelta(days=364)
     digest = hashlib.sha256(document.read_bytes() if document else f"{uscc}|{bank_id}|{start}".encode()).hexdigest()
     try:

@@ -47,5 +47,6 @@ def list_authorizations(caller: OperatorDep, session: SessionDep,
                         bank_id: int | None = Query(default=None, ge=1, le=2**31 - 1), limit: int = Query(default=100, ge=1, le=500),
                         offset: int = Query(default=0, ge=0, le=10**9)) -> AuthorizationsPublic:
     """Authorisations, filtered by enterprise and bank, a page at a time."""
+    uscc = normalised_code(uscc) if uscc else None  # as the POST does: lower case and full width find the same
     count, rows = repository.list_authorizations(session, uscc, bank_id, limit, offset)
     return AuthorizationsPublic(count=count, items=[AuthorizationPublic.model_validate(r) for r in rows])

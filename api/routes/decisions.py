@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.exc import IntegrityError
 
 from api.db import repository
-from api.decide import public
+from api.decide import normalised_code, public
 from api.deps import BankDep, BankOrRegulatorDep, HolderDep, RegulatorDep, SessionDep
 from api.errors import ApiError, responses
 from api.regulator_report import render
@@ -45,6 +45,7 @@ def list_decisions(caller: RegulatorDep, session: SessionDep,
                    ) -> DecisionsPublic:
     """Every decision, filtered by enterprise, bank and dates (``date_to`` inclusive), a page at a time."""
     until = (date_to + dt.timedelta(days=1)).isoformat() if date_to and date_to < dt.date.max else None
+    uscc = normalised_code(uscc) if uscc else None  # as the POST does: lower case and full width find the same
     count, rows = repository.list_decisions(session, uscc, bank_id, date_from.isoformat() if date_from else None,
                                             until, limit, offset)
     return DecisionsPublic(count=count, items=[public(r) for r in rows])

@@ -111,6 +111,44 @@ def test_a_bank_never_sees_another_banks_decision(service):
                               headers=service.headers("regulator")).json()["count"] == 0
 
 
+def test_the_uscc_filters_read_a_code_as_the_question_does(service):
+    """A regulator or operator types the code as they have it: lower case, full width, with spaces."""
+    service.ask()
+    code = service.codes[0]
+    typed = " " + code.lower().translate({ord(c): ord(c) + 0xFEE0 for c in "0123456789"}) + " "
+    for path, role in (("/v1/decisions", "regulator"), ("/v1/authorizations", "operator")):
+        exact = service.client.get(path, params={"uscc": code}, headers=service.headers(role)).json()
+        loose = service.client.get(path, params={"uscc": typed}, headers=service.headers(role)).json()
+        assert exact["count"] >= 1 and loose["count"] == exact["count"], path
+        error_of(service.client.get(path, params={"uscc": code[:-1] + "0" if code[-1] != "0" else code[:-1] + "1"},
+                                    headers=service.headers(role)), 422, "INVALID_USCC")
+
+
+def test_authorisations_are_valid_by_the_calendar_day_in_china():
+    """Signed in China, valid by China's days: at 00:01 China time (16:01 UTC the day before) an
+    authorisation that ended yesterday no longer answers; at 23:59 on its last day it still does."""
+    from types import SimpleNamespace
+
+    from api.decide import check_authorization, today_in_china
+    from api.errors import ApiError
+
+    utc = dt.timezone.utc
+    record = SimpleNamespace(bank_id=1, uscc="X", revoked_at=None, valid_from=dt.date(2026, 1, 1),
+                             valid_until=dt.date(2026, 6, 30))
+    last_minute = dt.datetime(2026, 6, 30, 15, 59, tzinfo=utc)  # 23:59 on 30 June in China
+    first_minute = dt.datetime(2026, 6, 30, 16, 1, tzinfo=utc)  # 00:01 on 1 July in China, still 30 June in UTC
+    assert today_in_china(last_minute) == dt.date(2026, 6, 30)
+    assert today_in_china(first_minute) == dt.date(2026, 7, 1) and first_minute.date() == dt.date(2026, 6, 30)
+    check_authorization(record, 1, "X", today_in_china(last_minute))
+    with pytest.raises(ApiError) as refused:
+        check_authorization(record, 1, "X", today_in_china(first_minute))
+    assert refused.value.code == "AUTHORIZATION_EXPIRED"
+    starting = SimpleNamespace(**{**record.__dict__, "valid_from": dt.date(2026, 7, 1), "valid_until": dt.date(2027, 6, 30)})
+    check_authorization(starting, 1, "X", today_in_china(first_minute))  # valid from its first China minute
+    with pytest.raises(ApiError):
+        check_authorization(starting, 1, "X", today_in_china(last_minute))
+
+
 @pytest.mark.parametrize("authorization, code", [
     ("missing-id", "AUTHORIZATION_NOT_FOUND"), ("expired", "AUTHORIZATION_EXPIRED"),
     ("future", "AUTHORIZATION_NOT_YET_VALID"), ("revoked", "AUTHORIZATION_REVOKED"),
@@ -331,10 +369,10 @@ def test_no_decision_on_a_profile_older_than_the_policy_allows(service, monkeypa
     assert limit == 92
     bundle = service.client.app.state.holder.bundle
     bundle.policy = dataclasses.replace(bundle.policy, max_profile_age_days=limit)
-    monkeypatch.setattr(api.decide, "today_utc", lambda: AS_OF + dt.timedelta(days=limit + 1))
+    monkeypatch.setattr(api.decide, "today_in_china", lambda: AS_OF + dt.timedelta(days=limit + 1))
     error = error_of(service.ask(), 503, "PROFILE_STALE")
     assert str(AS_OF) in error["message"] and "时效" in error["message_zh"]
-    monkeypatch.setattr(api.decide, "today_utc", lambda: AS_OF + dt.timedelta(days=limit))
+    monkeypatch.setattr(api.decide, "today_in_china", lambda: AS_OF + dt.timedelta(days=limit))
     assert service.ask().status_code == 200
 
 
