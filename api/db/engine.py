@@ -23,8 +23,22 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def _private_sqlite_file(url: str) -> None:
+    """Create a SQLite database file readable by its owner alone (0600) before SQLite does with the
+    process's umask (often world-readable): it holds API key hashes, authorisations and every
+    decision. SQLite gives its -wal and -shm files the database file's permissions."""
+    if not url.startswith("sqlite:///") or url.endswith(":memory:"):
+        return
+    path = Path(url.split("sqlite:///", 1)[1].split("?", 1)[0])
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for ``url`` with the settings each database needs."""
+    """An engine for ``url`` with the settings each database needs (a new SQLite file is created
+    private to its owner)."""
+    _private_sqlite_file(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60}, pool_size=8,
                                max_overflow=8)
@@ -142,6 +156,7 @@ def writing(factory: sessionmaker[Session]):
 
 def upgrade(url: str) -> None:
     """Bring the database at ``url`` to the newest schema (Alembic ``upgrade head``)."""
+    _private_sqlite_file(url)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["url"] = url

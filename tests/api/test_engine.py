@@ -38,3 +38,25 @@ def test_reads_on_postgresql_leave_no_transaction_open():
     finally:
         engine.dispose()
         drop()
+
+
+def test_a_new_sqlite_database_is_readable_by_its_owner_alone(tmp_path):
+    """It holds key hashes, authorisations and every decision: 0600, its WAL file too, whatever the umask."""
+    import os
+    import stat
+
+    from api.db import repository
+    from api.db.engine import make_engine, sessions, upgrade, writing
+
+    url = f"sqlite:///{tmp_path}/state/xyd.db"
+    previous = os.umask(0o022)
+    try:
+        upgrade(url)
+        engine = make_engine(url)
+        with writing(sessions(engine)) as session:
+            repository.add_client(session, "a bank", "bank")
+        for name in ("xyd.db", "xyd.db-wal"):
+            assert stat.S_IMODE((tmp_path / "state" / name).stat().st_mode) == 0o600, name
+        engine.dispose()
+    finally:
+        os.umask(previous)
