@@ -22,10 +22,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 # pandas and Arrow are imported by the bulk functions that use them: `xyd uscc check CODE` checks
 # one code with NumPy's tables alone and must start in a fraction of a second
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
 
 CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 """The 31 characters a USCC may contain, in the order of their check values."""
