@@ -41,6 +41,13 @@ def wilson(successes: int, total: int, z: float = 1.959964) -> tuple[float, floa
     return max(0.0, min(centre - half, share)), min(1.0, max(centre + half, share))
 
 
+def outside_band(low: float, high: float, predicted: float, band: tuple[float, float]) -> bool:
+    """Whether an observed rate's interval (``low``, ``high``) lies wholly outside ``band`` ×
+    ``predicted``: a group (or a grade) the model over- or under-charges, which no difference in
+    risk justifies. Never for a prediction of 0."""
+    return predicted > 0 and (low > band[1] * predicted or high < band[0] * predicted)
+
+
 def firm_age_band(years: pd.Series) -> pd.Series:
     """Firm age in years → its band's label (missing ages: "∅")."""
     labels = [f"{lo:g}–{hi:g} 年 years" if hi != math.inf else f"≥{lo:g} 年 years"
@@ -99,7 +106,7 @@ def fair_lending(frame: pd.DataFrame, decisions, policy) -> FairLending:
             if not judge:
                 verdicts.append(f"too few to judge (< {tolerance['min_group_loans']} loans)")
                 continue
-            miscalibrated = row.mean_pd > 0 and (row.default_low > high * row.mean_pd or row.default_high < low * row.mean_pd)
+            miscalibrated = outside_band(row.default_low, row.default_high, row.mean_pd, (low, high))
             if not best > 0:  # no judged group is approved at all: there is no ratio to judge
                 unequal, riskier = False, False
             else:

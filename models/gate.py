@@ -182,7 +182,7 @@ def paired_differences(y, old_pd, new_pd, level: float = 0.95, rounds: int = 500
     rows = []
     auc = metrics.auc_difference(y, old_pd, new_pd, level)
     rows.append(("AUC", metrics.auc(y, old_pd), metrics.auc(y, new_pd), auc, "DeLong, paired"))
-    for name, statistic in (("KS", metrics.ks_fast), ("Brier", _brier)):
+    for name, statistic in (("KS", metrics.ks), ("Brier", metrics.brier)):
         found = metrics.paired_bootstrap(y, old_pd, new_pd, statistic, rounds=rounds, level=level)
         found["p_value"] = max(found["p_value"], 1 / rounds)
         rows.append((name, statistic(y, old_pd), statistic(y, new_pd), found, f"bootstrap, paired, {rounds} rounds"))
@@ -203,10 +203,6 @@ def auc_check(differences: pd.DataFrame, tolerances: dict | None = None) -> Gate
         f"interval not wholly above {limits['max_auc_drop']}", bool(drop_low <= limits["max_auc_drop"]), "quality",
         f"drop {drop:+.4f} ({drop_low:+.4f}…{drop_high:+.4f}), p = {auc['p_value']:.3f}, {int(auc['defaults'])} defaults"
         + (" — the window cannot rule out a larger drop" if drop_high > limits["max_auc_drop"] else ""))
-
-
-def _brier(y, p) -> float:
-    return float(np.mean((np.asarray(p, dtype=float) - np.asarray(y, dtype=float)) ** 2))
 
 
 def _business(old, new) -> pd.DataFrame:

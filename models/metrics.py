@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve
+from sklearn.metrics import roc_auc_score
 
 
 def auc(y: np.ndarray, p: np.ndarray) -> float:
@@ -16,12 +16,20 @@ def auc(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def ks(y: np.ndarray, p: np.ndarray) -> float:
-    """Kolmogorov–Smirnov: the greatest gap between the cumulative shares of bads and goods."""
-    y = np.asarray(y)
-    if not 0 < y.sum() < len(y):
+    """Kolmogorov–Smirnov: the greatest gap between the cumulative shares of bads and goods, over
+    thresholds between distinct scores (ties kept together), from one sort: cheap enough for a
+    bootstrap's hundreds of rounds. NaN when only one class is present."""
+    y = np.asarray(y, dtype=float)
+    bads = y.sum()
+    goods = len(y) - bads
+    if not bads or not goods:
         return float("nan")
-    fpr, tpr, _ = roc_curve(y, p)
-    return float(np.max(tpr - fpr))
+    order = np.argsort(-np.asarray(p, dtype=float), kind="stable")
+    sorted_p = np.asarray(p, dtype=float)[order]
+    gap = np.cumsum(y[order]) / bads - np.cumsum(1 - y[order]) / goods
+    last_of_tie = np.r_[sorted_p[1:] != sorted_p[:-1], True]  # a threshold sits between distinct scores
+    return float(np.max(gap[last_of_tie]))
+
 
 
 def calibration_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFrame:
@@ -60,12 +68,17 @@ def psi(expected, actual, bins: int = 10) -> float:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
+def brier(y: np.ndarray, p: np.ndarray) -> float:
+    """Mean squared difference between predicted PD and outcome."""
+    return float(np.mean((np.asarray(p, dtype=float) - np.asarray(y, dtype=float)) ** 2))
+
+
 def summary(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     """AUC (with its 95 % DeLong interval), Gini, KS, Brier and ECE of predicted PDs against outcomes."""
     y = np.asarray(y, dtype=float)
     interval = auc_interval(y, p)  # DeLong's area is the AUC (NaN with one class), computed once
     area = interval["value"]
-    return {"auc": area, "auc_low": interval["low"], "auc_high": interval["high"], "gini": 2 * area - 1, "ks": ks(y, p), "brier": float(brier_score_loss(y, p)) if len(y) else float("nan"),
+    return {"auc": area, "auc_low": interval["low"], "auc_high": interval["high"], "gini": 2 * area - 1, "ks": ks(y, p), "brier": brier(y, p) if len(y) else float("nan"),
             "ece": ece(y, p) if len(y) else float("nan"), "loans": float(len(y)), "default_rate": float(y.mean()) if len(y) else float("nan")}
 
 
@@ -136,21 +149,7 @@ def auc_difference(y: np.ndarray, first: np.ndarray, second: np.ndarray, level: 
     return {**out, "value": value, "low": value - z * error, "high": value + z * error, "p_value": float(p_value)}
 
 
-def ks_fast(y: np.ndarray, p: np.ndarray) -> float:
-    """KS as :func:`ks`, from one sort (ties kept together): for resampling loops."""
-    y = np.asarray(y, dtype=float)
-    bads = y.sum()
-    goods = len(y) - bads
-    if not bads or not goods:
-        return float("nan")
-    order = np.argsort(-np.asarray(p, dtype=float), kind="stable")
-    sorted_p = np.asarray(p, dtype=float)[order]
-    gap = np.cumsum(y[order]) / bads - np.cumsum(1 - y[order]) / goods
-    last_of_tie = np.r_[sorted_p[1:] != sorted_p[:-1], True]  # a threshold sits between distinct scores
-    return float(np.max(gap[last_of_tie]))
-
-
-def paired_bootstrap(y: np.ndarray, first: np.ndarray, second: np.ndarray, statistic=ks_fast, rounds: int = 500,
+def paired_bootstrap(y: np.ndarray, first: np.ndarray, second: np.ndarray, statistic=ks, rounds: int = 500,
                      level: float = 0.95, seed: int = 0) -> dict[str, float]:
     """``statistic(second) − statistic(first)`` on the same loans with a percentile interval from
     a paired bootstrap (the same resampled loans for both models; defaults and non-defaults are

@@ -32,7 +32,7 @@ from features.registry import BY_NAME, category_name
 from models import metrics
 from models.bundle import ModelBundle
 from models.dataset import label_loans
-from models.fairness import wilson
+from models.fairness import outside_band, wilson
 from models.policy import GRADES
 
 PSI_WATCH, PSI_ACT = 0.10, 0.25
@@ -217,10 +217,12 @@ def verdict(applicants: pd.DataFrame, population: pd.DataFrame, missing: pd.Data
 
     retrain: the applicants' score PSI at or above 0.25; a source the model reads has gone silent
     (:func:`silent_sources`); a feature's missing share among applicants moved by 20 points or
-    more; realised default on all matured loans since training, with its 95 % interval, wholly outside ``band_of_calibration`` × predicted (on ≥ 10 defaults).
+    more; realised default on all matured loans since training, with its 95 % interval, wholly
+    outside ``band_of_calibration`` × predicted (on ≥ 10 defaults).
     watch: the applicants' score PSI at or above 0.10; any model feature in the act band among
     applicants; the whole population's score PSI at or above 0.25; a feature's missing share moved
-    by 5 points; one grade's realised interval wholly outside the band.
+    by 10 points; one grade's realised interval wholly outside the band. A missing share counts
+    only when its move is beyond chance (p < :data:`SIGNIFICANT`).
     """
     retrain, watch = [], []
     score = applicants.iloc[0]
@@ -252,12 +254,8 @@ def verdict(applicants: pd.DataFrame, population: pd.DataFrame, missing: pd.Data
                      + ", ".join(acting["variable"].head(5)))
     if len(population) and population.iloc[0]["band"] == "act":
         watch.append(f"the whole population's score PSI {population.iloc[0]['value']:.3f} ≥ {PSI_ACT} (a year apart)")
-    low_band, high_band = band_of_calibration
     for row in realised.itertuples(index=False):
-        if row.defaults < MIN_DEFAULTS or not row.predicted_pd:
-            continue
-        outside = row.low > high_band * row.predicted_pd or row.high < low_band * row.predicted_pd
-        if not outside:
+        if row.defaults < MIN_DEFAULTS or not outside_band(row.low, row.high, row.predicted_pd, band_of_calibration):
             continue
         words = (f"realised default {row.realised_rate:.2%} ({row.low:.2%}…{row.high:.2%}, {row.defaults} of "
                  f"{row.loans:,} loans) against predicted {row.predicted_pd:.2%}")

@@ -116,12 +116,10 @@ def test_an_identical_challenger_is_not_judged(trained, model_home):
 
 def test_exploring_changes_nothing_in_the_registry_and_never_overwrites_a_report(trained, model_home, tracking_store):
     client = tracking.client()
-    versions = lambda: sorted((v.version, tuple(sorted(v.aliases)), tuple(sorted(v.tags.items())))
-                              for v in client.search_model_versions(f"name='{tracking.MODEL_NAME}'"))
-    before = versions()
+    before = _registry(client)
     explored = train_challenger(model_home, split_months=MODEL_SPLIT, register=False, experiment=tracking.EXPLORATION,
                                 tags={"notebook": "02_retrain", "oot_months": "None"})
-    assert explored.version is None and versions() == before
+    assert explored.version is None and _registry(client) == before
     run = mlflow.get_run(explored.run_id)
     assert client.get_experiment(run.info.experiment_id).name == tracking.EXPLORATION
     assert run.data.tags["notebook"] == "02_retrain"
@@ -131,6 +129,12 @@ def test_exploring_changes_nothing_in_the_registry_and_never_overwrites_a_report
     with pytest.raises(ValueError, match="not registered"):
         tracking.log_training(explored.bundle, explored.bundle_dir, explored.evaluation.frame, {}, {}, {},
                               register=True, experiment=tracking.EXPLORATION)
+
+
+def _registry(client) -> list:
+    """Every registered version with its aliases and tags: what a dry run must leave as it was."""
+    return sorted((v.version, tuple(sorted(v.aliases)), tuple(sorted(v.tags.items())))
+                  for v in client.search_model_versions(f"name='{tracking.MODEL_NAME}'"))
 
 
 @pytest.fixture
@@ -156,15 +160,13 @@ def test_identical_refused_dry_run_changes_nothing_and_force_is_logged(trained, 
 
     _register(stricter, stricter.folder, frame)
     client = tracking.client()
-    versions = lambda: sorted((v.version, tuple(sorted(v.aliases)), tuple(sorted(v.tags.items())))
-                              for v in client.search_model_versions(f"name='{tracking.MODEL_NAME}'"))
     log = model_home / "reports" / "promotions.jsonl"
     log_before = log.read_text("utf-8") if log.exists() else ""
-    before = versions()
+    before = _registry(client)
     dry = promote(model_home, dry_run=True, cache=cache)
     assert dry.dry_run and not dry.promoted and not dry.verdict.holds
     assert "approval-rate change" in [c.rule for c in dry.verdict.failed]
-    assert versions() == before and (log.read_text("utf-8") if log.exists() else "") == log_before
+    assert _registry(client) == before and (log.read_text("utf-8") if log.exists() else "") == log_before
 
     refused = promote(model_home, cache=cache)
     assert not refused.promoted and tracking.version_for(tracking.CHAMPION) == first
