@@ -16,13 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy.engine import Engine
 
-from api.db import repository
+from api.db import audit, repository
 from api.db.appender import ChainAppender
 from api.db.engine import reading
 from api.db.tables import Decision
 from api.errors import ApiError
 from api.metrics import DECISIONS
 from api.schemas import PreCreditPublic, PreCreditRequest
+from api.signing import Signer, make_receipt
 from features import uscc as uscc_rules
 from features.registry import feature_names
 from models.bundle import ModelBundle
@@ -122,6 +123,7 @@ class Answering:
     asked: list[Asked]
     reasons: list[dict]
     written: Future  # the decisions as stored in the chain
+    signer: Signer | None = None  # signs each answer's receipt
 
     def finish(self) -> list[PreCreditPublic | ApiError]:
         """Every question's decision (now in the chain) or the error it met, in order; raises
@@ -129,7 +131,7 @@ class Answering:
         stored = self.written.result()
         for item, decision, reasons in zip(self.asked, stored, self.reasons):
             DECISIONS.labels(decision.decision, decision.model_version).inc()
-            self.results[item.index] = public(decision, item.profile.name, reasons)
+            self.results[item.index] = public(decision, item.profile.name, reasons, self.signer)
         return self.results
 
 
@@ -164,7 +166,7 @@ def start_answer(engine: Engine, appender: ChainAppender, bundle: ModelBundle, b
     else:
         written = Future()
         written.set_result([])
-    return Answering(results, asked, reasons, written)
+    return Answering(results, asked, reasons, written, appender.signer)
 
 
 def answer(engine: Engine, appender: ChainAppender, bundle: ModelBundle, bank_id: int,
@@ -205,8 +207,14 @@ def decided_rows(bundle: ModelBundle, bank_id: int, asked: list[Asked], request_
     return rows, reasons
 
 
-def public(decision: Decision, name: str | None = None, reasons: dict | None = None) -> PreCreditPublic:
-    """A stored decision as the API shows it (``reasons``: the stored reasons, already parsed)."""
+def public(decision: Decision, name: str | None = None, reasons: dict | None = None,
+           signer: Signer | None = None) -> PreCreditPublic:
+    """A stored decision as the API shows it (``reasons``: the stored reasons, already parsed), with
+    its receipt signed by ``signer`` when one is given."""
+    receipt = None
+    if signer is not None:
+        content = audit.payload({column: getattr(decision, column) for column in audit.HASHED})
+        receipt = make_receipt(signer, decision.seq, decision.prev_hash, decision.hash, content)
     return PreCreditPublic(
         request_id=decision.request_id, uscc=decision.uscc, name=name, pd=decision.pd, score=decision.score,
         grade=decision.grade, decision=decision.decision, limit_yuan=decision.limit_yuan,
@@ -214,4 +222,4 @@ def public(decision: Decision, name: str | None = None, reasons: dict | None = N
         versions={"model_version": decision.model_version, "policy_version": decision.policy_version,
                   "feature_set_version": decision.feature_set_version, "profile_as_of": decision.profile_as_of},
         decided_at=decision.created_at, client_id=decision.client_id, authorization_id=decision.authorization_id,
-        hash=decision.hash)
+        hash=decision.hash, receipt=receipt)

@@ -38,19 +38,28 @@ bearer = HTTPBearer(auto_error=False, scheme_name="apiKey",
 """Declares the scheme in the OpenAPI document (the docs page's Authorize button) and reads the header."""
 
 
-def _key(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str | None:
-    if credentials is not None:
-        return credentials.credentials.strip() or None
-    return request.headers.get("x-api-key") or None
+def _failed(request: Request, status: int, code: str, message: str, message_zh: str, *counted) -> ApiError:
+    """The error for a failed authentication, counted against the caller's address and ``counted``
+    (a key prefix): 429 with Retry-After once they are over their allowance."""
+    address = request.client.host if request.client else "unknown"
+    wait = request.app.state.failed_authentications.failed(("address", address), *counted)
+    if wait:
+        return ApiError(429, "TOO_MANY_FAILED_AUTHENTICATIONS",
+                        f"too many failed authentications from this address or against this key prefix; "
+                        f"try again in {wait} s", f"认证失败次数过多，请 {wait} 秒后重试", {"Retry-After": str(wait)})
+    return ApiError(status, code, message, message_zh)
 
 
 async def get_caller(request: Request,
                      credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
-    """The client the key names; a coroutine, so that a cached key costs no trip to a thread."""
-    key = _key(request, credentials)
+    """The client the key names; a coroutine, so that a cached key costs no trip to a thread.
+    Only ``Authorization: Bearer`` is read. A valid key is always let through, however many
+    failures its address or prefix has had (:mod:`api.limits`)."""
+    key = credentials.credentials.strip() if credentials is not None else ""
     if not key:
-        raise ApiError(401, "AUTH_MISSING", "send your API key as 'Authorization: Bearer <key>'",
-                       "请在请求头 Authorization: Bearer <key> 中提供API密钥")
+        also = "; the X-API-Key header is not read" if "x-api-key" in request.headers else ""
+        raise _failed(request, 401, "AUTH_MISSING", f"send your API key as 'Authorization: Bearer <key>'{also}",
+                      "请在请求头 Authorization: Bearer <key> 中提供API密钥")
     cache: dict = request.app.state.client_cache
     hashed = repository.key_hash(key)
     cached = cache.get(hashed)
@@ -64,8 +73,9 @@ async def get_caller(request: Request,
             cache[hashed] = cached
     found = cached[0]
     if found is None:
-        raise ApiError(401, "AUTH_INVALID", "unknown API key", "API密钥无效")
+        raise _failed(request, 401, "AUTH_INVALID", "unknown API key", "API密钥无效", ("prefix", key[:12]))
     caller, disabled = found
+    request.state.client_id = caller.id  # for the access log
     if disabled:
         raise ApiError(403, "CLIENT_DISABLED", "this client is disabled", "该客户端已被停用")
     return caller

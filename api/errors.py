@@ -30,33 +30,43 @@ class ErrorBody(BaseModel):
 class ApiError(Exception):
     """An error a client can act on: status, a stable code and the words in both languages."""
 
-    def __init__(self, status: int, code: str, message: str, message_zh: str):
+    def __init__(self, status: int, code: str, message: str, message_zh: str, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.message_zh = status, code, message, message_zh
+        self.headers = headers
 
 
 def request_id(request: Request) -> str:
     return getattr(request.state, "request_id", "") or ""
 
 
-def error_response(request: Request, status: int, code: str, message: str, message_zh: str) -> JSONResponse:
+def error_response(request: Request, status: int, code: str, message: str, message_zh: str,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
     body = ErrorBody(code=code, message=message, message_zh=message_zh, request_id=request_id(request))
-    return JSONResponse(body.model_dump(), status_code=status, headers={"X-Request-ID": body.request_id})
+    request.state.error_code = code  # for the access log
+    return JSONResponse(body.model_dump(), status_code=status, headers={"X-Request-ID": body.request_id, **(headers or {})})
 
 
 def responses(*statuses: int) -> dict:
     """OpenAPI entries for the error responses a route can give."""
     described = {400: "Bad request", 401: "Missing or unknown API key", 403: "Not allowed", 404: "Not found",
-                 409: "Conflict with the current state (another model or profile now)", 413: "Body too large", 422: "Invalid input", 503: "Not ready (no model, or no database)"}
+                 409: "Conflict with the current state (another model or profile now)", 413: "Body too large", 422: "Invalid input",
+                 429: "Too many failed authentications from this address or against this key prefix: wait the "
+                      "seconds Retry-After gives", 503: "Not ready (no model, or no database)"}
     # the content type is named: routes that answer HTML still answer errors in JSON
     schema = {"$ref": "#/components/schemas/ErrorBody"}
-    return {s: {"description": described[s], "content": {"application/json": {"schema": schema}}} for s in statuses}
+    if 401 in statuses:  # wherever a key is checked, failing too often is answered 429
+        statuses = (*statuses, 429)
+    documented = {s: {"description": described[s], "content": {"application/json": {"schema": schema}}} for s in statuses}
+    if 429 in documented:
+        documented[429]["headers"] = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
+    return documented
 
 
 STATUS_WORDS = {400: ("BAD_REQUEST", "请求有误"), 401: ("UNAUTHENTICATED", "未认证"), 403: ("FORBIDDEN", "无权访问"),
                 404: ("NOT_FOUND", "资源不存在"), 409: ("CONFLICT", "与当前状态冲突"), 405: ("METHOD_NOT_ALLOWED", "不支持该请求方法"),
                 413: ("BODY_TOO_LARGE", "请求体过大"), 415: ("UNSUPPORTED_MEDIA_TYPE", "不支持的媒体类型"),
-                422: ("VALIDATION_ERROR", "请求参数校验失败")}
+                422: ("VALIDATION_ERROR", "请求参数校验失败"), 429: ("TOO_MANY_FAILED_AUTHENTICATIONS", "认证失败次数过多")}
 
 
 def install(app: FastAPI) -> None:
@@ -64,7 +74,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, error: ApiError):
-        return error_response(request, error.status, error.code, error.message, error.message_zh)
+        return error_response(request, error.status, error.code, error.message, error.message_zh, error.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError):

@@ -5,6 +5,9 @@ really answers."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 REQUEST_ID = "968fce70-ba49-44cd-b1e8-4716b707c1ce"
 USCC = "914205020485576251"
 AUTHORIZATION_ID = "bc3999e6-e4ca-4ec8-8306-8cc6840c5b6c"
@@ -32,8 +35,30 @@ PRE_CREDIT = {
     "versions": {"model_version": "1", "policy_version": "2026.12-2", "feature_set_version": "873754083a07",
                  "profile_as_of": "2026-06-30"},
     "decided_at": "2026-12-01T20:14:30.861831Z", "client_id": 1, "authorization_id": AUTHORIZATION_ID,
-    "hash": "4bbf60852cc5ee9c9138f6eb3fcb7a78c69669cde6f778cad6dd8c5368cd11e3",
 }
+
+# The example decision's receipt, as the service signs it (api.signing.make_receipt), by a key made
+# for this documentation and published in KEYRING: a test verifies it as a bank would.
+_SIGNED_ROW = {"seq": 1042, "request_id": REQUEST_ID, "client_id": 1, "uscc": USCC, "authorization_id": AUTHORIZATION_ID,
+               "model_version": "1", "policy_version": "2026.12-2", "profile_as_of": "2026-06-30",
+               "feature_set_version": "873754083a07", "product": PRE_CREDIT["product"], "requested_amount": 500000,
+               "pd": PRE_CREDIT["pd"], "score": PRE_CREDIT["score"], "grade": "B", "decision": "approve",
+               "limit_yuan": 80000, "reasons": json.dumps(PRE_CREDIT["reasons"], ensure_ascii=False, sort_keys=True),
+               "created_at": PRE_CREDIT["decided_at"]}
+_PREVIOUS = "7d0c2f3b9a51e4c68f2d1e0b3a4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e"
+_CONTENT = json.dumps(_SIGNED_ROW, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+RECEIPT = {"format": "xyd-receipt/1", "seq": 1042, "prev_hash": _PREVIOUS,
+           "hash": hashlib.sha256(f"{_PREVIOUS}\n{_CONTENT}".encode("utf-8")).hexdigest(), "content": _CONTENT,
+           "key_id": "c04cf575074483d6",
+           "signature": "c6is5au+5jsA7Wq9POa+JcnBMQuPOTuZ7hhop1wPJIjNDmVs0UqmwIDsWgaXO9NAhL+3nQgiSWyIylYZcdelBg=="}
+PRE_CREDIT["hash"] = RECEIPT["hash"]
+PRE_CREDIT["receipt"] = RECEIPT
+
+KEYRING = {"format": "xyd-keyring/1", "current": "c04cf575074483d6", "keys": [{
+    "key_id": "c04cf575074483d6", "algorithm": "Ed25519", "public_key": "hsC+7/VuCgh2g20lV5TUapCaoFyoDc3tmSXrjZ/2XOI=",
+    "public_key_pem": "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAhsC+7/VuCgh2g20lV5TUapCaoFyoDc3tmSXrjZ/2XOI=\n"
+                      "-----END PUBLIC KEY-----\n",
+    "created_at": "2026-12-01T22:15:03.441018Z", "retired_at": None}]}
 
 PRE_CREDIT_BATCH_REQUEST = {"items": [PRE_CREDIT_REQUEST, {"uscc": "91420502MA4ABCDE1X", "authorization_id": "unknown"}]}
 
@@ -44,7 +69,7 @@ PRE_CREDIT_BATCH = {"request_id": "0b7c1a52-58d4-4f3e-9d0e-2a1f4a6f9c11", "count
                                                   "should be '3', found '1'",
                "message_zh": "统一社会信用代码校验失败"}}]}
 
-DECISIONS = {"count": 1, "items": [PRE_CREDIT]}
+DECISIONS = {"count": 1, "items": [{**PRE_CREDIT, "receipt": None}]}  # lists carry no receipts
 
 ADVICE = {"request_id": REQUEST_ID, "uscc": USCC, "model_version": "1", "grade": "B", "decision": "approve",
           "advice": {"actions": [{"code": "AC02", "horizon": "now", "amount_yuan": 384.89, "legal_basis": None,

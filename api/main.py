@@ -1,9 +1,10 @@
 """The bank-facing service: one FastAPI app, one router per resource.
 
 The model loads in ``lifespan`` (once per worker) and is checked against the registry in the
-background; the database is migrated to the newest schema on start. Every response carries
-``X-Request-ID`` and ``X-Model-Version``; every error has the one JSON shape of
-:mod:`api.errors`.
+background; the database is migrated to the newest schema on start; the chain's signing key is
+loaded (made on first start). Every response carries ``X-Request-ID`` and ``X-Model-Version``;
+every error has the one JSON shape of :mod:`api.errors`; every request has its line in the
+access log (:mod:`api.access_log`).
 """
 
 from __future__ import annotations
@@ -19,88 +20,122 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from api import errors
+from api.access_log import AccessLog
 from api.db.appender import ChainAppender
 from api.db.engine import make_engine, sessions, upgrade
+from api.limits import FailedAuthentications
 from api.metrics import LATENCY, REQUESTS
 from api.model_holder import ModelHolder
-from api.routes import admin, authorizations, decisions, health, models, pre_credit, typeface
+from api.routes import admin, audit, authorizations, decisions, health, models, pre_credit, typeface
 from api.settings import Settings, settings as env_settings
+from api.signing import Checkpointer, Keyring
 
 log = logging.getLogger("xyd.api")
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class ServiceMiddleware:
-    """Request ids, the body-size limit, the model-version header and request metrics, as plain
-    ASGI (no per-request task switching)."""
+    """Request ids, the body-size limit, the model-version header, request metrics and the access
+    log, as plain ASGI (no per-request task switching)."""
 
-    def __init__(self, app, holder: ModelHolder, max_body: int):
-        self.app, self.holder, self.max_body = app, holder, max_body
+    def __init__(self, app, holder: ModelHolder, max_body: int, access_log: AccessLog | None = None):
+        self.app, self.holder, self.max_body, self.access_log = app, holder, max_body, access_log
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         request_id = str(uuid.uuid4())
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         started = time.perf_counter()
         status = {"code": 500, "sent": False}
-        length = dict(scope.get("headers") or []).get(b"content-length")
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
         try:
             too_long = length is not None and int(length) > self.max_body
         except ValueError:
             too_long = False
-        if too_long:
-            await self._too_large(send, request_id)
-            return
-        seen = 0
-
-        async def limited_receive():
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_body:
-                    raise _TooLarge()
-            return message
-
-        async def tagged_send(message):
-            if message["type"] == "http.response.start":
-                status["code"], status["sent"] = message["status"], True
-                headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"]
-                headers.append((b"x-request-id", scope["state"].get("request_id", request_id).encode()))
-                # the version that decided this request, else the one held now
-                version = scope["state"].get("model_version") or self.holder.version or "none"
-                headers.append((b"x-model-version", str(version).encode()))
-                message = {**message, "headers": headers}
-            await send(message)
-
         try:
-            await self.app(scope, limited_receive, tagged_send)
-        except _TooLarge:
-            if not status["sent"]:
-                await self._too_large(send, request_id)
-                status["code"] = 413
+            if too_long:
+                status["code"] = await self._too_large(send, state)
+                return
+            if length is None and b"transfer-encoding" in headers:
+                # a chunked body is read whole (up to the limit) before the application sees it, so
+                # that one over the limit gets the same 413 as a sized one (the parser enforces a
+                # declared length; a chunked body has none)
+                receive = await self._buffered(receive)
+                if receive is None:
+                    status["code"] = await self._too_large(send, state)
+                    return
+
+            async def tagged_send(message):
+                if message["type"] == "http.response.start":
+                    status["code"], status["sent"] = message["status"], True
+                    headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"]
+                    headers.append((b"x-request-id", state.get("request_id", request_id).encode()))
+                    # the version that decided this request, else the one held now
+                    version = state.get("model_version") or self.holder.version or "none"
+                    headers.append((b"x-model-version", str(version).encode()))
+                    message = {**message, "headers": headers}
+                await send(message)
+
+            await self.app(scope, receive, tagged_send)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
+            elapsed = time.perf_counter() - started
             REQUESTS.labels(scope["method"], route, str(status["code"])).inc()
-            LATENCY.labels(route).observe(time.perf_counter() - started)
+            LATENCY.labels(route).observe(elapsed)
+            if self.access_log is not None:
+                client = scope.get("client")
+                self.access_log.write(
+                    request_id=request_id, client_id=state.get("client_id"), method=scope["method"], route=route,
+                    status=status["code"], code=state.get("error_code"), latency_ms=round(elapsed * 1000, 3),
+                    model_version=state.get("model_version"), address=client[0] if client else None)
 
-    async def _too_large(self, send, request_id: str) -> None:
+    async def _buffered(self, receive):
+        """``receive`` replaying the whole body read now, or None when it is over the limit."""
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                first = message  # the client went away: the application hears of it as it would have
+                break
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.max_body:
+                return None
+            chunks.append(body)
+            if not message.get("more_body"):
+                first = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+                break
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return first
+            return await receive()
+
+        return replay
+
+    async def _too_large(self, send, state: dict) -> int:
+        request_id = state["request_id"]
+        state["error_code"] = "BODY_TOO_LARGE"
         body = json.dumps({"code": "BODY_TOO_LARGE", "message": f"the body is over {self.max_body} bytes",
                            "message_zh": "请求体过大", "request_id": request_id}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"x-request-id", request_id.encode()),
-                                (b"content-length", str(len(body)).encode())]})
+                                (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
+        return 413
 
 
 def create_app(config: Settings | None = None) -> FastAPI:
     """The service, configured by ``config`` (the environment by default)."""
     config = config or env_settings()
     holder = ModelHolder(config.model_alias, config.home / "models" / "registry-cache")
+    access_log = AccessLog.configured(config.access_log, config.home, config.access_log_max_bytes,
+                                      config.access_log_backups)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -111,7 +146,11 @@ def create_app(config: Settings | None = None) -> FastAPI:
         engine = make_engine(config.database)
         app.state.engine = engine
         app.state.sessions = sessions(engine)
-        app.state.appender = ChainAppender(engine)
+        # the chain's signing key is made on first start (xyd serve makes it before its workers start)
+        signer = Keyring(config.keys_directory).signer()
+        app.state.signer = signer
+        app.state.appender = ChainAppender(engine, Checkpointer(
+            signer, config.checkpoints_file, config.checkpoint_every_decisions, config.checkpoint_every_seconds))
         holder.reload()
         holder.watch(config.model_check_seconds)
         # the regulator pages' base font: made once per machine (seconds), here rather than in a page
@@ -119,10 +158,13 @@ def create_app(config: Settings | None = None) -> FastAPI:
         threading.Thread(target=base_font, name="xyd-typeface", daemon=True).start()
         if holder.bundle is None:
             log.warning("no model loaded: %s", holder.problem)
-        yield
+        # the lifespan's state reaches the HTTP protocol too, which logs the heads it refuses (431)
+        yield {"xyd_access_log": access_log} if access_log is not None else {}
         holder.stop()
-        await anyio.to_thread.run_sync(app.state.appender.close)  # writes what has queued
+        await anyio.to_thread.run_sync(app.state.appender.close)  # writes what has queued, signs its checkpoint
         engine.dispose()
+        if access_log is not None:
+            access_log.close()
 
     app = FastAPI(title="信易贷 pre-credit service", version="1",
                   description="Pre-credit decisions for banks holding an enterprise's authorisation (授权书); "
@@ -132,12 +174,15 @@ def create_app(config: Settings | None = None) -> FastAPI:
     app.state.holder = holder
     app.state.config = config
     app.state.client_cache = {}
+    app.state.signer = None  # until the lifespan loads the key
+    app.state.failed_authentications = FailedAuthentications(config.auth_failures_allowed,
+                                                             config.auth_failure_window_seconds)
     errors.install(app)
     for router in (pre_credit.router, decisions.router, authorizations.router, models.router, health.router,
-                   admin.router, typeface.router):
+                   admin.router, typeface.router, audit.router):
         _summarise(router)
         app.include_router(router)
-    app.add_middleware(ServiceMiddleware, holder=holder, max_body=config.max_body_bytes)
+    app.add_middleware(ServiceMiddleware, holder=holder, max_body=config.max_body_bytes, access_log=access_log)
     _document_errors(app)
     return app
 

@@ -152,8 +152,46 @@ class AdvicePublic(BaseModel):
     assumption_en: str = "re-scored by the model that made the decision, the rest of the record unchanged"
 
 
+class Receipt(BaseModel):
+    """What the platform signed about a decision, for the bank to keep and verify offline with the
+    published public keys (``xyd audit verify-receipt``): ``hash`` is the SHA-256 of ``prev_hash``,
+    a newline and ``content`` (the decision's canonical JSON, as its audit-chain row holds it);
+    ``signature`` is the Ed25519 signature, by key ``key_id``, of the text
+    ``xyd-receipt/1\\n{seq}\\n{prev_hash}\\n{hash}\\n``."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.RECEIPT]})
+
+    format: Literal["xyd-receipt/1"]
+    seq: int = Field(description="The decision's position in the audit chain")
+    prev_hash: str
+    hash: str
+    content: str = Field(description="The decision exactly as hashed (canonical JSON, sorted keys)")
+    key_id: str = Field(description="The signing key's id in the platform's published keyring")
+    signature: str = Field(description="Base64 Ed25519 signature")
+
+
+class PublicKeyPublic(BaseModel):
+    key_id: str = Field(description="The first 16 hex digits of the SHA-256 of the raw key")
+    algorithm: Literal["Ed25519"]
+    public_key: str = Field(description="The raw 32-byte key, base64")
+    public_key_pem: str = Field(description="The same key as PEM (for `openssl pkeyutl -verify -rawin`)")
+    created_at: str
+    retired_at: str | None = Field(default=None, description="When it stopped signing (it still verifies)")
+
+
+class KeyringPublic(BaseModel):
+    """Every key that has signed receipts and checkpoints; ``current`` signs now."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.KEYRING]})
+
+    format: Literal["xyd-keyring/1"]
+    current: str | None
+    keys: list[PublicKeyPublic]
+
+
 class PreCreditPublic(BaseModel):
-    """A decision: PD, score, grade, decision, limit, the reasons and the versions behind it."""
+    """A decision: PD, score, grade, decision, limit, the reasons and the versions behind it, and
+    the platform's signed receipt for it."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [examples.PRE_CREDIT]})
 
@@ -173,6 +211,8 @@ class PreCreditPublic(BaseModel):
     client_id: int
     authorization_id: str
     hash: str
+    receipt: Receipt | None = Field(default=None, description="Given with every answer to a pre-credit question "
+                                                               "and with a single decision read back; not in lists")
 
 
 class PreCreditBatchRequest(BaseModel):

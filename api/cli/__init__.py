@@ -26,7 +26,7 @@ COMMANDS = {  # name: (module:attribute, the one line of `xyd --help`)
     "monitor": ("api.cli.models:monitor", "Drift on like populations: stable, watch or retrain."),
     "clients": ("api.cli.service:clients", "API clients: banks, regulators and operators."),
     "authorizations": ("api.cli.service:authorizations", "Enterprises' authorisations (授权书) for banks."),
-    "audit": ("api.cli.service:audit_group", "Verify the decisions' audit chain."),
+    "audit": ("api.cli.service:audit_group", "Audit chain, checkpoints, receipts, keys."),
     "serve": ("api.cli.service:serve", "Run the bank-facing service."),
 }
 

@@ -141,24 +141,207 @@ def list_authorizations(uscc: str | None, bank_id: int | None) -> None:
     Console().print(table)
 
 
-@click.group("audit", short_help="Verify the decisions' audit chain.")
+@click.group("audit", short_help="Audit chain, checkpoints, receipts, keys.")
 def audit_group() -> None:
-    """The decisions' audit chain."""
+    """The decisions' audit chain: verify it, export its signed checkpoints, verify a bank's
+    receipt, rotate the signing key."""
+
+
+def _keyring_file(keys: Path | None) -> Path:
+    return keys or settings().keys_directory / "public-keys.json"
+
+
+def _problem(error) -> None:
+    """A file the user named that cannot be used: one line, exit 2."""
+    click.echo(f"error: {error}", err=True)
+    sys.exit(2)
 
 
 @audit_group.command("verify")
-def verify() -> None:
-    """Recompute the hash chain of every decision; exit 1 naming the first broken row.
+@click.option("--checkpoints", "checkpoints_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Signed checkpoints to hold the chain against (default the service's own file under "
+                   "XYD_HOME/audit, when there is one).")
+@click.option("--keys", type=click.Path(dir_okay=False, path_type=Path),
+              help="The public keyring the checkpoints are verified with (default XYD_HOME/keys/public-keys.json).")
+def verify(checkpoints_file: Path | None, keys: Path | None) -> None:
+    """Recompute the hash chain of every decision and hold it against the signed checkpoints;
+    exit 1 naming the first broken row, or the rows deleted or rewritten since a checkpoint.
 
-    Example: xyd audit verify"""
+    Example: xyd audit verify --checkpoints checkpoints-2026-12.jsonl --keys xyd-public-keys.json"""
+    from api.signing import SignatureProblem, read_checkpoints, read_keyring
+
+    default = settings().checkpoints_file
+    path = checkpoints_file or (default if default.exists() else None)
+    checkpoints = []
+    if path is not None:
+        try:
+            checkpoints = read_checkpoints(path, read_keyring(_keyring_file(keys)))
+        except SignatureProblem as error:
+            if checkpoints_file is None:  # the service's own file, tampered with: the chain is not vouched for
+                click.echo(f"audit chain NOT VERIFIED: {error}")
+                sys.exit(1)
+            _problem(error)
     with database()() as session:
-        result = audit.verify(session)
+        result = audit.verify(session, checkpoints=checkpoints)
+    against = (f"; held against {result.checkpoints:,} signed checkpoints of {path} (the newest vouches for "
+               f"{result.covered:,})" if path else "; no signed checkpoints to hold it against")
     if result.ok:
-        click.echo(f"audit chain intact: {result.rows:,} decisions")
+        click.echo(f"audit chain intact: {result.rows:,} decisions{against}")
         return
     click.echo(f"audit chain BROKEN at row {result.first_broken_seq} (request {result.first_broken_request}): "
-               f"{result.problem}; {result.rows:,} rows before it are intact")
+               f"{result.problem}; {result.rows:,} rows before it are intact{against}")
     sys.exit(1)
+
+
+@audit_group.group("checkpoint", short_help="The chain's signed checkpoints.")
+def checkpoint_group() -> None:
+    """The chain's signed checkpoints (size and head, Ed25519), kept outside the database."""
+
+
+@checkpoint_group.command("export")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write them (a file the regulator or the province keeps).")
+def export_checkpoints(out: Path) -> None:
+    """Copy every signed checkpoint, each verified first, with the public keyring beside them.
+
+    Example: xyd audit checkpoint export --out checkpoints-2026-12.jsonl"""
+    import json
+
+    from api.signing import SignatureProblem, read_checkpoints, read_keyring
+
+    source = settings().checkpoints_file
+    try:
+        keyring = read_keyring(_keyring_file(None))
+        checkpoints = read_checkpoints(source, keyring) if source.exists() else []
+    except SignatureProblem as error:
+        _problem(error)
+    if not checkpoints:
+        _problem(f"no checkpoints yet in {source}: the service signs one once it has written decisions")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(json.dumps(c.as_json(), separators=(",", ":")) + "\n" for c in checkpoints), encoding="utf-8")
+    keys_out = out.with_name(out.stem + ".keys.json")
+    keys_out.write_text(_keyring_file(None).read_text(encoding="utf-8"), encoding="utf-8")
+    newest = max(checkpoints, key=lambda c: c.size)
+    click.echo(f"{len(checkpoints):,} checkpoints → {out} (the newest: {newest.size:,} decisions at {newest.time}); "
+               f"public keys → {keys_out}")
+
+
+@checkpoint_group.command("sign")
+def sign_checkpoint() -> None:
+    """Sign a checkpoint of the chain as it stands now (the service signs its own as it writes;
+    this one is for before a maintenance or a backup).
+
+    Example: xyd audit checkpoint sign"""
+    from api.signing import Keyring, append_checkpoint, sign_checkpoint as signed
+
+    factory = database()
+    with factory() as session:
+        result = audit.verify(session)
+        size, head = audit.head(session)
+    if not result.ok:
+        click.echo(f"not signed: the chain is broken at row {result.first_broken_seq}: {result.problem}")
+        sys.exit(1)
+    if size == 0:
+        _problem("the chain holds no decision yet: nothing to sign")
+    checkpoint = signed(Keyring(settings().keys_directory).signer(), size, head)
+    append_checkpoint(settings().checkpoints_file, checkpoint)
+    click.echo(f"checkpoint signed by key {checkpoint.key_id}: {checkpoint.size:,} decisions ending in "
+               f"{checkpoint.head[:12]}… → {settings().checkpoints_file}")
+
+
+@audit_group.command("verify-receipt")
+@click.argument("receipt_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--keys", type=click.Path(dir_okay=False, path_type=Path),
+              help="The platform's published public keyring (default XYD_HOME/keys/public-keys.json).")
+def verify_receipt(receipt_file: Path, keys: Path | None) -> None:
+    """Verify, offline, a decision's receipt: a saved answer (single or batch) or the receipt alone.
+    Exit 1 naming what does not hold.
+
+    Example: xyd audit verify-receipt answer.json --keys xyd-public-keys.json"""
+    import json
+
+    from api.signing import SignatureProblem, read_keyring, verify_receipt as verified
+
+    try:
+        document = json.loads(receipt_file.read_text(encoding="utf-8"))
+        keyring = read_keyring(_keyring_file(keys))
+    except FileNotFoundError:
+        _problem(f"{receipt_file}: no such file")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        _problem(f"{receipt_file}: not JSON ({error})")
+    except SignatureProblem as error:
+        _problem(error)
+    answers = _answers(document)
+    if not answers:
+        _problem(f"{receipt_file}: holds no receipt (a pre-credit answer, a batch answer or a receipt)")
+    failed = False
+    for where, answer, receipt in answers:
+        try:
+            signed = verified(receipt, keyring, answer)
+        except SignatureProblem as error:
+            click.echo(f"{where}: NOT VERIFIED: {error}")
+            failed = True
+            continue
+        click.echo(f"{where}: verified: row {receipt['seq']:,} signed by key {receipt['key_id']}: {signed['uscc']} "
+                   f"{signed['decision']}, grade {signed['grade']}, limit {signed['limit_yuan']:,} yuan, "
+                   f"decided {signed['created_at']} (request {signed['request_id']})")
+    sys.exit(1 if failed else 0)
+
+
+def _answers(document) -> list[tuple[str, dict | None, dict]]:
+    """Each receipt in a saved answer, batch answer or bare receipt: (where, the answer, the receipt)."""
+    if not isinstance(document, dict):
+        return []
+    if "content" in document and "signature" in document:
+        return [("receipt", None, document)]
+    if isinstance(document.get("receipt"), dict):
+        return [("answer", document, document["receipt"])]
+    found = []
+    for item in document.get("results") or []:
+        decision = item.get("decision") if isinstance(item, dict) else None
+        if isinstance(decision, dict) and isinstance(decision.get("receipt"), dict):
+            found.append((f"item {item.get('index')}", decision, decision["receipt"]))
+    return found
+
+
+@audit_group.group("keys", short_help="The chain's signing keys.")
+def keys_group() -> None:
+    """The Ed25519 keys that sign checkpoints and receipts, under XYD_HOME/keys (0600, never in
+    the database or a log)."""
+
+
+@keys_group.command("list")
+def list_keys() -> None:
+    """Every signing key's id, creation and retirement; the current one marked.
+
+    Example: xyd audit keys list"""
+    from api.signing import Keyring
+
+    keyring = Keyring(settings().keys_directory)
+    current = keyring.current_id()
+    keys = keyring.public_keys()
+    if not keys:
+        click.echo(f"no signing key yet under {keyring.directory}: the service makes one on first start")
+        return
+    for key in keys.values():
+        state = "current" if key.key_id == current else f"retired {key.retired_at}"
+        click.echo(f"{key.key_id}  made {key.created_at}  {state}")
+    click.echo(f"publish: {keyring.public_file}")
+
+
+@keys_group.command("rotate")
+def rotate_keys() -> None:
+    """Make a new signing key current; the old one's private half is deleted, its public half
+    kept, so what it signed stays verifiable. Restart the service to sign with the new key.
+
+    Example: xyd audit keys rotate"""
+    from api.signing import Keyring
+
+    keyring = Keyring(settings().keys_directory)
+    previous = keyring.current_id()
+    key = keyring.generate()
+    click.echo(f"signing key {key.key_id} is current" + (f"; {previous} retired, still in the keyring" if previous else "")
+               + f"; publish {keyring.public_file} again and restart the service")
 
 
 @click.command(short_help="Run the bank-facing service.")
@@ -173,11 +356,17 @@ def serve(host: str, port: int, workers: int) -> None:
 
     from uvicorn.supervisors import Multiprocess
 
+    from api.limits import BoundedHttpToolsProtocol
+    from api.signing import Keyring
+
     upgrade(settings().database)  # once, before the workers start
+    signer = Keyring(settings().keys_directory).signer()  # made here on first start, not by two workers at once
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="xyd-metrics-"))
+    # uvicorn's own access log is off: the service writes its own, structured (api.access_log)
     config = uvicorn.Config("api.main:app_from_env", factory=True, host=host, port=port, workers=workers,
-                            log_level="warning", access_log=False)
-    click.echo(f"serving on http://{host}:{port} with {workers} worker(s); database {settings().database}")
+                            log_level="warning", access_log=False, http=BoundedHttpToolsProtocol)
+    click.echo(f"serving on http://{host}:{port} with {workers} worker(s); database {settings().database}; "
+               f"chain signed by key {signer.key_id}")
     if workers == 1:
         uvicorn.Server(config).run()
         return

@@ -7,10 +7,14 @@ is empty, then sleeps until the next decision arrives. The threads that decide h
 over (:meth:`ChainAppender.submit`) and are free to decide the next request meanwhile: when they
 wrote themselves, a worker's two threads never made a group of more than one. Each request gets
 back its own rows, in the order it gave them, with their place in the chain.
+
+With a :class:`api.signing.Checkpointer`, the writer also signs the chain's newest state it wrote,
+every N decisions or, while it waits for work, once M seconds have passed since the last one.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from concurrent.futures import Future
 from types import SimpleNamespace
@@ -21,17 +25,24 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from api.db import audit
 from api.db.engine import write_transaction
 
+log = logging.getLogger("xyd.api")
+
 
 class ChainAppender:
     """Appends decision rows to the chain in groups (one per process, with its writer thread)."""
 
-    def __init__(self, engine: Engine):
-        self.engine = engine
+    def __init__(self, engine: Engine, checkpointer=None):
+        self.engine, self.checkpointer = engine, checkpointer
         self._mutex = threading.Lock()
         self._arrived = threading.Condition(self._mutex)
         self._queue: list[tuple[list[dict], Future]] = []
         self._writer: threading.Thread | None = None
         self._closing = False
+
+    @property
+    def signer(self):
+        """The key that signs the chain's checkpoints (and the answers' receipts), if any."""
+        return None if self.checkpointer is None else self.checkpointer.signer
 
     def submit(self, rows: list[dict]) -> Future:
         """Queue ``rows`` for the chain; the future gives them back as stored (seq, created_at,
@@ -53,7 +64,8 @@ class ChainAppender:
         return self.submit(rows).result()
 
     def close(self, timeout: float | None = 30.0) -> None:
-        """Write what has queued, then stop the writer thread (waiting at most ``timeout`` seconds)."""
+        """Write what has queued and sign its checkpoint, then stop the writer thread (waiting at
+        most ``timeout`` seconds)."""
         with self._mutex:
             self._closing = True
             self._arrived.notify()
@@ -65,10 +77,17 @@ class ChainAppender:
         while True:
             with self._mutex:
                 while not self._queue and not self._closing:
-                    self._arrived.wait()
+                    wait = self.checkpointer.seconds_until_due() if self.checkpointer else None
+                    if wait == 0.0 or not self._arrived.wait(wait):
+                        break  # a checkpoint is due: sign it, then wait again
                 batch, self._queue = self._queue, []
-                if not batch:
+                closing = self._closing
+            if not batch:
+                if self.checkpointer is not None:
+                    self._sign_checkpoint()
+                if closing:
                     return
+                continue
             # a request given up on before its write begins (its future cancelled) is not
             # written: no answer went out for it
             batch = [(rows, waiting) for rows, waiting in batch if waiting.set_running_or_notify_cancel()]
@@ -98,7 +117,19 @@ class ChainAppender:
 
     def _write(self, rows: list[dict]) -> list[SimpleNamespace]:
         with write_transaction(self.engine) as connection:
-            return audit.append(connection, rows)
+            stored = audit.append(connection, rows)
+        if self.checkpointer is not None:  # committed: the newest state is the chain's
+            try:
+                self.checkpointer.wrote(stored[-1].seq, stored[-1].hash)
+            except OSError:
+                log.exception("could not write the chain's checkpoint; the decisions are recorded")
+        return stored
+
+    def _sign_checkpoint(self) -> None:
+        try:
+            self.checkpointer.sign_now()
+        except OSError:
+            log.exception("could not write the chain's checkpoint; the decisions are recorded")
 
 
 def _not_the_rows(error: BaseException) -> bool:

@@ -127,25 +127,47 @@ def _append_pipelined(connection: Connection, rows: list[dict], now=None) -> lis
     return [SimpleNamespace(**row) for row in out]
 
 
+def head(session: Session) -> tuple[int, str]:
+    """The chain's size and the hash of its newest decision, as its head row records them."""
+    row = session.get(AuditHead, 1)
+    return (row.last_seq, row.last_hash) if row is not None else (0, GENESIS)
+
+
 @dataclass
 class Verification:
-    """The result of walking the chain."""
+    """The result of walking the chain (and of holding it against signed checkpoints)."""
 
     rows: int
     ok: bool
     first_broken_seq: int | None = None
     first_broken_request: str | None = None
     problem: str | None = None
+    checkpoints: int = 0  # how many signed checkpoints the chain was held against
+    covered: int = 0  # the rows the newest of them vouches for
 
 
-def verify(session: Session, batch: int = 5_000) -> Verification:
+def verify(session: Session, batch: int = 5_000, checkpoints=()) -> Verification:
     """Recompute the chain from the first decision up to the head as it stands when the check
-    starts (writers may go on appending meanwhile); stop at the first row that breaks it."""
+    starts (writers may go on appending meanwhile); stop at the first row that breaks it.
+
+    With ``checkpoints`` (:func:`api.signing.read_checkpoints`, signatures already checked), the
+    row each one names must still hash to the head it signed: a chain rewritten and rehashed, or
+    cut short with its head moved back, is found, which the chain alone cannot show."""
+    checkpoints = list(checkpoints)
     head = session.get(AuditHead, 1)
     end = head.last_seq if head is not None else 0
+    wanted: dict[int, list] = {}
+    for checkpoint in checkpoints:
+        wanted.setdefault(checkpoint.size, []).append(checkpoint)
+    signed = sorted(wanted)
+    vouched = 0  # the largest checkpointed size found intact so far
     previous, expected_seq, checked = GENESIS, 1, 0
     columns = [getattr(Decision, c) for c in (*HASHED, "prev_hash", "hash")]
     last = 0
+
+    def outcome(ok: bool, *broken) -> Verification:
+        return Verification(checked, ok, *broken, checkpoints=len(checkpoints), covered=signed[-1] if signed else 0)
+
     while True:
         rows = session.execute(select(*columns).where(Decision.seq > last, Decision.seq <= end)
                                .order_by(Decision.seq).limit(batch)).all()
@@ -160,12 +182,32 @@ def verify(session: Session, batch: int = 5_000) -> Verification:
                 problem = "its previous-hash does not match the row before it"
             elif chain_hash(previous, record) != record["hash"]:
                 problem = "its content does not match its hash"
+            if problem and signed and signed[-1] >= expected_seq:
+                problem += f"; a signed checkpoint covers this row (rows 1–{vouched} are as signed)"
+            if not problem:
+                for checkpoint in wanted.get(record["seq"], ()):
+                    if checkpoint.head != record["hash"]:
+                        problem = (f"its hash is {record['hash'][:12]}…, {checkpoint.describe()} signed "
+                                   f"{checkpoint.head[:12]}… for it: a decision in rows {vouched + 1}–{record['seq']} "
+                                   "was rewritten, reordered or removed and the chain rehashed after the checkpoint "
+                                   f"was signed (rows 1–{vouched} are as signed)")
+                        break
+                else:
+                    if record["seq"] in wanted:
+                        vouched = record["seq"]
             if problem:
-                return Verification(checked, False, record["seq"], record["request_id"], problem)
+                return outcome(False, record["seq"], record["request_id"], problem)
             previous, expected_seq, checked = record["hash"], expected_seq + 1, checked + 1
             last = record["seq"]
     if head is not None and (checked != end or head.last_hash != previous):
-        return Verification(checked, False, checked + 1, None,
-                            f"the chain head says {end} rows ending in {head.last_hash[:12]}…, the table gives "
-                            f"{checked} ending in {previous[:12]}…")
-    return Verification(checked, True)
+        return outcome(False, checked + 1, None,
+                       f"the chain head says {end} rows ending in {head.last_hash[:12]}…, the table gives "
+                       f"{checked} ending in {previous[:12]}…")
+    beyond = [c for c in checkpoints if c.size > checked]
+    if beyond:
+        latest = max(beyond, key=lambda c: c.size)
+        return outcome(False, checked + 1, None,
+                       f"the chain ends at row {checked}, but {latest.describe()} signed {latest.size} rows ending "
+                       f"in {latest.head[:12]}…: rows {checked + 1}–{latest.size} were deleted (the chain was cut "
+                       "short and its head moved back)")
+    return outcome(True)

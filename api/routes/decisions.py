@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.exc import IntegrityError
 
@@ -31,9 +31,10 @@ def _visible(session, request_id: str, caller):
 
 
 @router.get("/{request_id}", response_model=PreCreditPublic, responses=responses(401, 403, 404, 422))
-def get_decision(caller: BankOrRegulatorDep, session: SessionDep, request_id: str = RequestId) -> PreCreditPublic:
-    """One decision: a bank's own, or any for a regulator."""
-    return public(_visible(session, request_id, caller))
+def get_decision(caller: BankOrRegulatorDep, session: SessionDep, request: Request,
+                 request_id: str = RequestId) -> PreCreditPublic:
+    """One decision: a bank's own, or any for a regulator, with its receipt signed again."""
+    return public(_visible(session, request_id, caller), signer=request.app.state.signer)
 
 
 @router.get("", response_model=DecisionsPublic, responses=responses(401, 403, 422))

@@ -199,9 +199,11 @@ def champion_store(model_home, tmp_path_factory):
         yield f"sqlite:///{folder}/mlflow.db"
 
 
-def make_service(url: str, home, tmp_path, monkeypatch, store: str, alias: str = "champion") -> Service:
+def make_service(url: str, home, tmp_path, monkeypatch, store: str, alias: str = "champion", **settings) -> Service:
+    """The service on ``url`` with its state under ``tmp_path/service-home`` (``settings`` override
+    the test defaults)."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     keys, ids, codes, authorizations = prepare_database(url, home)
-    app = create_app(Settings(home=tmp_path / "service-home", database_url=url, model_check_seconds=0,
-                              model_alias=alias, max_body_bytes=200_000))
+    app = create_app(Settings(**{"home": tmp_path / "service-home", "database_url": url, "model_check_seconds": 0,
+                                 "model_alias": alias, "max_body_bytes": 200_000, **settings}))
     return Service(TestClient(app), url, keys, ids, codes, authorizations)

@@ -166,3 +166,23 @@ def test_a_group_that_waits_too_long_for_the_chain_hears_one_database_error_and_
     assert [row.seq for row in appender.append([_row(client.id, 4)])] == [1]
     _pooled_connections_are_clean(engine)
     _verified_and_closed(engine, factory, appender, 1)
+
+
+def test_an_idle_writer_signs_its_checkpoint_within_its_seconds_and_closing_signs_the_last(tmp_path):
+    from api.signing import Checkpointer, Keyring, read_checkpoints, read_keyring
+
+    engine, factory, client, appender = _chain(f"sqlite:///{tmp_path}/chain.db")
+    path = tmp_path / "checkpoints.jsonl"
+    appender.checkpointer = Checkpointer(Keyring(tmp_path / "keys").signer(), path, every_decisions=1000,
+                                         every_seconds=0.2)
+    appender.append([_row(client.id, 1), _row(client.id, 2)])
+    deadline = time.monotonic() + 5
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    keys = read_keyring(tmp_path / "keys" / "public-keys.json")
+    assert [c.size for c in read_checkpoints(path, keys)] == [2]  # signed while idle, 0.2 s after
+    appender.checkpointer.every_seconds = 3600
+    appender.append([_row(client.id, 3)])
+    assert [c.size for c in read_checkpoints(path, keys)] == [2]
+    _verified_and_closed(engine, factory, appender, 3)
+    assert [c.size for c in read_checkpoints(path, keys)] == [2, 3]

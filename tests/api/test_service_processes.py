@@ -3,6 +3,7 @@ processes, on SQLite and PostgreSQL: every answer right, and the audit chain one
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import socket
@@ -13,6 +14,7 @@ import time
 import httpx
 
 from api.db import audit
+from api.signing import read_checkpoints, read_keyring
 from api.db.engine import make_engine, sessions
 from tests.api.service_fixtures import prepare_database
 
@@ -25,10 +27,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(url: str, home, tmp_path, store: str) -> tuple[subprocess.Popen, str]:
+def start_server(url: str, home, tmp_path, store: str, **environment: str) -> tuple[subprocess.Popen, str]:
+    """``xyd serve --workers 2`` on ``url``, its state under ``tmp_path/served`` (``environment``
+    adds settings), once it is ready."""
     port = free_port()
     env = {**os.environ, "XYD_HOME": str(tmp_path / "served"), "XYD_DATABASE_URL": url, "MLFLOW_TRACKING_URI": store,
-           "XYD_MODEL_CHECK_SECONDS": "0"}
+           "XYD_MODEL_CHECK_SECONDS": "0", **environment}
     server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", "2"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
@@ -74,6 +78,40 @@ def test_concurrent_clients_in_several_processes_keep_the_chain_whole(database_u
         assert result.ok and result.rows == CLIENT_PROCESSES * REQUESTS_EACH
         metrics = httpx.get(f"{base}/metrics").text
         assert "xyd_decisions_total" in metrics
+        _limits_hold(base, keys["bank"])
     finally:
         server.terminate()
         server.wait(timeout=30)
+    # both workers signed checkpoints into the one file; on stopping, each signed its newest state
+    served = tmp_path / "served"
+    signed = read_checkpoints(served / "audit" / "checkpoints.jsonl", read_keyring(served / "keys" / "public-keys.json"))
+    assert max(c.size for c in signed) == CLIENT_PROCESSES * REQUESTS_EACH
+    with sessions(make_engine(database_url))() as session:
+        held = audit.verify(session, checkpoints=signed)
+    assert held.ok and held.covered == CLIENT_PROCESSES * REQUESTS_EACH
+    # one access-log line per request, from both workers into one file
+    lines = [json.loads(line) for line in (served / "logs" / "access.jsonl").read_text().splitlines()]
+    assert sum(line["route"] == "/v1/pre-credit" and line["status"] == 200 for line in lines) == len(answers)
+    assert any(line["status"] == 431 for line in lines)
+
+
+def _limits_hold(base: str, key: str) -> None:
+    """The real server (uvicorn's parser, not the test client) caps a request's head and a chunked body."""
+    with socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1]))) as connection:
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Filler: ")
+        try:
+            for _ in range(200):  # 2 MB of one header; the server answers long before
+                connection.sendall(b"a" * 10_000)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        answer = connection.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 431") and b"HEADERS_TOO_LARGE" in answer
+
+    def chunks():
+        for _ in range(120):
+            yield b" " * 10_000
+
+    response = httpx.post(f"{base}/v1/pre-credit", content=chunks(), timeout=30,
+                          headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    assert response.status_code == 413 and response.json()["code"] == "BODY_TOO_LARGE"
+    assert httpx.get(f"{base}/healthz", headers={"X-Filler": "a" * 20_000}).status_code == 200

@@ -5,6 +5,8 @@ one authorised decision."""
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -21,7 +23,8 @@ def live(model_home, champion_store, tmp_path_factory):
     folder = tmp_path_factory.mktemp("schema-service")
     url = f"sqlite:///{folder}/xyd.db"
     keys, _, codes, authorizations = prepare_database(url, model_home)
-    server, base = start_server(url, model_home, folder, champion_store)
+    # the fuzzer sends wrong keys by the dozen from one address; the limit itself is tested in test_trust
+    server, base = start_server(url, model_home, folder, champion_store, XYD_AUTH_FAILURES_ALLOWED="100000")
     yield base, keys, codes, authorizations
     server.terminate()
     server.wait(timeout=30)
@@ -134,11 +137,19 @@ def test_every_body_in_the_spec_has_an_example_shaped_as_the_service_answers(liv
                            (schemas.ReviewPublic, examples.REVIEW), (schemas.AuthorizationCreate, examples.AUTHORIZATION_REQUEST),
                            (schemas.AuthorizationPublic, examples.AUTHORIZATION),
                            (schemas.AuthorizationsPublic, examples.AUTHORIZATIONS), (schemas.ModelCard, examples.MODEL_CARD),
-                           (schemas.ReloadPublic, examples.RELOAD), (ErrorBody, examples.ERROR)):
+                           (schemas.ReloadPublic, examples.RELOAD), (schemas.Receipt, examples.RECEIPT),
+                           (schemas.KeyringPublic, examples.KEYRING), (ErrorBody, examples.ERROR)):
         assert model.model_validate(example).model_dump(mode="json").keys() == example.keys(), model.__name__
     answer = httpx.post(f"{base}/v1/pre-credit", json={"uscc": codes[0], "authorization_id": authorizations["valid"]},
                         headers={"Authorization": f"Bearer {keys['bank']}"}).json()
-    assert answer.keys() == examples.PRE_CREDIT.keys()
+    assert answer.keys() == examples.PRE_CREDIT.keys() and answer["receipt"].keys() == examples.RECEIPT.keys()
+    # the documented receipt verifies with the documented keyring, as a bank's would
+    from api.signing import PublicKey, verify_receipt
+    documented = {k["key_id"]: PublicKey(k["key_id"], base64.b64decode(k["public_key"]), k["created_at"])
+                  for k in examples.KEYRING["keys"]}
+    assert verify_receipt(examples.RECEIPT, documented, examples.PRE_CREDIT)["seq"] == examples.RECEIPT["seq"]
+    published = httpx.get(f"{base}/v1/audit/keys").json()
+    assert published.keys() == examples.KEYRING.keys() and published["current"] == answer["receipt"]["key_id"]
     assert answer["reasons"].keys() == examples.PRE_CREDIT["reasons"].keys()
     assert answer["reasons"]["adverse"][0].keys() == examples.PRE_CREDIT["reasons"]["adverse"][0].keys()
     card = httpx.get(f"{base}/v1/models/current", headers={"Authorization": f"Bearer {keys['bank']}"}).json()

@@ -1,0 +1,26 @@
+"""The platform's public signing keys, for banks to verify their receipts (no key needed: they are public)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from api.errors import ApiError, responses
+from api.schemas import KeyringPublic
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+
+@router.get("/keys", response_model=KeyringPublic, responses=responses(503))
+def public_keys(request: Request) -> KeyringPublic:
+    """The public keys that sign the receipts and the chain's checkpoints, current and retired.
+
+    Fetch it once and keep it with the receipts: ``xyd audit verify-receipt answer.json --keys
+    keys.json`` verifies offline. A retired key stays listed, so what it signed stays verifiable."""
+    from api.signing import Keyring
+
+    keyring = Keyring(request.app.state.config.keys_directory)
+    keys = keyring.public_keys()
+    if not keys:
+        raise ApiError(503, "NO_SIGNING_KEY", "the service has not made its signing key yet", "签名密钥尚未生成")
+    return KeyringPublic(format="xyd-keyring/1", current=keyring.current_id(),
+                         keys=[key.as_json() for key in keys.values()])

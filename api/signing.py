@@ -1,0 +1,413 @@
+"""Signatures that anchor the decision chain outside its own database.
+
+Anyone who can write to the database can delete the newest decisions and move the chain's head
+back: the chain then verifies, shorter. The service therefore signs, with an Ed25519 key kept
+under ``XYD_HOME/keys/`` (0600, never in the database or a log):
+
+- **checkpoints**, as Certificate Transparency's signed tree heads: the chain's size and head hash,
+  at least every N decisions or M seconds, appended to ``XYD_HOME/audit/checkpoints.jsonl`` (and
+  exported for the regulator). :func:`api.db.audit.verify` with checkpoints proves the database
+  still holds every checkpointed decision unchanged;
+- **receipts**: each answer carries its decision's canonical content, its place in the chain and a
+  signature, which a bank verifies offline with the published public keys
+  (:func:`verify_receipt`, ``xyd audit verify-receipt``).
+
+Rotation makes a new key current and retires the old one: its private half is deleted, its
+public half stays in the keyring, so every checkpoint and receipt it signed stays verifiable.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+CHECKPOINT_FORMAT = "xyd-checkpoint/1"
+RECEIPT_FORMAT = "xyd-receipt/1"
+KEYRING_FORMAT = "xyd-keyring/1"
+KEYRING_FILE = "public-keys.json"
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+class SignatureProblem(ValueError):
+    """A keyring, checkpoint or receipt that cannot be read or does not verify (its words say where)."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive lock on ``path`` (created if missing), across processes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    """One Ed25519 public key of the keyring: its id (the first 16 hex digits of the SHA-256 of the
+    raw key), the raw 32 bytes, when it was made and, once rotated out, when it was retired."""
+
+    key_id: str
+    raw: bytes
+    created_at: str
+    retired_at: str | None = None
+
+    def verifies(self, signature_b64: str, message: bytes) -> bool:
+        """Whether ``signature_b64`` is this key's signature of ``message``."""
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        try:
+            signature = base64.b64decode(signature_b64, validate=True)
+            Ed25519PublicKey.from_public_bytes(self.raw).verify(signature, message)
+        except (InvalidSignature, ValueError, TypeError):
+            return False
+        return True
+
+    def as_json(self) -> dict:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        pem = Ed25519PublicKey.from_public_bytes(self.raw).public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode("ascii")
+        return {"key_id": self.key_id, "algorithm": "Ed25519", "public_key": _b64(self.raw), "public_key_pem": pem,
+                "created_at": self.created_at, "retired_at": self.retired_at}
+
+
+def key_id(raw_public: bytes) -> str:
+    """A public key's id: the first 16 hex digits of the SHA-256 of its raw 32 bytes."""
+    return hashlib.sha256(raw_public).hexdigest()[:16]
+
+
+class Signer:
+    """The current private key, held in memory by the process that signs."""
+
+    def __init__(self, private_key, created_at: str):
+        from cryptography.hazmat.primitives import serialization
+
+        self._private = private_key
+        raw = private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        self.public = PublicKey(key_id(raw), raw, created_at)
+        self.key_id = self.public.key_id
+
+    def sign(self, message: bytes) -> str:
+        """The base64 Ed25519 signature of ``message``."""
+        return _b64(self._private.sign(message))
+
+    def __repr__(self) -> str:  # never the key itself, whatever prints this object
+        return f"Signer(key_id={self.key_id!r})"
+
+
+def read_keyring(path: Path) -> dict[str, PublicKey]:
+    """The public keys of a keyring file (``XYD_HOME/keys/public-keys.json`` or the copy the platform
+    published), by key id; a file that cannot be read is a :class:`SignatureProblem` naming it."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        keys = {}
+        for entry in document["keys"]:
+            raw = base64.b64decode(entry["public_key"], validate=True)
+            if len(raw) != 32 or key_id(raw) != entry["key_id"]:
+                raise ValueError(f"key {entry.get('key_id')!r} is not the Ed25519 key its id names")
+            keys[entry["key_id"]] = PublicKey(entry["key_id"], raw, entry["created_at"], entry.get("retired_at"))
+    except FileNotFoundError:
+        raise SignatureProblem(f"{path}: no such keyring file") from None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise SignatureProblem(f"{path}: not a keyring ({error})") from None
+    return keys
+
+
+class Keyring:
+    """The signing keys under ``XYD_HOME/keys/``: ``signing-<key id>.pem`` (the current private key,
+    0600, in a 0700 directory) and ``public-keys.json`` (every public key ever current, with the
+    current one named: the file to publish)."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self.public_file = self.directory / KEYRING_FILE
+        self._lock_file = self.directory / ".lock"
+
+    def _document(self) -> dict:
+        if not self.public_file.exists():
+            return {"format": KEYRING_FORMAT, "current": None, "keys": []}
+        return json.loads(self.public_file.read_text(encoding="utf-8"))
+
+    def _private_file(self, key: str) -> Path:
+        return self.directory / f"signing-{key}.pem"
+
+    def _write_document(self, document: dict) -> None:
+        temporary = self.public_file.with_suffix(".tmp")
+        temporary.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        os.chmod(temporary, 0o644)  # public by design: banks and the regulator are given it
+        os.replace(temporary, self.public_file)
+
+    def public_keys(self) -> dict[str, PublicKey]:
+        """Every public key, current and retired, by id (empty before the first key is made)."""
+        return read_keyring(self.public_file) if self.public_file.exists() else {}
+
+    def current_id(self) -> str | None:
+        return self._document().get("current")
+
+    def generate(self) -> PublicKey:
+        """Make a new key and make it current (a rotation when there was one): the old key's
+        private file is deleted, its public key kept with the time it was retired."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.directory, 0o700)
+        with _locked(self._lock_file):
+            document = self._document()
+            private = Ed25519PrivateKey.generate()
+            signer = Signer(private, _utc_now())
+            pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption())
+            descriptor = os.open(self._private_file(signer.key_id), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(pem)
+            previous = document.get("current")
+            for entry in document["keys"]:
+                if entry["key_id"] == previous and entry.get("retired_at") is None:
+                    entry["retired_at"] = signer.public.created_at
+            document["keys"].append(signer.public.as_json())
+            document["current"] = signer.key_id
+            self._write_document(document)
+            if previous:
+                self._private_file(previous).unlink(missing_ok=True)
+        return signer.public
+
+    def signer(self, create: bool = True) -> Signer:
+        """The current key, to sign with; made first when there is none and ``create`` is set
+        (several processes starting at once make one key between them)."""
+        from cryptography.hazmat.primitives import serialization
+
+        with _locked(self._lock_file):
+            current = self._document().get("current")
+        if current is None:
+            if not create:
+                raise SignatureProblem(f"no signing key under {self.directory}: run `xyd audit keys rotate`")
+            with _locked(self.directory / ".create"):
+                current = self._document().get("current") or self.generate().key_id
+        private_file = self._private_file(current)
+        try:
+            private = serialization.load_pem_private_key(private_file.read_bytes(), password=None)
+        except FileNotFoundError:
+            raise SignatureProblem(f"the current key {current} has no private file {private_file}: restore it "
+                                   "from backup or run `xyd audit keys rotate`") from None
+        created = next(e["created_at"] for e in self._document()["keys"] if e["key_id"] == current)
+        return Signer(private, created)
+
+
+# --- checkpoints --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A signed statement: the chain held ``size`` decisions, the last one hashing to ``head``, at ``time``."""
+
+    size: int
+    head: str
+    time: str
+    key_id: str
+    signature: str
+    line: int = 0  # where it was read from, for the messages
+
+    @staticmethod
+    def message(size: int, head: str, time: str) -> bytes:
+        return f"{CHECKPOINT_FORMAT}\n{size}\n{head}\n{time}\n".encode("utf-8")
+
+    def as_json(self) -> dict:
+        return {"format": CHECKPOINT_FORMAT, "size": self.size, "head": self.head, "time": self.time,
+                "key_id": self.key_id, "signature": self.signature}
+
+    def describe(self) -> str:
+        return f"the checkpoint of {self.time} (line {self.line}, key {self.key_id})"
+
+
+def sign_checkpoint(signer: Signer, size: int, head: str) -> Checkpoint:
+    """A checkpoint of the chain at ``size`` decisions ending in ``head``, signed now."""
+    stamp = _utc_now()
+    return Checkpoint(size, head, stamp, signer.key_id, signer.sign(Checkpoint.message(size, head, stamp)))
+
+
+def append_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
+    """Add ``checkpoint`` to the append-only file at ``path``, one JSON line, under a lock (several
+    worker processes append to the same file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = (json.dumps(checkpoint.as_json(), separators=(",", ":")) + "\n").encode("ascii")
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        os.write(descriptor, line)
+    finally:
+        os.close(descriptor)  # closing releases the lock
+
+
+def read_checkpoints(path: Path, keys: dict[str, PublicKey]) -> list[Checkpoint]:
+    """Every checkpoint of the file at ``path``, each signature checked against ``keys``; a line
+    that is not a checkpoint, names an unknown key or does not verify is a
+    :class:`SignatureProblem` naming the file and the line (the file itself has been tampered with)."""
+    checkpoints = []
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise SignatureProblem(f"{path}: cannot read the checkpoints ({error})") from None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            if entry.get("format") != CHECKPOINT_FORMAT:
+                raise ValueError(f"format {entry.get('format')!r}, not {CHECKPOINT_FORMAT}")
+            checkpoint = Checkpoint(int(entry["size"]), str(entry["head"]), str(entry["time"]), str(entry["key_id"]),
+                                    str(entry["signature"]), number)
+            if not _HEX64.fullmatch(checkpoint.head):
+                raise ValueError("its head is not 64 hexadecimal digits")
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise SignatureProblem(f"{path}, line {number}: not a checkpoint ({error})") from None
+        key = keys.get(checkpoint.key_id)
+        if key is None:
+            raise SignatureProblem(f"{path}, line {number}: signed by key {checkpoint.key_id}, which the keyring "
+                                   "does not hold")
+        if not key.verifies(checkpoint.signature, Checkpoint.message(checkpoint.size, checkpoint.head, checkpoint.time)):
+            raise SignatureProblem(f"{path}, line {number}: the signature does not verify with key "
+                                   f"{checkpoint.key_id}: the line was altered")
+        checkpoints.append(checkpoint)
+    return checkpoints
+
+
+class Checkpointer:
+    """Signs the chain's newest state this process wrote, at least every ``every_decisions`` decisions
+    or ``every_seconds`` seconds while decisions arrive (the chain appender's writer thread calls it)."""
+
+    def __init__(self, signer: Signer, path: Path, every_decisions: int = 1_000, every_seconds: float = 10.0):
+        self.signer, self.path = signer, Path(path)
+        self.every_decisions, self.every_seconds = every_decisions, every_seconds
+        self._mutex = threading.Lock()
+        self._newest: tuple[int, str] | None = None
+        self._signed_size = 0
+        self._signed_at = time.monotonic()
+
+    def wrote(self, size: int, head: str) -> None:
+        """The chain now holds ``size`` decisions ending in ``head`` (written by this process);
+        signs at once when ``every_decisions`` or ``every_seconds`` have passed since the last checkpoint."""
+        with self._mutex:
+            if self._newest is None or size > self._newest[0]:
+                self._newest = (size, head)
+            due = (size - self._signed_size >= self.every_decisions
+                   or time.monotonic() - self._signed_at >= self.every_seconds)
+        if due:
+            self.sign_now()
+
+    def seconds_until_due(self) -> float | None:
+        """How long the writer may sleep before a checkpoint is due (None: nothing new to sign)."""
+        with self._mutex:
+            if self._newest is None or self._newest[0] <= self._signed_size:
+                return None
+            return max(0.0, self._signed_at + self.every_seconds - time.monotonic())
+
+    def sign_now(self) -> Checkpoint | None:
+        """Sign and append the newest state not yet signed, if any."""
+        with self._mutex:
+            if self._newest is None or self._newest[0] <= self._signed_size:
+                return None
+            size, head = self._newest
+            checkpoint = sign_checkpoint(self.signer, size, head)
+            append_checkpoint(self.path, checkpoint)
+            self._signed_size, self._signed_at = size, time.monotonic()
+            return checkpoint
+
+
+# --- receipts -----------------------------------------------------------------------------------
+
+def _receipt_message(seq: int, prev_hash: str, hash_: str) -> bytes:
+    return f"{RECEIPT_FORMAT}\n{seq}\n{prev_hash}\n{hash_}\n".encode("utf-8")
+
+
+def make_receipt(signer: Signer, seq: int, prev_hash: str, hash_: str, content: str) -> dict:
+    """A decision's receipt: its canonical content (the text its chain hash is computed over), its
+    place in the chain and the signature of that place; verifiable offline with :func:`verify_receipt`."""
+    return {"format": RECEIPT_FORMAT, "seq": seq, "prev_hash": prev_hash, "hash": hash_, "content": content,
+            "key_id": signer.key_id, "signature": signer.sign(_receipt_message(seq, prev_hash, hash_))}
+
+
+# the answer's fields that must equal the signed content's (answer field → content field)
+ANSWER_FIELDS = {"request_id": "request_id", "uscc": "uscc", "pd": "pd", "score": "score", "grade": "grade",
+                 "decision": "decision", "limit_yuan": "limit_yuan", "requested_amount": "requested_amount",
+                 "product": "product", "client_id": "client_id", "authorization_id": "authorization_id",
+                 "decided_at": "created_at", "hash": None}
+VERSION_FIELDS = ("model_version", "policy_version", "feature_set_version", "profile_as_of")
+
+
+def verify_receipt(receipt: dict, keys: dict[str, PublicKey], answer: dict | None = None) -> dict:
+    """Check a receipt offline: the content hashes (after its previous hash) to the hash the key
+    signed, at the position it signed; with ``answer`` (the decision as the bank received it),
+    its fields also equal the signed content. Returns the signed content; raises
+    :class:`SignatureProblem` naming the first thing that does not hold."""
+    try:
+        if receipt.get("format") != RECEIPT_FORMAT:
+            raise SignatureProblem(f"not a receipt: format {receipt.get('format')!r}, not {RECEIPT_FORMAT}")
+        seq, prev_hash, hash_, content = int(receipt["seq"]), receipt["prev_hash"], receipt["hash"], receipt["content"]
+        key_name, signature = receipt["key_id"], receipt["signature"]
+        for name, value in (("prev_hash", prev_hash), ("hash", hash_)):
+            if not isinstance(value, str) or not _HEX64.fullmatch(value):
+                raise ValueError(f"its {name} is not 64 hexadecimal digits")
+        if not isinstance(content, str) or not isinstance(signature, str):
+            raise ValueError("its content and signature must be text")
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise SignatureProblem(f"not a receipt: {error}") from None
+    key = keys.get(key_name)
+    if key is None:
+        raise SignatureProblem(f"signed by key {key_name}, which the keyring does not hold")
+    if not key.verifies(signature, _receipt_message(seq, prev_hash, hash_)):
+        raise SignatureProblem(f"the signature does not verify with key {key_name}: the seq, previous hash or "
+                               "hash was changed")
+    if hashlib.sha256(f"{prev_hash}\n{content}".encode("utf-8")).hexdigest() != hash_:
+        raise SignatureProblem("the content does not hash to the signed hash: the decision was changed")
+    signed = json.loads(content)
+    if signed.get("seq") != seq:
+        raise SignatureProblem(f"the content says row {signed.get('seq')}, the signature row {seq}")
+    if answer is not None:
+        for field, source in ANSWER_FIELDS.items():
+            expected = hash_ if source is None else signed.get(source)
+            if field in answer and answer[field] != expected:
+                raise SignatureProblem(f"the answer's {field} is {answer[field]!r}, the signed decision's {expected!r}")
+        for field in VERSION_FIELDS:
+            given = (answer.get("versions") or {}).get(field)
+            if given is not None and str(given) != str(signed.get(field)):
+                raise SignatureProblem(f"the answer's {field} is {given!r}, the signed decision's {signed.get(field)!r}")
+        if "reasons" in answer and not _same_reasons(answer["reasons"], json.loads(signed["reasons"])):
+            raise SignatureProblem("the answer's reasons differ from the signed decision's")
+    return signed
+
+
+def _same_reasons(given, signed) -> bool:
+    """Whether every value the answer's reasons show is the signed one. The answer shows a part of
+    the signed reasons (the regulator's page reads the rest: the computation, the feature vector),
+    and the schema's defaults add fields as null."""
+    if isinstance(signed, dict):
+        return isinstance(given, dict) and all(_same_reasons(v, signed[k]) if k in signed else v is None
+                                               for k, v in given.items())
+    if isinstance(signed, list):
+        return isinstance(given, list) and len(given) == len(signed) and all(map(_same_reasons, given, signed))
+    if isinstance(signed, float) or isinstance(given, float):
+        return isinstance(given, (int, float)) and isinstance(signed, (int, float)) and float(given) == float(signed)
+    return given == signed

@@ -1,0 +1,357 @@
+"""Trust that survives the database: the chain held against signed checkpoints kept outside it,
+receipts a bank verifies offline, key rotation, and the limits of a public endpoint (failed
+authentications, chunked bodies, the header) with the access log. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from sqlalchemy import text
+
+from api.access_log import AccessLog
+from api.cli import main
+from api.db import audit
+from api.db.engine import make_engine, sessions
+from api.limits import FailedAuthentications
+from api.settings import settings
+from api.signing import (Keyring, SignatureProblem, read_checkpoints, read_keyring, sign_checkpoint,
+                         verify_receipt)
+from tests.api.service_fixtures import make_service
+
+
+@pytest.fixture
+def signing_service(database_url, model_home, champion_store, tmp_path, monkeypatch):
+    """The service signing a checkpoint every 2 decisions, its access log kept small."""
+    svc = make_service(database_url, model_home, tmp_path, monkeypatch, champion_store,
+                       checkpoint_every_decisions=2, auth_failures_allowed=5, access_log_max_bytes=4096)
+    svc.home = tmp_path / "service-home"
+    with svc.client:
+        yield svc
+
+
+def decide(service, count: int, start: int = 1) -> list[dict]:
+    answers = []
+    for i in range(start, start + count):
+        response = service.ask(code=service.codes[i], authorization=f"valid{i}")
+        assert response.status_code == 200, response.text
+        answers.append(response.json())
+    return answers
+
+
+def keyring(service):
+    return read_keyring(service.home / "keys" / "public-keys.json")
+
+
+def checkpoints(service):
+    return read_checkpoints(service.home / "audit" / "checkpoints.jsonl", keyring(service))
+
+
+def verify(service, signed=()):
+    with sessions(make_engine(service.url))() as session:
+        return audit.verify(session, checkpoints=signed)
+
+
+def execute(service, *statements: str) -> None:
+    with make_engine(service.url).begin() as connection:
+        for statement in statements:
+            connection.execute(text(statement))
+
+
+def cut_short(service, keep: int) -> None:
+    """What someone with write access to the database can do: delete the newest decisions and
+    move the chain's head back to the last one kept."""
+    execute(service, f"DELETE FROM decisions WHERE seq > {keep}",
+            f"UPDATE audit_head SET last_seq = {keep}, last_hash = (SELECT hash FROM decisions WHERE seq = {keep})")
+
+
+def rewrite_and_rehash(service, seq: int) -> None:
+    """Change one decision's limit and recompute every hash after it, the head included: a chain
+    that verifies on its own."""
+    engine = make_engine(service.url)
+    columns = ", ".join((*audit.HASHED, "prev_hash", "hash"))
+    with engine.begin() as connection:
+        rows = [dict(r._mapping) for r in connection.execute(text(f"SELECT {columns} FROM decisions ORDER BY seq"))]
+        previous = rows[seq - 2]["hash"] if seq > 1 else audit.GENESIS
+        for row in rows[seq - 1:]:
+            if row["seq"] == seq:
+                row["limit_yuan"] += 1_000_000
+            digest = audit.chain_hash(previous, row)
+            connection.execute(text("UPDATE decisions SET limit_yuan = :limit, prev_hash = :prev, hash = :hash "
+                                    "WHERE seq = :seq"),
+                               {"limit": row["limit_yuan"], "prev": previous, "hash": digest, "seq": row["seq"]})
+            previous = digest
+        connection.execute(text("UPDATE audit_head SET last_hash = :hash"), {"hash": previous})
+
+
+# --- the chain, the database alone -----------------------------------------------------------
+
+def test_deleting_the_newest_a_middle_row_or_editing_a_prev_hash_each_break_the_chain(signing_service):
+    decide(signing_service, 6)
+    assert verify(signing_service).ok
+    execute(signing_service, "DELETE FROM decisions WHERE seq = 6")  # the newest, the head left as it was
+    gone = verify(signing_service)
+    assert not gone.ok and "chain head says 6 rows" in gone.problem
+    execute(signing_service, "DELETE FROM decisions WHERE seq = 3")
+    middle = verify(signing_service)
+    assert not middle.ok and middle.first_broken_seq == 4 and "row 3 is missing" in middle.problem
+    execute(signing_service, f"UPDATE decisions SET prev_hash = '{'f' * 64}' WHERE seq = 2")
+    edited = verify(signing_service)
+    assert not edited.ok and edited.first_broken_seq == 2 and "previous-hash" in edited.problem
+
+
+# --- checkpoints --------------------------------------------------------------------------------
+
+def test_the_service_signs_checkpoints_outside_the_database(signing_service):
+    decide(signing_service, 5)
+    signed = checkpoints(signing_service)
+    assert [c.size for c in signed] == [2, 4]  # every 2 decisions; the 5th waits for its count or its 10 s
+    with sessions(make_engine(signing_service.url))() as session:
+        assert audit.head(session)[0] == 5
+    assert all(len(c.head) == 64 and c.key_id == Keyring(signing_service.home / "keys").current_id() for c in signed)
+    result = verify(signing_service, signed)
+    assert result.ok and result.checkpoints == 2 and result.covered == 4
+    keys = signing_service.home / "keys"
+    assert stat.S_IMODE(os.stat(keys).st_mode) == 0o700
+    [private] = list(keys.glob("signing-*.pem"))
+    assert stat.S_IMODE(os.stat(private).st_mode) == 0o600
+    # the key never enters the database
+    pem = private.read_text()
+    secret = "".join(pem.splitlines()[1:-1])
+    with make_engine(signing_service.url).connect() as connection:
+        for table in ("decisions", "audit_head", "api_clients"):
+            dumped = " ".join(str(r) for r in connection.execute(text(f"SELECT * FROM {table}")))
+            assert secret not in dumped
+
+
+def test_truncation_after_a_checkpoint_is_found_and_named(signing_service):
+    decide(signing_service, 6)
+    signed = checkpoints(signing_service)
+    assert max(c.size for c in signed) == 6
+    cut_short(signing_service, 3)
+    assert verify(signing_service).ok, "the database alone cannot see it: this is why checkpoints exist"
+    result = verify(signing_service, signed)
+    assert not result.ok and result.rows == 3
+    assert "rows 4–6 were deleted" in result.problem and "cut short" in result.problem
+
+
+def test_a_row_rewritten_before_a_checkpoint_and_the_chain_rehashed_is_found(signing_service):
+    decide(signing_service, 6)
+    signed = checkpoints(signing_service)
+    rewrite_and_rehash(signing_service, 3)
+    assert verify(signing_service).ok, "a rehashed chain verifies on its own"
+    result = verify(signing_service, signed)
+    assert not result.ok and result.first_broken_seq == 4
+    assert "rows 3–4" in result.problem and "rows 1–2 are as signed" in result.problem
+
+
+def test_an_altered_checkpoint_line_is_refused(signing_service, tmp_path):
+    decide(signing_service, 2)
+    source = signing_service.home / "audit" / "checkpoints.jsonl"
+    line = json.loads(source.read_text())
+    line["size"] = 1
+    altered = tmp_path / "altered.jsonl"
+    altered.write_text(json.dumps(line) + "\n")
+    with pytest.raises(SignatureProblem, match="line 1: the signature does not verify"):
+        read_checkpoints(altered, keyring(signing_service))
+    altered.write_text("not json\n")
+    with pytest.raises(SignatureProblem, match="line 1: not a checkpoint"):
+        read_checkpoints(altered, keyring(signing_service))
+
+
+# --- receipts and keys ------------------------------------------------------------------------
+
+def test_a_receipt_verifies_offline_and_fails_after_any_change(signing_service):
+    [answer] = decide(signing_service, 1)
+    receipt = answer["receipt"]
+    assert receipt["hash"] == answer["hash"] and receipt["format"] == "xyd-receipt/1"
+    keys = keyring(signing_service)
+    signed = verify_receipt(receipt, keys, answer)
+    assert signed["limit_yuan"] == answer["limit_yuan"] and signed["uscc"] == answer["uscc"]
+    for field, value in (("limit_yuan", answer["limit_yuan"] + 1), ("grade", "A" if answer["grade"] != "A" else "B"),
+                         ("decided_at", "2020-01-01T00:00:00Z")):
+        with pytest.raises(SignatureProblem, match=field):
+            verify_receipt(receipt, keys, {**answer, field: value})
+    changed_reasons = json.loads(json.dumps(answer["reasons"]))
+    changed_reasons["margin"] += 1
+    with pytest.raises(SignatureProblem, match="reasons"):
+        verify_receipt(receipt, keys, {**answer, "reasons": changed_reasons})
+    with pytest.raises(SignatureProblem, match="signature"):
+        verify_receipt({**receipt, "seq": receipt["seq"] + 1}, keys)
+    with pytest.raises(SignatureProblem, match="does not hold"):
+        verify_receipt({**receipt, "key_id": "0" * 16}, keys)
+    # read back, the decision carries a receipt that verifies too
+    again = signing_service.client.get(f"/v1/decisions/{answer['request_id']}", headers=signing_service.headers("bank"))
+    assert verify_receipt(again.json()["receipt"], keys, again.json())["request_id"] == answer["request_id"]
+
+
+@hypothesis_settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_changing_any_byte_of_a_receipt_makes_it_fail(receipt_and_keys, data):
+    receipt, keys = receipt_and_keys
+    field = data.draw(st.sampled_from(["content", "hash", "prev_hash", "signature"]))
+    value = receipt[field]
+    position = data.draw(st.integers(0, len(value) - 1))
+    replacement = data.draw(st.characters(codec="utf-8").filter(lambda c: c != value[position]))
+    with pytest.raises(SignatureProblem):
+        verify_receipt({**receipt, field: value[:position] + replacement + value[position + 1:]}, keys)
+
+
+@pytest.fixture(scope="module")
+def receipt_and_keys(tmp_path_factory):
+    """A receipt over a real decision's canonical content, signed by a fresh key."""
+    from api.signing import make_receipt
+    from api.examples import PRE_CREDIT
+
+    folder = tmp_path_factory.mktemp("receipt")
+    signer = Keyring(folder).signer()
+    row = {"seq": 7, "request_id": PRE_CREDIT["request_id"], "client_id": 1, "uscc": PRE_CREDIT["uscc"],
+           "authorization_id": PRE_CREDIT["authorization_id"], "model_version": "1", "policy_version": "2026.12-2",
+           "profile_as_of": "2026-06-30", "feature_set_version": "873754083a07", "product": None,
+           "requested_amount": None, "pd": PRE_CREDIT["pd"], "score": PRE_CREDIT["score"], "grade": "B",
+           "decision": "approve", "limit_yuan": 80000, "reasons": json.dumps(PRE_CREDIT["reasons"], sort_keys=True),
+           "created_at": PRE_CREDIT["decided_at"]}
+    previous = "ab" * 32
+    receipt = make_receipt(signer, 7, previous, audit.chain_hash(previous, row), audit.payload(row))
+    keys = read_keyring(folder / "public-keys.json")
+    assert verify_receipt(receipt, keys)["seq"] == 7
+    return receipt, keys
+
+
+def test_rotating_the_key_keeps_old_receipts_and_checkpoints_verifiable(signing_service, model_home, champion_store,
+                                                                         tmp_path, monkeypatch, database_url):
+    [before] = decide(signing_service, 1)
+    decide(signing_service, 1, start=2)
+    old = Keyring(signing_service.home / "keys").current_id()
+    rotated = Keyring(signing_service.home / "keys").generate()
+    assert rotated.key_id != old
+    keys = keyring(signing_service)
+    assert keys[old].retired_at is not None and keys[rotated.key_id].retired_at is None
+    assert not (signing_service.home / "keys" / f"signing-{old}.pem").exists()  # the retired private half is gone
+    assert verify_receipt(before["receipt"], keys, before)["request_id"] == before["request_id"]
+    assert verify(signing_service, checkpoints(signing_service)).ok
+    # a service started after the rotation signs with the new key
+    restarted = make_service(signing_service.url, model_home, tmp_path, monkeypatch, champion_store,
+                             checkpoint_every_decisions=2) if database_url.startswith("sqlite") else None
+    if restarted is not None:
+        with restarted.client:
+            response = restarted.ask(code=restarted.codes[3], authorization="valid3")
+        assert response.json()["receipt"]["key_id"] == rotated.key_id
+        assert verify_receipt(response.json()["receipt"], keyring(signing_service))
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+def run_cli(service, *args: str):
+    settings.cache_clear()
+    os.environ.update(XYD_DATABASE_URL=service.url, XYD_HOME=str(service.home))
+    try:
+        return CliRunner().invoke(main, list(args))
+    finally:
+        del os.environ["XYD_DATABASE_URL"], os.environ["XYD_HOME"]
+        settings.cache_clear()
+
+
+def test_the_command_line_exports_checkpoints_verifies_against_them_and_checks_a_receipt(signing_service, tmp_path):
+    answers = decide(signing_service, 4)
+    exported = run_cli(signing_service, "audit", "checkpoint", "export", "--out", str(tmp_path / "kept.jsonl"))
+    assert exported.exit_code == 0 and "2 checkpoints" in exported.output, exported.output
+    published = tmp_path / "kept.keys.json"
+    assert published.exists()
+    intact = run_cli(signing_service, "audit", "verify", "--checkpoints", str(tmp_path / "kept.jsonl"),
+                     "--keys", str(published))
+    assert intact.exit_code == 0 and "intact: 4 decisions" in intact.output and "vouches for 4" in intact.output
+    saved = tmp_path / "answer.json"
+    saved.write_text(json.dumps(answers[0], ensure_ascii=False))
+    good = run_cli(signing_service, "audit", "verify-receipt", str(saved), "--keys", str(published))
+    assert good.exit_code == 0 and "verified" in good.output and answers[0]["uscc"] in good.output
+    saved.write_text(json.dumps({**answers[0], "limit_yuan": answers[0]["limit_yuan"] + 10_000}))
+    bad = run_cli(signing_service, "audit", "verify-receipt", str(saved), "--keys", str(published))
+    assert bad.exit_code == 1 and "NOT VERIFIED" in bad.output and "limit_yuan" in bad.output
+    assert run_cli(signing_service, "audit", "verify-receipt", str(tmp_path / "none.json")).exit_code == 2
+    cut_short(signing_service, 2)
+    cut = run_cli(signing_service, "audit", "verify", "--checkpoints", str(tmp_path / "kept.jsonl"),
+                  "--keys", str(published))
+    assert cut.exit_code == 1 and "rows 3–4 were deleted" in cut.output
+    # without a file named, the service's own checkpoints are used
+    assert run_cli(signing_service, "audit", "verify").exit_code == 1
+    listed = run_cli(signing_service, "audit", "keys", "list")
+    assert listed.exit_code == 0 and "current" in listed.output and "BEGIN" not in listed.output
+
+
+# --- limits and the access log -------------------------------------------------------------------
+
+def test_repeated_failures_get_429_with_retry_after_and_a_valid_key_is_never_locked_out(signing_service):
+    client = signing_service.client
+    wrong = {"Authorization": f"Bearer {signing_service.keys['bank'][:12]}wrongwrongwrong"}
+    statuses = [client.get("/v1/models/current", headers=wrong).status_code for _ in range(8)]
+    assert statuses[:5] == [401] * 5 and statuses[5:] == [429] * 3
+    limited = client.get("/v1/models/current", headers=wrong)
+    assert limited.json()["code"] == "TOO_MANY_FAILED_AUTHENTICATIONS"
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    # the bank's own key, from the same address and with the same prefix, goes on working
+    assert client.get("/v1/models/current", headers=signing_service.headers("bank")).status_code == 200
+    assert signing_service.ask().status_code == 200
+
+
+def test_the_failure_window_slides():
+    failures = FailedAuthentications(allowed=3, window_seconds=60)
+    key = ("address", "10.0.0.1")
+    assert [failures.failed(key, now=t) for t in (0, 1, 2)] == [0, 0, 0]
+    assert failures.failed(key, now=3) == 57  # the oldest failure leaves the window at 60
+    assert failures.failed(key, now=61.5) == 0 and failures.failed(("address", "10.0.0.2"), now=61.5) == 0
+
+
+def test_only_the_bearer_header_is_read(signing_service):
+    response = signing_service.client.get("/v1/models/current", headers={"X-API-Key": signing_service.keys["bank"]})
+    assert response.status_code == 401 and "X-API-Key header is not read" in response.json()["message"]
+
+
+def test_a_chunked_body_over_the_limit_gets_413_like_a_sized_one(signing_service):
+    def chunks(total: int):
+        piece = b" " * 10_000
+        for _ in range(total // len(piece)):
+            yield piece
+
+    headers = {**signing_service.headers("bank"), "Content-Type": "application/json"}
+    response = signing_service.client.post("/v1/pre-credit", content=chunks(300_000), headers=headers)
+    assert response.status_code == 413 and response.json()["code"] == "BODY_TOO_LARGE"
+    body = json.dumps({"uscc": signing_service.codes[0], "authorization_id": signing_service.authorizations["valid"]})
+    small = signing_service.client.post("/v1/pre-credit", content=iter([body.encode()]), headers=headers)
+    assert small.status_code == 200, small.text
+
+
+def test_the_access_log_has_one_line_per_request_and_never_a_key_or_a_code(signing_service):
+    answers = decide(signing_service, 2)
+    signing_service.client.get("/v1/models/current", headers={"Authorization": "Bearer xyd_ban_not-a-key"})
+    path = signing_service.home / "logs" / "access.jsonl"
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    decided = [line for line in lines if line["route"] == "/v1/pre-credit"]
+    assert [d["request_id"] for d in decided] == [a["request_id"] for a in answers]
+    assert all(d["status"] == 200 and d["client_id"] == signing_service.ids["bank"] and d["model_version"]
+               and d["latency_ms"] > 0 and d["address"] for d in decided)
+    failed = lines[-1]
+    assert failed["status"] == 401 and failed["code"] == "AUTH_INVALID" and failed["client_id"] is None
+    written = path.read_text()
+    for secret in (*signing_service.keys.values(), "not-a-key", *(a["uscc"] for a in answers)):
+        assert secret not in written
+
+
+def test_the_access_log_rotates_across_writers_and_loses_no_line(tmp_path):
+    path = tmp_path / "access.jsonl"
+    writers = [AccessLog(path, max_bytes=2_000, backups=50) for _ in range(3)]  # as three worker processes
+    for i in range(300):
+        writers[i % 3].write(request_id=f"r{i}", route="/healthz", status=200, latency_ms=0.1)
+    files = [path, *sorted(tmp_path.glob("access.jsonl.*"), key=lambda p: int(p.suffix[1:]))]
+    assert len(files) > 5 and all(f.stat().st_size < 2_000 + 200 for f in files)
+    seen = [json.loads(line)["request_id"] for f in files for line in f.read_text().splitlines()]
+    assert sorted(seen) == sorted(f"r{i}" for i in range(300))
+    kept = [AccessLog(tmp_path / "few" / "access.jsonl", max_bytes=1_000, backups=2)]
+    for i in range(100):
+        kept[0].write(request_id=f"r{i}", status=200)
+    assert sorted(p.name for p in (tmp_path / "few").glob("access.jsonl*")) == \
+        ["access.jsonl", "access.jsonl.1", "access.jsonl.2"]
