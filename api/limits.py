@@ -64,7 +64,7 @@ def refusal(status: int, code: str, message: str, message_zh: str, request_id: s
     application sees the request; the connection is closed after it."""
     body = json.dumps({"code": code, "message": message, "message_zh": message_zh, "request_id": request_id},
                       ensure_ascii=False).encode("utf-8")
-    reason = {431: b"Request Header Fields Too Large"}.get(status, b"Error")
+    reason = {400: b"Bad Request", 431: b"Request Header Fields Too Large"}.get(status, b"Error")
     lines = [b"HTTP/1.1 %d %s" % (status, reason), b"content-type: application/json",
              b"content-length: %d" % len(body), b"connection: close", b"x-request-id: " + request_id.encode()]
     lines += [name + b": " + value for name, value in headers]
@@ -103,13 +103,20 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse_head()
 
     def _refuse_head(self) -> None:
+        self._refuse(431, "HEADERS_TOO_LARGE", f"the request line and headers are over {self.max_head_bytes} bytes",
+                     "请求头过大")
+
+    def send_400_response(self, msg: str) -> None:
+        """What the parser cannot read (a malformed request line, header or chunk) gets the
+        service's one error shape too, and its line in the access log."""
+        self._refuse(400, "BAD_REQUEST", f"not a valid HTTP/1.1 request ({msg.rstrip('.')})", "HTTP请求格式无效")
+
+    def _refuse(self, status: int, code: str, message: str, message_zh: str) -> None:
         request_id = str(uuid.uuid4())
-        self.transport.write(refusal(
-            431, "HEADERS_TOO_LARGE", f"the request line and headers are over {self.max_head_bytes} bytes",
-            "请求头过大", request_id))
+        self.transport.write(refusal(status, code, message, message_zh, request_id))
         self.transport.close()
         access_log = (self.app_state or {}).get("xyd_access_log")
         if access_log is not None:
             address = self.client[0] if self.client else None
-            access_log.write(request_id=request_id, route="unmatched", status=431, code="HEADERS_TOO_LARGE",
-                             latency_ms=0.0, address=address)
+            access_log.write(request_id=request_id, route="unmatched", status=status, code=code, latency_ms=0.0,
+                             address=address)

@@ -370,8 +370,8 @@ def verify_receipt(receipt: dict, keys: dict[str, PublicKey], answer: dict | Non
         for name, value in (("prev_hash", prev_hash), ("hash", hash_)):
             if not isinstance(value, str) or not _HEX64.fullmatch(value):
                 raise ValueError(f"its {name} is not 64 hexadecimal digits")
-        if not isinstance(content, str) or not isinstance(signature, str):
-            raise ValueError("its content and signature must be text")
+        if not all(isinstance(value, str) for value in (content, signature, key_name)):
+            raise ValueError("its content, key id and signature must be text")
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise SignatureProblem(f"not a receipt: {error}") from None
     key = keys.get(key_name)
@@ -382,21 +382,34 @@ def verify_receipt(receipt: dict, keys: dict[str, PublicKey], answer: dict | Non
                                "hash was changed")
     if hashlib.sha256(f"{prev_hash}\n{content}".encode("utf-8")).hexdigest() != hash_:
         raise SignatureProblem("the content does not hash to the signed hash: the decision was changed")
-    signed = json.loads(content)
+    try:
+        signed = json.loads(content)
+        if not isinstance(signed, dict):
+            raise ValueError("it is not a JSON object")
+    except ValueError as error:
+        raise SignatureProblem(f"the signed content is not a decision ({error})") from None
     if signed.get("seq") != seq:
         raise SignatureProblem(f"the content says row {signed.get('seq')}, the signature row {seq}")
     if answer is not None:
-        for field, source in ANSWER_FIELDS.items():
-            expected = hash_ if source is None else signed.get(source)
-            if field in answer and answer[field] != expected:
-                raise SignatureProblem(f"the answer's {field} is {answer[field]!r}, the signed decision's {expected!r}")
-        for field in VERSION_FIELDS:
-            given = (answer.get("versions") or {}).get(field)
-            if given is not None and str(given) != str(signed.get(field)):
-                raise SignatureProblem(f"the answer's {field} is {given!r}, the signed decision's {signed.get(field)!r}")
-        if "reasons" in answer and not _same_reasons(answer["reasons"], json.loads(signed["reasons"])):
-            raise SignatureProblem("the answer's reasons differ from the signed decision's")
+        try:
+            _same_answer(answer, signed, hash_)
+        except (AttributeError, TypeError, ValueError, KeyError) as error:
+            raise SignatureProblem(f"the answer is not shaped as a decision ({error})") from None
     return signed
+
+
+def _same_answer(answer: dict, signed: dict, hash_: str) -> None:
+    """Raise :class:`SignatureProblem` naming the first field of the answer that is not the signed one."""
+    for field, source in ANSWER_FIELDS.items():
+        expected = hash_ if source is None else signed.get(source)
+        if field in answer and answer[field] != expected:
+            raise SignatureProblem(f"the answer's {field} is {answer[field]!r}, the signed decision's {expected!r}")
+    for field in VERSION_FIELDS:
+        given = (answer.get("versions") or {}).get(field)
+        if given is not None and str(given) != str(signed.get(field)):
+            raise SignatureProblem(f"the answer's {field} is {given!r}, the signed decision's {signed.get(field)!r}")
+    if "reasons" in answer and not _same_reasons(answer["reasons"], json.loads(signed["reasons"])):
+        raise SignatureProblem("the answer's reasons differ from the signed decision's")
 
 
 def _same_reasons(given, signed) -> bool:

@@ -7,7 +7,8 @@ load generator shares the machine) for ``--seconds`` each, with 1, 8 and 32 conn
 pre-credit questions that rotate over 1,000 authorised enterprises, and /healthz with 32
 connections in the same run for scale. Reports decisions/s, p50 and p99 latency, errors, each
 worker's resident memory after the load, whether the audit chain verifies after writers in
-several processes, and, one at a time, the latency of advice and of the regulator's page. Set-up (the 100,000-entity model city of bench/model_bench.py, a champion in
+several processes (against the checkpoints they signed: checkpoints, receipts and the access log
+are on, as in production), and, one at a time, the latency of advice and of the regulator's page. Set-up (the 100,000-entity model city of bench/model_bench.py, a champion in
 ``cities/bench-service/mlflow.db``) is made the first time.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -151,8 +153,12 @@ def run_database(name: str, url: str, env: dict, seconds: int) -> dict:
     bodies = ",".join(f"'{{\"uscc\":\"{c}\",\"authorization_id\":\"{a}\"}}'" for c, a in questions)
     script.write_text(LUA % (bodies, key))
     port = free_port()
+    # the service's own state (signing key, checkpoints, access log, model cache) per run: checkpoints
+    # belong to one chain, and each run has a fresh database
+    served = Path(tempfile.mkdtemp(prefix="xyd-served-", dir=STATE))
     server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", "2"],
-                              env={**env, "XYD_DATABASE_URL": url, "XYD_MODEL_CHECK_SECONDS": "0"},
+                              env={**env, "XYD_DATABASE_URL": url, "XYD_MODEL_CHECK_SECONDS": "0",
+                                   "XYD_HOME": str(served)},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -163,6 +169,9 @@ def run_database(name: str, url: str, env: dict, seconds: int) -> dict:
                     break
             except httpx.HTTPError:
                 time.sleep(0.3)
+        one = httpx.post(base + "/v1/pre-credit", json=dict(zip(("uscc", "authorization_id"), questions[0])),
+                         headers={"Authorization": f"Bearer {key}"})
+        answer_bytes, receipt_bytes = len(one.content), len(json.dumps(one.json()["receipt"], ensure_ascii=False).encode())
         wrk(base, 2, 3, script)  # warm-up
         results = {c: wrk(base, c, seconds, script) for c in (1, 8, 32)}
         health = wrk(base, 32, seconds, None, "/healthz")
@@ -184,10 +193,16 @@ def run_database(name: str, url: str, env: dict, seconds: int) -> dict:
           f"(target <= 400 MB each)")
     from api.db import audit
     from api.db.engine import make_engine, sessions
+    from api.signing import read_checkpoints, read_keyring
+    signed = read_checkpoints(served / "audit" / "checkpoints.jsonl", read_keyring(served / "keys" / "public-keys.json"))
     with sessions(make_engine(url))() as session:
-        verified = audit.verify(session)
+        verified = audit.verify(session, checkpoints=signed)
+    logged = sum(1 for _ in (served / "logs").glob("access.jsonl*"))
     print(f"{name:<10} audit chain after {verified.rows:,} decisions from 2 worker processes: "
-          f"{'verifies' if verified.ok else 'BROKEN at ' + str(verified.first_broken_seq)}")
+          f"{'verifies' if verified.ok else 'BROKEN at ' + str(verified.first_broken_seq)} against "
+          f"{verified.checkpoints:,} signed checkpoints (the newest vouches for {verified.covered:,}); "
+          f"an answer is {answer_bytes:,} bytes, its receipt {receipt_bytes:,}; access log in {logged} file(s)")
+    shutil.rmtree(served, ignore_errors=True)
     return {"clients": results, "ratio": results[32]["rps"] / health["rps"], "memory": max(memory, default=0.0),
             "verified": verified.ok, "advice_p50": advice["p50"], "page_p50": advice["page_p50"]}
 

@@ -297,7 +297,8 @@ def _answers(document) -> list[tuple[str, dict | None, dict]]:
     if isinstance(document.get("receipt"), dict):
         return [("answer", document, document["receipt"])]
     found = []
-    for item in document.get("results") or []:
+    results = document.get("results")
+    for item in results if isinstance(results, list) else []:
         decision = item.get("decision") if isinstance(item, dict) else None
         if isinstance(decision, dict) and isinstance(decision.get("receipt"), dict):
             found.append((f"item {item.get('index')}", decision, decision["receipt"]))

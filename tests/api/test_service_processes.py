@@ -106,6 +106,10 @@ def _limits_hold(base: str, key: str) -> None:
             pass
         answer = connection.recv(65536)
     assert answer.startswith(b"HTTP/1.1 431") and b"HEADERS_TOO_LARGE" in answer
+    with socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1]))) as connection:
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+        answer = connection.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 400") and json.loads(answer.split(b"\r\n\r\n", 1)[1])["code"] == "BAD_REQUEST"
 
     def chunks():
         for _ in range(120):

@@ -201,6 +201,24 @@ def test_changing_any_byte_of_a_receipt_makes_it_fail(receipt_and_keys, data):
         verify_receipt({**receipt, field: value[:position] + replacement + value[position + 1:]}, keys)
 
 
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                    max_leaves=10)
+
+
+@hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(receipt_fields=st.dictionaries(st.sampled_from(["format", "seq", "prev_hash", "hash", "content", "key_id",
+                                                       "signature"]), JSON),
+       answer=st.none() | st.dictionaries(st.sampled_from(["limit_yuan", "versions", "reasons", "grade", "hash"]), JSON))
+def test_any_document_is_verified_or_refused_with_words_never_a_crash(receipt_and_keys, receipt_fields, answer):
+    receipt, keys = receipt_and_keys
+    for document in ({**receipt, **receipt_fields}, receipt_fields):
+        try:
+            verify_receipt(document, keys, answer)
+        except SignatureProblem as problem:
+            assert str(problem)
+
+
 @pytest.fixture(scope="module")
 def receipt_and_keys(tmp_path_factory):
     """A receipt over a real decision's canonical content, signed by a fresh key."""
@@ -273,6 +291,10 @@ def test_the_command_line_exports_checkpoints_verifies_against_them_and_checks_a
     bad = run_cli(signing_service, "audit", "verify-receipt", str(saved), "--keys", str(published))
     assert bad.exit_code == 1 and "NOT VERIFIED" in bad.output and "limit_yuan" in bad.output
     assert run_cli(signing_service, "audit", "verify-receipt", str(tmp_path / "none.json")).exit_code == 2
+    for document in ('{"results": 3}', "[1, 2]", "not json", '{"receipt": {"format": "xyd-receipt/1"}}'):
+        saved.write_text(document)
+        odd = run_cli(signing_service, "audit", "verify-receipt", str(saved), "--keys", str(published))
+        assert odd.exit_code in (1, 2) and isinstance(odd.exception, SystemExit), odd.output
     cut_short(signing_service, 2)
     cut = run_cli(signing_service, "audit", "verify", "--checkpoints", str(tmp_path / "kept.jsonl"),
                   "--keys", str(published))
