@@ -213,7 +213,8 @@ def public(decision: Decision, name: str | None = None, reasons: dict | None = N
     its receipt signed by ``signer`` when one is given."""
     receipt = None
     if signer is not None:
-        content = audit.payload({column: getattr(decision, column) for column in audit.HASHED})
+        # a decision just written brings its content from the chain; one read back is made again
+        content = getattr(decision, "content", None) or audit.payload({c: getattr(decision, c) for c in audit.HASHED})
         receipt = make_receipt(signer, decision.seq, decision.prev_hash, decision.hash, content)
     return PreCreditPublic(
         request_id=decision.request_id, uscc=decision.uscc, name=name, pd=decision.pd, score=decision.score,

@@ -380,7 +380,9 @@ def verify_receipt(receipt: dict, keys: dict[str, PublicKey], answer: dict | Non
     if not key.verifies(signature, _receipt_message(seq, prev_hash, hash_)):
         raise SignatureProblem(f"the signature does not verify with key {key_name}: the seq, previous hash or "
                                "hash was changed")
-    if hashlib.sha256(f"{prev_hash}\n{content}".encode("utf-8")).hexdigest() != hash_:
+    from api.db.audit import content_hash
+
+    if content_hash(prev_hash, content) != hash_:
         raise SignatureProblem("the content does not hash to the signed hash: the decision was changed")
     try:
         signed = json.loads(content)

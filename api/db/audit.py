@@ -51,36 +51,48 @@ def payload(row: dict) -> str:
 
 
 def chain_hash(prev_hash: str, row: dict) -> str:
-    return hashlib.sha256(f"{prev_hash}\n{payload(row)}".encode("utf-8")).hexdigest()
+    return content_hash(prev_hash, payload(row))
 
 
-def _linked(rows: list[dict], seq: int, previous: str, created: str) -> list[dict]:
+def content_hash(prev_hash: str, content: str) -> str:
+    """The chain hash of a row whose canonical content (:func:`payload`) is ``content``."""
+    return hashlib.sha256(f"{prev_hash}\n{content}".encode("utf-8")).hexdigest()
+
+
+def _linked(rows: list[dict], seq: int, previous: str, created: str) -> tuple[list[dict], list[str]]:
     """The rows with their place in the chain after (``seq``, ``previous``): seq, created_at,
-    prev_hash and hash."""
-    out = []
+    prev_hash and hash; and each row's canonical content (for its receipt)."""
+    out, contents = [], []
     for row in rows:
         seq += 1
         row = {**row, "seq": seq, "created_at": created}
-        digest = chain_hash(previous, row)
+        content = payload(row)
+        digest = content_hash(previous, content)
         out.append({**row, "prev_hash": previous, "hash": digest})
+        contents.append(content)
         previous = digest
-    return out
+    return out, contents
+
+
+def _stored(out: list[dict], contents: list[str]) -> list[SimpleNamespace]:
+    return [SimpleNamespace(**row, content=content) for row, content in zip(out, contents)]
 
 
 def append(connection: Connection, rows: list[dict], now=None) -> list[SimpleNamespace]:
     """Append decisions to the chain in the connection's transaction (which must hold the write
     lock: :func:`api.db.engine.write_transaction`); assigns ``seq``, ``created_at`` (taken under the lock,
-    so time order is chain order), ``prev_hash`` and ``hash``.
+    so time order is chain order), ``prev_hash`` and ``hash``; each row comes back with its
+    canonical ``content`` too.
 
     On PostgreSQL this also commits, pipelined (:func:`_append_pipelined`); the transaction's own
     commit then finds nothing left to do."""
     if connection.dialect.name == "postgresql":
         return _append_pipelined(connection, rows, now)
     seq, previous = connection.execute(_READ_HEAD).one()
-    out = _linked(rows, seq, previous, now or now_iso())
+    out, contents = _linked(rows, seq, previous, now or now_iso())
     connection.execute(_INSERT, out[0] if len(out) == 1 else out)
     connection.execute(_MOVE_HEAD, {"new_seq": out[-1]["seq"], "new_hash": out[-1]["hash"]})
-    return [SimpleNamespace(**row) for row in out]
+    return _stored(out, contents)
 
 
 class _Compiled:
@@ -113,7 +125,7 @@ def _append_pipelined(connection: Connection, rows: list[dict], now=None) -> lis
                 cursor.execute(setting)
             cursor.execute(read_head.sql, read_head.params)
             seq, previous = cursor.fetchone()
-            out = _linked(rows, seq, previous, now or now_iso())
+            out, contents = _linked(rows, seq, previous, now or now_iso())
             cursor.executemany(insert_rows.sql, out)
             cursor.execute(move_head.sql, {**move_head.params, "new_seq": out[-1]["seq"], "new_hash": out[-1]["hash"]})
             cursor.execute("COMMIT")  # sent with the pipeline's closing sync: no round trip of its own
@@ -124,7 +136,7 @@ def _append_pipelined(connection: Connection, rows: list[dict], now=None) -> lis
             connection.engine.dispose(close=False)  # the other pooled connections are likely gone too
         raise exc.DBAPIError.instance(None, None, error, dialect.loaded_dbapi.Error, connection_invalidated=lost,
                                       dialect=dialect) from error
-    return [SimpleNamespace(**row) for row in out]
+    return _stored(out, contents)
 
 
 def head(session: Session) -> tuple[int, str]:
