@@ -5,7 +5,8 @@ status, the error code, the latency, the model version and the source address: n
 body, a query string or a path's values (an enterprise's code travels in those). The workers append
 whole lines to the same file (``O_APPEND``); the one that finds it over the size limit renames it
 under a lock (``access.jsonl`` → ``access.jsonl.1`` → … → ``.N``, the oldest dropped) and each worker
-reopens the new file when it sees the name point elsewhere. A log shipper (Filebeat, Vector, Fluent
+reopens the new file when it sees the name point elsewhere (a rotated file may pass the limit by a
+line per worker; no line is lost or split). A log shipper (Filebeat, Vector, Fluent
 Bit) tails ``access.jsonl`` and follows renames; every field is documented in the README.
 """
 
@@ -18,6 +19,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 
 log = logging.getLogger("xyd.api")
@@ -35,6 +37,7 @@ class AccessLog:
         self._mutex = threading.Lock()
         self._descriptor: int | None = None
         self._inode: int | None = None
+        self._looked_at = 0.0
         self._failed = False
 
     @classmethod
@@ -70,7 +73,12 @@ class AccessLog:
             self._failed = True
 
     def _current(self) -> int:
-        """The open file, reopened when another worker has rotated it away (or it was removed)."""
+        """The open file, reopened when another worker has rotated it away (or it was removed):
+        looked for at most once a second; lines written meanwhile land in the renamed file, whole."""
+        now = time.monotonic()
+        if self._descriptor is not None and now - self._looked_at < 1.0:
+            return self._descriptor
+        self._looked_at = now
         try:
             inode = os.stat(self.path).st_ino
         except FileNotFoundError:
@@ -89,18 +97,21 @@ class AccessLog:
             try:
                 current = os.stat(self.path)
             except FileNotFoundError:
+                current = None
+            # another worker rotated while this one wrote: write to the new file from now on
+            if current is None or current.st_ino != self._inode:
+                self._close()
                 return
-            # another worker may have rotated while this one waited for the lock
-            if current.st_ino != self._inode or current.st_size <= self.max_bytes:
+            if current.st_size <= self.max_bytes:
                 return
             for number in range(self.backups - 1, 0, -1):
                 older = self.path.with_name(f"{self.path.name}.{number}")
                 if older.exists():
                     os.replace(older, self.path.with_name(f"{self.path.name}.{number + 1}"))
             os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+            self._close()
         finally:
             os.close(lock)
-        self._close()
 
     def _close(self) -> None:
         if self._descriptor is not None:

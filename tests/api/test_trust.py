@@ -369,7 +369,8 @@ def test_the_access_log_rotates_across_writers_and_loses_no_line(tmp_path):
     for i in range(300):
         writers[i % 3].write(request_id=f"r{i}", route="/healthz", status=200, latency_ms=0.1)
     files = [path, *sorted(tmp_path.glob("access.jsonl.*"), key=lambda p: int(p.suffix[1:]))]
-    assert len(files) > 5 and all(f.stat().st_size < 2_000 + 200 for f in files)
+    # a file passes the limit by at most one line per writer (each notices at its next line)
+    assert len(files) > 5 and all(f.stat().st_size <= 2_000 + 3 * 200 for f in files)
     seen = [json.loads(line)["request_id"] for f in files for line in f.read_text().splitlines()]
     assert sorted(seen) == sorted(f"r{i}" for i in range(300))
     kept = [AccessLog(tmp_path / "few" / "access.jsonl", max_bytes=1_000, backups=2)]
