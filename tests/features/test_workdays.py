@@ -1,0 +1,57 @@
+"""Working days on China's official calendar: holidays off, adjusted weekend days worked, an
+unknown year an error."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import given, strategies as st
+
+from features.workdays import (UnknownCalendarYear, add_working_days, is_working_day, known_years,
+                               working_days_between)
+
+
+def test_the_national_day_week_and_its_adjusted_working_days_are_counted_right():
+    # 2025: 1–8 October off; Sunday 28 September and Saturday 11 October worked (国务院办公厅 2024 notice)
+    assert is_working_day(dt.date(2025, 9, 28)) and is_working_day(dt.date(2025, 10, 11))
+    assert not any(is_working_day(dt.date(2025, 10, day)) for day in range(1, 9))
+    # filed on Tuesday 30 September: 9, 10, 11 (Saturday, worked), 13, 14 October
+    assert add_working_days(dt.date(2025, 9, 30), 5) == dt.date(2025, 10, 14)
+    # filed on the holiday itself: the first working day after it is the 1st of the 5
+    assert add_working_days(dt.date(2025, 10, 3), 5) == dt.date(2025, 10, 14)
+    assert working_days_between(dt.date(2025, 9, 30), dt.date(2025, 10, 14)) == 5
+
+
+def test_spring_festival_and_an_ordinary_week():
+    # 2026 Spring Festival: 15–23 February off, Saturday 14 and 28 February worked
+    assert add_working_days(dt.date(2026, 2, 13), 1) == dt.date(2026, 2, 14)
+    assert add_working_days(dt.date(2026, 2, 14), 1) == dt.date(2026, 2, 24)
+    assert add_working_days(dt.date(2026, 3, 2), 5) == dt.date(2026, 3, 9)  # Monday → next Monday
+
+
+def test_a_year_the_calendar_does_not_know_is_an_error_not_a_guess():
+    first, last = known_years()
+    with pytest.raises(UnknownCalendarYear, match=str(last + 1)):
+        is_working_day(dt.date(last + 1, 3, 2))
+    with pytest.raises(UnknownCalendarYear):
+        add_working_days(dt.date(last, 12, 28), 5)
+    with pytest.raises(UnknownCalendarYear):
+        is_working_day(dt.date(first - 1, 6, 1))
+
+
+DAYS = st.dates(min_value=dt.date(2010, 1, 1), max_value=dt.date(2026, 11, 30))
+
+
+@given(start=DAYS, count=st.integers(0, 15))
+def test_the_due_day_is_a_working_day_exactly_count_working_days_on(start, count):
+    due = add_working_days(start, count)
+    assert working_days_between(start, due) == count
+    if count:
+        assert is_working_day(due) and due > start
+        assert working_days_between(start, due - dt.timedelta(days=1)) == count - 1
+
+
+@given(start=DAYS, a=st.integers(0, 8), b=st.integers(0, 8))
+def test_working_days_add_up(start, a, b):
+    assert add_working_days(add_working_days(start, a), b) == add_working_days(start, a + b)
