@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy.engine import Engine
 
-from api.db import audit, repository
+from api.db import repository
 from api.db.appender import ChainAppender
 from api.db.engine import reading
 from api.db.tables import Decision
@@ -210,11 +210,10 @@ def decided_rows(bundle: ModelBundle, bank_id: int, asked: list[Asked], request_
 def public(decision: Decision, name: str | None = None, reasons: dict | None = None,
            signer: Signer | None = None) -> PreCreditPublic:
     """A stored decision as the API shows it (``reasons``: the stored reasons, already parsed), with
-    its receipt signed by ``signer`` when one is given."""
+    its receipt signed by ``signer`` when it is one just written (:func:`api.db.audit.append`)."""
     receipt = None
-    if signer is not None:
-        # a decision just written brings its content from the chain; one read back is made again
-        content = getattr(decision, "content", None) or audit.payload({c: getattr(decision, c) for c in audit.HASHED})
+    if signer is not None:  # only a decision just written: its content as the chain hashed it
+        content = decision.content
         receipt = make_receipt(signer, decision.seq, decision.prev_hash, decision.hash, content)
     return PreCreditPublic(
         request_id=decision.request_id, uscc=decision.uscc, name=name, pd=decision.pd, score=decision.score,

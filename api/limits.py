@@ -30,32 +30,29 @@ class FailedAuthentications:
 
     def __init__(self, allowed: int = 20, window_seconds: float = 60.0, max_tracked: int = 100_000):
         self.allowed, self.window, self.max_tracked = allowed, window_seconds, max_tracked
-        self._failures: dict[tuple[str, str], collections.deque] = {}
+        # least recently failing first: a spray of made-up prefixes pushes out its own entries, not
+        # the address that keeps failing
+        self._failures: collections.OrderedDict[tuple[str, str], collections.deque] = collections.OrderedDict()
         self._mutex = threading.Lock()
 
     def failed(self, *keys: tuple[str, str], now: float | None = None) -> int:
-        """Count one failure against each key; returns the seconds to wait before trying again
-        (0 while every key is within its allowance, this failure included)."""
+        """Count one failure against each key; returns the seconds to wait before one more failure
+        is within the allowance again (0 while this one is)."""
         now = time.monotonic() if now is None else now
         wait = 0.0
         with self._mutex:
-            if len(self._failures) >= self.max_tracked:  # a spray of addresses cannot grow this without end
-                self._forget_quiet(now)
             for key in keys:
-                times = self._failures.setdefault(key, collections.deque())
+                times = self._failures.pop(key, None) or collections.deque(maxlen=self.allowed + 1)
+                self._failures[key] = times
                 while times and times[0] <= now - self.window:
                     times.popleft()
                 times.append(now)
                 if len(times) > self.allowed:
-                    wait = max(wait, times[-self.allowed - 1] + self.window - now)
+                    # the next failure is allowed once all but allowed - 1 of these have left the window
+                    wait = max(wait, times[-self.allowed] + self.window - now)
+            while len(self._failures) > self.max_tracked:
+                self._failures.popitem(last=False)
         return math.ceil(wait) if wait > 0 else 0
-
-    def _forget_quiet(self, now: float) -> None:
-        quiet = [key for key, times in self._failures.items() if not times or times[-1] <= now - self.window]
-        for key in quiet:
-            del self._failures[key]
-        if len(self._failures) >= self.max_tracked:
-            self._failures.clear()
 
 
 def refusal(status: int, code: str, message: str, message_zh: str, request_id: str,

@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from api import errors
 from api.access_log import AccessLog
 from api.db.appender import ChainAppender
+from api.db.audit import make_durable
 from api.db.engine import make_engine, sessions, upgrade
 from api.limits import FailedAuthentications
 from api.metrics import LATENCY, REQUESTS
@@ -150,7 +151,8 @@ def create_app(config: Settings | None = None) -> FastAPI:
         signer = Keyring(config.keys_directory).signer()
         app.state.signer = signer
         app.state.appender = ChainAppender(engine, Checkpointer(
-            signer, config.checkpoints_file, config.checkpoint_every_decisions, config.checkpoint_every_seconds))
+            signer, config.checkpoints_file, config.checkpoint_every_decisions, config.checkpoint_every_seconds,
+            make_durable=lambda: make_durable(engine)))
         holder.reload()
         holder.watch(config.model_check_seconds)
         # the regulator pages' base font: made once per machine (seconds), here rather than in a page

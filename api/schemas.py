@@ -176,7 +176,8 @@ class PublicKeyPublic(BaseModel):
     public_key: str = Field(description="The raw 32-byte key, base64")
     public_key_pem: str = Field(description="The same key as PEM (for `openssl pkeyutl -verify -rawin`)")
     created_at: str
-    retired_at: str | None = Field(default=None, description="When it stopped signing (it still verifies)")
+    retired_at: str | None = Field(default=None, description="When a newer key replaced it (a service running then "
+                                                              "signs with it until restarted); it verifies for good")
 
 
 class KeyringPublic(BaseModel):
@@ -211,8 +212,9 @@ class PreCreditPublic(BaseModel):
     client_id: int
     authorization_id: str
     hash: str
-    receipt: Receipt | None = Field(default=None, description="Given with every answer to a pre-credit question "
-                                                               "and with a single decision read back; not in lists")
+    receipt: Receipt | None = Field(default=None, description="Given with every answer to a pre-credit question, "
+                                                               "signed as the decision is made; keep it: a decision "
+                                                               "read back or listed has none")
 
 
 class PreCreditBatchRequest(BaseModel):

@@ -42,6 +42,13 @@ class SignatureProblem(ValueError):
     """A keyring, checkpoint or receipt that cannot be read or does not verify (its words say where)."""
 
 
+def _count(value) -> int:
+    """A JSON integer of 0 or more, or ValueError (not a string of digits, a float or a boolean)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{value!r} is not a whole number")
+    return value
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -79,6 +86,8 @@ class PublicKey:
 
         try:
             signature = base64.b64decode(signature_b64, validate=True)
+            if _b64(signature) != signature_b64:  # one spelling only: base64's unused low bits may not vary
+                return False
             Ed25519PublicKey.from_public_bytes(self.raw).verify(signature, message)
         except (InvalidSignature, ValueError, TypeError):
             return False
@@ -123,6 +132,8 @@ def read_keyring(path: Path) -> dict[str, PublicKey]:
     published), by key id; a file that cannot be read is a :class:`SignatureProblem` naming it."""
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+            raise ValueError("no list of keys")
         keys = {}
         for entry in document["keys"]:
             raw = base64.b64decode(entry["public_key"], validate=True)
@@ -131,7 +142,7 @@ def read_keyring(path: Path) -> dict[str, PublicKey]:
             keys[entry["key_id"]] = PublicKey(entry["key_id"], raw, entry["created_at"], entry.get("retired_at"))
     except FileNotFoundError:
         raise SignatureProblem(f"{path}: no such keyring file") from None
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
         raise SignatureProblem(f"{path}: not a keyring ({error})") from None
     return keys
 
@@ -147,9 +158,14 @@ class Keyring:
         self._lock_file = self.directory / ".lock"
 
     def _document(self) -> dict:
+        """The keyring file as written (checked as :func:`read_keyring` checks a published copy)."""
         if not self.public_file.exists():
             return {"format": KEYRING_FORMAT, "current": None, "keys": []}
-        return json.loads(self.public_file.read_text(encoding="utf-8"))
+        keys = read_keyring(self.public_file)
+        document = json.loads(self.public_file.read_text(encoding="utf-8"))
+        if document.get("current") is not None and document["current"] not in keys:
+            raise SignatureProblem(f"{self.public_file}: the current key {document['current']!r} is not in the keyring")
+        return document
 
     def _private_file(self, key: str) -> Path:
         return self.directory / f"signing-{key}.pem"
@@ -256,7 +272,10 @@ def append_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX)
-        os.write(descriptor, line)
+        before = os.fstat(descriptor).st_size
+        if os.write(descriptor, line) != len(line):  # a full disk: a part of a line would spoil the file
+            os.ftruncate(descriptor, before)
+            raise OSError(f"{path}: the checkpoint was not written whole (is the disk full?)")
     finally:
         os.close(descriptor)  # closing releases the lock
 
@@ -277,11 +296,11 @@ def read_checkpoints(path: Path, keys: dict[str, PublicKey]) -> list[Checkpoint]
             entry = json.loads(line)
             if entry.get("format") != CHECKPOINT_FORMAT:
                 raise ValueError(f"format {entry.get('format')!r}, not {CHECKPOINT_FORMAT}")
-            checkpoint = Checkpoint(int(entry["size"]), str(entry["head"]), str(entry["time"]), str(entry["key_id"]),
-                                    str(entry["signature"]), number)
+            checkpoint = Checkpoint(_count(entry["size"]), str(entry["head"]), str(entry["time"]),
+                                    str(entry["key_id"]), str(entry["signature"]), number)
             if not _HEX64.fullmatch(checkpoint.head):
                 raise ValueError("its head is not 64 hexadecimal digits")
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
             raise SignatureProblem(f"{path}, line {number}: not a checkpoint ({error})") from None
         key = keys.get(checkpoint.key_id)
         if key is None:
@@ -296,10 +315,15 @@ def read_checkpoints(path: Path, keys: dict[str, PublicKey]) -> list[Checkpoint]
 
 class Checkpointer:
     """Signs the chain's newest state this process wrote, at least every ``every_decisions`` decisions
-    or ``every_seconds`` seconds while decisions arrive (the chain appender's writer thread calls it)."""
+    or ``every_seconds`` seconds while decisions arrive (the chain appender's writer thread calls it).
 
-    def __init__(self, signer: Signer, path: Path, every_decisions: int = 1_000, every_seconds: float = 10.0):
-        self.signer, self.path = signer, Path(path)
+    ``make_durable`` (:func:`api.db.audit.make_durable`) is called before each signature: the chain
+    commits without waiting for the disk, and a checkpoint must never vouch for decisions that a
+    power cut could still take away (verify would then report them deleted, for good)."""
+
+    def __init__(self, signer: Signer, path: Path, every_decisions: int = 1_000, every_seconds: float = 10.0,
+                 make_durable=None):
+        self.signer, self.path, self.make_durable = signer, Path(path), make_durable
         self.every_decisions, self.every_seconds = every_decisions, every_seconds
         self._mutex = threading.Lock()
         self._newest: tuple[int, str] | None = None
@@ -325,13 +349,20 @@ class Checkpointer:
             return max(0.0, self._signed_at + self.every_seconds - time.monotonic())
 
     def sign_now(self) -> Checkpoint | None:
-        """Sign and append the newest state not yet signed, if any."""
+        """Make the newest state not yet signed durable, sign it and append it, if there is one.
+        A failure (the database, a full disk) is raised, and the next try waits ``every_seconds``."""
         with self._mutex:
             if self._newest is None or self._newest[0] <= self._signed_size:
                 return None
             size, head = self._newest
-            checkpoint = sign_checkpoint(self.signer, size, head)
-            append_checkpoint(self.path, checkpoint)
+            try:
+                if self.make_durable is not None:
+                    self.make_durable()
+                checkpoint = sign_checkpoint(self.signer, size, head)
+                append_checkpoint(self.path, checkpoint)
+            except BaseException:
+                self._signed_at = time.monotonic()  # not again at once: a writer spinning on a full disk helps no one
+                raise
             self._signed_size, self._signed_at = size, time.monotonic()
             return checkpoint
 
@@ -365,7 +396,7 @@ def verify_receipt(receipt: dict, keys: dict[str, PublicKey], answer: dict | Non
     try:
         if receipt.get("format") != RECEIPT_FORMAT:
             raise SignatureProblem(f"not a receipt: format {receipt.get('format')!r}, not {RECEIPT_FORMAT}")
-        seq, prev_hash, hash_, content = int(receipt["seq"]), receipt["prev_hash"], receipt["hash"], receipt["content"]
+        seq, prev_hash, hash_, content = _count(receipt["seq"]), receipt["prev_hash"], receipt["hash"], receipt["content"]
         key_name, signature = receipt["key_id"], receipt["signature"]
         for name, value in (("prev_hash", prev_hash), ("hash", hash_)):
             if not isinstance(value, str) or not _HEX64.fullmatch(value):
@@ -388,14 +419,14 @@ def verify_receipt(receipt: dict, keys: dict[str, PublicKey], answer: dict | Non
         signed = json.loads(content)
         if not isinstance(signed, dict):
             raise ValueError("it is not a JSON object")
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         raise SignatureProblem(f"the signed content is not a decision ({error})") from None
     if signed.get("seq") != seq:
         raise SignatureProblem(f"the content says row {signed.get('seq')}, the signature row {seq}")
     if answer is not None:
         try:
             _same_answer(answer, signed, hash_)
-        except (AttributeError, TypeError, ValueError, KeyError) as error:
+        except (AttributeError, TypeError, ValueError, KeyError, RecursionError) as error:
             raise SignatureProblem(f"the answer is not shaped as a decision ({error})") from None
     return signed
 

@@ -168,21 +168,14 @@ def verify(checkpoints_file: Path | None, keys: Path | None) -> None:
     exit 1 naming the first broken row, or the rows deleted or rewritten since a checkpoint.
 
     Example: xyd audit verify --checkpoints checkpoints-2026-12.jsonl --keys xyd-public-keys.json"""
-    from api.signing import SignatureProblem, read_checkpoints, read_keyring
-
-    default = settings().checkpoints_file
-    path = checkpoints_file or (default if default.exists() else None)
-    checkpoints = []
-    if path is not None:
-        try:
-            checkpoints = read_checkpoints(path, read_keyring(_keyring_file(keys)))
-        except SignatureProblem as error:
-            if checkpoints_file is None:  # the service's own file, tampered with: the chain is not vouched for
-                click.echo(f"audit chain NOT VERIFIED: {error}")
-                sys.exit(1)
-            _problem(error)
+    path, checkpoints = _checkpoints_to_hold(checkpoints_file, keys)
     with database()() as session:
         result = audit.verify(session, checkpoints=checkpoints)
+    if path is None and result.rows and (settings().keys_directory / "public-keys.json").exists():
+        click.echo(f"audit chain NOT VERIFIED: the service signs with a key under {settings().keys_directory}, "
+                   f"but its checkpoints ({settings().checkpoints_file}) are gone; hold the chain against an "
+                   "exported copy (--checkpoints FILE --keys FILE)")
+        sys.exit(1)
     against = (f"; held against {result.checkpoints:,} signed checkpoints of {path} (the newest vouches for "
                f"{result.covered:,})" if path else "; no signed checkpoints to hold it against")
     if result.ok:
@@ -191,6 +184,24 @@ def verify(checkpoints_file: Path | None, keys: Path | None) -> None:
     click.echo(f"audit chain BROKEN at row {result.first_broken_seq} (request {result.first_broken_request}): "
                f"{result.problem}; {result.rows:,} rows before it are intact{against}")
     sys.exit(1)
+
+
+def _checkpoints_to_hold(named: Path | None, keys: Path | None) -> tuple[Path | None, list]:
+    """The checkpoints the chain is held against: the file named (a problem with it: exit 2), or
+    the service's own when it has one (tampered with: exit 1, the chain is not vouched for)."""
+    from api.signing import SignatureProblem, read_checkpoints, read_keyring
+
+    default = settings().checkpoints_file
+    path = named or (default if default.exists() else None)
+    if path is None:
+        return None, []
+    try:
+        return path, read_checkpoints(path, read_keyring(_keyring_file(keys)))
+    except SignatureProblem as error:
+        if named is None:
+            click.echo(f"audit chain NOT VERIFIED: {error}")
+            sys.exit(1)
+        _problem(error)
 
 
 @audit_group.group("checkpoint", short_help="The chain's signed checkpoints.")
@@ -229,20 +240,23 @@ def export_checkpoints(out: Path) -> None:
 @checkpoint_group.command("sign")
 def sign_checkpoint() -> None:
     """Sign a checkpoint of the chain as it stands now (the service signs its own as it writes;
-    this one is for before a maintenance or a backup).
+    this one is for before a maintenance or a backup), once it verifies against the service's
+    checkpoints so far: a chain rewritten since is never vouched for.
 
     Example: xyd audit checkpoint sign"""
     from api.signing import Keyring, append_checkpoint, sign_checkpoint as signed
 
+    _, checkpoints = _checkpoints_to_hold(None, None)
     factory = database()
     with factory() as session:
-        result = audit.verify(session)
+        result = audit.verify(session, checkpoints=checkpoints)
         size, head = audit.head(session)
     if not result.ok:
         click.echo(f"not signed: the chain is broken at row {result.first_broken_seq}: {result.problem}")
         sys.exit(1)
     if size == 0:
         _problem("the chain holds no decision yet: nothing to sign")
+    audit.make_durable(factory.kw["bind"])
     checkpoint = signed(Keyring(settings().keys_directory).signer(), size, head)
     append_checkpoint(settings().checkpoints_file, checkpoint)
     click.echo(f"checkpoint signed by key {checkpoint.key_id}: {checkpoint.size:,} decisions ending in "
@@ -267,7 +281,7 @@ def verify_receipt(receipt_file: Path, keys: Path | None) -> None:
         keyring = read_keyring(_keyring_file(keys))
     except FileNotFoundError:
         _problem(f"{receipt_file}: no such file")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         _problem(f"{receipt_file}: not JSON ({error})")
     except SignatureProblem as error:
         _problem(error)
@@ -316,11 +330,13 @@ def list_keys() -> None:
     """Every signing key's id, creation and retirement; the current one marked.
 
     Example: xyd audit keys list"""
-    from api.signing import Keyring
+    from api.signing import Keyring, SignatureProblem
 
     keyring = Keyring(settings().keys_directory)
-    current = keyring.current_id()
-    keys = keyring.public_keys()
+    try:
+        current, keys = keyring.current_id(), keyring.public_keys()
+    except SignatureProblem as error:
+        _problem(error)
     if not keys:
         click.echo(f"no signing key yet under {keyring.directory}: the service makes one on first start")
         return
@@ -336,11 +352,14 @@ def rotate_keys() -> None:
     kept, so what it signed stays verifiable. Restart the service to sign with the new key.
 
     Example: xyd audit keys rotate"""
-    from api.signing import Keyring
+    from api.signing import Keyring, SignatureProblem
 
     keyring = Keyring(settings().keys_directory)
-    previous = keyring.current_id()
-    key = keyring.generate()
+    try:
+        previous = keyring.current_id()
+        key = keyring.generate()
+    except SignatureProblem as error:
+        _problem(error)
     click.echo(f"signing key {key.key_id} is current" + (f"; {previous} retired, still in the keyring" if previous else "")
                + f"; publish {keyring.public_file} again and restart the service")
 
@@ -358,10 +377,13 @@ def serve(host: str, port: int, workers: int) -> None:
     from uvicorn.supervisors import Multiprocess
 
     from api.limits import BoundedHttpToolsProtocol
-    from api.signing import Keyring
+    from api.signing import Keyring, SignatureProblem
 
     upgrade(settings().database)  # once, before the workers start
-    signer = Keyring(settings().keys_directory).signer()  # made here on first start, not by two workers at once
+    try:
+        signer = Keyring(settings().keys_directory).signer()  # made here on first start, not by two workers at once
+    except SignatureProblem as error:
+        _problem(f"{error}; the service signs every decision and does not start without its key")
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="xyd-metrics-"))
     # uvicorn's own access log is off: the service writes its own, structured (api.access_log)
     config = uvicorn.Config("api.main:app_from_env", factory=True, host=host, port=port, workers=workers,

@@ -119,17 +119,20 @@ class ChainAppender:
         with write_transaction(self.engine) as connection:
             stored = audit.append(connection, rows)
         if self.checkpointer is not None:  # committed: the newest state is the chain's
-            try:
-                self.checkpointer.wrote(stored[-1].seq, stored[-1].hash)
-            except OSError:
-                log.exception("could not write the chain's checkpoint; the decisions are recorded")
+            self._checkpoint(self.checkpointer.wrote, stored[-1].seq, stored[-1].hash)
         return stored
 
     def _sign_checkpoint(self) -> None:
+        self._checkpoint(self.checkpointer.sign_now)
+
+    @staticmethod
+    def _checkpoint(action, *args) -> None:
+        """Sign a checkpoint; a failure (a full disk, a database that cannot sync) is logged and
+        tried again ``every_seconds`` later: the decisions themselves are recorded."""
         try:
-            self.checkpointer.sign_now()
-        except OSError:
-            log.exception("could not write the chain's checkpoint; the decisions are recorded")
+            action(*args)
+        except Exception as error:
+            log.error("could not sign the chain's checkpoint, will try again: %s", error)
 
 
 def _not_the_rows(error: BaseException) -> bool:

@@ -33,7 +33,8 @@ _HEAD = AuditHead.__table__
 _READ_HEAD = select(_HEAD.c.last_seq, _HEAD.c.last_hash).where(_HEAD.c.id == 1).with_for_update()
 # On PostgreSQL the chain's transaction runs with synchronous_commit off, like SQLite's WAL with
 # synchronous=NORMAL: a crash of the service loses nothing, a power cut may lose the last fraction
-# of a second, and the chain stays whole either way. A writer that waits this long for the chain's
+# of a second, and the chain stays whole either way. A signed checkpoint is made only of what is on
+# disk (make_durable first), so that a power cut never leaves it vouching for decisions now gone. A writer that waits this long for the chain's
 # lock gives up with an error (a 503 for the bank) instead of holding its requests indefinitely.
 CHAIN_LOCK_TIMEOUT = "10s"
 _CHAIN_SETTINGS_PG = ("SET LOCAL synchronous_commit = off", f"SET LOCAL lock_timeout = '{CHAIN_LOCK_TIMEOUT}'")
@@ -137,6 +138,19 @@ def _append_pipelined(connection: Connection, rows: list[dict], now=None) -> lis
         raise exc.DBAPIError.instance(None, None, error, dialect.loaded_dbapi.Error, connection_invalidated=lost,
                                       dialect=dialect) from error
     return _stored(out, contents)
+
+
+def make_durable(engine) -> None:
+    """Wait until every decision committed so far is on disk. PostgreSQL: one transaction that
+    commits synchronously (its commit record is flushed, and every earlier one with it). SQLite in
+    WAL mode: a passive checkpoint, which syncs the write-ahead log first."""
+    with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            with connection.begin():
+                connection.exec_driver_sql("SET LOCAL synchronous_commit = on")
+                connection.exec_driver_sql("SELECT pg_current_xact_id()")  # an id, so a commit record to flush
+        elif connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def head(session: Session) -> tuple[int, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse
 from sqlalchemy.exc import IntegrityError
 
@@ -31,10 +31,11 @@ def _visible(session, request_id: str, caller):
 
 
 @router.get("/{request_id}", response_model=PreCreditPublic, responses=responses(401, 403, 404, 422))
-def get_decision(caller: BankOrRegulatorDep, session: SessionDep, request: Request,
-                 request_id: str = RequestId) -> PreCreditPublic:
-    """One decision: a bank's own, or any for a regulator, with its receipt signed again."""
-    return public(_visible(session, request_id, caller), signer=request.app.state.signer)
+def get_decision(caller: BankOrRegulatorDep, session: SessionDep, request_id: str = RequestId) -> PreCreditPublic:
+    """One decision: a bank's own, or any for a regulator. Without a receipt: the platform signs a
+    decision as it makes it, never a row read back (which someone with the database could have
+    rewritten); the receipt is the one the answer carried."""
+    return public(_visible(session, request_id, caller))
 
 
 @router.get("", response_model=DecisionsPublic, responses=responses(401, 403, 422))

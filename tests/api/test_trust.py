@@ -149,6 +149,77 @@ def test_a_row_rewritten_before_a_checkpoint_and_the_chain_rehashed_is_found(sig
     assert "rows 3–4" in result.problem and "rows 1–2 are as signed" in result.problem
 
 
+def test_an_operator_signs_a_checkpoint_only_of_a_chain_that_holds_against_the_ones_before(signing_service):
+    decide(signing_service, 4)
+    assert run_cli(signing_service, "audit", "checkpoint", "sign").exit_code == 0
+    assert max(c.size for c in checkpoints(signing_service)) == 4
+    rewrite_and_rehash(signing_service, 2)
+    refused = run_cli(signing_service, "audit", "checkpoint", "sign")
+    assert refused.exit_code == 1 and "not signed" in refused.output
+    assert max(c.size for c in checkpoints(signing_service)) == 4
+
+
+def test_the_services_key_without_its_checkpoints_is_not_verified(signing_service):
+    decide(signing_service, 3)
+    (signing_service.home / "audit" / "checkpoints.jsonl").unlink()
+    gone = run_cli(signing_service, "audit", "verify")
+    assert gone.exit_code == 1 and "NOT VERIFIED" in gone.output and "gone" in gone.output
+
+
+def test_a_checkpoint_is_signed_only_after_the_chain_is_on_disk_and_a_failure_waits(tmp_path, monkeypatch):
+    from api.signing import Checkpointer
+
+    order = []
+    checkpointer = Checkpointer(Keyring(tmp_path / "keys").signer(), tmp_path / "c.jsonl", every_decisions=1,
+                                make_durable=lambda: order.append("durable"))
+    monkeypatch.setattr("api.signing.append_checkpoint", lambda path, c: order.append(("signed", c.size)))
+    checkpointer.wrote(1, "a" * 64)
+    assert order == ["durable", ("signed", 1)]
+
+    def cannot_sync():
+        raise OSError("no space left on device")
+
+    checkpointer.make_durable = cannot_sync
+    with pytest.raises(OSError):
+        checkpointer.wrote(2, "b" * 64)
+    assert order == ["durable", ("signed", 1)] and checkpointer.seconds_until_due() > 0  # not again at once
+
+
+def test_a_checkpoint_written_in_part_is_taken_back(tmp_path, monkeypatch):
+    from api.signing import append_checkpoint
+
+    keys_dir = tmp_path / "keys"
+    signer = Keyring(keys_dir).signer()
+    path = tmp_path / "c.jsonl"
+    append_checkpoint(path, sign_checkpoint(signer, 1, "a" * 64))
+    whole = path.read_bytes()
+    monkeypatch.setattr("api.signing.os.write", lambda fd, data: os.pwrite(fd, data[:10], len(whole)) and 10)
+    with pytest.raises(OSError, match="not written whole"):
+        append_checkpoint(path, sign_checkpoint(signer, 2, "b" * 64))
+    assert path.read_bytes() == whole
+    assert [c.size for c in read_checkpoints(path, read_keyring(keys_dir / "public-keys.json"))] == [1]
+
+
+@pytest.mark.parametrize("line", ['{"format": "xyd-checkpoint/1", "size": 1e400}', '{"format": "xyd-checkpoint/1", '
+                                  '"size": "5", "head": "%s", "time": "t", "key_id": "k", "signature": "s"}' % ("a" * 64),
+                                  "[" * 100_000, '"just text"', '{"format": "xyd-checkpoint/1", "size": true}'])
+def test_a_hostile_checkpoint_line_is_refused_in_words(tmp_path, line):
+    keys_dir = tmp_path / "keys"
+    Keyring(keys_dir).signer()
+    path = tmp_path / "c.jsonl"
+    path.write_text(line + "\n")
+    with pytest.raises(SignatureProblem, match="line 1"):
+        read_checkpoints(path, read_keyring(keys_dir / "public-keys.json"))
+
+
+def test_a_corrupt_keyring_is_named_not_a_traceback(signing_service):
+    (signing_service.home / "keys" / "public-keys.json").write_text("{not json")
+    listed = run_cli(signing_service, "audit", "keys", "list")
+    assert listed.exit_code == 2 and "not a keyring" in listed.output
+    served = signing_service.client.get("/v1/audit/keys")
+    assert served.status_code == 503 and served.json()["code"] == "KEYRING_UNREADABLE"
+
+
 def test_an_altered_checkpoint_line_is_refused(signing_service, tmp_path):
     decide(signing_service, 2)
     source = signing_service.home / "audit" / "checkpoints.jsonl"
@@ -184,9 +255,14 @@ def test_a_receipt_verifies_offline_and_fails_after_any_change(signing_service):
         verify_receipt({**receipt, "seq": receipt["seq"] + 1}, keys)
     with pytest.raises(SignatureProblem, match="does not hold"):
         verify_receipt({**receipt, "key_id": "0" * 16}, keys)
-    # read back, the decision carries a receipt that verifies too
+    # read back, the decision carries no receipt: the platform never signs a row it did not just write
     again = signing_service.client.get(f"/v1/decisions/{answer['request_id']}", headers=signing_service.headers("bank"))
-    assert verify_receipt(again.json()["receipt"], keys, again.json())["request_id"] == answer["request_id"]
+    assert again.status_code == 200 and again.json()["receipt"] is None
+    # a row rewritten in the database cannot be given a receipt by reading it back; the bank's still tells
+    execute(signing_service, f"UPDATE decisions SET limit_yuan = limit_yuan + 1 WHERE seq = {receipt['seq']}")
+    changed = signing_service.client.get(f"/v1/decisions/{answer['request_id']}", headers=signing_service.headers("bank"))
+    with pytest.raises(SignatureProblem, match="limit_yuan"):
+        verify_receipt(receipt, keys, {**changed.json(), "receipt": None})
 
 
 @hypothesis_settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
@@ -199,6 +275,21 @@ def test_changing_any_byte_of_a_receipt_makes_it_fail(receipt_and_keys, data):
     replacement = data.draw(st.characters(codec="utf-8").filter(lambda c: c != value[position]))
     with pytest.raises(SignatureProblem):
         verify_receipt({**receipt, field: value[:position] + replacement + value[position + 1:]}, keys)
+
+
+def test_a_signature_has_one_spelling(receipt_and_keys):
+    """Base64 leaves the last character's low bits unused: a signature spelt another way decodes
+    to the same bytes, and is refused all the same (found by the property test above)."""
+    receipt, keys = receipt_and_keys
+    signature = receipt["signature"]
+    last = signature.rstrip("=")[-1]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    twin = alphabet[alphabet.index(last) ^ 1]  # differs in the lowest, unused bit
+    spelt = signature.rstrip("=")[:-1] + twin + "=" * (len(signature) - len(signature.rstrip("=")))
+    import base64
+    assert base64.b64decode(spelt) == base64.b64decode(signature)
+    with pytest.raises(SignatureProblem, match="signature"):
+        verify_receipt({**receipt, "signature": spelt}, keys)
 
 
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
@@ -324,7 +415,7 @@ def test_the_failure_window_slides():
     failures = FailedAuthentications(allowed=3, window_seconds=60)
     key = ("address", "10.0.0.1")
     assert [failures.failed(key, now=t) for t in (0, 1, 2)] == [0, 0, 0]
-    assert failures.failed(key, now=3) == 57  # the oldest failure leaves the window at 60
+    assert failures.failed(key, now=3) == 58  # a 4th failure is allowed once the 2nd has left the window, at 61
     assert failures.failed(key, now=61.5) == 0 and failures.failed(("address", "10.0.0.2"), now=61.5) == 0
 
 
