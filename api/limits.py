@@ -10,7 +10,8 @@ a burst sees up to twice ``allowed`` 401s before the 429s).
 
 **Request heads.** The HTTP parser keeps a request's line and headers in memory until they end;
 :class:`BoundedHttpToolsProtocol` answers 431 and closes the connection once a head passes
-``XYD_MAX_HEADER_BYTES`` (32 KiB by default), instead of reading 100 MB of headers.
+``XYD_MAX_HEADER_BYTES`` (32 KiB by default), instead of reading 100 MB of headers; what the
+parser cannot read gets 400, both in the service's one error shape.
 """
 
 from __future__ import annotations
@@ -55,8 +56,7 @@ class FailedAuthentications:
         return math.ceil(wait) if wait > 0 else 0
 
 
-def refusal(status: int, code: str, message: str, message_zh: str, request_id: str,
-            headers: tuple[tuple[bytes, bytes], ...] = ()) -> bytes:
+def refusal(status: int, code: str, message: str, message_zh: str, request_id: str) -> bytes:
     """A whole HTTP/1.1 response in the service's one error shape, for answers given before the
     application sees the request; the connection is closed after it."""
     body = json.dumps({"code": code, "message": message, "message_zh": message_zh, "request_id": request_id},
@@ -64,7 +64,6 @@ def refusal(status: int, code: str, message: str, message_zh: str, request_id: s
     reason = {400: b"Bad Request", 431: b"Request Header Fields Too Large"}.get(status, b"Error")
     lines = [b"HTTP/1.1 %d %s" % (status, reason), b"content-type: application/json",
              b"content-length: %d" % len(body), b"connection: close", b"x-request-id: " + request_id.encode()]
-    lines += [name + b": " + value for name, value in headers]
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 

@@ -149,7 +149,6 @@ def create_app(config: Settings | None = None) -> FastAPI:
         app.state.sessions = sessions(engine)
         # the chain's signing key is made on first start (xyd serve makes it before its workers start)
         signer = Keyring(config.keys_directory).signer()
-        app.state.signer = signer
         app.state.appender = ChainAppender(engine, Checkpointer(
             signer, config.checkpoints_file, config.checkpoint_every_decisions, config.checkpoint_every_seconds,
             make_durable=lambda: make_durable(engine)))
@@ -176,7 +175,6 @@ def create_app(config: Settings | None = None) -> FastAPI:
     app.state.holder = holder
     app.state.config = config
     app.state.client_cache = {}
-    app.state.signer = None  # until the lifespan loads the key
     app.state.failed_authentications = FailedAuthentications(config.auth_failures_allowed,
                                                              config.auth_failure_window_seconds)
     errors.install(app)

@@ -224,13 +224,18 @@ class Keyring:
             with _locked(self.directory / ".create"):
                 current = self._document().get("current") or self.generate().key_id
         private_file = self._private_file(current)
+        created = next(e["created_at"] for e in self._document()["keys"] if e["key_id"] == current)
         try:
-            private = serialization.load_pem_private_key(private_file.read_bytes(), password=None)
+            signer = Signer(serialization.load_pem_private_key(private_file.read_bytes(), password=None), created)
         except FileNotFoundError:
             raise SignatureProblem(f"the current key {current} has no private file {private_file}: restore it "
                                    "from backup or run `xyd audit keys rotate`") from None
-        created = next(e["created_at"] for e in self._document()["keys"] if e["key_id"] == current)
-        return Signer(private, created)
+        except (ValueError, TypeError, AttributeError) as error:
+            raise SignatureProblem(f"{private_file} is not an Ed25519 private key ({error}): restore it from "
+                                   "backup or run `xyd audit keys rotate`") from None
+        if signer.key_id != current:
+            raise SignatureProblem(f"{private_file} does not hold the key {current} the keyring names as current")
+        return signer
 
 
 # --- checkpoints --------------------------------------------------------------------------------

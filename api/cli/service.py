@@ -228,10 +228,14 @@ def export_checkpoints(out: Path) -> None:
         _problem(error)
     if not checkpoints:
         _problem(f"no checkpoints yet in {source}: the service signs one once it has written decisions")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("".join(json.dumps(c.as_json(), separators=(",", ":")) + "\n" for c in checkpoints), encoding="utf-8")
     keys_out = out.with_name(out.stem + ".keys.json")
-    keys_out.write_text(_keyring_file(None).read_text(encoding="utf-8"), encoding="utf-8")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("".join(json.dumps(c.as_json(), separators=(",", ":")) + "\n" for c in checkpoints),
+                       encoding="utf-8")
+        keys_out.write_text(_keyring_file(None).read_text(encoding="utf-8"), encoding="utf-8")
+    except OSError as error:
+        _problem(f"cannot write the export: {error}")
     newest = max(checkpoints, key=lambda c: c.size)
     click.echo(f"{len(checkpoints):,} checkpoints → {out} (the newest: {newest.size:,} decisions at {newest.time}); "
                f"public keys → {keys_out}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -210,6 +211,22 @@ def test_a_hostile_checkpoint_line_is_refused_in_words(tmp_path, line):
     path.write_text(line + "\n")
     with pytest.raises(SignatureProblem, match="line 1"):
         read_checkpoints(path, read_keyring(keys_dir / "public-keys.json"))
+
+
+def test_a_damaged_or_swapped_private_key_is_named(tmp_path):
+    keyring = Keyring(tmp_path / "keys")
+    signer = keyring.signer()
+    private = tmp_path / "keys" / f"signing-{signer.key_id}.pem"
+    kept = private.read_bytes()
+    private.write_text("garbage")
+    with pytest.raises(SignatureProblem, match="not an Ed25519 private key"):
+        keyring.signer()
+    other = Keyring(tmp_path / "other").signer()
+    private.write_bytes((tmp_path / "other" / f"signing-{other.key_id}.pem").read_bytes())
+    with pytest.raises(SignatureProblem, match="does not hold the key"):
+        keyring.signer()
+    private.write_bytes(kept)
+    assert keyring.signer().key_id == signer.key_id
 
 
 def test_a_corrupt_keyring_is_named_not_a_traceback(signing_service):
@@ -442,6 +459,9 @@ def test_the_access_log_has_one_line_per_request_and_never_a_key_or_a_code(signi
     answers = decide(signing_service, 2)
     signing_service.client.get("/v1/models/current", headers={"Authorization": "Bearer xyd_ban_not-a-key"})
     path = signing_service.home / "logs" / "access.jsonl"
+    deadline = time.monotonic() + 5  # lines are written in batches, a quarter of a second apart
+    while time.monotonic() < deadline and (not path.exists() or '"AUTH_INVALID"' not in path.read_text()):
+        time.sleep(0.05)
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     decided = [line for line in lines if line["route"] == "/v1/pre-credit"]
     assert [d["request_id"] for d in decided] == [a["request_id"] for a in answers]
@@ -454,18 +474,36 @@ def test_the_access_log_has_one_line_per_request_and_never_a_key_or_a_code(signi
         assert secret not in written
 
 
+def test_the_access_log_writes_in_batches_off_the_request_and_closing_writes_the_rest(tmp_path):
+    path = tmp_path / "access.jsonl"
+    log = AccessLog(path)
+    for i in range(50):
+        log.write(request_id=f"r{i}", status=200)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and (not path.exists() or path.read_text().count("\n") < 50):
+        time.sleep(0.02)
+    assert path.read_text().count("\n") == 50  # within a flush interval, without a call to flush
+    log.write(request_id="last", status=200)
+    log.close()
+    assert json.loads(path.read_text().splitlines()[-1])["request_id"] == "last"
+
+
 def test_the_access_log_rotates_across_writers_and_loses_no_line(tmp_path):
     path = tmp_path / "access.jsonl"
     writers = [AccessLog(path, max_bytes=2_000, backups=50) for _ in range(3)]  # as three worker processes
     for i in range(300):
         writers[i % 3].write(request_id=f"r{i}", route="/healthz", status=200, latency_ms=0.1)
+        writers[i % 3].flush()  # a batch of one line each time
     files = [path, *sorted(tmp_path.glob("access.jsonl.*"), key=lambda p: int(p.suffix[1:]))]
-    # a file passes the limit by at most one line per writer (each notices at its next line)
+    # a file passes the limit by at most one batch per writer (each notices at its next one)
     assert len(files) > 5 and all(f.stat().st_size <= 2_000 + 3 * 200 for f in files)
     seen = [json.loads(line)["request_id"] for f in files for line in f.read_text().splitlines()]
     assert sorted(seen) == sorted(f"r{i}" for i in range(300))
     kept = [AccessLog(tmp_path / "few" / "access.jsonl", max_bytes=1_000, backups=2)]
     for i in range(100):
         kept[0].write(request_id=f"r{i}", status=200)
+        kept[0].flush()
+    for writer in (*writers, *kept):
+        writer.close()
     assert sorted(p.name for p in (tmp_path / "few").glob("access.jsonl*")) == \
         ["access.jsonl", "access.jsonl.1", "access.jsonl.2"]
