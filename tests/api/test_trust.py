@@ -27,9 +27,11 @@ from tests.api.service_fixtures import make_service
 
 @pytest.fixture
 def signing_service(database_url, model_home, champion_store, tmp_path, monkeypatch):
-    """The service signing a checkpoint every 2 decisions, its access log kept small."""
+    """The service signing a checkpoint every 2 decisions (and not by the clock: a slow machine would
+    add checkpoints at odd sizes), its access log kept small."""
     svc = make_service(database_url, model_home, tmp_path, monkeypatch, champion_store,
-                       checkpoint_every_decisions=2, auth_failures_allowed=5, access_log_max_bytes=4096)
+                       checkpoint_every_decisions=2, checkpoint_every_seconds=3600, auth_failures_allowed=5,
+                       access_log_max_bytes=4096)
     svc.home = tmp_path / "service-home"
     with svc.client:
         yield svc
@@ -362,7 +364,7 @@ def test_rotating_the_key_keeps_old_receipts_and_checkpoints_verifiable(signing_
     assert verify(signing_service, checkpoints(signing_service)).ok
     # a service started after the rotation signs with the new key
     restarted = make_service(signing_service.url, model_home, tmp_path, monkeypatch, champion_store,
-                             checkpoint_every_decisions=2) if database_url.startswith("sqlite") else None
+                             checkpoint_every_decisions=2, checkpoint_every_seconds=3600) if database_url.startswith("sqlite") else None
     if restarted is not None:
         with restarted.client:
             response = restarted.ask(code=restarted.codes[3], authorization="valid3")
