@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import datetime as dt
 import fcntl
 import hashlib
 import json
@@ -30,6 +29,8 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from api.db.repository import now_iso
 
 CHECKPOINT_FORMAT = "xyd-checkpoint/1"
 RECEIPT_FORMAT = "xyd-receipt/1"
@@ -51,10 +52,6 @@ def _count(value) -> int:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
-
-
-def _utc_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 @contextlib.contextmanager
@@ -130,19 +127,31 @@ class Signer:
 def read_keyring(path: Path) -> dict[str, PublicKey]:
     """The public keys of a keyring file (``XYD_HOME/keys/public-keys.json`` or the copy the platform
     published), by key id; a file that cannot be read is a :class:`SignatureProblem` naming it."""
+    return _keys_of(_load_keyring(path), path)
+
+
+def _load_keyring(path: Path) -> dict:
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
-        if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
-            raise ValueError("no list of keys")
+    except FileNotFoundError:
+        raise SignatureProblem(f"{path}: no such keyring file") from None
+    except (OSError, ValueError, RecursionError) as error:
+        raise SignatureProblem(f"{path}: not a keyring ({error})") from None
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise SignatureProblem(f"{path}: not a keyring (no list of keys)")
+    return document
+
+
+def _keys_of(document: dict, path: Path) -> dict[str, PublicKey]:
+    """The keyring document's keys, each checked to be the Ed25519 key its id names."""
+    try:
         keys = {}
         for entry in document["keys"]:
             raw = base64.b64decode(entry["public_key"], validate=True)
             if len(raw) != 32 or key_id(raw) != entry["key_id"]:
                 raise ValueError(f"key {entry.get('key_id')!r} is not the Ed25519 key its id names")
             keys[entry["key_id"]] = PublicKey(entry["key_id"], raw, entry["created_at"], entry.get("retired_at"))
-    except FileNotFoundError:
-        raise SignatureProblem(f"{path}: no such keyring file") from None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise SignatureProblem(f"{path}: not a keyring ({error})") from None
     return keys
 
@@ -161,10 +170,11 @@ class Keyring:
         """The keyring file as written (checked as :func:`read_keyring` checks a published copy)."""
         if not self.public_file.exists():
             return {"format": KEYRING_FORMAT, "current": None, "keys": []}
-        keys = read_keyring(self.public_file)
-        document = json.loads(self.public_file.read_text(encoding="utf-8"))
-        if document.get("current") is not None and document["current"] not in keys:
-            raise SignatureProblem(f"{self.public_file}: the current key {document['current']!r} is not in the keyring")
+        document = _load_keyring(self.public_file)
+        keys = _keys_of(document, self.public_file)
+        current = document.get("current")
+        if current is not None and (not isinstance(current, str) or current not in keys):
+            raise SignatureProblem(f"{self.public_file}: the current key {current!r} is not in the keyring")
         return document
 
     def _private_file(self, key: str) -> Path:
@@ -194,7 +204,7 @@ class Keyring:
         with _locked(self._lock_file):
             document = self._document()
             private = Ed25519PrivateKey.generate()
-            signer = Signer(private, _utc_now())
+            signer = Signer(private, now_iso())
             pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                         serialization.NoEncryption())
             descriptor = os.open(self._private_file(signer.key_id), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
@@ -265,7 +275,7 @@ class Checkpoint:
 
 def sign_checkpoint(signer: Signer, size: int, head: str) -> Checkpoint:
     """A checkpoint of the chain at ``size`` decisions ending in ``head``, signed now."""
-    stamp = _utc_now()
+    stamp = now_iso()
     return Checkpoint(size, head, stamp, signer.key_id, signer.sign(Checkpoint.message(size, head, stamp)))
 
 

@@ -31,6 +31,12 @@ COMMANDS = {  # name: (module:attribute, the one line of `xyd --help`)
 }
 
 
+class InputError(click.ClickException):
+    """The operator's input cannot be used; exit 2, as every refusal of the command line."""
+
+    exit_code = 2
+
+
 class LazyGroup(click.Group):
     """A group whose commands are imported when they are called, and whose help lists them from
     :data:`COMMANDS` without importing any."""

@@ -14,6 +14,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from api.cli import InputError
 from features import uscc as uscc_rules
 from features.home import xyd_home
 from features.profile.build import (ENGINES, BuildResult, ProfileBuildError, build as build_profile,
@@ -25,10 +26,6 @@ from features.registry import (COVERED_SOURCES, FAMILIES, FEATURES, feature_set_
 DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
-class InputError(click.ClickException):
-    """The operator's input cannot be used; exit 2, as every refusal of the command line."""
-
-    exit_code = 2
 RISK = {1: "higher ↑", -1: "lower ↓", 0: "—"}
 
 

@@ -14,6 +14,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from api.cli import InputError
 from api.db import audit, repository
 from api.db.engine import make_engine, sessions, upgrade, writing
 from api.settings import settings
@@ -151,12 +152,6 @@ def _keyring_file(keys: Path | None) -> Path:
     return keys or settings().keys_directory / "public-keys.json"
 
 
-def _problem(error) -> None:
-    """A file the user named that cannot be used: one line, exit 2."""
-    click.echo(f"error: {error}", err=True)
-    sys.exit(2)
-
-
 @audit_group.command("verify")
 @click.option("--checkpoints", "checkpoints_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Signed checkpoints to hold the chain against (default the service's own file under "
@@ -171,7 +166,7 @@ def verify(checkpoints_file: Path | None, keys: Path | None) -> None:
     path, checkpoints = _checkpoints_to_hold(checkpoints_file, keys)
     with database()() as session:
         result = audit.verify(session, checkpoints=checkpoints)
-    if path is None and result.rows and (settings().keys_directory / "public-keys.json").exists():
+    if path is None and result.rows and _keyring_file(None).exists():
         click.echo(f"audit chain NOT VERIFIED: the service signs with a key under {settings().keys_directory}, "
                    f"but its checkpoints ({settings().checkpoints_file}) are gone; hold the chain against an "
                    "exported copy (--checkpoints FILE --keys FILE)")
@@ -201,7 +196,7 @@ def _checkpoints_to_hold(named: Path | None, keys: Path | None) -> tuple[Path | 
         if named is None:
             click.echo(f"audit chain NOT VERIFIED: {error}")
             sys.exit(1)
-        _problem(error)
+        raise InputError(str(error)) from None
 
 
 @audit_group.group("checkpoint", short_help="The chain's signed checkpoints.")
@@ -225,9 +220,9 @@ def export_checkpoints(out: Path) -> None:
         keyring = read_keyring(_keyring_file(None))
         checkpoints = read_checkpoints(source, keyring) if source.exists() else []
     except SignatureProblem as error:
-        _problem(error)
+        raise InputError(str(error)) from None
     if not checkpoints:
-        _problem(f"no checkpoints yet in {source}: the service signs one once it has written decisions")
+        raise InputError(f"no checkpoints yet in {source}: the service signs one once it has written decisions")
     keys_out = out.with_name(out.stem + ".keys.json")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -235,7 +230,7 @@ def export_checkpoints(out: Path) -> None:
                        encoding="utf-8")
         keys_out.write_text(_keyring_file(None).read_text(encoding="utf-8"), encoding="utf-8")
     except OSError as error:
-        _problem(f"cannot write the export: {error}")
+        raise InputError(f"cannot write the export: {error}") from None
     newest = max(checkpoints, key=lambda c: c.size)
     click.echo(f"{len(checkpoints):,} checkpoints → {out} (the newest: {newest.size:,} decisions at {newest.time}); "
                f"public keys → {keys_out}")
@@ -259,7 +254,7 @@ def sign_checkpoint() -> None:
         click.echo(f"not signed: the chain is broken at row {result.first_broken_seq}: {result.problem}")
         sys.exit(1)
     if size == 0:
-        _problem("the chain holds no decision yet: nothing to sign")
+        raise InputError("the chain holds no decision yet: nothing to sign")
     audit.make_durable(factory.kw["bind"])
     checkpoint = signed(Keyring(settings().keys_directory).signer(), size, head)
     append_checkpoint(settings().checkpoints_file, checkpoint)
@@ -284,14 +279,14 @@ def verify_receipt(receipt_file: Path, keys: Path | None) -> None:
         document = json.loads(receipt_file.read_text(encoding="utf-8"))
         keyring = read_keyring(_keyring_file(keys))
     except FileNotFoundError:
-        _problem(f"{receipt_file}: no such file")
+        raise InputError(f"{receipt_file}: no such file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
-        _problem(f"{receipt_file}: not JSON ({error})")
+        raise InputError(f"{receipt_file}: not JSON ({error})") from None
     except SignatureProblem as error:
-        _problem(error)
+        raise InputError(str(error)) from None
     answers = _answers(document)
     if not answers:
-        _problem(f"{receipt_file}: holds no receipt (a pre-credit answer, a batch answer or a receipt)")
+        raise InputError(f"{receipt_file}: holds no receipt (a pre-credit answer, a batch answer or a receipt)")
     failed = False
     for where, answer, receipt in answers:
         try:
@@ -340,7 +335,7 @@ def list_keys() -> None:
     try:
         current, keys = keyring.current_id(), keyring.public_keys()
     except SignatureProblem as error:
-        _problem(error)
+        raise InputError(str(error)) from None
     if not keys:
         click.echo(f"no signing key yet under {keyring.directory}: the service makes one on first start")
         return
@@ -363,7 +358,7 @@ def rotate_keys() -> None:
         previous = keyring.current_id()
         key = keyring.generate()
     except SignatureProblem as error:
-        _problem(error)
+        raise InputError(str(error)) from None
     click.echo(f"signing key {key.key_id} is current" + (f"; {previous} retired, still in the keyring" if previous else "")
                + f"; publish {keyring.public_file} again and restart the service")
 
@@ -387,7 +382,7 @@ def serve(host: str, port: int, workers: int) -> None:
     try:
         signer = Keyring(settings().keys_directory).signer()  # made here on first start, not by two workers at once
     except SignatureProblem as error:
-        _problem(f"{error}; the service signs every decision and does not start without its key")
+        raise InputError(f"{error}; the service signs every decision and does not start without its key") from None
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="xyd-metrics-"))
     # uvicorn's own access log is off: the service writes its own, structured (api.access_log)
     config = uvicorn.Config("api.main:app_from_env", factory=True, host=host, port=port, workers=workers,
