@@ -186,11 +186,15 @@ def decided_rows(bundle: ModelBundle, bank_id: int, asked: list[Asked], request_
     order = feature_names()
     requested = np.array([np.nan if a.request.requested_amount is None else a.request.requested_amount
                           for a in asked], dtype=float)
-    decisions = bundle.decide_rows([a.profile.values for a in asked], order, [a.uscc for a in asked], requested)
+    disputed = [disputed_knockouts(a.profile) for a in asked] if any(a.profile.disputes for a in asked) else None
+    decisions = bundle.decide_rows([a.profile.values for a in asked], order, [a.uscc for a in asked], requested,
+                                   disputed=disputed)
     rows, reasons = [], [decisions.reasons(i) for i in range(len(asked))]
     for item, reason in zip(asked, reasons):
         for knockout in reason["knockouts"]:  # a knock-out shows the records it rests on
             knockout["evidence"] = (item.profile.evidence or {}).get(knockout["feature"], [])
+        if item.profile.disputes:
+            mark_disputed(reason, item.profile.disputes)
         # the feature vector decided on: the published profile's values, in the registry's order of
         # the decision's feature set (a list: half the bytes of a mapping, in every row of the chain)
         reason["inputs"] = item.profile.values
@@ -205,6 +209,36 @@ def decided_rows(bundle: ModelBundle, bank_id: int, asked: list[Asked], request_
             "decision": str(decisions.decision[i]), "limit_yuan": int(decisions.limit[i]),
             "reasons": json.dumps(reasons[i], ensure_ascii=False, sort_keys=True, default=float)})
     return rows, reasons
+
+
+def disputed_knockouts(profile: repository.ProfileRow) -> set[str]:
+    """The knock-out features of ``profile`` that rest only on what is under objection: the feature
+    itself is disputed, or every record its evidence shows is (repair notices awaiting their
+    department do not count: the record stands until repaired)."""
+    from features.profile.evidence import EVIDENCE
+
+    objections = [d for d in profile.disputes or () if d["kind"] == "objection"]
+    out = {d["feature"] for d in objections if d.get("feature")}
+    for feature, (source, _) in EVIDENCE.items():
+        records = (profile.evidence or {}).get(feature) or []
+        disputed = {str(v) for d in objections if d.get("source") == source for v in (d.get("record") or {}).values()}
+        if records and all(r["number"] in disputed for r in records):
+            out.add(feature)
+    return out
+
+
+def mark_disputed(reasons: dict, disputes: list[dict]) -> None:
+    """Say in a decision's reasons what is under objection: the open objections themselves, and
+    each named reason whose feature rests on one."""
+    features = {f for d in disputes if d["kind"] == "objection" for f in d["features"]}  # a repair disputes nothing
+    reasons["under_objection"] = [
+        {**d, "zh": f"{'信用修复申请' if d['kind'] == 'repair' else '异议'}处理中（{d['filed']} 提出，{d['due']} 前答复）",
+         "en": f"{'a credit repair notice' if d['kind'] == 'repair' else 'an objection'} filed {d['filed']} is being "
+               f"checked by the department (due {d['due']})"} for d in disputes]
+    for group in ("knockouts", "adverse", "positive"):
+        for item in reasons.get(group, ()):
+            if item.get("feature") in features or set(item.get("features") or ()) & features:
+                item["under_objection"] = True
 
 
 def public(decision: Decision, name: str | None = None, reasons: dict | None = None,

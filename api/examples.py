@@ -23,19 +23,28 @@ PRE_CREDIT = {
         "adverse": [{"code": "UT08", "kind": "behaviour", "feature": "elec_arrears_share_3m", "features": None,
                      "sources": ["electricity"], "zh": "近3个月用电欠费占账单金额比例",
                      "en": "share of the electricity billed over the last 3 months left unpaid", "unit": "share",
-                     "value": 0.3068, "reference_value": 0.0, "contribution": 1.135}],
+                     "value": 0.3068, "reference_value": 0.0, "contribution": 1.135, "under_objection": None}],
         "positive": [{"code": "CS01", "kind": "behaviour", "feature": "sales_electricity_corr_12m", "features": None,
                       "sources": ["tax_filings", "electricity"], "zh": "近12个月销售额与用电量的相关系数",
                       "en": "correlation of monthly sales and electricity over the last 12 months",
-                      "unit": "correlation", "value": 0.9665, "reference_value": 0.7501, "contribution": -0.6988}],
+                      "unit": "correlation", "value": 0.9665, "reference_value": 0.7501, "contribution": -0.6988,
+                      "under_objection": None}],
         "coverage": 0.8299, "base_value": -4.666158, "margin": -4.91434,
         "reference": {"zh": "196 户训练样本中获批且评级为B的企业的中位画像",
                       "en": "the median profile of the 196 training borrowers the model approves in grade B",
-                      "population": 196, "margin": -4.666158, "pd": 0.011126, "grade": "B"}},
+                      "population": 196, "margin": -4.666158, "pd": 0.011126, "grade": "B"},
+        "under_objection": None},
     "versions": {"model_version": "1", "policy_version": "2026.12-2", "feature_set_version": "873754083a07",
                  "profile_as_of": "2026-06-30"},
     "decided_at": "2026-12-01T20:14:30.861831Z", "client_id": 1, "authorization_id": AUTHORIZATION_ID,
 }
+
+def _as_stored(reasons: dict) -> dict:
+    """The reasons as the chain keeps them: no dispute, so no ``under_objection`` field anywhere
+    (the answer's schema shows them as null)."""
+    return {k: [{f: v for f, v in item.items() if f != "under_objection"} for item in value]
+            if isinstance(value, list) else value for k, value in reasons.items() if k != "under_objection"}
+
 
 # The example decision's receipt, as the service signs it (api.signing.make_receipt), by a key made
 # for this documentation and published in KEYRING: a test verifies it as a bank would.
@@ -43,7 +52,7 @@ _SIGNED_ROW = {"seq": 1042, "request_id": REQUEST_ID, "client_id": 1, "uscc": US
                "model_version": "1", "policy_version": "2026.12-2", "profile_as_of": "2026-06-30",
                "feature_set_version": "873754083a07", "product": PRE_CREDIT["product"], "requested_amount": 500000,
                "pd": PRE_CREDIT["pd"], "score": PRE_CREDIT["score"], "grade": "B", "decision": "approve",
-               "limit_yuan": 80000, "reasons": json.dumps(PRE_CREDIT["reasons"], ensure_ascii=False, sort_keys=True),
+               "limit_yuan": 80000, "reasons": json.dumps(_as_stored(PRE_CREDIT["reasons"]), ensure_ascii=False, sort_keys=True),
                "created_at": PRE_CREDIT["decided_at"]}
 _PREVIOUS = "7d0c2f3b9a51e4c68f2d1e0b3a4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e"
 _CONTENT = json.dumps(_SIGNED_ROW, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -116,3 +125,29 @@ READY = {"status": "ready", "model_version": "1", "problems": []}
 FEATURES = {"feature_set_version": "873754083a07", "count": 1, "features": [
     {"name": "elec_arrears_share_3m", "code": "UT08", "zh": "近3个月用电欠费占账单金额比例",
      "en": "share of the electricity billed over the last 3 months left unpaid", "unit": "share", "monotone": 1}]}
+
+OBJECTION_ID = "5b0e8c1e-2f4d-4b8e-9a57-0c2d6f1e9a44"
+OBJECTION_REQUEST = {"uscc": USCC, "kind": "objection", "source": "administrative_penalties",
+                     "record": {"decision_no": "宜环罚〔2025〕12号"}, "feature": None,
+                     "grounds": "该处罚决定已被复议机关撤销（宜府复决〔2025〕3号），不应继续公示",
+                     "attachments": ["3f0a9c5e1b7d2e4f6a8c0b1d3e5f7a9c2b4d6e8f0a1c3e5b7d9f1a3c5e7b9d0f"],
+                     "authorization_id": AUTHORIZATION_ID}
+OBJECTION = {"id": OBJECTION_ID, "kind": "objection", "uscc": USCC, "source": "administrative_penalties",
+             "record": {"decision_no": "宜环罚〔2025〕12号"}, "feature": None,
+             "features": ["penalty_count_36m", "penalty_serious_36m", "penalty_amount_36m"],
+             "department": "市生态环境局", "grounds": OBJECTION_REQUEST["grounds"],
+             "attachments": OBJECTION_REQUEST["attachments"], "filed_by": 1, "authorization_id": AUTHORIZATION_ID,
+             "filed_at": "2025-09-30T02:15:07.118204Z", "filed_day": "2025-09-30", "due_day": "2025-10-14",
+             "status": "open", "overdue": False, "settled_at": None, "settled_day": None, "working_days_taken": None,
+             "settlement": None, "republished_at": None}
+OBJECTIONS = {"count": 1, "items": [OBJECTION]}
+SETTLEMENT_REQUEST = {"outcome": "removed", "note": "经核查，该处罚决定已被撤销，删除该记录", "changes": None,
+                      "repaired_on": None}
+CHANGES = {"items": [{"cursor": "17", "uscc": USCC, "name": "西陵鸿源商务服务有限公司", "cause": "removed",
+                      "objection_id": OBJECTION_ID, "changed_at": "2025-10-10T06:30:12.004518Z",
+                      "profile_as_of": "2025-09-30", "previous_request_id": REQUEST_ID,
+                      "previous_decided_at": "2025-09-28T01:02:03.000000Z",
+                      "previous": {"grade": "C", "decision": "refer", "limit_yuan": 0, "pd": 0.0412},
+                      "now": {"grade": "B", "decision": "approve", "limit_yuan": 80000, "pd": 0.0121},
+                      "now_note": None}],
+           "next": "17"}

@@ -27,7 +27,7 @@ from api.db.engine import make_engine, sessions, upgrade
 from api.limits import FailedAuthentications
 from api.metrics import LATENCY, REQUESTS
 from api.model_holder import ModelHolder
-from api.routes import admin, audit, authorizations, decisions, health, models, pre_credit, typeface
+from api.routes import admin, audit, authorizations, decisions, health, models, objections, pre_credit, typeface
 from api.settings import Settings, settings as env_settings
 from api.signing import Checkpointer, Keyring
 
@@ -179,7 +179,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
                                                              config.auth_failure_window_seconds)
     errors.install(app)
     for router in (pre_credit.router, decisions.router, authorizations.router, models.router, health.router,
-                   admin.router, typeface.router, audit.router):
+                   admin.router, typeface.router, audit.router, objections.router, objections.changes_router):
         _summarise(router)
         app.include_router(router)
     app.add_middleware(ServiceMiddleware, holder=holder, max_body=config.max_body_bytes, access_log=access_log)

@@ -12,6 +12,8 @@ key and of the whole row, for duplicates and conflicts), ``_run_id``, ``_file`` 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import uuid
@@ -109,8 +111,31 @@ class Lake:
         os.replace(temporary, folder / name)
         return name
 
+    @contextlib.contextmanager
+    def locked(self):
+        """Hold the lake's writer lock (an flock on ``lake/.lock``) for a whole write: one ingestion,
+        or one objection's settlement, at a time per home; the others wait their turn. Every part a
+        writer stages is committed or swept while it still holds the lock."""
+        with open(self.root / ".lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def commit(self, run: dict, staged: dict[str, dict[str, list[str]]]) -> None:
-        """Atomically add staged parts (``{area: {source: [names]}}``) and the run to the manifest."""
+        """Atomically add staged parts (``{area: {source: [names]}}``) and the run to the manifest,
+        then sweep what dead runs left behind (the caller holds :meth:`locked`)."""
+        self._add_to_manifest(run, staged)
+        self.sweep()
+
+    def commit_rows(self, source: str, rows: pd.DataFrame | pa.Table, run: dict) -> None:
+        """Stage ``rows`` and commit them as ``run``, holding the lock for both (a small write, like
+        an objection's settlement; it waits for an ingestion in progress)."""
+        with self.locked():
+            self.commit(run, {"lake": {source: [self.stage(source, rows)]}})
+
+    def _add_to_manifest(self, run: dict, staged: dict[str, dict[str, list[str]]]) -> None:
         manifest = self.manifest()
         for area, sources in staged.items():
             for source, names in sources.items():
@@ -119,7 +144,6 @@ class Lake:
         temporary = self.root / f"{MANIFEST}.{uuid.uuid4().hex}.tmp"
         temporary.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), "utf-8")
         os.replace(temporary, self.root / MANIFEST)
-        self.sweep()
 
     def sweep(self) -> None:
         """Delete part files no committed manifest lists (left by a run that died)."""

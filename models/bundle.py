@@ -63,7 +63,8 @@ class Decisions:
         stated = self.stated.row(i, lambda feature: _value_at(self.values, feature, i), reference)
         return {
             "knockouts": [{"code": k.code, "zh": k.zh, "en": k.en, "decision": k.decision, "legal_basis": k.legal_basis,
-                           "feature": k.feature, "value": plain_value(_value_at(self.values, k.feature, i))}
+                           "feature": k.feature, "value": plain_value(_value_at(self.values, k.feature, i)),
+                           **({"under_objection": True} if k.under_objection else {})}
                           for k in self.knockouts[i]],
             **stated,
             "base_value": round(self.base_value, 6),
@@ -190,14 +191,16 @@ class ModelBundle:
                             num_threads, explain)
 
     def decide_rows(self, rows: list[list], order: list[str], codes: list[str],
-                    requested_yuan: np.ndarray | None = None, num_threads: int = 1) -> Decisions:
+                    requested_yuan: np.ndarray | None = None, num_threads: int = 1,
+                    disputed: list[set[str]] | None = None) -> Decisions:
         """Decisions for rows of values in ``order`` (as the service keeps published profiles):
-        the same numbers as :meth:`decide`, without building a DataFrame."""
+        the same numbers as :meth:`decide`, without building a DataFrame. ``disputed``: per row,
+        the knock-out features resting only on records under objection (:meth:`Policy.decide`)."""
         matrix = self.pd_model.encoder_.transform_rows(rows, order)
         capacity_matrix = None if self.capacity_model.feature_names_ == self.features else \
             self.capacity_model.encoder_.transform_rows(rows, order)
         return self._decide(matrix, capacity_matrix, RowColumns(rows, order), np.asarray(codes, dtype=object),
-                            requested_yuan, num_threads, compiled=False)
+                            requested_yuan, num_threads, compiled=False, disputed=disputed)
 
     @property
     def explainer(self):
@@ -231,7 +234,7 @@ class ModelBundle:
 
     def _decide(self, matrix: np.ndarray, capacity_matrix: np.ndarray | None, columns, codes: np.ndarray,
                 requested_yuan: np.ndarray | None, num_threads: int, explain: bool = True,
-                compiled: bool | None = None) -> Decisions:
+                compiled: bool | None = None, disputed: list[set[str]] | None = None) -> Decisions:
         reference = stated = None
         if explain:  # the service's rows never load the compiled walk (models.explain.COMPILED_FROM_ROWS)
             explainer = self.explainer
@@ -245,7 +248,7 @@ class ModelBundle:
         pd_ = 1.0 / (1.0 + np.exp(-self.pd_model.calibrated_log_odds(margin)))
         capacity = self.capacity_model.predict(matrix if capacity_matrix is None else capacity_matrix, num_threads)
         grades = self.policy.grades(pd_)
-        decision, knockouts = self.policy.decide(grades, columns)
+        decision, knockouts = self.policy.decide(grades, columns, disputed)
         limit = self.policy.limits(capacity, grades, decision, requested_yuan)
         return Decisions(codes, pd_, self.policy.points(pd_), grades, decision, limit, capacity, margin,
                          float(base), contributions, self.features, knockouts, columns, reference, stated,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import operator
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +49,8 @@ class Knockout:
     zh: str
     en: str
     legal_basis: str
+    under_objection: bool = False
+    """Hit on records all under objection: the decision is the policy's ``[objections]`` one."""
 
     def hits(self, profile) -> np.ndarray:
         """Which rows the rule hits; ``profile`` maps feature names to columns (a DataFrame, or
@@ -97,6 +99,10 @@ class Policy:
     rights: dict[str, str] = field(default_factory=dict)
     """What an enterprise may do about a decision, in words: ``objection_zh``/``_en`` (异议申诉),
     ``repair_zh``/``_en`` (credit repair), ``review_zh``/``_en`` (human review of a referral)."""
+    objections: dict[str, str] = field(default_factory=dict)
+    """``knockout_while_disputed`` (the decision a knock-out resting only on records under objection
+    takes instead of a stricter one) and the ``legal_basis`` that requires it; empty in a policy
+    written before objections were declared: its knock-outs then decide as written."""
 
     @classmethod
     def load(cls, path: Path | None = None) -> Policy:
@@ -130,7 +136,7 @@ class Policy:
                 fail(f"decision for grade {grade} must be one of {DECISIONS}; got {decision!r}")
         knockouts = []
         for item in raw.get("knockouts", []):
-            rule = Knockout(**{k: item[k] for k in Knockout.__dataclass_fields__})
+            rule = Knockout(**{k: item[k] for k in Knockout.__dataclass_fields__ if k != "under_objection"})
             if not isinstance(rule.legal_basis, str) or not rule.legal_basis.strip():
                 fail(f"knock-out {rule.code} cites no legal basis; no measure may be taken without one")
             if rule.feature not in BY_NAME:
@@ -172,6 +178,14 @@ class Policy:
         if age is not None and (isinstance(age, bool) or not isinstance(age, int) or age < 1):
             fail(f"freshness.max_profile_age_days must be a whole number of days, at least 1; got {age!r}")
         rights = {k: str(v) for k, v in raw.get("rights", {}).items()}
+        objections = {k: str(v) for k, v in raw.get("objections", {}).items()}
+        if objections:
+            if objections.get("knockout_while_disputed") not in ("refer", "decline"):
+                fail("objections.knockout_while_disputed must be refer or decline; got "
+                     f"{objections.get('knockout_while_disputed')!r}")
+            if not objections.get("legal_basis", "").strip():
+                fail("objections.legal_basis is missing: a knock-out relieved while its record is disputed cites "
+                     "the basis for it")
         lending = {**FAIR_LENDING_DEFAULTS, **raw.get("fair_lending", {})}
         band = lending["calibration_band"]
         if not (isinstance(band, (list, tuple)) and len(band) == 2 and 0 < band[0] < 1 < band[1]):
@@ -195,7 +209,7 @@ class Policy:
                    float(limits["capacity_quantile"]), float(limits["round_to_yuan"]),
                    float(limits["unsecured_cap_yuan"]), float(limits["minimum_yuan"]), multipliers, source,
                    encouraged, not_named, not_in_model, coverage, age, lending, {k: float(v) for k, v in gate.items()},
-                   rights)
+                   rights, objections)
 
     def monotone(self, feature) -> int:
         """The direction the model must respect for a registry feature: the registry's, and
@@ -214,17 +228,28 @@ class Policy:
         """Grade A–E from the calibrated probability of default."""
         return np.array(GRADES)[np.searchsorted(np.array(self.grade_bounds), np.asarray(pd_, dtype=float), side="right")]
 
-    def decide(self, grades: np.ndarray, profile) -> tuple[np.ndarray, list[list[Knockout]]]:
+    def decide(self, grades: np.ndarray, profile, disputed: list[set[str]] | None = None
+               ) -> tuple[np.ndarray, list[list[Knockout]]]:
         """Each enterprise's decision (the grade's, made stricter by any knock-out it hits) and the
-        knock-outs it hit."""
+        knock-outs it hit. ``disputed``: per enterprise, the knock-out features that rest only on
+        records under objection; such a knock-out takes the ``[objections]`` decision (refer) when
+        the policy declares one, citing its basis beside the rule's own."""
         decision = np.array([self.decisions[g] for g in grades], dtype=object)
         hit_lists: list[list[Knockout]] = [[] for _ in range(len(grades))]
+        relief = self.objections.get("knockout_while_disputed")
         for rule in self.knockouts:
             hits = rule.hits(profile)
             for i in np.flatnonzero(hits):
-                hit_lists[i].append(rule)
-                if DECISION_SEVERITY[rule.decision] > DECISION_SEVERITY[decision[i]]:
-                    decision[i] = rule.decision
+                applied = rule
+                if disputed is not None and rule.feature in disputed[i]:
+                    milder = relief if relief and DECISION_SEVERITY[relief] < DECISION_SEVERITY[rule.decision] \
+                        else rule.decision
+                    basis = f"{rule.legal_basis}；{self.objections['legal_basis']}" if milder != rule.decision \
+                        else rule.legal_basis
+                    applied = replace(rule, decision=milder, legal_basis=basis, under_objection=True)
+                hit_lists[i].append(applied)
+                if DECISION_SEVERITY[applied.decision] > DECISION_SEVERITY[decision[i]]:
+                    decision[i] = applied.decision
         return decision, hit_lists
 
     def limits(self, capacity_yuan: np.ndarray, grades: np.ndarray, decisions: np.ndarray,

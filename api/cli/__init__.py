@@ -27,6 +27,7 @@ COMMANDS = {  # name: (module:attribute, the one line of `xyd --help`)
     "clients": ("api.cli.service:clients", "API clients: banks, regulators and operators."),
     "authorizations": ("api.cli.service:authorizations", "Enterprises' authorisations (授权书) for banks."),
     "audit": ("api.cli.service:audit_group", "Audit chain, checkpoints, receipts, keys."),
+    "objections": ("api.cli.objections:objections", "Objections (异议) and credit repair: file, list, settle."),
     "serve": ("api.cli.service:serve", "Run the bank-facing service."),
 }
 

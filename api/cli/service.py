@@ -159,13 +159,20 @@ def _keyring_file(keys: Path | None) -> Path:
 @click.option("--keys", type=click.Path(dir_okay=False, path_type=Path),
               help="The public keyring the checkpoints are verified with (default XYD_HOME/keys/public-keys.json).")
 def verify(checkpoints_file: Path | None, keys: Path | None) -> None:
-    """Recompute the hash chain of every decision and hold it against the signed checkpoints;
-    exit 1 naming the first broken row, or the rows deleted or rewritten since a checkpoint.
+    """Recompute the hash chain of every decision and hold it against the signed checkpoints, and
+    the chain of workflow events (objections filed, settled, republished); exit 1 naming the first
+    broken row, or the rows deleted or rewritten since a checkpoint.
 
     Example: xyd audit verify --checkpoints checkpoints-2026-12.jsonl --keys xyd-public-keys.json"""
     path, checkpoints = _checkpoints_to_hold(checkpoints_file, keys)
     with database()() as session:
         result = audit.verify(session, checkpoints=checkpoints)
+        events = audit.verify_events(session)
+    if events.ok:
+        click.echo(f"workflow events intact: {events.rows:,} events (objections filed, settled, republished)")
+    else:
+        click.echo(f"workflow events BROKEN at event {events.first_broken_seq} (objection "
+                   f"{events.first_broken_request}): {events.problem}; {events.rows:,} events before it are intact")
     if path is None and result.rows and _keyring_file(None).exists():
         click.echo(f"audit chain NOT VERIFIED: the service signs with a key under {settings().keys_directory}, "
                    f"but its checkpoints ({settings().checkpoints_file}) are gone; hold the chain against an "
@@ -175,6 +182,8 @@ def verify(checkpoints_file: Path | None, keys: Path | None) -> None:
                f"{result.covered:,})" if path else "; no signed checkpoints to hold it against")
     if result.ok:
         click.echo(f"audit chain intact: {result.rows:,} decisions{against}")
+        if not events.ok:
+            sys.exit(1)
         return
     click.echo(f"audit chain BROKEN at row {result.first_broken_seq} (request {result.first_broken_request}): "
                f"{result.problem}; {result.rows:,} rows before it are intact{against}")

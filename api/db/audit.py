@@ -19,7 +19,7 @@ from sqlalchemy import Connection, bindparam, exc, insert, select, update
 from sqlalchemy.orm import Session
 
 from api.db.repository import now_iso
-from api.db.tables import AuditHead, Decision
+from api.db.tables import AuditHead, Decision, WorkflowEvent
 
 GENESIS = "0" * 64
 HASHED = ("seq", "request_id", "client_id", "uscc", "authorization_id", "model_version", "policy_version",
@@ -237,3 +237,61 @@ def verify(session: Session, batch: int = 5_000, checkpoints=()) -> Verification
                        f"in {latest.head[:12]}…: rows {checked + 1}–{latest.size} were deleted (the chain was cut "
                        "short and its head moved back)")
     return outcome(True)
+
+
+# ------------------------------------------------------------------ workflow events
+
+EVENTS_HEAD = 2
+"""The events chain's row in audit_head (the decisions' is row 1)."""
+EVENT_HASHED = ("seq", "kind", "subject", "uscc", "client_id", "detail", "created_at")
+
+
+def event_payload(row: dict) -> str:
+    """The canonical text of a workflow event (``detail`` is itself canonical JSON text)."""
+    return json.dumps({k: row[k] for k in EVENT_HASHED}, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def append_event(session: Session, kind: str, subject: str, uscc: str, client_id: int | None,
+                 detail: dict) -> WorkflowEvent:
+    """Append one workflow event (an objection filed, settled, republished) to the events chain,
+    in the session's write transaction (:func:`api.db.engine.writing`), under the events head's lock."""
+    head = session.execute(select(AuditHead).where(AuditHead.id == EVENTS_HEAD).with_for_update()).scalar_one()
+    row = {"seq": head.last_seq + 1, "kind": kind, "subject": subject, "uscc": uscc, "client_id": client_id,
+           "detail": json.dumps(detail, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str),
+           "created_at": now_iso()}
+    digest = content_hash(head.last_hash, event_payload(row))
+    event = WorkflowEvent(**row, prev_hash=head.last_hash, hash=digest)
+    session.add(event)
+    head.last_seq, head.last_hash = row["seq"], digest
+    session.flush()
+    return event
+
+
+def verify_events(session: Session, batch: int = 5_000) -> Verification:
+    """Recompute the workflow events' chain up to its head; stop at the first event that breaks it."""
+    head = session.get(AuditHead, EVENTS_HEAD)
+    end = head.last_seq if head is not None else 0
+    previous, expected, last = GENESIS, 1, 0
+    columns = [getattr(WorkflowEvent, c) for c in (*EVENT_HASHED, "prev_hash", "hash")]
+    while True:
+        rows = session.execute(select(*columns).where(WorkflowEvent.seq > last, WorkflowEvent.seq <= end)
+                               .order_by(WorkflowEvent.seq).limit(batch)).all()
+        if not rows:
+            break
+        for row in rows:
+            record = row._asdict()
+            problem = None
+            if record["seq"] != expected:
+                problem = f"event {expected} is missing (the next event is {record['seq']})"
+            elif record["prev_hash"] != previous:
+                problem = "its previous-hash does not match the event before it"
+            elif content_hash(previous, event_payload(record)) != record["hash"]:
+                problem = "its content does not match its hash"
+            if problem:
+                return Verification(expected - 1, False, record["seq"], record["subject"], problem)
+            previous, expected, last = record["hash"], expected + 1, record["seq"]
+    if head is not None and (expected - 1 != end or head.last_hash != previous):
+        return Verification(expected - 1, False, expected, None,
+                            f"the events head says {end} events ending in {head.last_hash[:12]}…, the table gives "
+                            f"{expected - 1} ending in {previous[:12]}…: events were deleted")
+    return Verification(expected - 1, True)

@@ -139,6 +139,10 @@ def publish_profiles(session: Session, profile: pd.DataFrame, features: list[str
              "features": json.dumps(row.tolist(), ensure_ascii=False, separators=(",", ":")), "published_at": published,
              "evidence": json.dumps(evidence[code], ensure_ascii=False) if code in evidence else None}
             for code, row in zip(part, matrix[start:start + chunk])])
+    from api.db.objections import enterprises_with_open_objections, refresh_disputes
+
+    published_codes = set(codes.tolist())  # their open objections stay marked on the new rows
+    refresh_disputes(session, [c for c in enterprises_with_open_objections(session) if c in published_codes])
     return len(codes)
 
 
@@ -150,6 +154,7 @@ class ProfileRow:
     feature_set_version: str
     values: list
     evidence: dict | None = None  # feature → the records behind it (features.profile.evidence)
+    disputes: list | None = None  # the open objections on it (api.db.objections.dispute_entry)
 
 
 def profile_for(session: Session, uscc: str) -> ProfileRow | None:
@@ -157,7 +162,8 @@ def profile_for(session: Session, uscc: str) -> ProfileRow | None:
     if row is None:
         return None
     return ProfileRow(row.uscc, row.name, row.as_of, row.feature_set_version, json.loads(row.features),
-                      json.loads(row.evidence) if row.evidence else None)
+                      json.loads(row.evidence) if row.evidence else None,
+                      json.loads(row.disputes) if row.disputes else None)
 
 
 # Built once (building a statement cost as much as running it). An authorisation and the profile
@@ -184,7 +190,8 @@ def authorizations_with_profiles(connection: Connection | Session, ids: list[str
         if row.profile_uscc is not None:
             profiles[row.profile_uscc] = ProfileRow(
                 row.profile_uscc, row.profile_name, row.profile_as_of, row.profile_feature_set_version,
-                json.loads(row.profile_features), json.loads(row.profile_evidence) if row.profile_evidence else None)
+                json.loads(row.profile_features), json.loads(row.profile_evidence) if row.profile_evidence else None,
+                json.loads(row.profile_disputes) if row.profile_disputes else None)
     return authorizations, profiles
 
 

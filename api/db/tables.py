@@ -53,6 +53,7 @@ class PublishedProfile(Base):
     features: Mapped[str] = mapped_column(Text)  # JSON: feature → value (null when missing)
     published_at: Mapped[str] = mapped_column(String(32))
     evidence: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: feature → records (features.profile.evidence)
+    disputes: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: the enterprise's open objections (api.objections)
 
 
 class Decision(Base):
@@ -109,9 +110,71 @@ class Review(Base):
 
 
 class AuditHead(Base):
-    """The end of the decision chain: one row, locked by each append."""
+    """The end of a chain, locked by each append: row 1 the decisions', row 2 the workflow events'."""
 
     __tablename__ = "audit_head"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_seq: Mapped[int] = mapped_column(BigInteger)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class Objection(Base):
+    """An objection (异议) to one lake record or one profile feature of one enterprise, or a credit
+    repair notice for one record, and how it was settled. ``open_key`` is set only while it is open:
+    its uniqueness is what keeps two open objections to the same thing from existing, whoever files them."""
+
+    __tablename__ = "objections"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))  # objection | repair
+    uscc: Mapped[str] = mapped_column(String(18), index=True)
+    source: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    record_key: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: the natural key, normalised
+    key_hash: Mapped[str | None] = mapped_column(String(20), nullable=True)  # the lake's key hash (decimal)
+    feature: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    features: Mapped[str] = mapped_column(Text)  # JSON: the profile features that rest on the disputed thing
+    department: Mapped[str] = mapped_column(String(200))
+    grounds: Mapped[str] = mapped_column(Text)
+    attachments: Mapped[str] = mapped_column(Text)  # JSON: SHA-256 of each attachment
+    filed_by: Mapped[int] = mapped_column(ForeignKey("api_clients.id"))
+    authorization_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    filed_at: Mapped[str] = mapped_column(String(32))
+    filed_day: Mapped[object] = mapped_column(Date)
+    due_day: Mapped[object] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(10))  # open | upheld | corrected | removed | repaired
+    open_key: Mapped[str | None] = mapped_column(String(120), nullable=True, unique=True)
+    settled_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    settled_day: Mapped[object | None] = mapped_column(Date, nullable=True)
+    settled_by: Mapped[int | None] = mapped_column(ForeignKey("api_clients.id"), nullable=True)
+    settlement: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: note, changes, repair date, lake run
+    republished_at: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+    __table_args__ = (Index("ix_objections_open", "status", "department", "due_day"),)
+
+
+class WorkflowEvent(Base):
+    """A step of a workflow (an objection filed, settled, republished), in a chain of its own built
+    like the decisions' (``hash`` covers the row and the previous row's hash; head: audit_head row 2)."""
+
+    __tablename__ = "workflow_events"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(String(36), index=True)
+    uscc: Mapped[str] = mapped_column(String(18))
+    client_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    detail: Mapped[str] = mapped_column(Text)  # canonical JSON, as hashed
+    created_at: Mapped[str] = mapped_column(String(32))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class ProfileChange(Base):
+    """An enterprise's published profile changed by an objection's correction, removal or repair:
+    what the banks' change feeds list (``id`` is the feed's cursor)."""
+
+    __tablename__ = "profile_changes"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    uscc: Mapped[str] = mapped_column(String(18), index=True)
+    objection_id: Mapped[str] = mapped_column(String(36))
+    cause: Mapped[str] = mapped_column(String(10))  # corrected | removed | repaired
+    as_of: Mapped[object] = mapped_column(Date)
+    changed_at: Mapped[str] = mapped_column(String(32))

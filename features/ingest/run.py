@@ -12,7 +12,6 @@ The whole run commits at once (see :mod:`features.lake`); its report is kept as 
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import itertools
 import json
 import time
@@ -20,7 +19,6 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -93,15 +91,6 @@ class RunReport:
         return {**asdict(self), "totals": self.totals(), "changed": self.changed}
 
 
-@contextmanager
-def _exclusive(lake: Lake):
-    """One ingestion at a time per home: a second one waits for the first."""
-    with open(lake.root / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def drop_files(folder: Path) -> list[tuple[str, Path]]:
@@ -175,7 +164,7 @@ def ingest(home: Path, files: list[tuple[str, Path]], today: dt.date | None = No
     lake = Lake(home)
     started = time.perf_counter()
     report = RunReport(uuid.uuid4().hex[:12], dt.datetime.now().isoformat(timespec="seconds"))
-    with _exclusive(lake):
+    with lake.locked():  # one ingestion at a time per home: a second one waits for the first
         registry = lake.read(REGISTRY, ["uscc"])
         known = set(registry["uscc"].tolist()) if len(registry) else set()
         staged: dict[str, dict[str, list[str]]] = {"lake": {}, "quarantine": {}}

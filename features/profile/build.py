@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from features.corrections import withdrawals, withdrawn_keys
 from features.lake import Lake
 from features.profile import compute
 from features.profile.pointintime import (KEY, NEEDED, OWNER, day_number, lake_columns, prepare,
@@ -62,6 +63,7 @@ class LakeView:
 
     delivered: frozenset[str]
     shared: dict[str, pd.DataFrame]
+    withdrawn: dict[str, np.ndarray] = field(default_factory=dict)  # per source: key hashes removed on objection
 
 
 def lake_view(lake: Lake) -> LakeView:
@@ -75,7 +77,7 @@ def lake_view(lake: Lake) -> LakeView:
         several = pairs[KEY].duplicated(keep=False)
         if several.any():
             shared[source] = pairs[several].rename(columns={"uscc": OWNER}).reset_index(drop=True)
-    return LakeView(delivered, shared)
+    return LakeView(delivered, shared, withdrawn_keys(lake))
 
 
 def read_part(source: str, part_index: int, path: Path, view: LakeView, usccs=None) -> pd.DataFrame:
@@ -83,6 +85,10 @@ def read_part(source: str, part_index: int, path: Path, view: LakeView, usccs=No
     records ever named (only what ``usccs``' profiles need, when given)."""
     table = pq.read_table(path, columns=lake_columns(source))
     seq = seq_numbers(part_index, table.num_rows)
+    withdrawn = view.withdrawn.get(source)
+    if withdrawn is not None and len(withdrawn):  # records removed on objection count nowhere
+        keep = pc.invert(pc.is_in(table.column(KEY), value_set=pa.array(withdrawn, pa.uint64())))
+        table, seq = table.filter(keep), seq[np.asarray(keep.to_numpy(zero_copy_only=False), dtype=bool)]
     shared = view.shared.get(source, pd.DataFrame({KEY: pd.Series(dtype="uint64"), OWNER: pd.Series(dtype=object)}))
     if usccs is not None:
         wanted = pa.array(list(usccs), pa.string())
@@ -227,8 +233,9 @@ def changed_enterprises(lake: Lake, as_of: dt.date, seen_runs: list[str], runs: 
     """Enterprises whose profile as of ``as_of`` may differ from one built when the lake held only
     ``seen_runs`` (compared with ``runs``, the lake's runs now by default): they have a record
     from a later run that the profile would see, or a repair notice (penalty repaired, dishonest
-    listing removed) dated on or before as_of; a record whose versions name several enterprises
-    marks all of them. A source delivered for the first time marks every enterprise."""
+    listing removed) dated on or before as_of, or a record withdrawn on objection; a record whose
+    versions name several enterprises marks all of them. A source delivered for the first time
+    marks every enterprise."""
     day = day_number(as_of)
     seen = set(seen_runs)
     new_runs = [r for r in (runs if runs is not None else _lake_runs(lake)) if r not in seen]
@@ -236,7 +243,7 @@ def changed_enterprises(lake: Lake, as_of: dt.date, seen_runs: list[str], runs: 
         return []
     view = view or lake_view(lake)
     wanted = pa.array(new_runs, pa.string())
-    affected: set[str] = set()
+    affected: set[str] = set(withdrawals(lake, new_runs)["uscc"].astype(str))
     for name in NEEDED:
         source = SOURCES[name]
         columns = list(dict.fromkeys(["uscc", KEY, source.event_date, source.known_date,

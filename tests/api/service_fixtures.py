@@ -199,11 +199,13 @@ def champion_store(model_home, tmp_path_factory):
         yield f"sqlite:///{folder}/mlflow.db"
 
 
-def make_service(url: str, home, tmp_path, monkeypatch, store: str, alias: str = "champion", **settings) -> Service:
-    """The service on ``url`` with its state under ``tmp_path/service-home`` (``settings`` override
-    the test defaults)."""
+def make_service(url: str, home, tmp_path, monkeypatch, store: str, alias: str = "champion",
+                 home_is_the_services: bool = False, **settings) -> Service:
+    """The service on ``url`` with its state under ``tmp_path/service-home``, or under ``home``
+    itself (the lake and profiles it was published from) with ``home_is_the_services``, as objection
+    settlements need; ``settings`` override the test defaults."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     keys, ids, codes, authorizations = prepare_database(url, home)
-    app = create_app(Settings(**{"home": tmp_path / "service-home", "database_url": url, "model_check_seconds": 0,
+    app = create_app(Settings(**{"home": home if home_is_the_services else tmp_path / "service-home", "database_url": url, "model_check_seconds": 0,
                                  "model_alias": alias, "max_body_bytes": 200_000, **settings}))
     return Service(TestClient(app), url, keys, ids, codes, authorizations)

@@ -1,0 +1,445 @@
+"""Objections (异议) and credit repair as a workflow: filed → settled (upheld, corrected, removed,
+repaired) → republished, each step a row in the workflow events' chain.
+
+* **Filing** names one lake record (source and natural key) or one profile feature of one
+  enterprise; the platform operator files on the enterprise's behalf, a bank only with the
+  enterprise's valid authorisation. From filing, the enterprise's published profile carries the
+  open dispute, so the next decision says so (:mod:`api.decide`).
+* **Deadline**: 5 working days after the filing day (China's calendar, :mod:`features.workdays`;
+  work plan item 5).
+* **Settlement** by an operator acting for the owning department. Exactly one of two settlements
+  at once wins (a conditional update); the loser hears 409. A correction, repair or removal enters
+  the lake (:mod:`features.corrections`), the affected profiles are rebuilt with the ``--changed``
+  machinery and republished, and each bank that decided on the enterprise in the last 90 days finds
+  it in its change feed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import statistics
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.db import audit, repository
+from api.db import objections as queries
+from api.db.engine import writing
+from api.db.tables import Objection
+from api.decide import check_authorization, normalised_code, today_in_china
+from api.errors import ApiError
+
+KINDS = ("objection", "repair")
+OUTCOMES = {"objection": ("upheld", "corrected", "removed"), "repair": ("upheld", "repaired")}
+CHANGING = ("corrected", "removed", "repaired")
+"""Outcomes that change the lake, and so the profile."""
+DEADLINE_WORKING_DAYS = 5
+FEED_DAYS = 90
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def due_day(filed: dt.date) -> dt.date:
+    """The settlement deadline: 5 working days after the filing day; a year China's calendar does
+    not know yet is a 503 naming it, never a guess."""
+    from features.workdays import UnknownCalendarYear, add_working_days
+
+    try:
+        return add_working_days(filed, DEADLINE_WORKING_DAYS)
+    except UnknownCalendarYear as error:
+        raise ApiError(503, "CALENDAR_UNKNOWN_YEAR", str(error),
+                       "官方节假日安排尚未收录该年份，无法计算工作日期限：请升级 chinesecalendar") from None
+
+
+@dataclass
+class Filing:
+    """What an objection names and why (``record`` a natural key, or ``feature``)."""
+
+    uscc: str
+    grounds: str
+    kind: str = "objection"
+    source: str | None = None
+    record: dict[str, str] | None = None
+    feature: str | None = None
+    attachments: tuple[str, ...] = ()
+    authorization_id: str | None = None
+
+
+def _refuse(status: int, code: str, message: str, message_zh: str) -> ApiError:
+    return ApiError(status, code, message, message_zh)
+
+
+def _check_filing(filing: Filing) -> None:
+    if filing.kind not in KINDS:
+        raise _refuse(422, "INVALID_OBJECTION", f"kind must be one of {', '.join(KINDS)}; got {filing.kind!r}",
+                      "异议类型无效")
+    if not filing.grounds or not filing.grounds.strip():
+        raise _refuse(422, "INVALID_OBJECTION", "an objection states its grounds", "请填写异议理由")
+    if (filing.source is None) == (filing.feature is None) or (filing.source is not None and not filing.record):
+        raise _refuse(422, "INVALID_OBJECTION", "an objection names either one record (source and record key) or "
+                      "one profile feature", "异议须指向一条信用记录（来源与记录编号）或画像中的一项指标")
+    if filing.kind == "repair" and filing.source is None:
+        raise _refuse(422, "INVALID_OBJECTION", "a repair notice names the record repaired (source and record key)",
+                      "信用修复须指向被修复的记录")
+    bad = [a for a in filing.attachments if not SHA256.match(a)]
+    if bad:
+        raise _refuse(422, "INVALID_OBJECTION", f"attachments are given by their SHA-256 (64 lower-case hex digits); "
+                      f"got {bad[0]!r}", "附件须以 SHA-256 摘要提交")
+
+
+def _what_it_names(home: Path, filing: Filing, code: str) -> dict:
+    """The disputed thing: its source, key and hash, the features resting on it and the owning
+    department; a 404 when the lake holds no such record of this enterprise (the same answer
+    whether the record is missing or another enterprise's: a filing cannot probe the lake)."""
+    from features.corrections import RecordError, find, source_of
+    from features.lake import Lake
+    from features.registry import FEATURES
+
+    if filing.feature is not None:
+        feature = next((f for f in FEATURES if f.name == filing.feature), None)
+        if feature is None:
+            raise _refuse(422, "UNKNOWN_FEATURE", f"no profile feature is called {filing.feature!r}", "画像中没有该指标")
+        from features.schemas import SOURCES
+
+        department = SOURCES[feature.sources[0]].department_zh if feature.sources else "平台运营"
+        return {"source": None, "record_key": None, "key_hash": None, "feature": feature.name,
+                "features": [feature.name], "department": department}
+    try:
+        source = source_of(filing.source)
+        record = find(Lake(home), source.name, filing.record)
+    except RecordError as error:
+        raise _refuse(422, "INVALID_RECORD_KEY", str(error), "记录编号不符合该来源的规则") from None
+    if record is None or record.uscc != code:
+        raise _refuse(404, "RECORD_NOT_FOUND", f"the platform holds no {source.name} record "
+                      f"{' / '.join(str(v) for v in filing.record.values())} of {code}", "平台没有该企业的这条记录")
+    if filing.kind == "repair" and not source.repair_column:
+        raise _refuse(422, "NOT_REPAIRABLE", f"{source.name} records carry no repair date; object to the record instead",
+                      "该类记录不适用信用修复")
+    department = (str(record.values[source.reporting_department_column])
+                  if source.reporting_department_column and record.values.get(source.reporting_department_column)
+                  else source.department_zh)
+    features = [f.name for f in FEATURES if source.name in f.sources]
+    return {"source": source.name, "record_key": json.dumps(record.key, ensure_ascii=False),
+            "key_hash": str(record.key_hash), "feature": None, "features": features, "department": department}
+
+
+def file(factory: sessionmaker[Session], home: Path, caller, filing: Filing) -> Objection:
+    """File an objection (or a repair notice) for ``caller`` (an operator, or a bank holding the
+    enterprise's valid authorisation); the open dispute reaches the published profile at once.
+    Every refusal is an :class:`ApiError` and changes nothing."""
+    _check_filing(filing)
+    code = normalised_code(filing.uscc)
+    today = today_in_china()
+    if caller.role == "bank":
+        if not filing.authorization_id:
+            raise _refuse(403, "AUTHORIZATION_REQUIRED", "a bank files an objection only with the enterprise's "
+                          "authorisation (authorization_id)", "金融机构代为提出异议须持有企业授权")
+        with factory() as session:
+            check_authorization(queries.authorization(session, filing.authorization_id), caller.id, code, today)
+    elif caller.role != "operator":
+        raise _refuse(403, "ROLE_FORBIDDEN", f"a {caller.role} may not file objections; it is for: operator, bank",
+                      f"当前角色（{caller.role}）无权提出异议")
+    named = _what_it_names(home, filing, code)
+    due = due_day(today)
+    open_key = "|".join((filing.kind, code, named["source"] or "", named["key_hash"] or named["feature"] or ""))
+    objection = Objection(
+        id=str(uuid.uuid4()), kind=filing.kind, uscc=code, source=named["source"], record_key=named["record_key"],
+        key_hash=named["key_hash"], feature=named["feature"], features=json.dumps(named["features"]),
+        department=named["department"], grounds=filing.grounds.strip(), attachments=json.dumps(list(filing.attachments)),
+        filed_by=caller.id, authorization_id=filing.authorization_id if caller.role == "bank" else None,
+        filed_at=repository.now_iso(), filed_day=today, due_day=due, status=queries.OPEN, open_key=open_key)
+    try:
+        with writing(factory) as session:
+            session.add(objection)
+            session.flush()
+            audit.append_event(session, "objection.filed", objection.id, code, caller.id, _filed_detail(objection))
+            queries.refresh_disputes(session, [code])
+    except IntegrityError:
+        with factory() as session:
+            existing = queries.open_with_key(session, open_key)
+        raise _refuse(409, "DUPLICATE_OBJECTION", f"objection {existing.id if existing else '?'} to the same "
+                      f"{'record' if named['source'] else 'feature'} is still open (filed "
+                      f"{existing.filed_day if existing else '?'}, due {existing.due_day if existing else '?'})",
+                      "对同一记录的异议仍在处理中") from None
+    return objection
+
+
+def _filed_detail(o: Objection) -> dict:
+    return {"kind": o.kind, "source": o.source, "record": json.loads(o.record_key) if o.record_key else None,
+            "feature": o.feature, "department": o.department, "grounds": o.grounds,
+            "attachments": json.loads(o.attachments), "authorization_id": o.authorization_id,
+            "filed_day": o.filed_day.isoformat(), "due_day": o.due_day.isoformat()}
+
+
+@dataclass
+class Settlement:
+    outcome: str
+    note: str
+    changes: dict[str, str] | None = None  # corrected: column → corrected value, as the department writes it
+    repaired_on: dt.date | None = None  # repaired: the repair date
+
+
+def settle(factory: sessionmaker[Session], home: Path, caller, objection_id: str, settlement: Settlement) -> Objection:
+    """Settle an open objection for its department (``caller`` an operator). A correction, repair
+    or removal enters the lake in the same step; then the affected profiles are rebuilt and
+    republished (:func:`republish`). 404 for no such objection, 409 when it is no longer open
+    (another settlement won), 422 for an outcome or correction the record cannot take."""
+    from features.corrections import RecordError, correct, find, remove, repair
+    from features.lake import Lake
+
+    if caller.role != "operator":
+        raise _refuse(403, "ROLE_FORBIDDEN", f"a {caller.role} may not settle objections; it is for: operator",
+                      f"当前角色（{caller.role}）无权处理异议")
+    with factory() as session:
+        objection = queries.get(session, objection_id)
+    if objection is None:
+        raise _refuse(404, "OBJECTION_NOT_FOUND", "no such objection", "异议不存在")
+    _check_settlement(objection, settlement)
+    if objection.status != queries.OPEN:
+        raise _already(objection)
+    detail = {"outcome": settlement.outcome, "note": settlement.note.strip(), "department": objection.department,
+              "changes": settlement.changes, "repaired_on": settlement.repaired_on}
+    lake = Lake(home)
+    with writing(factory) as session:
+        if not queries.claim_for_settlement(session, objection.id, settlement.outcome, caller.id, today_in_china(), detail):
+            with factory() as fresh:
+                raise _already(queries.get(fresh, objection.id))
+        if settlement.outcome in CHANGING:
+            # the lake's write sits inside the settlement's transaction: if it is refused, the
+            # objection stays open
+            record = find(lake, objection.source, json.loads(objection.record_key))
+            if record is None:
+                raise _refuse(409, "RECORD_GONE", f"the disputed {objection.source} record is no longer in the lake "
+                              "(withdrawn by another settlement)", "该记录已不在平台")
+            reference = f"objection:{objection.id}"
+            try:
+                if settlement.outcome == "corrected":
+                    detail["lake_run"] = correct(lake, record, settlement.changes, reference)
+                elif settlement.outcome == "repaired":
+                    detail["lake_run"] = repair(lake, record, settlement.repaired_on, reference)
+                else:
+                    detail["lake_run"] = remove(lake, record, reference)
+            except RecordError as error:
+                raise _refuse(422, "INVALID_CORRECTION", str(error), "更正内容不符合该来源的规则") from None
+            if settlement.changes and "uscc" in settlement.changes:
+                detail["moved_to"] = normalised_code(settlement.changes["uscc"])
+            queries.claim_detail(session, objection.id, detail)
+        audit.append_event(session, "objection.settled", objection.id, objection.uscc, caller.id, detail)
+        queries.refresh_disputes(session, [objection.uscc])
+    with factory() as session:
+        settled = queries.get(session, objection.id)
+    if settlement.outcome in CHANGING:
+        republish(factory, home, settled)
+        with factory() as session:
+            settled = queries.get(session, objection.id)
+    return settled
+
+
+def _already(objection: Objection) -> ApiError:
+    return _refuse(409, "OBJECTION_SETTLED", f"objection {objection.id} was already settled ({objection.status}, "
+                   f"{objection.settled_at})", "该异议已处理完毕")
+
+
+def _check_settlement(objection: Objection, settlement: Settlement) -> None:
+    allowed = OUTCOMES[objection.kind]
+    if settlement.outcome not in allowed:
+        raise _refuse(422, "INVALID_SETTLEMENT", f"a {objection.kind} is settled as one of {', '.join(allowed)}; "
+                      f"got {settlement.outcome!r}", "处理结果无效")
+    if not settlement.note or not settlement.note.strip():
+        raise _refuse(422, "INVALID_SETTLEMENT", "a settlement states the department's finding (note)", "请填写核查意见")
+    if settlement.outcome in CHANGING and objection.source is None:
+        raise _refuse(422, "INVALID_SETTLEMENT", "an objection to a feature is upheld, or corrected at its records: "
+                      "file an objection to the record behind it", "对指标的异议须针对其所依据的记录更正")
+    if (settlement.outcome == "corrected") != bool(settlement.changes):
+        raise _refuse(422, "INVALID_SETTLEMENT", "a correction, and only a correction, names the corrected values "
+                      "(changes: column → value)", "更正须列明更正后的字段值")
+    if (settlement.outcome == "repaired") != (settlement.repaired_on is not None):
+        raise _refuse(422, "INVALID_SETTLEMENT", "a repair, and only a repair, names its date (repaired_on)",
+                      "信用修复须注明修复日期")
+
+
+def republish(factory: sessionmaker[Session], home: Path, objection: Objection) -> list[str]:
+    """Rebuild (``--changed``) the stored profile the enterprise is published from and republish
+    the enterprises the settlement changed; record the change for the banks' feeds and the
+    republication in the events chain. Returns the enterprises republished."""
+    from features.lake import Lake
+    from features.profile.build import rebuild_changed
+    from features.profile.evidence import evidence_for
+    from features.profile.store import ProfileStore, registered_names
+    from features.registry import feature_names
+
+    settlement = json.loads(objection.settlement)
+    affected = [objection.uscc, *([settlement["moved_to"]] if settlement.get("moved_to") else [])]
+    with factory() as session:
+        as_of = queries.published_as_of(session, objection.uscc)
+    store = ProfileStore(home)
+    if as_of is None or not store.exists(as_of):
+        return []  # nothing published from this home: the next build and publish picks the change up
+    lake = Lake(home)
+    with lake.locked():  # one rebuild of the stored profile at a time, and no ingestion meanwhile
+        rebuild_changed(home, dates=[as_of])
+    profile = store.read(as_of)
+    rows = profile[profile["uscc"].astype(str).isin(affected)]
+    info = store.info(as_of)
+    evidence = evidence_for(lake, as_of, rows)
+    names = registered_names(home, as_of)
+    with writing(factory) as session:
+        repository.publish_profiles(session, rows, feature_names(), info.feature_set_version, as_of,
+                                    names[names.index.isin(affected)] if names is not None else None,
+                                    evidence=evidence)
+        queries.refresh_disputes(session, affected)
+        queries.add_changes(session, affected, objection.id, objection.status, as_of)
+        queries.mark_republished(session, objection.id)
+        audit.append_event(session, "objection.republished", objection.id, objection.uscc, None,
+                           {"as_of": as_of.isoformat(), "enterprises": sorted(set(affected)),
+                            "lake_run": settlement.get("lake_run")})
+    return sorted(set(affected))
+
+
+# ------------------------------------------------------------------ item 5 figures
+
+@dataclass
+class Item5Row:
+    department: str
+    records: int
+    objections: int
+    per_100k: float
+    settled: int
+    valid: int
+    valid_share: float | None
+    valid_share_ci: tuple[float, float] | None
+    on_time: int
+    on_time_share: float | None
+    on_time_share_ci: tuple[float, float] | None
+    median_working_days: float | None
+    worst_working_days: int | None
+    open_late: int
+
+
+def item5_figures(factory: sessionmaker[Session], home: Path, today: dt.date | None = None) -> list[Item5Row]:
+    """Work plan item 5's figures per department and in total (the last row): objections per
+    100,000 records held, the share found valid (corrected or removed) of those settled, the share
+    settled within 5 working days (open ones past due count as late), median and worst settlement
+    time in working days; shares with Wilson 95 % intervals. Repair notices are not objections."""
+    from features.workdays import working_days_between
+    from models.fairness import wilson
+
+    today = today or today_in_china()
+    records = records_by_department(home)
+    with factory() as session:
+        rows = [o for o in queries.figures_rows(session) if o.kind == "objection"]
+    departments = sorted(set(records) | {o.department for o in rows})
+    out = []
+    for department in [*departments, None]:
+        mine = [o for o in rows if department is None or o.department == department]
+        held = sum(records.values()) if department is None else records.get(department, 0)
+        settled = [o for o in mine if o.status != queries.OPEN]
+        valid = sum(o.status in ("corrected", "removed") for o in settled)
+        times = [working_days_between(o.filed_day, o.settled_day) for o in settled]
+        late_open = sum(o.status == queries.OPEN and o.due_day < today for o in mine)
+        on_time = sum(o.settled_day <= o.due_day for o in settled)
+        judged = len(settled) + late_open
+        out.append(Item5Row(
+            department or "合计 total", held, len(mine), len(mine) / held * 100_000 if held else float("nan"),
+            len(settled), valid, valid / len(settled) if settled else None,
+            wilson(valid, len(settled)) if settled else None,
+            on_time, on_time / judged if judged else None, wilson(on_time, judged) if judged else None,
+            float(statistics.median(times)) if times else None, max(times) if times else None, late_open))
+    return out
+
+
+def records_by_department(home: Path) -> dict[str, int]:
+    """Current lake records per owning department (the reporting department where a source names one)."""
+    from features.lake import Lake
+    from features.schemas import SOURCES
+
+    lake = Lake(home)
+    counts: dict[str, int] = {}
+    for source in SOURCES.values():
+        if source.name == "loan_outcomes" or not lake.parts(source.name):
+            continue
+        if source.reporting_department_column:
+            column = lake.read_arrow(source.name, [source.reporting_department_column]).column(0).to_pandas()
+            for department, n in column.astype(str).value_counts().items():
+                counts[department] = counts.get(department, 0) + int(n)
+        else:
+            rows = sum(_rows(p) for p in lake.parts(source.name))
+            counts[source.department_zh] = counts.get(source.department_zh, 0) + rows
+    return counts
+
+
+def _rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+# ------------------------------------------------------------------ the banks' change feed
+
+def parse_since(since: str | None) -> tuple[int, str | None]:
+    """A feed position: a cursor a page gave (digits), or a day or time (ISO 8601, UTC) to start
+    from; a 422 naming the forms otherwise."""
+    if since is None or since == "":
+        return 0, None
+    if since.isdigit() and len(since) < 19:
+        return int(since), None
+    try:
+        moment = dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
+    except ValueError:
+        raise _refuse(422, "INVALID_SINCE", f"since must be a cursor from an earlier page (digits) or a day or time "
+                      f"(2026-12-01, 2026-12-01T08:00:00Z); got {since!r}", "since 参数无效") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return 0, moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def change_feed(factory: sessionmaker[Session], bundle, bank_id: int, since: str | None, limit: int) -> dict:
+    """The bank's change feed from ``since``: enterprises it decided on in the last 90 days whose
+    profile a settlement changed after its decision, each with its latest decision before the
+    change and what it would be told now (computed, not recorded; only while the authorisation it
+    decided with still allows asking). Nothing of another bank's decisions enters it."""
+    from features.registry import feature_names
+
+    after, changed_from = parse_since(since)
+    now = dt.datetime.now(dt.timezone.utc)
+    decided_since = (now - dt.timedelta(days=FEED_DAYS)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    today = today_in_china()
+    with factory() as session:
+        found = queries.changes_for_bank(session, bank_id, after, decided_since, limit, changed_from)
+        profiles = {code: repository.profile_for(session, code) for code in {c.uscc for c, _ in found}}
+        allowed = {}
+        for change, decision in found:
+            try:
+                check_authorization(queries.authorization(session, decision.authorization_id), bank_id, change.uscc, today)
+                allowed[change.id] = None
+            except ApiError as error:
+                allowed[change.id] = f"not recomputed: {error.message}"
+    asked = [(c, profiles[c.uscc]) for c, _ in found if allowed[c.id] is None and profiles.get(c.uscc) is not None
+             and bundle is not None and profiles[c.uscc].feature_set_version == bundle.meta["feature_set_version"]]
+    now_of = {}
+    if asked:
+        from api.decide import disputed_knockouts
+
+        decisions = bundle.decide_rows([p.values for _, p in asked], feature_names(), [c.uscc for c, _ in asked],
+                                       disputed=[disputed_knockouts(p) for _, p in asked])
+        for i, (change, _) in enumerate(asked):
+            now_of[change.id] = {"grade": str(decisions.grade[i]), "decision": str(decisions.decision[i]),
+                                 "limit_yuan": int(decisions.limit[i]), "pd": round(float(decisions.pd[i]), 6)}
+    items = []
+    for change, decision in found:
+        note = allowed[change.id] or (None if change.id in now_of else
+                                      "not recomputed: no champion model, or the profile's feature set differs")
+        profile = profiles.get(change.uscc)
+        items.append({"cursor": str(change.id), "uscc": change.uscc, "name": profile.name if profile else None,
+                      "cause": change.cause, "objection_id": change.objection_id, "changed_at": change.changed_at,
+                      "profile_as_of": change.as_of, "previous_request_id": decision.request_id,
+                      "previous_decided_at": decision.created_at,
+                      "previous": {"grade": decision.grade, "decision": decision.decision,
+                                   "limit_yuan": decision.limit_yuan, "pd": decision.pd},
+                      "now": now_of.get(change.id), "now_note": note})
+    return {"items": items, "next": items[-1]["cursor"] if items else (str(after) if changed_from is None else
+                                                                         since)}

@@ -1,0 +1,306 @@
+"""Objections (异议) and credit repair, through the service on SQLite and PostgreSQL: filed,
+marked on decisions, settled (upheld, corrected, removed, repaired), the profile rebuilt and
+republished, the banks' change feeds, the roles, the deadlines and the events chain."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import threading
+
+import pytest
+from sqlalchemy import text
+
+from api import objections as workflow
+from api.db import audit
+from api.db.engine import make_engine, sessions
+from api.errors import ApiError
+from tests.api.service_fixtures import make_service
+
+ATTACHMENT = "ab" * 32
+
+
+@pytest.fixture
+def home(model_home, tmp_path):
+    """The model city's lake and profiles, copied: settlements write to the lake and rebuild."""
+    copy = tmp_path / "home"
+    shutil.copytree(model_home, copy, ignore=shutil.ignore_patterns("reports", "*.db"))
+    return copy
+
+
+@pytest.fixture
+def service(database_url, home, champion_store, tmp_path, monkeypatch):
+    svc = make_service(database_url, home, tmp_path, monkeypatch, champion_store, home_is_the_services=True)
+    with svc.client:
+        yield svc
+
+
+def ask(svc, label: str, bank: str = "bank"):
+    answer = svc.ask(role=bank, code=_code(svc, label), authorization=label)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def _code(svc, label: str) -> str:
+    factory = sessions(make_engine(svc.url))
+    with factory() as session:
+        return session.execute(text("SELECT uscc FROM authorizations WHERE id = :id"),
+                               {"id": svc.authorizations[label]}).scalar_one()
+
+
+def file(svc, role: str = "bank", **body):
+    return svc.client.post("/v1/objections", json={"grounds": "该记录有误", "attachments": [ATTACHMENT], **body},
+                           headers=svc.headers(role))
+
+
+def settle(svc, objection_id: str, role: str = "operator", **body):
+    return svc.client.post(f"/v1/objections/{objection_id}/settlement", json={"note": "经核查", **body},
+                           headers=svc.headers(role))
+
+
+def knockout(answer: dict, code: str) -> dict | None:
+    return next((k for k in answer["reasons"]["knockouts"] if k["code"] == code), None)
+
+
+def events(svc) -> tuple[audit.Verification, list[str]]:
+    factory = sessions(make_engine(svc.url))
+    with factory() as session:
+        kinds = [k for (k,) in session.execute(text("SELECT kind FROM workflow_events ORDER BY seq"))]
+        return audit.verify_events(session), kinds
+
+
+def test_an_objection_lives_filed_marked_corrected_rebuilt_and_heard_of_by_the_bank(service):
+    svc = service
+    if "penalised" not in svc.authorizations:
+        pytest.skip("the model city has no enterprise with a serious penalty")
+    before = ask(svc, "penalised")
+    rule = knockout(before, "KO02")
+    assert rule is not None and rule["evidence"], "the penalised enterprise's knock-out shows its records"
+    number = rule["evidence"][0]["number"]
+    code = before["uscc"]
+
+    filed = file(svc, uscc=code, source="administrative_penalties", record={"decision_no": number},
+                 authorization_id=svc.authorizations["penalised"])
+    assert filed.status_code == 201, filed.text
+    objection = filed.json()
+    assert objection["status"] == "open" and objection["due_day"] > objection["filed_day"]
+    assert "penalty_serious_36m" in objection["features"]
+
+    marked = ask(svc, "penalised")
+    assert marked["reasons"]["under_objection"][0]["objection_id"] == objection["id"]
+    assert "异议" in marked["reasons"]["under_objection"][0]["zh"]
+    if len(rule["evidence"]) == 1:  # the only record the knock-out rests on is disputed
+        assert knockout(marked, "KO02")["under_objection"] is True
+        assert knockout(marked, "KO02")["decision"] == "refer"  # already no stricter than the relief
+
+    settled = settle(svc, objection["id"], outcome="corrected", changes={"severity": "轻微"})
+    assert settled.status_code == 200, settled.text
+    body = settled.json()
+    assert body["status"] == "corrected" and body["republished_at"] and body["settlement"]["lake_run"]
+    assert body["working_days_taken"] == 0
+
+    after = ask(svc, "penalised")
+    assert after["reasons"]["under_objection"] is None
+    if len(rule["evidence"]) == 1:
+        assert knockout(after, "KO02") is None, "the corrected penalty is minor: no serious-penalty knock-out"
+    feed = svc.client.get("/v1/changes", headers=svc.headers("bank")).json()
+    mine = [i for i in feed["items"] if i["uscc"] == code]
+    assert mine and mine[0]["cause"] == "corrected" and mine[0]["objection_id"] == objection["id"]
+    assert mine[0]["previous_request_id"] == marked["request_id"]
+    assert mine[0]["now"]["grade"] == after["grade"] and mine[0]["now"]["limit_yuan"] == after["limit_yuan"]
+    again = svc.client.get("/v1/changes", params={"since": feed["next"]}, headers=svc.headers("bank")).json()
+    assert again["items"] == [] and again["next"] == feed["next"]
+    assert svc.client.get("/v1/changes", headers=svc.headers("other_bank")).json()["items"] == []
+
+    verified, kinds = events(svc)
+    assert verified.ok and kinds == ["objection.filed", "objection.settled", "objection.republished"]
+
+
+def test_a_disputed_listing_refers_instead_of_declining_and_its_removal_lifts_the_knock_out(service):
+    svc = service
+    if "listed" not in svc.authorizations:
+        pytest.skip("the model city has no enterprise on the dishonest list")
+    before = ask(svc, "listed")
+    assert before["decision"] == "decline" and knockout(before, "KO01")
+    numbers = [e["number"] for e in knockout(before, "KO01")["evidence"]]
+    ids = []
+    for number in numbers:
+        filed = file(svc, role="operator", uscc=before["uscc"], source="dishonest_debtors", record={"case_no": number})
+        assert filed.status_code == 201, filed.text
+        ids.append(filed.json()["id"])
+    marked = ask(svc, "listed")
+    assert knockout(marked, "KO01")["under_objection"] is True and knockout(marked, "KO01")["decision"] == "refer"
+    assert "征信业管理条例" in knockout(marked, "KO01")["legal_basis"]  # the policy's basis for the relief
+    # the knock-out now refers; the grade's own decision still stands (E declines on the model's word)
+    by_grade = {"A": "approve", "B": "approve", "C": "refer", "D": "refer", "E": "decline"}[marked["grade"]]
+    assert marked["decision"] == ("decline" if by_grade == "decline" else "refer")
+    for objection_id in ids:
+        assert settle(svc, objection_id, outcome="removed").status_code == 200
+    after = ask(svc, "listed")
+    assert knockout(after, "KO01") is None
+    feed = svc.client.get("/v1/changes", headers=svc.headers("bank")).json()
+    assert {i["cause"] for i in feed["items"] if i["uscc"] == before["uscc"]} == {"removed"}
+
+
+def test_an_upheld_objection_changes_nothing_but_its_mark(service):
+    svc = service
+    if "listed" not in svc.authorizations:
+        pytest.skip("the model city has no enterprise on the dishonest list")
+    before = ask(svc, "listed")
+    number = knockout(before, "KO01")["evidence"][0]["number"]
+    objection = file(svc, role="operator", uscc=before["uscc"], source="dishonest_debtors",
+                     record={"case_no": number}).json()
+    assert settle(svc, objection["id"], outcome="upheld").json()["status"] == "upheld"
+    after = ask(svc, "listed")
+    assert after["decision"] == "decline" and after["reasons"]["under_objection"] is None
+    assert knockout(after, "KO01")["under_objection"] is None
+    assert svc.client.get("/v1/changes", headers=svc.headers("bank")).json()["items"] == []
+    verified, kinds = events(svc)
+    assert verified.ok and kinds == ["objection.filed", "objection.settled"]
+
+
+def test_a_repair_notice_through_the_api_lifts_the_penalty_from_its_date(service):
+    svc = service
+    if "penalised" not in svc.authorizations:
+        pytest.skip("the model city has no enterprise with a serious penalty")
+    before = ask(svc, "penalised")
+    evidence = knockout(before, "KO02")["evidence"]
+    ids = [file(svc, role="operator", uscc=before["uscc"], kind="repair", source="administrative_penalties",
+                record={"decision_no": e["number"]}, grounds="已整改并完成信用修复").json()["id"] for e in evidence]
+    marked = ask(svc, "penalised")
+    assert knockout(marked, "KO02")["under_objection"] is None, "a pending repair does not relieve a knock-out"
+    assert marked["reasons"]["under_objection"][0]["kind"] == "repair"
+    wrong = settle(svc, ids[0], outcome="removed")
+    assert wrong.status_code == 422 and "upheld, repaired" in wrong.json()["message"]
+    for objection_id in ids:
+        done = settle(svc, objection_id, outcome="repaired", repaired_on="2026-01-15")
+        assert done.status_code == 200, done.text
+    after = ask(svc, "penalised")
+    assert knockout(after, "KO02") is None, "repaired before the profile's day: the penalty no longer counts"
+
+
+def test_each_role_is_refused_where_it_must_be_and_bad_filings_change_nothing(service):
+    svc = service
+    code = svc.codes[0]
+    record = _a_record_of(svc, code)
+    if record is None:
+        pytest.skip("the first enterprise has no record with a key of its own")
+    source, key = record
+    assert file(svc, role="regulator", uscc=code, source=source, record=key).status_code == 403
+    no_letter = file(svc, uscc=code, source=source, record=key)
+    assert no_letter.status_code == 403 and no_letter.json()["code"] == "AUTHORIZATION_REQUIRED"
+    for label, expected in (("other_bank", "AUTHORIZATION_OTHER_BANK"), ("expired", "AUTHORIZATION_EXPIRED"),
+                            ("revoked", "AUTHORIZATION_REVOKED"), ("other_enterprise", "AUTHORIZATION_USCC_MISMATCH")):
+        refused = file(svc, uscc=code, source=source, record=key, authorization_id=svc.authorizations[label])
+        assert refused.status_code == 403 and refused.json()["code"] == expected, label
+    unknown = file(svc, role="operator", uscc=code, source=source, record={k: v + "9999" for k, v in key.items()})
+    assert unknown.status_code == 404 and unknown.json()["code"] == "RECORD_NOT_FOUND"
+    theirs = file(svc, role="operator", uscc=svc.codes[1], source=source, record=key)
+    assert theirs.status_code == 404 and theirs.json()["code"] == "RECORD_NOT_FOUND"
+    bad_key = file(svc, role="operator", uscc=code, source=source, record={"no_such_column": "1"})
+    assert bad_key.status_code == 422 and "named by" in bad_key.json()["message"]
+    assert file(svc, role="operator", uscc=code, feature="no_such_feature").status_code == 422
+    assert file(svc, role="operator", uscc=code, source="loan_outcomes", record={"loan_no": "1"}).status_code == 422
+    assert svc.client.get("/v1/objections", headers=svc.headers("operator")).json()["count"] == 0
+
+    filed = file(svc, uscc=code, source=source, record=key, authorization_id=svc.authorizations["valid"])
+    assert filed.status_code == 201
+    duplicate = file(svc, role="operator", uscc=code, source=source, record=key)
+    assert duplicate.status_code == 409 and filed.json()["id"] in duplicate.json()["message"]
+    objection_id = filed.json()["id"]
+    for role in ("bank", "regulator"):
+        assert settle(svc, objection_id, role=role, outcome="upheld").status_code == 403
+    assert settle(svc, objection_id, outcome="corrected").status_code == 422  # a correction names its values
+    assert settle(svc, objection_id, outcome="corrected", changes={key and next(iter(key)): "x"}).status_code == 422
+    assert svc.client.get(f"/v1/objections/{objection_id}", headers=svc.headers("other_bank")).status_code == 404
+    assert svc.client.get("/v1/objections", headers=svc.headers("other_bank")).json()["count"] == 0
+    assert svc.client.get("/v1/objections", headers=svc.headers("bank")).json()["count"] == 1
+    assert svc.client.get("/v1/changes", headers=svc.headers("operator")).status_code == 403
+    assert svc.client.get("/v1/changes", params={"since": "yesterday"}, headers=svc.headers("bank")).status_code == 422
+    assert settle(svc, objection_id, outcome="upheld").status_code == 200
+    second = settle(svc, objection_id, outcome="upheld")
+    assert second.status_code == 409 and second.json()["code"] == "OBJECTION_SETTLED"
+    verified, kinds = events(svc)
+    assert verified.ok and kinds == ["objection.filed", "objection.settled"]
+
+
+def test_two_settlements_at_once_end_with_exactly_one(service):
+    svc = service
+    code = svc.codes[0]
+    source, key = _a_record_of(svc, code) or pytest.skip("no record")
+    objection_id = file(svc, role="operator", uscc=code, source=source, record=key).json()["id"]
+    factory = sessions(make_engine(svc.url))
+    operator = type("Operator", (), {"role": "operator", "id": svc.ids["operator"]})()
+    outcomes, start = [], threading.Barrier(4)
+
+    def one():
+        start.wait()
+        try:
+            outcomes.append(workflow.settle(factory, svc.client.app.state.config.home, operator, objection_id,
+                                            workflow.Settlement("upheld", "经核查")).status)
+        except ApiError as error:
+            outcomes.append(error.status)
+
+    threads = [threading.Thread(target=one) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes, key=str) == [409, 409, 409, "upheld"]
+    verified, kinds = events(svc)
+    assert verified.ok and kinds.count("objection.settled") == 1
+
+
+def test_deadlines_count_chinas_working_days_and_refuse_unknown_years():
+    assert workflow.due_day(dt.date(2025, 9, 30)) == dt.date(2025, 10, 14)  # National Day week, Sat 11 Oct worked
+    # Sun 28 Sep worked (1), 29 and 30 Sep (2, 3), 1-8 Oct off, 9 and 10 Oct (4, 5)
+    assert workflow.due_day(dt.date(2025, 9, 26)) == dt.date(2025, 10, 10)
+    with pytest.raises(ApiError) as refused:
+        workflow.due_day(dt.date(2031, 3, 3))
+    assert refused.value.status == 503 and "2031" in refused.value.message
+
+
+def test_a_rewritten_event_is_found(service):
+    svc = service
+    code = svc.codes[0]
+    source, key = _a_record_of(svc, code) or pytest.skip("no record")
+    file(svc, role="operator", uscc=code, source=source, record=key)
+    engine = make_engine(svc.url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE workflow_events SET detail = replace(detail, '该记录有误', '该记录无误')"))
+    with sessions(engine)() as session:
+        result = audit.verify_events(session)
+    assert not result.ok and result.first_broken_seq == 1 and "content" in result.problem
+
+
+def _a_record_of(svc, code: str) -> tuple[str, dict] | None:
+    """A record of ``code`` in a source keyed by something other than the code alone."""
+    from features.lake import Lake
+
+    lake = Lake(svc.client.app.state.config.home)
+    for source, column in (("court_executions", "case_no"), ("real_estate", "certificate_no"),
+                           ("intellectual_property", "ip_no"), ("administrative_penalties", "decision_no"),
+                           ("credit_commitments", "commitment_no")):
+        rows = lake.read(source, ["uscc", column])
+        mine = rows[rows["uscc"] == code]
+        if len(mine):
+            return source, {column: str(mine[column].iloc[0])}
+    return None
+
+
+def test_the_item_5_figures_count_per_department(service):
+    svc = service
+    code = svc.codes[0]
+    source, key = _a_record_of(svc, code) or pytest.skip("no record")
+    objection_id = file(svc, role="operator", uscc=code, source=source, record=key).json()["id"]
+    settle(svc, objection_id, outcome="upheld")
+    factory = sessions(make_engine(svc.url))
+    rows = workflow.item5_figures(factory, svc.client.app.state.config.home)
+    total = rows[-1]
+    assert total.department == "合计 total" and total.objections == 1 and total.settled == 1 and total.valid == 0
+    assert total.per_100k == pytest.approx(100_000 / total.records)
+    assert total.on_time == 1 and total.on_time_share == 1.0 and total.on_time_share_ci[0] < 1.0
+    owning = [r for r in rows[:-1] if r.objections]
+    assert len(owning) == 1 and owning[0].median_working_days == 0 and owning[0].records > 0
+    assert json.dumps([r.department for r in rows], ensure_ascii=False)
