@@ -104,12 +104,17 @@ def quality_table(home: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def quality_html(table: pd.DataFrame, title: str = "数据质量报告 · data quality") -> str:
-    """A self-contained HTML page of the quality table, rates as percentages."""
+def quality_html(table: pd.DataFrame, title: str = "数据质量报告 · data quality",
+                 sections: tuple[tuple[str, pd.DataFrame, str], ...] = ()) -> str:
+    """A self-contained HTML page of the quality table, rates as percentages; ``sections``: more
+    tables, each (heading, already formatted table, note), after it (the objections' item-5 figures)."""
     shown = table.copy()
     for column in ("compliance_rate", "timeliness", "coverage"):
         shown[column] = shown[column].map(lambda v: "–" if pd.isna(v) else f"{v:.1%}")
     body = shown.to_html(index=False, border=0, classes="quality", escape=True)
+    for heading, frame, note in sections:
+        body += (f"\n<h2>{html.escape(heading)}</h2>\n" + frame.to_html(index=False, border=0, classes="quality", escape=True)
+                 + f'\n<p class="notes">{html.escape(note)}</p>')
     notes = html.escape(__doc__.split("\n\n", 1)[1]).replace("\n", "<br>")
     return with_typeface(f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(title)}</title>

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 import threading
 
@@ -304,3 +305,63 @@ def test_the_item_5_figures_count_per_department(service):
     owning = [r for r in rows[:-1] if r.objections]
     assert len(owning) == 1 and owning[0].median_working_days == 0 and owning[0].records > 0
     assert json.dumps([r.department for r in rows], ensure_ascii=False)
+
+
+def test_an_operator_files_lists_overdue_and_settles_at_the_command_line(home, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from api.cli import main
+    from api.settings import settings
+    from features.lake import Lake
+
+    url = f"sqlite:///{tmp_path}/xyd.db"
+    monkeypatch.setenv("XYD_DATABASE_URL", url)
+    monkeypatch.setenv("XYD_HOME", str(home))
+    settings.cache_clear()
+
+    def run(*args):
+        return CliRunner().invoke(main, list(args))
+
+    try:
+        assert run("objections", "list").exit_code == 0
+        no_operator = run("objections", "file", "--uscc", "x", "--feature", "has_tax", "--grounds", "g")
+        assert no_operator.exit_code == 2 and "xyd clients add --role operator" in no_operator.output
+        assert run("clients", "add", "--role", "operator", "--name", "平台运营").exit_code == 0
+        assert run("features", "build", "--as-of", "2026-06-30").exit_code == 0
+        assert run("features", "publish", "--as-of", "2026-06-30").exit_code == 0
+        rows = Lake(home).read("court_executions", ["uscc", "case_no"]).iloc[0]
+        letter = tmp_path / "判决书.pdf"
+        letter.write_bytes(b"%PDF the court's judgment")
+        args = ("objections", "file", "--uscc", rows["uscc"], "--source", "court_executions",
+                "--key", f"case_no={rows['case_no']}", "--grounds", "该案件已执行完毕", "--attachment", str(letter))
+        filed = run(*args)
+        assert filed.exit_code == 0, filed.output
+        objection_id = re.search(r"objection (\S+) filed", filed.output).group(1)
+        assert "due" in filed.output
+        again = run(*args)
+        assert again.exit_code == 2 and "DUPLICATE_OBJECTION" in again.output
+        bad = run("objections", "file", "--uscc", rows["uscc"], "--source", "court_executions", "--key", "case_no",
+                  "--grounds", "g")
+        assert bad.exit_code == 2 and "column=value" in bad.output
+        assert run("objections", "list", "--overdue", "--json").output.strip() == ""
+        engine = make_engine(url)
+        with engine.begin() as connection:  # as if it had been filed a month ago
+            connection.execute(text("UPDATE objections SET filed_day = '2026-10-09', due_day = '2026-10-16'"))
+        late = [json.loads(line) for line in run("objections", "list", "--overdue", "--json").output.splitlines()]
+        assert [o["id"] for o in late] == [objection_id] and late[0]["overdue"] is True
+        assert "late" in run("objections", "list", "--overdue").output
+        settled = run("objections", "settle", objection_id, "--outcome", "removed", "--note", "记录已删除")
+        assert settled.exit_code == 0 and "removed" in settled.output and "republished" in settled.output, settled.output
+        twice = run("objections", "settle", objection_id, "--outcome", "upheld", "--note", "x")
+        assert twice.exit_code == 2 and "OBJECTION_SETTLED" in twice.output
+        assert run("objections", "list", "--overdue", "--json").output.strip() == ""
+        shown = json.loads(run("objections", "show", objection_id).output)
+        assert shown["status"] == "removed" and shown["working_days_taken"] > 5
+        verified = run("audit", "verify")
+        assert verified.exit_code == 0 and "3 events" in verified.output, verified.output
+        quality = run("quality", "--html", str(tmp_path / "quality.html"))
+        assert quality.exit_code == 0 and "work plan item 5" in quality.output
+        page = (tmp_path / "quality.html").read_text("utf-8")
+        assert "异议处理" in page and "0.0% (0%–" in page  # late: settled after its due day, with its interval
+    finally:
+        settings.cache_clear()
