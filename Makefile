@@ -1,12 +1,12 @@
 # Benchmarks run on demand; the test suite never times anything.
 PYTHON ?= .venv/bin/python
 
-.PHONY: bench bench-synth bench-synth-1m bench-ingest bench-profile bench-model bench-real bench-service bench-notebooks bench-cli test
+.PHONY: bench bench-synth bench-synth-1m bench-ingest bench-profile bench-model bench-real bench-service bench-notebooks bench-cli bench-objections test
 
 test:
 	$(PYTHON) -m pytest
 
-bench: bench-synth bench-ingest bench-profile bench-model bench-real bench-service bench-notebooks bench-cli
+bench: bench-synth bench-ingest bench-profile bench-model bench-real bench-service bench-notebooks bench-cli bench-objections
 
 bench-synth:
 	$(PYTHON) bench/synth_bench.py --enterprises 100000 --months 24 --runs 3
@@ -35,3 +35,6 @@ bench-notebooks:
 
 bench-cli:
 	$(PYTHON) bench/cli_bench.py --runs 10
+
+bench-objections:
+	$(PYTHON) bench/objections_bench.py --runs 3

@@ -16,6 +16,7 @@ repaired) → republished, each step a row in the workflow events' chain.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
@@ -204,7 +205,8 @@ def settle(factory: sessionmaker[Session], home: Path, caller, objection_id: str
     detail = {"outcome": settlement.outcome, "note": settlement.note.strip(), "department": objection.department,
               "changes": settlement.changes, "repaired_on": settlement.repaired_on}
     lake = Lake(home)
-    with writing(factory) as session:
+    # the lake's lock first: a settlement waiting for an ingestion must not hold the database meanwhile
+    with (lake.locked() if settlement.outcome in CHANGING else contextlib.nullcontext()), writing(factory) as session:
         if not queries.claim_for_settlement(session, objection.id, settlement.outcome, caller.id, today_in_china(), detail):
             with factory() as fresh:
                 raise _already(queries.get(fresh, objection.id))
@@ -385,11 +387,13 @@ def parse_since(since: str | None) -> tuple[int, str | None]:
     from; a 422 naming the forms otherwise."""
     if since is None or since == "":
         return 0, None
-    if since.isdigit() and len(since) < 19:
+    if re.fullmatch(r"[0-9]{1,18}", since):
         return int(since), None
     try:
         moment = dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    except (ValueError, OverflowError):
         raise _refuse(422, "INVALID_SINCE", f"since must be a cursor from an earlier page (digits) or a day or time "
                       f"(2026-12-01, 2026-12-01T08:00:00Z); got {since!r}", "since 参数无效") from None
     if moment.tzinfo is not None:

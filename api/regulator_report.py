@@ -124,7 +124,8 @@ def _reason_rows(items: list[dict]) -> str:
             reference = "—"
         else:
             value, reference = html.escape(_named(r, "value")), html.escape(_named(r, "reference_value"))
-        rows.append(f"<tr class=\"{r.get('kind', 'behaviour')}\"><td>{html.escape(r['code'])}</td><td>{html.escape(r['zh'])}</td>"
+        disputed = "<br><small>异议中 under objection</small>" if r.get("under_objection") else ""
+        rows.append(f"<tr class=\"{r.get('kind', 'behaviour')}\"><td>{html.escape(r['code'])}{disputed}</td><td>{html.escape(r['zh'])}</td>"
                     f"<td>{html.escape(r['en'])}</td><td>{value}</td><td>{reference}</td>"
                     f"<td>{r['contribution']:+.4f}</td></tr>")
     return "".join(rows)
@@ -302,7 +303,8 @@ def _knockout(k: dict) -> str:
     """A knock-out: the rule, the value it read and its source, the records it rests on (number,
     authority, date, severity, amount, repair route) and its legal basis."""
     out = (f"<li><b>{html.escape(k['code'])}</b> {html.escape(k['zh'])} / {html.escape(k['en'])} → "
-           f"{html.escape(DECISION_WORDS.get(k['decision'], k['decision']))}")
+           f"{html.escape(DECISION_WORDS.get(k['decision'], k['decision']))}"
+           + ("（所依据记录异议中 its records are under objection）" if k.get("under_objection") else ""))
     declared = BY_NAME.get(k.get("feature"))
     if declared:
         sources = "、".join(SOURCES[s].title_zh for s in declared.sources)
@@ -322,6 +324,24 @@ def _knockout(k: dict) -> str:
     elif "evidence" in k:
         out += "<br><small>平台未保存该规则的逐条记录。No record-level evidence is kept for this rule.</small>"
     return out + f"<br><small>法律依据 legal basis: {html.escape(k['legal_basis'])}</small></li>"
+
+
+def _under_objection(reasons: dict) -> str:
+    """The objections and repair notices open on the enterprise when it was decided, and what rests on them."""
+    disputes = reasons.get("under_objection") or []
+    if not disputes:
+        return "<p id=\"objections\">决策时无未结异议。No objection was open when the decision was made.</p>"
+    rows = "".join(
+        f"<tr><td>{html.escape('信用修复 repair' if d['kind'] == 'repair' else '异议 objection')}</td>"
+        f"<td>{html.escape(SOURCES[d['source']].title_zh if d.get('source') in SOURCES else '指标 feature')}</td>"
+        f"<td>{html.escape(' / '.join((d.get('record') or {}).values()) or (d.get('feature') or ''))}</td>"
+        f"<td>{html.escape('、'.join(BY_NAME[f].code if f in BY_NAME else f for f in d['features']))}</td>"
+        f"<td>{html.escape(d['filed'])}</td><td>{html.escape(d['due'])}</td><td>{html.escape(d['objection_id'])}</td></tr>"
+        for d in disputes)
+    return ("<p>以下记录在决策时处于异议处理中；标注“异议中”的否决规则和因素依据这些记录。Records under objection when "
+            "decided; the knock-outs and factors marked as such rest on them.</p><table id=\"objections\"><tr><th>类别 kind"
+            "</th><th>来源 source</th><th>记录 record</th><th>涉及指标 features</th><th>提出 filed</th><th>答复期限 due"
+            f"</th><th>编号 id</th></tr>{rows}</table>")
 
 
 def _review(decision: Decision, review) -> str:
@@ -373,6 +393,8 @@ tr.cited td{{background:#fff6e0}} tr.stale td{{color:#c0392b}} tr.absence td{{fo
 <h2>改进建议 · What would change the decision</h2>
 {_advice(advice, why)}
 <h2>否决规则 · Knock-outs</h2><ul id="knockouts">{knockouts}</ul>
+<h2>异议 · Records under objection</h2>
+{_under_objection(reasons)}
 <h2>不利因素 · Adverse factors</h2>
 <p>记录缺失（斜体）是关于档案的事实，不是企业的行为。An absence (in italics) is a fact about the record, not a behaviour of the enterprise.</p>
 <table id="adverse"><tr><th>code</th><th>中文</th><th>English</th><th>value</th><th>参照 reference</th><th>contribution</th></tr>{_reason_rows(reasons['adverse'])}</table>

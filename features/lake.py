@@ -16,6 +16,7 @@ import contextlib
 import fcntl
 import json
 import os
+import threading
 import uuid
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 MANIFEST = "_manifest.json"
+_HELD = threading.local()  # the lake roots whose writer lock this thread holds
 
 
 class Lake:
@@ -115,12 +117,22 @@ class Lake:
     def locked(self):
         """Hold the lake's writer lock (an flock on ``lake/.lock``) for a whole write: one ingestion,
         or one objection's settlement, at a time per home; the others wait their turn. Every part a
-        writer stages is committed or swept while it still holds the lock."""
+        writer stages is committed or swept while it still holds the lock. A thread that holds it
+        already goes on (a settlement takes it before its database transaction, then writes)."""
+        held = getattr(_HELD, "roots", None)
+        if held is None:
+            held = _HELD.roots = set()
+        root = str(self.root.resolve())
+        if root in held:
+            yield
+            return
         with open(self.root / ".lock", "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
+            held.add(root)
             try:
                 yield
             finally:
+                held.discard(root)
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def commit(self, run: dict, staged: dict[str, dict[str, list[str]]]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 
@@ -110,13 +109,10 @@ def list_objections(overdue, due_by, status, department, uscc, as_json) -> None:
     Example: xyd objections list --overdue"""
     from api.db import objections as queries
     from api.decide import normalised_code, today_in_china
-    from api.routes.objections import shown
+    from api.routes.objections import due_before, shown
 
     today = today_in_china()
-    before = today if overdue else None
-    if due_by is not None:
-        day = due_by.date() + dt.timedelta(days=1)
-        before = min(before, day) if before else day
+    before = due_before(today if overdue else None, due_by.date() if due_by else None)
     code = _run(lambda: normalised_code(uscc)) if uscc else None
     with database()() as session:
         count, rows = queries.list_objections(session, "open" if overdue else status, department, before, code,

@@ -41,6 +41,14 @@ def shown(objection, today: dt.date | None = None) -> ObjectionPublic:
         republished_at=objection.republished_at)
 
 
+def due_before(late_on: dt.date | None, due_by: dt.date | None) -> dt.date | None:
+    """The first day an objection may not be due on to be listed: after ``due_by``, and (for the
+    overdue list) not today or later."""
+    days = [d for d in (late_on, None if due_by is None or due_by == dt.date.max else due_by + dt.timedelta(days=1))
+            if d is not None]
+    return min(days) if days else None
+
+
 @router.post("", response_model=ObjectionPublic, status_code=201, responses=responses(401, 403, 404, 409, 422, 503))
 def file_objection(body: ObjectionCreate, caller: CallerDep, request: Request) -> ObjectionPublic:
     """File an objection to one record or one profile feature of an enterprise, or a repair notice.
@@ -69,9 +77,7 @@ def list_objections(caller: CallerDep, session: SessionDep,
     `overdue=true` lists the open ones past their due day; `due_by` those due by a day."""
     today = today_in_china()
     code = normalised_code(uscc) if uscc else None
-    before = today if overdue else None
-    if due_by is not None:
-        before = min(before, due_by + dt.timedelta(days=1)) if before else due_by + dt.timedelta(days=1)
+    before = due_before(today if overdue else None, due_by)
     count, rows = queries.list_objections(session, "open" if overdue else status, department, before, code,
                                           caller.id if caller.role == "bank" else None, limit, offset)
     return ObjectionsPublic(count=count, items=[shown(o, today) for o in rows])

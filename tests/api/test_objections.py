@@ -43,6 +43,18 @@ def ask(svc, label: str, bank: str = "bank"):
     return answer.json()
 
 
+def _grant(svc, label: str, code: str, bank: str) -> None:
+    """An authorisation of ``code`` for ``bank``, valid from yesterday for a year."""
+    from api.db import repository
+    from api.db.engine import writing
+
+    today = dt.date.today()
+    with writing(sessions(make_engine(svc.url))) as session:
+        record = repository.add_authorization(session, code, svc.ids[bank], "信易贷预授信", "全部", today - dt.timedelta(days=1),
+                                              today + dt.timedelta(days=365), "2024", "cd" * 32)
+        svc.authorizations[label] = record.id
+
+
 def _code(svc, label: str) -> str:
     factory = sessions(make_engine(svc.url))
     with factory() as session:
@@ -80,6 +92,8 @@ def test_an_objection_lives_filed_marked_corrected_rebuilt_and_heard_of_by_the_b
     assert rule is not None and rule["evidence"], "the penalised enterprise's knock-out shows its records"
     number = rule["evidence"][0]["number"]
     code = before["uscc"]
+    _grant(svc, "theirs", code, "other_bank")
+    theirs = ask(svc, "theirs", bank="other_bank")  # another bank decided on the same enterprise
 
     filed = file(svc, uscc=code, source="administrative_penalties", record={"decision_no": number},
                  authorization_id=svc.authorizations["penalised"])
@@ -91,6 +105,8 @@ def test_an_objection_lives_filed_marked_corrected_rebuilt_and_heard_of_by_the_b
     marked = ask(svc, "penalised")
     assert marked["reasons"]["under_objection"][0]["objection_id"] == objection["id"]
     assert "异议" in marked["reasons"]["under_objection"][0]["zh"]
+    page = svc.client.get(f"/v1/decisions/{marked['request_id']}/report", headers=svc.headers("regulator")).text
+    assert objection["id"] in page and number in page and "异议中" in page
     if len(rule["evidence"]) == 1:  # the only record the knock-out rests on is disputed
         assert knockout(marked, "KO02")["under_objection"] is True
         assert knockout(marked, "KO02")["decision"] == "refer"  # already no stricter than the relief
@@ -112,7 +128,9 @@ def test_an_objection_lives_filed_marked_corrected_rebuilt_and_heard_of_by_the_b
     assert mine[0]["now"]["grade"] == after["grade"] and mine[0]["now"]["limit_yuan"] == after["limit_yuan"]
     again = svc.client.get("/v1/changes", params={"since": feed["next"]}, headers=svc.headers("bank")).json()
     assert again["items"] == [] and again["next"] == feed["next"]
-    assert svc.client.get("/v1/changes", headers=svc.headers("other_bank")).json()["items"] == []
+    other = svc.client.get("/v1/changes", headers=svc.headers("other_bank")).json()["items"]
+    assert [i["previous_request_id"] for i in other] == [theirs["request_id"]], "each bank hears of its own decisions"
+    assert json.dumps(other).count(marked["request_id"]) == 0
 
     verified, kinds = events(svc)
     assert verified.ok and kinds == ["objection.filed", "objection.settled", "objection.republished"]
