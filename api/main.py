@@ -26,7 +26,7 @@ from api.db.audit import make_durable
 from api.db.engine import make_engine, sessions, upgrade
 from api.limits import FailedAuthentications
 from api.metrics import LATENCY, REQUESTS
-from api.model_holder import ModelHolder
+from api.model_holder import ModelHolder, freeze_heap
 from api.routes import admin, audit, authorizations, decisions, health, models, objections, pre_credit, typeface
 from api.settings import Settings, settings as env_settings
 from api.signing import Checkpointer, Keyring
@@ -159,6 +159,7 @@ def create_app(config: Settings | None = None) -> FastAPI:
         threading.Thread(target=base_font, name="xyd-typeface", daemon=True).start()
         if holder.bundle is None:
             log.warning("no model loaded: %s", holder.problem)
+        freeze_heap()  # the libraries' and the model's objects, which a full collection would walk again and again
         # the lifespan's state reaches the HTTP protocol too, which logs the heads it refuses (431)
         yield {"xyd_access_log": access_log} if access_log is not None else {}
         holder.stop()
