@@ -44,16 +44,18 @@ FEED_DAYS = 90
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-def due_day(filed: dt.date) -> dt.date:
+def due_day(filed: dt.date, home: Path | None = None) -> dt.date:
     """The settlement deadline: 5 working days after the filing day; a year China's calendar does
-    not know yet is a 503 naming it, never a guess."""
-    from features.workdays import UnknownCalendarYear, add_working_days
+    not know yet (neither the package nor a notice transcribed under ``home``) is a 503 naming it,
+    never a guess."""
+    from features.workdays import NoticeFileError, UnknownCalendarYear, add_working_days
 
     try:
-        return add_working_days(filed, DEADLINE_WORKING_DAYS)
-    except UnknownCalendarYear as error:
+        return add_working_days(filed, DEADLINE_WORKING_DAYS, home)
+    except (UnknownCalendarYear, NoticeFileError) as error:
         raise ApiError(503, "CALENDAR_UNKNOWN_YEAR", str(error),
-                       "官方节假日安排尚未收录该年份，无法计算工作日期限：请升级 chinesecalendar") from None
+                       "官方节假日安排尚未收录该年份，无法计算工作日期限：请升级 chinesecalendar，"
+                       "或将国务院办公厅节假日安排通知录入 XYD_HOME/calendar/<年份>.toml") from None
 
 
 @dataclass
@@ -145,7 +147,7 @@ def file(factory: sessionmaker[Session], home: Path, caller, filing: Filing) -> 
         raise _refuse(403, "ROLE_FORBIDDEN", f"a {caller.role} may not file objections; it is for: operator, bank",
                       f"当前角色（{caller.role}）无权提出异议")
     named = _what_it_names(home, filing, code)
-    due = due_day(today)
+    due = due_day(today, home)
     open_key = "|".join((filing.kind, code, named["source"] or "", named["key_hash"] or named["feature"] or ""))
     objection = Objection(
         id=str(uuid.uuid4()), kind=filing.kind, uscc=code, source=named["source"], record_key=named["record_key"],
@@ -341,7 +343,7 @@ def item5_figures(factory: sessionmaker[Session], home: Path, today: dt.date | N
         held = sum(records.values()) if department is None else records.get(department, 0)
         settled = [o for o in mine if o.status != queries.OPEN]
         valid = sum(o.status in ("corrected", "removed") for o in settled)
-        times = [working_days_between(o.filed_day, o.settled_day) for o in settled]
+        times = [working_days_between(o.filed_day, o.settled_day, home) for o in settled]
         late_open = sum(o.status == queries.OPEN and o.due_day < today for o in mine)
         on_time = sum(o.settled_day <= o.due_day for o in settled)
         judged = len(settled) + late_open

@@ -6,38 +6,93 @@ adjusted weekend days (调休) around the long holidays are worked. The notices 
 maintained ``chinesecalendar`` package; a day in a year it does not know yet (the notice for the
 next year comes out in November or December) is an explicit :class:`UnknownCalendarYear`, never a
 guess from weekends alone.
+
+Until the package carries a new year's notice, the operator may transcribe it into
+``XYD_HOME/calendar/<year>.toml`` (:func:`notice_file`): the notice's title and number, the
+weekdays off (``holidays``) and the weekend days worked (``working_days``). The package's own
+years always win over a file.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import tomllib
+from functools import lru_cache
+from pathlib import Path
 
 
 class UnknownCalendarYear(ValueError):
     """A day in a year whose official holiday notice the calendar does not hold."""
 
 
+class NoticeFileError(ValueError):
+    """A transcribed holiday notice that cannot be used as written (file, key and rule named)."""
+
+
 def known_years() -> tuple[int, int]:
-    """The first and last year whose holiday notices the calendar holds."""
+    """The first and last year whose holiday notices the package holds."""
     from chinese_calendar import holidays
 
     return min(holidays).year, max(holidays).year
 
 
-def is_working_day(day: dt.date) -> bool:
-    """Whether ``day`` is an official working day in China (adjusted weekend days included)."""
+def notice_file(year: int, home: Path | None = None) -> Path:
+    """Where the operator transcribes ``year``'s State Council notice (under ``XYD_HOME``)."""
+    from features.home import xyd_home
+
+    return Path(home or xyd_home()) / "calendar" / f"{year}.toml"
+
+
+def is_working_day(day: dt.date, home: Path | None = None) -> bool:
+    """Whether ``day`` is an official working day in China (adjusted weekend days included): from
+    the package, or for a year it does not hold from the notice transcribed under ``home``."""
     import chinese_calendar
 
     first, last = known_years()
-    if not first <= day.year <= last:
-        raise UnknownCalendarYear(
-            f"{day} is in {day.year}, whose official holiday notice the calendar (chinesecalendar "
-            f"{chinese_calendar.__version__}) does not hold: it knows {first}–{last}; upgrade it once the State "
-            "Council has published the notice")
-    return chinese_calendar.is_workday(day)
+    if first <= day.year <= last:
+        return chinese_calendar.is_workday(day)
+    path = notice_file(day.year, home)
+    if day.year > last and path.exists():
+        holidays, worked = _transcribed(path, path.read_bytes(), day.year)
+        return day in worked or (day.weekday() < 5 and day not in holidays)
+    raise UnknownCalendarYear(
+        f"{day} is in {day.year}, whose official holiday notice the calendar (chinesecalendar "
+        f"{chinese_calendar.__version__}) does not hold: it knows {first}–{last}; upgrade it once the State "
+        f"Council has published the notice, or transcribe the notice into {path}")
 
 
-def add_working_days(start: dt.date, count: int) -> dt.date:
+@lru_cache(maxsize=16)
+def _transcribed(path: Path, content: bytes, year: int) -> tuple[frozenset, frozenset]:
+    """The weekdays off and the weekend days worked of a transcribed notice (parsed once per content)."""
+    try:
+        raw = tomllib.loads(content.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise NoticeFileError(f"{path}: cannot read the notice: {error}") from None
+    if not str(raw.get("notice", "")).strip():
+        raise NoticeFileError(f"{path}: notice: name the State Council notice transcribed (title and number)")
+    out = []
+    for key, weekend in (("holidays", False), ("working_days", True)):
+        days = raw.get(key, [])
+        if not isinstance(days, list):
+            raise NoticeFileError(f"{path}: {key} must be a list of days (2027-02-08)")
+        parsed = set()
+        for value in days:
+            try:
+                day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+            except ValueError:
+                raise NoticeFileError(f"{path}: {key}: {value!r} is not a day (2027-02-08)") from None
+            if day.year != year:
+                raise NoticeFileError(f"{path}: {key}: {day} is not in {year}")
+            if (day.weekday() >= 5) != weekend:
+                raise NoticeFileError(f"{path}: {key}: {day} is a {day.strftime('%A')}; "
+                                      + ("working_days lists weekend days worked" if weekend else
+                                         "holidays lists the weekdays off (weekends are off anyway)"))
+            parsed.add(day)
+        out.append(frozenset(parsed))
+    return out[0], out[1]
+
+
+def add_working_days(start: dt.date, count: int, home: Path | None = None) -> dt.date:
     """The ``count``-th working day after ``start`` (``start`` itself not counted, whatever it is):
     an objection filed on ``start`` is due by the end of ``add_working_days(start, 5)``."""
     if count < 0:
@@ -45,16 +100,16 @@ def add_working_days(start: dt.date, count: int) -> dt.date:
     day = start
     while count:
         day += dt.timedelta(days=1)
-        if is_working_day(day):
+        if is_working_day(day, home):
             count -= 1
     return day
 
 
-def working_days_between(start: dt.date, end: dt.date) -> int:
+def working_days_between(start: dt.date, end: dt.date, home: Path | None = None) -> int:
     """How many working days after ``start`` up to and including ``end`` (0 when ``end`` is not later):
     the settlement time in working days of an objection filed on ``start`` and settled on ``end``."""
     count, day = 0, start
     while day < end:
         day += dt.timedelta(days=1)
-        count += is_working_day(day)
+        count += is_working_day(day, home)
     return count

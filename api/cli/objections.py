@@ -116,7 +116,7 @@ def list_objections(overdue, due_by, status, department, uscc, as_json) -> None:
     with database()() as session:
         count, rows = queries.list_objections(session, "open" if overdue else status, department, before, code,
                                               limit=10**6)
-    items = [shown(o, today) for o in rows]
+    items = [shown(o, today, settings().home) for o in rows]
     if as_json:
         for item in items:
             click.echo(item.model_dump_json())
@@ -144,7 +144,7 @@ def show(objection_id: str) -> None:
         objection = queries.get(session, objection_id)
     if objection is None:
         raise InputError(f"no objection {objection_id}")
-    click.echo(json.dumps(shown(objection).model_dump(mode="json"), ensure_ascii=False, indent=1))
+    click.echo(json.dumps(shown(objection, home=settings().home).model_dump(mode="json"), ensure_ascii=False, indent=1))
 
 
 @objections.command("settle")

@@ -22,12 +22,12 @@ ObjectionId = Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z-]+$", desc
 NOT_FOUND = ("OBJECTION_NOT_FOUND", "no such objection", "异议不存在")
 
 
-def shown(objection, today: dt.date | None = None) -> ObjectionPublic:
-    """An objection as the API shows it."""
+def shown(objection, today: dt.date | None = None, home=None) -> ObjectionPublic:
+    """An objection as the API shows it (``home``: where a transcribed holiday notice may be)."""
     from features.workdays import working_days_between
 
     today = today or today_in_china()
-    taken = working_days_between(objection.filed_day, objection.settled_day) if objection.settled_day else None
+    taken = working_days_between(objection.filed_day, objection.settled_day, home) if objection.settled_day else None
     return ObjectionPublic(
         id=objection.id, kind=objection.kind, uscc=objection.uscc, source=objection.source,
         record=json.loads(objection.record_key) if objection.record_key else None, feature=objection.feature,
@@ -60,11 +60,11 @@ def file_objection(body: ObjectionCreate, caller: CallerDep, request: Request) -
     filing = workflow.Filing(uscc=body.uscc, grounds=body.grounds, kind=body.kind, source=body.source,
                              record=body.record, feature=body.feature, attachments=tuple(body.attachments),
                              authorization_id=body.authorization_id)
-    return shown(workflow.file(state.sessions, state.config.home, caller, filing))
+    return shown(workflow.file(state.sessions, state.config.home, caller, filing), home=state.config.home)
 
 
 @router.get("", response_model=ObjectionsPublic, responses=responses(401, 403, 422))
-def list_objections(caller: CallerDep, session: SessionDep,
+def list_objections(caller: CallerDep, session: SessionDep, request: Request,
                     status: str | None = Query(default=None, pattern=r"^(open|upheld|corrected|removed|repaired)$"),
                     department: str | None = Query(default=None, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$"),
                     overdue: bool = Query(default=False, description="only open objections past their due day"),
@@ -80,16 +80,17 @@ def list_objections(caller: CallerDep, session: SessionDep,
     before = due_before(today if overdue else None, due_by)
     count, rows = queries.list_objections(session, "open" if overdue else status, department, before, code,
                                           caller.id if caller.role == "bank" else None, limit, offset)
-    return ObjectionsPublic(count=count, items=[shown(o, today) for o in rows])
+    return ObjectionsPublic(count=count, items=[shown(o, today, request.app.state.config.home) for o in rows])
 
 
 @router.get("/{objection_id}", response_model=ObjectionPublic, responses=responses(401, 403, 404, 422))
-def get_objection(caller: CallerDep, session: SessionDep, objection_id: str = ObjectionId) -> ObjectionPublic:
+def get_objection(caller: CallerDep, session: SessionDep, request: Request,
+                  objection_id: str = ObjectionId) -> ObjectionPublic:
     """One objection: any for operators and regulators, its own for a bank."""
     objection = queries.get(session, objection_id)
     if objection is None or (caller.role == "bank" and objection.filed_by != caller.id):
         raise ApiError(404, *NOT_FOUND)
-    return shown(objection)
+    return shown(objection, home=request.app.state.config.home)
 
 
 @router.post("/{objection_id}/settlement", response_model=ObjectionPublic,
@@ -103,7 +104,8 @@ def settle_objection(body: SettlementCreate, caller: OperatorDep, request: Reque
     change feed. A second settlement of the same objection gets 409."""
     state = request.app.state
     settlement = workflow.Settlement(body.outcome, body.note, body.changes, body.repaired_on)
-    return shown(workflow.settle(state.sessions, state.config.home, caller, objection_id, settlement))
+    return shown(workflow.settle(state.sessions, state.config.home, caller, objection_id, settlement),
+                 home=state.config.home)
 
 
 @changes_router.get("", response_model=ChangesPublic, responses=responses(401, 403, 422))

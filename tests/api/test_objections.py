@@ -271,13 +271,17 @@ def test_two_settlements_at_once_end_with_exactly_one(service):
     assert verified.ok and kinds.count("objection.settled") == 1
 
 
-def test_deadlines_count_chinas_working_days_and_refuse_unknown_years():
+def test_deadlines_count_chinas_working_days_and_refuse_unknown_years(tmp_path):
     assert workflow.due_day(dt.date(2025, 9, 30)) == dt.date(2025, 10, 14)  # National Day week, Sat 11 Oct worked
     # Sun 28 Sep worked (1), 29 and 30 Sep (2, 3), 1-8 Oct off, 9 and 10 Oct (4, 5)
     assert workflow.due_day(dt.date(2025, 9, 26)) == dt.date(2025, 10, 10)
     with pytest.raises(ApiError) as refused:
         workflow.due_day(dt.date(2031, 3, 3))
-    assert refused.value.status == 503 and "2031" in refused.value.message
+    assert refused.value.status == 503 and "2031" in refused.value.message and "calendar/2031.toml" in refused.value.message
+    notice = tmp_path / "calendar" / "2031.toml"  # the operator transcribes the State Council's notice
+    notice.parent.mkdir()
+    notice.write_text('notice = "国务院办公厅关于2031年部分节假日安排的通知"\nholidays = ["2031-03-05"]\n', "utf-8")
+    assert workflow.due_day(dt.date(2031, 3, 3), tmp_path) == dt.date(2031, 3, 11)  # Wed 5 March off
 
 
 def test_a_rewritten_event_is_found(service):

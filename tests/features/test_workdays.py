@@ -55,3 +55,30 @@ def test_the_due_day_is_a_working_day_exactly_count_working_days_on(start, count
 @given(start=DAYS, a=st.integers(0, 8), b=st.integers(0, 8))
 def test_working_days_add_up(start, a, b):
     assert add_working_days(add_working_days(start, a), b) == add_working_days(start, a + b)
+
+
+def test_a_year_the_package_lacks_is_read_from_the_notice_the_operator_transcribed(tmp_path):
+    from features.workdays import NoticeFileError, notice_file
+
+    year = known_years()[1] + 1
+    path = notice_file(year, tmp_path)
+    path.parent.mkdir(parents=True)
+    new_year = dt.date(year, 1, 1)
+    weekday_off = new_year if new_year.weekday() < 5 else new_year + dt.timedelta(days=7 - new_year.weekday())
+    saturday = dt.date(year, 1, 1) + dt.timedelta(days=(5 - dt.date(year, 1, 1).weekday()) % 7)
+    path.write_text(f'notice = "国务院办公厅关于{year}年部分节假日安排的通知"\n'
+                    f'holidays = ["{weekday_off}"]\nworking_days = ["{saturday}"]\n', "utf-8")
+    assert not is_working_day(weekday_off, tmp_path) and is_working_day(saturday, tmp_path)
+    assert is_working_day(dt.date(year, 3, 3) - dt.timedelta(days=dt.date(year, 3, 3).weekday()), tmp_path)  # a Monday
+    first_worked = min(d for d in (dt.date(year, 1, 1) + dt.timedelta(days=i) for i in range(14))
+                       if d == saturday or (d.weekday() < 5 and d != weekday_off))
+    assert add_working_days(dt.date(year - 1, 12, 31), 1, tmp_path) == first_worked
+    with pytest.raises(UnknownCalendarYear, match=str(path.parent)):
+        is_working_day(dt.date(year + 1, 3, 2), tmp_path)
+    for text, rule in (('holidays = ["x"]', "notice"), (f'notice = "n"\nholidays = ["{saturday}"]', "weekends are off"),
+                       (f'notice = "n"\nworking_days = ["{weekday_off}"]', "weekend days worked"),
+                       (f'notice = "n"\nholidays = ["{year - 1}-03-02"]', f"not in {year}"),
+                       ('notice = "n"\nholidays = "2027-01-01"', "must be a list"), ("notice = ", "cannot read")):
+        path.write_text(text, "utf-8")
+        with pytest.raises(NoticeFileError, match=rule):
+            is_working_day(dt.date(year, 6, 1), tmp_path)
