@@ -138,16 +138,6 @@ class Lake:
     def commit(self, run: dict, staged: dict[str, dict[str, list[str]]]) -> None:
         """Atomically add staged parts (``{area: {source: [names]}}``) and the run to the manifest,
         then sweep what dead runs left behind (the caller holds :meth:`locked`)."""
-        self._add_to_manifest(run, staged)
-        self.sweep()
-
-    def commit_rows(self, source: str, rows: pd.DataFrame | pa.Table, run: dict) -> None:
-        """Stage ``rows`` and commit them as ``run``, holding the lock for both (a small write, like
-        an objection's settlement; it waits for an ingestion in progress)."""
-        with self.locked():
-            self.commit(run, {"lake": {source: [self.stage(source, rows)]}})
-
-    def _add_to_manifest(self, run: dict, staged: dict[str, dict[str, list[str]]]) -> None:
         manifest = self.manifest()
         for area, sources in staged.items():
             for source, names in sources.items():
@@ -156,6 +146,13 @@ class Lake:
         temporary = self.root / f"{MANIFEST}.{uuid.uuid4().hex}.tmp"
         temporary.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), "utf-8")
         os.replace(temporary, self.root / MANIFEST)
+        self.sweep()
+
+    def commit_rows(self, source: str, rows: pd.DataFrame | pa.Table, run: dict) -> None:
+        """Stage ``rows`` and commit them as ``run``, holding the lock for both (a small write, like
+        an objection's settlement; it waits for an ingestion in progress)."""
+        with self.locked():
+            self.commit(run, {"lake": {source: [self.stage(source, rows)]}})
 
     def sweep(self) -> None:
         """Delete part files no committed manifest lists (left by a run that died)."""

@@ -91,8 +91,6 @@ class RunReport:
         return {**asdict(self), "totals": self.totals(), "changed": self.changed}
 
 
-
-
 def drop_files(folder: Path) -> list[tuple[str, Path]]:
     """(source, file) for every delivered file in a folder laid out as ``xyd synth`` writes it,
     the registry first so the codes it brings are known to the rest."""
