@@ -229,13 +229,14 @@ def disputed_knockouts(profile: repository.ProfileRow) -> set[str]:
 
 def mark_disputed(reasons: dict, disputes: list[dict]) -> None:
     """Say in a decision's reasons what is under objection: the open objections themselves, and
-    each named reason whose feature rests on one."""
+    each named reason whose feature rests on one (a knock-out says so itself, when every record it
+    rests on is disputed: :meth:`models.policy.Policy.decide`)."""
     features = {f for d in disputes if d["kind"] == "objection" for f in d["features"]}  # a repair disputes nothing
     reasons["under_objection"] = [
         {**d, "zh": f"{'信用修复申请' if d['kind'] == 'repair' else '异议'}处理中（{d['filed']} 提出，{d['due']} 前答复）",
          "en": f"{'a credit repair notice' if d['kind'] == 'repair' else 'an objection'} filed {d['filed']} is being "
                f"checked by the department (due {d['due']})"} for d in disputes]
-    for group in ("knockouts", "adverse", "positive"):
+    for group in ("adverse", "positive"):
         for item in reasons.get(group, ()):
             if item.get("feature") in features or set(item.get("features") or ()) & features:
                 item["under_objection"] = True
