@@ -126,7 +126,7 @@ def list_objections(overdue, due_by, status, department, uscc, as_json) -> None:
         table.add_column(header, overflow="fold")
     for item in items:
         record = f"{item.source} {' / '.join(item.record.values())}" if item.record else f"feature {item.feature}"
-        table.add_row(item.id[:8], item.uscc, item.department, record, str(item.filed_day), str(item.due_day),
+        table.add_row(item.id, item.uscc, item.department, record, str(item.filed_day), str(item.due_day),
                       item.status, "late" if item.overdue else "")
     Console().print(table)
 
