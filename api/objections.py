@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import re
 import statistics
+import logging
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ from api.db.tables import Objection
 from api.decide import check_authorization, normalised_code, today_in_china
 from api.errors import ApiError
 
+log = logging.getLogger("xyd.api.objections")
 KINDS = ("objection", "repair")
 OUTCOMES = {"objection": ("upheld", "corrected", "removed"), "repair": ("upheld", "repaired")}
 CHANGING = ("corrected", "removed", "repaired")
@@ -157,6 +159,7 @@ def file(factory: sessionmaker[Session], home: Path, caller, filing: Filing) -> 
         filed_at=repository.now_iso(), filed_day=today, due_day=due, status=queries.OPEN, open_key=open_key)
     try:
         with writing(factory) as session:
+            audit.lock_events(session)
             session.add(objection)
             session.flush()
             audit.append_event(session, "objection.filed", objection.id, code, caller.id, _filed_detail(objection))
@@ -191,7 +194,7 @@ def settle(factory: sessionmaker[Session], home: Path, caller, objection_id: str
     or removal enters the lake in the same step; then the affected profiles are rebuilt and
     republished (:func:`republish`). 404 for no such objection, 409 when it is no longer open
     (another settlement won), 422 for an outcome or correction the record cannot take."""
-    from features.corrections import RecordError, correct, find, remove, repair
+    from features.corrections import RecordError, correct, find, remove, repair, run_for
     from features.lake import Lake
 
     if caller.role != "operator":
@@ -206,41 +209,68 @@ def settle(factory: sessionmaker[Session], home: Path, caller, objection_id: str
         raise _already(objection)
     detail = {"outcome": settlement.outcome, "note": settlement.note.strip(), "department": objection.department,
               "changes": settlement.changes, "repaired_on": settlement.repaired_on}
+    if settlement.changes and settlement.changes.get("uscc"):
+        detail["moved_to"] = normalised_code(settlement.changes["uscc"])
     lake = Lake(home)
-    # the lake's lock first: a settlement waiting for an ingestion must not hold the database meanwhile
-    with (lake.locked() if settlement.outcome in CHANGING else contextlib.nullcontext()), writing(factory) as session:
-        if not queries.claim_for_settlement(session, objection.id, settlement.outcome, caller.id, today_in_china(), detail):
-            with factory() as fresh:
-                raise _already(queries.get(fresh, objection.id))
+    reference = f"objection:{objection.id}"
+    # the lake's lock first, and the record found under it before the database is written: a
+    # settlement waiting for an ingestion, or searching the lake, must not hold every decision
+    with lake.locked() if settlement.outcome in CHANGING else contextlib.nullcontext():
+        done = record = None
         if settlement.outcome in CHANGING:
-            # the lake's write sits inside the settlement's transaction: if it is refused, the
-            # objection stays open
-            record = find(lake, objection.source, json.loads(objection.record_key))
-            if record is None:
+            done = run_for(lake, reference)  # tried before and the database commit failed: the lake has it
+            record = None if done else find(lake, objection.source, json.loads(objection.record_key))
+            if done is None and record is None:
                 raise _refuse(409, "RECORD_GONE", f"the disputed {objection.source} record is no longer in the lake "
                               "(withdrawn by another settlement)", "该记录已不在平台")
-            reference = f"objection:{objection.id}"
-            try:
-                if settlement.outcome == "corrected":
-                    detail["lake_run"] = correct(lake, record, settlement.changes, reference)
-                elif settlement.outcome == "repaired":
-                    detail["lake_run"] = repair(lake, record, settlement.repaired_on, reference)
-                else:
-                    detail["lake_run"] = remove(lake, record, reference)
-            except RecordError as error:
-                raise _refuse(422, "INVALID_CORRECTION", str(error), "更正内容不符合该来源的规则") from None
-            if settlement.changes and "uscc" in settlement.changes:
-                detail["moved_to"] = normalised_code(settlement.changes["uscc"])
-            queries.claim_detail(session, objection.id, detail)
-        audit.append_event(session, "objection.settled", objection.id, objection.uscc, caller.id, detail)
-        queries.refresh_disputes(session, [objection.uscc])
+        with writing(factory) as session:
+            audit.lock_events(session)
+            if not queries.claim_for_settlement(session, objection.id, settlement.outcome, caller.id,
+                                                today_in_china(), detail):
+                with factory() as fresh:
+                    raise _already(queries.get(fresh, objection.id))
+            if settlement.outcome in CHANGING:
+                # the lake's write sits inside the settlement's transaction: refused, the objection
+                # stays open; committed and the database then fails, a retry finds it (run_for)
+                try:
+                    if done is not None:
+                        detail["lake_run"] = done
+                    elif settlement.outcome == "corrected":
+                        detail["lake_run"] = correct(lake, record, settlement.changes, reference)
+                    elif settlement.outcome == "repaired":
+                        detail["lake_run"] = repair(lake, record, settlement.repaired_on, reference)
+                    else:
+                        detail["lake_run"] = remove(lake, record, reference)
+                except RecordError as error:
+                    raise _refuse(422, "INVALID_CORRECTION", str(error), "更正内容不符合该来源的规则") from None
+                queries.claim_detail(session, objection.id, detail)
+            audit.append_event(session, "objection.settled", objection.id, objection.uscc, caller.id, detail)
+            queries.refresh_disputes(session, [objection.uscc])
     with factory() as session:
         settled = queries.get(session, objection.id)
     if settlement.outcome in CHANGING:
-        republish(factory, home, settled)
+        try:
+            republish(factory, home, settled)
+        except Exception:  # settled and in the lake: `xyd objections republish` finishes it
+            log.exception("objection %s is settled but its profile was not republished", objection.id)
         with factory() as session:
             settled = queries.get(session, objection.id)
     return settled
+
+
+def republish_pending(factory: sessionmaker[Session], home: Path) -> list[tuple[str, list[str] | str]]:
+    """Republish every settlement that changed the lake but whose profile was not republished (its
+    rebuild failed, or the service stopped in between): per objection, the enterprises republished
+    or the error met."""
+    with factory() as session:
+        pending = queries.settled_not_republished(session, CHANGING)
+    out = []
+    for objection in pending:
+        try:
+            out.append((objection.id, republish(factory, home, objection)))
+        except Exception as error:  # reported per objection; the others still go
+            out.append((objection.id, f"{type(error).__name__}: {error}"))
+    return out
 
 
 def _already(objection: Objection) -> ApiError:
@@ -292,6 +322,7 @@ def republish(factory: sessionmaker[Session], home: Path, objection: Objection) 
     evidence = evidence_for(lake, as_of, rows)
     names = registered_names(home, as_of)
     with writing(factory) as session:
+        audit.lock_events(session)
         repository.publish_profiles(session, rows, feature_names(), info.feature_set_version, as_of,
                                     names[names.index.isin(affected)] if names is not None else None,
                                     evidence=evidence)
@@ -329,7 +360,6 @@ def item5_figures(factory: sessionmaker[Session], home: Path, today: dt.date | N
     100,000 records held, the share found valid (corrected or removed) of those settled, the share
     settled within 5 working days (open ones past due count as late), median and worst settlement
     time in working days; shares with Wilson 95 % intervals. Repair notices are not objections."""
-    from features.workdays import working_days_between
     from models.fairness import wilson
 
     today = today or today_in_china()
@@ -343,7 +373,7 @@ def item5_figures(factory: sessionmaker[Session], home: Path, today: dt.date | N
         held = sum(records.values()) if department is None else records.get(department, 0)
         settled = [o for o in mine if o.status != queries.OPEN]
         valid = sum(o.status in ("corrected", "removed") for o in settled)
-        times = [working_days_between(o.filed_day, o.settled_day, home) for o in settled]
+        times = [t for t in (working_days_taken(o, home) for o in settled) if t is not None]
         late_open = sum(o.status == queries.OPEN and o.due_day < today for o in mine)
         on_time = sum(o.settled_day <= o.due_day for o in settled)
         judged = len(settled) + late_open
@@ -354,6 +384,19 @@ def item5_figures(factory: sessionmaker[Session], home: Path, today: dt.date | N
             on_time, on_time / judged if judged else None, wilson(on_time, judged) if judged else None,
             float(statistics.median(times)) if times else None, max(times) if times else None, late_open))
     return out
+
+
+def working_days_taken(objection: Objection, home: Path | None = None) -> int | None:
+    """Working days from filing to settlement (None while open, or when the settlement day is in a
+    year China's calendar does not hold yet)."""
+    from features.workdays import NoticeFileError, UnknownCalendarYear, working_days_between
+
+    if objection.settled_day is None:
+        return None
+    try:
+        return working_days_between(objection.filed_day, objection.settled_day, home)
+    except (UnknownCalendarYear, NoticeFileError):
+        return None
 
 
 def records_by_department(home: Path) -> dict[str, int]:

@@ -79,15 +79,36 @@ def key_hash(source: Source, key: dict[str, str]) -> tuple[int, dict[str, str]]:
         raise RecordError(f"{source.name} records are named by {', '.join(wanted)}"
                           + (f"; missing: {', '.join(missing)}" if missing else "")
                           + (f"; not part of the key: {', '.join(unknown)}" if unknown else ""))
-    canon, reasons = normalise(source, pa.table({c: pa.array([str(key[c])], pa.string()) for c in wanted}),
-                               dt.date.max, None)
-    broken = [r for r in str(reasons[0]).split(";") if r and r.split(":")[-1] in wanted and not r.startswith("missing")]
+    canon, reasons = _normalised(source, {c: str(key[c]) for c in wanted}, dt.date.max, None)
+    broken = [r for r in _broken(reasons, wanted) if not r.startswith("missing:")]
     if broken:
         raise RecordError(f"{source.name}: the key breaks ingestion rule(s) {', '.join(broken)}")
     values = {c: canon.column(c)[0].as_py() for c in wanted}
     shown = {c: (v.strftime("%Y-%m") if source.column(c).kind == "period" else
                  v.date().isoformat() if isinstance(v, dt.datetime) else str(v)) for c, v in values.items()}
     return int(row_hash(canon, wanted)[0]), shown
+
+
+def _normalised(source: Source, values: dict[str, str | None], today: dt.date, known_codes):
+    """One row of text through the ingestion rules; a value no Arrow type can hold (a year of
+    twenty digits) is a RecordError, as any other broken rule."""
+    raw = pa.table({c: pa.array([v], pa.string()) for c, v in values.items()})
+    try:
+        return normalise(source, raw, today, known_codes)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as error:
+        raise RecordError(f"{source.name}: {', '.join(values)}: a value out of every range ({error})") from None
+
+
+def _broken(reasons, columns: list[str]) -> list[str]:
+    """The ingestion reasons (``bad_date:decision_date``, ``uscc:R2``, ``unknown_enterprise``)
+    that concern ``columns``."""
+    out = []
+    for reason in str(reasons[0]).split(";"):
+        parts = reason.split(":")
+        named = {"uscc"} if reason == "unknown_enterprise" else set(parts)
+        if reason and named & set(columns):
+            out.append(reason)
+    return out
 
 
 def find(lake: Lake, source_name: str, key: dict[str, str]) -> Record | None:
@@ -129,11 +150,10 @@ def _new_version(lake: Lake, record: Record, changes: dict[str, str], reference:
                           "reporting date is the platform's; remove the record instead")
     if not changes:
         raise RecordError("a correction names at least one column and its corrected value")
-    raw = pa.table({c: pa.array([str(v) if v is not None else None], pa.string()) for c, v in changes.items()})
-    canon, reasons = normalise(source, raw, dt.date.today(), known_codes if "uscc" in changes else None)
-    broken = [r for r in str(reasons[0]).split(";")
-              if r and (r.split(":")[-1] in changes or r == "unknown_enterprise")
-              and not (r.startswith("missing:") and not source.column(r.split(":")[1]).required)]
+    canon, reasons = _normalised(source, {c: None if v is None else str(v) for c, v in changes.items()},
+                                 dt.date.today(), known_codes if "uscc" in changes else None)
+    broken = [r for r in _broken(reasons, list(changes))
+              if not (r.startswith("missing:") and not source.column(r.split(":")[1]).required)]
     if broken:
         raise RecordError(f"the corrected {source.name} record breaks ingestion rule(s) {', '.join(broken)}")
     row = record.row
@@ -191,6 +211,12 @@ def remove(lake: Lake, record: Record, reference: str) -> str:
                      "withdrawn_at": [dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")],
                      "_run_id": [""]})
     return _commit(lake, WITHDRAWALS, rows, reference, "withdrawal")
+
+
+def run_for(lake: Lake, reference: str) -> str | None:
+    """The lake run already committed for ``reference`` (a settlement tried again after its
+    database commit failed finds the lake write it made, and does not make a second)."""
+    return next((run["run_id"] for run in reversed(lake.manifest()["runs"]) if run.get("reference") == reference), None)
 
 
 def withdrawn_keys(lake: Lake) -> dict[str, np.ndarray]:

@@ -52,8 +52,12 @@ def is_working_day(day: dt.date, home: Path | None = None) -> bool:
     if first <= day.year <= last:
         return chinese_calendar.is_workday(day)
     path = notice_file(day.year, home)
-    if day.year > last and path.exists():
-        holidays, worked = _transcribed(path, path.read_bytes(), day.year)
+    if day.year > last and (path.exists() or path.is_symlink()):
+        try:
+            content = path.read_bytes()
+        except OSError as error:
+            raise NoticeFileError(f"{path}: cannot read the notice: {error}") from None
+        holidays, worked = _transcribed(path, content, day.year)
         return day in worked or (day.weekday() < 5 and day not in holidays)
     raise UnknownCalendarYear(
         f"{day} is in {day.year}, whose official holiday notice the calendar (chinesecalendar "
@@ -78,6 +82,8 @@ def _transcribed(path: Path, content: bytes, year: int) -> tuple[frozenset, froz
         parsed = set()
         for value in days:
             try:
+                if isinstance(value, dt.datetime):  # a TOML date-time never equals a day
+                    raise ValueError
                 day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
             except ValueError:
                 raise NoticeFileError(f"{path}: {key}: {value!r} is not a day (2027-02-08)") from None

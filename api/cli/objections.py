@@ -147,6 +147,29 @@ def show(objection_id: str) -> None:
     click.echo(json.dumps(shown(objection, home=settings().home).model_dump(mode="json"), ensure_ascii=False, indent=1))
 
 
+@objections.command("republish")
+def republish() -> None:
+    """Republish every settled correction, removal or repair whose profile was not republished (its
+    rebuild failed, or the service stopped in between); exit 1 naming any that fail again.
+
+    Example: xyd objections republish"""
+    import sys
+
+    from api import objections as workflow
+
+    results = workflow.republish_pending(database(), settings().home)
+    failed = False
+    for objection_id, outcome in results:
+        if isinstance(outcome, str):
+            failed = True
+            click.echo(f"objection {objection_id}: NOT republished: {outcome}")
+        else:
+            click.echo(f"objection {objection_id}: republished {', '.join(outcome) or 'nothing (no stored profile)'}")
+    click.echo(f"{len(results)} settlement(s) waited to be republished")
+    if failed:
+        sys.exit(1)
+
+
 @objections.command("settle")
 @click.argument("objection_id")
 @click.option("--outcome", type=click.Choice(["upheld", "corrected", "removed", "repaired"]), required=True)

@@ -251,6 +251,13 @@ def event_payload(row: dict) -> str:
     return json.dumps({k: row[k] for k in EVENT_HASHED}, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
+def lock_events(session: Session) -> None:
+    """Take the events chain's lock first in every write of the objection workflow (and of a
+    publish, which rewrites the profiles the workflow marks): one order of locks, no deadlock
+    between a filing and a republication on PostgreSQL, and feed ids committed in their order."""
+    session.execute(select(AuditHead.id).where(AuditHead.id == EVENTS_HEAD).with_for_update())
+
+
 def append_event(session: Session, kind: str, subject: str, uscc: str, client_id: int | None,
                  detail: dict) -> WorkflowEvent:
     """Append one workflow event (an objection filed, settled, republished) to the events chain,

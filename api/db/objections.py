@@ -131,3 +131,10 @@ def claim_detail(session: Session, objection_id: str, settlement: dict) -> None:
 def mark_republished(session: Session, objection_id: str) -> None:
     session.execute(update(Objection).where(Objection.id == objection_id).values(republished_at=now_iso())
                     .execution_options(synchronize_session=False))
+
+
+def settled_not_republished(session: Session, outcomes: tuple[str, ...]) -> list[Objection]:
+    """Settlements that changed the lake and whose profile was not republished yet."""
+    return list(session.execute(select(Objection).where(Objection.status.in_(outcomes),
+                                                        Objection.republished_at.is_(None))
+                                .order_by(Objection.settled_at)).scalars())

@@ -113,6 +113,9 @@ def publish_profiles(session: Session, profile: pd.DataFrame, features: list[str
     ``evidence``: per enterprise, the records behind its knock-out features
     (:func:`features.profile.evidence.evidence_for`); ``deliveries``: each source's latest delivery
     as of that day (:meth:`features.lake.Lake.deliveries`)."""
+    from api.db.audit import lock_events
+
+    lock_events(session)  # a filing meanwhile marks the rows after they are rewritten, not before
     published = now_iso()
     codes = profile["uscc"].astype(str).to_numpy()
     columns = []

@@ -22,12 +22,15 @@ ObjectionId = Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z-]+$", desc
 NOT_FOUND = ("OBJECTION_NOT_FOUND", "no such objection", "异议不存在")
 
 
-def shown(objection, today: dt.date | None = None, home=None) -> ObjectionPublic:
-    """An objection as the API shows it (``home``: where a transcribed holiday notice may be)."""
-    from features.workdays import working_days_between
-
+def shown(objection, today: dt.date | None = None, home=None, bank: bool = False) -> ObjectionPublic:
+    """An objection as the API shows it (``home``: where a transcribed holiday notice may be). A
+    bank is not shown where a corrected record went: that is another enterprise's record."""
     today = today or today_in_china()
-    taken = working_days_between(objection.filed_day, objection.settled_day, home) if objection.settled_day else None
+    settlement = json.loads(objection.settlement) if objection.settlement else None
+    if bank and settlement:
+        settlement.pop("moved_to", None)
+        if settlement.get("changes"):
+            settlement["changes"] = {k: v for k, v in settlement["changes"].items() if k != "uscc"}
     return ObjectionPublic(
         id=objection.id, kind=objection.kind, uscc=objection.uscc, source=objection.source,
         record=json.loads(objection.record_key) if objection.record_key else None, feature=objection.feature,
@@ -36,8 +39,8 @@ def shown(objection, today: dt.date | None = None, home=None) -> ObjectionPublic
         authorization_id=objection.authorization_id, filed_at=objection.filed_at, filed_day=objection.filed_day,
         due_day=objection.due_day, status=objection.status,
         overdue=objection.status == queries.OPEN and objection.due_day < today, settled_at=objection.settled_at,
-        settled_day=objection.settled_day, working_days_taken=taken,
-        settlement=json.loads(objection.settlement) if objection.settlement else None,
+        settled_day=objection.settled_day, working_days_taken=workflow.working_days_taken(objection, home),
+        settlement=settlement,
         republished_at=objection.republished_at)
 
 
@@ -60,7 +63,8 @@ def file_objection(body: ObjectionCreate, caller: CallerDep, request: Request) -
     filing = workflow.Filing(uscc=body.uscc, grounds=body.grounds, kind=body.kind, source=body.source,
                              record=body.record, feature=body.feature, attachments=tuple(body.attachments),
                              authorization_id=body.authorization_id)
-    return shown(workflow.file(state.sessions, state.config.home, caller, filing), home=state.config.home)
+    return shown(workflow.file(state.sessions, state.config.home, caller, filing), home=state.config.home,
+                 bank=caller.role == "bank")
 
 
 @router.get("", response_model=ObjectionsPublic, responses=responses(401, 403, 422))
@@ -80,7 +84,8 @@ def list_objections(caller: CallerDep, session: SessionDep, request: Request,
     before = due_before(today if overdue else None, due_by)
     count, rows = queries.list_objections(session, "open" if overdue else status, department, before, code,
                                           caller.id if caller.role == "bank" else None, limit, offset)
-    return ObjectionsPublic(count=count, items=[shown(o, today, request.app.state.config.home) for o in rows])
+    home = request.app.state.config.home
+    return ObjectionsPublic(count=count, items=[shown(o, today, home, caller.role == "bank") for o in rows])
 
 
 @router.get("/{objection_id}", response_model=ObjectionPublic, responses=responses(401, 403, 404, 422))
@@ -90,7 +95,7 @@ def get_objection(caller: CallerDep, session: SessionDep, request: Request,
     objection = queries.get(session, objection_id)
     if objection is None or (caller.role == "bank" and objection.filed_by != caller.id):
         raise ApiError(404, *NOT_FOUND)
-    return shown(objection, home=request.app.state.config.home)
+    return shown(objection, home=request.app.state.config.home, bank=caller.role == "bank")
 
 
 @router.post("/{objection_id}/settlement", response_model=ObjectionPublic,

@@ -387,3 +387,38 @@ def test_an_operator_files_lists_overdue_and_settles_at_the_command_line(home, t
         assert "异议处理" in page and "0.0% (0%–" in page  # late: settled after its due day, with its interval
     finally:
         settings.cache_clear()
+
+
+def test_a_record_moved_to_another_enterprise_is_not_shown_to_the_bank_and_a_failed_republication_is_finished(
+        service, monkeypatch):
+    svc = service
+    code, other = svc.codes[0], svc.codes[1]
+    source, key = _a_record_of(svc, code) or pytest.skip("no record")
+    filed = file(svc, uscc=code, source=source, record=key, authorization_id=svc.authorizations["valid"]).json()
+    ask(svc, "valid")
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(workflow, "republish", broken)
+    settled = settle(svc, filed["id"], outcome="corrected", changes={"uscc": other.lower()})
+    assert settled.status_code == 200 and settled.json()["status"] == "corrected"
+    assert settled.json()["republished_at"] is None and settled.json()["settlement"]["moved_to"] == other
+    seen_by_bank = svc.client.get(f"/v1/objections/{filed['id']}", headers=svc.headers("bank")).json()
+    assert other not in json.dumps(seen_by_bank) and other.lower() not in json.dumps(seen_by_bank)
+    monkeypatch.undo()
+    factory = sessions(make_engine(svc.url))
+    [(objection_id, republished)] = workflow.republish_pending(factory, svc.client.app.state.config.home)
+    assert objection_id == filed["id"] and sorted(republished) == sorted([code, other])
+    assert workflow.republish_pending(factory, svc.client.app.state.config.home) == []
+    feed = svc.client.get("/v1/changes", headers=svc.headers("bank")).json()["items"]
+    assert [i["uscc"] for i in feed] == [code], "the bank decided on the enterprise the record left, not the other"
+
+
+def test_keys_no_column_can_hold_are_refused_in_words(service):
+    svc = service
+    refused = file(svc, role="operator", uscc=svc.codes[0], source="tax_grades",
+                   record={"uscc": svc.codes[0], "year": "9" * 25})
+    assert refused.status_code == 422 and "year" in refused.json()["message"]
+    bad_code = file(svc, role="operator", uscc=svc.codes[0], source="tax_grades", record={"uscc": "bad", "year": "2024"})
+    assert bad_code.status_code == 422 and "uscc" in bad_code.json()["message"]

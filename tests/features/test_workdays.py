@@ -78,7 +78,12 @@ def test_a_year_the_package_lacks_is_read_from_the_notice_the_operator_transcrib
     for text, rule in (('holidays = ["x"]', "notice"), (f'notice = "n"\nholidays = ["{saturday}"]', "weekends are off"),
                        (f'notice = "n"\nworking_days = ["{weekday_off}"]', "weekend days worked"),
                        (f'notice = "n"\nholidays = ["{year - 1}-03-02"]', f"not in {year}"),
-                       ('notice = "n"\nholidays = "2027-01-01"', "must be a list"), ("notice = ", "cannot read")):
+                       ('notice = "n"\nholidays = "2027-01-01"', "must be a list"), ("notice = ", "cannot read"),
+                       (f'notice = "n"\nholidays = [{weekday_off}T00:00:00]', "is not a day")):
         path.write_text(text, "utf-8")
         with pytest.raises(NoticeFileError, match=rule):
             is_working_day(dt.date(year, 6, 1), tmp_path)
+    path.unlink()
+    path.mkdir()  # not a file at all
+    with pytest.raises(NoticeFileError, match="cannot read"):
+        is_working_day(dt.date(year, 6, 1), tmp_path)
