@@ -105,18 +105,20 @@ def _goal(from_grade: np.ndarray, from_decision: np.ndarray, grade: np.ndarray, 
 
 def advise(bundle: ModelBundle, profile: pd.DataFrame, requested_yuan: np.ndarray | None = None,
            max_actions: int = len(ACTIONS), num_threads: int | None = None,
-           decided: Decisions | None = None) -> list[Advice | None]:
+           decided: Decisions | None = None, disputed: list[set[str]] | None = None) -> list[Advice | None]:
     """Per row of ``profile``: the :class:`Advice` for it, or None (graded A and approved, or no
     lawful set of actions its record allows improves its decision). ``requested_yuan`` (per row,
     NaN for none) caps the promised limits as it capped the decisions. ``num_threads`` for the
     boosters: by default one for a handful of rows (a thread pool costs more than it saves there).
     ``decided``: the profile's decisions when the caller has made them already (same rows, same
-    requested amounts), so that they are not made twice."""
+    requested amounts), so that they are not made twice. ``disputed``: per row, the knock-out
+    features resting only on records under objection, as the decisions were made with them."""
     profile = profile.reset_index(drop=True)
     if num_threads is None:
         num_threads = 1 if len(profile) < 100 else 0
     requested = None if requested_yuan is None else np.asarray(requested_yuan, dtype=float)
-    now = decided if decided is not None else bundle.decide(profile, requested, explain=False, num_threads=num_threads)
+    now = decided if decided is not None else bundle.decide(profile, requested, explain=False, num_threads=num_threads,
+                                                            disputed=disputed)
     by_code = {a.code: a for a in ACTIONS}
     allowed = np.column_stack([applicable(a, profile) for a in ACTIONS]) if len(profile) else \
         np.zeros((0, len(ACTIONS)), dtype=bool)
@@ -146,7 +148,7 @@ def advise(bundle: ModelBundle, profile: pd.DataFrame, requested_yuan: np.ndarra
         if membership[:, k].any():
             _change(trial, action, membership[:, k])
     scored = bundle.decide(trial, None if requested is None else requested[owners], explain=False,
-                           num_threads=num_threads)
+                           num_threads=num_threads, disputed=None if disputed is None else [disputed[i] for i in owners])
     reached = _goal(now.grade[owners], now.decision[owners], scored.grade, scored.decision)
     sizes = membership.sum(axis=1)
     best: dict[int, int] = {}

@@ -180,15 +180,16 @@ class ModelBundle:
         return str(self.meta.get("model_version") or self.meta["bundle_id"])
 
     def decide(self, profile: pd.DataFrame, requested_yuan: np.ndarray | None = None,
-               num_threads: int = 0, explain: bool = True) -> Decisions:
+               num_threads: int = 0, explain: bool = True, disputed: list[set[str]] | None = None) -> Decisions:
         """Decisions for profile rows (one per enterprise). ``explain=False`` leaves the reasons
         out (``contributions`` is None): the same PD, grade and limit for a fraction of the cost,
-        for measuring a model on many loans."""
+        for measuring a model on many loans. ``disputed``: per row, the knock-out features resting
+        only on records under objection (:meth:`Policy.decide`)."""
         codes = profile["uscc"].to_numpy() if "uscc" in profile else np.arange(len(profile))
         capacity_matrix = None if self.capacity_model.feature_names_ == self.features else \
             self.capacity_model.matrix(profile)
         return self._decide(self.pd_model.matrix(profile), capacity_matrix, profile, codes, requested_yuan,
-                            num_threads, explain)
+                            num_threads, explain, disputed=disputed)
 
     def decide_rows(self, rows: list[list], order: list[str], codes: list[str],
                     requested_yuan: np.ndarray | None = None, num_threads: int = 1,

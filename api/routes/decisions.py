@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.exc import IntegrityError
 
 from api.db import repository
-from api.decide import normalised_code, public
+from api.decide import disputed_knockouts, normalised_code, public
 from api.deps import BankDep, BankOrRegulatorDep, HolderDep, RegulatorDep, SessionDep
 from api.errors import ApiError, responses
 from api.regulator_report import render
@@ -74,7 +74,9 @@ def _advice(session, decision, holder) -> tuple[dict | None, str | None, bool, o
 
     row = pd.DataFrame([profile.values], columns=feature_names()).assign(uscc=decision.uscc)
     requested = [float("nan") if decision.requested_amount is None else float(decision.requested_amount)]
-    found = advise(bundle, row, requested)[0]
+    # the knock-outs resting only on disputed records refer in the advice's decisions as they do in the service's
+    disputed = [disputed_knockouts(profile)] if profile.disputes else None
+    found = advise(bundle, row, requested, disputed=disputed)[0]
     if found is None:
         why = "grade A and approved: nothing to improve" if (decision.grade == "A" and decision.decision == "approve") \
             else "no action the record allows improves the grade or the decision"

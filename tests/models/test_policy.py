@@ -42,6 +42,30 @@ def test_a_knockout_makes_the_decision_stricter_and_is_named():
     assert [[k.code for k in h] for h in hits] == [["KO01"], ["KO02"], []]
 
 
+def test_a_knockout_resting_only_on_disputed_records_refers_citing_the_basis_for_it(tmp_path):
+    profile = pd.DataFrame({"dishonest_listed_now": [1.0, 1.0, 0.0], "penalty_serious_36m": [0.0, 2.0, 2.0]})
+    grades = np.array(["A", "A", "A"])
+    decision, hits = POLICY.decide(grades, profile, [{"dishonest_listed_now"}, set(), {"penalty_serious_36m"}])
+    assert list(decision) == ["refer", "decline", "refer"]
+    relieved, undisputed = hits[0][0], hits[1][0]
+    assert relieved.under_objection and relieved.decision == "refer" and "征信业管理条例" in relieved.legal_basis
+    assert not undisputed.under_objection and undisputed.decision == "decline"
+    assert hits[2][0].under_objection and hits[2][0].legal_basis == POLICY.knockouts[1].legal_basis  # refers anyway
+    assert list(POLICY.decide(grades, profile)[0]) == ["decline", "decline", "refer"]  # no disputes: as before
+    # a policy that declares no relief decides as written, and says the record is disputed
+    text = DEFAULT_POLICY.read_text("utf-8")
+    start = text.index("[objections]")
+    older = Policy.load(_write(tmp_path, text[:start] + text[text.index("[freshness]"):]))
+    decision, hits = older.decide(grades, profile, [{"dishonest_listed_now"}, set(), set()])
+    assert decision[0] == "decline" and hits[0][0].under_objection
+    for broken, message in (('knockout_while_disputed = "refer"', "must be refer or decline"),
+                            ('legal_basis = "《征信业管理条例》', "legal_basis is missing")):
+        replaced = text.replace(broken, 'knockout_while_disputed = "approve"' if "knockout" in broken else
+                                'legal_basis = " " # 《征信业管理条例》', 1)
+        with pytest.raises(PolicyError, match=message):
+            Policy.load(_write(tmp_path, replaced))
+
+
 def test_limits_are_capped_rounded_and_zero_when_declined():
     capacity = np.array([100_000_000.0, 1_234_567.0, 1_000_000.0, 15_000.0, np.nan])
     grades = np.array(["A", "B", "A", "A", "A"])
