@@ -131,10 +131,13 @@ class ServiceMiddleware:
         return 413
 
 
-def create_app(config: Settings | None = None) -> FastAPI:
-    """The service, configured by ``config`` (the environment by default)."""
+def create_app(config: Settings | None = None, serving_process: bool = False) -> FastAPI:
+    """The service, configured by ``config`` (the environment by default). ``serving_process``:
+    the app is its process's only work (a worker of ``xyd serve``), so the heap is frozen once the
+    model is loaded (:func:`api.model_holder.freeze_heap`); an app inside another program (a test,
+    a notebook) leaves that program's heap alone."""
     config = config or env_settings()
-    holder = ModelHolder(config.model_alias, config.home / "models" / "registry-cache")
+    holder = ModelHolder(config.model_alias, config.home / "models" / "registry-cache", freeze=serving_process)
     access_log = AccessLog.configured(config.access_log, config.home, config.access_log_max_bytes,
                                       config.access_log_backups)
 
@@ -159,7 +162,8 @@ def create_app(config: Settings | None = None) -> FastAPI:
         threading.Thread(target=base_font, name="xyd-typeface", daemon=True).start()
         if holder.bundle is None:
             log.warning("no model loaded: %s", holder.problem)
-        freeze_heap()  # the libraries' and the model's objects, which a full collection would walk again and again
+        if serving_process:
+            freeze_heap()  # the libraries' and the model's objects, which a full collection would walk again and again
         # the lifespan's state reaches the HTTP protocol too, which logs the heads it refuses (431)
         yield {"xyd_access_log": access_log} if access_log is not None else {}
         holder.stop()
@@ -216,4 +220,4 @@ def _document_errors(app: FastAPI) -> None:
 
 def app_from_env() -> FastAPI:
     """The factory ``xyd serve`` hands to uvicorn (one app per worker)."""
-    return create_app()
+    return create_app(serving_process=True)

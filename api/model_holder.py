@@ -29,10 +29,11 @@ def freeze_heap() -> None:
 
 
 class ModelHolder:
-    """The registered model under ``alias``, downloaded into ``cache``."""
+    """The registered model under ``alias``, downloaded into ``cache``; ``freeze``: freeze the heap
+    after each load (a serving worker's, :func:`freeze_heap`)."""
 
-    def __init__(self, alias: str, cache: Path):
-        self.alias, self.cache = alias, Path(cache)
+    def __init__(self, alias: str, cache: Path, freeze: bool = False):
+        self.alias, self.cache, self.freeze = alias, Path(cache), freeze
         self.bundle: ModelBundle | None = None
         self.problem: str | None = "not loaded yet"
         self._lock = threading.Lock()
@@ -56,7 +57,8 @@ class ModelHolder:
                     bundle.reference_summary()  # builds the explainer now, not in the first request
                     self.bundle = bundle
                     log.info("model %s %s loaded (was %s)", self.alias, version, before)
-                    freeze_heap()
+                    if self.freeze:
+                        freeze_heap()
                 self.problem = None
             except tracking.ModelNotFound as error:
                 self.problem = str(error)

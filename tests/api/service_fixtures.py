@@ -24,9 +24,9 @@ from api.db.engine import make_engine, sessions, upgrade, writing
 from api.main import create_app
 from api.settings import Settings
 from features.lake import Lake
-from features.profile.build import build
+from features.profile.build import build, unseen_runs
 from features.profile.evidence import evidence_for
-from features.profile.store import registered_names
+from features.profile.store import ProfileStore, registered_names
 from features.registry import feature_names, feature_set_version
 from features.uscc import random_codes
 
@@ -130,7 +130,10 @@ def prepare_database(url: str, home) -> tuple[dict, dict, list[str], dict]:
     """Migrate, publish the profile, add clients and authorisations of every kind."""
     upgrade(url)
     factory = sessions(make_engine(url))
-    profile = build(home, AS_OF).profile
+    store = ProfileStore(home)  # built once per home: the service tests of a session share the model city's
+    reusable = store.exists(AS_OF) and store.info(AS_OF).feature_set_version == feature_set_version() \
+        and not unseen_runs(Lake(home), store.info(AS_OF))
+    profile = store.read(AS_OF) if reusable else build(home, AS_OF).profile
     codes = list(profile["uscc"].iloc[:40])
     listed = profile.loc[profile["dishonest_listed_now"] == 1, "uscc"]
     penalised = profile.loc[(profile["penalty_serious_36m"] >= 1) & (profile["dishonest_listed_now"] == 0), "uscc"]
