@@ -41,7 +41,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from model_bench import ensure_city  # noqa: E402
-from service_bench import AS_OF, CITY_SEED, HOME, STATE, ensure_champion, free_port, wrk  # noqa: E402
+from service_bench import (AS_OF, CITY_SEED, HOME, STATE, ensure_champion, fresh_database, serving,  # noqa: E402
+                           wrk)
 from synth_bench import machine  # noqa: E402
 
 OPEN_OBJECTIONS = 10_000
@@ -162,32 +163,20 @@ def run_once(name: str, url: str, env: dict, seconds: int, run: int) -> dict:
     home = Path(tempfile.mkdtemp(prefix="xyd-objections-", dir=STATE)) / "home"
     subprocess.run(["cp", "-al", str(HOME), str(home)], check=True)  # every file is replaced by rename, never rewritten
     state = prepare(url, home)
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", "2"],
-                              env={**env, "XYD_DATABASE_URL": url, "XYD_MODEL_CHECK_SECONDS": "0", "XYD_HOME": str(home)},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
     try:
-        import httpx
-        for _ in range(300):
-            try:
-                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        codes = sorted(state["authorizations"])
-        corrected = correction_to_decision(base, state, codes[run % len(codes)])
-        script = Path(tempfile.mkdtemp()) / "list.lua"
-        paths = [f"/v1/objections?status=open&department={httpx.URL('', params={'d': d}).query.decode()[2:]}&limit=100"
-                 for d in state["departments"]] + ["/v1/objections?overdue=true&limit=100"]
-        script.write_text(LIST_LUA % (",".join(f"'{p}'" for p in paths), state["operator_key"]))
-        wrk(base, 1, 2, script)  # warm-up
-        listing = wrk(base, 1, seconds, script)
-        count = httpx.get(base + "/v1/objections?status=open&limit=1",
-                          headers={"Authorization": f"Bearer {state['operator_key']}"}).json()["count"]
+        with serving(url, env, home) as (_, base):
+            import httpx
+            codes = sorted(state["authorizations"])
+            corrected = correction_to_decision(base, state, codes[run % len(codes)])
+            script = Path(tempfile.mkdtemp()) / "list.lua"
+            paths = [f"/v1/objections?status=open&department={httpx.URL('', params={'d': d}).query.decode()[2:]}"
+                     "&limit=100" for d in state["departments"]] + ["/v1/objections?overdue=true&limit=100"]
+            script.write_text(LIST_LUA % (",".join(f"'{p}'" for p in paths), state["operator_key"]))
+            wrk(base, 1, 2, script)  # warm-up
+            listing = wrk(base, 1, seconds, script)
+            count = httpx.get(base + "/v1/objections?status=open&limit=1",
+                              headers={"Authorization": f"Bearer {state['operator_key']}"}).json()["count"]
     finally:
-        server.terminate()
-        server.wait(timeout=30)
         shutil.rmtree(home.parent, ignore_errors=True)
     print(f"{name:<10} run {run + 1}: correction settled → next decision {corrected['to_decision']:.1f} s "
           f"(settlement call {corrected['settlement']:.1f} s: lake write, --changed rebuild, republish; target ≤ 60 s); "
@@ -226,23 +215,8 @@ def main() -> None:
 
 
 def _on_fresh_database(name: str, env: dict, seconds: int, run: int) -> dict:
-    if name == "sqlite":
-        path = STATE / f"xyd-objections-{uuid.uuid4().hex[:8]}.db"
-        try:
-            return run_once("SQLite", f"sqlite:///{path.resolve()}", env, seconds, run)
-        finally:
-            for leftover in STATE.glob(path.name + "*"):
-                leftover.unlink()
-    from sqlalchemy import create_engine, text
-    database = f"xyd_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test", isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{database}"'))
-    try:
-        return run_once("PostgreSQL", f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}", env, seconds, run)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+    with fresh_database(name) as (label, url):
+        return run_once(label, url, env, seconds, run)
 
 
 if __name__ == "__main__":

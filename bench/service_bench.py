@@ -15,6 +15,7 @@ are on, as in production), and, one at a time, the latency of advice and of the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -152,23 +153,11 @@ def run_database(name: str, url: str, env: dict, seconds: int) -> dict:
     script = Path(tempfile.mkdtemp()) / "pre_credit.lua"
     bodies = ",".join(f"'{{\"uscc\":\"{c}\",\"authorization_id\":\"{a}\"}}'" for c, a in questions)
     script.write_text(LUA % (bodies, key))
-    port = free_port()
     # the service's own state (signing key, checkpoints, access log, model cache) per run: checkpoints
     # belong to one chain, and each run has a fresh database
     served = Path(tempfile.mkdtemp(prefix="xyd-served-", dir=STATE))
-    server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", "2"],
-                              env={**env, "XYD_DATABASE_URL": url, "XYD_MODEL_CHECK_SECONDS": "0",
-                                   "XYD_HOME": str(served)},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
+    with serving(url, env, served) as (server, base):
         import httpx
-        for _ in range(300):
-            try:
-                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
         one = httpx.post(base + "/v1/pre-credit", json=dict(zip(("uscc", "authorization_id"), questions[0])),
                          headers={"Authorization": f"Bearer {key}"})
         answer_bytes, receipt_bytes = len(one.content), len(json.dumps(one.json()["receipt"], ensure_ascii=False).encode())
@@ -177,9 +166,6 @@ def run_database(name: str, url: str, env: dict, seconds: int) -> dict:
         health = wrk(base, 32, seconds, None, "/healthz")
         advice = advice_latency(base, key, questions[:200], regulator)
         memory = worker_memory(server)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     for connections, r in results.items():
         print(f"{name:<10} {connections:>2} client(s): {r['rps']:8.0f} decisions/s  p50 {r['p50']:6.2f} ms  "
               f"p99 {r['p99']:6.2f} ms  errors {r['errors']}")
@@ -270,23 +256,56 @@ def main() -> None:
 
 def run_once(name: str, env: dict, seconds: int) -> dict:
     """One run on a fresh database."""
+    with fresh_database(name) as (label, url):
+        return run_database(label, url, env, seconds)
+
+
+@contextlib.contextmanager
+def fresh_database(name: str):
+    """A new, empty database of kind ``name`` (sqlite or postgresql) for one run, dropped after it:
+    yields its label and URL."""
     if name == "sqlite":
         path = STATE / f"xyd-{uuid.uuid4().hex[:8]}.db"
         try:
-            return run_database("SQLite", f"sqlite:///{path.resolve()}", env, seconds)
+            yield "SQLite", f"sqlite:///{path.resolve()}"
         finally:
             for leftover in STATE.glob(path.name + "*"):
                 leftover.unlink()
+        return
     from sqlalchemy import create_engine, text
     database = f"xyd_bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test", isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{database}"'))
     try:
-        return run_database("PostgreSQL", f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}", env, seconds)
+        yield "PostgreSQL", f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+
+
+@contextlib.contextmanager
+def serving(url: str, env: dict, home: Path):
+    """``xyd serve --workers 2`` on ``url`` with its state under ``home``, once it is ready:
+    yields the server process and its base URL; stopped after."""
+    import httpx
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", "2"],
+                              env={**env, "XYD_DATABASE_URL": url, "XYD_MODEL_CHECK_SECONDS": "0", "XYD_HOME": str(home)},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        yield server, base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 if __name__ == "__main__":
