@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, bindparam, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from api.db.repository import now_iso
@@ -65,14 +65,23 @@ def dispute_entry(objection: Objection) -> dict:
             "filed": objection.filed_day.isoformat(), "due": objection.due_day.isoformat()}
 
 
-def refresh_disputes(session: Session, usccs: list[str]) -> None:
-    """Write each enterprise's open objections into its published profile (null when none)."""
-    for code in set(usccs):
-        rows = session.execute(select(Objection).where(Objection.uscc == code, Objection.status == OPEN)
-                               .order_by(Objection.filed_at)).scalars().all()
-        value = json.dumps([dispute_entry(o) for o in rows], ensure_ascii=False) if rows else None
-        session.execute(update(PublishedProfile).where(PublishedProfile.uscc == code).values(disputes=value)
-                        .execution_options(synchronize_session=False))
+_SET_DISPUTES = (update(PublishedProfile.__table__).where(PublishedProfile.__table__.c.uscc == bindparam("code"))
+                 .values(disputes=bindparam("value")))
+
+
+def refresh_disputes(session: Session, usccs: list[str], chunk: int = 5_000) -> None:
+    """Write each enterprise's open objections into its published profile (null when none): one
+    read and one batched update per chunk of enterprises (a full publish refreshes every
+    enterprise with an open objection)."""
+    codes = sorted(set(usccs))
+    for start in range(0, len(codes), chunk):
+        part = codes[start:start + chunk]
+        found: dict[str, list[dict]] = {code: [] for code in part}
+        for objection in session.execute(select(Objection).where(Objection.uscc.in_(part), Objection.status == OPEN)
+                                         .order_by(Objection.filed_at)).scalars():
+            found[objection.uscc].append(dispute_entry(objection))
+        session.execute(_SET_DISPUTES, [{"code": code, "value": json.dumps(entries, ensure_ascii=False) if entries else None}
+                                        for code, entries in found.items()])
 
 
 def enterprises_with_open_objections(session: Session) -> list[str]:
