@@ -54,7 +54,7 @@ class ModelHolder:
                 version = tracking.version_for(self.alias)
                 if version != before:
                     bundle = tracking.load_bundle(version, self.cache)
-                    bundle.reference_summary()  # builds the explainer now, not in the first request
+                    bundle.reference_summaries()  # builds every explainer now, not in the first requests
                     self.bundle = bundle
                     log.info("model %s %s loaded (was %s)", self.alias, version, before)
                     if self.freeze:

@@ -48,7 +48,12 @@ FAMILIES = {  # family: (code prefix, 中文, English)
 UNITS = ("yuan", "count", "share", "months", "days", "years", "log_ratio", "correlation", "flag",
          "category", "kWh", "m3", "grade_steps", "ratio")
 
+KINDS = ("behaviour", "firmographic", "coverage")
+"""What a feature describes: what the enterprise does, what it is, or what the platform holds of it."""
+
 TAX_GRADES = ("A", "B", "M", "C", "D")
+"""The tax credit levels from the safest to the riskiest: M (a new taxpayer, not yet graded on a
+full year) sits between B and C, as the tax bureau's own treatment of M does (国家税务总局公告2018年第8号)."""
 GRADE_POINTS = {"A": 4.0, "B": 3.0, "C": 2.0, "D": 1.0}
 """Ordinal points of the graded tax credit levels; M (a new taxpayer) is not graded."""
 
@@ -76,6 +81,14 @@ class Feature:
     monotone: int
     categories: tuple[str, ...] = ()
     code: str = ""
+    ordered: bool = False
+    """Categories with a natural order, declared from the safest to the riskiest: the model reads
+    them as ranks (0, 1, …) under the feature's monotone constraint; a missing value stays an
+    absence, never a level."""
+    kind: str = "behaviour"
+    """What the feature describes (:data:`KINDS`): the enterprise's ``behaviour``, what the firm
+    ``firmographic``-ally *is* (never a reason, never advice, its share shown apart), or the
+    platform's ``coverage`` of a source (part of the absence logic, never a model input)."""
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -89,8 +102,12 @@ class Feature:
             raise ValueError(f"feature {self.name}: unknown sources {unknown or '(none)'}")
         if (self.unit == "category") != bool(self.categories):
             raise ValueError(f"feature {self.name}: a category feature needs categories, and only it")
-        if self.categories and self.monotone:
-            raise ValueError(f"feature {self.name}: a category feature cannot be monotone")
+        if self.categories and self.monotone and not self.ordered:
+            raise ValueError(f"feature {self.name}: an unordered category feature cannot be monotone")
+        if self.ordered and not self.categories:
+            raise ValueError(f"feature {self.name}: only a category feature can be ordered")
+        if self.kind not in KINDS:
+            raise ValueError(f"feature {self.name}: kind must be one of {KINDS}; got {self.kind!r}")
 
     @property
     def is_categorical(self) -> bool:
@@ -114,9 +131,10 @@ class Feature:
         return out
 
 
-def _f(name, family, sources, window, zh, en, unit, monotone, categories=()) -> Feature:
+def _f(name, family, sources, window, zh, en, unit, monotone, categories=(), ordered=False, kind=None) -> Feature:
     sources = (sources,) if isinstance(sources, str) else tuple(sources)
-    return Feature(name, family, sources, window, zh, en, unit, monotone, tuple(categories))
+    kind = kind or {"firmographics": "firmographic", "coverage": "coverage"}.get(family, "behaviour")
+    return Feature(name, family, sources, window, zh, en, unit, monotone, tuple(categories), ordered=ordered, kind=kind)
 
 
 TAX, GRADES = "tax_filings", "tax_grades"
@@ -138,7 +156,8 @@ def _tax() -> list[Feature]:
            "log_ratio", -1),
         _f("tax_sales_volatility_12m", "tax", TAX, 12, "近12个月月度销售额变异系数",
            "coefficient of variation of monthly sales over the last 12 months", "ratio", 1),
-        _f("tax_months_filed_12m", "tax", TAX, 12, "近12个月申报月数", "months with a tax return in the last 12",
+        _f("tax_months_filed_12m", "tax", TAX, 12, "近12个月申报月数（成立前的月份不计为未申报）",
+           "months with a tax return in the last 12 (months before the enterprise existed count as filed)",
            "months", -1),
         _f("tax_months_late_12m", "tax", TAX, 12, "近12个月逾期申报月数", "months filed late in the last 12",
            "months", 1),
@@ -163,8 +182,8 @@ def _tax() -> list[Feature]:
            "share of the tax due over the last 24 months left unpaid", "share", 1),
         _f("tax_months_since_last_filing", "tax", TAX, None, "距最近一次申报的月数",
            "months from the latest return to the anchor month", "months", 1),
-        _f("tax_grade_latest", "tax", GRADES, None, "最新纳税信用级别", "latest tax credit grade", "category", 0,
-           TAX_GRADES),
+        _f("tax_grade_latest", "tax", GRADES, None, "最新纳税信用级别", "latest tax credit grade", "category", 1,
+           TAX_GRADES, ordered=True),
         _f("tax_grade_is_a", "tax", GRADES, None, "最新纳税信用级别为A级", "latest tax credit grade is A", "flag", -1),
         _f("tax_grade_is_c_or_d", "tax", GRADES, None, "最新纳税信用级别为C级或D级",
            "latest tax credit grade is C or D", "flag", 1),
@@ -364,6 +383,20 @@ def feature_names() -> list[str]:
     return [f.name for f in FEATURES]
 
 
+def features_of_kind(kind: str) -> tuple[str, ...]:
+    """The names of the features of one :data:`KINDS` kind, in registry order."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}; got {kind!r}")
+    return tuple(f.name for f in FEATURES if f.kind == kind)
+
+
+def model_features() -> list[str]:
+    """The features a model may read: every one but the coverage flags. Whether the platform holds
+    a source is already in its features (missing, or a register's zero count), and a flag the model
+    read would be a reason of its own ("holds court cases: yes") that says nothing of behaviour."""
+    return [f.name for f in FEATURES if f.kind != "coverage"]
+
+
 def get_feature(name: str) -> Feature:
     """The feature called ``name``, or a ValueError naming the families to look in."""
     try:
@@ -448,6 +481,11 @@ class Action:
     needs: tuple[str, ...] = ()
     """Actions that must come with this one wherever they apply (a year of paying in full
     starts by paying what is owed now)."""
+    supplies: str | None = None
+    """A source the action lets the platform hold (the enterprise authorises a department to share
+    it): not a change of behaviour but of what the platform can judge. Advice re-scores it with the
+    source's features at the values of the typical approved borrower of the enterprise's kind (its
+    reference), and says so."""
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -472,6 +510,10 @@ ACTIONS: tuple[Action, ...] = (
            when=(("court_open_cases", ">", 0.0),),
            sets=(("court_open_cases", 0.0), ("court_open_amount", 0.0), ("dishonest_listed_now", 0.0)),
            amount="court_open_amount", legal_basis=BASIS_DISHONEST_REMOVAL),
+    Action("AC10", "履行生效法律文书确定的义务，申请法院删除失信被执行人信息",
+           "perform what the judgement requires and ask the court to remove the dishonest-debtor listing",
+           when=(("dishonest_listed_now", ">=", 1.0), ("court_open_cases", "==", 0.0)),
+           sets=(("dishonest_listed_now", 0.0),), legal_basis=BASIS_DISHONEST_REMOVAL),
     Action("AC06", "对公示期满的一般行政处罚申请信用修复", "apply for credit repair of the minor penalties past their publicity period",
            when=(("penalty_count_36m", ">", 0.0), ("penalty_serious_36m", "==", 0.0),
                  ("penalty_days_since_last", ">=", 90.0)),
@@ -491,13 +533,81 @@ ACTIONS: tuple[Action, ...] = (
            when=(("tax_months_in_arrears_12m", ">", 0.0),),
            sets=(("tax_months_in_arrears_12m", 0.0), ("tax_arrears_12m", 0.0), ("tax_arrears_share_3m", 0.0)),
            horizon="12m", needs=("AC01",)),
+    Action("DA01", "授权平台向税务部门调取本企业的纳税申报信息（银税互动）",
+           "authorise the platform to obtain its tax returns from the tax bureau (bank-tax interaction)",
+           when=(("has_tax_filings", "==", 0.0),), sets=(), supplies=TAX,
+           legal_basis="《国务院办公厅关于加强信用信息共享应用促进中小微企业融资的实施方案》（国办发〔2021〕52号）（经企业授权共享纳税信息）"),
+    Action("DA02", "授权平台向供电公司调取本企业的用电信息",
+           "authorise the platform to obtain its electricity bills from the power company",
+           when=(("has_electricity", "==", 0.0),), sets=(), supplies="electricity",
+           legal_basis="《国务院办公厅关于加强信用信息共享应用促进中小微企业融资的实施方案》（国办发〔2021〕52号）（经企业授权共享水电气费信息）"),
 )
-"""The actions advice may suggest (:mod:`models.advice`)."""
+"""The actions advice may suggest (:mod:`models.advice`): changes of behaviour (AC…) and data the
+enterprise can let the platform hold (DA…)."""
 
 
 def actionable_features() -> set[str]:
     """Features some action changes; every other feature is not actionable."""
     return {f for action in ACTIONS for f in action.features}
+
+
+# ---------------------------------------------------------------------- encouraged behaviour
+#
+# What the city encourages (work plan items 15 and 17: credit commitments, innovation, tax
+# honesty), declared as a change to the *records*, the way it happens in life: a right granted, a
+# commitment made, a grade raised. ``moves`` lists every feature the new record may change and the
+# way it moves (+1 up, -1 down: for an ordered category, towards its later levels); a test rebuilds
+# profiles from the changed records and holds the declaration to what really changes. The policy
+# names the actions it encourages (``[fair_use] encouraged``); the PD model may then only fall and
+# the capacity model only rise as each moved feature moves (models.policy.Policy.monotone).
+
+
+@dataclass(frozen=True)
+class Encouraged:
+    """A behaviour the city encourages, as the record it adds or changes.
+
+    ``source``: the lake source the record belongs to. ``record``: the new record's columns (values
+    "as_of" and "never" are the day of the profile and no date at all); ``regrade``: instead of a
+    new record, the latest evaluated year's grade becomes this one (a grade raised)."""
+
+    code: str
+    zh: str
+    en: str
+    source: str
+    moves: tuple[tuple[str, int], ...]
+    record: tuple[tuple[str, object], ...] = ()
+    regrade: str | None = None
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return tuple(f for f, _ in self.moves)
+
+
+def _new_right(code: str, ip_type: str, zh: str, en: str, counts: tuple[str, ...]) -> Encouraged:
+    return Encouraged(code, f"新获一项{zh}", f"a new {en} granted", "intellectual_property",
+                      moves=tuple((f, 1) for f in (*counts, "has_intellectual_property", "sources_covered")),
+                      record=(("ip_type", ip_type), ("application_date", "as_of"), ("grant_date", "as_of"),
+                              ("lapse_date", "never"), ("pledge_date", "never")))
+
+
+ENCOURAGED: tuple[Encouraged, ...] = (
+    _new_right("EN01", "invention_patent", "发明专利授权", "invention patent", ("ip_invention_patents", "ip_patents_granted_24m")),
+    _new_right("EN02", "utility_model", "实用新型专利授权", "utility-model patent", ("ip_utility_models", "ip_patents_granted_24m")),
+    _new_right("EN03", "design_patent", "外观设计专利授权", "design patent", ("ip_design_patents", "ip_patents_granted_24m")),
+    _new_right("EN04", "trademark", "注册商标", "registered trademark", ("ip_trademarks",)),
+    _new_right("EN05", "software_copyright", "软件著作权登记", "software copyright", ("ip_software_copyrights",)),
+    Encouraged("EN06", "作出一项信用承诺", "a new credit commitment made", "credit_commitments",
+               moves=(("commitment_count_24m", 1), ("commitment_pending", 1), ("has_commitments", 1),
+                      ("sources_covered", 1)),
+               record=(("commitment_date", "as_of"), ("status", "pending"), ("verified_date", "never"))),
+    Encouraged("EN07", "纳税信用级别升为A级", "the tax credit grade raised to A", "tax_grades",
+               moves=(("tax_grade_latest", -1), ("tax_grade_is_a", 1), ("tax_grade_is_c_or_d", -1),
+                      ("tax_grade_change", 1), ("tax_grade_a_years_3y", 1)),
+               regrade="A"),
+)
+"""Every behaviour the policy may encourage (``[fair_use] encouraged`` names them by code)."""
+
+ENCOURAGED_BY_CODE = {e.code: e for e in ENCOURAGED}
 
 
 # ---------------------------------------------------------------------- what absence means

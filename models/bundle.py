@@ -43,15 +43,22 @@ class Decisions:
     limit: np.ndarray
     capacity: np.ndarray
     margin: np.ndarray
-    base_value: float
+    base_value: np.ndarray  # per row: the margin of the reference it is explained against
     contributions: np.ndarray | None  # None when decided without explanations
     features: list[str]
     knockouts: list[list]
     values: pd.DataFrame = field(repr=False, default=None)
-    reference: dict | None = None  # what the contributions are measured against (ModelBundle.reference_summary)
+    reference: dict | None = None  # reference group → what contributions are measured against (ModelBundle.reference_summary)
     stated: StatedReasons | None = field(repr=False, default=None)  # the reasons named (models.explain.ReasonPlan)
     rules: dict | None = field(repr=False, default=None)  # ModelBundle.rules(): the numbers that made them
     requested: np.ndarray | None = field(repr=False, default=None)
+    reference_keys: np.ndarray | None = field(repr=False, default=None)  # per row, its reference group
+    policy: Policy | None = field(repr=False, default=None)  # the policy that decided: the rights it states
+
+    def reference_of(self, i: int) -> dict:
+        """The summary of the reference row ``i`` is explained against."""
+        key = None if self.reference_keys is None else self.reference_keys[i]
+        return (self.reference or {}).get(key) or {}
 
     def __len__(self) -> int:
         return len(self.pd)
@@ -59,18 +66,22 @@ class Decisions:
     def reasons(self, i: int) -> dict:
         """Row ``i``'s knock-outs, adverse and positive reasons in words (see
         :class:`models.explain.ReasonPlan`), what they cover, and the features never named."""
-        reference = (self.reference or {}).get("values", {})
-        stated = self.stated.row(i, lambda feature: _value_at(self.values, feature, i), reference)
+        reference = self.reference_of(i)
+        stated = self.stated.row(i, lambda feature: _value_at(self.values, feature, i), reference.get("values", {}))
+        rights = [] if self.policy is None else self.policy.rights_for(
+            str(self.decision[i]), [k.feature for k in self.knockouts[i]],
+            [s for item in stated["adverse"] for s in item.get("sources", [])])
         return {
             "knockouts": [{"code": k.code, "zh": k.zh, "en": k.en, "decision": k.decision, "legal_basis": k.legal_basis,
                            "feature": k.feature, "value": plain_value(_value_at(self.values, k.feature, i)),
                            **({"under_objection": True} if k.under_objection else {})}
                           for k in self.knockouts[i]],
             **stated,
-            "base_value": round(self.base_value, 6),
+            "base_value": round(float(self.base_value[i]), 6),
             "margin": round(float(self.margin[i]), 6),
-            "reference": {k: v for k, v in (self.reference or {}).items() if k != "values"},
+            "reference": {k: v for k, v in reference.items() if k != "values"},
             "computation": self.computation(i),
+            "rights": rights,
         }
 
     def computation(self, i: int) -> dict:
@@ -126,30 +137,86 @@ REFERENCE_GRADE = "B"
 MIN_REFERENCE_GROUP = 30
 """The reference is the median profile of at least this many enterprises; a thinner group of
 grade-B approvals gives way to every approval, and that to every fitted loan."""
+REFERENCE_GROUP = "entity_type"
+"""Each enterprise is explained against the reference of its own kind of entity: an individual
+business is compared with the individual businesses the model approves, so that what it is in law
+(no registered capital to speak of, no tax grade for most) is not read against it as behaviour."""
 
 
 def reference_for(bundle: ModelBundle, loans: pd.DataFrame) -> dict:
-    """The reference profile decisions are explained against: the median profile of the fitted
+    """The reference profiles decisions are explained against: the median profile of the fitted
     loans the bundle itself approves in grade B (the typical good-but-not-best borrower, whom an
     enterprise can picture and a regulator can check), or, in a book too thin for that, of every
-    loan it approves, or of every loan. See :func:`models.explain.reference_values`."""
+    loan it approves, or of every loan; and the same within each kind of entity
+    (:data:`REFERENCE_GROUP`) that has at least :data:`MIN_REFERENCE_GROUP` loans (``groups``),
+    which its enterprises are explained against. See :func:`models.explain.reference_values`."""
+    from features.schemas import ENTITY_KINDS
     from models.explain import reference_values
 
     decisions = bundle.decide(loans, explain=False)
-    groups = [((decisions.grade == REFERENCE_GRADE) & (decisions.decision == "approve"),
-               "{n} 户训练样本中获批且评级为B的企业的中位画像",
-               "the median profile of the {n} training borrowers the model approves in grade B"),
-              (decisions.decision == "approve", "{n} 户训练样本中获批企业的中位画像",
-               "the median profile of the {n} training borrowers the model approves"),
-              (np.ones(len(loans), dtype=bool), "{n} 户训练样本企业的中位画像",
-               "the median profile of the {n} training borrowers")]
-    for chosen, zh, en in groups:
-        if chosen.sum() >= MIN_REFERENCE_GROUP or chosen.all():
-            break
-    n = int(chosen.sum())
     categorical = set(bundle.pd_model.encoder_.categories_)
-    return {"zh": zh.format(n=f"{n:,}"), "en": en.format(n=f"{n:,}"), "population": n,
-            "values": reference_values(loans[chosen], bundle.features, categorical)}
+
+    def median_profile(within: np.ndarray, who_zh: str, who_en: str) -> dict | None:
+        steps = [((decisions.grade == REFERENCE_GRADE) & (decisions.decision == "approve"),
+                  "{n} 户训练样本中获批且评级为B的{who}的中位画像",
+                  "the median profile of the {n} training {who} the model approves in grade B"),
+                 (decisions.decision == "approve", "{n} 户训练样本中获批{who}的中位画像",
+                  "the median profile of the {n} training {who} the model approves"),
+                 (np.ones(len(loans), dtype=bool), "{n} 户训练样本{who}的中位画像",
+                  "the median profile of the {n} training {who}")]
+        for chosen, zh, en in steps:
+            chosen = chosen & within
+            if chosen.sum() >= MIN_REFERENCE_GROUP or (chosen.all() and chosen.any()):
+                n = int(chosen.sum())
+                return {"zh": zh.format(n=f"{n:,}", who=who_zh), "en": en.format(n=f"{n:,}", who=who_en),
+                        "population": n, "values": reference_values(loans[chosen], bundle.features, categorical)}
+        return None
+
+    out = median_profile(np.ones(len(loans), dtype=bool), "企业", "borrowers")
+    if REFERENCE_GROUP in loans and REFERENCE_GROUP in bundle.features:
+        kinds = loans[REFERENCE_GROUP].astype("object").to_numpy()
+        groups = {}
+        names = {k.code: (k.zh, f"{k.en}es" if k.en.endswith("s") else f"{k.en}s") for k in ENTITY_KINDS}
+        for kind in sorted({k for k in kinds if isinstance(k, str)}):
+            zh, en = names.get(kind, (kind, kind))
+            found = median_profile(kinds == kind, zh, en)
+            if found is not None and found["population"] >= MIN_REFERENCE_GROUP:
+                groups[kind] = found
+        out["groups"] = groups
+        out["group_feature"] = REFERENCE_GROUP
+    out["supplied"] = _supplied_references(loans, decisions, categorical)
+    return out
+
+
+def _supplied_references(loans: pd.DataFrame, decisions: Decisions, categorical: set[str]) -> dict:
+    """For each source an action of advice lets the platform hold (a thin file's tax returns), the
+    values of that source's features of the typical approved borrower holding it: the median of the
+    grade-B approvals (else every approval) holding the source, per kind of entity (``"*"``: all
+    kinds). Advice re-scores a thin file with them, and says so."""
+    from features.registry import ACTIONS, COVERAGE_FLAG, FEATURES
+    from models.explain import reference_values
+
+    approved = decisions.decision == "approve"
+    out = {}
+    for source in dict.fromkeys(a.supplies for a in ACTIONS if a.supplies):
+        flag = COVERAGE_FLAG[source]
+        if flag not in loans:
+            continue
+        columns = [f.name for f in FEATURES if source in f.sources and f.kind == "behaviour" and f.name in loans]
+        holding = pd.to_numeric(loans[flag], errors="coerce").to_numpy() == 1
+        kinds = loans[REFERENCE_GROUP].astype("object").to_numpy() if REFERENCE_GROUP in loans else \
+            np.full(len(loans), "*", dtype=object)
+        by_kind = {}
+        for kind in ["*", *sorted({k for k in kinds if isinstance(k, str)})]:
+            within = holding & ((kinds == kind) if kind != "*" else True)
+            for chosen in (within & approved & (decisions.grade == REFERENCE_GRADE), within & approved):
+                if chosen.sum() >= MIN_REFERENCE_GROUP:
+                    by_kind[kind] = {"population": int(chosen.sum()),
+                                     "values": reference_values(loans[chosen], columns, categorical)}
+                    break
+        if by_kind:
+            out[source] = by_kind
+    return out
 
 
 @dataclass
@@ -171,8 +238,10 @@ class ModelBundle:
 
     @property
     def inputs(self) -> list[str]:
-        """Every profile column a decision reads: the model's features, then the knock-outs'."""
-        return list(dict.fromkeys([*self.features, *(rule.feature for rule in self.policy.knockouts)]))
+        """Every profile column a decision reads: the model's features, the knock-outs', then the
+        coverage flags its reasons read to say which sources hold nothing (:class:`ReasonPlan`)."""
+        return list(dict.fromkeys([*self.features, *(rule.feature for rule in self.policy.knockouts),
+                                   *self.reason_plan.flags]))
 
     @property
     def version(self) -> str:
@@ -203,16 +272,32 @@ class ModelBundle:
         return self._decide(matrix, capacity_matrix, RowColumns(rows, order), np.asarray(codes, dtype=object),
                             requested_yuan, num_threads, compiled=False, disputed=disputed)
 
+    def reference_key(self, value) -> str | None:
+        """The reference group an enterprise whose :data:`REFERENCE_GROUP` value is ``value`` is
+        explained against (None: the whole book's reference)."""
+        groups = (self.reference or {}).get("groups") or {}
+        return value if isinstance(value, str) and value in groups else None
+
+    def _reference(self, key: str | None) -> dict:
+        if not self.reference:
+            raise ValueError(f"model {self.version} has no reference profile to explain decisions against "
+                             "(trained before reasons were stated against a reference): retrain it with xyd train")
+        return self.reference if key is None else self.reference["groups"][key]
+
+    def explainer_for(self, key: str | None = None):
+        """The PD model's :class:`models.explain.Explainer` against the reference of group ``key``
+        (:meth:`reference_key`; None, the whole book's), built once per group."""
+        explainers = self.__dict__.setdefault("_explainers", {})
+        if key not in explainers:
+            values = self._reference(key)["values"]
+            row = pd.DataFrame([{f: values.get(f) for f in self.features}])
+            explainers[key] = self.pd_model.explainer(self.pd_model.matrix(row.astype(object))[0])
+        return explainers[key]
+
     @property
     def explainer(self):
-        """The PD model's :class:`models.explain.Explainer` against :attr:`reference` (built once)."""
-        if getattr(self, "_explainer", None) is None:
-            if not self.reference:
-                raise ValueError(f"model {self.version} has no reference profile to explain decisions against "
-                                 "(trained before reasons were stated against a reference): retrain it with xyd train")
-            row = pd.DataFrame([{f: self.reference["values"].get(f) for f in self.features}])
-            self._explainer = self.pd_model.explainer(self.pd_model.matrix(row.astype(object))[0])
-        return self._explainer
+        """The explainer against the whole book's reference (:meth:`explainer_for`)."""
+        return self.explainer_for(None)
 
     @property
     def reason_plan(self) -> ReasonPlan:
@@ -221,40 +306,64 @@ class ModelBundle:
             self._reason_plan = ReasonPlan(self.features, self.policy.not_named, self.policy.reason_coverage)
         return self._reason_plan
 
-    def reference_summary(self) -> dict:
-        """What the decisions name as their reference: the words, the population, the reference's
-        own margin, PD and grade, and its values (worked out once)."""
-        if getattr(self, "_summary", None) is not None:
-            return self._summary
-        margin = self.explainer.reference_margin
+    def reference_summary(self, key: str | None = None) -> dict:
+        """What the decisions of group ``key`` name as their reference: the words, the population,
+        the reference's own margin, PD and grade, and its values (worked out once per group)."""
+        summaries = self.__dict__.setdefault("_summaries", {})
+        if key in summaries:
+            return summaries[key]
+        reference = self._reference(key)
+        margin = self.explainer_for(key).reference_margin
         pd_ = float(1.0 / (1.0 + np.exp(-self.pd_model.calibrated_log_odds(np.array([margin])))[0]))
-        self._summary = {"zh": self.reference["zh"], "en": self.reference["en"],
-                         "population": self.reference["population"], "margin": round(margin, 6), "pd": round(pd_, 6),
-                         "grade": str(self.policy.grades(np.array([pd_]))[0]), "values": self.reference["values"]}
-        return self._summary
+        summaries[key] = {"zh": reference["zh"], "en": reference["en"], "population": reference["population"],
+                          **({"group": {"feature": REFERENCE_GROUP, "value": key}} if key is not None else {}),
+                          "margin": round(margin, 6), "pd": round(pd_, 6),
+                          "grade": str(self.policy.grades(np.array([pd_]))[0]), "values": reference["values"]}
+        return summaries[key]
+
+    def reference_summaries(self) -> dict:
+        """Every reference's summary, the whole book's (key None) first: warms every explainer."""
+        keys = [None, *((self.reference or {}).get("groups") or {})]
+        return {key: self.reference_summary(key) for key in keys}
+
+    def _reference_keys(self, columns, rows: int) -> np.ndarray:
+        """Per row, the reference group it is explained against."""
+        if not (self.reference or {}).get("groups") or REFERENCE_GROUP not in columns:
+            return np.full(rows, None, dtype=object)
+        values = columns[REFERENCE_GROUP]
+        values = values if isinstance(values, list) else values.astype("object").tolist()
+        return np.array([self.reference_key(v) for v in values], dtype=object)
 
     def _decide(self, matrix: np.ndarray, capacity_matrix: np.ndarray | None, columns, codes: np.ndarray,
                 requested_yuan: np.ndarray | None, num_threads: int, explain: bool = True,
                 compiled: bool | None = None, disputed: list[set[str]] | None = None) -> Decisions:
-        reference = stated = None
+        reference = stated = keys = None
         if explain:  # the service's rows never load the compiled walk (models.explain.COMPILED_FROM_ROWS)
-            explainer = self.explainer
-            contributions, base = explainer.contributions(matrix, num_threads, compiled), explainer.reference_margin
+            keys = self._reference_keys(columns, len(matrix))
+            contributions, base = np.zeros(matrix.shape), np.zeros(len(matrix))
+            reference = {}
+            for key in dict.fromkeys(keys.tolist()):
+                rows = np.flatnonzero(keys == key) if key is not None else \
+                    np.flatnonzero(np.array([k is None for k in keys], dtype=bool))
+                explainer = self.explainer_for(key)
+                contributions[rows] = explainer.contributions(matrix[rows], num_threads, compiled)
+                base[rows] = explainer.reference_margin
+                reference[key] = self.reference_summary(key)
             margin = contributions.sum(axis=1) + base
-            reference = self.reference_summary()
             plan = self.reason_plan
             stated = plan.state(contributions, plan.absences(matrix, self._coverage_flags(plan, matrix, columns)))
         else:
-            contributions, base, margin = None, 0.0, self.pd_model.raw(matrix, num_threads)
+            contributions, base, margin = None, np.zeros(len(matrix)), self.pd_model.raw(matrix, num_threads)
         pd_ = 1.0 / (1.0 + np.exp(-self.pd_model.calibrated_log_odds(margin)))
         capacity = self.capacity_model.predict(matrix if capacity_matrix is None else capacity_matrix, num_threads)
         grades = self.policy.grades(pd_)
         decision, knockouts = self.policy.decide(grades, columns, disputed)
         limit = self.policy.limits(capacity, grades, decision, requested_yuan)
         return Decisions(codes, pd_, self.policy.points(pd_), grades, decision, limit, capacity, margin,
-                         float(base), contributions, self.features, knockouts, columns, reference, stated,
+                         base, contributions, self.features, knockouts, columns, reference, stated,
                          self.rules() if explain else None,
-                         None if requested_yuan is None else np.asarray(requested_yuan, dtype=float))
+                         None if requested_yuan is None else np.asarray(requested_yuan, dtype=float), keys,
+                         self.policy)
 
     def rules(self) -> dict:
         """Every number that turns a margin into a decision (worked out once): the bundle's id, the

@@ -7,7 +7,9 @@ category sets are optional arguments. The pre-credit models (:mod:`models.train`
 these; analysts can fit them on any frame.
 
 Categorical columns are encoded with category sets fixed at fit time and stored with the model:
-a value outside the set is treated as missing. Prediction runs on a float NumPy matrix (category
+a value outside the set is treated as missing. An *ordered* categorical (``ordered=``, its
+categories listed from the lowest to the highest) is read as its rank, a number, so that a monotone
+constraint can hold on it; the others are LightGBM categories, which no constraint can order. Prediction runs on a float NumPy matrix (category
 codes as numbers), which is what the service feeds the booster.
 
 Example
@@ -47,14 +49,19 @@ class ModelInputError(ValueError):
 class TabularEncoder:
     """Columns → a float matrix LightGBM reads, with fixed category sets."""
 
-    def __init__(self, categories: dict[str, list] | None = None):
+    def __init__(self, categories: dict[str, list] | None = None, ordered=()):
         self.categories = dict(categories or {})
+        self.ordered = tuple(ordered)
         self._row_plans: dict[tuple[str, ...], list[tuple[int, dict | None]]] = {}
 
     def fit(self, X: pd.DataFrame) -> TabularEncoder:
         self.features_ = [str(c) for c in X.columns]
         self._row_plans = {}
         self.categories_ = {}
+        unknown = [c for c in self.ordered if c not in self.categories]
+        if unknown:
+            raise ModelInputError(f"ordered columns {unknown} need their categories listed in order")
+        self.ordered_ = [c for c in self.features_ if c in self.ordered]
         for column in X.columns:
             series = X[column]
             if column in self.categories:
@@ -67,7 +74,9 @@ class TabularEncoder:
 
     @property
     def categorical_indices(self) -> list[int]:
-        return [i for i, c in enumerate(self.features_) if c in self.categories_]
+        """The columns LightGBM splits as categories (an ordered one is a number to it)."""
+        ordered = set(getattr(self, "ordered_", ()))
+        return [i for i, c in enumerate(self.features_) if c in self.categories_ and c not in ordered]
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         missing = [c for c in self.features_ if c not in X.columns]
@@ -115,13 +124,14 @@ class TabularEncoder:
         return plans[order]
 
     def state(self) -> dict:
-        return {"features": self.features_, "categories": self.categories_}
+        return {"features": self.features_, "categories": self.categories_, "ordered": self.ordered_}
 
     @classmethod
     def from_state(cls, state: dict) -> TabularEncoder:
-        encoder = cls(state["categories"])
+        encoder = cls(state["categories"], state.get("ordered", ()))
         encoder.features_ = list(state["features"])
         encoder.categories_ = {k: list(v) for k, v in state["categories"].items()}
+        encoder.ordered_ = list(state.get("ordered", ()))  # a model saved before orders were declared has none
         return encoder
 
 
@@ -145,9 +155,10 @@ class _Boosted:
 
     def __init__(self, monotone: dict[str, int] | None = None, categories: dict[str, list] | None = None,
                  params: dict | None = None, n_estimators: int = 3000, early_stopping_rounds: int = 200,
-                 seed: int = 0, num_threads: int = 0):
+                 seed: int = 0, num_threads: int = 0, ordered=()):
         self.monotone = monotone
         self.categories = categories
+        self.ordered = ordered
         self.params = params
         self.n_estimators = n_estimators
         self.early_stopping_rounds = early_stopping_rounds
@@ -163,9 +174,10 @@ class _Boosted:
 
     def _prepare(self, X: pd.DataFrame) -> None:
         """Fix the encoding and the monotone constraints from the training frame."""
-        self.encoder_ = TabularEncoder(self.categories).fit(X)
+        self.encoder_ = TabularEncoder(self.categories, self.ordered).fit(X)
         self._tables = None
-        self.monotone_ = {c: 0 if c in self.encoder_.categories_ else int((self.monotone or {}).get(c, 0))
+        split_as_category = {self.encoder_.features_[i] for i in self.encoder_.categorical_indices}
+        self.monotone_ = {c: 0 if c in split_as_category else int((self.monotone or {}).get(c, 0))
                           for c in self.encoder_.features_}
 
     def _lgb_params(self, extra: dict, objective: dict, metric: str) -> dict:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.registry import BY_NAME
+from features.registry import BY_NAME, ENCOURAGED_BY_CODE, features_of_kind
 
 DEFAULT_POLICY = Path(__file__).parent / "data" / "policy.toml"
 GRADES = ("A", "B", "C", "D", "E")
@@ -82,10 +82,13 @@ class Policy:
     multipliers: dict[str, float]
     source: str = ""
     encouraged: tuple[str, ...] = ()
-    """Features for behaviours the city encourages: the model may only lower the PD as they grow."""
+    """The codes of the behaviours the city encourages (:data:`features.registry.ENCOURAGED`): none
+    may raise the PD (:meth:`monotone`) or lower the capacity (the capacity model does not read the
+    features they move: LightGBM's quantile objective takes no monotone constraint)."""
     not_named: tuple[str, ...] = ()
-    """Features never named to an enterprise as a reason against it (not actionable, possibly
-    discriminatory); the regulator's page shows their share apart."""
+    """Features never named to an enterprise as a reason (not actionable, possibly discriminatory):
+    the registry's firmographic and coverage features, and any the policy adds; the regulator's
+    page shows their share apart."""
     not_in_model: tuple[str, ...] = ()
     """Features no model may use at all (a fair-use choice; ``bench/model_bench.py`` measures its cost)."""
     reason_coverage: float = 0.8
@@ -98,7 +101,8 @@ class Policy:
     """The promotion gate's tolerances: model quality and business impact (:mod:`models.gate`)."""
     rights: dict[str, str] = field(default_factory=dict)
     """What an enterprise may do about a decision, in words: ``objection_zh``/``_en`` (异议申诉),
-    ``repair_zh``/``_en`` (credit repair), ``review_zh``/``_en`` (human review of a referral)."""
+    ``repair_zh``/``_en`` (credit repair), ``review_zh``/``_en`` (human review of a decline or a
+    referral), each with its ``_basis``; :func:`stated_rights` chooses those of one decision."""
     objections: dict[str, str] = field(default_factory=dict)
     """``knockout_while_disputed`` (the decision a knock-out resting only on records under objection
     takes instead of a stricter one) and the ``legal_basis`` that requires it; empty in a policy
@@ -159,18 +163,30 @@ class Policy:
         if not limits["unsecured_cap_yuan"] > 0 or not limits["round_to_yuan"] > 0:
             fail("unsecured_cap_yuan and round_to_yuan must be positive")
         fair = raw.get("fair_use", {})  # a policy written before fair use was declared declares nothing
-        encouraged, not_named = tuple(fair.get("encouraged", ())), tuple(fair.get("not_named", ()))
+        encouraged = tuple(fair.get("encouraged", ()))
+        # what a firm is and what the platform holds of it are never reasons, whatever a policy lists
+        not_named = tuple(dict.fromkeys([*features_of_kind("firmographic"), *features_of_kind("coverage"),
+                                         *fair.get("not_named", ())]))
         not_in_model = tuple(fair.get("not_in_model", ()))
-        for name in (*encouraged, *not_named, *not_in_model):
+        for name in (*not_named, *not_in_model):
             if name not in BY_NAME:
                 fail(f"fair_use names unknown feature {name!r}")
-        for name in encouraged:
-            if BY_NAME[name].monotone > 0 or BY_NAME[name].is_categorical:
-                fail(f"fair_use: {name} cannot be encouraged: the registry declares it "
-                     f"{'a category' if BY_NAME[name].is_categorical else 'riskier as it grows'}")
-        both = set(encouraged) & set(not_named)
+        unknown = [code for code in encouraged if code not in ENCOURAGED_BY_CODE]
+        if unknown:
+            fail(f"fair_use.encouraged names {unknown}, which are not encouraged behaviours of the registry "
+                 f"(features.registry.ENCOURAGED: {sorted(ENCOURAGED_BY_CODE)})")
+        moves: dict[str, int] = {}
+        for code in encouraged:
+            for name, direction in ENCOURAGED_BY_CODE[code].moves:
+                if moves.setdefault(name, direction) != direction:
+                    fail(f"fair_use: the encouraged behaviours move {name} both up and down; no constraint can hold")
+                declared = BY_NAME[name]
+                if declared.monotone and declared.monotone != -direction and declared.kind != "coverage":
+                    fail(f"fair_use: {code} ({ENCOURAGED_BY_CODE[code].en}) moves {name} the way the registry "
+                         "declares riskier; it cannot be encouraged")
+        both = sorted(set(moves) & set(not_named) - set(features_of_kind("coverage")))
         if both:
-            fail(f"fair_use: {sorted(both)} are both encouraged and never named; an encouraged behaviour is named")
+            fail(f"fair_use: {both} are both moved by an encouraged behaviour and never named; an encouraged behaviour is named")
         coverage = float(fair.get("reason_coverage", 0.8))
         if not 0 < coverage <= 1:
             fail(f"fair_use.reason_coverage must be in (0, 1]; got {coverage}")
@@ -211,10 +227,22 @@ class Policy:
                    encouraged, not_named, not_in_model, coverage, age, lending, {k: float(v) for k, v in gate.items()},
                    rights, objections)
 
+    @property
+    def encouraged_moves(self) -> dict[str, int]:
+        """Feature → the way the policy's encouraged behaviours move it (+1 up, -1 down)."""
+        return {name: direction for code in self.encouraged for name, direction in ENCOURAGED_BY_CODE[code].moves}
+
     def monotone(self, feature) -> int:
-        """The direction the model must respect for a registry feature: the registry's, and
-        "lower risk as it grows" for an encouraged behaviour."""
-        return -1 if feature.name in self.encouraged else feature.monotone
+        """The direction the PD model must respect for a registry feature: against the way an
+        encouraged behaviour moves it (so that the behaviour can only lower the PD), else the
+        registry's."""
+        moved = self.encouraged_moves.get(feature.name)
+        return -moved if moved else feature.monotone
+
+
+    def rights_for(self, decision: str, knockout_features, reason_sources) -> list[dict]:
+        """The rights an enterprise is told of with one decision (:func:`stated_rights`)."""
+        return stated_rights(self.rights, decision, knockout_features, reason_sources)
 
     # ------------------------------------------------------------------ rules
 
@@ -266,3 +294,28 @@ class Policy:
         limit = np.floor(limit / self.round_to_yuan) * self.round_to_yuan
         limit = np.where((np.asarray(decisions) == "decline") | (limit < self.minimum_yuan), 0.0, limit)
         return limit.astype(np.int64)
+
+
+def stated_rights(rights: dict[str, str], decision: str, knockout_features, reason_sources) -> list[dict]:
+    """The rights an enterprise is told of with one decision, in a policy's words (``rights``, its
+    ``[rights]``): objection (异议) always; credit repair where a knock-out or a named adverse
+    reason rests on a source whose records can be repaired (its schema declares a repair date);
+    human review of any decline or referral (PIPL 第二十四条 for an individual business's owner, a
+    natural person). Empty when the policy states no rights."""
+    from features.schemas import SOURCES
+
+    if not rights:
+        return []
+    repairable = {name for name, source in SOURCES.items() if source.repair_column}
+    sources = {s for f in knockout_features if f in BY_NAME for s in BY_NAME[f].sources} | set(reason_sources)
+    chosen = ["objection"]
+    if sources & repairable:
+        chosen.append("repair")
+    if decision in ("refer", "decline"):
+        chosen.append("review")
+    out = []
+    for right in chosen:
+        zh, en = rights.get(f"{right}_zh"), rights.get(f"{right}_en")
+        if zh or en:
+            out.append({"right": right, "zh": zh or "", "en": en or "", "legal_basis": rights.get(f"{right}_basis") or None})
+    return out

@@ -50,9 +50,10 @@ class TwoStageModel:
     kind = "two_stage"
 
     def __init__(self, monotone: dict[str, int] | None = None, categories: dict[str, list] | None = None,
-                 params: dict | None = None, seed: int = 0, num_threads: int = 0):
+                 params: dict | None = None, seed: int = 0, num_threads: int = 0, ordered=()):
         self.monotone = monotone
         self.categories = categories
+        self.ordered = ordered
         self.params = params
         self.seed = seed
         self.num_threads = num_threads
@@ -73,7 +74,7 @@ class TwoStageModel:
             events = int(np.asarray(y_distress).sum())
             book = candidate_params(len(X_distress), events)[0]
             first["params"] = {**book, "num_leaves": min(book["num_leaves"], STAGE1_LEAVES)}
-        stage1 = CreditModel(categories=self.categories, n_estimators=STAGE1_TREES, **first)
+        stage1 = CreditModel(categories=self.categories, ordered=self.ordered, n_estimators=STAGE1_TREES, **first)
         if groups is None:
             self.stage1_ = stage1.fit(X_distress, y_distress)
         else:
@@ -91,7 +92,7 @@ class TwoStageModel:
         self.link_ = (float(a), float(b))
         offsets = {name: None if frame is None else self.link_[0] + self.link_[1] * self.stage1_.raw(frame)
                    for name, frame in (("train", X), ("valid", X_valid), ("calib", X_calib))}
-        self.stage2_ = CreditModel(categories=categories, **settings).fit(
+        self.stage2_ = CreditModel(categories=categories, ordered=self.ordered, **settings).fit(
             X, y, X_valid, y_valid, X_calib, y_calib, offsets["train"], offsets["valid"], offsets["calib"])
         return self
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from features.registry import FEATURES, feature_set_version
+from features.registry import FEATURES, feature_set_version, model_features
 from models import metrics
 from models.bundle import Decisions, ModelBundle, reference_for
 from models.dataset import Split
@@ -40,8 +40,9 @@ class Evaluation:
 
 
 def profile_columns() -> list[str]:
-    """The model inputs: every registered feature."""
-    return [f.name for f in FEATURES]
+    """The model inputs: every registered feature a model may read (not the coverage flags,
+    :func:`features.registry.model_features`)."""
+    return model_features()
 
 
 def fit_bundle(windows: dict[str, pd.DataFrame], split: Split, policy: Policy | None = None,
@@ -56,16 +57,19 @@ def fit_bundle(windows: dict[str, pd.DataFrame], split: Split, policy: Policy | 
     columns = profile_columns() if columns is None else columns
     monotone = {f.name: policy.monotone(f) for f in FEATURES}  # encouraged behaviours only ever lower the PD
     categories = {f.name: list(f.categories) for f in FEATURES if f.is_categorical}
+    ordered = [f.name for f in FEATURES if f.ordered]
     train, valid, calib = (windows[w] if len(windows[w]) else None for w in ("train", "valid", "calib"))
     loans = [train[columns], train["defaulted"]]
     for window in (valid, calib):
         loans += [None, None] if window is None else [window[columns], window["defaulted"]]
     started = time.perf_counter()
     if distress is not None:
-        pd_model = TwoStageModel(monotone=monotone, categories=categories, params=params, seed=seed).fit(
-            distress[columns], distress["distress"], *loans, groups=distress["uscc"].to_numpy())
+        pd_model = TwoStageModel(monotone=monotone, categories=categories, ordered=ordered, params=params,
+                                 seed=seed).fit(distress[columns], distress["distress"], *loans,
+                                                groups=distress["uscc"].to_numpy())
     else:
-        pd_model = CreditModel(monotone=monotone, categories=categories, params=params, seed=seed).fit(*loans)
+        pd_model = CreditModel(monotone=monotone, categories=categories, ordered=ordered, params=params,
+                               seed=seed).fit(*loans)
     pd_seconds = time.perf_counter() - started
     known = train[train["capacity_12m"].notna()]
     if valid is not None and valid["capacity_12m"].notna().any():
@@ -73,8 +77,12 @@ def fit_bundle(windows: dict[str, pd.DataFrame], split: Split, policy: Policy | 
     else:  # a thin book: the newest fifth of the training borrowers stops the capacity model early
         order = known["grant_date"].rank(method="first")
         fit_rows, stop_rows = known[order <= 0.8 * len(known)], known[order > 0.8 * len(known)]
-    capacity_model = QuantileModel(alpha=policy.capacity_quantile, categories=categories, params=params, seed=seed).fit(
-        fit_rows[columns], fit_rows["capacity_12m"], stop_rows[columns], stop_rows["capacity_12m"])
+    # an encouraged behaviour must never lower a limit, and LightGBM's quantile objective takes no
+    # monotone constraint: the capacity model does not read the features encouraged behaviours move
+    capacity_columns = [c for c in columns if c not in policy.encouraged_moves]
+    capacity_model = QuantileModel(alpha=policy.capacity_quantile, categories=categories, ordered=ordered,
+                                   params=params, seed=seed).fit(
+        fit_rows[capacity_columns], fit_rows["capacity_12m"], stop_rows[capacity_columns], stop_rows["capacity_12m"])
     stage2 = pd_model.stage2_ if distress is not None else pd_model
     meta = {
         "feature_set_version": feature_set_version(),

@@ -50,6 +50,9 @@ def profiles_for(uscc, as_of_days, records: dict[str, pd.DataFrame],
     out.update(families.penalties(requests, views["administrative_penalties"]))
     out.update(families.commitments(requests, views["credit_commitments"]))
     out.update(families.firmographics(requests, views[REGISTRY]))
+    # months before the enterprise existed are no months it failed to file
+    before = families.months_before_existence(requests, views[REGISTRY], 12)
+    out["tax_months_filed_12m"] = np.minimum(out["tax_months_filed_12m"] + before, 12.0)
     out["sources_covered"] = families.coverage_count(out)
     if delivered is not None:
         for f in FEATURES:

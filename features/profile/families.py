@@ -365,6 +365,17 @@ def firmographics(requests: Requests, registry: Seen) -> dict[str, np.ndarray]:
     return out
 
 
+def months_before_existence(requests: Requests, registry: Seen, months: int) -> np.ndarray:
+    """Per request: how many of the ``months`` calendar months ending at its anchor month passed
+    before the enterprise was established (a month it did not exist in cannot hold a return; it
+    is never counted against it)."""
+    established = np.full(requests.n, np.iinfo(np.int64).min, dtype=np.int64)
+    days = registry.col("established_date")
+    established[registry.q] = np.asarray(days, dtype="datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    first = requests.anchor - (months - 1)
+    return np.clip(established - first, 0, months).astype(np.float64)
+
+
 def coverage_count(features: dict[str, np.ndarray]) -> np.ndarray:
     """How many of the covered sources hold any record of the enterprise."""
     return np.sum([features[name] for name in COVERED_SOURCES], axis=0).astype(np.float64)

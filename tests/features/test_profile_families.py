@@ -264,3 +264,21 @@ def test_an_unknown_enterprise_gets_an_all_absent_row(records):
     row = profiles_for([CODES[5]], [day(AS_OF)], records).iloc[0]
     assert np.isnan(row["firm_age_years"]) and np.isnan(row["tax_sales_12m"])
     assert row["sources_covered"] == 0 and row["court_cases_total"] == 0
+
+
+def test_months_before_an_enterprise_existed_are_not_months_it_failed_to_file():
+    """Established 15 November 2025 and filing every month since: as of 2026-06-30 (anchor May) the
+    five months of the window before it existed count as filed, so it has filed 12 of 12; a firm
+    that skipped two of its own months has 10."""
+    lake = Lake()
+    young, skipper = CODES[4], CODES[5]
+    for code in (young, skipper):
+        registry(lake, code, established="2025-11-15", kind="individual_business", section="F")
+    for period in month_start("2025-11", 7):
+        for code in (young, skipper):
+            if code == skipper and period in ("2026-01-01", "2026-02-01"):
+                continue
+            lake.add("tax_filings", uscc=code, period=period, sales=1_000_000, tax_paid=0, arrears=0, late="N",
+                     filing_date=_add_month(period, 1, 5), reported_date=_add_month(period, 1, 8))
+    profile = profiles_for([young, skipper], [day(AS_OF)] * 2, lake.records())
+    assert profile["tax_months_filed_12m"].tolist() == [12.0, 10.0]

@@ -134,15 +134,64 @@ def test_fair_use_holds_over_every_enterprise_of_the_pre_credit_list(trained, mo
         assert 0 <= reasons["coverage_of_all"] <= reasons["coverage"] + 1e-9
         assert {w["feature"] for w in reasons["not_named"]} == set(policy.not_named) & set(bundle.features)
     assert seen["absence"] > 0 and seen["behaviour"] > 0  # the city has thin files and records alike
-    encouraged = [f for f in policy.encouraged if f in bundle.features]
-    assert encouraged and all(bundle.pd_model.monotone_[f] == -1 for f in encouraged)
-    for feature in encouraged:
-        more = profile.copy()
-        values = pd.to_numeric(more[feature], errors="coerce")
-        # one more of it (a flag set); a missing value stays missing: it is not the behaviour
-        more[feature] = np.minimum(values + 1, 1) if BY_NAME[feature].unit == "flag" else values + 1
-        raised = bundle.decide(more, explain=False).pd
-        assert (raised <= decisions.pd + 1e-12).all(), feature
+    # what a firm is and what the platform holds of it are never named, whichever way they weigh
+    kinds = {BY_NAME[r["feature"]].kind for i in range(len(profile)) for r in
+             decisions.reasons(i)["adverse"] + decisions.reasons(i)["positive"] if r["kind"] == "behaviour"}
+    assert kinds == {"behaviour"}
+    # the worst tax grade is never in an enterprise's favour, against any reference
+    graded_d = np.flatnonzero(profile["tax_grade_latest"].astype("object").to_numpy() == "D")
+    assert len(graded_d) > 0
+    for i in graded_d:
+        assert not any(r["feature"] == "tax_grade_latest" for r in decisions.reasons(int(i))["positive"]), i
+
+
+def test_encouraged_behaviour_at_the_record_level_never_raises_the_pd_nor_lowers_the_limit(trained, model_home):
+    """Each behaviour the policy encourages, done by every enterprise of the city as it is done in
+    life (a new record, or a grade raised), the profile rebuilt from the changed records by the one
+    profile computation and the decision re-scored: the PD never rises and the limit never falls.
+    The registry's declaration of what each behaviour moves is held to what the rebuild moves."""
+    from features.lake import Lake
+    from features.profile.build import lake_view, load_records
+    from features.profile.compute import build_partition
+    from features.profile.encouraged import with_encouraged
+    from features.profile.pointintime import day_number
+    from features.registry import ENCOURAGED_BY_CODE, TAX_GRADES
+
+    bundle = trained.bundle
+    lake = Lake(model_home)
+    view = lake_view(lake)
+    records, day = load_records(lake, view=view), day_number(AS_OF)
+    before = build_partition(records, day, None, view.delivered)
+    now = bundle.decide(before, explain=False)
+    rank = {g: k for k, g in enumerate(TAX_GRADES)}
+
+    def numbers(frame, feature):
+        column = frame[feature]
+        if BY_NAME[feature].ordered:
+            return column.astype("object").map(rank).to_numpy(dtype=float, na_value=np.nan)
+        return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+
+    assert set(bundle.policy.encouraged) == set(ENCOURAGED_BY_CODE)
+    for code in bundle.policy.encouraged:
+        action = ENCOURAGED_BY_CODE[code]
+        after = build_partition(with_encouraged(code, records, before["uscc"], day), day, None, view.delivered)
+        assert after["uscc"].tolist() == before["uscc"].tolist()
+        moved = dict(action.moves)
+        changed = set()
+        for feature in bundle.features + list(bundle.reason_plan.flags):
+            old, new = numbers(before, feature), numbers(after, feature)
+            differs = ~((old == new) | (np.isnan(old) & np.isnan(new)))
+            if not differs.any():
+                continue
+            changed.add(feature)
+            assert feature in moved, (code, feature, int(differs.sum()))
+            assert (np.isnan(old) == np.isnan(new)).all() or BY_NAME[feature].kind == "coverage", (code, feature)
+            step = (new - old)[differs & ~np.isnan(old)]
+            assert (moved[feature] * step > 0).all(), (code, feature)
+        assert changed, code  # the behaviour reached the profile
+        then = bundle.decide(after, explain=False)
+        assert (then.pd <= now.pd + 1e-12).all(), (code, int((then.pd > now.pd + 1e-12).sum()))
+        assert (then.limit >= now.limit).all(), (code, int((then.limit < now.limit).sum()))
 
 
 def test_no_adverse_reason_lies_on_the_favourable_side_of_the_reference(trained, model_home):
@@ -154,16 +203,25 @@ def test_no_adverse_reason_lies_on_the_favourable_side_of_the_reference(trained,
     decisions = bundle.decide(profile)
     np.testing.assert_allclose(decisions.contributions.sum(axis=1) + decisions.base_value,
                                bundle.pd_model.raw(profile), rtol=0, atol=1e-6)
-    reference = bundle.reference["values"]
+    matrix = bundle.pd_model.matrix(profile)
     violations = 0
-    for j, feature in enumerate(bundle.features):
-        direction = BY_NAME[feature].monotone
-        if not direction or reference[feature] is None:
-            continue
-        values = pd.to_numeric(profile[feature], errors="coerce").to_numpy(dtype=float)
-        adverse = decisions.contributions[:, j] > 1e-12
-        violations += int((adverse & (direction * (values - reference[feature]) <= 0)).sum())
+    for key in dict.fromkeys(decisions.reference_keys.tolist()):
+        rows = np.array([k == key for k in decisions.reference_keys])
+        values = bundle.reference_summary(key)["values"]
+        encoded = bundle.pd_model.matrix(pd.DataFrame([{f: values.get(f) for f in bundle.features}]).astype(object))[0]
+        for j, feature in enumerate(bundle.features):
+            direction = bundle.pd_model.monotone_[feature]
+            if not direction or np.isnan(encoded[j]):
+                continue
+            adverse = decisions.contributions[rows, j] > 1e-12
+            violations += int((adverse & (direction * (matrix[rows, j] - encoded[j]) <= 0)).sum())
     assert violations == 0
+    # each kind of entity is explained against its own kind's reference
+    kinds = profile["entity_type"].astype("object").to_numpy()
+    for i in (int(np.flatnonzero(kinds == kind)[0]) for kind in set(kinds) if kind in bundle.reference["groups"]):
+        stated = decisions.reasons(i)["reference"]
+        assert stated["group"] == {"feature": "entity_type", "value": kinds[i]}
+        assert bundle.reference["groups"][kinds[i]]["values"]["entity_type"] == kinds[i]
     named = decisions.reasons(int(np.argmax(decisions.pd)))
     assert "B" in named["reference"]["en"] and "中位画像" in named["reference"]["zh"]
     assert named["reference"]["margin"] == pytest.approx(named["base_value"])
@@ -175,16 +233,18 @@ def test_a_policy_can_keep_features_out_of_every_model(model_home, tmp_path):
 
     path = tmp_path / "policy.toml"
     path.write_text(DEFAULT_POLICY.read_text("utf-8").replace(
-        "not_in_model = []", 'not_in_model = ["district_code", "industry_section"]'), "utf-8")
+        'not_in_model = ["district_code", "industry_section", "tax_paid_12m"]',
+        'not_in_model = ["district_code", "industry_section", "tax_paid_12m", "firm_age_years"]'), "utf-8")
     policy = Policy.load(path)
-    assert policy.not_in_model == ("district_code", "industry_section")
+    assert policy.not_in_model == ("district_code", "industry_section", "tax_paid_12m", "firm_age_years")
     result = train_challenger(model_home, policy=policy, register=False, split_months=MODEL_SPLIT)
-    assert not {"district_code", "industry_section"} & set(result.bundle.features)
-    assert not {"district_code", "industry_section"} & set(result.bundle.capacity_model.feature_names_)
+    left_out = {"district_code", "industry_section", "tax_paid_12m", "firm_age_years"}
+    assert not left_out & set(result.bundle.features)
+    assert not left_out & set(result.bundle.capacity_model.feature_names_)
     reasons = result.bundle.decide(build(model_home, AS_OF).profile.head(50)).reasons(0)
-    assert {w["feature"] for w in reasons["not_named"]} == {"entity_type", "firm_age_years"} & set(result.bundle.features)
-    path.write_text(DEFAULT_POLICY.read_text("utf-8").replace("not_in_model = []", 'not_in_model = ["nonsense"]'),
-                    "utf-8")
+    assert {w["feature"] for w in reasons["not_named"]} == {"entity_type", "registered_capital"} & set(result.bundle.features)
+    path.write_text(DEFAULT_POLICY.read_text("utf-8").replace(
+        'not_in_model = ["district_code", "industry_section", "tax_paid_12m"]', 'not_in_model = ["nonsense"]'), "utf-8")
     with pytest.raises(PolicyError, match="nonsense"):
         Policy.load(path)
 
