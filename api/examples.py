@@ -31,10 +31,17 @@ PRE_CREDIT = {
                       "under_objection": None}],
         "coverage": 0.8299, "base_value": -4.666158, "margin": -4.91434,
         "reference": {"zh": "196 户训练样本中获批且评级为B的企业的中位画像",
-                      "en": "the median profile of the 196 training borrowers the model approves in grade B",
+                      "en": "the median profile of the 196 training enterprises the model approves in grade B",
+                      "group": {"feature": "entity_type", "value": "enterprise"},
                       "population": 196, "margin": -4.666158, "pd": 0.011126, "grade": "B"},
-        "under_objection": None},
-    "versions": {"model_version": "1", "policy_version": "2026.12-2", "feature_set_version": "873754083a07",
+        "under_objection": None,
+        "rights": [{"right": "objection",
+                    "zh": "对决策所用的信用信息有异议的，可通过市中小企业融资综合信用服务平台“异议申诉”栏目或信用中国（湖北宜昌）网站提出，平台在5个工作日内协同处理并答复。",
+                    "en": "An enterprise that disputes a record used in this decision may object (异议申诉) through the "
+                          "city's SME credit-financing platform or the Credit China (Yichang) site; the platform answers "
+                          "within 5 working days.",
+                    "legal_basis": "《征信业管理条例》第二十五条；宜昌市2024年社会信用体系建设工作要点第5项"}]},
+    "versions": {"model_version": "1", "policy_version": "2026.12-4", "feature_set_version": "873754083a07",
                  "profile_as_of": "2026-06-30"},
     "decided_at": "2026-12-01T20:14:30.861831Z", "client_id": 1, "authorization_id": AUTHORIZATION_ID,
 }
@@ -49,7 +56,7 @@ def _as_stored(reasons: dict) -> dict:
 # The example decision's receipt, as the service signs it (api.signing.make_receipt), by a key made
 # for this documentation and published in KEYRING: a test verifies it as a bank would.
 _SIGNED_ROW = {"seq": 1042, "request_id": REQUEST_ID, "client_id": 1, "uscc": USCC, "authorization_id": AUTHORIZATION_ID,
-               "model_version": "1", "policy_version": "2026.12-2", "profile_as_of": "2026-06-30",
+               "model_version": "1", "policy_version": "2026.12-4", "profile_as_of": "2026-06-30",
                "feature_set_version": "873754083a07", "product": PRE_CREDIT["product"], "requested_amount": 500000,
                "pd": PRE_CREDIT["pd"], "score": PRE_CREDIT["score"], "grade": "B", "decision": "approve",
                "limit_yuan": 80000, "reasons": json.dumps(_as_stored(PRE_CREDIT["reasons"]), ensure_ascii=False, sort_keys=True),
@@ -58,16 +65,16 @@ _PREVIOUS = "7d0c2f3b9a51e4c68f2d1e0b3a4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e"
 _CONTENT = json.dumps(_SIGNED_ROW, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 RECEIPT = {"format": "xyd-receipt/1", "seq": 1042, "prev_hash": _PREVIOUS,
            "hash": hashlib.sha256(f"{_PREVIOUS}\n{_CONTENT}".encode("utf-8")).hexdigest(), "content": _CONTENT,
-           "key_id": "c04cf575074483d6",
-           "signature": "c6is5au+5jsA7Wq9POa+JcnBMQuPOTuZ7hhop1wPJIjNDmVs0UqmwIDsWgaXO9NAhL+3nQgiSWyIylYZcdelBg=="}
+           "key_id": "e7b1618c78662e08",
+           "signature": "AdFCew9zhDmABbijASCnrfKKB6rIVrxXFiEAzd5JwFTEiomjiS4p4RE85gvIEN/gQidmg3GFSPtff6dGLH7/CA=="}
 PRE_CREDIT["hash"] = RECEIPT["hash"]
 PRE_CREDIT["receipt"] = RECEIPT
 
-KEYRING = {"format": "xyd-keyring/1", "current": "c04cf575074483d6", "keys": [{
-    "key_id": "c04cf575074483d6", "algorithm": "Ed25519", "public_key": "hsC+7/VuCgh2g20lV5TUapCaoFyoDc3tmSXrjZ/2XOI=",
-    "public_key_pem": "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAhsC+7/VuCgh2g20lV5TUapCaoFyoDc3tmSXrjZ/2XOI=\n"
+KEYRING = {"format": "xyd-keyring/1", "current": "e7b1618c78662e08", "keys": [{
+    "key_id": "e7b1618c78662e08", "algorithm": "Ed25519", "public_key": "ZerfX+CmzSLaM2irEeC0rFs0ypaFFyAqARN4it46zrQ=",
+    "public_key_pem": "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAZerfX+CmzSLaM2irEeC0rFs0ypaFFyAqARN4it46zrQ=\n"
                       "-----END PUBLIC KEY-----\n",
-    "created_at": "2026-12-01T22:15:03.441018Z", "retired_at": None}]}
+    "created_at": "2026-12-07T01:40:00.000000Z", "retired_at": None}]}
 
 PRE_CREDIT_BATCH_REQUEST = {"items": [PRE_CREDIT_REQUEST, {"uscc": "91420502MA4ABCDE1X", "authorization_id": "unknown"}]}
 
@@ -106,7 +113,7 @@ AUTHORIZATION = {"id": AUTHORIZATION_ID, **AUTHORIZATION_REQUEST, "revoked_at": 
 AUTHORIZATIONS = {"count": 1, "items": [AUTHORIZATION]}
 
 MODEL_CARD = {"model_version": "1", "bundle_id": "b074d27d7651", "alias": "champion",
-              "feature_set_version": "873754083a07", "policy_version": "2026.12-2", "trained_at": "2026-12-01T20:14:23",
+              "feature_set_version": "873754083a07", "policy_version": "2026.12-4", "trained_at": "2026-12-01T20:14:23",
               "windows": {"train": ["2024-08", "2025-02"], "valid": ["", ""], "calib": ["", ""],
                           "oot": ["2025-03", "2025-06"], "matured_until": "2025-06", "warmup_until": "2024-07",
                           "min_defaults": 10, "thin": True, "evidence": []},

@@ -16,7 +16,7 @@ import numpy as np
 from api.db.tables import Decision
 from features.registry import BY_NAME, category_name, feature_names, feature_set_version
 from features.typeface import with_linked_typeface, with_typeface
-from features.schemas import SOURCES
+from features.schemas import CADENCES, SOURCES
 
 ADVERSE_COLOUR, POSITIVE_COLOUR, TOTAL_COLOUR = "#c0392b", "#1e8449", "#34495e"
 TYPEFACE_PREFIX = "/v1/typeface/"
@@ -244,9 +244,15 @@ def _inputs(reasons: dict, decision: Decision) -> str:
     return f'<table id="inputs"><tr><th>code</th><th>特征 feature</th><th>value</th></tr>{rows}</table>'
 
 
-MONTHLY_SOURCES = ("tax_filings", "electricity", "water", "gas")
-"""Sources delivered month by month (by the 24th of the next month); the others are registers
-read as they stand on the profile's day."""
+MONTHLY_SOURCES = tuple(name for name, source in SOURCES.items() if source.cadence == "monthly")
+"""Sources delivered month by month (by the 24th of the next month), as the schemas declare."""
+
+
+def source_is_stale(source: str, age_days: int, limit_days: int | None) -> bool:
+    """Whether a source whose latest delivery is ``age_days`` old is past the policy's freshness
+    limit, judged by the source's own cadence (:data:`features.schemas.CADENCES`): a yearly grade
+    stands for the year after it is published, a month's returns and a register for the limit."""
+    return limit_days is not None and age_days > limit_days + CADENCES[SOURCES[source].cadence]
 
 
 def _sources(reasons: dict, decision: Decision, limit: int | None, deliveries: dict) -> str:
@@ -263,7 +269,10 @@ def _sources(reasons: dict, decision: Decision, limit: int | None, deliveries: d
     used = sorted({s for f in feature_names() for s in BY_NAME[f].sources}, key=list(SOURCES).index)
     rows = []
     for s in used:
-        through = f"{anchor} 月（月度报送）month {anchor}" if s in MONTHLY_SOURCES else f"{as_of}（登记簿现状 register as of）"
+        cadence = SOURCES[s].cadence
+        through = {"monthly": f"{anchor} 月（月度报送）month {anchor}",
+                   "annual": f"{as_of} 前发布的最近年度评价（每年发布）the latest yearly evaluation published by {as_of}"
+                   }.get(cadence, f"{as_of}（登记簿现状 register as of）")
         delivered = deliveries.get(s)
         # a source is as old as its latest delivery (the profile's own day when no delivery was recorded)
         age = (decided - (delivered or as_of)).days
@@ -273,7 +282,7 @@ def _sources(reasons: dict, decision: Decision, limit: int | None, deliveries: d
                         "<br>！截至画像日未收到任何报送 nothing delivered by the profile's day")
         marks = [m for m, hit in (("否决依据 knock-out", s in knocked), ("列示理由 cited", s in behaviours),
                                   ("无记录 holds nothing for it", s in absent)) if hit]
-        stale = never or (limit is not None and age > limit)
+        stale = never or source_is_stale(s, age, limit)
         rows.append(f"<tr class=\"{'cited' if (s in behaviours or s in knocked) else ''}{' stale' if stale else ''}\">"
                     f"<td>{html.escape(SOURCES[s].title_zh)}<br><small>{s}</small></td>"
                     f"<td>{html.escape(SOURCES[s].department_zh)}</td><td>{through}<br>"
@@ -285,18 +294,31 @@ def _sources(reasons: dict, decision: Decision, limit: int | None, deliveries: d
 
 
 def _rights(reasons: dict, decision: Decision, rights: dict, policy_version: str | None) -> str:
-    if policy_version is None:
-        return "<p>服务当前未载入模型，无法给出现行政策的权利告知。No model is loaded: the rights of the policy in force cannot be shown.</p>"
-    if not rights:
-        return f"<p>现行政策（{html.escape(policy_version)}）未声明权利告知。The policy in force ({html.escape(policy_version)}) states no rights.</p>"
-    items = [("异议申诉 objection", rights.get("objection_zh"), rights.get("objection_en"))]
-    if any(k.get("feature", "").startswith("penalty") for k in reasons["knockouts"]) or \
-            any(str(r.get("feature") or "").startswith("penalty") for r in reasons["adverse"]):
-        items.append(("信用修复 credit repair", rights.get("repair_zh"), rights.get("repair_en")))
-    if decision.decision == "refer":
-        items.append(("人工审核 human review", rights.get("review_zh"), rights.get("review_en")))
-    return f"<p>现行政策 policy in force: {html.escape(policy_version)}</p><ul id=\"rights\">" + "".join(f"<li><b>{html.escape(t)}</b>: {html.escape(zh or '')}<br>{html.escape(en or '')}</li>"
-                                           for t, zh, en in items if zh or en) + "</ul>"
+    """The rights stated with the decision (the policy that made it chose them: human review on
+    every decline and referral), or, for a decision made before rights were stated with it, those
+    of the policy in force."""
+    stated = reasons.get("rights")
+    if stated:
+        items = [(RIGHT_TITLES.get(r["right"], r["right"]), r["zh"], r["en"], r.get("legal_basis")) for r in stated]
+        heading = f"<p>决策时的政策 policy of the decision: {html.escape(decision.policy_version)}</p>"
+    else:
+        if policy_version is None:
+            return "<p>服务当前未载入模型，无法给出现行政策的权利告知。No model is loaded: the rights of the policy in force cannot be shown.</p>"
+        if not rights:
+            return f"<p>现行政策（{html.escape(policy_version)}）未声明权利告知。The policy in force ({html.escape(policy_version)}) states no rights.</p>"
+        from models.policy import stated_rights
+
+        chosen = stated_rights(rights, decision.decision, [k.get("feature") for k in reasons["knockouts"]],
+                               [s for r in reasons["adverse"] for s in r.get("sources") or []])
+        items = [(RIGHT_TITLES.get(r["right"], r["right"]), r["zh"], r["en"], r.get("legal_basis")) for r in chosen]
+        heading = f"<p>现行政策 policy in force: {html.escape(policy_version)}</p>"
+    return heading + "<ul id=\"rights\">" + "".join(
+        f"<li><b>{html.escape(t)}</b>: {html.escape(zh or '')}<br>{html.escape(en or '')}"
+        + (f"<br><small>依据 basis: {html.escape(basis)}</small>" if basis else "") + "</li>"
+        for t, zh, en, basis in items if zh or en) + "</ul>"
+
+
+RIGHT_TITLES = {"objection": "异议申诉 objection", "repair": "信用修复 credit repair", "review": "人工复核 human review"}
 
 
 def _knockout(k: dict) -> str:
@@ -345,9 +367,12 @@ def _under_objection(reasons: dict) -> str:
 
 
 def _review(decision: Decision, review) -> str:
-    if decision.decision != "refer":
+    if decision.decision not in ("refer", "decline"):
         return ""
     if review is None:
+        if decision.decision == "decline":
+            return ("<p id=\"review\">人工复核：企业可要求银行人工复核本拒绝决定；银行尚未记录复核结果。Human review: the "
+                    "enterprise may ask the bank to review this decline; no review is recorded yet.</p>")
         return ("<p id=\"review\">人工审核：银行尚未记录复核结果。Human review: the bank has not recorded an outcome "
                 "yet.</p>")
     granted = f"，授信额度 CNY {review.limit_yuan:,}" if review.limit_yuan is not None else ""

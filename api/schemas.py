@@ -83,11 +83,27 @@ class Knockout(BaseModel):
                                                                    "[objections] one (refer)")
 
 
+class ReferenceGroup(BaseModel):
+    feature: str = Field(description="The profile feature the reference groups by (entity_type)")
+    value: str = Field(description="The group's value: the enterprise is compared with its own kind")
+
+
+class Right(BaseModel):
+    """A right the enterprise holds over this decision, in the words of the policy that made it."""
+
+    right: str = Field(description="objection (异议), repair (信用修复) or review (人工复核: every decline and referral)")
+    zh: str
+    en: str
+    legal_basis: str | None = None
+
+
 class Reference(BaseModel):
     """The profile a decision is explained against, and what the model makes of it."""
 
     zh: str
     en: str
+    group: ReferenceGroup | None = Field(default=None, description="The kind of entity whose reference this is "
+                                                                   "(none: the whole book's)")
     population: int = Field(description="How many training borrowers the reference profile summarises")
     margin: float = Field(description="The reference's log-odds of default")
     pd: float
@@ -127,6 +143,8 @@ class Reasons(BaseModel):
     reference: Reference
     under_objection: list[Dispute] | None = Field(default=None, description="Records and features of the profile "
                                                                              "under objection when it was decided")
+    rights: list[Right] | None = Field(default=None, description="The enterprise's rights over this decision: "
+                                                                 "human review on every decline and referral")
 
 
 class Versions(BaseModel):
@@ -159,7 +177,8 @@ class AdviceBody(BaseModel):
 class AdvicePublic(BaseModel):
     """What would change a decision: re-scored by the model that made it on the profile it was
     made on, the rest of the record assumed unchanged. ``advice`` is null when the decision is
-    already grade A and approved or when nothing the record allows improves it (``why`` says which)."""
+    already grade A and approved or when nothing within reach improves it without a decline (``why``
+    says which, in Chinese and English, naming the knock-out or grade that still blocks it)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [examples.ADVICE]})
 

@@ -87,6 +87,11 @@ class Delivery:
     thousands_separator: bool = False  # amounts written as 1,234,567.89
 
 
+CADENCES = {"monthly": 0, "annual": 365, "register": 0}
+"""Each cadence and the days its content may be older than a monthly source's before it is stale:
+a year's grade stands for the whole year after it is published."""
+
+
 @dataclass(frozen=True)
 class Source:
     """A department source: columns, keys, dates, lawful basis and delivery.
@@ -112,9 +117,16 @@ class Source:
     reporting_department_column: str | None = None
     repair_column: str | None = None
     description: str = ""
+    cadence: str = "register"
+    """How the source's content renews (:data:`CADENCES`): ``monthly`` (a month's returns or bills
+    delivered by the 24th of the next), ``annual`` (one evaluation a year, published months after
+    the year it grades) or ``register`` (a register read as it stands on the day). Freshness is
+    judged by it: an annual grade is not stale for being months old."""
     _by_name: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.cadence not in CADENCES:
+            raise ValueError(f"source {self.name}: cadence must be one of {tuple(CADENCES)}; got {self.cadence!r}")
         by_name = {c.name: c for c in self.columns}
         if len(by_name) != len(self.columns):
             raise ValueError(f"source {self.name}: duplicate column names")
@@ -274,6 +286,7 @@ TAX_FILINGS = Source(
     date_order=(("filing_date", "reported_date"),),
     delivery=Delivery("csv", "utf-8-sig", period_format="%Y年%m月", split_by_period=True),
     description="One row per taxpayer and month; fixed-quota individual businesses do not file.",
+    cadence="monthly",
 )
 
 TAX_GRADES = Source(
@@ -292,6 +305,7 @@ TAX_GRADES = Source(
     natural_key=("uscc", "year"), event_date="published_date", known_date="reported_date",
     date_order=(("published_date", "reported_date"),),
     delivery=Delivery("csv", "gbk", date_format="%Y%m%d"),
+    cadence="annual",
 )
 
 
@@ -316,6 +330,7 @@ def _utility(name: str, title_zh: str, title_en: str, company_zh: str, company_e
         natural_key=("uscc", "period"), event_date="period", known_date="reported_date",
         delivery=delivery,
         description="One row per account and month.",
+        cadence="monthly",
     )
 
 

@@ -58,7 +58,7 @@ def _advice(session, decision, holder) -> tuple[dict | None, str | None, bool, o
     or the profile that decided has been replaced (stale), and the enterprise's published profile.
     Advice is only given by the model that decided, on the profile it decided on: otherwise it
     would promise what another model or another record says."""
-    from models.advice import advise
+    from models.advice import advise_all
 
     profile = repository.profile_for(session, decision.uscc)
     bundle = holder.bundle
@@ -76,12 +76,10 @@ def _advice(session, decision, holder) -> tuple[dict | None, str | None, bool, o
     requested = [float("nan") if decision.requested_amount is None else float(decision.requested_amount)]
     # the knock-outs resting only on disputed records refer in the advice's decisions as they do in the service's
     disputed = [disputed_knockouts(profile)] if profile.disputes else None
-    found = advise(bundle, row, requested, disputed=disputed)[0]
-    if found is None:
-        why = "grade A and approved: nothing to improve" if (decision.grade == "A" and decision.decision == "approve") \
-            else "no action the record allows improves the grade or the decision"
-        return None, why, False, profile
-    return found.as_json(), None, False, profile
+    found = advise_all(bundle, row, requested, disputed=disputed)[0]
+    if found.advice is None:
+        return None, f"{found.why_zh} · {found.why_en}", False, profile
+    return found.advice.as_json(), None, False, profile
 
 
 @router.get("/{request_id}/advice", response_model=AdvicePublic, responses=responses(401, 403, 404, 409, 422),
@@ -89,9 +87,12 @@ def _advice(session, decision, holder) -> tuple[dict | None, str | None, bool, o
 def decision_advice(caller: BankOrRegulatorDep, session: SessionDep, holder: HolderDep,
                     request_id: str = RequestId) -> AdvicePublic:
     """What would change this decision: the fewest lawful actions its record allows (arrears paid,
-    court cases performed, penalties repaired after their publicity period, a year of filing and
-    paying on time) that raise the grade or turn it into an approval, re-scored by the model that
-    decided. 409 when that model or that profile is no longer the one the service holds."""
+    court cases performed and a dishonest listing lifted, penalties repaired after their publicity
+    period, a year of filing and paying on time, a department's records shared with the platform)
+    that reach the best decision within reach (a knock-out lifted, a referral, an approval) or a
+    better grade, re-scored by the model that decided; never a result that still declines (``why``
+    then names what blocks it). 409 when that model or that profile is no longer the one the
+    service holds."""
     decision = _visible(session, request_id, caller)
     advice, why, stale, _ = _advice(session, decision, holder)
     if stale:
@@ -119,15 +120,16 @@ def decision_report(caller: RegulatorDep, session: SessionDep, holder: HolderDep
 
 
 @router.post("/{request_id}/review", response_model=ReviewPublic, status_code=201,
-             responses=responses(401, 403, 404, 409, 422), summary="Record a credit officer's review of a referral")
+             responses=responses(401, 403, 404, 409, 422), summary="Record a credit officer's review of a referral or a decline")
 def record_review(body: ReviewCreate, caller: BankDep, session: SessionDep,
                   request_id: str = RequestId) -> ReviewPublic:
-    """The bank's credit officer records the outcome of a referred decision (once): approve with
-    the limit granted, or decline. It shows on the regulator's page beside the decision."""
+    """The bank's credit officer records the outcome of a referred decision, or of a declined one
+    whose enterprise asked for a human review (once): approve with the limit granted, or decline.
+    It shows on the regulator's page beside the decision."""
     decision = _visible(session, request_id, caller)
-    if decision.decision != "refer":
-        raise ApiError(409, "NOT_REFERRED", f"decision {request_id} was {decision.decision}, not referred: only a "
-                       "referral is reviewed", "该决策不是转人工审核，无需记录复核结果")
+    if decision.decision not in ("refer", "decline"):  # a decline may be reviewed on request (PIPL 第二十四条)
+        raise ApiError(409, "NOT_REFERRED", f"decision {request_id} was {decision.decision}: only a decline or a "
+                       "referral is reviewed", "该决策已批准，仅拒绝或转人工审核的决策需记录复核结果")
     if repository.review_of(session, request_id) is not None:
         raise ApiError(409, "ALREADY_REVIEWED", f"decision {request_id} has a recorded review already",
                        "该决策已记录复核结果")

@@ -338,7 +338,7 @@ def test_a_bank_records_the_human_review_of_a_referral_and_the_page_shows_it(ser
     decided = {}
     for body, _ in _answered(service, 20):
         decided.setdefault(body["decision"], body["request_id"])
-    assert "refer" in decided, "the test city refers some of its first enterprises"
+    assert {"refer", "approve"} <= set(decided), "the test city refers and approves some of its first enterprises"
     referred, path = decided["refer"], f"/v1/decisions/{decided['refer']}/review"
     body = {"outcome": "approve", "limit_yuan": 200_000, "reviewer": "信贷员 张三", "note": "补充了近三个月的银行流水"}
     error_of(service.client.post(path, json=body, headers=service.headers("regulator")), 403, "ROLE_FORBIDDEN")
@@ -352,10 +352,41 @@ def test_a_bank_records_the_human_review_of_a_referral_and_the_page_shows_it(ser
     error_of(service.client.post(path, json=body, headers=service.headers("bank")), 409, "ALREADY_REVIEWED")
     page = service.client.get(f"/v1/decisions/{referred}/report", headers=service.headers("regulator")).text
     assert "人工审核结果 human review" in page and "信贷员 张三" in page and "CNY 200,000" in page
-    other = next((rid for decision, rid in decided.items() if decision != "refer"), None)
-    if other:
-        error_of(service.client.post(f"/v1/decisions/{other}/review", json=body, headers=service.headers("bank")),
-                 409, "NOT_REFERRED")
+    # an approval is not reviewed
+    error_of(service.client.post(f"/v1/decisions/{decided['approve']}/review", json=body,
+                                 headers=service.headers("bank")), 409, "NOT_REFERRED")
+
+
+def test_every_decline_and_referral_states_the_right_to_a_human_review(service):
+    """PIPL 第二十四条: the answer and the page of every decline and referral state the right to a
+    human review, with its basis; an approval does not; a decline's review is recorded like a referral's."""
+    seen = {}
+    answers = [body for body, _ in _answered(service, 20)]
+    listed = service.authorizations.get("listed")
+    found = service.client.get("/v1/authorizations", headers=service.headers("operator"), params={"limit": 500}).json()
+    listed_answer = service.ask(code=next(a["uscc"] for a in found["items"] if a["id"] == listed),
+                                authorization="listed").json()
+    answers.append(listed_answer)
+    for body in answers:
+        rights = {r["right"]: r for r in body["reasons"]["rights"]}
+        assert "objection" in rights
+        if body["decision"] in ("refer", "decline"):
+            assert "第二十四条" in rights["review"]["legal_basis"] and "人工复核" in rights["review"]["zh"], body
+        else:
+            assert "review" not in rights
+        seen.setdefault(body["decision"], body)
+    assert {"approve", "refer", "decline"} <= set(seen)
+    declined = listed_answer
+    assert declined["decision"] == "decline"
+    assert "repair" in {r["right"] for r in declined["reasons"]["rights"]}  # a dishonest listing can be lifted
+    page = service.client.get(f"/v1/decisions/{declined['request_id']}/report", headers=service.headers("regulator")).text
+    assert "人工复核 human review" in page and "个人信息保护法》第二十四条" in page and "信用修复 credit repair" in page
+    approved = service.client.get(f"/v1/decisions/{seen['approve']['request_id']}/report",
+                                  headers=service.headers("regulator")).text
+    assert "人工复核 human review" not in approved
+    recorded = service.client.post(f"/v1/decisions/{declined['request_id']}/review", headers=service.headers("bank"),
+                                   json={"outcome": "decline", "reviewer": "信贷员 李四"})
+    assert recorded.status_code == 201, recorded.text
 
 
 def test_no_decision_on_a_profile_older_than_the_policy_allows(service, monkeypatch):
@@ -504,3 +535,18 @@ def test_a_lost_database_connection_is_a_503_and_the_next_question_is_answered(m
                 assert audit.verify(session).ok
     finally:
         drop()
+
+
+@pytest.mark.parametrize("source, age, stale", [
+    ("tax_grades", 240, False),   # April's grades read in December: the year's evaluation, not stale
+    ("tax_grades", 92 + 365, False),
+    ("tax_grades", 92 + 366, True),  # a year and a quarter without a new evaluation
+    ("tax_filings", 92, False),
+    ("tax_filings", 93, True),
+    ("court_executions", 93, True),
+])
+def test_freshness_is_judged_by_each_sources_own_cadence(source, age, stale):
+    from api.regulator_report import source_is_stale
+
+    assert source_is_stale(source, age, 92) is stale
+    assert source_is_stale(source, age, None) is False  # a policy with no limit marks nothing
