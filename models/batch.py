@@ -2,9 +2,9 @@
 
 Written under ``XYD_HOME/pre-credit/`` as Parquet and as CSV in UTF-8 with a BOM (so that Excel
 opens the Chinese names), each row with the enterprise's code and name, PD, score, grade,
-decision, limit, knock-outs and top reason codes, the advice (the fewest lawful actions that raise
-its grade or turn it into an approval, and what it would then get: :mod:`models.advice`), and the
-model and policy versions.
+decision, limit, knock-outs and top reason codes, the advice (the fewest lawful actions that reach
+the best decision within reach, and what it would then get: :mod:`models.advice`; where there is
+none, why, in the advice's words), and the model and policy versions.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.profile.store import ProfileStore, registered_names
-from models.advice import advise
+from models.advice import advise_all
 from models.bundle import ModelBundle
 
 
@@ -55,10 +55,11 @@ def score_profile(home: Path, as_of: dt.date, bundle: ModelBundle, out_dir: Path
     decisions = bundle.decide(profile)
     frame = decisions.frame()
     decide_seconds = time.perf_counter() - tick
-    advice = advise(bundle, profile, decided=decisions)
+    counsel = advise_all(bundle, profile, decided=decisions)
+    advice = [c.advice for c in counsel]
     frame["advice_codes"] = [a.codes if a else "" for a in advice]
-    frame["advice_zh"] = [a.zh if a else "" for a in advice]
-    frame["advice_en"] = [a.en if a else "" for a in advice]
+    frame["advice_zh"] = [c.advice.zh if c.advice else c.why_zh for c in counsel]
+    frame["advice_en"] = [c.advice.en if c.advice else c.why_en for c in counsel]
     frame["advice_grade"] = [a.grade if a else "" for a in advice]
     frame["advice_limit_yuan"] = pd.array([a.limit_yuan if a else None for a in advice], dtype="Int64")
     frame.insert(1, "name", frame["uscc"].map(registered_names(home, as_of)).astype("str"))
