@@ -1,12 +1,12 @@
 # Benchmarks run on demand; the test suite never times anything.
 PYTHON ?= .venv/bin/python
 
-.PHONY: bench bench-synth bench-synth-1m bench-ingest bench-profile bench-model bench-real bench-service bench-notebooks bench-cli bench-objections test
+.PHONY: bench bench-synth bench-synth-1m bench-ingest bench-profile bench-model bench-real bench-service bench-notebooks bench-cli bench-objections bench-credit-logic test
 
 test:
 	$(PYTHON) -m pytest
 
-bench: bench-synth bench-ingest bench-profile bench-model bench-real bench-service bench-notebooks bench-cli bench-objections
+bench: bench-synth bench-ingest bench-profile bench-model bench-real bench-service bench-notebooks bench-cli bench-objections bench-credit-logic
 
 bench-synth:
 	$(PYTHON) bench/synth_bench.py --enterprises 100000 --months 24 --runs 3
@@ -38,3 +38,6 @@ bench-cli:
 
 bench-objections:
 	$(PYTHON) bench/objections_bench.py --runs 3
+
+bench-credit-logic:
+	$(PYTHON) bench/credit_logic_bench.py --seeds 9 10 11
