@@ -135,3 +135,97 @@ def fair_lending(frame: pd.DataFrame, decisions, policy) -> FairLending:
         table["verdict"] = verdicts
         tables[dimension] = table
     return FairLending(tables, findings, dict(tolerance))
+
+
+# ---------------------------------------------------------------------- the whole pre-credit list
+#
+# Borrowers are a selected few; fair lending is measured on everyone the platform decides. On the
+# whole pre-credit list (a stored profile, every enterprise scored): approval rate and mean limit
+# per district, industry and entity type with counts and Wilson intervals; each group's gap to the
+# whole list decomposed, on the log-odds scale against the whole book's reference, into what the
+# firms do (behaviour, absences included) and what they are (the registry's firmographic
+# features); beside it, realised against predicted default within the group on the out-of-time
+# loans (:func:`fair_lending`). A group approved below the policy's ratio whose loans are not
+# calibrated is a finding: no difference in risk can be shown to justify its gap.
+
+POPULATION_DIMENSIONS = ("district_code", "industry_section", "entity_type")
+MIN_GROUP_ENTERPRISES = 200
+"""A group of the whole list is judged from this many enterprises."""
+
+
+@dataclass
+class PopulationFairness:
+    """Per dimension, a table of the whole list's groups; the findings in words."""
+
+    as_of: str
+    enterprises: int
+    approval_rate: float
+    tables: dict[str, pd.DataFrame]
+    findings: list[str]
+
+
+def population_fairness(bundle, profile: pd.DataFrame, as_of: str, loans: FairLending | None = None,
+                        min_group: int = MIN_GROUP_ENTERPRISES) -> PopulationFairness:
+    """Fair lending on every enterprise of ``profile`` decided by ``bundle`` (see above); ``loans``:
+    the out-of-time loans' fair-lending tables, whose calibration each group is shown with."""
+    from features.registry import BY_NAME
+
+    decisions = bundle.decide(profile, explain=False)
+    matrix = bundle.pd_model.matrix(profile)
+    contributions = bundle.explainer_for(None).contributions(matrix)  # one reference for every group: gaps add
+    firmographic = np.array([BY_NAME[f].kind == "firmographic" if f in BY_NAME else False for f in bundle.features])
+    firm_part = contributions[:, firmographic].sum(axis=1)
+    behaviour_part = contributions[:, ~firmographic].sum(axis=1)
+    approved = np.asarray(decisions.decision) == "approve"
+    limit = np.asarray(decisions.limit, dtype=float)
+    floor = bundle.policy.fair_lending["approval_ratio_floor"]
+    tables, findings = {}, []
+    for dimension in POPULATION_DIMENSIONS:
+        if dimension not in profile:
+            continue
+        groups = profile[dimension].astype("object").fillna("∅").to_numpy()
+        calibration = {}
+        if loans is not None and dimension in loans.tables:
+            calibration = {row["group"]: row for row in loans.tables[dimension].to_dict("records")}
+        rows = []
+        for value, index in pd.Series(np.arange(len(profile))).groupby(groups, sort=True):
+            i = index.to_numpy()
+            n, k = len(i), int(approved[i].sum())
+            low, high = wilson(k, n)
+            label = category_name(dimension, value)
+            on_loans = calibration.get(label, {})
+            rows.append({
+                "group": label, "enterprises": n, "approval_rate": k / n, "approval_low": low, "approval_high": high,
+                "mean_limit_yuan": float(limit[i][approved[i]].mean()) if k else 0.0,
+                "log_odds_gap": float(behaviour_part[i].mean() + firm_part[i].mean()
+                                      - behaviour_part.mean() - firm_part.mean()),
+                "of_which_behaviour": float(behaviour_part[i].mean() - behaviour_part.mean()),
+                "of_which_firmographic": float(firm_part[i].mean() - firm_part.mean()),
+                "loans": on_loans.get("loans", 0), "loan_default_rate": on_loans.get("default_rate", math.nan),
+                "loan_default_low": on_loans.get("default_low", math.nan),
+                "loan_default_high": on_loans.get("default_high", math.nan),
+                "loan_mean_pd": on_loans.get("mean_pd", math.nan),
+                "loan_verdict": on_loans.get("verdict", "no loans out of time")})
+        table = pd.DataFrame(rows)
+        judged = table["enterprises"] >= min_group
+        best = float(table.loc[judged, "approval_rate"].max()) if judged.any() else math.nan
+        table["approval_ratio"] = table["approval_rate"] / best if best > 0 else math.nan
+        verdicts = []
+        for row, judge in zip(table.itertuples(index=False), judged):
+            if not judge:
+                verdicts.append(f"too few to judge (< {min_group} enterprises)")
+            elif row.approval_ratio < floor and str(row.loan_verdict).startswith("DISPARITY: risk"):
+                verdicts.append(f"FINDING: approved at {row.approval_ratio:.2f} of the best group and its loans are "
+                                f"not calibrated ({row.loan_verdict})")
+            elif row.approval_ratio < floor:
+                verdicts.append(f"approval ratio {row.approval_ratio:.2f} below {floor:.2f}: its gap is "
+                                f"{row.of_which_behaviour:+.2f} behaviour, {row.of_which_firmographic:+.2f} firmographic "
+                                f"(log-odds); loans: {row.loan_verdict}")
+            else:
+                verdicts.append("within tolerance")
+            if verdicts[-1].startswith("FINDING"):
+                findings.append(f"{dimension} {row.group}: {verdicts[-1]}")
+        table["verdict"] = verdicts
+        tables[dimension] = table
+    return PopulationFairness(as_of, len(profile), float(approved.mean()) if len(profile) else math.nan, tables,
+                              findings)

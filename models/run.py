@@ -46,6 +46,20 @@ class TrainingResult:
     """The bundle was already registered as ``version`` (the same data and settings): no new version."""
 
 
+def whole_list_fairness(home: Path, bundle, loans_fairness):
+    """Fair lending on the whole pre-credit list (:func:`models.fairness.population_fairness`): every
+    enterprise of the newest stored profile built under the bundle's feature set, or None when
+    there is none (the report says how to get one)."""
+    from features.profile.store import ProfileStore
+    from models.fairness import population_fairness
+
+    store = ProfileStore(home)
+    for as_of in reversed(store.dates()):
+        if store.info(as_of).feature_set_version == bundle.meta["feature_set_version"]:
+            return population_fairness(bundle, store.read(as_of), as_of.isoformat(), loans_fairness)
+    return None
+
+
 def train_challenger(home: Path, snapshots: pd.DataFrame | None = None, policy: Policy | None = None,
                      params: dict | None = None, register: bool = True, split_months: dict | None = None,
                      progress=None, two_stage: bool = True, leave_out: tuple[str, ...] = (),
@@ -131,12 +145,17 @@ def train_challenger(home: Path, snapshots: pd.DataFrame | None = None, policy: 
     bundle.meta["benchmark"] = benchmark.metrics
     fairness = fair_lending(evaluation.frame, evaluation.decisions, bundle.policy)
     bundle.meta["fair_lending_findings"] = fairness.findings  # saved with the bundle, registered with it
+    population = whole_list_fairness(home, bundle, fairness)
+    if population is not None:
+        bundle.meta["population_fair_lending"] = {"as_of": population.as_of, "enterprises": population.enterprises,
+                                                  "approval_rate": population.approval_rate,
+                                                  "findings": population.findings}
     models_dir = Path(home) / "models"
     stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
     bundle_dir = bundle.save(models_dir / stamp / "bundle")
     page = report_module.render(report_module.build(bundle, evaluation, psi, fairness, monotone,
                                                     f"信易贷 pre-credit model {bundle.meta['bundle_id']} · validation report",
-                                                    benchmark, stages, excluded))
+                                                    benchmark, stages, excluded, population))
     report_path = _new_report_path(Path(home) / "reports", f"model-{bundle.meta['bundle_id']}-{stamp}")
     report_path.write_text(page, "utf-8")
     seconds["evaluate and report"] = time.perf_counter() - tick

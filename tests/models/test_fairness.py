@@ -65,3 +65,34 @@ def test_a_group_the_model_under_charges_is_a_disparity_and_a_riskier_group_appr
     assert (table["default_low"] <= table["default_rate"]).all() and (table["default_rate"] <= table["default_high"]).all()
     assert "firm_age_years" in result.tables and set(result.tables["firm_age_years"]["group"]) <= set(
         firm_age_band(pd.Series([0.5, 2, 4, 7, 15])))
+
+
+def test_fair_lending_on_the_whole_list_decomposes_each_gap_and_finds_an_uncalibrated_disparity(trained, model_home):
+    """Every enterprise of the list, not only borrowers: per group the approval rate holds its
+    interval, and each group's gap to the whole list is exactly its behaviour part plus its
+    firmographic part; a group approved below the ratio whose loans are not calibrated is a finding."""
+    import datetime as dt
+
+    from features.profile.build import build
+    from models.fairness import population_fairness
+
+    bundle = trained.bundle
+    profile = build(model_home, dt.date(2026, 6, 30)).profile
+    result = population_fairness(bundle, profile, "2026-06-30")
+    assert result.enterprises == len(profile)
+    assert set(result.tables) == {"district_code", "industry_section", "entity_type"}
+    for table in result.tables.values():
+        assert table["enterprises"].sum() == len(profile)
+        assert (table["approval_low"] <= table["approval_rate"]).all() and (table["approval_rate"] <= table["approval_high"]).all()
+        np.testing.assert_allclose(table["log_odds_gap"], table["of_which_behaviour"] + table["of_which_firmographic"])
+    kinds = result.tables["entity_type"]
+    assert "个体工商户" in " ".join(kinds["group"])  # groups by name
+    # a group's loans reported as not calibrated, with a low approval, is a finding
+    worst = kinds.sort_values("approval_rate").iloc[0]["group"]
+    loans = SimpleNamespace(tables={"entity_type": pd.DataFrame([{
+        "group": worst, "loans": 400, "default_rate": 0.10, "default_low": 0.08, "default_high": 0.13, "mean_pd": 0.02,
+        "verdict": "DISPARITY: risk under-predicted (observed 10.00% [8.00%, 13.00%] against PD 2.00%)"}])})
+    judged = population_fairness(bundle, profile, "2026-06-30", loans, min_group=1)
+    ratio = judged.tables["entity_type"].set_index("group").loc[worst, "approval_ratio"]
+    assert ratio < bundle.policy.fair_lending["approval_ratio_floor"], "the test city approves its kinds unequally"
+    assert any(worst in f and "not calibrated" in f for f in judged.findings)

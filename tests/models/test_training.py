@@ -64,7 +64,7 @@ def test_the_report_holds_every_section_and_plot(trained):
                     "Benchmark scorecard (WOE logistic, same windows)", "Two stages",
                     "Features not yet available (left out)", "Calibration by decile", "Population stability",
                     "Fair lending (out of time)", "区县 district", "主体类型 entity type", "行业 industry",
-                    "成立年限 firm age"):
+                    "成立年限 firm age", "Fair lending on the whole pre-credit list"):
         assert section in page, section
     # every group with its intervals and a verdict against the policy's tolerances
     assert "approval_low" in page and "default_high" in page and "auc_low" in page
