@@ -123,6 +123,20 @@ class TabularEncoder:
             plans[order] = [(position[c], codes.get(c)) for c in self.features_]
         return plans[order]
 
+    def decode(self, matrix: np.ndarray) -> pd.DataFrame:
+        """The frame a matrix of :meth:`transform` stands for: numbers as they are, category codes
+        back to their categories (missing as None)."""
+        columns = {}
+        for j, column in enumerate(self.features_):
+            values = matrix[:, j]
+            if column in self.categories_:
+                categories = np.array([*self.categories_[column], None], dtype=object)
+                codes = np.where(np.isnan(values), len(categories) - 1, values).astype(np.int64)
+                columns[column] = categories[codes]
+            else:
+                columns[column] = values
+        return pd.DataFrame(columns)
+
     def state(self) -> dict:
         return {"features": self.features_, "categories": self.categories_, "ordered": self.ordered_}
 
@@ -330,12 +344,29 @@ class CreditModel(_Boosted):
     from: the second stage of :class:`models.stages.TwoStageModel`. The calibration then maps the
     whole margin, offset plus trees.
 
+    Given only ``X, y``, without monotone constraints and without an offset (an analyst's frame,
+    a small book), it also weighs the boosted model against its benchmark, a WOE scorecard
+    (:class:`models.scorecard.BenchmarkScorecard`), and blends of the two, on the same folds'
+    out-of-fold log-odds, and keeps the best by that validation AUC (the boosted model on a tie):
+    small and noisy books often prefer the scorecard. ``scorecard=False`` keeps it boosted. A model
+    with monotone constraints stays boosted (a scorecard's bins do not honour them), and so does
+    every model explained against a reference (:meth:`explainer`: trees only).
+
     Parameters are only stored here; :meth:`fit` learns ``booster_``, ``encoder_``,
-    ``best_iteration_``, ``params_`` (the settings used), ``validation_auc_`` and ``calibration_``
-    (``a + b · margin`` is the calibrated log-odds).
+    ``best_iteration_``, ``params_`` (the settings used), ``validation_auc_``, ``calibration_``
+    (``a + b · margin`` is the calibrated log-odds), ``blend_weight_`` (the boosted model's weight
+    in the margin: 1 boosted alone, 0 the scorecard alone) and ``scorecard_`` (None unless used).
     """
 
     kind = "pd_model"
+    BLEND_WEIGHTS = (0.0, 0.25, 0.5, 0.75)
+    """The boosted model's weights tried against the scorecard's (1 minus it) on the log-odds scale."""
+
+    def __init__(self, monotone: dict[str, int] | None = None, categories: dict[str, list] | None = None,
+                 params: dict | None = None, n_estimators: int = 3000, early_stopping_rounds: int = 200,
+                 seed: int = 0, num_threads: int = 0, ordered=(), scorecard: bool = True):
+        super().__init__(monotone, categories, params, n_estimators, early_stopping_rounds, seed, num_threads, ordered)
+        self.scorecard = scorecard
 
     def fit(self, X: pd.DataFrame, y, X_valid: pd.DataFrame | None = None, y_valid=None,
             X_calib: pd.DataFrame | None = None, y_calib=None, offset=None, offset_valid=None,
@@ -370,8 +401,41 @@ class CreditModel(_Boosted):
             full = self._lgb_params(self.params_, {"objective": "binary"}, STOPPING_METRIC)
             self.booster_ = self._boost(full, matrix, y, offset, None, rounds)
             self.best_iteration_ = self.booster_.current_iteration()
+            if self.scorecard and offset is None and not any(self.monotone_.values()):
+                calib_margin = self._weigh_scorecard(X, y, folds, calib_margin)
         self.calibration_ = _platt(calib_margin, calib_y)
         return self
+
+    def _weigh_scorecard(self, X: pd.DataFrame, y: np.ndarray, folds, boosted_margin: np.ndarray) -> np.ndarray:
+        """The WOE scorecard's out-of-fold log-odds on the same folds, and every blend of
+        :data:`BLEND_WEIGHTS`, against the boosted model's: keeps the best by pooled out-of-fold AUC
+        (the boosted model unless something beats it), refits the scorecard on every row if it is
+        used, and returns the kept margin's out-of-fold values for the calibration."""
+        from models.scorecard import BenchmarkScorecard
+
+        held_rows = np.concatenate(folds)
+        scored = np.full(len(y), np.nan)
+        try:
+            for held in folds:
+                kept = np.ones(len(y), dtype=bool)
+                kept[held] = False
+                card = BenchmarkScorecard().fit(X.iloc[np.flatnonzero(kept)], y[kept])
+                scored[held] = card.log_odds(X.iloc[held], calibrated=False)
+        except ModelInputError:  # a fold too small or too flat to bin: the boosted model stands
+            return boosted_margin
+        # the boosted margins come back in row order over the held-out rows (see _cross_validate)
+        order = np.sort(held_rows)
+        scored, held_y = scored[order], y[order]
+        best_weight, best_auc, best_margin = 1.0, self.validation_auc_, boosted_margin
+        for weight in self.BLEND_WEIGHTS:
+            margin = weight * boosted_margin + (1 - weight) * scored
+            auc = metrics.auc(held_y, margin)
+            if auc > best_auc + 1e-12:
+                best_weight, best_auc, best_margin = weight, auc, margin
+        self.blend_weight_, self.validation_auc_ = best_weight, best_auc
+        if best_weight < 1.0:
+            self.scorecard_ = BenchmarkScorecard().fit(X, y)
+        return best_margin
 
     def _fit_on_window(self, params: dict, matrix, y, offset, valid):
         booster = self._boost(self._lgb_params(params, {"objective": "binary"}, STOPPING_METRIC), matrix, y, offset, valid,
@@ -400,6 +464,37 @@ class CreditModel(_Boosted):
         held_margin, held_y = out_of_fold[covered], y[covered]
         return max(1, int(round(np.mean(rounds)))), held_margin, held_y, metrics.auc(held_y, held_margin), params
 
+    blend_weight_ = 1.0
+    scorecard_ = None
+
+    def raw(self, X: pd.DataFrame | np.ndarray, num_threads: int = 0) -> np.ndarray:
+        """The margin: the boosted model's raw output, blended with the scorecard's log-odds when
+        :meth:`fit` chose it (``blend_weight_`` below 1)."""
+        boosted = super().raw(X, num_threads)
+        if self.scorecard_ is None:
+            return boosted
+        frame = X if isinstance(X, pd.DataFrame) else self.encoder_.decode(X)
+        return self.blend_weight_ * boosted + (1 - self.blend_weight_) * self.scorecard_.log_odds(frame, calibrated=False)
+
+    def contributions(self, matrix: np.ndarray, num_threads: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Per row: each column's contribution to the margin and the base value (the scorecard's
+        terms, which are additive, weighed in with the trees' when it is blended)."""
+        trees, base = super().contributions(matrix, num_threads)
+        if self.scorecard_ is None:
+            return trees, base
+        terms, intercept = self.scorecard_.contributions(self.encoder_.decode(matrix))
+        weight, out = self.blend_weight_, self.blend_weight_ * trees
+        position = {name: j for j, name in enumerate(self.encoder_.features_)}
+        for k, column in enumerate(self.scorecard_.columns_):
+            out[:, position[column]] += (1 - weight) * terms[:, k]
+        return out, weight * base + (1 - weight) * intercept
+
+    def explainer(self, reference: np.ndarray):
+        if self.scorecard_ is not None:
+            raise ModelInputError("this model chose a blend with its scorecard: explain() states its contributions; "
+                                  "explanations against a reference walk trees only (fit with scorecard=False)")
+        return super().explainer(reference)
+
     def calibrated_log_odds(self, margin: np.ndarray) -> np.ndarray:
         a, b = self.calibration_
         return a + b * np.asarray(margin)
@@ -410,12 +505,17 @@ class CreditModel(_Boosted):
 
     def _state(self) -> dict:
         return {**super()._state(), "calibration": list(self.calibration_), "params": self.params_,
-                "validation_auc": self.validation_auc_}
+                "validation_auc": self.validation_auc_, "blend_weight": self.blend_weight_,
+                "scorecard": None if self.scorecard_ is None else self.scorecard_.state()}
 
     def _restore(self, state: dict) -> None:
+        from models.scorecard import BenchmarkScorecard
+
         self.calibration_ = tuple(state["calibration"])
         self.params_ = state.get("params")
         self.validation_auc_ = state.get("validation_auc")
+        self.blend_weight_ = float(state.get("blend_weight", 1.0))
+        self.scorecard_ = BenchmarkScorecard.from_state(state["scorecard"]) if state.get("scorecard") else None
 
 
 def _offset(offset, rows: int, name: str) -> np.ndarray | None:

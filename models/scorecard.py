@@ -66,18 +66,79 @@ class BenchmarkScorecard:
                 woe = self.binning_.fit_transform(frame, y)
             except ValueError as error:  # optbinning's own refusals, on books too small to bin
                 raise ModelInputError(f"the benchmark scorecard cannot bin {len(frame)} rows: {error}") from None
-        self.regression_ = LogisticRegression(max_iter=self.max_iter).fit(woe, y)
+        regression = LogisticRegression(max_iter=self.max_iter).fit(woe, y)
+        self.coef_ = regression.coef_[0].astype(float)
+        self.intercept_ = float(regression.intercept_[0])
+        self.bins_ = {c: self._bin_table(c) for c in self.columns_}
         self.calibration_ = (0.0, 1.0)
         if X_calib is not None:
             self.calibration_ = _platt(self.log_odds(X_calib, calibrated=False), _binary(y_calib, "scorecard calibration"))
         return self
 
+    def _bin_table(self, column: str) -> dict:
+        """One column's bins as plain numbers: what the scorecard needs to score without optbinning
+        (and to be saved as JSON): split points or category groups, each bin's weight of evidence,
+        and the weights of a missing value and of a category never seen."""
+        variable = self.binning_.get_binned_variable(column)
+
+        def woe(values) -> list[float]:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return [float(v) for v in variable.transform(values, metric="woe", metric_missing="empirical")]
+
+        missing = woe(np.array([np.nan], dtype=object if variable.dtype == "categorical" else float))[0]
+        if variable.dtype == "categorical":
+            members = [str(c) for group in variable.splits for c in group]
+            values = woe(np.array(members, dtype=object)) if members else []
+            unseen = woe(np.array(["\u0000unseen"], dtype=object))[0]
+            return {"kind": "categorical", "categories": dict(zip(members, values)), "unseen": unseen, "missing": missing}
+        splits = np.asarray(variable.splits, dtype=float)
+        if len(splits):  # a value inside each bin: [s_i, s_i+1), below the first, from the last on
+            inside = np.r_[splits[0] - 1.0, (splits[:-1] + splits[1:]) / 2, splits[-1] + 1.0]
+        else:
+            inside = np.array([0.0])
+        return {"kind": "numerical", "splits": splits.tolist(), "woe": woe(inside), "missing": missing}
+
+    def woe(self, X: pd.DataFrame) -> np.ndarray:
+        """Each scored column's weight of evidence per row (``columns_`` order), from the bin tables."""
+        frame = self._frame(X)
+        out = np.empty((len(frame), len(self.columns_)))
+        for j, column in enumerate(self.columns_):
+            table = self.bins_[column]
+            values = frame[column].to_numpy()
+            if table["kind"] == "categorical":
+                lookup, unseen, missing = table["categories"], table["unseen"], table["missing"]
+                out[:, j] = [missing if (v is None or (isinstance(v, float) and np.isnan(v)))
+                             else lookup.get(str(v), unseen) for v in values]
+            else:
+                numbers = values.astype(float)
+                index = np.searchsorted(np.asarray(table["splits"], dtype=float), numbers, side="right")
+                out[:, j] = np.where(np.isnan(numbers), table["missing"], np.asarray(table["woe"])[np.minimum(
+                    index, len(table["woe"]) - 1)])
+        return out
+
+    def contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, float]:
+        """Per row, each scored column's term of the (uncalibrated) log-odds, and the intercept:
+        they add up to it exactly (a scorecard is additive)."""
+        return self.woe(X) * self.coef_, self.intercept_
+
     def log_odds(self, X: pd.DataFrame, calibrated: bool = True) -> np.ndarray:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            margin = self.regression_.decision_function(self.binning_.transform(self._frame(X)[self.columns_]))
+        terms, intercept = self.contributions(X)
         a, b = self.calibration_ if calibrated else (0.0, 1.0)
-        return a + b * margin
+        return a + b * (terms.sum(axis=1) + intercept)
+
+    def state(self) -> dict:
+        """Everything it scores with, as JSON holds it (no pickle)."""
+        return {"columns": self.columns_, "bins": self.bins_, "coef": self.coef_.tolist(), "intercept": self.intercept_,
+                "calibration": list(self.calibration_)}
+
+    @classmethod
+    def from_state(cls, state: dict) -> BenchmarkScorecard:
+        out = cls()
+        out.columns_, out.bins_ = list(state["columns"]), dict(state["bins"])
+        out.coef_, out.intercept_ = np.asarray(state["coef"], dtype=float), float(state["intercept"])
+        out.calibration_ = tuple(state["calibration"])
+        return out
 
     def predict_pd(self, X: pd.DataFrame) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-self.log_odds(X)))

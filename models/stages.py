@@ -74,7 +74,9 @@ class TwoStageModel:
             events = int(np.asarray(y_distress).sum())
             book = candidate_params(len(X_distress), events)[0]
             first["params"] = {**book, "num_leaves": min(book["num_leaves"], STAGE1_LEAVES)}
-        stage1 = CreditModel(categories=self.categories, ordered=self.ordered, n_estimators=STAGE1_TREES, **first)
+        # both stages are explained tree by tree against a reference: no scorecard in them
+        stage1 = CreditModel(categories=self.categories, ordered=self.ordered, n_estimators=STAGE1_TREES,
+                             scorecard=False, **first)
         if groups is None:
             self.stage1_ = stage1.fit(X_distress, y_distress)
         else:
@@ -92,7 +94,7 @@ class TwoStageModel:
         self.link_ = (float(a), float(b))
         offsets = {name: None if frame is None else self.link_[0] + self.link_[1] * self.stage1_.raw(frame)
                    for name, frame in (("train", X), ("valid", X_valid), ("calib", X_calib))}
-        self.stage2_ = CreditModel(categories=categories, ordered=self.ordered, **settings).fit(
+        self.stage2_ = CreditModel(categories=categories, ordered=self.ordered, scorecard=False, **settings).fit(
             X, y, X_valid, y_valid, X_calib, y_calib, offsets["train"], offsets["valid"], offsets["calib"])
         return self
 

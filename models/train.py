@@ -69,7 +69,7 @@ def fit_bundle(windows: dict[str, pd.DataFrame], split: Split, policy: Policy | 
                                                 groups=distress["uscc"].to_numpy())
     else:
         pd_model = CreditModel(monotone=monotone, categories=categories, ordered=ordered, params=params,
-                               seed=seed).fit(*loans)
+                               seed=seed, scorecard=False).fit(*loans)  # explained tree by tree against a reference
     pd_seconds = time.perf_counter() - started
     known = train[train["capacity_12m"].notna()]
     if valid is not None and valid["capacity_12m"].notna().any():

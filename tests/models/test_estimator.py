@@ -98,3 +98,48 @@ def test_scoring_a_frame_without_the_models_columns_is_refused(fitted):
         model.predict_pd(T.drop(columns="debt_ratio"))
     with pytest.raises(ModelInputError, match="alpha must be a quantile"):
         QuantileModel(alpha=1.5).fit(T, np.ones(len(T)), T, np.ones(len(T)))
+
+
+def _additive_book(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """A small, noisy book whose risk adds up over eight weak features (four more are noise):
+    the kind of book a scorecard often ranks as well as boosting."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, 12))
+    y = (rng.random(n) < 1 / (1 + np.exp(-(-1.5 + z[:, :8] @ np.full(8, 0.35))))).astype(int)
+    return pd.DataFrame(z, columns=[f"f{i}" for i in range(12)]), y
+
+
+def test_a_small_book_weighs_the_scorecard_on_its_folds_and_keeps_it_whole(tmp_path):
+    """Without constraints or validation frames the model compares itself, its WOE scorecard and
+    their blends on the same out-of-fold log-odds and keeps the best; whatever it keeps explains
+    its margin exactly and is saved and read back as JSON with the same predictions."""
+    from models import metrics
+    from models.scorecard import BenchmarkScorecard
+
+    X, y = _additive_book(600, 0)
+    chosen = CreditModel().fit(X, y)
+    boosted = CreditModel(scorecard=False).fit(X, y)
+    assert chosen.blend_weight_ < 1.0 and chosen.scorecard_ is not None  # this book prefers a blend
+    assert chosen.validation_auc_ > boosted.validation_auc_  # chosen on the folds, by the folds' own AUC
+    assert boosted.blend_weight_ == 1.0 and boosted.scorecard_ is None
+    explained = chosen.explain(X)
+    np.testing.assert_allclose(explained.sum(axis=1).to_numpy(), chosen.raw(X), atol=1e-9)
+    np.testing.assert_allclose(chosen.raw(chosen.matrix(X)), chosen.raw(X), atol=1e-12)
+    chosen.save(tmp_path)
+    again = CreditModel.load(tmp_path)
+    np.testing.assert_allclose(again.predict_pd(X), chosen.predict_pd(X), atol=0)
+    with pytest.raises(ModelInputError, match="reference"):
+        chosen.explainer(np.zeros(X.shape[1]))
+    # the scorecard's own bin tables score exactly as optbinning does, unseen categories included
+    T, ty = _additive_book(400, 1)
+    T["kind"] = np.where(ty == 1, "a", "b")
+    card = BenchmarkScorecard().fit(T, ty)
+    T.loc[:9, "kind"] = "never seen"
+    np.testing.assert_allclose(card.woe(T), card.binning_.transform(card._frame(T)[card.columns_]).to_numpy(), atol=0)
+    assert metrics.auc(ty, card.log_odds(T)) > 0.6
+
+
+def test_a_constrained_model_stays_boosted():
+    X, y = _additive_book(600, 0)
+    model = CreditModel(monotone={"f0": 1}).fit(X, y)
+    assert model.blend_weight_ == 1.0 and model.scorecard_ is None
