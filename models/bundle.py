@@ -383,8 +383,9 @@ class ModelBundle:
         return self._rules
 
     def _coverage_flags(self, plan: ReasonPlan, matrix: np.ndarray, columns) -> np.ndarray:
-        """(rows, sources with a coverage flag): 1 where the platform holds records of the source
-        (read from the model's inputs, else the profile's; 1, "holds", when neither has the flag)."""
+        """(rows, sources with a coverage flag): 1 where the platform holds records of the source,
+        0 where none, NaN where the department has not delivered on time (read from the model's
+        inputs, else the profile's; 1, "holds", when neither has the flag)."""
         inside = plan.flag_positions  # each flag's column in the model's inputs, -1 when not one of them
         out = matrix[:, np.maximum(inside, 0)] if len(inside) else np.ones((len(matrix), 0))
         for k in np.flatnonzero(inside < 0):
@@ -395,7 +396,7 @@ class ModelBundle:
             column = columns[flag]
             out[:, k] = [np.nan if v is None else v for v in column] if isinstance(column, list) else \
                 pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
-        return np.where(np.isnan(out), 1.0, out)
+        return out
 
     # ------------------------------------------------------------------ persistence
 

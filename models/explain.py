@@ -80,12 +80,20 @@ class ReasonPlan:
         self.not_named = np.array([f in set(not_named) for f in features], dtype=bool)
         self.groups: list[dict] = []
         source_group = {}
+        undelivered_group = {}
         for number, source in enumerate(SOURCES, start=1):
             if source in SOURCE_ABSENCE:
                 source_group[source] = len(self.groups)
                 zh, en = SOURCE_ABSENCE[source]
                 self.groups.append({"code": f"NA{number:02d}", "kind": "absence", "source": source, "zh": zh, "en": en,
                                     "flag": COVERAGE_FLAG[source]})
+        for number, source in enumerate(SOURCES, start=1):  # after the others: their codes and places stay
+            if source in SOURCE_ABSENCE:
+                undelivered_group[source_group[source]] = len(self.groups)
+                self.groups.append({"code": f"ND{number:02d}", "kind": "absence", "source": source,
+                                    "zh": f"{SOURCES[source].department_zh}未按期报送{SOURCES[source].title_zh}，平台暂无其近期记录（不视为企业行为）",
+                                    "en": f"{SOURCES[source].department_en} has not delivered its {SOURCES[source].title_en} "
+                                          "on time: no recent record is held (not the enterprise's behaviour)"})
         self.feature_group = np.full(len(features), -1, dtype=np.int64)
         source_groups: list[list[int]] = []  # per feature, the groups of its sources that have a coverage flag
         self.flag_group = np.full(len(features), -1, dtype=np.int64)  # a coverage flag's own source
@@ -102,6 +110,10 @@ class ReasonPlan:
             self.groups.append({"code": f"NA{declared.code}", "kind": "absence", "source": declared.sources[0],
                                 "zh": zh, "en": en, "feature": name})
         self.flags = [g["flag"] for g in self.groups if "flag" in g]
+        # a source group's "not delivered" twin, by group index (-1 for the rest)
+        self.undelivered = np.full(len(self.groups) + 1, -1, dtype=np.int64)
+        for group, twin in undelivered_group.items():
+            self.undelivered[group] = twin
         # the same, as arrays: each feature's source groups in order (padded with -1), and the flags' columns
         width = max((len(g) for g in source_groups), default=0)
         self.source_table = np.full((len(features), width), -1, dtype=np.int64)
@@ -114,13 +126,17 @@ class ReasonPlan:
     def absences(self, matrix: np.ndarray, flags: np.ndarray) -> np.ndarray:
         """(rows, features): the absence group each value belongs to (-1: a value, not an
         absence). ``matrix``: the model's encoded inputs (NaN where missing); ``flags``: (rows,
-        sources with a coverage flag), 1 where the platform holds records of that source."""
+        sources with a coverage flag), 1 where the platform holds records of that source, 0 where
+        it holds none, NaN where the department has not delivered on time ("not delivered")."""
         missing = np.isnan(matrix) & ~self.not_named  # a never-named feature is no part of any absence
         out = np.where(missing, self.feature_group, -1)
-        uncovered = np.hstack([flags == 0, np.zeros((len(flags), 1), dtype=bool)])  # column -1: never uncovered
+        blank = np.zeros((len(flags), 1), dtype=bool)  # column -1: never uncovered
+        uncovered = np.hstack([flags == 0, blank])
+        undelivered = np.hstack([np.isnan(flags), blank])
         for k in reversed(range(self.source_table.shape[1])):  # the first of its sources that holds nothing says why
             group = self.source_table[:, k]
             out = np.where(missing & uncovered[:, group], group, out)
+            out = np.where(missing & undelivered[:, group], self.undelivered[group], out)
         # "holds no records of it" (a coverage flag at 0) is the source's absence, said once
         flagged = self.flag_columns
         out[:, flagged] = np.where(matrix[:, flagged] == 0, self.flag_group[flagged], out[:, flagged])

@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 from features.corrections import withdrawals, withdrawn_keys
 from features.lake import Lake
 from features.profile import compute
-from features.profile.pointintime import (KEY, NEEDED, OWNER, day_number, lake_columns, prepare,
-                                          spread_to_owners, to_days)
+from features.profile.pointintime import (KEY, NEEDED, OWNER, Deliveries, day_number, delivery_calendar,
+                                          lake_columns, prepare, spread_to_owners, to_days)
 from features.profile.store import ProfileInfo, ProfileStore
 from features.registry import feature_set_version
 from features.schemas import SOURCES
@@ -61,14 +61,21 @@ class LakeView:
     and which records' versions name more than one enterprise (``(_key_hash, _owner)`` pairs per
     source; see :func:`features.profile.pointintime.spread_to_owners`)."""
 
-    delivered: frozenset[str]
+    delivered: Deliveries  # the sources ever delivered, with the monthly ones' delivery calendars
     shared: dict[str, pd.DataFrame]
     withdrawn: dict[str, np.ndarray] = field(default_factory=dict)  # per source: key hashes removed on objection
 
 
 def lake_view(lake: Lake) -> LakeView:
     """Scan the lake once for what :class:`LakeView` holds."""
-    delivered = frozenset(s for s in NEEDED if lake.parts(s))
+    sources = [s for s in NEEDED if lake.parts(s)]
+    calendar = {}
+    for source in sources:  # when each month of a monthly source became known, over every enterprise
+        if SOURCES[source].cadence == "monthly":
+            known = SOURCES[source].known_date
+            table = lake.read_arrow(source, ["period", known]).to_pandas()
+            calendar[source] = delivery_calendar(to_days(table["period"].to_numpy()), to_days(table[known].to_numpy()))
+    delivered = Deliveries(sources, calendar)
     shared = {}
     for source in delivered:
         if not SOURCES[source].accepts_corrections or SOURCES[source].natural_key == ("uscc",):

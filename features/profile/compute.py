@@ -35,7 +35,9 @@ def profiles_for(uscc, as_of_days, records: dict[str, pd.DataFrame],
     asked. ``records`` holds, per source, at least every record of the requested enterprises
     (as :func:`features.profile.pointintime.prepare` makes them). ``delivered`` names the
     sources the platform has ever received (all, when not given): a feature of a source never
-    delivered is missing for everyone, not zero."""
+    delivered is missing for everyone, not zero; when it is a :class:`~features.profile.pointintime.Deliveries`,
+    a monthly source silent past its delivery day at a request's as_of is missing for that request,
+    its coverage flag too ("not delivered")."""
     requests = Requests.make(uscc, as_of_days)
     if not requests.n:
         return empty_profile()
@@ -53,6 +55,12 @@ def profiles_for(uscc, as_of_days, records: dict[str, pd.DataFrame],
     # months before the enterprise existed are no months it failed to file
     before = families.months_before_existence(requests, views[REGISTRY], 12)
     out["tax_months_filed_12m"] = np.minimum(out["tax_months_filed_12m"] + before, 12.0)
+    for source in getattr(delivered, "calendar", {}):
+        silent = delivered.silent(source, requests.as_of, requests.anchor)
+        if silent.any():  # a department past its delivery day: not delivered, not the enterprise's behaviour
+            for f in FEATURES:
+                if source in f.sources and f.name in out:
+                    out[f.name] = np.where(silent, None if f.is_categorical else np.nan, out[f.name])
     out["sources_covered"] = families.coverage_count(out)
     if delivered is not None:
         for f in FEATURES:

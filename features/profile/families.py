@@ -377,8 +377,9 @@ def months_before_existence(requests: Requests, registry: Seen, months: int) -> 
 
 
 def coverage_count(features: dict[str, np.ndarray]) -> np.ndarray:
-    """How many of the covered sources hold any record of the enterprise."""
-    return np.sum([features[name] for name in COVERED_SOURCES], axis=0).astype(np.float64)
+    """How many of the covered sources hold any record of the enterprise (a source not delivered
+    on time, its flag missing, counts as none)."""
+    return np.nansum([np.asarray(features[name], dtype=np.float64) for name in COVERED_SOURCES], axis=0)
 
 
 def alive(requests: Requests, registry: Seen) -> np.ndarray:

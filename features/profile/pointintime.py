@@ -124,6 +124,44 @@ def anchor_months(as_of_days: np.ndarray) -> np.ndarray:
     return months.astype(np.int64) - np.where(day_of_month >= DELIVERY_DAY, 1, 2)
 
 
+class Deliveries(frozenset):
+    """The sources the platform has ever received (a frozenset of names, as every build takes
+    them) and, for each monthly source, its delivery calendar: when each month's records first
+    became known (:func:`delivery_calendar`). A monthly source whose anchor month has not arrived
+    by an as_of is *silent* then: its features are "not delivered" for every enterprise, an absence,
+    never a behaviour (a department that stops delivering must not read as "no electricity used")."""
+
+    def __new__(cls, sources=(), calendar: dict | None = None):
+        self = super().__new__(cls, sources)
+        self.calendar = dict(calendar or {})
+        return self
+
+    def __reduce__(self):  # Dask ships it to its workers
+        return (Deliveries, (frozenset(self), self.calendar))
+
+    def silent(self, source: str, as_of_days: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+        """Per request: the source's newest month known by its as_of is older than its anchor month."""
+        if source not in self.calendar:
+            return np.zeros(len(as_of_days), dtype=bool)
+        known_days, newest = self.calendar[source]
+        at = np.searchsorted(known_days, np.asarray(as_of_days), side="right") - 1
+        latest = np.where(at >= 0, newest[np.maximum(at, 0)], np.iinfo(np.int64).min)
+        return latest < np.asarray(anchors)
+
+
+def delivery_calendar(period_days: np.ndarray, known_days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """From a monthly source's records (their period and known dates, as day numbers): the days on
+    which its newest known month changed, and that month (a month number) from each of them on."""
+    months = np.asarray(period_days, dtype=np.int64).astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    known = np.asarray(known_days, dtype=np.int64)
+    usable = known < NEVER
+    if not usable.any():
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    frame = pd.DataFrame({"month": months[usable], "known": known[usable]}).groupby("month")["known"].min()
+    by_day = frame.sort_values(kind="stable")
+    return by_day.to_numpy(dtype=np.int64), np.maximum.accumulate(by_day.index.to_numpy(dtype=np.int64))
+
+
 @dataclass
 class Requests:
     """Requests sorted by (uscc, as_of): ``order`` maps them back to the order they were asked in."""

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from features.lake import Lake
 from features.profile.distributed import partition_sizes
-from features.profile.build import (ProfileBuildError, build, changed_enterprises, compute_profile, load_records,
+from features.profile.build import (ProfileBuildError, build, changed_enterprises, compute_profile, lake_view, load_records,
                                     rebuild_changed, training_snapshots)
 from features.profile.compute import LOAN_COLUMNS, build_partition, profiles_for
 from features.profile.pointintime import KEY, NEEDED, NEVER, PERIOD, SEQ, day_number
@@ -147,10 +147,10 @@ def test_training_snapshots_are_each_loans_profile_as_of_its_grant_date(profile_
     assert len(snapshots) == len(loans) > 200
     assert snapshots["loan_no"].tolist() == loans["loan_no"].tolist()
     assert (snapshots["as_of"] == snapshots["grant_date"].astype("datetime64[ms]").dt.normalize()).all()
-    records = load_records(Lake(profile_home))
+    records, delivered = load_records(Lake(profile_home)), lake_view(Lake(profile_home)).delivered
     for row in snapshots.sample(12, random_state=1).itertuples():
         day = day_number(row.as_of.date())
-        full = build_partition(records, day)
+        full = build_partition(records, day, None, delivered)
         expected = full[full["uscc"] == row.uscc].reset_index(drop=True)
         got = snapshots[snapshots["loan_no"] == row.loan_no].drop(columns=list(LOAN_COLUMNS)).reset_index(drop=True)
         assert len(expected) == 1, "every borrower is alive on its grant date"

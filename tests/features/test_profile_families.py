@@ -282,3 +282,25 @@ def test_months_before_an_enterprise_existed_are_not_months_it_failed_to_file():
                      filing_date=_add_month(period, 1, 5), reported_date=_add_month(period, 1, 8))
     profile = profiles_for([young, skipper], [day(AS_OF)] * 2, lake.records())
     assert profile["tax_months_filed_12m"].tolist() == [12.0, 10.0]
+
+
+def test_a_department_silent_past_its_delivery_day_is_not_delivered_not_behaviour(records):
+    """Electricity and tax returns for A stop after May and June 2026. As of 2026-08-31 (anchor
+    July) both departments are past their delivery day: their features and coverage flags are
+    missing ("not delivered"), never "no electricity used" or "no return filed"; as of 2026-06-30
+    they were on time and read as before. The registers (court cases, penalties) are untouched."""
+    from features.profile.pointintime import Deliveries, delivery_calendar
+
+    calendar = {source: delivery_calendar(records[source]["period"].to_numpy(), records[source]["reported_date"].to_numpy())
+                for source in ("tax_filings", "electricity")}
+    delivered = Deliveries(records.keys(), calendar)
+    on_time = profiles_for([A], [day(AS_OF)], records, delivered).iloc[0]
+    assert on_time["elec_months_without_use_12m"] == profiles_for([A], [day(AS_OF)], records).iloc[0]["elec_months_without_use_12m"]
+    assert on_time["has_electricity"] == 1 and on_time["tax_months_filed_12m"] == 12
+    late = profiles_for([A], [day("2026-08-31")], records, delivered).iloc[0]
+    blind = profiles_for([A], [day("2026-08-31")], records).iloc[0]
+    assert blind["elec_months_without_use_12m"] > 0  # without the calendar the silence read as idle months
+    for feature in ("elec_months_without_use_12m", "elec_usage_12m", "has_electricity", "tax_months_filed_12m",
+                    "tax_sales_12m", "has_tax_filings"):
+        assert math.isnan(late[feature]), feature
+    assert late["court_cases_total"] == blind["court_cases_total"] and late["sources_covered"] < blind["sources_covered"]

@@ -124,3 +124,23 @@ def test_the_reference_profile_is_each_feature_typical_value():
     rows = pd.DataFrame({"a": [1.0, 2.0, np.nan, 10.0], "b": pd.Categorical(["x", "y", "y", None]),
                          "c": [np.nan] * 4, "d": [np.nan, np.nan, 5.0, 7.0]})
     assert reference_values(rows, ["a", "b", "c", "d"], {"b"}) == {"a": 2.0, "b": "y", "c": None, "d": None}
+
+
+def test_an_absence_says_why_holds_nothing_not_delivered_or_no_figure():
+    """One electricity feature missing for three reasons: the platform holds no account (NA code of
+    the source), the power company has not delivered on time (ND code: not the enterprise's
+    behaviour), or the account exists but the figure has no record (NA + the feature's code)."""
+    from features.registry import BY_NAME
+    from models.explain import ReasonPlan
+
+    features = ["elec_usage_12m", "tax_sales_12m"]
+    plan = ReasonPlan(features)
+    flags = np.ones((3, len(plan.flags)))
+    electricity = plan.flags.index("has_electricity")
+    flags[0, electricity], flags[1, electricity] = 0.0, np.nan
+    matrix = np.array([[np.nan, 1.0], [np.nan, 1.0], [np.nan, 1.0]])
+    absences = plan.absences(matrix, flags)
+    codes = [plan.groups[g]["code"] for g in absences[:, 0]]
+    assert codes[0].startswith("NA") and codes[1].startswith("ND") and codes[2] == "NA" + BY_NAME["elec_usage_12m"].code
+    assert "未按期报送" in plan.groups[absences[1, 0]]["zh"] and "not the enterprise's behaviour" in plan.groups[absences[1, 0]]["en"]
+    assert (absences[:, 1] == -1).all()  # a value is a value
