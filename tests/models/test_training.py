@@ -233,18 +233,21 @@ def test_a_policy_can_keep_features_out_of_every_model(model_home, tmp_path):
 
     path = tmp_path / "policy.toml"
     path.write_text(DEFAULT_POLICY.read_text("utf-8").replace(
-        'not_in_model = ["district_code", "industry_section", "tax_paid_12m"]',
-        'not_in_model = ["district_code", "industry_section", "tax_paid_12m", "firm_age_years"]'), "utf-8")
+        'not_in_model = ["district_code", "industry_section", "tax_paid_12m", "registered_capital"]',
+        'not_in_model = ["district_code", "industry_section", "tax_paid_12m", "registered_capital", "firm_age_years"]'),
+        "utf-8")
     policy = Policy.load(path)
-    assert policy.not_in_model == ("district_code", "industry_section", "tax_paid_12m", "firm_age_years")
+    assert policy.not_in_model == ("district_code", "industry_section", "tax_paid_12m", "registered_capital",
+                                   "firm_age_years")
     result = train_challenger(model_home, policy=policy, register=False, split_months=MODEL_SPLIT)
-    left_out = {"district_code", "industry_section", "tax_paid_12m", "firm_age_years"}
+    left_out = {"district_code", "industry_section", "tax_paid_12m", "registered_capital", "firm_age_years"}
     assert not left_out & set(result.bundle.features)
     assert not left_out & set(result.bundle.capacity_model.feature_names_)
     reasons = result.bundle.decide(build(model_home, AS_OF).profile.head(50)).reasons(0)
-    assert {w["feature"] for w in reasons["not_named"]} == {"entity_type", "registered_capital"} & set(result.bundle.features)
+    assert {w["feature"] for w in reasons["not_named"]} == {"entity_type"} & set(result.bundle.features)
     path.write_text(DEFAULT_POLICY.read_text("utf-8").replace(
-        'not_in_model = ["district_code", "industry_section", "tax_paid_12m"]', 'not_in_model = ["nonsense"]'), "utf-8")
+        'not_in_model = ["district_code", "industry_section", "tax_paid_12m", "registered_capital"]',
+        'not_in_model = ["nonsense"]'), "utf-8")
     with pytest.raises(PolicyError, match="nonsense"):
         Policy.load(path)
 
