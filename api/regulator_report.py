@@ -381,15 +381,51 @@ def _review(decision: Decision, review) -> str:
             f"{'<br>' + html.escape(review.note) if review.note else ''}</p>")
 
 
+GROUP_DIMENSIONS = {"district_code": "区县 district", "industry_section": "行业 industry", "entity_type": "主体类型 entity type"}
+
+
+def _groups(reasons: dict, decision: Decision, whole_list: dict | None) -> str:
+    """How the model that decided treats this enterprise's district, industry and kind of entity on
+    the whole pre-credit list it was validated on (:func:`models.fairness.population_fairness`)."""
+    if not whole_list:
+        return ("<p>作出本决策的模型未在全部预授信名单上测量公平信贷（训练时无已存画像），或服务已换用其他模型。The model "
+                "that decided was not measured on a whole pre-credit list, or the service now holds another model.</p>")
+    inputs = reasons.get("inputs")
+    values = dict(zip(feature_names(), inputs)) if isinstance(inputs, list) and len(inputs) == len(feature_names()) \
+        else (inputs or {})
+    rows = []
+    for dimension, title in GROUP_DIMENSIONS.items():
+        row = next((r for r in whole_list["tables"].get(dimension, []) if r.get("value") == str(values.get(dimension))), None)
+        if row is None:
+            continue
+        loans = ("—" if not row.get("loans") else
+                 f"{row['loan_default_rate']:.2%} [{row['loan_default_low']:.2%}, {row['loan_default_high']:.2%}] / PD "
+                 f"{row['loan_mean_pd']:.2%} ({row['loans']:,})")
+        rows.append(f"<tr><td>{html.escape(title)}</td><td>{html.escape(row['group'])}</td><td>{row['enterprises']:,}</td>"
+                    f"<td>{row['approval_rate']:.1%} [{row['approval_low']:.1%}, {row['approval_high']:.1%}]</td>"
+                    f"<td>{row['of_which_behaviour']:+.3f} / {row['of_which_firmographic']:+.3f}</td>"
+                    f"<td>{html.escape(loans)}</td><td>{html.escape(row['verdict'])}</td></tr>")
+    findings = "".join(f"<li>{html.escape(f)}</li>" for f in whole_list.get("findings", []))
+    return (f"<p>作出本决策的模型在 {html.escape(whole_list['as_of'])} 的全部预授信名单（{whole_list['enterprises']:,} 户，"
+            f"批准 {whole_list['approval_rate']:.1%}）上对本企业所在群体的表现。On the whole pre-credit list the deciding "
+            "model was validated on: each group's approval, its gap to the whole list in log-odds split into what its "
+            "firms do and what they are, and realised against predicted default on its out-of-time loans.</p>"
+            "<table id=\"groups\"><tr><th>dimension</th><th>群体 group</th><th>enterprises</th><th>批准 approval</th>"
+            "<th>gap: behaviour / firmographic</th><th>loans: realised / PD</th><th>verdict</th></tr>"
+            + "".join(rows) + "</table>" + (f"<p><b>Findings</b></p><ul>{findings}</ul>" if findings else ""))
+
+
 def render(decision: Decision, name: str | None, advice: dict | None = None, why: str | None = None,
            review=None, rights: dict | None = None, deliveries: dict | None = None,
-           policy_in_force: str | None = None, self_contained: bool = False) -> str:
+           policy_in_force: str | None = None, self_contained: bool = False, whole_list: dict | None = None) -> str:
     """The whole page (``advice`` as :meth:`models.advice.Advice.as_json` gives it, or None and
     ``why``; ``review``: the bank's recorded review of a referral, if any; ``rights``: what the
     enterprise may do now, in the words of the policy in force, :attr:`models.policy.Policy.rights`;
     ``deliveries``: each source's latest delivery as the profile's day saw it; ``policy_in_force``:
     the version those rights come from; ``self_contained``: the page's glyphs embedded instead of the
-    service's base font linked, for a page saved to a file or an archive, at about half a second)."""
+    service's base font linked, for a page saved to a file or an archive, at about half a second;
+    ``whole_list``: the deciding model's fair-lending measure of the whole pre-credit list, when the
+    service holds that model)."""
     reasons = json.loads(decision.reasons)
     computation = reasons.get("computation") or {}
     limit = computation.get("max_profile_age_days")
@@ -427,6 +463,8 @@ tr.cited td{{background:#fff6e0}} tr.stale td{{color:#c0392b}} tr.absence td{{fo
 <table id="positive"><tr><th>code</th><th>中文</th><th>English</th><th>value</th><th>参照 reference</th><th>contribution</th></tr>{_reason_rows(reasons['positive'])}</table>
 <h2>不向企业列示的因素 · Features never named to the enterprise</h2>
 {_not_named(reasons)}
+<h2>公平信贷 · This enterprise's groups on the whole pre-credit list</h2>
+{_groups(reasons, decision, whole_list)}
 <h2>权利告知 · The enterprise's rights</h2>
 {_rights(reasons, decision, rights or {}, policy_in_force)}
 {_review(decision, review)}

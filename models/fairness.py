@@ -163,6 +163,15 @@ class PopulationFairness:
     tables: dict[str, pd.DataFrame]
     findings: list[str]
 
+    def as_json(self) -> dict:
+        """The whole measure as JSON holds it (saved with the model, shown on the regulator's page)."""
+        def plain(v):
+            return None if isinstance(v, float) and math.isnan(v) else (v.item() if hasattr(v, "item") else v)
+        return {"as_of": self.as_of, "enterprises": self.enterprises, "approval_rate": self.approval_rate,
+                "findings": self.findings,
+                "tables": {dimension: [{k: plain(v) for k, v in row.items()} for row in table.to_dict("records")]
+                           for dimension, table in self.tables.items()}}
+
 
 def population_fairness(bundle, profile: pd.DataFrame, as_of: str, loans: FairLending | None = None,
                         min_group: int = MIN_GROUP_ENTERPRISES) -> PopulationFairness:
@@ -195,7 +204,8 @@ def population_fairness(bundle, profile: pd.DataFrame, as_of: str, loans: FairLe
             label = category_name(dimension, value)
             on_loans = calibration.get(label, {})
             rows.append({
-                "group": label, "enterprises": n, "approval_rate": k / n, "approval_low": low, "approval_high": high,
+                "group": label, "value": str(value), "enterprises": n, "approval_rate": k / n, "approval_low": low,
+                "approval_high": high,
                 "mean_limit_yuan": float(limit[i][approved[i]].mean()) if k else 0.0,
                 "log_odds_gap": float(behaviour_part[i].mean() + firm_part[i].mean()
                                       - behaviour_part.mean() - firm_part.mean()),

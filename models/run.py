@@ -147,9 +147,7 @@ def train_challenger(home: Path, snapshots: pd.DataFrame | None = None, policy: 
     bundle.meta["fair_lending_findings"] = fairness.findings  # saved with the bundle, registered with it
     population = whole_list_fairness(home, bundle, fairness)
     if population is not None:
-        bundle.meta["population_fair_lending"] = {"as_of": population.as_of, "enterprises": population.enterprises,
-                                                  "approval_rate": population.approval_rate,
-                                                  "findings": population.findings}
+        bundle.meta["population_fair_lending"] = population.as_json()
     models_dir = Path(home) / "models"
     stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
     bundle_dir = bundle.save(models_dir / stamp / "bundle")

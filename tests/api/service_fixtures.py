@@ -195,6 +195,8 @@ def champion_store(model_home, tmp_path_factory):
     from tests.conftest import MODEL_SPLIT
 
     folder = tmp_path_factory.mktemp("service-mlflow")
+    if not ProfileStore(model_home).exists(AS_OF):  # the champion measures fair lending on the whole stored list
+        build(model_home, AS_OF)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder}/mlflow.db")
         train_challenger(model_home, policy=past_city_policy(folder), split_months=MODEL_SPLIT)

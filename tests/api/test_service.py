@@ -246,7 +246,8 @@ def test_the_regulator_page_explains_a_decision(service):
     for expected in ('id="waterfall"', "贡献瀑布图", "Contribution waterfall", "数据来源、时效及法律依据",
                      "国办发〔2021〕52号", "model version", "policy version", decision_id, "参照 · Reference",
                      "中位画像", "改进建议", 'id="computation"', 'id="inputs"', 'id="rights"', "异议申诉",
-                     'id="not-named"', 'id="coverage"', "北京时间 (UTC+8)", "最近报送 latest delivery: 2026-06-"):
+                     'id="not-named"', 'id="coverage"', "北京时间 (UTC+8)", "最近报送 latest delivery: 2026-06-",
+                     'id="groups"', "主体类型 entity type", "区县 district", "gap: behaviour / firmographic"):
         assert expected in text_, expected
     assert "/v1/typeface/" in text_  # the service's pages link its base font, which browsers keep
     whole = service.client.get(f"/v1/decisions/{decision_id}/report", params={"self_contained": "true"},
