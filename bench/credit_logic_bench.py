@@ -12,7 +12,9 @@ and its whole pre-credit list as of the city's last day read as an examiner woul
 * fair lending on the whole population decided (not only borrowers): approval rate by district,
   industry and entity type with counts and Wilson intervals; the largest gap between groups of at
   least ``--min-group`` enterprises beside the gap the generator's true risk gives at the same
-  approval rate (the city's true PD at its end, the same number of enterprises approved); the
+  approval rate (the city's true PD at its end, the same number of enterprises approved), and the
+  gap of that true risk as the model's own features can know it (a booster of the true PD on them):
+  what part of a gap is the model's logic and what part the evidence the platform holds; the
   firmographic share of the margin in the extreme groups;
 * calibration within each entity type, out of time, per grade with at least 30 defaults;
 * encouraged behaviour at the record level: every enterprise's records changed by each behaviour
@@ -100,6 +102,11 @@ def fair_lending_audit(bundle, profile, decisions, city: Path, min_group: int) -
     k = int(model_approved.sum())
     truly_approved = np.zeros(len(frame), dtype=bool)
     truly_approved[np.argsort(true_pd, kind="stable")[:k]] = True
+    # what the profile can know: the true PD learned from the model's own features (two folds, each
+    # half scored by a booster fitted on the other), the same number approved
+    knowable = knowable_pd(bundle, frame, true_pd)
+    informed_approved = np.zeros(len(frame), dtype=bool)
+    informed_approved[np.argsort(knowable, kind="stable")[:k]] = True
     withheld = decisions.stated.withheld[known].sum(axis=1)  # the firmographic share of each margin
     margin_gap = decisions.margin[known] - decisions.base_value[known]
     out = {}
@@ -109,9 +116,12 @@ def fair_lending_audit(bundle, profile, decisions, city: Path, min_group: int) -
         groups = frame[dimension].astype("object").fillna("∅").to_numpy()
         table, gap = _approval_table(groups, model_approved, decisions.limit[known], min_group)
         _, true_gap = _approval_table(groups, truly_approved, decisions.limit[known], min_group)
+        _, informed_gap = _approval_table(groups, informed_approved, decisions.limit[known], min_group)
         judged = table[table["n"] >= min_group].sort_values("approval")
         print(f"    {dimension}: largest gap {gap:.1%} against {true_gap:.1%} from the true risk at the same approval "
-              f"rate ({(gap - true_gap) * 100:+.1f} points; target within 3)")
+              f"rate ({(gap - true_gap) * 100:+.1f} points; target within 3) and {informed_gap:.1%} from the true risk "
+              f"as the model's own features can know it ({(gap - informed_gap) * 100:+.1f} points)")
+        out[f"{dimension}_informed_gap"] = informed_gap
         for _, row in pd.concat([judged.head(1), judged.tail(1)]).iterrows():
             chosen = groups == row["group"]
             print(f"      {category_name(dimension, row['group'])}: {row['n']:,} enterprises, approval "
@@ -121,6 +131,25 @@ def fair_lending_audit(bundle, profile, decisions, city: Path, min_group: int) -
         out[f"{dimension}_gap"] = gap
         out[f"{dimension}_true_gap"] = true_gap
         out[f"{dimension}_excess_points"] = (gap - true_gap) * 100
+    return out
+
+
+def knowable_pd(bundle, frame, true_pd):
+    """The generator's true PD as far as the model's features can tell it: a booster of the true PD
+    (cross-entropy on the probability itself) on the bundle's features, each half of the
+    enterprises scored by the booster fitted on the other half."""
+    import lightgbm as lgb
+    import numpy as np
+
+    matrix = bundle.pd_model.matrix(frame)
+    half = np.random.default_rng(0).random(len(frame)) < 0.5
+    out = np.empty(len(frame))
+    categorical = bundle.pd_model.encoder_.categorical_indices
+    for fit, score in ((half, ~half), (~half, half)):
+        data = lgb.Dataset(matrix[fit], true_pd[fit], categorical_feature=categorical, free_raw_data=True)
+        booster = lgb.train({"objective": "cross_entropy", "learning_rate": 0.05, "num_leaves": 31,
+                             "min_child_samples": 100, "verbose": -1, "seed": 0}, data, 400)
+        out[score] = booster.predict(matrix[score])
     return out
 
 
