@@ -153,8 +153,11 @@ def test_a_disputed_listing_refers_instead_of_declining_and_its_removal_lifts_th
     assert "征信业管理条例" in knockout(marked, "KO01")["legal_basis"]  # the policy's basis for the relief
     advice = svc.client.get(f"/v1/decisions/{marked['request_id']}/advice", headers=svc.headers("bank"))
     assert advice.status_code == 200 and advice.json()["decision"] == marked["decision"]
-    if advice.json()["advice"]:  # advice starts from the decision as made: the knock-out refers, it does not decline
-        assert advice.json()["advice"]["decision"] in ("approve", "refer")
+    # advice or why not, never a decline promised; that it starts from the relieved decision is held,
+    # on an enterprise where relief changes the decision, by tests/models/test_advice.py
+    body = advice.json()
+    assert (body["advice"] is not None and body["advice"]["decision"] in ("approve", "refer")) or \
+        (body["advice"] is None and "nothing within reach" in body["why"])
     # the knock-out now refers; the grade's own decision still stands (E declines on the model's word)
     by_grade = {"A": "approve", "B": "approve", "C": "refer", "D": "refer", "E": "decline"}[marked["grade"]]
     assert marked["decision"] == ("decline" if by_grade == "decline" else "refer")

@@ -149,3 +149,25 @@ def test_what_an_enterprise_cannot_change_is_never_advised():
         if action.amount:
             assert "{amount}" in action.zh and "{amount}" in action.en
         assert all(value in (0.0, None) for _, value in action.sets), "an action only clears what the record shows"
+
+
+def test_advice_starts_from_the_decision_as_made_when_a_knock_out_is_disputed(trained, advised):
+    """A listed enterprise whose listing is under objection was referred, not declined (the
+    policy's relief): its advice starts from that referral, and without the dispute from the decline."""
+    profile, now, counsel = advised
+    bundle = trained.bundle
+    checked = 0
+    for i in np.flatnonzero(profile["dishonest_listed_now"].to_numpy() == 1):
+        row = profile.iloc[[int(i)]]
+        disputed = [{"dishonest_listed_now"}]
+        as_made = bundle.decide(row, explain=False, disputed=disputed)
+        if as_made.grade[0] == "E" or now.decision[i] != "decline":
+            continue  # the grade declines whatever the listing: relief changes nothing to start from
+        assert as_made.decision[0] == "refer"
+        relieved = advise_all(bundle, row, disputed=disputed)[0]
+        plain = advise_all(bundle, row)[0]
+        if relieved.advice is None or plain.advice is None:
+            continue
+        assert relieved.advice.from_decision == "refer" and plain.advice.from_decision == "decline"
+        checked += 1
+    assert checked > 0, "the test city has a listed enterprise below grade E with advice either way"
