@@ -29,12 +29,11 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from model_bench import AS_OF, paths, train_city  # noqa: E402
+from model_bench import AS_OF, paths, print_medians, train_city  # noqa: E402
 from synth_bench import machine  # noqa: E402
 
 SEVERITY = {"approve": 0, "refer": 1, "decline": 2}
@@ -279,11 +278,7 @@ def main() -> None:
     parser.add_argument("--min-group", type=int, default=500, help="enterprises a group needs to be judged")
     args = parser.parse_args()
     print(f"machine: {machine()}")
-    results = [one_city(seed, args.min_group) for seed in args.seeds]
-    print(f"\n== medians over {len(results)} cit{'y' if len(results) == 1 else 'ies'} (seeds {args.seeds}) ==")
-    for key in results[0]:
-        values = [r[key] for r in results if key in r]
-        print(f"  {key}: median {statistics.median(values):.4f} ({', '.join(f'{v:.4f}' for v in values)})")
+    print_medians([one_city(seed, args.min_group) for seed in args.seeds], args.seeds)
 
 
 if __name__ == "__main__":

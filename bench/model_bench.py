@@ -343,8 +343,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     print(f"machine: {machine()}")
-    results = [one_city(seed, args.runs) for seed in args.seeds]
-    print(f"\n== medians over {len(results)} cit{'y' if len(results) == 1 else 'ies'} (seeds {args.seeds}) ==")
+    print_medians([one_city(seed, args.runs) for seed in args.seeds], args.seeds)
+
+
+def print_medians(results: list[dict], seeds: list[int]) -> None:
+    """Each figure's median over the cities, with every city's value."""
+    print(f"\n== medians over {len(results)} cit{'y' if len(results) == 1 else 'ies'} (seeds {seeds}) ==")
     for key in results[0]:
         values = [r[key] for r in results if key in r]
         print(f"  {key}: median {statistics.median(values):.4f} ({', '.join(f'{v:.4f}' for v in values)})")
