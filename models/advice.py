@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from features.registry import ACTIONS, Action
+from features.registry import ACTIONS, COVERAGE_FLAG, Action
 from models.bundle import Decisions, ModelBundle
 from models.policy import GRADES
 
@@ -84,7 +84,7 @@ class Advice:
     def as_json(self) -> dict:
         return {"actions": [{"code": a.code, "horizon": a.horizon, "amount_yuan": m, "legal_basis": a.legal_basis or None,
                              "changes": ({f: v for f, v in a.sets} | {f: "minus one" for f in a.lowers}
-                                         | ({f"has_{a.supplies}": 1.0} if a.supplies else {}))}
+                                         | ({COVERAGE_FLAG[a.supplies]: 1.0} if a.supplies else {}))}
                             for a, m in zip(self.actions, self.amounts)],
                 "zh": self.zh, "en": self.en, "pd": round(self.pd, 6), "grade": self.grade,
                 "decision": self.decision, "limit_yuan": self.limit_yuan}
@@ -127,7 +127,6 @@ def supplied_values(bundle: ModelBundle, source: str, profile: pd.DataFrame, row
     typical approved borrower of the row's kind that the platform holds the source for
     (:func:`models.bundle.reference_for`'s ``supplied``), for every feature the source feeds. Rows
     of a kind with too few such borrowers take every kind's."""
-
     supplied = ((bundle.reference or {}).get("supplied") or {}).get(source)
     if not supplied:
         raise ValueError(f"model {bundle.version} holds no typical record of {source}: its advice cannot re-score "
@@ -149,8 +148,6 @@ def _change(frame: pd.DataFrame, action: Action, rows: np.ndarray, bundle: Model
             now = frame[feature].iloc[chosen]
             filled = [old if not pd.isna(old) else (np.nan if new is None else new) for old, new in zip(now, values)]
             frame.loc[rows, feature] = pd.Series(filled, index=frame.index[chosen], dtype=frame[feature].dtype)
-        from features.registry import COVERAGE_FLAG
-
         flag = COVERAGE_FLAG[action.supplies]
         if flag in frame:
             frame.loc[rows, flag] = 1.0
@@ -254,7 +251,10 @@ def advise_all(bundle: ModelBundle, profile: pd.DataFrame, requested_yuan: np.nd
 
 def _out_of_reach(tried: list[Action], grade: str, decision: str, knockouts: list) -> tuple[str, str]:
     """Why nothing within reach improves a decision, from the best attempt: what still blocks it."""
-    steps_zh, steps_en = "、".join(a.code for a in tried), ", ".join(a.code for a in tried)
+    def words(action: Action, language: str) -> str:
+        return getattr(action, language).format(amount="").replace("  ", " ").strip()
+    steps_zh = "、".join(f"{a.code}（{words(a, 'zh')}）" for a in tried)
+    steps_en = "; ".join(f"{a.code} ({words(a, 'en')})" for a in tried)
     standing = [k for k in knockouts if k.decision == decision]
     if standing:
         rule = standing[0]
