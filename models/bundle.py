@@ -173,7 +173,7 @@ def reference_for(bundle: ModelBundle, loans: pd.DataFrame) -> dict:
         return None
 
     out = median_profile(np.ones(len(loans), dtype=bool), "企业", "borrowers")
-    if REFERENCE_GROUP in loans and REFERENCE_GROUP in bundle.features:
+    if REFERENCE_GROUP in loans:  # the kind of entity groups the references whether the model reads it or not
         kinds = loans[REFERENCE_GROUP].astype("object").to_numpy()
         groups = {}
         names = {k.code: (k.zh, f"{k.en}es" if k.en.endswith("s") else f"{k.en}s") for k in ENTITY_KINDS}
@@ -238,10 +238,12 @@ class ModelBundle:
 
     @property
     def inputs(self) -> list[str]:
-        """Every profile column a decision reads: the model's features, the knock-outs', then the
-        coverage flags its reasons read to say which sources hold nothing (:class:`ReasonPlan`)."""
+        """Every profile column a decision reads: the model's features, the knock-outs', the
+        coverage flags its reasons read to say which sources hold nothing (:class:`ReasonPlan`) and
+        the kind of entity that chooses its reference (:data:`REFERENCE_GROUP`)."""
+        grouped = [REFERENCE_GROUP] if (self.reference or {}).get("groups") else []
         return list(dict.fromkeys([*self.features, *(rule.feature for rule in self.policy.knockouts),
-                                   *self.reason_plan.flags]))
+                                   *self.reason_plan.flags, *grouped]))
 
     @property
     def version(self) -> str:

@@ -171,19 +171,20 @@ class Policy:
         for name in (*not_named, *not_in_model):
             if name not in BY_NAME:
                 fail(f"fair_use names unknown feature {name!r}")
-        unknown = [code for code in encouraged if code not in ENCOURAGED_BY_CODE]
+        unknown = [code for code in encouraged if code not in ENCOURAGED_BY_CODE and code not in BY_NAME]
         if unknown:
             fail(f"fair_use.encouraged names {unknown}, which are not encouraged behaviours of the registry "
                  f"(features.registry.ENCOURAGED: {sorted(ENCOURAGED_BY_CODE)})")
         moves: dict[str, int] = {}
         for code in encouraged:
-            for name, direction in ENCOURAGED_BY_CODE[code].moves:
+            for name, direction in _moves(code):
                 if moves.setdefault(name, direction) != direction:
                     fail(f"fair_use: the encouraged behaviours move {name} both up and down; no constraint can hold")
                 declared = BY_NAME[name]
+                if declared.is_categorical and not declared.ordered:
+                    fail(f"fair_use: {name} cannot be encouraged: the registry declares it an unordered category")
                 if declared.monotone and declared.monotone != -direction and declared.kind != "coverage":
-                    fail(f"fair_use: {code} ({ENCOURAGED_BY_CODE[code].en}) moves {name} the way the registry "
-                         "declares riskier; it cannot be encouraged")
+                    fail(f"fair_use: {code} moves {name} the way the registry declares riskier; it cannot be encouraged")
         both = sorted(set(moves) & set(not_named) - set(features_of_kind("coverage")))
         if both:
             fail(f"fair_use: {both} are both moved by an encouraged behaviour and never named; an encouraged behaviour is named")
@@ -230,7 +231,7 @@ class Policy:
     @property
     def encouraged_moves(self) -> dict[str, int]:
         """Feature → the way the policy's encouraged behaviours move it (+1 up, -1 down)."""
-        return {name: direction for code in self.encouraged for name, direction in ENCOURAGED_BY_CODE[code].moves}
+        return {name: direction for code in self.encouraged for name, direction in _moves(code)}
 
     def monotone(self, feature) -> int:
         """The direction the PD model must respect for a registry feature: against the way an
@@ -238,7 +239,6 @@ class Policy:
         registry's."""
         moved = self.encouraged_moves.get(feature.name)
         return -moved if moved else feature.monotone
-
 
     def rights_for(self, decision: str, knockout_features, reason_sources) -> list[dict]:
         """The rights an enterprise is told of with one decision (:func:`stated_rights`)."""
@@ -294,6 +294,14 @@ class Policy:
         limit = np.floor(limit / self.round_to_yuan) * self.round_to_yuan
         limit = np.where((np.asarray(decisions) == "decline") | (limit < self.minimum_yuan), 0.0, limit)
         return limit.astype(np.int64)
+
+
+def _moves(encouraged: str) -> tuple[tuple[str, int], ...]:
+    """What one ``[fair_use] encouraged`` entry moves: an encouraged behaviour's declared moves, or,
+    in a policy written before behaviours were declared as record changes (a bundle's own copy),
+    a feature named directly, which the behaviour makes grow."""
+    action = ENCOURAGED_BY_CODE.get(encouraged)
+    return action.moves if action is not None else ((encouraged, 1),)
 
 
 def stated_rights(rights: dict[str, str], decision: str, knockout_features, reason_sources) -> list[dict]:

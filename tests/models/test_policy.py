@@ -125,3 +125,35 @@ def test_a_repaired_record_changes_nothing_in_a_decision():
         assert list(decision) == ["approve"] and hits == [[]]
     before = profiles_for([CODES[0]], [day("2026-02-28")], lake(True).records())
     assert [k.code for k in POLICY.decide(np.array(["A"]), before)[1][0]] == ["KO02"]  # before the repair it counted
+
+
+def test_encouraged_behaviours_are_record_changes_and_an_older_policy_still_loads(tmp_path):
+    """The policy names encouraged behaviours by their registry codes and the PD must fall along
+    every feature each moves; a bundle's own policy written when features were named directly still
+    loads (each named feature encouraged to grow); a name that is neither is refused in words."""
+    from features.registry import BY_NAME, ENCOURAGED_BY_CODE
+    from models.policy import DEFAULT_POLICY, Policy, PolicyError
+
+    policy = Policy.load()
+    for code in policy.encouraged:
+        for name, direction in ENCOURAGED_BY_CODE[code].moves:
+            assert policy.monotone(BY_NAME[name]) == -direction, (code, name)
+    assert policy.monotone(BY_NAME["tax_grade_latest"]) == 1  # A is the safe end of the grade's order
+    text = DEFAULT_POLICY.read_text("utf-8")
+    current = text[text.index("encouraged = ["):text.index("\n", text.index("encouraged = ["))]
+    older = tmp_path / "older.toml"
+    older.write_text(text.replace(current, 'encouraged = ["commitment_count_24m", "ip_trademarks"]'), "utf-8")
+    loaded = Policy.load(older)
+    assert loaded.monotone(BY_NAME["commitment_count_24m"]) == -1 and loaded.monotone(BY_NAME["ip_trademarks"]) == -1
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text(text.replace(current, 'encouraged = ["EN99"]'), "utf-8")
+    with pytest.raises(PolicyError, match="EN99"):
+        Policy.load(wrong)
+    riskier = tmp_path / "riskier.toml"
+    riskier.write_text(text.replace(current, 'encouraged = ["court_open_cases"]'), "utf-8")
+    with pytest.raises(PolicyError, match="riskier"):
+        Policy.load(riskier)
+    unordered = tmp_path / "unordered.toml"
+    unordered.write_text(text.replace(current, 'encouraged = ["district_code"]'), "utf-8")
+    with pytest.raises(PolicyError, match="unordered category"):
+        Policy.load(unordered)
