@@ -144,9 +144,16 @@ def _change(frame: pd.DataFrame, action: Action, rows: np.ndarray, bundle: Model
         frame.loc[rows, feature] = (pd.to_numeric(frame.loc[rows, feature]) - 1).clip(lower=0)
     if action.supplies and rows.any():
         chosen = np.flatnonzero(rows)
-        for feature, values in supplied_values(bundle, action.supplies, frame, chosen).items():
+        supplied = supplied_values(bundle, action.supplies, frame, chosen)
+        numeric = [f for f in supplied if pd.api.types.is_numeric_dtype(frame[f])]
+        if numeric:  # one assignment for the source's numbers: a missing figure takes the typical holder's
+            block = frame.loc[rows, numeric]
+            typical = pd.DataFrame({f: np.array([np.nan if v is None else v for v in supplied[f]], dtype=float)
+                                    for f in numeric}, index=block.index)
+            frame.loc[rows, numeric] = block.where(block.notna(), typical)
+        for feature in (f for f in supplied if f not in numeric):
             now = frame[feature].iloc[chosen]
-            filled = [old if not pd.isna(old) else (np.nan if new is None else new) for old, new in zip(now, values)]
+            filled = [old if not pd.isna(old) else (np.nan if new is None else new) for old, new in zip(now, supplied[feature])]
             frame.loc[rows, feature] = pd.Series(filled, index=frame.index[chosen], dtype=frame[feature].dtype)
         flag = COVERAGE_FLAG[action.supplies]
         if flag in frame:
