@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.profile.pointintime import PERIOD, Requests, Seen
+from features.profile.pointintime import NEVER, PERIOD, Requests, Seen
 from features.registry import (COVERED_SOURCES, DAYS_PER_MONTH, GRADE_POINTS, MONTHLY_HISTORY, UTILITY_KINDS)
 
 FEN_PER_YUAN = 100.0
@@ -369,9 +369,10 @@ def months_before_existence(requests: Requests, registry: Seen, months: int) -> 
     """Per request: how many of the ``months`` calendar months ending at its anchor month passed
     before the enterprise was established (a month it did not exist in cannot hold a return; it
     is never counted against it)."""
-    established = np.full(requests.n, np.iinfo(np.int64).min, dtype=np.int64)
-    days = registry.col("established_date")
-    established[registry.q] = np.asarray(days, dtype="datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    established = np.full(requests.n, np.iinfo(np.int64).min, dtype=np.int64)  # unknown: it always existed
+    days = np.asarray(registry.col("established_date"), dtype=np.int64)
+    known = days < NEVER
+    established[registry.q[known]] = days[known].astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
     first = requests.anchor - (months - 1)
     return np.clip(established - first, 0, months).astype(np.float64)
 
