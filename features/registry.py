@@ -52,8 +52,9 @@ KINDS = ("behaviour", "firmographic", "coverage")
 """What a feature describes: what the enterprise does, what it is, or what the platform holds of it."""
 
 TAX_GRADES = ("A", "B", "M", "C", "D")
-"""The tax credit levels from the safest to the riskiest: M (a new taxpayer, not yet graded on a
-full year) sits between B and C, as the tax bureau's own treatment of M does (国家税务总局公告2018年第8号)."""
+"""The tax credit levels from the safest to the riskiest. M (a newly established taxpayer without a
+full year to evaluate, 国家税务总局公告2018年第8号) is ordered between B and C: less evidence than a B,
+no finding against it as a C has."""
 GRADE_POINTS = {"A": 4.0, "B": 3.0, "C": 2.0, "D": 1.0}
 """Ordinal points of the graded tax credit levels; M (a new taxpayer) is not graded."""
 
@@ -484,8 +485,8 @@ class Action:
     supplies: str | None = None
     """A source the action lets the platform hold (the enterprise authorises a department to share
     it): not a change of behaviour but of what the platform can judge. Advice re-scores it with the
-    source's features at the values of the typical approved borrower of the enterprise's kind (its
-    reference), and says so."""
+    source's features at the values of the typical approved borrower of the enterprise's kind that
+    holds that source (:func:`models.bundle.reference_for`'s ``supplied``), and says so."""
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -558,8 +559,9 @@ def actionable_features() -> set[str]:
 # commitment made, a grade raised. ``moves`` lists every feature the new record may change and the
 # way it moves (+1 up, -1 down: for an ordered category, towards its later levels); a test rebuilds
 # profiles from the changed records and holds the declaration to what really changes. The policy
-# names the actions it encourages (``[fair_use] encouraged``); the PD model may then only fall and
-# the capacity model only rise as each moved feature moves (models.policy.Policy.monotone).
+# names the actions it encourages (``[fair_use] encouraged``); the PD model may then only fall as
+# each moved feature moves (models.policy.Policy.monotone), and the capacity model does not read them
+# (models.train.fit_bundle), so no encouraged behaviour can raise a PD or lower a limit.
 
 
 @dataclass(frozen=True)
