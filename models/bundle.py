@@ -151,26 +151,21 @@ def reference_for(bundle: ModelBundle, loans: pd.DataFrame) -> dict:
     (:data:`REFERENCE_GROUP`) that has at least :data:`MIN_REFERENCE_GROUP` loans (``groups``),
     which its enterprises are explained against. See :func:`models.explain.reference_values`."""
     from features.schemas import ENTITY_KINDS
-    from models.explain import reference_values
 
     decisions = bundle.decide(loans, explain=False)
     categorical = set(bundle.pd_model.encoder_.categories_)
+    words = [("{n} 户训练样本中获批且评级为B的{who}的中位画像", "the median profile of the {n} training {who} the model approves in grade B"),
+             ("{n} 户训练样本中获批{who}的中位画像", "the median profile of the {n} training {who} the model approves"),
+             ("{n} 户训练样本{who}的中位画像", "the median profile of the {n} training {who}")]
 
     def median_profile(within: np.ndarray, who_zh: str, who_en: str) -> dict | None:
-        steps = [((decisions.grade == REFERENCE_GRADE) & (decisions.decision == "approve"),
-                  "{n} 户训练样本中获批且评级为B的{who}的中位画像",
-                  "the median profile of the {n} training {who} the model approves in grade B"),
-                 (decisions.decision == "approve", "{n} 户训练样本中获批{who}的中位画像",
-                  "the median profile of the {n} training {who} the model approves"),
-                 (np.ones(len(loans), dtype=bool), "{n} 户训练样本{who}的中位画像",
-                  "the median profile of the {n} training {who}")]
-        for chosen, zh, en in steps:
-            chosen = chosen & within
-            if chosen.sum() >= MIN_REFERENCE_GROUP or (chosen.all() and chosen.any()):
-                n = int(chosen.sum())
-                return {"zh": zh.format(n=f"{n:,}", who=who_zh), "en": en.format(n=f"{n:,}", who=who_en),
-                        "population": n, "values": reference_values(loans[chosen], bundle.features, categorical)}
-        return None
+        found = _median_profile(loans, decisions, within, bundle.features, categorical)
+        if found is None:
+            return None
+        step, n, values = found
+        zh, en = words[step]
+        return {"zh": zh.format(n=f"{n:,}", who=who_zh), "en": en.format(n=f"{n:,}", who=who_en),
+                "population": n, "values": values}
 
     out = median_profile(np.ones(len(loans), dtype=bool), "企业", "borrowers")
     if REFERENCE_GROUP in loans:  # the kind of entity groups the references whether the model reads it or not
@@ -183,9 +178,28 @@ def reference_for(bundle: ModelBundle, loans: pd.DataFrame) -> dict:
             if found is not None and found["population"] >= MIN_REFERENCE_GROUP:
                 groups[kind] = found
         out["groups"] = groups
-        out["group_feature"] = REFERENCE_GROUP
     out["supplied"] = _supplied_references(loans, decisions, categorical)
     return out
+
+
+def _median_profile(loans: pd.DataFrame, decisions: Decisions, within: np.ndarray, columns: list[str],
+                    categorical: set[str], approved_only: bool = False) -> tuple[int, int, dict] | None:
+    """The median profile (:func:`models.explain.reference_values`, of ``columns``) of the loans
+    ``within`` the model approves in grade B, or, fewer than :data:`MIN_REFERENCE_GROUP` of them,
+    of those it approves, or (unless ``approved_only``) of all of them: the step taken (0, 1, 2),
+    how many loans it summarises, and the values; None when no step has enough (a whole book
+    thinner than that still gives its every loan)."""
+    from models.explain import reference_values
+
+    approved = decisions.decision == "approve"
+    steps = [approved & (decisions.grade == REFERENCE_GRADE), approved]
+    if not approved_only:
+        steps.append(np.ones(len(loans), dtype=bool))
+    for step, chosen in enumerate(steps):
+        chosen = chosen & within
+        if chosen.sum() >= MIN_REFERENCE_GROUP or (not approved_only and chosen.all() and chosen.any()):
+            return step, int(chosen.sum()), reference_values(loans[chosen], columns, categorical)
+    return None
 
 
 def _supplied_references(loans: pd.DataFrame, decisions: Decisions, categorical: set[str]) -> dict:
@@ -194,9 +208,7 @@ def _supplied_references(loans: pd.DataFrame, decisions: Decisions, categorical:
     grade-B approvals (else every approval) holding the source, per kind of entity (``"*"``: all
     kinds). Advice re-scores a thin file with them, and says so."""
     from features.registry import ACTIONS, COVERAGE_FLAG, FEATURES
-    from models.explain import reference_values
 
-    approved = decisions.decision == "approve"
     out = {}
     for source in dict.fromkeys(a.supplies for a in ACTIONS if a.supplies):
         flag = COVERAGE_FLAG[source]
@@ -208,12 +220,10 @@ def _supplied_references(loans: pd.DataFrame, decisions: Decisions, categorical:
             np.full(len(loans), "*", dtype=object)
         by_kind = {}
         for kind in ["*", *sorted({k for k in kinds if isinstance(k, str)})]:
-            within = holding & ((kinds == kind) if kind != "*" else True)
-            for chosen in (within & approved & (decisions.grade == REFERENCE_GRADE), within & approved):
-                if chosen.sum() >= MIN_REFERENCE_GROUP:
-                    by_kind[kind] = {"population": int(chosen.sum()),
-                                     "values": reference_values(loans[chosen], columns, categorical)}
-                    break
+            found = _median_profile(loans, decisions, holding & ((kinds == kind) if kind != "*" else True), columns,
+                                    categorical, approved_only=True)
+            if found is not None:
+                by_kind[kind] = {"population": found[1], "values": found[2]}
         if by_kind:
             out[source] = by_kind
     return out
@@ -345,8 +355,7 @@ class ModelBundle:
             contributions, base = np.zeros(matrix.shape), np.zeros(len(matrix))
             reference = {}
             for key in dict.fromkeys(keys.tolist()):
-                rows = np.flatnonzero(keys == key) if key is not None else \
-                    np.flatnonzero(np.array([k is None for k in keys], dtype=bool))
+                rows = np.flatnonzero([k == key for k in keys])
                 explainer = self.explainer_for(key)
                 contributions[rows] = explainer.contributions(matrix[rows], num_threads, compiled)
                 base[rows] = explainer.reference_margin
