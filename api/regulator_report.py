@@ -225,18 +225,31 @@ def _computation(c: dict, decision: Decision) -> str:
 </ol>"""
 
 
+def _input_values(reasons: dict, decision: Decision) -> dict | None:
+    """The decision's recorded inputs by feature name; None when it recorded none, or recorded a
+    vector of a feature set that is not the registry's now (its positions name nothing today)."""
+    inputs = reasons.get("inputs")
+    if not inputs:
+        return None
+    if isinstance(inputs, list):  # the profile's values in its feature set's registry order
+        if decision.feature_set_version != feature_set_version() or len(inputs) != len(feature_names()):
+            return None
+        return dict(zip(feature_names(), inputs))
+    return inputs
+
+
 def _inputs(reasons: dict, decision: Decision) -> str:
     inputs = reasons.get("inputs")
     if not inputs:
         return "<p>本决策作出时尚未记录模型输入。This decision was made before its inputs were recorded.</p>"
-    if isinstance(inputs, list):  # the profile's values in its feature set's registry order
-        if decision.feature_set_version != feature_set_version() or len(inputs) != len(feature_names()):
-            return ("<p>本决策的特征集（{0}）不是现行注册表的版本，特征向量按位置列示。The decision's feature set ({0}) "
-                    "is not the registry's now: the vector is listed by position.</p>".format(
-                        html.escape(decision.feature_set_version))
-                    + "<ol>" + "".join(f"<li>{html.escape(json.dumps(v, ensure_ascii=False))}</li>" for v in inputs)
-                    + "</ol>")
-        inputs = dict(zip(feature_names(), inputs))
+    named = _input_values(reasons, decision)
+    if named is None:
+        return ("<p>本决策的特征集（{0}）不是现行注册表的版本，特征向量按位置列示。The decision's feature set ({0}) "
+                "is not the registry's now: the vector is listed by position.</p>".format(
+                    html.escape(decision.feature_set_version))
+                + "<ol>" + "".join(f"<li>{html.escape(json.dumps(v, ensure_ascii=False))}</li>" for v in inputs)
+                + "</ol>")
+    inputs = named
     rows = "".join(f"<tr data-feature=\"{html.escape(name)}\" data-value=\"{html.escape(json.dumps(value, ensure_ascii=False))}\"><td>{html.escape(BY_NAME[name].code if name in BY_NAME else name)}</td>"
                    f"<td>{html.escape(BY_NAME[name].zh if name in BY_NAME else name)}<br><small>{html.escape(name)}</small></td>"
                    f"<td>{html.escape(_feature_value(name, value))}</td></tr>"
@@ -390,9 +403,7 @@ def _groups(reasons: dict, decision: Decision, whole_list: dict | None) -> str:
     if not whole_list:
         return ("<p>作出本决策的模型未在全部预授信名单上测量公平信贷（训练时无已存画像），或服务已换用其他模型。The model "
                 "that decided was not measured on a whole pre-credit list, or the service now holds another model.</p>")
-    inputs = reasons.get("inputs")
-    values = dict(zip(feature_names(), inputs)) if isinstance(inputs, list) and len(inputs) == len(feature_names()) \
-        else (inputs or {})
+    values = _input_values(reasons, decision) or {}
     rows = []
     for dimension, title in GROUP_DIMENSIONS.items():
         row = next((r for r in whole_list["tables"].get(dimension, []) if r.get("value") == str(values.get(dimension))), None)
