@@ -72,9 +72,10 @@ def lake_view(lake: Lake) -> LakeView:
     calendar = {}
     for source in sources:  # when each month of a monthly source became known, over every enterprise
         if SOURCES[source].cadence == "monthly":
-            known = SOURCES[source].known_date
-            table = lake.read_arrow(source, ["period", known]).to_pandas()
-            calendar[source] = delivery_calendar(to_days(table["period"].to_numpy()), to_days(table[known].to_numpy()))
+            known = SOURCES[source].known_date  # each month's first known day, grouped in Arrow: one row a month
+            months = lake.read_arrow(source, ["period", known]).group_by("period").aggregate([(known, "min")]).to_pandas()
+            calendar[source] = delivery_calendar(to_days(months["period"].to_numpy()),
+                                                 to_days(months[f"{known}_min"].to_numpy()))
     delivered = Deliveries(sources, calendar)
     shared = {}
     for source in delivered:
