@@ -189,6 +189,20 @@ def _number(value) -> str:
     return "—" if value is None else repr(value)
 
 
+def _intercept_label(calibration: dict) -> str:
+    """The intercept's row name: the model's, or its group's when the model is calibrated within
+    groups (the pooled intercept and the group's shift stated beside it)."""
+    within = calibration.get("within")
+    if not within:
+        return "校准截距 calibration a"
+    from features.registry import category_name
+
+    group = within["value"]
+    name = category_name(within["feature"], group) if group is not None else "未知 unknown"
+    return (f"校准截距（按{name}校准）calibration a within {name}: "
+            f"{_number(within['pooled_a'])} {'+' if within['shift'] >= 0 else '−'} {_number(abs(within['shift']))}")
+
+
 def _computation(c: dict, decision: Decision) -> str:
     """The decision as arithmetic: every number printed exactly, each row tagged with the key
     :func:`models.bundle.recompute` reads (``data-key``, ``data-value`` as JSON)."""
@@ -196,7 +210,7 @@ def _computation(c: dict, decision: Decision) -> str:
         return "<p>本决策作出时尚未记录计算过程。This decision was made before its computation was recorded.</p>"
     rows = [("bundle_id", "模型包 bundle id", c.get("bundle_id")),
             ("margin", "模型对数几率 margin (log-odds of default)", c["margin"]),
-            ("calibration.a", "校准截距 calibration a", c["calibration"]["a"]),
+            ("calibration.a", _intercept_label(c["calibration"]), c["calibration"]["a"]),
             ("calibration.b", "校准斜率 calibration b", c["calibration"]["b"]),
             ("score.base_points", "基准分 base points", c["score"]["base_points"]),
             ("score.base_odds", "基准好坏比 base odds (good:bad)", c["score"]["base_odds"]),

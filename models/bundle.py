@@ -54,6 +54,7 @@ class Decisions:
     requested: np.ndarray | None = field(repr=False, default=None)
     reference_keys: np.ndarray | None = field(repr=False, default=None)  # per row, its reference group
     policy: Policy | None = field(repr=False, default=None)  # the policy that decided: the rights it states
+    intercept: np.ndarray | None = field(repr=False, default=None)  # per row, the calibration's a (its group's)
 
     def reference_of(self, i: int) -> dict:
         """The summary of the reference row ``i`` is explained against."""
@@ -89,7 +90,16 @@ class Decisions:
         with the row's margin, capacity estimate and requested amount."""
         requested = None if self.requested is None or np.isnan(self.requested[i]) else float(self.requested[i])
         capacity = float(self.capacity[i])
-        return {**(self.rules or {}), "margin": float(self.margin[i]), "capacity_yuan": 0.0 if capacity != capacity else capacity,
+        rules = dict(self.rules or {})
+        within = rules.pop("calibration_within", None)
+        if within and self.intercept is not None:  # the row's own group's intercept, and where it comes from
+            group = _value_at(self.values, within["feature"], i) if self.values is not None else None
+            group = None if group is None or group != group else str(group)
+            rules["calibration"] = {**rules["calibration"], "a": float(self.intercept[i]),
+                                    "within": {"feature": within["feature"], "value": group,
+                                               "pooled_a": rules["calibration"]["a"],
+                                               "shift": within["shifts"].get(group, 0.0) if group else 0.0}}
+        return {**rules, "margin": float(self.margin[i]), "capacity_yuan": 0.0 if capacity != capacity else capacity,
                 "requested_yuan": requested, "knockout_decisions": [k.decision for k in self.knockouts[i]]}
 
     def frame(self) -> pd.DataFrame:
@@ -326,7 +336,8 @@ class ModelBundle:
             return summaries[key]
         reference = self._reference(key)
         margin = self.explainer_for(key).reference_margin
-        pd_ = float(1.0 / (1.0 + np.exp(-self.pd_model.calibrated_log_odds(np.array([margin])))[0]))
+        row = self.pd_model.matrix(pd.DataFrame([{f: reference["values"].get(f) for f in self.features}]).astype(object))
+        pd_ = float(1.0 / (1.0 + np.exp(-self.pd_model.calibrated_log_odds(np.array([margin]), row)))[0])
         summaries[key] = {"zh": reference["zh"], "en": reference["en"], "population": reference["population"],
                           **({"group": {"feature": REFERENCE_GROUP, "value": key}} if key is not None else {}),
                           "margin": round(margin, 6), "pd": round(pd_, 6),
@@ -365,7 +376,8 @@ class ModelBundle:
             stated = plan.state(contributions, plan.absences(matrix, self._coverage_flags(plan, matrix, columns)))
         else:
             contributions, base, margin = None, np.zeros(len(matrix)), self.pd_model.raw(matrix, num_threads)
-        pd_ = 1.0 / (1.0 + np.exp(-self.pd_model.calibrated_log_odds(margin)))
+        intercept = self.pd_model.intercepts(matrix, len(matrix))
+        pd_ = 1.0 / (1.0 + np.exp(-(intercept + self.pd_model.calibration_[1] * margin)))
         capacity = self.capacity_model.predict(matrix if capacity_matrix is None else capacity_matrix, num_threads)
         grades = self.policy.grades(pd_)
         decision, knockouts = self.policy.decide(grades, columns, disputed)
@@ -374,18 +386,23 @@ class ModelBundle:
                          base, contributions, self.features, knockouts, columns, reference, stated,
                          self.rules() if explain else None,
                          None if requested_yuan is None else np.asarray(requested_yuan, dtype=float), keys,
-                         self.policy)
+                         self.policy, intercept)
 
     def rules(self) -> dict:
         """Every number that turns a margin into a decision (worked out once): the bundle's id, the
-        calibration ``PD = 1 / (1 + exp(-(a + b · margin)))``, the score's scaling, the grades'
-        upper PD bounds, each grade's decision and the limit's multiplier, cap, rounding and minimum."""
+        calibration ``PD = 1 / (1 + exp(-(a + b · margin)))`` (with ``calibration_within``, each
+        group's shift of ``a``: a decision's computation states its own group's ``a``), the score's
+        scaling, the grades' upper PD bounds, each grade's decision and the limit's multiplier, cap,
+        rounding and minimum."""
         if getattr(self, "_rules", None) is None:
             a, b = self.pd_model.calibration_
             policy = self.policy
+            shifts = self.pd_model.calibration_shifts_
             self._rules = {
                 "bundle_id": self.meta.get("bundle_id"), "policy_version": policy.version,
                 "calibration": {"a": float(a), "b": float(b)},
+                **({"calibration_within": {"feature": self.pd_model.calibrate_within, "shifts": dict(shifts)}}
+                   if shifts else {}),
                 "score": {"base_points": policy.base_points, "base_odds": policy.base_odds, "pdo": policy.pdo},
                 "grade_bounds": dict(zip(GRADES, policy.grade_bounds)), "grade_decisions": dict(policy.decisions),
                 "limits": {"multipliers": dict(policy.multipliers), "unsecured_cap_yuan": policy.unsecured_cap_yuan,

@@ -356,6 +356,12 @@ class CreditModel(_Boosted):
     ``best_iteration_``, ``params_`` (the settings used), ``validation_auc_``, ``calibration_``
     (``a + b · margin`` is the calibrated log-odds), ``blend_weight_`` (the boosted model's weight
     in the margin: 1 boosted alone, 0 the scorecard alone) and ``scorecard_`` (None unless used).
+
+    ``calibrate_within`` (a categorical column) calibrates within each of its groups as well: on
+    the same calibration margins, each group's intercept moves by ``calibration_shifts_[group]``
+    (:func:`_group_shifts`, shrunk towards 0 where a group has few outcomes), so that a group the
+    trees under- or over-state is brought back to its own default rate. ``a + shift`` is then that
+    group's intercept (:meth:`intercepts`); a group the calibration did not see keeps ``a``.
     """
 
     kind = "pd_model"
@@ -364,9 +370,11 @@ class CreditModel(_Boosted):
 
     def __init__(self, monotone: dict[str, int] | None = None, categories: dict[str, list] | None = None,
                  params: dict | None = None, n_estimators: int = 3000, early_stopping_rounds: int = 200,
-                 seed: int = 0, num_threads: int = 0, ordered=(), scorecard: bool = True):
+                 seed: int = 0, num_threads: int = 0, ordered=(), scorecard: bool = True,
+                 calibrate_within: str | None = None):
         super().__init__(monotone, categories, params, n_estimators, early_stopping_rounds, seed, num_threads, ordered)
         self.scorecard = scorecard
+        self.calibrate_within = calibrate_within
 
     def fit(self, X: pd.DataFrame, y, X_valid: pd.DataFrame | None = None, y_valid=None,
             X_calib: pd.DataFrame | None = None, y_calib=None, offset=None, offset_valid=None,
@@ -374,6 +382,8 @@ class CreditModel(_Boosted):
         """Fit on ``X`` (see the class docstring for what is validated and calibrated on what).
         Returns self."""
         self._check_frames(X, X_valid, X_calib)
+        if self.calibrate_within is not None and self.calibrate_within not in X.columns:
+            raise ModelInputError(f"calibrate_within: the frame has no column {self.calibrate_within!r}")
         if (X_valid is None) != (y_valid is None) or (X_calib is None) != (y_calib is None):
             raise ModelInputError("give each validation frame with its target")
         if X_calib is not None and X_valid is None:
@@ -391,9 +401,11 @@ class CreditModel(_Boosted):
             self.booster_, self.best_iteration_, self.validation_auc_, self.params_ = best
             if X_calib is None:
                 calib_margin, calib_y = self.raw(valid[0]) + _zero(valid[2], len(y_valid)), y_valid
+                calib_rows = X_valid
             else:
                 calib_y = _binary(y_calib, "calibration")
                 calib_margin = self.raw(X_calib) + _zero(_offset(offset_calib, len(X_calib), "calibration"), len(calib_y))
+                calib_rows = X_calib
         else:
             folds = _folds(y, self.seed)
             runs = [self._cross_validate(params, matrix, y, offset, folds) for params in candidates]
@@ -403,7 +415,13 @@ class CreditModel(_Boosted):
             self.best_iteration_ = self.booster_.current_iteration()
             if self.scorecard and offset is None and not any(self.monotone_.values()):
                 calib_margin = self._weigh_scorecard(X, y, folds, calib_margin)
+            # the out-of-fold margins come back in row order over the held-out rows (_cross_validate)
+            calib_rows = X.iloc[np.sort(np.concatenate(folds))]
         self.calibration_ = _platt(calib_margin, calib_y)
+        self.calibration_shifts_ = {}
+        if self.calibrate_within is not None:
+            groups = calib_rows[self.calibrate_within].astype("string").to_numpy(dtype=object, na_value=None)
+            self.calibration_shifts_ = _group_shifts(self.calibrated_log_odds(calib_margin), calib_y, groups)
         return self
 
     def _weigh_scorecard(self, X: pd.DataFrame, y: np.ndarray, folds, boosted_margin: np.ndarray) -> np.ndarray:
@@ -495,18 +513,40 @@ class CreditModel(_Boosted):
                                   "explanations against a reference walk trees only (fit with scorecard=False)")
         return super().explainer(reference)
 
-    def calibrated_log_odds(self, margin: np.ndarray) -> np.ndarray:
-        a, b = self.calibration_
-        return a + b * np.asarray(margin)
+    calibration_shifts_: dict = {}
+    calibrate_within = None
+
+    def intercepts(self, matrix: np.ndarray | None, rows: int) -> np.ndarray:
+        """Per row, the calibration's intercept: ``a``, plus the row's group shift when the model is
+        calibrated within groups (``matrix`` then gives the groups; None gives ``a`` to every row;
+        a missing or unseen group keeps ``a``)."""
+        a, _ = self.calibration_
+        if matrix is None or not self.calibration_shifts_:
+            return np.full(rows, a, dtype=np.float64)
+        categories = self.encoder_.categories_[self.calibrate_within]
+        by_code = np.array([*(self.calibration_shifts_.get(c, 0.0) for c in categories), 0.0])
+        codes = matrix[:, self.encoder_.features_.index(self.calibrate_within)]
+        # a + shift, computed once per row: the intercept a decision's page states
+        return a + by_code[np.where(np.isnan(codes), len(categories), codes).astype(np.int64)]
+
+    def calibrated_log_odds(self, margin: np.ndarray, matrix: np.ndarray | None = None) -> np.ndarray:
+        """``intercept + b · margin`` per row (:meth:`intercepts`; ``a`` without ``matrix``)."""
+        margin = np.asarray(margin, dtype=np.float64)
+        _, b = self.calibration_
+        return self.intercepts(matrix, margin.size).reshape(margin.shape) + b * margin
 
     def predict_pd(self, X: pd.DataFrame | np.ndarray, num_threads: int = 0) -> np.ndarray:
         """Calibrated probability of default per row (of a model fitted without an offset)."""
-        return 1.0 / (1.0 + np.exp(-self.calibrated_log_odds(self.raw(X, num_threads))))
+        groups = None  # the encoded rows, read for their calibration groups when there are any
+        if self.calibration_shifts_:
+            groups = X if isinstance(X, np.ndarray) else self.matrix(X)
+        return 1.0 / (1.0 + np.exp(-self.calibrated_log_odds(self.raw(X, num_threads), groups)))
 
     def _state(self) -> dict:
         return {**super()._state(), "calibration": list(self.calibration_), "params": self.params_,
                 "validation_auc": self.validation_auc_, "blend_weight": self.blend_weight_,
-                "scorecard": None if self.scorecard_ is None else self.scorecard_.state()}
+                "scorecard": None if self.scorecard_ is None else self.scorecard_.state(),
+                "calibrate_within": self.calibrate_within, "calibration_shifts": self.calibration_shifts_}
 
     def _restore(self, state: dict) -> None:
         from models.scorecard import BenchmarkScorecard
@@ -516,6 +556,8 @@ class CreditModel(_Boosted):
         self.validation_auc_ = state.get("validation_auc")
         self.blend_weight_ = float(state.get("blend_weight", 1.0))
         self.scorecard_ = BenchmarkScorecard.from_state(state["scorecard"]) if state.get("scorecard") else None
+        self.calibrate_within = state.get("calibrate_within")  # a model saved before has one calibration
+        self.calibration_shifts_ = {str(k): float(v) for k, v in (state.get("calibration_shifts") or {}).items()}
 
 
 def _offset(offset, rows: int, name: str) -> np.ndarray | None:
@@ -543,6 +585,32 @@ def _folds(y: np.ndarray, seed: int) -> list[np.ndarray]:
         raise ModelInputError(f"training: {int(y.sum())} of {len(y)} rows are positive; cross-validation needs at "
                               "least 2 of each outcome")
     return [held for _, held in StratifiedKFold(splits, shuffle=True, random_state=seed).split(rows, y)]
+
+
+GROUP_SHIFT_PRIOR_SD = 0.5
+"""The prior spread of a group's calibration shift on the log-odds scale: a group with a few
+hundred outcomes moves by what they show, a group with a handful stays near the pooled calibration
+(a Gaussian prior, its penalty ``shift² / (2 · 0.5²)``)."""
+
+
+def _group_shifts(log_odds: np.ndarray, y: np.ndarray, groups: np.ndarray,
+                  prior_sd: float = GROUP_SHIFT_PRIOR_SD) -> dict[str, float]:
+    """Per group, the intercept shift that best fits its outcomes on top of the pooled calibrated
+    ``log_odds`` (penalised maximum likelihood, Newton's method; groups None are left out)."""
+    shifts = {}
+    for group in sorted({g for g in groups if g is not None}):
+        chosen = np.array([g == group for g in groups])
+        x, outcome, shift = log_odds[chosen], y[chosen], 0.0
+        for _ in range(50):
+            p = 1.0 / (1.0 + np.exp(-(x + shift)))
+            gradient = np.sum(outcome - p) - shift / prior_sd ** 2
+            hessian = np.sum(p * (1 - p)) + 1 / prior_sd ** 2
+            step = gradient / hessian
+            shift += step
+            if abs(step) < 1e-10:
+                break
+        shifts[str(group)] = float(shift)
+    return shifts
 
 
 def _platt(margin: np.ndarray, y: np.ndarray) -> tuple[float, float]:

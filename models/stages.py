@@ -50,7 +50,9 @@ class TwoStageModel:
     kind = "two_stage"
 
     def __init__(self, monotone: dict[str, int] | None = None, categories: dict[str, list] | None = None,
-                 params: dict | None = None, seed: int = 0, num_threads: int = 0, ordered=()):
+                 params: dict | None = None, seed: int = 0, num_threads: int = 0, ordered=(),
+                 calibrate_within: str | None = None):
+        self.calibrate_within = calibrate_within  # stage 2's calibration within groups (CreditModel)
         self.monotone = monotone
         self.categories = categories
         self.ordered = ordered
@@ -94,7 +96,8 @@ class TwoStageModel:
         self.link_ = (float(a), float(b))
         offsets = {name: None if frame is None else self.link_[0] + self.link_[1] * self.stage1_.raw(frame)
                    for name, frame in (("train", X), ("valid", X_valid), ("calib", X_calib))}
-        self.stage2_ = CreditModel(categories=categories, ordered=self.ordered, scorecard=False, **settings).fit(
+        self.stage2_ = CreditModel(categories=categories, ordered=self.ordered, scorecard=False,
+                                   calibrate_within=self.calibrate_within, **settings).fit(
             X, y, X_valid, y_valid, X_calib, y_calib, offsets["train"], offsets["valid"], offsets["calib"])
         return self
 
@@ -155,12 +158,20 @@ class TwoStageModel:
         contributions, base = self.contributions(X if isinstance(X, np.ndarray) else self.matrix(X), num_threads)
         return pd.DataFrame(np.column_stack([contributions, base]), columns=[*self.feature_names_, "base_value"])
 
-    def calibrated_log_odds(self, margin: np.ndarray) -> np.ndarray:
-        return self.stage2_.calibrated_log_odds(margin)
+    @property
+    def calibration_shifts_(self) -> dict:
+        return self.stage2_.calibration_shifts_
+
+    def intercepts(self, matrix: np.ndarray | None, rows: int) -> np.ndarray:
+        return self.stage2_.intercepts(matrix, rows)
+
+    def calibrated_log_odds(self, margin: np.ndarray, matrix: np.ndarray | None = None) -> np.ndarray:
+        return self.stage2_.calibrated_log_odds(margin, matrix)
 
     def predict_pd(self, X: pd.DataFrame | np.ndarray, num_threads: int = 0) -> np.ndarray:
-        """Calibrated probability of default per row."""
-        return 1.0 / (1.0 + np.exp(-self.calibrated_log_odds(self.raw(X, num_threads))))
+        """Calibrated probability of default per row (within its group, :class:`CreditModel`)."""
+        matrix = X if isinstance(X, np.ndarray) else self.matrix(X)
+        return 1.0 / (1.0 + np.exp(-self.calibrated_log_odds(self.raw(matrix, num_threads), matrix)))
 
     def predict_distress(self, X: pd.DataFrame | np.ndarray, num_threads: int = 0) -> np.ndarray:
         """Stage 1's own probability of distress in the next 12 months (its calibration)."""
@@ -182,6 +193,7 @@ class TwoStageModel:
         model.stage1_ = CreditModel.load(folder, STAGE1)
         model.stage2_ = CreditModel.load(folder, STAGE2)
         model.link_ = tuple(json.loads((folder / f"{cls.kind}.json").read_text("utf-8"))["link"])
+        model.calibrate_within = model.stage2_.calibrate_within
         return model
 
     @classmethod

@@ -19,7 +19,7 @@ import pandas as pd
 
 from features.registry import FEATURES, feature_set_version, model_features
 from models import metrics
-from models.bundle import Decisions, ModelBundle, reference_for
+from models.bundle import REFERENCE_GROUP, Decisions, ModelBundle, reference_for
 from models.dataset import Split
 from models.estimator import CreditModel, QuantileModel
 from models.stages import TwoStageModel
@@ -59,17 +59,20 @@ def fit_bundle(windows: dict[str, pd.DataFrame], split: Split, policy: Policy | 
     categories = {f.name: list(f.categories) for f in FEATURES if f.is_categorical}
     ordered = [f.name for f in FEATURES if f.ordered]
     train, valid, calib = (windows[w] if len(windows[w]) else None for w in ("train", "valid", "calib"))
+    # calibrated within each entity type, the group every decision is explained against: liability
+    # differs in law between the types, and each type's grades must mean its own default rates
+    within = REFERENCE_GROUP if REFERENCE_GROUP in columns else None
     loans = [train[columns], train["defaulted"]]
     for window in (valid, calib):
         loans += [None, None] if window is None else [window[columns], window["defaulted"]]
     started = time.perf_counter()
     if distress is not None:
         pd_model = TwoStageModel(monotone=monotone, categories=categories, ordered=ordered, params=params,
-                                 seed=seed).fit(distress[columns], distress["distress"], *loans,
+                                 seed=seed, calibrate_within=within).fit(distress[columns], distress["distress"], *loans,
                                                 groups=distress["uscc"].to_numpy())
     else:
         pd_model = CreditModel(monotone=monotone, categories=categories, ordered=ordered, params=params,
-                               seed=seed, scorecard=False).fit(*loans)  # explained tree by tree against a reference
+                               seed=seed, scorecard=False, calibrate_within=within).fit(*loans)  # explained tree by tree against a reference
     pd_seconds = time.perf_counter() - started
     known = train[train["capacity_12m"].notna()]
     if valid is not None and valid["capacity_12m"].notna().any():
@@ -92,7 +95,8 @@ def fit_bundle(windows: dict[str, pd.DataFrame], split: Split, policy: Policy | 
         "loans": {name: int(len(w)) for name, w in windows.items()},
         "defaults": {name: int(w["defaulted"].sum()) for name, w in windows.items()},
         "pd_trees": stage2.best_iteration_, "capacity_trees": capacity_model.best_iteration_,
-        "pd_params": stage2.params_, "calibration": list(pd_model.calibration_), "seconds_pd_fit": round(pd_seconds, 2),
+        "pd_params": stage2.params_, "calibration": list(pd_model.calibration_),
+        "calibration_within": {"feature": within, "shifts": dict(pd_model.calibration_shifts_)}, "seconds_pd_fit": round(pd_seconds, 2),
         "features_used": len(columns),
     }
     if distress is not None:

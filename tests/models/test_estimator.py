@@ -157,3 +157,59 @@ def test_a_constrained_model_stays_boosted():
     X, y = _additive_book(600, 0)
     model = CreditModel(monotone={"f0": 1}).fit(X, y)
     assert model.blend_weight_ == 1.0 and model.scorecard_ is None
+
+
+def _drifted(n: int, seed: int, west: float) -> tuple[pd.DataFrame, np.ndarray]:
+    """The made-up lender's borrowers, those of the west region ``west`` log-odds riskier than the
+    features say (a drift the trees trained before it cannot know)."""
+    X, _, _ = frame(n, seed)
+    rng = np.random.default_rng(seed + 100)
+    # the outcome of the made-up lender's rule, a gap in the debt ratio read as its middle
+    logit = (-3.2 + 2.2 * np.nan_to_num(X["debt_ratio"].to_numpy(), nan=0.75) - 0.8 * (np.log(X["income"]) - 10)
+             + np.where(X["region"] == "east", 0.8, 0.0) + np.where(X["region"] == "west", west, 0.0))
+    return X, (rng.random(n) < 1 / (1 + np.exp(-logit.to_numpy()))).astype(int)
+
+
+def test_calibrating_within_a_group_brings_each_group_to_its_own_default_rate(tmp_path):
+    """A group whose risk moved after training is calibrated to its own rate on the calibration
+    window (and so out of time), the others stay where the pooled calibration puts them, a group the
+    calibration never saw keeps the pooled intercept, and the shifts are saved with the model."""
+    X, y = _drifted(6_000, 1, 0.0)
+    V, vy = _drifted(2_000, 2, 0.0)
+    C, cy = _drifted(6_000, 3, 1.0)
+    T, ty = _drifted(20_000, 4, 1.0)
+    pooled = CreditModel(n_estimators=300).fit(X, y, V, vy, C, cy)
+    within = CreditModel(n_estimators=300, calibrate_within="region").fit(X, y, V, vy, C, cy)
+    west = (T["region"] == "west").to_numpy()
+    realised = ty[west].mean()
+    assert realised - pooled.predict_pd(T)[west].mean() > 0.08  # the pooled calibration understates the west
+    assert abs(within.predict_pd(T)[west].mean() - realised) < 0.015  # out of time too
+    for region in ("north", "south", "east", "west"):  # on its window, every group meets its own rate
+        chosen = (C["region"] == region).to_numpy()
+        assert abs(within.predict_pd(C)[chosen].mean() - cy[chosen].mean()) < 0.005
+    assert within.calibration_shifts_["west"] > 0.5 > max(abs(within.calibration_shifts_[r]) for r in ("north", "south"))
+    # one intercept per row, a + its group's shift; an unknown group keeps a
+    U = T.head(4).copy()
+    U["region"] = ["west", "north", "atlantis", None]
+    a = within.calibration_[0]
+    np.testing.assert_array_equal(within.intercepts(within.matrix(U), 4),
+                                  [a + within.calibration_shifts_["west"], a + within.calibration_shifts_["north"], a, a])
+    within.save(tmp_path)
+    again = CreditModel.load(tmp_path)
+    assert again.calibration_shifts_ == within.calibration_shifts_
+    np.testing.assert_array_equal(again.predict_pd(T), within.predict_pd(T))
+    with pytest.raises(ModelInputError, match="no column 'branch'"):
+        CreditModel(calibrate_within="branch").fit(X, y)
+
+
+def test_a_group_with_few_outcomes_stays_near_the_pooled_calibration():
+    """The shift is shrunk by its prior: a handful of defaults cannot move a group far."""
+    from models.estimator import _group_shifts
+
+    log_odds = np.full(40, -2.0)
+    y = np.zeros(40)
+    y[:3] = 1  # 3 of 40 where 12 % were expected: a little more, not the empirical 7.5 %'s whole distance
+    groups = np.array(["few"] * 20 + ["many"] * 20, dtype=object)
+    shifts = _group_shifts(log_odds, y, groups)
+    assert shifts["few"] > 0 and shifts["few"] < np.log(3 / 17) + 2.0  # below the unshrunk estimate
+    assert shifts["many"] < 0

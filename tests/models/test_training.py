@@ -263,6 +263,11 @@ def test_every_decision_can_be_redone_from_its_stated_numbers(trained, model_hom
     decisions = trained.bundle.decide(profile, requested)
     for i in range(len(profile)):
         reasons = json.loads(json.dumps(decisions.reasons(i)))  # as stored: through JSON
+        # calibrated within its entity type: the intercept stated is its type's, the pooled one plus the shift
+        calibration = reasons["computation"]["calibration"]
+        assert calibration["within"]["value"] == profile["entity_type"].iloc[i]
+        assert calibration["a"] == calibration["within"]["pooled_a"] + calibration["within"]["shift"]
+        assert calibration["within"]["shift"] == trained.bundle.pd_model.calibration_shifts_[profile["entity_type"].iloc[i]]
         redone = recompute(reasons["computation"])
         assert redone["pd"] == pytest.approx(decisions.pd[i], rel=1e-12)
         assert (redone["score"], redone["grade"], redone["decision"], redone["limit_yuan"]) == (
