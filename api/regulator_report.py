@@ -172,16 +172,18 @@ def _reference(reasons: dict) -> str:
             f"between this enterprise and the reference; they add up to that gap.</p>")
 
 
-def _advice(advice: dict | None, why: str | None) -> str:
+def _advice(advice: dict | None, why: str | None, data: dict | None = None) -> str:
+    shared = "" if data is None else (f'<p id="data-advice">数据 data: {html.escape(data["zh"])}<br>'
+                                      f'{html.escape(data["en"])}</p>')
     if advice is None:
-        return f"<p>无建议 no advice: {html.escape(why or '')}</p>"
+        return f"<p>无建议 no advice: {html.escape(why or '')}</p>{shared}"
     steps = "".join(f"<li>{html.escape(a['code'])} · {'现在 now' if a['horizon'] == 'now' else '12个月 12 months'}"
                     f"{' · ¥' + format(a['amount_yuan'], ',.0f') if a['amount_yuan'] else ''}"
                     f"{'<br><small>法律依据 legal basis: ' + html.escape(a['legal_basis']) + '</small>' if a['legal_basis'] else ''}"
                     f"</li>" for a in advice["actions"])
     return (f"<p><b>{html.escape(advice['zh'])}</b><br>{html.escape(advice['en'])}</p><ul>{steps}</ul>"
             f"<p><small>假设其余记录保持不变，由作出该决策的模型重新评分。Re-scored by the model that made the decision, "
-            f"the rest of the record unchanged: PD {advice['pd']:.4f}.</small></p>")
+            f"the rest of the record unchanged: PD {advice['pd']:.4f}.</small></p>{shared}")
 
 
 def _number(value) -> str:
@@ -442,9 +444,10 @@ def _groups(reasons: dict, decision: Decision, whole_list: dict | None) -> str:
 
 def render(decision: Decision, name: str | None, advice: dict | None = None, why: str | None = None,
            review=None, rights: dict | None = None, deliveries: dict | None = None,
-           policy_in_force: str | None = None, self_contained: bool = False, whole_list: dict | None = None) -> str:
+           policy_in_force: str | None = None, self_contained: bool = False, whole_list: dict | None = None,
+           data: dict | None = None) -> str:
     """The whole page (``advice`` as :meth:`models.advice.Advice.as_json` gives it, or None and
-    ``why``; ``review``: the bank's recorded review of a referral, if any; ``rights``: what the
+    ``why``; ``data``: for a thin file, what the records it lacks would let the platform judge; ``review``: the bank's recorded review of a referral, if any; ``rights``: what the
     enterprise may do now, in the words of the policy in force, :attr:`models.policy.Policy.rights`;
     ``deliveries``: each source's latest delivery as the profile's day saw it; ``policy_in_force``:
     the version those rights come from; ``self_contained``: the page's glyphs embedded instead of the
@@ -477,7 +480,7 @@ tr.cited td{{background:#fff6e0}} tr.stale td{{color:#c0392b}} tr.absence td{{fo
 {waterfall_svg(reasons)}
 {_coverage(reasons, computation)}
 <h2>改进建议 · What would change the decision</h2>
-{_advice(advice, why)}
+{_advice(advice, why, data)}
 <h2>否决规则 · Knock-outs</h2><ul id="knockouts">{knockouts}</ul>
 <h2>异议 · Records under objection</h2>
 {_under_objection(reasons)}

@@ -189,6 +189,10 @@ class AdvicePublic(BaseModel):
     decision: str
     advice: AdviceBody | None
     why: str | None = None
+    data: AdviceBody | None = Field(None, description=(
+        "For a file thin on a department's records: what letting the platform hold them would let it judge "
+        "(the sharing alone, re-scored at the typical approved borrower's records of its kind). A statement, "
+        "not advice: its decision may still be a decline. Null when the platform holds every record it reads."))
     assumption_zh: str = "假设其余记录保持不变，由作出该决策的模型重新评分"
     assumption_en: str = "re-scored by the model that made the decision, the rest of the record unchanged"
 

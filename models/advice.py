@@ -13,7 +13,9 @@ that only improves the grade counts where the decision cannot improve. A result 
 decline is never advice: :func:`advise_all` says "nothing within reach" and why (the knock-out or
 the grade that stands). Nothing is advised that the record does not show or the law does not
 allow; data the enterprise lets the platform hold is re-scored at the values of the typical
-approved borrower of its kind, and the advice says so.
+approved borrower of its kind, and the advice says so. A file thin on a department's records is
+also told, whatever the advice, what letting the platform hold them would let it judge
+(:attr:`Counsel.data`), even where that is still a decline.
 """
 
 from __future__ import annotations
@@ -92,14 +94,40 @@ class Advice:
 
 @dataclass
 class Counsel:
-    """What advice says about one enterprise: the :class:`Advice`, or None and why (in words)."""
+    """What advice says about one enterprise: the :class:`Advice`, or None and why (in words);
+    and, for a file thin on a department's records, ``data``: what the platform could judge were
+    the enterprise to let it hold them (the sharing alone, re-scored at typical records). ``data``
+    is a statement, not advice: its result may still be a decline, and it is then said as the
+    grade the platform would give, beside "nothing within reach"."""
 
     advice: Advice | None
     why_zh: str | None = None
     why_en: str | None = None
+    data: Advice | None = None
+
+    @property
+    def data_zh(self) -> str | None:
+        """The data statement in Chinese (None when there is none)."""
+        if self.data is None:
+            return None
+        shared = "、".join(_SOURCE_ZH.get(s, s) for s in self.data.supplied)
+        return (f"若允许平台调取{shared}记录，平台即可据此评估：按同类获批企业的中位水平，评级为{self.data.grade}，"
+                f"决策为{_DECISION_ZH[self.data.decision]}，额度 ¥{self.data.limit_yuan:,}")
+
+    @property
+    def data_en(self) -> str | None:
+        """The data statement in English (None when there is none)."""
+        if self.data is None:
+            return None
+        shared = " and ".join(_SOURCE_EN.get(s, s) for s in self.data.supplied)
+        return (f"were the platform to hold the {shared} records, it could judge them: at the typical approved "
+                f"borrower's records of its kind, grade {self.data.grade}, {self.data.decision}, "
+                f"limit ¥{self.data.limit_yuan:,}")
 
 
 _DECISION_ZH = {"approve": "批准", "refer": "转人工审查", "decline": "拒绝"}
+_SOURCE_ZH = {"tax": "税务", "electricity": "用电"}
+_SOURCE_EN = {"tax": "tax bureau's", "electricity": "power company's"}
 SEVERITY = {"approve": 0, "refer": 1, "decline": 2}
 
 
@@ -203,8 +231,10 @@ def advise_all(bundle: ModelBundle, profile: pd.DataFrame, requested_yuan: np.nd
     wanting = (now.grade != GRADES[0]) | (now.decision != "approve")
     # every (row, set of its allowed actions) up to max_actions, the needed ones added
     owners, chosen_sets = [], []
+    sharing: dict[int, int] = {}  # row → its set that only lets the platform hold what it lacks
     for i in np.flatnonzero(wanting & allowed.any(axis=1)):
         mine = [actions[k] for k in np.flatnonzero(allowed[i])]
+        lacking = frozenset(a.code for a in mine if a.supplies)
         seen = set()
         for size in range(1, min(len(mine), max_actions) + 1):
             for combination in itertools.combinations(mine, size):
@@ -214,6 +244,8 @@ def advise_all(bundle: ModelBundle, profile: pd.DataFrame, requested_yuan: np.nd
                 if key in seen:
                     continue
                 seen.add(key)
+                if key == lacking:
+                    sharing[int(i)] = len(owners)
                 owners.append(i)
                 chosen_sets.append([a for a in actions if a.code in codes])
     out = [Counsel(None, "评级A且已批准，无需改进", "grade A and approved: nothing to improve") if not wanting[i] else
@@ -243,16 +275,21 @@ def advise_all(bundle: ModelBundle, profile: pd.DataFrame, requested_yuan: np.nd
             best[i] = j
         if i not in closest or (severity[j], scored.pd[j]) < (severity[closest[i]], scored.pd[closest[i]]):
             closest[i] = j
-    for i, j in best.items():
+    def advice_of(i: int, j: int) -> Advice:
         chosen = chosen_sets[j]
         amounts = [None if a.amount is None else float(profile.at[i, a.amount]) for a in chosen]
         lifted = sorted({k.code for k in now.knockouts[i]} - {k.code for k in scored.knockouts[j]})
-        out[i] = Counsel(Advice(str(profile.at[i, "uscc"]) if "uscc" in profile else str(i), chosen, amounts,
-                                float(scored.pd[j]), str(scored.grade[j]), str(scored.decision[j]), int(scored.limit[j]),
-                                str(now.grade[i]), str(now.decision[i]), lifted))
+        return Advice(str(profile.at[i, "uscc"]) if "uscc" in profile else str(i), chosen, amounts,
+                      float(scored.pd[j]), str(scored.grade[j]), str(scored.decision[j]), int(scored.limit[j]),
+                      str(now.grade[i]), str(now.decision[i]), lifted)
+
+    for i, j in best.items():
+        out[i] = Counsel(advice_of(i, j))
     for i, j in closest.items():
         if i not in best:
             out[i] = Counsel(None, *_out_of_reach(chosen_sets[j], scored.grade[j], scored.decision[j], scored.knockouts[j]))
+    for i, j in sharing.items():  # a thin file is told what its records would let the platform judge
+        out[i].data = advice_of(i, j)
     return out
 
 

@@ -62,6 +62,9 @@ def score_profile(home: Path, as_of: dt.date, bundle: ModelBundle, out_dir: Path
     frame["advice_en"] = [c.advice.en if c.advice else c.why_en for c in counsel]
     frame["advice_grade"] = [a.grade if a else "" for a in advice]
     frame["advice_limit_yuan"] = pd.array([a.limit_yuan if a else None for a in advice], dtype="Int64")
+    # a thin file's bank and the enterprise read what its missing records would let the platform judge
+    frame["data_zh"] = [c.data_zh or "" for c in counsel]
+    frame["data_en"] = [c.data_en or "" for c in counsel]
     frame.insert(1, "name", frame["uscc"].map(registered_names(home, as_of)).astype("str"))
     frame.insert(0, "as_of", pd.Timestamp(as_of))
     frame["model_version"] = bundle.version

@@ -53,9 +53,10 @@ def list_decisions(caller: RegulatorDep, session: SessionDep,
     return DecisionsPublic(count=count, items=[public(r) for r in rows])
 
 
-def _advice(session, decision, holder) -> tuple[dict | None, str | None, bool, object]:
+def _advice(session, decision, holder) -> tuple[dict | None, str | None, bool, object, dict | None]:
     """The advice for a stored decision (or None and why), whether it is None because the model
-    or the profile that decided has been replaced (stale), and the enterprise's published profile.
+    or the profile that decided has been replaced (stale), the enterprise's published profile, and
+    for a thin file what its missing records would let the platform judge (or None).
     Advice is only given by the model that decided, on the profile it decided on: otherwise it
     would promise what another model or another record says."""
     from models.advice import advise_all
@@ -64,10 +65,10 @@ def _advice(session, decision, holder) -> tuple[dict | None, str | None, bool, o
     bundle = holder.bundle
     if bundle is None or bundle.version != decision.model_version:
         return None, (f"decided by model {decision.model_version}; the service now holds "
-                      f"{bundle.version if bundle else 'none'}: ask for a new decision"), True, profile
+                      f"{bundle.version if bundle else 'none'}: ask for a new decision"), True, profile, None
     if profile is None or profile.as_of.isoformat() != decision.profile_as_of \
             or profile.feature_set_version != decision.feature_set_version:
-        return None, "the profile this decision was made on has been replaced: ask for a new decision", True, profile
+        return None, "the profile this decision was made on has been replaced: ask for a new decision", True, profile, None
     import pandas as pd
 
     from features.registry import feature_names
@@ -77,9 +78,10 @@ def _advice(session, decision, holder) -> tuple[dict | None, str | None, bool, o
     # the knock-outs resting only on disputed records refer in the advice's decisions as they do in the service's
     disputed = [disputed_knockouts(profile)] if profile.disputes else None
     found = advise_all(bundle, row, requested, disputed=disputed)[0]
+    data = None if found.data is None else {**found.data.as_json(), "zh": found.data_zh, "en": found.data_en}
     if found.advice is None:
-        return None, f"{found.why_zh} · {found.why_en}", False, profile
-    return found.advice.as_json(), None, False, profile
+        return None, f"{found.why_zh} · {found.why_en}", False, profile, data
+    return found.advice.as_json(), None, False, profile, data
 
 
 @router.get("/{request_id}/advice", response_model=AdvicePublic, responses=responses(401, 403, 404, 409, 422),
@@ -94,11 +96,11 @@ def decision_advice(caller: BankOrRegulatorDep, session: SessionDep, holder: Hol
     then names what blocks it). 409 when that model or that profile is no longer the one the
     service holds."""
     decision = _visible(session, request_id, caller)
-    advice, why, stale, _ = _advice(session, decision, holder)
+    advice, why, stale, _, data = _advice(session, decision, holder)
     if stale:
         raise ApiError(409, "ADVICE_STALE", why, "该决策所用的模型或画像已更新，请重新申请预授信决策后再获取建议")
     return AdvicePublic(request_id=decision.request_id, uscc=decision.uscc, model_version=decision.model_version,
-                        grade=decision.grade, decision=decision.decision, advice=advice, why=why)
+                        grade=decision.grade, decision=decision.decision, advice=advice, why=why, data=data)
 
 
 @router.get("/{request_id}/report", response_class=HTMLResponse, responses=responses(401, 403, 404, 422),
@@ -111,14 +113,14 @@ def decision_report(caller: RegulatorDep, session: SessionDep, holder: HolderDep
     it to the decision, the reasons in Chinese and English, the advice, the data sources with their
     legal basis, the versions, and the decision's place in the audit chain."""
     decision = _visible(session, request_id, caller)
-    advice, why, _, profile = _advice(session, decision, holder)
+    advice, why, _, profile, data = _advice(session, decision, holder)
     policy = holder.bundle.policy if holder.bundle is not None else None  # the rights in force today
     deliveries = repository.deliveries_for(session, dt.date.fromisoformat(decision.profile_as_of))
     deciding = holder.bundle if holder.bundle is not None and holder.bundle.version == decision.model_version else None
     return HTMLResponse(render(decision, profile.name if profile else None, advice, why,
                                repository.review_of(session, decision.request_id), policy.rights if policy else {},
                                deliveries, policy.version if policy else None, self_contained,
-                               deciding.meta.get("population_fair_lending") if deciding else None))
+                               deciding.meta.get("population_fair_lending") if deciding else None, data))
 
 
 @router.post("/{request_id}/review", response_model=ReviewPublic, status_code=201,

@@ -137,6 +137,7 @@ def prepare_database(url: str, home) -> tuple[dict, dict, list[str], dict]:
     codes = list(profile["uscc"].iloc[:40])
     listed = profile.loc[profile["dishonest_listed_now"] == 1, "uscc"]
     penalised = profile.loc[(profile["penalty_serious_36m"] >= 1) & (profile["dishonest_listed_now"] == 0), "uscc"]
+    thin = profile.loc[(profile["has_tax_filings"] == 0) & (profile["dishonest_listed_now"] == 0), "uscc"].head(3)
     keys, ids, authorizations = {}, {}, {}
     today = dt.date.today()
     evidence = evidence_for(Lake(home), AS_OF, profile)
@@ -170,6 +171,8 @@ def prepare_database(url: str, home) -> tuple[dict, dict, list[str], dict]:
         for label, found in (("listed", listed), ("penalised", penalised)):
             if len(found):
                 grant(label, str(found.iloc[0]), "bank", today - year, today + year)
+        for k, code in enumerate(thin):  # files the tax bureau's records are missing from
+            grant(f"thin{k}", str(code), "bank", today - year, today + year)
         repository.revoke_authorization(session, authorizations["revoked"])
     return keys, ids, codes, authorizations
 

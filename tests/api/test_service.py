@@ -4,6 +4,7 @@ isolation, authorisations, errors in one shape, the audit chain, model reload, t
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 from html.parser import HTMLParser
 
@@ -413,13 +414,27 @@ def test_a_decision_says_what_would_change_it(service):
     their reference."""
     from models.policy import GRADES
 
-    seen_advice = 0
-    for body, asked in _answered(service, 20, 300_000):
+    seen_advice = seen_data = 0
+    thin = {service.authorizations[label]: label for label in ("thin0", "thin1", "thin2") if label in service.authorizations}
+    assert thin, "the test city has files without tax returns"
+    found = service.client.get("/v1/authorizations", headers=service.headers("operator"), params={"limit": 500}).json()
+    thin_codes = [a["uscc"] for a in found["items"] if a["id"] in thin]
+    answers = list(_answered(service, 20, 300_000)) + [
+        (service.ask(code=a["uscc"], authorization=thin[a["id"]]).json(), {}) for a in found["items"] if a["id"] in thin]
+    for body, asked in answers:
         assert body["reasons"]["reference"]["grade"] in GRADES and "B" in body["reasons"]["reference"]["en"]
         advice = service.client.get(f"/v1/decisions/{body['request_id']}/advice", headers=service.headers("bank"))
         assert advice.status_code == 200, advice.text
         got = advice.json()
         assert got["model_version"] == body["versions"]["model_version"]
+        if body["uscc"] in thin_codes:  # told whatever the advice, unless already approved at grade A
+            assert (got["data"] is None) == (body["grade"] == "A" and body["decision"] == "approve"), got
+        if got["data"] is not None:  # a thin file: what its missing records would let the platform judge
+            seen_data += 1
+            assert {a["code"] for a in got["data"]["actions"]} <= {"DA01", "DA02"} and got["data"]["grade"] in GRADES
+            assert f"评级为{got['data']['grade']}" in got["data"]["zh"]
+            page = service.client.get(f"/v1/decisions/{body['request_id']}/report", headers=service.headers("regulator"))
+            assert html.escape(got["data"]["zh"]) in page.text and 'id="data-advice"' in page.text
         if got["advice"] is None:
             assert got["why"]
             continue
@@ -428,7 +443,7 @@ def test_a_decision_says_what_would_change_it(service):
             got["advice"]["decision"] == "approve" != body["decision"])
         assert better and got["advice"]["zh"].endswith(f"额度 ¥{got['advice']['limit_yuan']:,}")
         assert got["advice"]["limit_yuan"] <= asked.get("requested_amount", 10**12)  # capped as the decision was
-    assert seen_advice >= 1
+    assert seen_advice >= 1 and seen_data >= 1
 
 
 def test_without_a_champion_decisions_wait_and_readiness_says_why(database_url, model_home, champion_store, tmp_path,

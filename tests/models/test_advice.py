@@ -117,7 +117,9 @@ def test_advice_aims_at_the_knock_out_that_blocks_the_decision(trained, advised)
 def test_a_thin_file_is_told_what_data_would_let_the_platform_judge_it(trained, advised):
     """A non-approved enterprise whose tax returns the platform does not hold is advised to let it
     hold them wherever that, re-scored at the typical approved borrower of its kind holding them,
-    would improve its decision or grade (and told so); where it would not, it is told why."""
+    would improve its decision or grade (and told so); where it would not, it is told why. Every
+    one is told, whatever the advice, the grade and decision the platform could give once it holds
+    the records it lacks (a statement, even where that is a decline)."""
     profile, now, counsel = advised
     bundle = trained.bundle
     share = next(a for a in ACTIONS if a.code == "DA01")
@@ -137,6 +139,13 @@ def test_a_thin_file_is_told_what_data_would_let_the_platform_judge_it(trained, 
             assert c.advice.supplied == ["tax_filings"]
         elif c.advice is None:
             assert c.why_en, i
+        sharing = [a for a in ACTIONS if a.supplies and applicable(a, row)[0]]
+        judged = bundle.decide(apply(sharing, row, bundle), explain=False)
+        assert c.data is not None and "tax_filings" in c.data.supplied, i
+        assert (c.data.grade, c.data.decision, c.data.limit_yuan) == (judged.grade[0], judged.decision[0], judged.limit[0])
+        assert f"评级为{judged.grade[0]}" in c.data_zh and f"grade {judged.grade[0]}" in c.data_en
+    assert all(c.data is None for i, c in enumerate(counsel) if profile["has_tax_filings"].iloc[i] == 1
+               and profile["has_electricity"].iloc[i] == 1)  # nothing lacking, nothing to say
     print(f"{len(thin)} non-approved thin files; the typical approved borrower's tax returns would help {helped}")
 
 
