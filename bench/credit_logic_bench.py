@@ -244,11 +244,16 @@ def advice_audit(bundle, profile, decisions) -> dict:
     thin = [i for i in range(len(profile)) if profile["has_tax_filings"].iloc[i] == 0 and decisions.decision[i] != "approve"]
     data = sum(counsel[i].advice is not None and "DA01" in counsel[i].advice.codes for i in thin)
     any_advice = sum(counsel[i].advice is not None for i in thin)
+    # told what the tax returns would let the platform judge (the statement beside any advice)
+    told = sum(counsel[i].data is not None and "tax_filings" in counsel[i].data.supplied for i in thin)
+    still_declined = sum(counsel[i].data is not None and counsel[i].data.decision == "decline" for i in thin)
     print(f"  advice: {len(given):,} given; {at_decline} end at a decline (target 0); {advised} of {blocking} enterprises "
           f"whose knock-out blocks the best decision within reach are advised the action that lifts it (target all); "
-          f"{len(thin):,} non-approved thin files: {data:,} advised to share their tax returns, {any_advice:,} any advice")
+          f"{len(thin):,} non-approved thin files: {data:,} advised to share their tax returns, {any_advice:,} any advice, "
+          f"{told:,} told what their tax returns would let the platform judge (target all; {still_declined:,} of them "
+          f"a decline even then)")
     return {"advice_at_decline": at_decline, "knockout_blocking": blocking, "knockout_advised": advised,
-            "thin_files": len(thin), "thin_data_advice": data, "thin_any_advice": any_advice}
+            "thin_files": len(thin), "thin_data_advice": data, "thin_any_advice": any_advice, "thin_told": told}
 
 
 def one_city(seed: int, min_group: int) -> dict:
