@@ -10,6 +10,7 @@ import re
 import shutil
 import threading
 
+import numpy as np
 import pytest
 from sqlalchemy import text
 
@@ -167,6 +168,120 @@ def test_a_disputed_listing_refers_instead_of_declining_and_its_removal_lifts_th
     assert knockout(after, "KO01") is None
     feed = svc.client.get("/v1/changes", headers=svc.headers("bank")).json()
     assert {i["cause"] for i in feed["items"] if i["uscc"] == before["uscc"]} == {"removed"}
+
+
+def _listing(number: str) -> dict:
+    return {"number": number, "authority": "宜昌市中级人民法院", "date": "2026-01-05",
+            "kind": "失信被执行人名单 dishonest-debtor listing", "severity": None, "amount_yuan": None}
+
+
+def _penalty(number: str) -> dict:
+    return {"number": number, "authority": "市场监督管理局", "date": "2025-11-20",
+            "kind": "行政处罚 administrative penalty", "severity": "serious", "amount_yuan": 50_000.0}
+
+
+def _dispute(source: str | None, record: dict | None, kind: str = "objection", feature: str | None = None) -> dict:
+    """An open objection as a published profile keeps it (:func:`api.db.objections.dispute_entry`)."""
+    return {"objection_id": f"o-{source}-{record}-{kind}-{feature}", "kind": kind, "source": source, "record": record,
+            "feature": feature, "features": [feature] if feature else ["dishonest_listed_now"],
+            "filed": "2026-07-01", "due": "2026-07-08"}
+
+
+def test_a_knock_out_is_relieved_only_when_every_record_behind_it_is_disputed():
+    """The rule itself (:func:`api.decide.disputed_knockouts`, what :meth:`Policy.decide` relieves):
+    a knock-out resting on several records is relieved (refers instead of declining) only when
+    every one of them is under objection. With one of two, or two of three, disputed it stands,
+    declines and is not marked as under objection; a record of another source that happens to
+    carry the same number, and a repair notice awaiting its department, dispute nothing; an
+    objection to the feature itself disputes all that rests on it."""
+    from api.db.repository import ProfileRow
+    from api.decide import disputed_knockouts
+    from models.policy import Policy
+
+    listings = ["(2025)鄂0502执恢1号", "(2025)鄂0502执2号", "(2026)鄂05执3号"]
+    penalties = ["宜市监罚〔2025〕11号", "宜市监罚〔2025〕12号"]
+    evidence = {"dishonest_listed_now": [_listing(n) for n in listings],
+                "penalty_serious_36m": [_penalty(n) for n in penalties]}
+
+    def disputed(*disputes) -> set[str]:
+        return disputed_knockouts(ProfileRow("91420500MA4K000001", "某某有限公司", dt.date(2026, 6, 30), "0" * 12, [],
+                                             evidence, list(disputes)))
+
+    def case(number):
+        return _dispute("dishonest_debtors", {"case_no": number})
+
+    def decision(*disputes) -> tuple[str, object]:
+        policy = Policy.load()
+        profile = {"dishonest_listed_now": [1.0], "penalty_serious_36m": [2.0]}
+        decided, hits = policy.decide(np.array(["A"]), profile, [disputed(*disputes)])
+        return str(decided[0]), next(k for k in hits[0] if k.code == "KO01")
+
+    assert disputed() == set()
+    for some in ([listings[0]], [listings[2]], listings[:2], listings[1:]):  # one of three, two of three
+        assert "dishonest_listed_now" not in disputed(*map(case, some)), some
+        declined, rule = decision(*map(case, some))
+        assert declined == "decline" and rule.decision == "decline" and not rule.under_objection, some
+    assert "dishonest_listed_now" in disputed(*map(case, listings))
+    relieved, rule = decision(*map(case, listings))
+    assert relieved == "refer" and rule.decision == "refer" and rule.under_objection
+    assert "征信业管理条例" in rule.legal_basis
+    # the penalties behind KO02 likewise: one of two is not both
+    decision_no = [_dispute("administrative_penalties", {"decision_no": n}) for n in penalties]
+    assert "penalty_serious_36m" not in disputed(decision_no[0])
+    assert disputed(*decision_no) == {"penalty_serious_36m"}
+    # every penalty disputed relieves KO02, never the listing behind KO01 two of three of which are
+    declined, rule = decision(*map(case, listings[:2]), *decision_no)
+    assert declined == "decline" and rule.decision == "decline" and not rule.under_objection
+    # the same number under another source, or a repair notice, disputes no listing
+    assert "dishonest_listed_now" not in disputed(*map(case, listings[:2]),
+                                                  _dispute("court_executions", {"case_no": listings[2]}))
+    assert "dishonest_listed_now" not in disputed(*map(case, listings[:2]),
+                                                  _dispute("dishonest_debtors", {"case_no": listings[2]}, kind="repair"))
+    # an objection to the feature itself disputes everything it rests on
+    assert disputed(_dispute(None, None, feature="dishonest_listed_now")) == {"dishonest_listed_now"}
+
+
+def _several_records_behind(svc, feature: str) -> list[tuple[str, list[str]]]:
+    """Published enterprises whose ``feature`` rests on two or more records: (code, record numbers),
+    fewest records first."""
+    factory = sessions(make_engine(svc.url))
+    with factory() as session:
+        rows = session.execute(text("SELECT uscc, evidence FROM published_profiles WHERE evidence IS NOT NULL")).all()
+    found = [(code, [r["number"] for r in json.loads(evidence).get(feature) or []]) for code, evidence in rows]
+    return sorted(((code, numbers) for code, numbers in found if len(numbers) >= 2), key=lambda x: (len(x[1]), x[0]))
+
+
+def test_a_listing_resting_on_several_records_declines_until_every_one_is_disputed(service):
+    """Through the service: an enterprise on the dishonest list by two or more listings. Each
+    objection filed before the last leaves the knock-out standing (declined, the knock-out not
+    under objection, though the decision says which objections are open); once every listing
+    behind it is disputed the knock-out refers instead of declining, citing the basis for it."""
+    svc = service
+    candidates = _several_records_behind(svc, "dishonest_listed_now")
+    assert candidates, "the model city has enterprises listed by two or more listings"
+    for code, numbers in candidates[:5]:  # one the model itself does not decline (grade E), if there is one
+        _grant(svc, code, code, "bank")
+        before = ask(svc, code)
+        if before["grade"] != "E":
+            break
+    assert before["decision"] == "decline" and knockout(before, "KO01")
+    assert sorted(e["number"] for e in knockout(before, "KO01")["evidence"]) == sorted(numbers)
+    filed = []
+    for number in numbers[:-1]:
+        objection = file(svc, role="operator", uscc=code, source="dishonest_debtors", record={"case_no": number})
+        assert objection.status_code == 201, objection.text
+        filed.append(objection.json()["id"])
+        partly = ask(svc, code)
+        assert partly["decision"] == "decline", (len(filed), len(numbers))
+        assert knockout(partly, "KO01")["decision"] == "decline" and not knockout(partly, "KO01")["under_objection"]
+        assert "征信业管理条例" not in knockout(partly, "KO01")["legal_basis"]
+        assert sorted(d["objection_id"] for d in partly["reasons"]["under_objection"]) == sorted(filed)
+    last = file(svc, role="operator", uscc=code, source="dishonest_debtors", record={"case_no": numbers[-1]})
+    assert last.status_code == 201, last.text
+    every = ask(svc, code)
+    assert knockout(every, "KO01")["under_objection"] is True and knockout(every, "KO01")["decision"] == "refer"
+    assert "征信业管理条例" in knockout(every, "KO01")["legal_basis"]
+    assert every["decision"] == ("decline" if every["grade"] == "E" else "refer")
 
 
 def test_an_upheld_objection_changes_nothing_but_its_mark(service):
