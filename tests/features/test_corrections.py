@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from decimal import Decimal
 
 import pandas as pd
 import pytest
@@ -13,7 +14,9 @@ from hypothesis import given, settings, strategies as st
 from features.corrections import RecordError, correct, find, remove, repair, withdrawn_keys
 from features.lake import Lake
 from features.profile.build import build, changed_enterprises, compute_profile, rebuild_changed
+from features.profile.pointintime import NEEDED
 from features.profile.store import ProfileStore
+from features.schemas import MONEY_UNITS, SOURCES
 
 AS_OF = dt.date(2026, 6, 30)
 
@@ -101,3 +104,105 @@ def test_correction_repair_and_removal_reach_the_profile_as_a_full_build_would(h
     # the removed penalty counts in no profile at any date; the corrected one is minor from its first report
     before_repair = compute_profile(Lake(home), dt.date(2026, 2, 1)).set_index("uscc")
     assert before_repair.loc[codes[1], "penalty_serious_36m"] >= 1  # repaired from 1 March only
+
+
+# ------------------------------------------------------------------------------ the repair date, exactly
+
+REPAIRABLE = [name for name, source in SOURCES.items() if source.repair_column and name in NEEDED]
+"""Every source the profile reads whose records can be repaired or removed on a date."""
+
+
+def _as_written(source: str, row: pd.Series) -> dict[str, str]:
+    """A lake row as the department writes it (canonical headers, money in its unit)."""
+    s = SOURCES[source]
+    out = {}
+    for column in s.columns:
+        value = row[column.name]
+        if pd.isna(value):
+            out[column.name] = ""
+        elif column.kind == "date":
+            out[column.name] = pd.Timestamp(value).date().isoformat()
+        elif column.kind == "period":
+            out[column.name] = pd.Timestamp(value).strftime("%Y-%m")
+        elif column.kind == "money":
+            out[column.name] = str(Decimal(int(value)) / Decimal(MONEY_UNITS[column.unit]))
+        else:
+            out[column.name] = str(value)
+    return out
+
+
+def _repair_notices(home, folder, repaired_on: dt.date, counted_from: dt.date, alive: set[str]):
+    """For each repairable source, a notice repairing one record on ``repaired_on`` that has
+    counted since ``counted_from``, reported 45 days after the repair (so only its repair date,
+    never its reporting date, reaches the profiles around it); each of another enterprise."""
+    lake = Lake(home)
+    files, records = [], []
+    for source in REPAIRABLE:
+        s = SOURCES[source]
+        current = lake.current(source, s.natural_key, s.known_date)
+        limit = pd.Timestamp(counted_from)
+        candidates = current[current[s.repair_column].isna() & (current[s.event_date] < limit)
+                             & (current[s.known_date] < limit) & current["uscc"].isin(alive)
+                             & ~current["uscc"].isin([r["uscc"] for _, r in records])]
+        for earlier, later in s.date_order:  # the repair must keep the source's date order
+            if later == s.repair_column:
+                candidates = candidates[candidates[earlier] <= pd.Timestamp(repaired_on)]
+        assert len(candidates), f"the profile city has no {source} record to repair"
+        row = candidates.iloc[0]
+        notice = _as_written(source, row)
+        notice[s.repair_column] = repaired_on.isoformat()
+        notice[s.known_date] = (repaired_on + dt.timedelta(days=45)).isoformat()
+        path = folder / f"{source}_repair.csv"
+        pd.DataFrame([notice]).to_csv(path, index=False)
+        files.append((source, path))
+        records.append((source, row))
+    return files, records
+
+
+@pytest.mark.parametrize("repaired_on", [dt.date(2026, 6, 1), dt.date(2026, 5, 31)], ids=["first-of-month", "month-end"])
+def test_a_changed_rebuild_after_a_repair_dated_r_equals_a_full_build_on_r_minus_1_r_and_r_plus_1(home, tmp_path,
+                                                                                                   repaired_on):
+    """A repair notice dated R that arrives after every stored profile's date: ``--changed``
+    leaves the profiles as of R-1 (and the month end before R) exactly as they were, rebuilds
+    the repaired enterprises in those as of R, R+1 and the month end after, and every stored
+    profile is then what a full build gives: the record counts up to R-1 and, from R on, as if
+    it had never been. For every source that takes repairs."""
+    from features.ingest.run import ingest
+
+    month_start = repaired_on.replace(day=1)
+    next_month = (month_start + dt.timedelta(days=32)).replace(day=1)
+    dates = sorted({repaired_on - dt.timedelta(days=1), repaired_on, repaired_on + dt.timedelta(days=1),
+                    month_start - dt.timedelta(days=1), next_month - dt.timedelta(days=1)})
+    before = {day: build(home, day).profile for day in dates}
+    alive = set.intersection(*(set(profile["uscc"]) for profile in before.values()))
+    files, records = _repair_notices(home, tmp_path, repaired_on, dates[0], alive)
+    codes = sorted(row["uscc"] for _, row in records)
+    report = ingest(home, files, today=repaired_on + dt.timedelta(days=50))
+    assert report.totals()["accepted"] == len(files)
+
+    results = {r.as_of: r for r in rebuild_changed(home)}
+    lake, store = Lake(home), ProfileStore(home)
+    for day in dates:
+        stored = store.read(day)
+        pd.testing.assert_frame_equal(stored, compute_profile(lake, day), obj=f"the profile as of {day}")
+        if day < repaired_on:
+            assert results[day].rebuilt == 0, f"as of {day}, before the repair, nothing is rebuilt"
+            pd.testing.assert_frame_equal(stored, before[day], obj=f"the profile as of {day}")
+        else:
+            assert results[day].rebuilt == len(codes), f"as of {day}, the repaired enterprises are rebuilt"
+
+    # from R on, each repaired record is as if it had never been; before R it still counts
+    for source, row in records:
+        s = SOURCES[source]
+        remove(lake, find(lake, source, {c: str(row[c]) for c in s.natural_key}), "test:never-there")
+    for day in dates:
+        never_there = compute_profile(lake, day, usccs=codes)
+        kept = store.read(day)
+        kept = kept[kept["uscc"].isin(codes)].reset_index(drop=True)
+        if day >= repaired_on:
+            pd.testing.assert_frame_equal(kept, never_there, obj=f"the repaired enterprises as of {day}")
+        else:
+            for code in codes:
+                assert not kept[kept["uscc"] == code].reset_index(drop=True).equals(
+                    never_there[never_there["uscc"] == code].reset_index(drop=True)), \
+                    f"as of {day} the record of {code} still counts"

@@ -308,3 +308,25 @@ def test_a_lake_with_only_the_registry_gives_missing_features_not_zeros(profile_
     assert profile["has_tax_filings"].isna().all() and profile["sources_covered"].isna().all()
     assert profile["firm_age_years"].notna().all()
     assert (build(home, dt.date(1990, 1, 1)).profile["firm_age_years"] >= 0).all()
+
+
+@pytest.mark.xfail(strict=True, reason="changed_enterprises marks only enterprises with a new record; a late monthly "
+                                       "delivery reported on or before as_of also ends the source's silence for every "
+                                       "other enterprise (the delivery calendar), which --changed does not rebuild")
+def test_a_late_monthly_delivery_reported_before_as_of_reaches_every_profile_through_changed(home, tmp_path):
+    """A department past its delivery day on D (its features 'not delivered' for everyone) whose
+    month arrives after the profile as of D was built, reported on or before D: ``--changed``
+    gives what a full build gives, for the enterprises it billed and for every other one."""
+    from features.ingest.run import ingest
+
+    as_of = dt.date(2026, 7, 25)  # from the 24th the anchor is June, which the city never delivered
+    assert build(home, as_of).profile["has_electricity"].isna().all()
+    bills = Lake(home).read("electricity")
+    june = bills[bills["period"] == bills["period"].max()].sample(frac=0.5, random_state=0)
+    path = tmp_path / "electricity_2026-06.csv"
+    pd.DataFrame({"uscc": june["uscc"], "account_no": june["account_no"], "period": "2026-06",
+                  "usage": june["usage"], "billed": june["billed"] / 100, "paid": june["paid"] / 100,
+                  "arrears": june["arrears"] / 100, "reported_date": "2026-07-20"}).to_csv(path, index=False)
+    assert ingest(home, [("electricity", path)], today=dt.date(2026, 7, 28)).totals()["accepted"] == len(june)
+    rebuild_changed(home)
+    pd.testing.assert_frame_equal(ProfileStore(home).read(as_of), compute_profile(Lake(home), as_of))

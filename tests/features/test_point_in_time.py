@@ -1,0 +1,394 @@
+"""Point-in-time invariance, source by source: a profile as of day D depends only on what had
+happened and what the platform had learned by D, whatever the lake holds after D.
+
+Every source is taken from the feature registry (the sources its features are computed from),
+never from a hand list, so a source added to the registry is held to the same rule. The subtle
+cases are the ones ingestion does not already rule out: a record of something that happened
+before D but reported after it (the rule is the *known* date, not the event date), and, for
+sources whose ingestion does not order the event and known dates (utility bills, reported
+before the month they bill), a record the platform held before D of something after D.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import uuid
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
+
+from features.ingest.rowhash import row_hash
+from features.lake import Lake
+from features.profile.build import compute_profile, lake_view, load_records
+from features.profile.compute import alive_on, build_partition, profiles_for
+from features.profile.pointintime import (KEY, NEEDED, NEVER, OWNER, PERIOD, SEQ, Deliveries, anchor_months,
+                                          day_number, delivery_calendar, spread_to_owners)
+from features.registry import FEATURES
+from features.schemas import SOURCES
+from features.uscc import random_codes
+
+PROFILE_SOURCES = sorted({source for feature in FEATURES for source in feature.sources})
+"""Every source a profile feature is computed from, as the registry declares it."""
+MONTHLY = [s for s in PROFILE_SOURCES if SOURCES[s].cadence == "monthly"]
+
+FIRST_DAY, LAST_DAY = day_number("2025-01-01"), day_number("2026-06-30")
+SETTINGS = settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(scope="module")
+def records(profile_home):
+    """The prepared records of 150 enterprises of the profile city."""
+    lake = Lake(profile_home)
+    codes = lake.read("enterprise_registry", ["uscc"])["uscc"].drop_duplicates().to_numpy()
+    chosen = np.random.default_rng(1).choice(codes, 150, replace=False)
+    return load_records(lake, chosen)
+
+
+# ------------------------------------------------------------------------------ prepared records
+
+def _date_columns(source: str) -> list[str]:
+    """The date and month columns of a source the profile reads, event and known dates first."""
+    s = SOURCES[source]
+    named = dict.fromkeys([s.event_date, s.known_date, *NEEDED[source]])
+    return [c for c in named if s.column(c).kind in ("date", "period")]
+
+
+def _ordered(source: str) -> bool:
+    """Ingestion refuses a record of this source reported before its event happened."""
+    s = SOURCES[source]
+    return (s.event_date, s.known_date) in s.date_order
+
+
+def _month_start(days) -> np.ndarray:
+    return np.asarray(days, dtype=np.int64).astype("datetime64[D]").astype("datetime64[M]").astype(
+        "datetime64[D]").astype(np.int64)
+
+
+def _put(frame: pd.DataFrame, source: str, column: str, days) -> None:
+    """Set a date column (day numbers); a month column takes its month's first day, and the
+    month number beside it."""
+    days = np.asarray(days, dtype=np.int64)
+    if SOURCES[source].column(column).kind == "period":
+        months = days.astype("datetime64[D]").astype("datetime64[M]")
+        frame[column] = months.astype("datetime64[D]").astype(np.int64)
+        frame[PERIOD] = months.astype(np.int64)
+    else:
+        frame[column] = days
+
+
+def _moved(rows: pd.DataFrame, source: str, event_days) -> pd.DataFrame:
+    """Copies of ``rows`` whose event is on ``event_days``, every other date moved with it."""
+    s = SOURCES[source]
+    out = rows.copy()
+    delta = np.asarray(event_days, dtype=np.int64) - rows[s.event_date].to_numpy()
+    for column in _date_columns(source):
+        values = rows[column].to_numpy()
+        _put(out, source, column, np.where(values == NEVER, NEVER, values + delta))
+    return out
+
+
+def _gap(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Days: often none at all (the boundary), else up to 400."""
+    return np.where(rng.random(n) < 0.4, 0, rng.integers(0, 400, n))
+
+
+def _fresh(rows: pd.DataFrame, source: str, rng: np.random.Generator, codes) -> pd.DataFrame:
+    """The rows as new records (new keys) of enterprises among ``codes`` (of new enterprises,
+    for the registry, whose records are the enterprises)."""
+    out = rows.copy()
+    if SOURCES[source].natural_key == ("uscc",):
+        owners = np.array([f"NEW{rng.integers(0, 10**12):015d}" for _ in range(len(out))], dtype=object)
+    else:
+        owners = rng.choice(np.asarray(codes, dtype=object), len(out))
+    out["uscc"], out[OWNER] = owners, owners
+    out[KEY] = rng.integers(1, 2**63, len(out), dtype=np.int64).astype(np.uint64)
+    return out
+
+
+def _after(held: dict[str, pd.DataFrame], source: str, as_of: int, rng: np.random.Generator,
+           codes, count: int = 12) -> pd.DataFrame:
+    """``source``'s records as a lake that went on after ``as_of`` holds them."""
+    s = SOURCES[source]
+    frame = held[source]
+    templates = frame.iloc[rng.integers(0, len(frame), count)].reset_index(drop=True)
+    period_event = s.column(s.event_date).kind == "period"
+    parts = []
+    # (a) late news: it happened on or before as_of, the platform learned of it after as_of
+    event = as_of - _gap(rng, count)
+    late = _fresh(_moved(templates, source, _month_start(event) if period_event else event), source, rng, codes)
+    late[s.known_date] = as_of + 1 + _gap(rng, count)
+    parts.append(late)
+    # (b) about a day after as_of, reported after it, or before it where ingestion lets the
+    # department report ahead (a bill known before its month)
+    if period_event:
+        month = np.int64(as_of).astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+        event = (month + 1 + rng.integers(0, 12, count)).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+    else:
+        event = as_of + 1 + _gap(rng, count)
+    ahead = _fresh(_moved(templates, source, event), source, rng, codes)
+    ahead[s.known_date] = (event + _gap(rng, count)) if _ordered(source) else (as_of + rng.integers(-60, 61, count))
+    parts.append(ahead)
+    moved_keys = np.zeros(0, dtype=np.uint64)
+    if s.accepts_corrections:
+        # (c) new versions of held records reported after as_of, with any content: dates on either
+        # side of as_of, a repair after it, now and then naming another enterprise
+        versions = templates.copy()
+        for column in _date_columns(source):
+            if column == s.known_date:
+                continue
+            days = np.where(rng.random(count) < 0.3, NEVER, as_of - 200 + rng.integers(0, 400, count))
+            if column == s.event_date or s.column(column).kind == "period":
+                days = np.where(days == NEVER, as_of - 30, days)
+            if column == s.repair_column:
+                days = np.where(rng.random(count) < 0.5, NEVER, as_of + 1 + _gap(rng, count))
+            _put(versions, source, column, days)
+        versions[s.known_date] = as_of + 1 + _gap(rng, count)
+        if "uscc" not in s.natural_key:
+            renamed = rng.random(count) < 0.3
+            versions.loc[renamed, "uscc"] = rng.choice(np.asarray(codes, dtype=object), int(renamed.sum()))
+            moved_keys = np.unique(versions.loc[renamed, KEY].to_numpy())
+        parts.append(versions)
+    added = pd.concat(parts, ignore_index=True)
+    added[SEQ] = frame[SEQ].max() + 1 + np.arange(len(added))
+    # (d) what the held records say about days after as_of is said differently (or never)
+    kept = frame.copy()
+    for column in _date_columns(source):
+        values = kept[column].to_numpy()
+        later = values > as_of
+        if s.column(column).kind == "period":
+            month = np.int64(as_of).astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+            other = (month + 1 + rng.integers(0, 12, len(kept))).astype("datetime64[M]").astype("datetime64[D]")
+            _put(kept, source, column, np.where(later, other.astype(np.int64), values))
+        else:
+            other = np.where(rng.random(len(kept)) < 0.5, NEVER, as_of + 1 + _gap(rng, len(kept)))
+            kept[column] = np.where(later, other, values)
+    grown = pd.concat([kept, added], ignore_index=True)
+    if len(moved_keys):  # a record whose versions name several enterprises goes to each of them
+        shared_rows = grown[KEY].isin(moved_keys)
+        versions_of = grown[shared_rows].drop_duplicates(SEQ)
+        shared = pd.concat([versions_of[[KEY, "uscc"]].rename(columns={"uscc": OWNER}), versions_of[[KEY, OWNER]]])
+        grown = pd.concat([grown[~shared_rows], spread_to_owners(versions_of, shared.drop_duplicates())],
+                          ignore_index=True)
+    return grown
+
+
+def _known_by(records: dict[str, pd.DataFrame], source: str, as_of: int, rng: np.random.Generator, codes,
+              count: int = 12) -> pd.DataFrame:
+    """``source``'s records with more added that the platform knew of by ``as_of``, of events
+    on or before it, whose other dates (a verification, a grant, a release, a repair) may fall
+    after it: news of what is to happen, which departments whose ingestion does not order those
+    dates against the reporting date may send."""
+    s = SOURCES[source]
+    frame = records[source]
+    templates = frame.iloc[rng.integers(0, len(frame), count)].reset_index(drop=True)
+    event = as_of - _gap(rng, count)
+    if s.column(s.event_date).kind == "period":
+        event = _month_start(event)
+    news = _fresh(_moved(templates, source, event), source, rng, codes)
+    news[s.known_date] = np.minimum(event + rng.integers(0, 60, count), as_of)
+    news[SEQ] = frame[SEQ].max() + 1 + np.arange(count)
+    return pd.concat([frame, news], ignore_index=True)
+
+
+def _deliveries(records: dict[str, pd.DataFrame]) -> Deliveries:
+    """What :func:`features.profile.build.lake_view` finds in a lake holding ``records``."""
+    calendar = {s: delivery_calendar(records[s]["period"].to_numpy(), records[s][SOURCES[s].known_date].to_numpy())
+                for s in MONTHLY}
+    return Deliveries([s for s in NEEDED if len(records[s])], calendar)
+
+
+def _profile(records: dict[str, pd.DataFrame], as_of: int) -> tuple[pd.DataFrame, dict[str, bool]]:
+    """The profile as of a day of every enterprise alive then, and which monthly sources are
+    silent (past their delivery day) that day."""
+    delivered = _deliveries(records)
+    silent = {s: bool(delivered.silent(s, np.array([as_of]), anchor_months(np.array([as_of])))[0]) for s in MONTHLY}
+    return build_partition(records, as_of, None, delivered), silent
+
+
+def test_the_profile_reads_every_source_the_registry_names():
+    """Every source a registered feature is computed from is read by the profile build (and
+    nothing else is), so the per-source tests below cover every source the profile reads."""
+    assert PROFILE_SOURCES == sorted(NEEDED)
+    assert MONTHLY, "the registry has monthly sources"
+
+
+@pytest.mark.parametrize("source", PROFILE_SOURCES)
+@SETTINGS
+@given(as_of=st.integers(FIRST_DAY, LAST_DAY), seed=st.integers(0, 2**32 - 1))
+def test_a_profile_as_of_d_is_the_same_whatever_the_lake_holds_after_d(records, source, as_of, seed):
+    """For every source: records of events on or before D reported after D (from D+1 on),
+    records of events after D (some reported before D where ingestion allows it), new versions
+    reported after D (another enterprise, a repair after D), and any date after D in what is
+    held written as another date after D or as none (what has not happened by D is the same
+    as what never happens), change nothing in the profile as of D: no feature, no coverage
+    flag, no enterprise's presence, and no source's delivery state (the calendar) that day."""
+    rng = np.random.default_rng(seed)
+    codes = alive_on(as_of, records)
+    held = {**records, source: _known_by(records, source, as_of, rng, codes)}
+    before, silent_before = _profile(held, as_of)
+    grown = {**held, source: _after(held, source, as_of, rng, codes)}
+    after, silent_after = _profile(grown, as_of)
+    assert silent_after == silent_before
+    pd.testing.assert_frame_equal(after, before)
+    assert len(before) > 100
+
+
+ORDERS = ("event first", "same day", "known first")
+
+
+def _days(records: dict[str, pd.DataFrame], code: str, days: list[int]) -> pd.DataFrame:
+    """The profile of one enterprise as of each of ``days`` (one pass), and whether a full
+    build of each day has a row for it (it is alive then)."""
+    profile = profiles_for([code] * len(days), days, records, _deliveries(records))
+    profile["alive"] = [len(alive_on(day, records, [code])) == 1 for day in days]
+    return profile
+
+
+@pytest.mark.parametrize("source", PROFILE_SOURCES)
+@SETTINGS
+@given(day=st.integers(FIRST_DAY, LAST_DAY), order=st.sampled_from(ORDERS), gap=st.integers(1, 300),
+       seed=st.integers(0, 2**32 - 1))
+def test_a_record_counts_from_the_day_it_has_both_happened_and_been_known_and_not_a_day_before(
+        records, source, day, order, gap, seed):
+    """For every source, a new record of an enterprise that has none of the source (a new
+    enterprise, for the registry) changes its profile as of the first day on which its event
+    has happened and the platform has learned of it, that very day (``<=``, not ``<``), and
+    leaves its profile as of the day before exactly as it was, whichever of the two dates comes
+    last (the event, where ingestion lets a department report ahead of it)."""
+    s = SOURCES[source]
+    assume(order != "known first" or not _ordered(source))
+    rng = np.random.default_rng(seed)
+    monthly_event = s.column(s.event_date).kind == "period"
+    if order == "event first":
+        event = int(_month_start([day - gap])[0]) if monthly_event else day - gap
+        known = day
+    else:
+        event = int(_month_start([day])[0]) if monthly_event else day
+        known = event if order == "same day" else event - gap
+    counts_from = max(event, known)
+    held = records[source]
+    alive = alive_on(counts_from, records)
+    without = np.setdiff1d(alive.astype(str), np.r_[held["uscc"].to_numpy(), held[OWNER].to_numpy()].astype(str))
+    assume(len(without) > 0 or s.natural_key == ("uscc",))  # a registry record is a new enterprise
+    template = held.iloc[[int(rng.integers(0, len(held)))]].reset_index(drop=True)
+    record = _fresh(_moved(template, source, [event]), source, rng, without)
+    for column in _date_columns(source):  # nothing else has happened to it
+        if column not in (s.event_date, s.known_date):
+            _put(record, source, column, _month_start([event]) if s.column(column).kind == "period" else [NEVER])
+    record[s.known_date] = known
+    record[SEQ] = held[SEQ].max() + 1
+    grown = {**records, source: pd.concat([held, record], ignore_index=True)}
+    code = record["uscc"].iloc[0]
+
+    with_it = _days(grown, code, [counts_from - 1, counts_from])
+    without_it = _days(records, code, [counts_from - 1, counts_from])
+    pd.testing.assert_series_equal(with_it.iloc[0], without_it.iloc[0], obj="the day before")
+    assert not with_it.iloc[1].equals(without_it.iloc[1]), "the record counts on the day it has happened and is known"
+
+
+# ------------------------------------------------------------------------------ through the lake
+
+LIVE = dt.date(2026, 6, 20)
+"""Every department has delivered its anchor month (April) by then."""
+SILENT = dt.date(2026, 7, 31)
+"""The city's newest months (May) are older than the anchor (June): every monthly source is silent."""
+
+
+def _lake_rows(lake: Lake, source: str) -> tuple[pd.DataFrame, pa.Schema]:
+    table = lake.read_arrow(source)
+    return table.to_pandas(), table.schema
+
+
+def _commit(lake: Lake, source: str, rows: pd.DataFrame, schema: pa.Schema) -> None:
+    s = SOURCES[source]
+    table = pa.Table.from_pandas(rows, schema=schema, preserve_index=False)
+    run = f"late-{source}-{uuid.uuid4().hex[:8]}"
+    table = (table.set_column(table.column_names.index(KEY), KEY, pa.array(row_hash(table, list(s.natural_key))))
+             .set_column(table.column_names.index("_run_id"), "_run_id", pa.repeat(pa.scalar(run), len(table))))
+    lake.commit_rows(source, table, {"run_id": run, "kind": "test", "sources": {source: {"accepted": len(table)}}})
+
+
+def _late_rows(lake: Lake, source: str, as_of: dt.date, profile: pd.DataFrame, silent: bool, rng) -> pd.DataFrame:
+    """New records of ``source`` about days on or before ``as_of`` that the platform learns of
+    the day after it: for a monthly source silent on ``as_of``, the months after the newest one
+    held (delivered late); otherwise records of enterprises alive on ``as_of`` that have none of
+    the source (new enterprises, for the registry)."""
+    s = SOURCES[source]
+    rows, _ = _lake_rows(lake, source)
+    day = pd.Timestamp(as_of)
+    if silent:
+        newest = rows["period"].max()
+        last = rows[rows["period"] == newest]
+        months = []
+        for step in (1, 2):
+            month = last.copy()
+            for column in _date_columns(source):
+                if column != s.known_date:
+                    month[column] = month[column] + pd.DateOffset(months=step)
+            months.append(month[month["period"] <= day])
+        out = pd.concat(months, ignore_index=True)
+        shift = pd.Series(pd.Timedelta(0), index=out.index)
+    else:
+        out = rows.sample(min(len(rows), 12), random_state=int(rng.integers(0, 2**31))).reset_index(drop=True)
+        if s.natural_key == ("uscc",):
+            out["uscc"] = random_codes(rng, len(out), entity_type="1")
+        else:
+            holders = set(rows["uscc"])
+            out["uscc"] = rng.choice([c for c in profile["uscc"] if c not in holders], len(out))
+            for column in s.natural_key:
+                if s.column(column).kind == "text":
+                    out[column] = out[column] + "-late"
+        event = out[s.event_date]
+        latest = day.to_period("M").to_timestamp() if s.column(s.event_date).kind == "period" else day
+        shift = (latest - event).where(event > latest, pd.Timedelta(0))
+    for column in _date_columns(source):
+        if column != s.known_date:
+            moved = out[column] + shift
+            moved = moved.where(~(moved > day), day)  # nothing after as_of (a missing date stays missing)
+            out[column] = moved.dt.to_period("M").dt.to_timestamp() if s.column(column).kind == "period" else moved
+    out[s.known_date] = day + pd.Timedelta(days=1)
+    assert len(out) and (out[s.event_date] <= day).all()
+    return out
+
+
+@pytest.mark.parametrize("as_of", [LIVE, SILENT], ids=["delivered", "past-delivery-day"])
+def test_late_deliveries_through_the_lake_change_no_profile_before_the_day_they_arrive(profile_home, tmp_path, as_of):
+    """Through the real build (the lake, its delivery calendar, every source of the registry):
+    records of days on or before D that arrive on D+1 leave the profile as of D exactly as it
+    was, and do change the profile as of D+1. Past the delivery day, months that arrive late
+    leave a monthly source silent (not delivered) until the day they arrive."""
+    home = tmp_path / "home"
+    shutil.copytree(profile_home, home)
+    lake = Lake(home)
+    rng = np.random.default_rng(as_of.toordinal())
+    next_day = as_of + dt.timedelta(days=1)
+    before, before_next = compute_profile(lake, as_of), compute_profile(lake, next_day)
+    silent_before = _silent(lake, as_of)
+    if as_of == SILENT:
+        assert all(silent_before.values()), "the city's monthly sources are past their delivery day"
+    schemas = {}
+    for source in PROFILE_SOURCES:
+        _, schemas[source] = _lake_rows(lake, source)
+        late = _late_rows(lake, source, as_of, before, silent_before.get(source, False), rng)
+        _commit(lake, source, late, schemas[source])
+
+    pd.testing.assert_frame_equal(compute_profile(lake, as_of), before)
+    assert _silent(lake, as_of) == silent_before
+    after_next = compute_profile(lake, next_day)
+    assert not any(_silent(lake, next_day).values())
+    for source in PROFILE_SOURCES:  # each source's late records do count from the day they arrive
+        if source == "enterprise_registry":
+            assert len(after_next) > len(before_next)
+            continue
+        columns = [f.name for f in FEATURES if source in f.sources]
+        assert not after_next[columns].equals(before_next[columns]), f"{source}: the late records count on D+1"
+
+
+def _silent(lake: Lake, as_of: dt.date) -> dict[str, bool]:
+    delivered = lake_view(lake).delivered
+    day = np.array([day_number(as_of)])
+    return {s: bool(delivered.silent(s, day, anchor_months(day))[0]) for s in MONTHLY}
