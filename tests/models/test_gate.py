@@ -8,6 +8,7 @@ import json
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,6 +19,7 @@ from models.gate import auc_check, judge, overlap, paired_differences
 from models.policy import Policy
 from models.run import SameAsChampion, comparison_loans, promote, train_challenger
 from tests.conftest import MODEL_SPLIT
+from tests.models.test_monitoring import EARLIER, lake_as_of, reported_monthly
 
 
 def _scores(defaults: int, goods: int, separation: float, seed: int):
@@ -175,3 +177,36 @@ def test_identical_refused_dry_run_changes_nothing_and_force_is_logged(trained, 
     logged = json.loads(log.read_text("utf-8").splitlines()[-1])
     assert logged["forced"] and logged["defaults"] == forced.verdict.defaults
     assert any(c["kind"] == "business" and not c["holds"] for c in logged["checks"])
+
+
+@pytest.fixture(scope="module")
+def lakes_on_an_earlier_day(model_home, model_city, tmp_path_factory):
+    """The model city's lake with the banks' report of :data:`EARLIER`, and that lake cut to that day."""
+    whole = reported_monthly(model_home, model_city, EARLIER, tmp_path_factory.mktemp("whole-lake"))
+    return whole, lake_as_of(whole, EARLIER, tmp_path_factory.mktemp("lake-as-of"))
+
+
+def test_the_gate_on_the_lake_of_an_earlier_day_judges_only_loans_matured_and_known_by_then(
+        trained, stricter, lakes_on_an_earlier_day):
+    """Promise: the gate run on the lake as it stood on an earlier day sees only what was known that
+    day. Its comparison loans are the out-of-time loans matured (12 months old) by then, with their
+    profiles at grant and their outcomes as reported then: the same loans and values as today's lake
+    holds for them; and so its decision, every check with its value and evidence, the paired
+    differences and the business impact are what the same gate says on those loans from today's lake.
+    A loan still young on that day, a default reported early on it, or a record reported later,
+    must not move a figure."""
+    whole, cut = lakes_on_an_earlier_day
+    window = tuple(trained.bundle.meta["split"]["oot"])
+    then = comparison_loans(cut, window)
+    now = comparison_loans(whole, window)
+    known = now[now["grant_date"] + pd.DateOffset(months=12) <= pd.Timestamp(EARLIER)].reset_index(drop=True)
+    assert 0 < len(known) < len(now) and known["defaulted"].nunique() == 2  # the day cuts the window
+    columns = ["loan_no", "grant_date", "defaulted", *trained.bundle.features]
+    pd.testing.assert_frame_equal(then[columns], known[columns])
+    on_that_day, from_today = (judge(stricter, trained.bundle, loans, window, trained.bundle.policy.gate,
+                                     bootstrap_rounds=50) for loans in (then, known))
+    assert (on_that_day.holds, on_that_day.loans, on_that_day.defaults, on_that_day.summary()) == \
+        (from_today.holds, from_today.loans, from_today.defaults, from_today.summary())
+    pd.testing.assert_frame_equal(on_that_day.table(), from_today.table())
+    pd.testing.assert_frame_equal(on_that_day.differences, from_today.differences)
+    pd.testing.assert_frame_equal(on_that_day.business, from_today.business)
