@@ -58,11 +58,24 @@ class Split:
         return asdict(self)
 
 
-def label_loans(snapshots: pd.DataFrame, lake: Lake) -> pd.DataFrame:
-    """Matured loans with ``defaulted`` (0/1) and ``capacity_12m`` (yuan, NaN when unknown)."""
-    outcomes = lake.read("loan_outcomes", ["reported_date"])
-    data_end = pd.Timestamp(outcomes["reported_date"].max())
+def label_loans(snapshots: pd.DataFrame, lake: Lake, as_of: dt.date | None = None) -> pd.DataFrame:
+    """Matured loans with ``defaulted`` (0/1) and ``capacity_12m`` (yuan, NaN when unknown).
+
+    With ``as_of``, as the banks' reports stood that day: matured by the newest report known then,
+    each loan with the outcome of its newest report known then (a loan first reported later is not
+    there), so that realised default as of a past day never counts what was learnt after it."""
+    outcomes = lake.read("loan_outcomes", ["loan_no", "reported_date", "default_12m"])
+    reported = pd.to_datetime(outcomes["reported_date"])
     frame = snapshots.copy()
+    if as_of is not None:
+        known = outcomes[reported <= pd.Timestamp(as_of)].assign(reported_date=reported)
+        # the newest report of each loan known that day (ties: ingested last, as Lake.current)
+        newest = known.sort_values("reported_date", kind="stable").drop_duplicates("loan_no", keep="last")
+        outcome = newest.set_index("loan_no")["default_12m"]
+        frame = frame[frame["loan_no"].isin(outcome.index)].copy()
+        frame["default_12m"] = frame["loan_no"].map(outcome).to_numpy()
+        reported = newest["reported_date"]
+    data_end = pd.Timestamp(reported.max())  # NaT when nothing is reported: nothing matured
     matured = frame["grant_date"] + pd.DateOffset(months=12) <= data_end
     frame = frame[matured & frame["default_12m"].isin(["Y", "N"])].reset_index(drop=True)
     frame["defaulted"] = (frame["default_12m"] == "Y").astype(np.int64)

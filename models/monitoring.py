@@ -287,7 +287,7 @@ def monitor(bundle: ModelBundle, home: Path, as_of: dt.date, recent_months: int 
     year_before = (pd.Timestamp(as_of) - pd.DateOffset(years=1)).date()
     now, then = _sample(_living(home, as_of), sample), _sample(_living(home, year_before), sample)
     fitted_until = max(w[1] for w in (split["train"], split["valid"], split["calib"]) if w and w[0])
-    labelled = label_loans(snapshots, Lake(home))
+    labelled = label_loans(snapshots, Lake(home), as_of)  # outcomes as the banks had reported them by then
     since = labelled[labelled["grant_date"].dt.to_period("M") > pd.Period(fitted_until, "M")].reset_index(drop=True)
     applicants = drift(bundle, training, recent)
     population = drift(bundle, then, now) if len(then) and len(now) else pd.DataFrame()

@@ -231,10 +231,6 @@ def test_monitoring_as_of_an_earlier_day_sees_only_what_the_lake_held_that_day(m
         {k: v for k, v in cut.populations.items() if k != "matured since training"}
 
 
-@pytest.mark.xfail(strict=True, reason="models/monitoring.py monitor() labels loans with label_loans(snapshots, "
-                                       "Lake(home)): matured by the lake's newest loan report and with each loan's "
-                                       "newest outcome, not as of as_of; realised default as of an earlier day "
-                                       "counts loans that matured, and outcomes reported, after it")
 def test_realised_default_as_of_an_earlier_day_counts_only_outcomes_known_that_day(
         trained, model_city, monitored_on_an_earlier_day):
     """Promise: realised against predicted default as of a day counts only the loans matured by that
