@@ -243,7 +243,8 @@ def changed_enterprises(lake: Lake, as_of: dt.date, seen_runs: list[str], runs: 
     from a later run that the profile would see, or a repair notice (penalty repaired, dishonest
     listing removed) dated on or before as_of, or a record withdrawn on objection; a record whose
     versions name several enterprises marks all of them. A source delivered for the first time
-    marks every enterprise."""
+    marks every enterprise, and so does a monthly source whose newest month known by as_of the new
+    runs change (a late month ends its silence for everyone, :class:`Deliveries`)."""
     day = day_number(as_of)
     seen = set(seen_runs)
     new_runs = [r for r in (runs if runs is not None else _lake_runs(lake)) if r not in seen]
@@ -265,6 +266,8 @@ def changed_enterprises(lake: Lake, as_of: dt.date, seen_runs: list[str], runs: 
         frame = table.filter(is_new).to_pandas()
         if not len(frame):
             continue
+        if name in view.delivered.calendar and _newest_month_moves(lake, name, source.known_date, is_new, day):
+            return sorted(set(lake.read(compute.REGISTRY, ["uscc"])["uscc"].tolist()))
         visible = (to_days(frame[source.known_date].to_numpy()) <= day) & (to_days(frame[source.event_date].to_numpy()) <= day)
         if source.repair_column:
             visible |= to_days(frame[source.repair_column].to_numpy()) <= day
@@ -273,6 +276,21 @@ def changed_enterprises(lake: Lake, as_of: dt.date, seen_runs: list[str], runs: 
             shared = view.shared[name]
             affected.update(shared[shared[KEY].isin(frame[KEY].to_numpy()[visible])][OWNER].tolist())
     return sorted(affected)
+
+
+def _newest_month_moves(lake: Lake, name: str, known_date: str, is_new, day: int) -> bool:
+    """Does a monthly source's newest month known by ``day`` differ with the new runs' rows from
+    without them? (Its silence on that day, and so every enterprise's profile, turns on it.)"""
+    months = lake.read_arrow(name, ["period", known_date]).to_pandas()
+    period, known = to_days(months["period"].to_numpy()), to_days(months[known_date].to_numpy())
+    new = np.asarray(is_new.to_numpy(zero_copy_only=False), dtype=bool)
+
+    def newest(rows: np.ndarray) -> int | None:
+        days, month = delivery_calendar(period[rows], known[rows])
+        at = int(np.searchsorted(days, day, side="right")) - 1
+        return None if at < 0 else int(month[at])
+
+    return newest(~new) != newest(np.ones(len(new), dtype=bool))
 
 
 def rebuild_changed(home: Path, engine: str = "pandas", dates: list[dt.date] | None = None,

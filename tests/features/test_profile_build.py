@@ -310,9 +310,6 @@ def test_a_lake_with_only_the_registry_gives_missing_features_not_zeros(profile_
     assert (build(home, dt.date(1990, 1, 1)).profile["firm_age_years"] >= 0).all()
 
 
-@pytest.mark.xfail(strict=True, reason="changed_enterprises marks only enterprises with a new record; a late monthly "
-                                       "delivery reported on or before as_of also ends the source's silence for every "
-                                       "other enterprise (the delivery calendar), which --changed does not rebuild")
 def test_a_late_monthly_delivery_reported_before_as_of_reaches_every_profile_through_changed(home, tmp_path):
     """A department past its delivery day on D (its features 'not delivered' for everyone) whose
     month arrives after the profile as of D was built, reported on or before D: ``--changed``
