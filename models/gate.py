@@ -27,7 +27,7 @@ import pandas as pd
 from models import metrics
 from models.bundle import ModelBundle
 from models.policy import GATE_DEFAULTS, GRADES
-from models.train import monotonicity
+from models.train import monotonicity, policy_directions
 
 
 @dataclass
@@ -140,7 +140,9 @@ def judge(challenger: ModelBundle, champion: ModelBundle | None, loans: pd.DataF
         checks.append(auc_check(differences, limits))
         business = _business(old, new)
         checks += _business_checks(business, limits)
-    monotone = monotonicity(challenger.pd_model, loans.sample(min(300, len(loans)), random_state=0))
+    # held to the policy's directions, not to the constraints the challenger says it was given
+    monotone = monotonicity(challenger.pd_model, loans.sample(min(300, len(loans)), random_state=0),
+                            directions=policy_directions(challenger.policy))
     checks += own_checks(measured, own, monotone, limits)
     order = {"comparison": 0, "quality": 1, "business": 2}
     checks.sort(key=lambda c: order[c.kind])

@@ -25,8 +25,8 @@ from models.fairness import fair_lending
 from models.gate import GateCheck, Verdict, judge
 from models.policy import Policy
 from models.scorecard import benchmark_scorecard
-from models.train import (Evaluation, evaluate, fit_bundle, monotonicity, profile_columns, psi_table,
-                          stage_contributions)
+from models.train import (Evaluation, evaluate, fit_bundle, monotonicity, policy_directions, profile_columns,
+                          psi_table, stage_contributions)
 
 MIN_DISTRESS_ROWS, MIN_DISTRESS_EVENTS = 2_000, 50
 """Below these, stage 1 would learn less than the loans already teach: one stage instead."""
@@ -126,7 +126,8 @@ def train_challenger(home: Path, snapshots: pd.DataFrame | None = None, policy: 
     evaluation = evaluate(bundle, windows["oot"])
     train_scores = bundle.decide(windows["train"], explain=False).score
     psi = psi_table(windows["train"], windows["oot"], train_scores, evaluation.decisions.score, columns)
-    monotone = monotonicity(bundle.pd_model, windows["oot"].sample(min(300, len(windows["oot"])), random_state=0))
+    monotone = monotonicity(bundle.pd_model, windows["oot"].sample(min(300, len(windows["oot"])), random_state=0),
+                            directions=policy_directions(bundle.policy))
     benchmark = benchmark_scorecard(windows, columns, evaluation)
     stages = None
     if distress is not None:

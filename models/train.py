@@ -55,7 +55,7 @@ def fit_bundle(windows: dict[str, pd.DataFrame], split: Split, policy: Policy | 
     and calibration windows (a thin book) leave both to cross-validation on the training loans."""
     policy = policy or Policy.load()
     columns = profile_columns() if columns is None else columns
-    monotone = {f.name: policy.monotone(f) for f in FEATURES}  # encouraged behaviours only ever lower the PD
+    monotone = policy_directions(policy)  # encouraged behaviours only ever lower the PD
     categories = {f.name: list(f.categories) for f in FEATURES if f.is_categorical}
     ordered = [f.name for f in FEATURES if f.ordered]
     train, valid, calib = (windows[w] if len(windows[w]) else None for w in ("train", "valid", "calib"))
@@ -127,14 +127,25 @@ def evaluate(bundle: ModelBundle, loans: pd.DataFrame) -> Evaluation:
     return Evaluation(summary, metrics.calibration_table(y, decisions.pd), decisions, loans)
 
 
-def monotonicity(model, sample: pd.DataFrame, grid_points: int = 12) -> dict[str, bool]:
-    """For every constrained feature: do predictions move only the declared way as the feature
-    alone sweeps its range, on every sampled row? (LightGBM enforces it; this checks it, on the
-    final margin of whatever model it is given.)"""
+def policy_directions(policy: Policy) -> dict[str, int]:
+    """Every registered feature's constraint under ``policy`` (:meth:`Policy.monotone`): what the
+    PD models are trained with and what :func:`monotonicity` holds them to."""
+    return {f.name: policy.monotone(f) for f in FEATURES}
+
+
+def monotonicity(model, sample: pd.DataFrame, grid_points: int = 12,
+                 directions: dict[str, int] | None = None) -> dict[str, bool]:
+    """For every constrained feature: does the PD move only the declared way as the feature alone
+    sweeps its range, on every sampled row? Declared by ``directions`` (the policy's,
+    :func:`policy_directions`; the model's own record of its constraints when None, which a model
+    trained with a wrong constraint would pass). The PD's log-odds are checked, calibration
+    included (its slope and each group's intercept), on whatever model it is given (LightGBM
+    enforces the constraints on the trees; this checks what a decision reads)."""
+    directions = model.monotone_ if directions is None else directions
     matrix = model.matrix(sample)
     out = {}
     for j, name in enumerate(model.feature_names_):
-        direction = model.monotone_.get(name, 0)
+        direction = directions.get(name, 0)
         if not direction:
             continue
         column = matrix[:, j]
@@ -145,7 +156,7 @@ def monotonicity(model, sample: pd.DataFrame, grid_points: int = 12) -> dict[str
         grid = np.unique(np.quantile(finite, np.linspace(0, 1, grid_points)))
         varied = np.repeat(matrix, len(grid), axis=0)  # every row at every grid value, one prediction
         varied[:, j] = np.tile(grid, len(matrix))
-        margins = model.raw(varied).reshape(len(matrix), len(grid))
+        margins = model.calibrated_log_odds(model.raw(varied), varied).reshape(len(matrix), len(grid))
         steps = np.diff(margins, axis=1) * direction
         out[name] = bool((steps >= -MONOTONE_TOLERANCE).all())
     return out

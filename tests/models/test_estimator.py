@@ -63,9 +63,14 @@ def test_monotone_constraints_hold_where_the_data_bends_and_categories_are_fixed
     V = X.sample(2_000, random_state=1)
     free = CreditModel(n_estimators=300, scorecard=False).fit(X, y, V, y[V.index])
     bound = CreditModel(monotone={"debt_ratio": 1}, n_estimators=300).fit(X, y, V, y[V.index])
-    free.monotone_ = {"debt_ratio": 1, "noise": 0}  # judge the free model against the same declaration
-    assert monotonicity(free, X.head(200)) == {"debt_ratio": False}
+    # the free model judged against the declaration it was not given (a policy's), and the bound
+    # one judged on its PD: a calibration that reverses the margin breaks what the trees kept
+    assert monotonicity(free, X.head(200)) == {}
+    assert monotonicity(free, X.head(200), directions={"debt_ratio": 1, "noise": 0}) == {"debt_ratio": False}
     assert monotonicity(bound, X.head(200)) == {"debt_ratio": True}
+    a, b = bound.calibration_
+    bound.calibration_ = (a, -b)
+    assert monotonicity(bound, X.head(200)) == {"debt_ratio": False}
     model, (T, _, _) = fitted
     assert monotonicity(model, T.head(200)) == {"income": True, "debt_ratio": True}
     assert model.encoder_.categories_ == {"region": ["east", "north", "south", "west"],

@@ -195,7 +195,7 @@ def test_encouraged_behaviour_at_the_record_level_never_raises_the_pd_nor_lowers
 
 
 def test_raising_a_constrained_feature_never_moves_the_pd_against_the_policy(trained, model_home):
-    """For every feature the policy constrains (:meth:`models.policy.Policy.monotone`: the
+    """For every feature the policy constrains (:func:`models.train.policy_directions`: the
     registry's direction, or against an encouraged behaviour) and the bundle reads: on real rows
     of the city's pre-credit list, raising that feature alone over its observed range never lowers
     the PD where the constraint is +1 and never raises it where it is -1. The PD is the bundle's
@@ -203,7 +203,7 @@ def test_raising_a_constrained_feature_never_moves_the_pd_against_the_policy(tra
     type (the log-odds a decision's PD is computed from), swept by
     :func:`models.train.monotonicity` against the policy's directions, not the model's own
     record of them; and both stages are trained under exactly those constraints."""
-    from models.train import monotonicity
+    from models.train import monotonicity, policy_directions
 
     bundle = trained.bundle
     model, policy = bundle.pd_model, bundle.policy
@@ -211,20 +211,9 @@ def test_raising_a_constrained_feature_never_moves_the_pd_against_the_policy(tra
                    if policy.monotone(BY_NAME[name])}
     assert len(constrained) > 40 and {"court_open_cases", "tax_grade_latest", "tax_sales_12m"} <= set(constrained)
 
-    class PDLogOdds:
-        """The bundle's PD model seen through its calibration: ``raw`` is the PD's log-odds."""
-
-        feature_names_ = model.feature_names_
-        monotone_ = constrained
-        matrix = staticmethod(model.matrix)
-
-        @staticmethod
-        def raw(matrix):
-            return model.calibrated_log_odds(model.raw(matrix), matrix)
-
     profile = build(model_home, AS_OF).profile
     rows = profile.sample(min(len(profile), 600), random_state=3)
-    holds = monotonicity(PDLogOdds(), rows, grid_points=25)
+    holds = monotonicity(model, rows, grid_points=25, directions=policy_directions(policy))
     assert set(holds) == set(constrained)
     broken = sorted(name for name, ok in holds.items() if not ok)
     assert not broken, f"the PD moves against the policy's constraint as these rise: {broken}"
