@@ -441,6 +441,8 @@ def verify_receipt(receipt: dict, keys: dict[str, PublicKey], answer: dict | Non
     if answer is not None:
         try:
             _same_answer(answer, signed, hash_)
+        except SignatureProblem:  # a field that is not the signed one: its own message names it
+            raise
         except (AttributeError, TypeError, ValueError, KeyError, RecursionError) as error:
             raise SignatureProblem(f"the answer is not shaped as a decision ({error})") from None
     return signed

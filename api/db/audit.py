@@ -181,7 +181,10 @@ def verify(session: Session, batch: int = 5_000, checkpoints=()) -> Verification
     cut short with its head moved back, is found, which the chain alone cannot show."""
     checkpoints = list(checkpoints)
     head = session.get(AuditHead, 1)
-    end = head.last_seq if head is not None else 0
+    if head is None:  # every migrated database holds it: without it nothing vouches for the table's end
+        return Verification(0, False, 1, None, "the chain head row is missing: the table's end cannot be checked "
+                                               "(was it deleted?)")
+    end = head.last_seq
     wanted: dict[int, list] = {}
     for checkpoint in checkpoints:
         wanted.setdefault(checkpoint.size, []).append(checkpoint)
@@ -225,7 +228,7 @@ def verify(session: Session, batch: int = 5_000, checkpoints=()) -> Verification
                 return outcome(False, record["seq"], record["request_id"], problem)
             previous, expected_seq, checked = record["hash"], expected_seq + 1, checked + 1
             last = record["seq"]
-    if head is not None and (checked != end or head.last_hash != previous):
+    if checked != end or head.last_hash != previous:
         return outcome(False, checked + 1, None,
                        f"the chain head says {end} rows ending in {head.last_hash[:12]}…, the table gives "
                        f"{checked} ending in {previous[:12]}…")
@@ -277,7 +280,10 @@ def append_event(session: Session, kind: str, subject: str, uscc: str, client_id
 def verify_events(session: Session, batch: int = 5_000) -> Verification:
     """Recompute the workflow events' chain up to its head; stop at the first event that breaks it."""
     head = session.get(AuditHead, EVENTS_HEAD)
-    end = head.last_seq if head is not None else 0
+    if head is None:  # every migrated database holds it: without it nothing vouches for the table's end
+        return Verification(0, False, 1, None, "the events head row is missing: the table's end cannot be checked "
+                                               "(was it deleted?)")
+    end = head.last_seq
     previous, expected, last = GENESIS, 1, 0
     columns = [getattr(WorkflowEvent, c) for c in (*EVENT_HASHED, "prev_hash", "hash")]
     while True:
@@ -297,7 +303,7 @@ def verify_events(session: Session, batch: int = 5_000) -> Verification:
             if problem:
                 return Verification(expected - 1, False, record["seq"], record["subject"], problem)
             previous, expected, last = record["hash"], expected + 1, record["seq"]
-    if head is not None and (expected - 1 != end or head.last_hash != previous):
+    if expected - 1 != end or head.last_hash != previous:
         return Verification(expected - 1, False, expected, None,
                             f"the events head says {end} events ending in {head.last_hash[:12]}…, the table gives "
                             f"{expected - 1} ending in {previous[:12]}…: events were deleted")
