@@ -1,7 +1,7 @@
 # Benchmarks run on demand; the test suite never times anything.
 PYTHON ?= .venv/bin/python
 
-.PHONY: bench bench-synth bench-synth-1m bench-ingest bench-profile bench-model bench-real bench-service bench-notebooks bench-cli bench-objections bench-credit-logic test
+.PHONY: bench bench-synth bench-synth-1m bench-ingest bench-profile bench-model bench-real bench-service bench-notebooks bench-cli bench-objections bench-credit-logic bench-mutation test
 
 test:
 	$(PYTHON) -m pytest
@@ -41,3 +41,14 @@ bench-objections:
 
 bench-credit-logic:
 	$(PYTHON) bench/credit_logic_bench.py --seeds 9 10 11
+
+# mutation testing of the modules that keep the platform's promises, on a throw-away copy of HEAD
+# (needs cosmic-ray: .venv/bin/pip install -e '.[bench]'). Not part of `bench`: every mutant of every
+# module takes hours, so by default each module runs a random 40 of its mutants, at most 20 minutes.
+# A part, or a figure in limited time:
+#   make bench-mutation MUTATION_ARGS="--group policy"
+#   make bench-mutation MUTATION_ARGS="--module models/gate.py --max-mutants 60"
+#   make bench-mutation MUTATION_ARGS="--group audit --slow-tests --max-mutants 10 --budget-minutes 30"
+MUTATION_ARGS ?= --max-mutants 40 --budget-minutes 20
+bench-mutation:
+	$(PYTHON) bench/mutation_bench.py $(MUTATION_ARGS)
