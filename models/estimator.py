@@ -390,6 +390,8 @@ class CreditModel(_Boosted):
             raise ModelInputError("a calibration frame needs a validation frame")
         y = _binary(y, "training")
         self._prepare(X)
+        if self.calibrate_within is not None and self.calibrate_within not in self.encoder_.categories_:
+            raise ModelInputError(f"calibrate_within: column {self.calibrate_within!r} is not a category")
         matrix = self.encoder_.transform(X)
         offset = _offset(offset, len(X), "training")
         candidates = [self.params] if self.params else candidate_params(len(y), int(y.sum()))

@@ -205,6 +205,8 @@ def test_calibrating_within_a_group_brings_each_group_to_its_own_default_rate(tm
     np.testing.assert_array_equal(again.predict_pd(T), within.predict_pd(T))
     with pytest.raises(ModelInputError, match="no column 'branch'"):
         CreditModel(calibrate_within="branch").fit(X, y)
+    with pytest.raises(ModelInputError, match="'income' is not a category"):
+        CreditModel(calibrate_within="income").fit(X, y)
 
 
 def test_a_group_with_few_outcomes_stays_near_the_pooled_calibration():
