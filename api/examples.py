@@ -94,7 +94,7 @@ ADVICE = {"request_id": REQUEST_ID, "uscc": USCC, "model_version": "1", "grade":
                      "zh": "结清当前电费欠费 ¥385 → 评级升至A，额度 ¥100,000",
                      "en": "pay the electricity arrears of ¥385 → grade A, limit ¥100,000",
                      "pd": 0.003211, "grade": "A", "decision": "approve", "limit_yuan": 100000},
-          "why": None, "assumption_zh": "假设其余记录保持不变，由作出该决策的模型重新评分",
+          "why": None, "data": None, "assumption_zh": "假设其余记录保持不变，由作出该决策的模型重新评分",
           "assumption_en": "re-scored by the model that made the decision, the rest of the record unchanged"}
 
 REVIEW_REQUEST = {"outcome": "approve", "limit_yuan": 300000, "reviewer": "信贷员 张敏 (工号 0417)",
