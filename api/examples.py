@@ -41,7 +41,7 @@ PRE_CREDIT = {
                           "city's SME credit-financing platform or the Credit China (Yichang) site; the platform answers "
                           "within 5 working days.",
                     "legal_basis": "《征信业管理条例》第二十五条；宜昌市2024年社会信用体系建设工作要点第5项"}]},
-    "versions": {"model_version": "1", "policy_version": "2026.12-4", "feature_set_version": "873754083a07",
+    "versions": {"model_version": "1", "policy_version": "2026.12-4", "feature_set_version": "86324a010556",
                  "profile_as_of": "2026-06-30"},
     "decided_at": "2026-12-01T20:14:30.861831Z", "client_id": 1, "authorization_id": AUTHORIZATION_ID,
 }
@@ -57,7 +57,7 @@ def _as_stored(reasons: dict) -> dict:
 # for this documentation and published in KEYRING: a test verifies it as a bank would.
 _SIGNED_ROW = {"seq": 1042, "request_id": REQUEST_ID, "client_id": 1, "uscc": USCC, "authorization_id": AUTHORIZATION_ID,
                "model_version": "1", "policy_version": "2026.12-4", "profile_as_of": "2026-06-30",
-               "feature_set_version": "873754083a07", "product": PRE_CREDIT["product"], "requested_amount": 500000,
+               "feature_set_version": "86324a010556", "product": PRE_CREDIT["product"], "requested_amount": 500000,
                "pd": PRE_CREDIT["pd"], "score": PRE_CREDIT["score"], "grade": "B", "decision": "approve",
                "limit_yuan": 80000, "reasons": json.dumps(_as_stored(PRE_CREDIT["reasons"]), ensure_ascii=False, sort_keys=True),
                "created_at": PRE_CREDIT["decided_at"]}
@@ -113,14 +113,14 @@ AUTHORIZATION = {"id": AUTHORIZATION_ID, **AUTHORIZATION_REQUEST, "revoked_at": 
 AUTHORIZATIONS = {"count": 1, "items": [AUTHORIZATION]}
 
 MODEL_CARD = {"model_version": "1", "bundle_id": "b074d27d7651", "alias": "champion",
-              "feature_set_version": "873754083a07", "policy_version": "2026.12-4", "trained_at": "2026-12-01T20:14:23",
+              "feature_set_version": "86324a010556", "policy_version": "2026.12-4", "trained_at": "2026-12-01T20:14:23",
               "windows": {"train": ["2024-08", "2025-02"], "valid": ["", ""], "calib": ["", ""],
                           "oot": ["2025-03", "2025-06"], "matured_until": "2025-06", "warmup_until": "2024-07",
                           "min_defaults": 10, "thin": True, "evidence": []},
               "loans": {"train": 609, "valid": 0, "calib": 0, "oot": 350},
               "metrics": {"oot_auc": 0.6585, "oot_auc_low": 0.499, "oot_auc_high": 0.8181, "oot_ece": 0.0266},
               "published_profiles": {"enterprises": 2475, "newest_as_of": "2026-06-30",
-                                     "feature_set_versions": ["873754083a07"]}}
+                                     "feature_set_versions": ["86324a010556"]}}
 
 RELOAD = {"previous_version": "1", "model_version": "2", "changed": True}
 
@@ -129,7 +129,7 @@ ERROR = {"code": "AUTH_INVALID", "message": "unknown API key", "message_zh": "AP
 
 HEALTH = {"status": "ok"}
 READY = {"status": "ready", "model_version": "1", "problems": []}
-FEATURES = {"feature_set_version": "873754083a07", "count": 1, "features": [
+FEATURES = {"feature_set_version": "86324a010556", "count": 1, "features": [
     {"name": "elec_arrears_share_3m", "code": "UT08", "zh": "近3个月用电欠费占账单金额比例",
      "en": "share of the electricity billed over the last 3 months left unpaid", "unit": "share", "monotone": 1}]}
 

@@ -12,8 +12,12 @@ before ``as_of`` (a month is 365/12 days). Monthly features (tax, utilities) use
 months ending at the **anchor month**: the newest month that every department has delivered by
 ``as_of``. A month's returns and bills arrive by the 24th of the month after, so the anchor is the
 month before ``as_of``'s from the 24th on, and the month before that until then
-(:func:`features.profile.pointintime.anchor_months`). The feature-set version is a hash of this registry: a profile built
+(:func:`features.profile.pointintime.anchor_months`). The feature-set version is a hash of what this
+registry gives a model (names, sources, windows, units, categories; not the words): a profile built
 under one version is never mixed with one built under another.
+
+Reason codes are declared by name in :data:`REASON_CODES`, never derived from a feature's place, so
+adding a feature renumbers nothing and a stored decision's codes keep their meaning.
 """
 
 from __future__ import annotations
@@ -353,13 +357,87 @@ def _coverage() -> list[Feature]:
                      "平台持有记录的数据来源数", "sources holding any record of it", "count", 0)]
 
 
-def _with_codes(features: list[Feature]) -> tuple[Feature, ...]:
-    """Give every feature a stable reason code: its family's prefix and its place in the family."""
-    counters: dict[str, int] = {}
-    out = []
+REASON_CODES: dict[str, str] = {
+    # tax
+    "tax_sales_3m": "TX01", "tax_sales_6m": "TX02", "tax_sales_12m": "TX03", "tax_sales_24m": "TX04",
+    "tax_sales_growth_12m": "TX05", "tax_sales_growth_3m_yoy": "TX06", "tax_sales_volatility_12m": "TX07",
+    "tax_months_filed_12m": "TX08", "tax_months_late_12m": "TX09", "tax_late_share_12m": "TX10",
+    "tax_months_in_arrears_12m": "TX11", "tax_arrears_latest": "TX12", "tax_arrears_12m": "TX13",
+    "tax_paid_12m": "TX14", "tax_sales_momentum_3m": "TX15", "tax_months_late_24m": "TX16",
+    "tax_months_in_arrears_24m": "TX17", "tax_arrears_share_3m": "TX18", "tax_arrears_share_24m": "TX19",
+    "tax_months_since_last_filing": "TX20", "tax_grade_latest": "TX21", "tax_grade_is_a": "TX22",
+    "tax_grade_is_c_or_d": "TX23", "tax_grade_change": "TX24", "tax_grade_a_years_3y": "TX25",
+    # utilities
+    "elec_usage_12m": "UT01", "elec_usage_trend_yoy": "UT02", "elec_continuity_12m": "UT03",
+    "elec_months_without_use_12m": "UT04", "elec_arrears_latest": "UT05", "elec_months_in_arrears_12m": "UT06",
+    "elec_months_in_arrears_24m": "UT07", "elec_arrears_share_3m": "UT08", "elec_arrears_share_24m": "UT09",
+    "elec_usage_momentum_3m": "UT10", "water_usage_12m": "UT11", "water_usage_trend_yoy": "UT12",
+    "water_continuity_12m": "UT13", "water_months_without_use_12m": "UT14", "water_arrears_latest": "UT15",
+    "water_months_in_arrears_12m": "UT16", "water_months_in_arrears_24m": "UT17",
+    "water_arrears_share_3m": "UT18", "water_arrears_share_24m": "UT19", "water_usage_momentum_3m": "UT20",
+    "gas_usage_12m": "UT21", "gas_usage_trend_yoy": "UT22", "gas_continuity_12m": "UT23",
+    "gas_months_without_use_12m": "UT24", "gas_arrears_latest": "UT25", "gas_months_in_arrears_12m": "UT26",
+    "gas_months_in_arrears_24m": "UT27", "gas_arrears_share_3m": "UT28", "gas_arrears_share_24m": "UT29",
+    "gas_usage_momentum_3m": "UT30",
+    # consistency
+    "sales_electricity_corr_12m": "CS01", "sales_electricity_trend_gap": "CS02", "sources_in_arrears": "CS03",
+    # property
+    "property_count": "PR01", "property_appraised_value": "PR02", "property_mortgaged_share": "PR03",
+    "property_seized_share": "PR04", "property_mortgages_12m": "PR05",
+    # ip
+    "ip_invention_patents": "IP01", "ip_utility_models": "IP02", "ip_design_patents": "IP03",
+    "ip_patents_granted_24m": "IP04", "ip_trademarks": "IP05", "ip_software_copyrights": "IP06",
+    "ip_pledged": "IP07", "ip_lapsed_24m": "IP08",
+    # court
+    "court_open_cases": "CT01", "court_open_amount": "CT02", "court_cases_24m": "CT03",
+    "court_amount_24m": "CT04", "court_cases_total": "CT05", "court_days_since_last_case": "CT06",
+    "dishonest_listed_now": "CT07", "dishonest_listings_24m": "CT08",
+    # penalties
+    "penalty_count_12m": "PN01", "penalty_count_36m": "PN02", "penalty_serious_36m": "PN03",
+    "penalty_minor_36m": "PN04", "penalty_amount_36m": "PN05", "penalty_days_since_last": "PN06",
+    # commitments
+    "commitment_count_24m": "CM01", "commitment_kept_24m": "CM02", "commitment_broken_24m": "CM03",
+    "commitment_kept_share_24m": "CM04", "commitment_pending": "CM05",
+    # firmographics
+    "firm_age_years": "FM01", "entity_type": "FM02", "industry_section": "FM03", "district_code": "FM04",
+    "registered_capital": "FM05",
+    # coverage
+    "has_tax_filings": "CV01", "has_tax_grade": "CV02", "has_electricity": "CV03", "has_water": "CV04",
+    "has_gas": "CV05", "has_real_estate": "CV06", "has_intellectual_property": "CV07", "has_court_record": "CV08",
+    "has_commitments": "CV09", "sources_covered": "CV10",
+}
+"""Every feature's reason code, declared by name, never by place. A code is the one thing a bank's
+stored decision, a regulator's report and monitoring keep of a reason, so once given it is never
+changed and never reused: a new feature takes the next free number of its family's prefix, and a
+removed feature's code moves to :data:`RETIRED_CODES`."""
+
+RETIRED_CODES: dict[str, str] = {}
+"""Codes of features no longer computed (code: the feature it named). They stay taken for ever."""
+
+def _with_codes(features: list[Feature], codes: dict[str, str] = REASON_CODES,
+                retired: dict[str, str] = RETIRED_CODES) -> tuple[Feature, ...]:
+    """Give every feature its declared reason code (:data:`REASON_CODES`), refusing, in words, a
+    feature without one, a code of another family's prefix, a code given twice or one retired."""
+    out, given = [], {}
     for f in features:
-        counters[f.family] = counters.get(f.family, 0) + 1
-        out.append(Feature(**{**asdict(f), "code": f"{FAMILIES[f.family][0]}{counters[f.family]:02d}"}))
+        prefix = FAMILIES[f.family][0]
+        if f.name not in codes:
+            taken = [int(c[2:]) for c in [*codes.values(), *retired] if c.startswith(prefix) and c[2:].isdigit()]
+            raise ValueError(f"feature {f.name} has no reason code: declare it in REASON_CODES "
+                             f"(the next free code of family {f.family} is {prefix}{max(taken, default=0) + 1:02d})")
+        code = codes[f.name]
+        if not (code.startswith(prefix) and code[len(prefix):].isdigit()):
+            raise ValueError(f"feature {f.name}: reason code {code!r} must be {prefix} and a number (family {f.family})")
+        if code in retired:
+            raise ValueError(f"feature {f.name}: reason code {code} is retired (it named {retired[code]}) and is never reused")
+        if code in given:
+            raise ValueError(f"feature {f.name}: reason code {code} is already {given[code]}'s")
+        given[code] = f.name
+        out.append(Feature(**{**asdict(f), "code": code}))
+    stale = sorted(set(codes) - {f.name for f in features})
+    if stale:
+        raise ValueError(f"REASON_CODES names features the registry does not declare: {stale}; "
+                         f"move a removed feature's code to RETIRED_CODES")
     return tuple(out)
 
 
@@ -406,11 +484,18 @@ def get_feature(name: str) -> Feature:
         raise ValueError(f"unknown feature {name!r}; `xyd features list` shows the {len(FEATURES)} there are") from None
 
 
-def feature_set_version() -> str:
-    """A short hash of the whole registry and the engine version: profiles built under different
-    versions are different things and are never mixed."""
-    payload = json.dumps({"engine": ENGINE_VERSION, "features": [asdict(f) for f in FEATURES]},
-                         ensure_ascii=False, sort_keys=True)
+MODEL_INPUT_FIELDS = ("name", "sources", "window_months", "unit", "categories", "ordered", "kind")
+"""What of a declaration changes the profile a model reads: which column, computed from what, over
+which window, in which unit and categories, and whether a model may read it. Words (``zh``, ``en``),
+codes, families and monotone constraints (which bind training, and each bundle keeps its own) do not."""
+
+
+def feature_set_version(features: tuple[Feature, ...] | None = None) -> str:
+    """A short hash of what the features give a model (:data:`MODEL_INPUT_FIELDS`, in column order)
+    and the engine version: profiles built under different versions are different things and are
+    never mixed. Editing a description never changes it, so it never refuses a decision."""
+    declared = [{field: getattr(f, field) for field in MODEL_INPUT_FIELDS} for f in features or FEATURES]
+    payload = json.dumps({"engine": ENGINE_VERSION, "features": declared}, ensure_ascii=False, sort_keys=True)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:12]
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given, strategies as st
@@ -30,9 +32,57 @@ def test_every_feature_reads_in_chinese_and_english_and_cites_a_legal_basis():
         assert f.catalogue_categories, f.name
 
 
-def test_names_and_reason_codes_are_unique_and_stable():
+ISSUED_CODES = Path(__file__).parent / "golden" / "reason_codes.json"
+
+
+def test_every_reason_code_ever_issued_keeps_its_feature_or_stays_retired():
+    """Stored decisions keep codes, not names: a code issued once (the golden file lists them all)
+    names the same feature for ever, or is retired and never given again. A new feature's code is
+    added to the golden file in the same change, as a deliberate act."""
+    issued = json.loads(ISSUED_CODES.read_text("utf-8"))
     assert len({f.name for f in FEATURES}) == len({f.code for f in FEATURES}) == len(FEATURES)
-    assert FEATURES[0].code == "TX01" and registry.get_feature("penalty_count_12m").code == "PN01"
+    for code, name in issued.items():
+        if code in registry.RETIRED_CODES:
+            assert registry.RETIRED_CODES[code] == name and all(f.code != code for f in FEATURES), code
+        else:
+            assert registry.get_feature(name).code == code, f"{code} was issued for {name}"
+    assert {f.code for f in FEATURES} <= set(issued), "add the new feature's code to tests/features/golden/reason_codes.json"
+
+
+def _declared_without_codes() -> list[Feature]:
+    return [dataclasses.replace(f, code="") for f in FEATURES]
+
+
+def test_a_feature_inserted_in_the_middle_renumbers_nothing():
+    features = _declared_without_codes()
+    middle = next(i for i, f in enumerate(features) if f.family == "utilities")
+    inserted = dataclasses.replace(features[0], name="tax_sales_9m", window_months=9, zh="近9个月申报销售额合计",
+                                   en="taxable sales over the last 9 months")
+    features.insert(middle - 3, inserted)
+    coded = registry._with_codes(features, {**registry.REASON_CODES, "tax_sales_9m": "TX26"})
+    by_name = {f.name: f.code for f in coded}
+    assert all(by_name[f.name] == f.code for f in FEATURES)
+    assert by_name["tax_sales_9m"] == "TX26"
+
+
+@pytest.mark.parametrize("codes, retired, message", [
+    (lambda c: {k: v for k, v in c.items() if k != "court_open_cases"}, {},
+     "feature court_open_cases has no reason code: declare it in REASON_CODES \\(the next free code of family court is CT09\\)"),
+    (lambda c: {**c, "court_open_cases": "PN07"}, {}, "reason code 'PN07' must be CT and a number"),
+    (lambda c: {**c, "court_open_cases": "CT02"}, {}, "feature court_open_amount: reason code CT02 is already court_open_cases's"),
+    (lambda c: {**c, "court_open_cases": "CT09"}, {"CT09": "court_cases_36m"},
+     "reason code CT09 is retired \\(it named court_cases_36m\\) and is never reused"),
+    (lambda c: {**c, "weather_days": "TX26"}, {}, "REASON_CODES names features the registry does not declare: \\['weather_days'\\]"),
+])
+def test_a_reason_code_missing_misplaced_taken_or_retired_is_refused_in_words(codes, retired, message):
+    with pytest.raises(ValueError, match=message):
+        registry._with_codes(_declared_without_codes(), codes(registry.REASON_CODES), retired)
+
+
+def test_the_next_free_code_counts_retired_codes_as_taken():
+    codes = {k: v for k, v in registry.REASON_CODES.items() if k != "court_open_cases"}
+    with pytest.raises(ValueError, match="the next free code of family court is CT12"):
+        registry._with_codes(_declared_without_codes(), codes, {"CT11": "court_cases_36m"})
 
 
 def test_the_profile_has_exactly_the_registered_columns():
@@ -56,6 +106,25 @@ def test_the_feature_set_version_is_a_hash_of_the_declarations(monkeypatch):
     changed[0] = dataclasses.replace(changed[0], window_months=4)
     monkeypatch.setattr(registry, "FEATURES", tuple(changed))
     assert feature_set_version() != version
+
+
+@pytest.mark.parametrize("field, value, changes", [
+    ("zh", "近三个月申报的销售额", False), ("en", "sales declared over three months", False), ("code", "TX99", False),
+    ("monotone", 0, False), ("window_months", 4, True), ("sources", ("tax_grades",), True), ("unit", "count", True),
+    ("name", "tax_sales_q", True), ("kind", "coverage", True),
+])
+def test_a_description_edit_keeps_the_feature_set_version_and_an_input_edit_changes_it(field, value, changes):
+    """The version guards every decision (a mismatch refuses it until a retrain): only what changes
+    the profile a model reads may move it, never a typo fixed in a description."""
+    edited = (dataclasses.replace(FEATURES[0], **{field: value}), *FEATURES[1:])
+    assert (feature_set_version(edited) != feature_set_version()) is changes
+
+
+def test_a_category_list_edit_changes_the_feature_set_version():
+    at = next(i for i, f in enumerate(FEATURES) if f.name == "industry_section")
+    edited = list(FEATURES)
+    edited[at] = dataclasses.replace(FEATURES[at], categories=FEATURES[at].categories[:-1])
+    assert feature_set_version(tuple(edited)) != feature_set_version()
 
 
 @pytest.mark.parametrize("bad, message", [
