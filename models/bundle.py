@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,6 +145,8 @@ def _code(feature: str) -> str:
 
 
 REFERENCE_FILE = "reference.json"
+FEATURES_FILE = "features.json"
+"""The bundle's own feature list: the declarations of what it reads, as they stood when it was saved."""
 REFERENCE_GRADE = "B"
 MIN_REFERENCE_GROUP = 30
 """The reference is the median profile of at least this many enterprises; a thinner group of
@@ -251,6 +255,8 @@ class ModelBundle:
     """The profile every decision is explained against: ``zh``, ``en`` (what it is, in words),
     ``population`` (how many enterprises it summarises) and ``values`` (feature → raw value);
     see :func:`reference_for`."""
+    declarations: list[dict] | None = None
+    """The registry's declarations of the features the bundle reads, kept at saving (:meth:`declared`)."""
 
     @property
     def features(self) -> list[str]:
@@ -429,17 +435,34 @@ class ModelBundle:
     # ------------------------------------------------------------------ persistence
 
     def save(self, folder: Path) -> Path:
+        """Write the bundle to ``folder``: into a temporary folder beside it first, renamed into
+        place once complete, so a reader (or a crash half-way) never meets a half-written bundle.
+        A bundle already at ``folder`` is replaced only after the new one is whole. The bundle
+        keeps the declarations of the features it reads (:data:`FEATURES_FILE`), as they were when
+        it was saved, so what its decisions' codes meant is read from it, not from today's registry."""
         folder = Path(folder)
-        if folder.exists():
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True)
-        self.pd_model.save(folder)
-        self.capacity_model.save(folder)
-        shutil.copyfile(self.policy.source, folder / "policy.toml")
-        if self.reference:
-            (folder / REFERENCE_FILE).write_text(json.dumps(self.reference, ensure_ascii=False, indent=1), "utf-8")
-        self.meta["bundle_id"] = bundle_id(folder)
-        (folder / "bundle.json").write_text(json.dumps(self.meta, ensure_ascii=False, indent=1, default=str), "utf-8")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+        try:
+            self.pd_model.save(staging)
+            self.capacity_model.save(staging)
+            shutil.copyfile(self.policy.source, staging / "policy.toml")
+            if self.reference:
+                (staging / REFERENCE_FILE).write_text(json.dumps(self.reference, ensure_ascii=False, indent=1), "utf-8")
+            if self.declarations is None:
+                self.declarations = [BY_NAME[name].as_json() for name in self.inputs if name in BY_NAME]
+            (staging / FEATURES_FILE).write_text(json.dumps(self.declarations, ensure_ascii=False, indent=1), "utf-8")
+            self.meta["bundle_id"] = bundle_id(staging)
+            (staging / "bundle.json").write_text(json.dumps(self.meta, ensure_ascii=False, indent=1, default=str),
+                                                 "utf-8")
+            replaced = folder.with_name(f".{folder.name}-replaced-{os.getpid()}") if folder.exists() else None
+            if replaced:
+                os.rename(folder, replaced)
+            os.rename(staging, folder)
+            if replaced:
+                shutil.rmtree(replaced, ignore_errors=True)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         return folder
 
     @classmethod
@@ -449,7 +472,18 @@ class ModelBundle:
         pd_model = TwoStageModel.load(folder) if TwoStageModel.saved_in(folder) else CreditModel.load(folder)
         reference = folder / REFERENCE_FILE
         reference = json.loads(reference.read_text("utf-8")) if reference.exists() else None
-        return cls(pd_model, QuantileModel.load(folder), Policy.load(folder / "policy.toml"), meta, reference)
+        declared = folder / FEATURES_FILE
+        declarations = json.loads(declared.read_text("utf-8")) if declared.exists() else None
+        return cls(pd_model, QuantileModel.load(folder), Policy.load(folder / "policy.toml"), meta, reference,
+                   declarations)
+
+    def declared(self) -> dict[str, dict]:
+        """The declarations of the features this bundle reads (name: the registry's
+        :meth:`~features.registry.Feature.as_json`), as they stood when it was saved; a bundle saved
+        before bundles kept them reads today's registry."""
+        if self.declarations is None:
+            return {name: BY_NAME[name].as_json() for name in self.inputs if name in BY_NAME}
+        return {d["name"]: d for d in self.declarations}
 
 
 def bundle_id(folder: Path) -> str:

@@ -287,7 +287,13 @@ class _Boosted:
         model = cls()
         model.booster_ = lgb.Booster(model_file=str(folder / f"{name}.lgb.txt"))
         model.encoder_ = TabularEncoder.from_state(state["encoder"])
-        model.best_iteration_ = model.booster_.current_iteration()
+        # the trees the model was validated with, as saved; a booster file holding fewer trees than
+        # that is not the model the record describes (more is fine: predictions stop at the best)
+        trees = model.booster_.current_iteration()
+        model.best_iteration_ = int(state.get("best_iteration") or trees)
+        if model.best_iteration_ > trees:
+            raise ValueError(f"{folder / f'{name}.lgb.txt'} holds {trees} trees but {name}.json says the model's "
+                             f"best iteration is {model.best_iteration_}: the two files are not one model")
         model.monotone_ = state["monotone"]
         model._restore(state)
         return model

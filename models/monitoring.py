@@ -347,11 +347,10 @@ def drift_by(bundle: ModelBundle, before: pd.DataFrame, after: pd.DataFrame, by:
 def reason_frequencies(listing: pd.DataFrame, bundle: ModelBundle, column: str = "adverse_reasons",
                        top: int = 15) -> pd.DataFrame:
     """How often each reason code appears among the listed decisions (a pre-credit list or the
-    service's decisions) of ``bundle``, with its words: the registry's for a behaviour, the
+    service's decisions) of ``bundle``, with its words: for a behaviour, its declaration as the
+    bundle kept it when it was saved (a code means what it meant when the decision was made), the
     absence's (which source or figure has no record) for an NA code."""
-    from features.registry import FEATURES
-
-    words = {f.code: (f.name, f.zh, f.en) for f in FEATURES}
+    words = {d["code"]: (name, d["zh"], d["en"]) for name, d in bundle.declared().items()}
     words.update({g["code"]: (g.get("feature") or g["source"], g["zh"], g["en"]) for g in bundle.reason_plan.groups})
     codes = listing[column].fillna("").str.split(";").explode()
     counts = codes[codes != ""].value_counts().head(top)

@@ -88,6 +88,33 @@ def test_save_and_load_give_the_same_predictions(fitted, tmp_path):
     np.testing.assert_array_equal(again.explain(T).to_numpy(), model.explain(T).to_numpy())
 
 
+def test_a_loaded_model_predicts_with_the_trees_it_was_validated_with(fitted, tmp_path):
+    """The record's best iteration is honoured on load: a booster file holding more trees than the
+    record's best predicts with the best only, and one holding fewer is refused in words, naming
+    both files."""
+    import json
+
+    model, (T, _, _) = fitted
+    model.save(tmp_path)
+    record = json.loads((tmp_path / "pd_model.json").read_text("utf-8"))
+    best = record["best_iteration"] - 40
+    (tmp_path / "pd_model.json").write_text(json.dumps({**record, "best_iteration": best}), "utf-8")
+    again = CreditModel.load(tmp_path)
+    assert again.best_iteration_ == best
+    validated = model.best_iteration_
+    try:
+        model.best_iteration_ = best
+        stopped_at_best = model.raw(T)
+    finally:
+        model.best_iteration_ = validated
+    np.testing.assert_array_equal(again.raw(T), stopped_at_best)
+    assert not np.array_equal(again.raw(T), model.raw(T))
+    (tmp_path / "pd_model.json").write_text(json.dumps({**record, "best_iteration": record["best_iteration"] + 1}))
+    with pytest.raises(ValueError, match=r"pd_model\.lgb\.txt holds \d+ trees but pd_model\.json says the model's best "
+                                         r"iteration is \d+: the two files are not one model"):
+        CreditModel.load(tmp_path)
+
+
 def test_a_quantile_model_stays_below_most_outcomes():
     X, _, amount = frame(6_000, 5)
     V, _, valid_amount = frame(2_000, 6)

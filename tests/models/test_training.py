@@ -405,3 +405,50 @@ def test_the_bundle_id_covers_both_stages(trained, tmp_path):
     first_stage = copy / "stage1_model.lgb.txt"
     first_stage.write_text(first_stage.read_text("utf-8") + "\n", "utf-8")
     assert bundle_id(copy) != trained.bundle.meta["bundle_id"]
+
+
+def test_a_bundle_is_written_whole_or_not_at_all(trained, tmp_path, monkeypatch):
+    """Saving over a bundle replaces it only once the new one is complete: nothing of the old one
+    lingers, a save that fails half-way leaves the old bundle as it was, and no staging folder is
+    left behind either way."""
+    from models.bundle import ModelBundle, bundle_id
+
+    bundle = ModelBundle.load(trained.bundle_dir)
+    folder = tmp_path / "models" / "bundle"
+    bundle.save(folder)
+    (folder / "left-from-before.txt").write_text("old", "utf-8")
+    bundle.save(folder)
+    assert not (folder / "left-from-before.txt").exists()
+    saved_id = bundle_id(folder)
+
+    def broken(_folder):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(bundle.capacity_model, "save", broken)
+    with pytest.raises(OSError, match="disk full"):
+        bundle.save(folder)
+    assert bundle_id(folder) == saved_id and ModelBundle.load(folder).meta["bundle_id"] == saved_id
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["bundle"]
+
+
+def test_a_bundle_reads_its_reason_codes_with_the_words_it_was_saved_with(trained, tmp_path, monkeypatch):
+    """A bundle keeps the declarations of the features it reads: after a description is edited in
+    the registry, the reasons of the decisions it made are still listed in the words they were
+    made with."""
+    import dataclasses
+
+    from features import registry
+    from models.bundle import ModelBundle
+    from models.monitoring import reason_frequencies
+
+    bundle = ModelBundle.load(trained.bundle_dir)
+    assert set(bundle.declared()) >= set(bundle.features)
+    feature = bundle.features[0]
+    then = registry.BY_NAME[feature]
+    edited = dataclasses.replace(then, zh="改过的说明", en="an edited description")
+    monkeypatch.setitem(registry.BY_NAME, feature, edited)
+    monkeypatch.setattr(registry, "FEATURES", tuple(edited if f.name == feature else f for f in registry.FEATURES))
+    listing = pd.DataFrame({"adverse_reasons": [then.code, f"{then.code};NAX", ""]})
+    table = reason_frequencies(listing, ModelBundle.load(trained.bundle_dir))
+    row = table.set_index("code").loc[then.code]
+    assert (row["decisions"], row["feature or source"], row["zh"], row["en"]) == (2, feature, then.zh, then.en)
