@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from features.profile.pointintime import NEVER, PERIOD, Requests, Seen
-from features.registry import (COVERED_SOURCES, DAYS_PER_MONTH, GRADE_POINTS, MONTHLY_HISTORY, UTILITY_KINDS)
+from features.registry import BY_NAME, COVERED_SOURCES, DAYS_PER_MONTH, GRADE_POINTS, MONTHLY_HISTORY, UTILITY_KINDS
 
 FEN_PER_YUAN = 100.0
 
@@ -43,9 +43,15 @@ def _latest(seen: Seen, n: int, days: np.ndarray) -> np.ndarray:
     return out
 
 
-def _in_window(days: np.ndarray, as_of: np.ndarray, months: int) -> np.ndarray:
-    """Dates in the ``months`` before as_of: (as_of - window, as_of]."""
-    return (days <= as_of) & (days > as_of - window_days(months))
+def declared_months(feature: str) -> int:
+    """The window the registry declares for ``feature``. Event families count what it says, so the
+    window maturity and the feature list read is the one computed."""
+    return BY_NAME[feature].window_months
+
+
+def _in_window(days: np.ndarray, as_of: np.ndarray, feature: str) -> np.ndarray:
+    """Dates in ``feature``'s declared window before as_of: (as_of - window, as_of]."""
+    return (days <= as_of) & (days > as_of - window_days(declared_months(feature)))
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -164,7 +170,8 @@ def _tax_grades(requests: Requests, grades: Seen) -> dict[str, np.ndarray]:
     second_last[:-1] = is_last[1:] & (q[:-1] == q[1:])
     follows = second_last & (year == latest_year[q] - 1)
     previous_points[q[follows]] = points[follows]
-    recent_a = (grade == "A") & (year >= latest_year[q] - 2)
+    # the latest grade year and the ones before it, as many years as the declared window holds
+    recent_a = (grade == "A") & (year > latest_year[q] - declared_months("tax_grade_a_years_3y") // 12)
     return {
         "tax_grade_latest": latest_grade,
         "tax_grade_is_a": _only_where((latest_grade == "A").astype(np.float64), has),
@@ -242,7 +249,8 @@ def real_estate(requests: Requests, seen: Seen) -> dict[str, np.ndarray]:
         "property_appraised_value": total / FEN_PER_YUAN,
         "property_mortgaged_share": np.where(count > 0, _ratio(_total(seen, n, value, mortgaged), total), np.nan),
         "property_seized_share": np.where(count > 0, _ratio(_total(seen, n, value, seized), total), np.nan),
-        "property_mortgages_12m": _count(seen, n, _in_window(seen.col("mortgage_date"), as_of, 12)),
+        "property_mortgages_12m": _count(seen, n, _in_window(seen.col("mortgage_date"), as_of,
+                                                             "property_mortgages_12m")),
         "has_real_estate": (count > 0).astype(np.float64),
     }
 
@@ -263,11 +271,12 @@ def intellectual_property(requests: Requests, seen: Seen) -> dict[str, np.ndarra
         "ip_invention_patents": by_kind["invention_patent"],
         "ip_utility_models": by_kind["utility_model"],
         "ip_design_patents": by_kind["design_patent"],
-        "ip_patents_granted_24m": _count(seen, n, np.isin(kind, PATENTS) & _in_window(granted, as_of, 24)),
+        "ip_patents_granted_24m": _count(seen, n, np.isin(kind, PATENTS)
+                                         & _in_window(granted, as_of, "ip_patents_granted_24m")),
         "ip_trademarks": by_kind["trademark"],
         "ip_software_copyrights": by_kind["software_copyright"],
         "ip_pledged": _count(seen, n, in_force & (seen.col("pledge_date") <= as_of)),
-        "ip_lapsed_24m": _count(seen, n, _in_window(seen.col("lapse_date"), as_of, 24)),
+        "ip_lapsed_24m": _count(seen, n, _in_window(seen.col("lapse_date"), as_of, "ip_lapsed_24m")),
         "has_intellectual_property": (_count(seen, n) > 0).astype(np.float64),
     }
 
@@ -281,8 +290,12 @@ def on_dishonest_list(requests: Requests, listings: Seen) -> np.ndarray:
 def serious_within_36m(requests: Requests, seen: Seen) -> np.ndarray:
     """Which penalties seen (repaired ones are already gone) are serious or severe and decided in
     the 36 months before the request."""
-    grave = np.isin(seen.col("severity").astype(str), ["serious", "severe"])
-    return grave & _in_window(seen.col("decision_date"), requests.as_of[seen.q], 36)
+    return grave(seen) & _in_window(seen.col("decision_date"), requests.as_of[seen.q], "penalty_serious_36m")
+
+
+def grave(seen: Seen) -> np.ndarray:
+    """Which penalties seen are serious or severe."""
+    return np.isin(seen.col("severity").astype(str), ["serious", "severe"])
 
 
 def court(requests: Requests, cases: Seen, listings: Seen) -> dict[str, np.ndarray]:
@@ -292,7 +305,6 @@ def court(requests: Requests, cases: Seen, listings: Seen) -> dict[str, np.ndarr
     filed = cases.col("filing_date")
     amount = cases.col("amount")
     open_now = cases.col("closing_date") > as_of
-    recent = _in_window(filed, as_of, 24)
     latest = _latest(cases, n, filed)
     listed_as_of = requests.as_of[listings.q]
     on_list = on_dishonest_list(requests, listings)
@@ -300,12 +312,13 @@ def court(requests: Requests, cases: Seen, listings: Seen) -> dict[str, np.ndarr
     return {
         "court_open_cases": _count(cases, n, open_now),
         "court_open_amount": _total(cases, n, amount, open_now) / FEN_PER_YUAN,
-        "court_cases_24m": _count(cases, n, recent),
-        "court_amount_24m": _total(cases, n, amount, recent) / FEN_PER_YUAN,
+        "court_cases_24m": _count(cases, n, _in_window(filed, as_of, "court_cases_24m")),
+        "court_amount_24m": _total(cases, n, amount, _in_window(filed, as_of, "court_amount_24m")) / FEN_PER_YUAN,
         "court_cases_total": total,
         "court_days_since_last_case": np.where(latest >= 0, requests.as_of - latest, np.nan).astype(np.float64),
         "dishonest_listed_now": (_count(listings, n, on_list) > 0).astype(np.float64),
-        "dishonest_listings_24m": _count(listings, n, _in_window(listings.col("listing_date"), listed_as_of, 24)),
+        "dishonest_listings_24m": _count(listings, n, _in_window(listings.col("listing_date"), listed_as_of,
+                                                                 "dishonest_listings_24m")),
         "has_court_record": (total > 0).astype(np.float64),
     }
 
@@ -315,15 +328,15 @@ def penalties(requests: Requests, seen: Seen) -> dict[str, np.ndarray]:
     n = requests.n
     as_of = requests.as_of[seen.q]
     decided = seen.col("decision_date")
-    last_36m = _in_window(decided, as_of, 36)
     serious = serious_within_36m(requests, seen)
     latest = _latest(seen, n, decided)
     return {
-        "penalty_count_12m": _count(seen, n, _in_window(decided, as_of, 12)),
-        "penalty_count_36m": _count(seen, n, last_36m),
+        "penalty_count_12m": _count(seen, n, _in_window(decided, as_of, "penalty_count_12m")),
+        "penalty_count_36m": _count(seen, n, _in_window(decided, as_of, "penalty_count_36m")),
         "penalty_serious_36m": _count(seen, n, serious),
-        "penalty_minor_36m": _count(seen, n, last_36m & ~serious),
-        "penalty_amount_36m": _total(seen, n, seen.col("amount"), last_36m) / FEN_PER_YUAN,
+        "penalty_minor_36m": _count(seen, n, _in_window(decided, as_of, "penalty_minor_36m") & ~grave(seen)),
+        "penalty_amount_36m": _total(seen, n, seen.col("amount"), _in_window(decided, as_of, "penalty_amount_36m"))
+        / FEN_PER_YUAN,
         "penalty_days_since_last": np.where(latest >= 0, requests.as_of - latest, np.nan).astype(np.float64),
     }
 
@@ -332,17 +345,21 @@ def commitments(requests: Requests, seen: Seen) -> dict[str, np.ndarray]:
     """Credit commitments made, kept and broken."""
     n = requests.n
     as_of = requests.as_of[seen.q]
-    recent = _in_window(seen.col("commitment_date"), as_of, 24)
+    made = seen.col("commitment_date")
     status = seen.col("status").astype(str)
     verified = seen.col("verified_date") <= as_of
-    kept = _count(seen, n, recent & verified & (status == "kept"))
-    broken = _count(seen, n, recent & verified & (status == "broken"))
+
+    def judged(verdict: str, feature: str) -> np.ndarray:
+        return _count(seen, n, _in_window(made, as_of, feature) & verified & (status == verdict))
+
     count = _count(seen, n)
     return {
-        "commitment_count_24m": _count(seen, n, recent),
-        "commitment_kept_24m": kept,
-        "commitment_broken_24m": broken,
-        "commitment_kept_share_24m": _ratio(kept, kept + broken),
+        "commitment_count_24m": _count(seen, n, _in_window(made, as_of, "commitment_count_24m")),
+        "commitment_kept_24m": judged("kept", "commitment_kept_24m"),
+        "commitment_broken_24m": judged("broken", "commitment_broken_24m"),
+        "commitment_kept_share_24m": _ratio(judged("kept", "commitment_kept_share_24m"),
+                                            judged("kept", "commitment_kept_share_24m")
+                                            + judged("broken", "commitment_kept_share_24m")),
         "commitment_pending": _count(seen, n, ~verified | (status == "pending")),
         "has_commitments": (count > 0).astype(np.float64),
     }

@@ -304,3 +304,81 @@ def test_a_department_silent_past_its_delivery_day_is_not_delivered_not_behaviou
                     "tax_sales_12m", "has_tax_filings"):
         assert math.isnan(late[feature]), feature
     assert late["court_cases_total"] == blind["court_cases_total"] and late["sources_covered"] < blind["sources_covered"]
+
+
+def _window_edge(feature: str, inside: bool) -> str:
+    """The first day of ``feature``'s declared window before AS_OF, or the day before it."""
+    from features.profile.families import declared_months, window_days
+
+    first = day(AS_OF) - window_days(declared_months(feature)) + 1
+    return str(np.datetime64(int(first - (0 if inside else 1)), "D"))
+
+
+def _event(source: str, date_column: str, **fields):
+    """A recipe: one record of ``source`` for an enterprise whose ``date_column`` (and report) falls on the day."""
+    def write(lake: Lake, code: str, on: str) -> None:
+        lake.add(source, uscc=code, **{date_column: on, "reported_date": on, **fields})
+    return write
+
+
+EVENT_WINDOW_RECIPES = {
+    "property_mortgages_12m": _event("real_estate", "mortgage_date", certificate_no="P", appraised_value=100,
+                                     registration_date="2010-01-01"),
+    "ip_patents_granted_24m": _event("intellectual_property", "grant_date", ip_no="I", ip_type="invention_patent",
+                                     application_date="2010-01-01"),
+    "ip_lapsed_24m": _event("intellectual_property", "lapse_date", ip_no="U", ip_type="utility_model",
+                            application_date="2010-01-01", grant_date="2010-06-01"),
+    "court_cases_24m": _event("court_executions", "filing_date", case_no="E", amount=100),
+    "court_amount_24m": _event("court_executions", "filing_date", case_no="E", amount=100),
+    "dishonest_listings_24m": _event("dishonest_debtors", "listing_date", case_no="L"),
+    **{name: _event("administrative_penalties", "decision_date", decision_no="X", amount=100, severity=severity)
+       for name, severity in (("penalty_count_12m", "general"), ("penalty_count_36m", "general"),
+                              ("penalty_serious_36m", "serious"), ("penalty_minor_36m", "minor"),
+                              ("penalty_amount_36m", "general"))},
+    **{name: _event("credit_commitments", "commitment_date", commitment_no="C", status=status,
+                    verified_date=None if status == "pending" else "2026-06-01")
+       for name, status in (("commitment_count_24m", "pending"), ("commitment_kept_24m", "kept"),
+                            ("commitment_broken_24m", "broken"), ("commitment_kept_share_24m", "kept"))},
+}
+MONTHLY_SOURCES = ("tax_filings", "electricity", "water", "gas")
+EVENT_WINDOWED = [f.name for f in FEATURES if f.window_months and f.name != "tax_grade_a_years_3y"
+                  and not set(f.sources) & set(MONTHLY_SOURCES)]
+
+
+@pytest.fixture(scope="module")
+def window_edges():
+    """Per event feature, the profile of an enterprise with one event on its declared window's first
+    day and of one with the event a day earlier: one enterprise each, all in one build."""
+    from features.uscc import random_codes
+
+    codes = iter(random_codes(np.random.default_rng(29), 2 * len(EVENT_WINDOW_RECIPES), entity_type="1"))
+    lake, who = Lake(), {}
+    for feature, write in EVENT_WINDOW_RECIPES.items():
+        for inside in (True, False):
+            code = who[feature, inside] = next(codes)
+            registry(lake, code, established="2000-01-01")
+            write(lake, code, _window_edge(feature, inside))
+    profiles = profiles_for(list(who.values()), [day(AS_OF)] * len(who), lake.records()).set_index("uscc")
+    return {key: profiles.loc[code] for key, code in who.items()}
+
+
+@pytest.mark.parametrize("feature", EVENT_WINDOWED)
+def test_an_event_counts_on_the_first_day_of_its_declared_window_and_not_the_day_before(feature, window_edges):
+    """The registry declares each event feature's window (maturity and the feature list read it):
+    an event on the window's first day counts, one a day earlier does not, whatever the window."""
+    assert feature in EVENT_WINDOW_RECIPES, f"give {feature} a recipe: its declared window must be tested"
+    inside, outside = window_edges[feature, True][feature], window_edges[feature, False][feature]
+    assert inside > 0, (inside, outside)
+    assert outside == 0 or math.isnan(outside), (inside, outside)
+
+
+@pytest.mark.parametrize("years_back, counts", [(2, True), (3, False)])
+def test_a_grades_window_holds_as_many_grade_years_as_it_declares(years_back, counts):
+    """tax_grade_a_years_3y declares 36 months: the latest grade year and the two before it."""
+    lake = Lake()
+    registry(lake, A, established="2000-01-01")
+    for year, grade in ((2025, "B"), (2025 - years_back, "A")):
+        lake.add("tax_grades", uscc=A, year=year, grade=grade, published_date=f"{year + 1}-04-20",
+                 reported_date=f"{year + 1}-04-25")
+    value = profiles_for([A], [day(AS_OF)], lake.records()).iloc[0]["tax_grade_a_years_3y"]
+    assert value == (1.0 if counts else 0.0)
