@@ -54,7 +54,9 @@ def _as_stored(reasons: dict) -> dict:
 
 
 # The example decision's receipt, as the service signs it (api.signing.make_receipt), by a key made
-# for this documentation and published in KEYRING: a test verifies it as a bank would.
+# for this documentation and published in KEYRING: a test verifies it as a bank would. Its private
+# key is not kept, so when a signed field changes (a new feature-set version) the example is re-signed
+# by a new documentation key (Signer + make_receipt) and KEYRING names that key.
 _SIGNED_ROW = {"seq": 1042, "request_id": REQUEST_ID, "client_id": 1, "uscc": USCC, "authorization_id": AUTHORIZATION_ID,
                "model_version": "1", "policy_version": "2026.12-4", "profile_as_of": "2026-06-30",
                "feature_set_version": "86324a010556", "product": PRE_CREDIT["product"], "requested_amount": 500000,
@@ -65,16 +67,16 @@ _PREVIOUS = "7d0c2f3b9a51e4c68f2d1e0b3a4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e"
 _CONTENT = json.dumps(_SIGNED_ROW, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 RECEIPT = {"format": "xyd-receipt/1", "seq": 1042, "prev_hash": _PREVIOUS,
            "hash": hashlib.sha256(f"{_PREVIOUS}\n{_CONTENT}".encode("utf-8")).hexdigest(), "content": _CONTENT,
-           "key_id": "e7b1618c78662e08",
-           "signature": "AdFCew9zhDmABbijASCnrfKKB6rIVrxXFiEAzd5JwFTEiomjiS4p4RE85gvIEN/gQidmg3GFSPtff6dGLH7/CA=="}
+           "key_id": "f85e76ef4cb1deed",
+           "signature": "iRXoshf15Ks7XjXQ6w5AN+AXVKsUDjqhDtQ6aFieE2u98XO4KLHVeGggphiOQBeNHsUaDm0HIVeW2jr1Xd9VDA=="}
 PRE_CREDIT["hash"] = RECEIPT["hash"]
 PRE_CREDIT["receipt"] = RECEIPT
 
-KEYRING = {"format": "xyd-keyring/1", "current": "e7b1618c78662e08", "keys": [{
-    "key_id": "e7b1618c78662e08", "algorithm": "Ed25519", "public_key": "ZerfX+CmzSLaM2irEeC0rFs0ypaFFyAqARN4it46zrQ=",
-    "public_key_pem": "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAZerfX+CmzSLaM2irEeC0rFs0ypaFFyAqARN4it46zrQ=\n"
+KEYRING = {"format": "xyd-keyring/1", "current": "f85e76ef4cb1deed", "keys": [{
+    "key_id": "f85e76ef4cb1deed", "algorithm": "Ed25519", "public_key": "2zn+6iUL5usIR8CpF7n+2+Lt+cYmj8bZILMLGbaYuGI=",
+    "public_key_pem": "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA2zn+6iUL5usIR8CpF7n+2+Lt+cYmj8bZILMLGbaYuGI=\n"
                       "-----END PUBLIC KEY-----\n",
-    "created_at": "2026-12-07T01:40:00.000000Z", "retired_at": None}]}
+    "created_at": "2026-12-07T11:20:00.000000Z", "retired_at": None}]}
 
 PRE_CREDIT_BATCH_REQUEST = {"items": [PRE_CREDIT_REQUEST, {"uscc": "91420502MA4ABCDE1X", "authorization_id": "unknown"}]}
 
