@@ -147,8 +147,8 @@ OBJECTION = {"id": OBJECTION_ID, "kind": "objection", "uscc": USCC, "source": "a
              "department": "市生态环境局", "grounds": OBJECTION_REQUEST["grounds"],
              "attachments": OBJECTION_REQUEST["attachments"], "filed_by": 1, "authorization_id": AUTHORIZATION_ID,
              "filed_at": "2025-09-30T02:15:07.118204Z", "filed_day": "2025-09-30", "due_day": "2025-10-14",
-             "status": "open", "overdue": False, "settled_at": None, "settled_day": None, "working_days_taken": None,
-             "settlement": None, "republished_at": None}
+             "due_provisional": False, "status": "open", "overdue": False, "settled_at": None, "settled_day": None,
+             "working_days_taken": None, "settlement": None, "republished_at": None}
 OBJECTIONS = {"count": 1, "items": [OBJECTION]}
 SETTLEMENT_REQUEST = {"outcome": "removed", "note": "经核查，该处罚决定已被撤销，删除该记录", "changes": None,
                       "repaired_on": None}

@@ -150,6 +150,10 @@ def create_app(config: Settings | None = None, serving_process: bool = False) ->
         engine = make_engine(config.database)
         app.state.engine = engine
         app.state.sessions = sessions(engine)
+        # due days counted on weekdays alone while a year's holiday notice was unknown, now knowable
+        from api.objections import confirm_dues
+        for objection_id, before, after in confirm_dues(app.state.sessions, config.home):
+            log.info("objection %s: provisional due day %s confirmed as %s", objection_id, before, after)
         # the chain's signing key is made on first start (xyd serve makes it before its workers start)
         signer = Keyring(config.keys_directory).signer()
         app.state.appender = ChainAppender(engine, Checkpointer(

@@ -46,18 +46,39 @@ FEED_DAYS = 90
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-def due_day(filed: dt.date, home: Path | None = None) -> dt.date:
-    """The settlement deadline: 5 working days after the filing day; a year China's calendar does
-    not know yet (neither the package nor a notice transcribed under ``home``) is a 503 naming it,
-    never a guess."""
-    from features.workdays import NoticeFileError, UnknownCalendarYear, add_working_days
+def due(filed: dt.date, home: Path | None = None):
+    """The settlement deadline: 5 working days after the filing day (a
+    :class:`~features.workdays.Deadline`). A filing is never refused for the calendar: in a year
+    China's calendar does not know yet (neither the package nor a notice transcribed under
+    ``home``) the days are counted on weekdays alone and the deadline is provisional, until
+    :func:`confirm_dues` recomputes it."""
+    from features.workdays import deadline
 
-    try:
-        return add_working_days(filed, DEADLINE_WORKING_DAYS, home)
-    except (UnknownCalendarYear, NoticeFileError) as error:
-        raise ApiError(503, "CALENDAR_UNKNOWN_YEAR", str(error),
-                       "官方节假日安排尚未收录该年份，无法计算工作日期限：请升级 chinesecalendar，"
-                       "或将国务院办公厅节假日安排通知录入 XYD_HOME/calendar/<年份>.toml") from None
+    return deadline(filed, DEADLINE_WORKING_DAYS, home)
+
+
+def confirm_dues(factory: sessionmaker[Session], home: Path | None = None) -> list[tuple[str, dt.date, dt.date]]:
+    """Recompute every provisional due day the calendar can now judge (the package upgraded or the
+    year's notice transcribed), each as an ``objection.due_confirmed`` event in the workflow's
+    chain: (objection id, provisional day, confirmed day) for each confirmed. Run by
+    ``xyd objections list`` and at the service's start; safe to run from several processes."""
+    with factory() as session:
+        if not queries.provisional_dues(session):
+            return []
+    confirmed = []
+    with writing(factory) as session:
+        audit.lock_events(session)
+        for objection in queries.provisional_dues(session):  # read again under the lock
+            now = due(objection.filed_day, home)
+            if now.provisional:
+                continue
+            before, objection.due_day, objection.due_provisional = objection.due_day, now.day, False
+            audit.append_event(session, "objection.due_confirmed", objection.id, objection.uscc, None,
+                               {"provisional_due_day": before.isoformat(), "due_day": now.day.isoformat()})
+            confirmed.append((objection.id, objection.uscc, before, now.day))
+        # a published profile's open disputes carry their due days (decisions cite them)
+        queries.refresh_disputes(session, sorted({uscc for _, uscc, _, _ in confirmed}))
+    return [(objection_id, before, after) for objection_id, _, before, after in confirmed]
 
 
 @dataclass
@@ -149,14 +170,15 @@ def file(factory: sessionmaker[Session], home: Path, caller, filing: Filing) -> 
         raise _refuse(403, "ROLE_FORBIDDEN", f"a {caller.role} may not file objections; it is for: operator, bank",
                       f"当前角色（{caller.role}）无权提出异议")
     named = _what_it_names(home, filing, code)
-    due = due_day(today, home)
+    deadline = due(today, home)
     open_key = "|".join((filing.kind, code, named["source"] or "", named["key_hash"] or named["feature"] or ""))
     objection = Objection(
         id=str(uuid.uuid4()), kind=filing.kind, uscc=code, source=named["source"], record_key=named["record_key"],
         key_hash=named["key_hash"], feature=named["feature"], features=json.dumps(named["features"]),
         department=named["department"], grounds=filing.grounds.strip(), attachments=json.dumps(list(filing.attachments)),
         filed_by=caller.id, authorization_id=filing.authorization_id if caller.role == "bank" else None,
-        filed_at=repository.now_iso(), filed_day=today, due_day=due, status=queries.OPEN, open_key=open_key)
+        filed_at=repository.now_iso(), filed_day=today, due_day=deadline.day, due_provisional=deadline.provisional,
+        status=queries.OPEN, open_key=open_key)
     try:
         with writing(factory) as session:
             audit.lock_events(session)
@@ -178,7 +200,8 @@ def _filed_detail(o: Objection) -> dict:
     return {"kind": o.kind, "source": o.source, "record": json.loads(o.record_key) if o.record_key else None,
             "feature": o.feature, "department": o.department, "grounds": o.grounds,
             "attachments": json.loads(o.attachments), "authorization_id": o.authorization_id,
-            "filed_day": o.filed_day.isoformat(), "due_day": o.due_day.isoformat()}
+            "filed_day": o.filed_day.isoformat(), "due_day": o.due_day.isoformat(),
+            **({"due_provisional": True} if o.due_provisional else {})}
 
 
 @dataclass

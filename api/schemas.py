@@ -409,6 +409,9 @@ class ObjectionPublic(BaseModel):
     filed_at: str
     filed_day: dt.date
     due_day: dt.date = Field(description="5 working days after filing, on China's official calendar")
+    due_provisional: bool = Field(description="The due day was counted on weekdays alone: a day it spans is in "
+                                              "a year whose holiday notice the calendar does not hold yet; it is "
+                                              "recomputed once the notice is known")
     status: str = Field(description="open, upheld, corrected, removed or repaired")
     overdue: bool = Field(description="Open past its due day (China's calendar day now)")
     settled_at: str | None

@@ -5,7 +5,8 @@ of the State Council's yearly holiday notice: weekends and statutory holidays ar
 adjusted weekend days (调休) around the long holidays are worked. The notices are read from the
 maintained ``chinesecalendar`` package; a day in a year it does not know yet (the notice for the
 next year comes out in November or December) is an explicit :class:`UnknownCalendarYear`, never a
-guess from weekends alone.
+silent guess from weekends alone: :func:`deadline`, which must never refuse, counts such days on
+weekdays alone and says that its day is provisional.
 
 Until the package carries a new year's notice, the operator may transcribe it into
 ``XYD_HOME/calendar/<year>.toml`` (:func:`notice_file`): the notice's title and number, the
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tomllib
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -96,6 +98,38 @@ def _transcribed(path: Path, content: bytes, year: int) -> tuple[frozenset, froz
             parsed.add(day)
         out.append(frozenset(parsed))
     return out[0], out[1]
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A day ``count`` working days after a start, and whether it is provisional."""
+
+    day: dt.date
+    provisional: bool
+    """Some day counted lies in a year whose notice the calendar does not hold yet (or whose
+    transcription cannot be read): those days were counted on weekdays alone, so the day is a
+    provisional one, to be recomputed once the notice is known. A statutory holiday in the window
+    can only move the true day later; an adjusted weekend day worked (调休) can move it earlier."""
+    unknown: str = ""
+    """Why it is provisional: the calendar's own words for the first day it could not judge."""
+
+
+def deadline(start: dt.date, count: int, home: Path | None = None) -> Deadline:
+    """The ``count``-th working day after ``start``, as :func:`add_working_days`, but never refused:
+    a day in a year the calendar does not know is counted on weekdays alone and the deadline is
+    marked provisional. An obligation owed to someone (settling an objection) must never fail to
+    start because a notice is late."""
+    if count < 0:
+        raise ValueError("count must be 0 or more")
+    day, unknown = start, ""
+    while count:
+        day += dt.timedelta(days=1)
+        try:
+            working = is_working_day(day, home)
+        except (UnknownCalendarYear, NoticeFileError) as error:
+            working, unknown = day.weekday() < 5, unknown or str(error)
+        count -= working
+    return Deadline(day, bool(unknown), unknown)
 
 
 def add_working_days(start: dt.date, count: int, home: Path | None = None) -> dt.date:

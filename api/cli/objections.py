@@ -92,7 +92,9 @@ def file_objection(uscc, source, keys, feature, grounds, attachments, repair, cl
                              attachments=tuple(hashlib.sha256(p.read_bytes()).hexdigest() for p in attachments))
     objection = _run(lambda: workflow.file(factory, settings().home, caller, filing))
     click.echo(f"objection {objection.id} filed for {objection.uscc} ({objection.department}); due "
-               f"{objection.due_day} (5 working days)")
+               f"{objection.due_day} (5 working days"
+               + ("; provisional: counted on weekdays alone until the year's holiday notice is known)"
+                  if objection.due_provisional else ")"))
 
 
 @objections.command("list")
@@ -106,6 +108,7 @@ def list_objections(overdue, due_by, status, department, uscc, as_json) -> None:
     """Objections by due day, soonest first (open and late ones with --overdue).
 
     Example: xyd objections list --overdue"""
+    from api import objections as workflow
     from api.db import objections as queries
     from api.decide import normalised_code, today_in_china
     from api.routes.objections import due_before, shown
@@ -113,6 +116,9 @@ def list_objections(overdue, due_by, status, department, uscc, as_json) -> None:
     today = today_in_china()
     before = due_before(today if overdue else None, due_by.date() if due_by else None)
     code = _run(lambda: normalised_code(uscc)) if uscc else None
+    for objection_id, provisional, confirmed in workflow.confirm_dues(database(), settings().home):
+        click.echo(f"objection {objection_id}: provisional due day {provisional} is now {confirmed} "
+                   "(the year's holiday notice is known)", err=True)
     with database()() as session:
         count, rows = queries.list_objections(session, "open" if overdue else status, department, before, code,
                                               limit=10**6)
@@ -126,7 +132,8 @@ def list_objections(overdue, due_by, status, department, uscc, as_json) -> None:
         table.add_column(header, overflow="fold")
     for item in items:
         record = f"{item.source} {' / '.join(item.record.values())}" if item.record else f"feature {item.feature}"
-        table.add_row(item.id, item.uscc, item.department, record, str(item.filed_day), str(item.due_day),
+        due = f"{item.due_day} provisional" if item.due_provisional else str(item.due_day)
+        table.add_row(item.id, item.uscc, item.department, record, str(item.filed_day), due,
                       item.status, "late" if item.overdue else "")
     Console().print(table)
 

@@ -45,6 +45,12 @@ def list_objections(session: Session, status: str | None = None, department: str
     return count, list(rows)
 
 
+def provisional_dues(session: Session) -> list[Objection]:
+    """Objections whose due day was counted on weekdays alone (a year the calendar did not know)."""
+    return list(session.execute(select(Objection).where(Objection.due_provisional.is_(True))
+                                .order_by(Objection.filed_at, Objection.id)).scalars())
+
+
 def claim_for_settlement(session: Session, objection_id: str, outcome: str, client_id: int, day: dt.date,
                          settlement: dict) -> bool:
     """Move an open objection to ``outcome``; False when it is not open (another settlement won:

@@ -140,6 +140,8 @@ class Objection(Base):
     filed_at: Mapped[str] = mapped_column(String(32))
     filed_day: Mapped[object] = mapped_column(Date)
     due_day: Mapped[object] = mapped_column(Date)
+    # counted on weekdays alone: a day counted was in a year China's calendar did not know yet
+    due_provisional: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(10))  # open | upheld | corrected | removed | repaired
     open_key: Mapped[str | None] = mapped_column(String(120), nullable=True, unique=True)
     settled_at: Mapped[str | None] = mapped_column(String(32), nullable=True)

@@ -37,7 +37,7 @@ def shown(objection, today: dt.date | None = None, home=None, bank: bool = False
         features=json.loads(objection.features), department=objection.department, grounds=objection.grounds,
         attachments=json.loads(objection.attachments), filed_by=objection.filed_by,
         authorization_id=objection.authorization_id, filed_at=objection.filed_at, filed_day=objection.filed_day,
-        due_day=objection.due_day, status=objection.status,
+        due_day=objection.due_day, due_provisional=bool(objection.due_provisional), status=objection.status,
         overdue=objection.status == queries.OPEN and objection.due_day < today, settled_at=objection.settled_at,
         settled_day=objection.settled_day, working_days_taken=workflow.working_days_taken(objection, home),
         settlement=settlement,

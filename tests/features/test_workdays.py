@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from hypothesis import given, strategies as st
 
-from features.workdays import (UnknownCalendarYear, add_working_days, is_working_day, known_years,
+from features.workdays import (Deadline, UnknownCalendarYear, add_working_days, deadline, is_working_day, known_years,
                                working_days_between)
 
 
@@ -50,6 +50,30 @@ def test_the_due_day_is_a_working_day_exactly_count_working_days_on(start, count
     if count:
         assert is_working_day(due) and due > start
         assert working_days_between(start, due - dt.timedelta(days=1)) == count - 1
+
+
+@given(start=DAYS, count=st.integers(0, 15))
+def test_a_deadline_in_known_years_is_the_calendars_own_day_and_not_provisional(start, count):
+    assert deadline(start, count) == Deadline(add_working_days(start, count), False, "")
+
+
+@given(offset=st.integers(0, 400), count=st.integers(1, 15))
+def test_a_deadline_reaching_an_unknown_year_is_never_refused_and_counts_weekdays_there(offset, count):
+    last = known_years()[1]
+    start = dt.date(last, 12, 31) - dt.timedelta(days=offset)
+    try:
+        add_working_days(start, count)
+        reaches_unknown = False
+    except UnknownCalendarYear:
+        reaches_unknown = True
+    due = deadline(start, count)
+    assert due.provisional == reaches_unknown
+    if reaches_unknown:
+        assert str(last + 1) in due.unknown and due.day.year > last and due.day.weekday() < 5
+        known_part = working_days_between(start, dt.date(last, 12, 31))
+        weekdays_after = sum((dt.date(last, 12, 31) + dt.timedelta(days=d)).weekday() < 5
+                             for d in range(1, (due.day - dt.date(last, 12, 31)).days + 1))
+        assert known_part + weekdays_after == count  # the known year on its calendar, the rest on weekdays
 
 
 @given(start=DAYS, a=st.integers(0, 8), b=st.integers(0, 8))
