@@ -126,8 +126,8 @@ class Counsel:
 
 
 _DECISION_ZH = {"approve": "批准", "refer": "转人工审查", "decline": "拒绝"}
-_SOURCE_ZH = {"tax": "税务", "electricity": "用电"}
-_SOURCE_EN = {"tax": "tax bureau's", "electricity": "power company's"}
+_SOURCE_ZH = {"tax_filings": "税务", "electricity": "用电"}
+_SOURCE_EN = {"tax_filings": "tax bureau's", "electricity": "power company's"}
 SEVERITY = {"approve": 0, "refer": 1, "decline": 2}
 
 
