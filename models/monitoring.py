@@ -69,8 +69,8 @@ def _proportion_p(a: int, n: int, b: int, m: int) -> float:
         return math.nan
     pooled = (a + b) / (n + m)
     error = math.sqrt(pooled * (1 - pooled) * (1 / n + 1 / m))
-    if error == 0:
-        return 1.0 if a / n == b / m else 0.0
+    if error == 0:  # the pooled share is 0 or 1: both shares are that share, nothing moved
+        return 1.0
     return 2 * (1 - NormalDist().cdf(abs(a / n - b / m) / error))
 
 

@@ -262,3 +262,702 @@ def test_the_regulators_source_freshness_as_of_an_earlier_day_is_what_had_arrive
     assert seen == cut.deliveries(EARLIER)
     assert all(day is None or day <= EARLIER.isoformat() for day in seen.values())
     assert whole.deliveries(AS_OF) != seen  # the lake did receive more after the day
+
+
+# ---------------------------------------------------------------- the rules on hand-built inputs
+# Fast: no trained model, no model city. A stand-in bundle decides from columns of the frame it is
+# given (``_pd``, ``_score``, ``_grade``), so every figure can be set exactly.
+
+import math  # noqa: E402
+import warnings  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
+
+import matplotlib  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from features.lake import Lake  # noqa: E402
+from models import monitoring  # noqa: E402
+from models.fairness import wilson  # noqa: E402
+from models.metrics import psi  # noqa: E402
+from models.monitoring import (MIN_DEFAULTS, PSI_ACT, PSI_WATCH, SILENT_DAYS, _centre,  # noqa: E402
+                               _median_text, _proportion_p, _share_band, band, drift_text, plot_drift,
+                               plot_realised, reason_frequencies, sample_rows, silent_sources)
+
+matplotlib.use("Agg")
+
+
+class _Stand:
+    """A bundle whose decisions are columns of the frame: ``_pd`` (default 0.05), ``_score`` (default
+    from the PD) and ``_grade`` (default C)."""
+
+    def __init__(self, features=(), split=None, calibration_band=(0.5, 2.0), groups=(), declarations=None):
+        self.features = list(features)
+        self.declarations = declarations
+        self.meta = {"split": split or {}}
+        self.policy = SimpleNamespace(fair_lending={"calibration_band": calibration_band})
+        self.reason_plan = SimpleNamespace(groups=list(groups))
+
+    def declared(self):
+        """As a bundle keeps them: its own declarations, or today's registry's for a bundle saved without."""
+        from features.registry import BY_NAME
+
+        if self.declarations is None:
+            return {name: BY_NAME[name].as_json() for name in self.features if name in BY_NAME}
+        return {d["name"]: d for d in self.declarations}
+
+    def decide(self, frame, explain=True):
+        assert explain is False
+        p = frame["_pd"].to_numpy(dtype=float) if "_pd" in frame else np.full(len(frame), 0.05)
+        with np.errstate(divide="ignore"):
+            score = frame["_score"].to_numpy(dtype=float) if "_score" in frame else 600 - 50 * np.log(p)
+        grade = frame["_grade"].to_numpy(dtype=object) if "_grade" in frame else np.full(len(frame), "C", dtype=object)
+        return SimpleNamespace(pd=p, score=score, grade=grade)
+
+
+def _categories(shares: dict[str, float], n: int = 1_000) -> list[str]:
+    return [value for value, share in shares.items() for _ in range(round(share * n))]
+
+
+def _psi_of(before: dict, after: dict) -> float:
+    return sum((after[k] - before[k]) * math.log(after[k] / before[k]) for k in before)
+
+
+def test_the_psi_bands_start_at_their_thresholds():
+    assert (band(0.0), band(0.0999), band(PSI_WATCH), band(0.2499), band(PSI_ACT), band(3.0)) == \
+        ("stable", "stable", "watch", "watch", "act", "act")
+    assert (PSI_WATCH, PSI_ACT) == (0.10, 0.25)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(0, 5, allow_nan=False), st.floats(0, 5, allow_nan=False))
+def test_a_larger_psi_is_never_in_a_milder_band(low, high):
+    low, high = sorted((low, high))
+    order = {"stable": 0, "watch": 1, "act": 2}
+    assert order[band(low)] <= order[band(high)]
+
+
+def test_the_two_proportion_p_value_is_the_normal_tail_of_the_pooled_z():
+    # 60 of 100 against 40 of 100: pooled 0.5, standard error sqrt(0.25 * 0.02), z = 2 * sqrt(2)
+    z = 0.2 / math.sqrt(0.25 * 0.02)
+    assert _proportion_p(60, 100, 40, 100) == pytest.approx(math.erfc(z / math.sqrt(2)), rel=1e-9)
+    # unequal sizes: 30 of 100 against 10 of 300
+    pooled = 40 / 400
+    z = (0.3 - 10 / 300) / math.sqrt(pooled * (1 - pooled) * (1 / 100 + 1 / 300))
+    assert _proportion_p(30, 100, 10, 300) == pytest.approx(math.erfc(z / math.sqrt(2)), rel=1e-9)
+    assert _proportion_p(50, 100, 50, 100) == pytest.approx(1.0)
+
+
+def test_no_rows_on_a_side_has_no_p_value_and_no_variation_is_no_evidence_of_a_move():
+    assert math.isnan(_proportion_p(0, 0, 5, 10)) and math.isnan(_proportion_p(5, 10, 0, 0))
+    assert _proportion_p(0, 50, 0, 80) == 1.0 and _proportion_p(50, 50, 80, 80) == 1.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 500), st.integers(1, 500), st.data())
+def test_the_p_value_is_a_probability_and_does_not_depend_on_which_side_is_before(n, m, data):
+    a, b = data.draw(st.integers(0, n)), data.draw(st.integers(0, m))
+    p = _proportion_p(a, n, b, m)
+    assert 0 <= p <= 1 and p == pytest.approx(_proportion_p(b, m, a, n), abs=1e-12)
+    assert _share_band(a / n, b / m, p) == _share_band(b / m, a / n, p)
+
+
+def test_a_sparse_share_moves_band_only_when_beyond_chance_and_by_its_ratio():
+    assert _share_band(0.4999, 0.9999, 0.001) == "act"  # ×2 exactly (smoothed by 1e-4)
+    assert _share_band(0.9999, 0.4999, 0.001) == "act"  # ÷2 exactly
+    assert _share_band(0.3999, 0.4999, 0.001) == "watch"  # ×1.25 exactly
+    assert _share_band(0.4999, 0.3999, 0.001) == "watch"
+    assert _share_band(0.3999, 0.4998, 0.001) == "stable"  # just under ×1.25
+    assert _share_band(0.4999, 0.9998, 0.001) == "watch"  # just under ×2
+    assert _share_band(0.01, 0.5, 0.01) == "stable"  # p = SIGNIFICANT is not beyond chance
+    assert _share_band(0.01, 0.5, 0.0099) == "act"
+    assert _share_band(0.01, 0.5, math.nan) == "stable"  # no rows: no evidence
+
+
+def _drift_frames(n_before=1_000, n_after=1_000):
+    """Before and after with a stable, a watched and an acting category, a sparse feature that trebles,
+    and a numeric feature that does not move."""
+    generator = np.random.default_rng(11)
+    half = {"a": 0.5, "b": 0.5}
+    before = pd.DataFrame({
+        "stable_cat": _categories(half, n_before), "watch_cat": _categories(half, n_before),
+        "act_cat": _categories(half, n_before), "much_cat": _categories(half, n_before),
+        "sparse": np.r_[np.zeros(n_before - n_before // 20), np.ones(n_before // 20)],
+        "number": generator.normal(size=n_before),
+        "_score": np.arange(n_before, dtype=float)})
+    after = pd.DataFrame({
+        "stable_cat": _categories(half, n_after), "watch_cat": _categories({"a": 0.7, "b": 0.3}, n_after),
+        "act_cat": _categories({"a": 0.8, "b": 0.2}, n_after), "much_cat": _categories({"a": 0.9, "b": 0.1}, n_after),
+        "sparse": np.r_[np.zeros(n_after - 3 * n_after // 20), np.ones(3 * n_after // 20)],
+        "number": generator.normal(size=n_after),
+        "_score": np.arange(n_after, dtype=float)})
+    return before, after
+
+
+def test_drift_puts_the_score_first_then_the_features_worst_first_each_on_the_rows_it_rests_on():
+    before, after = _drift_frames()
+    bundle = _Stand(["stable_cat", "number", "watch_cat", "sparse", "act_cat", "much_cat"])
+    table = drift(bundle, before, after)
+    # act before watch before stable; within a band the larger move first (a sparse feature's by |log ratio|:
+    # ×3 is log 3 = 1.10, above much_cat's PSI of 0.88)
+    assert list(table["variable"]) == ["score", "sparse", "much_cat", "act_cat", "watch_cat", "number", "stable_cat"]
+    rows = table.set_index("variable")
+    assert list(rows["band"]) == ["stable", "act", "act", "act", "watch", "stable", "stable"]
+    assert rows.loc["score", "measure"] == "PSI" and rows.loc["score", "value"] == 0
+    assert (rows.loc["score", "before"], rows.loc["score", "after"]) == (499.5, 499.5)  # medians
+    assert rows.loc["watch_cat", "value"] == pytest.approx(_psi_of({"a": .5, "b": .5}, {"a": .7, "b": .3}))
+    assert rows.loc["act_cat", "value"] == pytest.approx(_psi_of({"a": .5, "b": .5}, {"a": .8, "b": .2}))
+    assert (rows.loc["act_cat", "before"], rows.loc["act_cat", "after"]) == ("a", "a")  # commonest values
+    assert rows.loc["number", "before"] == pytest.approx(before["number"].median())
+    assert rows.loc["number", "value"] == pytest.approx(psi(before["number"], after["number"]))
+    assert (table["before_rows"] == 1_000).all() and (table["after_rows"] == 1_000).all()
+
+
+def test_a_mostly_zero_feature_is_judged_by_its_non_zero_share():
+    before, after = _drift_frames()
+    row = drift(_Stand(["sparse"]), before, after).set_index("variable").loc["sparse"]
+    assert row["measure"] == "non-zero share" and (row["before"], row["after"]) == (0.05, 0.15)
+    assert row["value"] == pytest.approx(0.1501 / 0.0501)
+    assert row["p_value"] == pytest.approx(_proportion_p(50, 1_000, 150, 1_000)) and row["band"] == "act"
+    same = drift(_Stand(["sparse"]), before, before).set_index("variable").loc["sparse"]
+    assert same["band"] == "stable" and same["value"] == 1.0 and same["p_value"] == pytest.approx(1.0)
+
+
+def test_a_feature_exactly_at_the_sparse_share_is_sparse_and_missing_counts_as_zero():
+    def column(zeros, missing, hits):
+        return np.r_[np.zeros(zeros), np.full(missing, np.nan), np.arange(1, hits + 1, dtype=float)]
+
+    frame = pd.DataFrame({"at": column(700, 100, 200), "under": column(799, 0, 201), "_score": np.arange(1_000.0)})
+    rows = drift(_Stand(["at", "under"]), frame, frame).set_index("variable")
+    assert rows.loc["at", "measure"] == "non-zero share" and rows.loc["at", "before"] == 0.2  # NaN is not a hit
+    assert rows.loc["under", "measure"] == "PSI"
+
+
+def test_a_comparison_on_fewer_than_min_rows_on_either_side_is_shown_but_not_judged():
+    before, after = _drift_frames(MIN_ROWS, MIN_ROWS)
+    bundle = _Stand(["act_cat", "sparse"])
+    judged = drift(bundle, before, after)
+    assert "too few rows" not in set(judged["band"]) and judged.set_index("variable").loc["act_cat", "band"] == "act"
+    for thin in (drift(bundle, before.head(MIN_ROWS - 1), after), drift(bundle, before, after.head(MIN_ROWS - 1)),
+                 drift(bundle, before.head(MIN_ROWS - 1), after.head(MIN_ROWS - 1))):
+        assert (thin["band"] == "too few rows").all() and thin["value"].notna().all()
+
+
+def test_centre_is_the_median_of_a_number_and_the_commonest_category():
+    assert _centre(pd.Series([1.0, 2.0, 10.0, np.nan])) == 2.0
+    assert math.isnan(_centre(pd.Series([np.nan, np.nan])))
+    assert _centre(pd.Series(["x", "y", "y"], dtype="category")) == "y"
+    assert _centre(pd.Series(["k", "k", "j"])) == "k"
+    assert _centre(pd.Series([], dtype="category")) is None
+
+
+MISSING_FEATURES = ["tax_sales_3m", "tax_sales_6m", "elec_usage_12m", "water_usage_12m",
+                    "sales_electricity_corr_12m", "not_a_registered_feature"]
+
+
+def _with_missing(shares: dict[str, float], n: int = 400) -> pd.DataFrame:
+    return pd.DataFrame({name: np.where(np.arange(n) < round(share * n), np.nan, 1.0) for name, share in shares.items()})
+
+
+def test_missing_shares_are_reported_per_source_with_the_feature_that_moved_most_largest_move_first():
+    bundle = _Stand(MISSING_FEATURES)
+    before = _with_missing({"tax_sales_3m": 0.1, "tax_sales_6m": 0.0, "elec_usage_12m": 0.0, "water_usage_12m": 0.75,
+                            "sales_electricity_corr_12m": 0.0, "not_a_registered_feature": 0.0})
+    after = _with_missing({"tax_sales_3m": 0.1, "tax_sales_6m": 0.5, "elec_usage_12m": 0.25, "water_usage_12m": 0.0,
+                           "sales_electricity_corr_12m": 1.0, "not_a_registered_feature": 1.0}, 200)
+    table = missing_by_source(bundle, before, after)
+    assert list(table["source"]) == ["water", "tax_filings", "electricity"]  # by the size of the move
+    rows = table.set_index("source")
+    assert rows.loc["tax_filings"].to_dict() == {
+        "features": 2, "missing_before": pytest.approx(0.05), "missing_after": pytest.approx(0.3),
+        "worst_feature": "tax_sales_6m", "worst_before": 0.0, "worst_after": 0.5, "change": 0.5,
+        "before_rows": 400, "after_rows": 200}
+    assert rows.loc["water", "change"] == -0.75 and rows.loc["electricity", "change"] == 0.25
+    nothing = missing_by_source(bundle, before.head(0), after).set_index("source")
+    assert math.isnan(nothing.loc["tax_filings", "missing_before"]) and nothing.loc["tax_filings", "before_rows"] == 0
+    assert missing_by_source(_Stand(["not_a_registered_feature"]), before, after).empty
+
+
+def test_realised_default_per_grade_is_counted_with_its_interval_all_loans_last():
+    loans = pd.DataFrame({"_grade": ["A"] * 100 + ["B"] * 50, "_pd": [0.01] * 100 + [0.1] * 50,
+                          "defaulted": [0] * 98 + [1] * 2 + [0] * 40 + [1] * 10})
+    table = realised_by_grade(_Stand(), loans).set_index("grade")
+    assert list(table.index) == ["A", "B", "C", "D", "E", "all"]
+    assert table.loc["A", ["loans", "defaults"]].tolist() == [100, 2]
+    assert table.loc["A", "predicted_pd"] == pytest.approx(0.01) and table.loc["A", "realised_rate"] == 0.02
+    assert (table.loc["A", "low"], table.loc["A", "high"]) == wilson(2, 100)
+    assert table.loc["A", "realised_over_predicted"] == pytest.approx(2.0)
+    assert table.loc["B", "realised_over_predicted"] == pytest.approx(2.0)
+    assert table.loc["all", ["loans", "defaults"]].tolist() == [150, 12]
+    assert table.loc["all", "predicted_pd"] == pytest.approx(0.04) and table.loc["all", "realised_rate"] == 0.08
+    assert table.loc["C", ["loans", "defaults"]].tolist() == [0, 0]
+    assert table.loc["C", ["predicted_pd", "realised_rate", "low", "high", "realised_over_predicted"]].isna().all()
+    free = realised_by_grade(_Stand(), loans.assign(_pd=0.0)).set_index("grade")
+    assert math.isnan(free.loc["all", "realised_over_predicted"])  # nothing predicted: no ratio
+
+
+def _applicants(score=("stable", 0.01), features=(("f", "stable", 0.01),)):
+    rows = [{"variable": "score", "measure": "PSI", "value": score[1], "band": score[0], "before_rows": 5_000,
+             "after_rows": 800}]
+    rows += [{"variable": name, "measure": "PSI", "value": value, "band": b, "before_rows": 5_000, "after_rows": 800}
+             for name, b, value in features]
+    return pd.DataFrame(rows)
+
+
+def _missing(change=0.0, before_rows=1_000, after_rows=1_000, before=0.1):
+    return pd.DataFrame([{"source": "electricity", "worst_feature": "elec_usage_12m", "worst_before": before,
+                          "worst_after": before + change, "change": change, "before_rows": before_rows,
+                          "after_rows": after_rows}])
+
+
+def _realised(grade="all", defaults=40, loans=400, low=0.05, high=0.15, predicted=0.1):
+    return pd.DataFrame([{"grade": grade, "loans": loans, "defaults": defaults, "predicted_pd": predicted,
+                          "realised_rate": defaults / loans, "low": low, "high": high}])
+
+
+def _silent(silent=False):
+    return pd.DataFrame([{"source": "electricity", "last_delivery": "2025-09-30", "longest_gap_days": 31.0,
+                          "silent_days": 273, "silent": silent}])
+
+
+def _say(applicants=None, population=None, missing=None, realised=None, silent=None, calibration=(0.5, 2.0)):
+    return verdict(_applicants() if applicants is None else applicants,
+                   _applicants() if population is None else population,
+                   _missing() if missing is None else missing, _realised() if realised is None else realised,
+                   calibration, silent)
+
+
+STABLE = ("stable", ["no rule fired: score, sources, features and realised default all within their bands"])
+
+
+def test_nothing_beyond_its_band_is_stable():
+    assert _say() == STABLE
+    assert _say(silent=_silent(False)) == STABLE
+    assert _say(population=pd.DataFrame()) == STABLE
+
+
+def test_the_applicants_score_psi_decides_retrain_in_the_act_band_and_watch_in_the_watch_band():
+    said, rules = _say(applicants=_applicants(score=("act", 0.3125)))
+    assert said == "retrain" and rules == \
+        ["applicants' score PSI 0.312 ≥ 0.25 (5,000 training borrowers → 800 recent applicants)"]
+    assert _say(applicants=_applicants(score=("watch", 0.125))) == ("watch", ["applicants' score PSI 0.125 ≥ 0.1"])
+    assert _say(applicants=_applicants(score=("too few rows", 0.5))) == STABLE
+
+
+def test_a_silent_source_means_retrain_and_is_named():
+    said, rules = _say(silent=_silent(True))
+    assert said == "retrain" and rules == [
+        "electricity: no delivery since 2025-09-30 (273 days; its longest gap in the two years before was 31 days) "
+        "— the department stopped delivering"]
+
+
+def test_a_missing_share_moved_20_points_means_retrain_10_points_watch_and_only_beyond_chance():
+    said, rules = _say(missing=_missing(0.25))
+    assert said == "retrain" and rules == ["electricity: elec_usage_12m missing among applicants 10% → 35% (+25 points)"
+                                           " — the department's deliveries changed"]
+    assert _say(missing=_missing(0.125)) == ("watch", ["electricity: elec_usage_12m missing among applicants "
+                                                      "10% → 22% (+12 points)"])
+    assert _say(missing=_missing(-0.125, before=0.5))[0] == "watch"  # a source that started delivering
+    assert _say(missing=_missing(-0.25, before=0.5))[0] == "retrain"
+    assert _say(missing=_missing(0.0625)) == STABLE
+    # exactly at the thresholds: a move of 20 points is the department's, of 10 points is watched
+    assert _say(missing=_missing(0.2, before=0.25))[0] == "retrain"
+    assert _say(missing=_missing(-0.2, before=0.25))[0] == "retrain"
+    assert _say(missing=_missing(0.1, before=0.25))[0] == "watch"
+    assert _say(missing=_missing(-0.1, before=0.25))[0] == "watch"
+    assert _say(missing=_missing(0.0999, before=0.25)) == STABLE
+    # on too few rows, or within chance, a move is not counted
+    assert _say(missing=_missing(0.25, MIN_ROWS - 1, 1_000)) == STABLE
+    assert _say(missing=_missing(0.25, 1_000, MIN_ROWS - 1)) == STABLE
+    assert _say(missing=_missing(0.1, MIN_ROWS, MIN_ROWS, before=0.1))[0] == "watch"  # 20 → 40 of 200: p 0.005
+    assert _say(missing=_missing(0.1, MIN_ROWS, MIN_ROWS, before=0.4)) == STABLE  # 80 → 100 of 200: p 0.04
+
+
+def test_features_in_the_act_band_and_a_moved_population_are_watched_not_retrained():
+    acting = _applicants(features=[(f"f{i}", "act", 0.5) for i in range(7)] + [("g", "watch", 0.2)])
+    said, rules = _say(applicants=acting)
+    assert said == "watch" and rules == ["7 model features drift beyond the act band among applicants: "
+                                         "f0, f1, f2, f3, f4"]
+    assert _say(population=_applicants(score=("act", 0.5))) == \
+        ("watch", ["the whole population's score PSI 0.500 ≥ 0.25 (a year apart)"])
+    assert _say(population=_applicants(score=("watch", 0.2))) == STABLE
+    assert _say(population=_applicants(score=("stable", 0.01), features=[("f", "act", 0.9)])) == STABLE
+
+
+def test_realised_default_outside_the_band_means_retrain_for_all_loans_and_watch_for_one_grade():
+    # predicted 10 %, band ×0.5…×2: the realised interval must lie wholly outside 5 %…20 %
+    said, rules = _say(realised=_realised(defaults=100, loans=400, low=0.21, high=0.29))
+    assert said == "retrain" and rules == ["all matured loans since training: realised default 25.00% "
+                                           "(21.00%…29.00%, 100 of 400 loans) against predicted 10.00%"]
+    assert _say(realised=_realised(low=0.01, high=0.04))[0] == "retrain"  # over-predicted as well
+    assert _say(realised=_realised(low=0.19, high=0.29)) == STABLE  # the interval reaches into the band
+    said, rules = _say(realised=_realised(grade="D", low=0.21, high=0.29))
+    assert said == "watch" and rules[0].startswith("grade D: realised default")
+    assert _say(realised=_realised(defaults=MIN_DEFAULTS - 1, low=0.21, high=0.29)) == STABLE  # too few defaults
+    assert _say(realised=_realised(defaults=MIN_DEFAULTS, loans=40, low=0.21, high=0.29))[0] == "retrain"
+    assert _say(realised=_realised(low=0.21, high=0.29), calibration=(0.5, 3.0)) == STABLE  # the policy's band
+
+
+def test_each_missing_share_and_each_grade_is_judged_on_its_own():
+    missing = pd.concat([_missing(0.25, MIN_ROWS - 1, 1_000), _missing(0.0625), _missing(0.25)], ignore_index=True)
+    assert _say(missing=missing)[0] == "retrain"  # the third row, after a thin one and a small one
+    realised = pd.concat([_realised("A", defaults=MIN_DEFAULTS - 1, low=0.21, high=0.29),
+                          _realised("B", low=0.06, high=0.19), _realised("C", low=0.21, high=0.29),
+                          _realised("all", low=0.21, high=0.29)], ignore_index=True)
+    said, rules = _say(realised=realised)
+    assert said == "retrain" and [rule.split(":")[0] for rule in rules] == ["all matured loans since training",
+                                                                           "grade C"]
+
+
+def test_every_rule_that_fired_is_named_retrain_rules_before_watch_rules():
+    said, rules = _say(applicants=_applicants(features=[("f", "act", 0.5)]), silent=_silent(True),
+                       missing=_missing(0.125), realised=_realised(grade="B", low=0.21, high=0.29))
+    assert said == "retrain"
+    assert [rule.split(" ")[0] for rule in rules] == ["electricity:", "electricity:", "1", "grade"]
+    assert rules[0].endswith("stopped delivering") and "missing among applicants" in rules[1]
+    said, rules = _say(applicants=_applicants(score=("watch", 0.125), features=[("f", "act", 0.5)]),
+                       population=_applicants(score=("act", 0.5)))
+    assert said == "watch" and len(rules) == 3 and rules[0].startswith("applicants' score PSI")
+
+
+# ---------------------------------------------------------------- silence, as of a day
+
+def _deliveries(home, source: str, days: list[str]) -> None:
+    """A source whose records the platform learned of on ``days``."""
+    from features.schemas import SOURCES
+
+    Lake(home).commit_rows(source, pd.DataFrame({SOURCES[source].known_date: pd.to_datetime(days)}),
+                           {"run_id": f"test-{source}", "started": "2026-01-01T00:00:00"})
+
+
+def _monthly(first: str, last: str) -> list[str]:
+    return [str(d.date()) for d in pd.date_range(first, last, freq="ME")]
+
+
+def test_a_source_silent_for_over_two_months_and_longer_than_its_longest_gap_has_gone_silent(tmp_path):
+    _deliveries(tmp_path, "electricity", _monthly("2024-07-01", "2026-03-31") + ["2026-07-31"])  # July is after as-of
+    _deliveries(tmp_path, "tax_grades", ["2023-09-30", "2024-09-30", "2025-09-30"])  # annual
+    _deliveries(tmp_path, "water", ["2026-04-29"])  # one delivery, 62 days before
+    _deliveries(tmp_path, "gas", ["2026-04-28"])  # one delivery, 63 days before
+    _deliveries(tmp_path, "court_executions", ["2026-07-01"])  # nothing known by the day
+    table = silent_sources(tmp_path, dt.date(2026, 6, 30), ["not_a_source", "real_estate", "court_executions",
+                                                            "electricity", "tax_grades", "water", "gas"])
+    rows = table.set_index("source")
+    assert list(rows.index) == ["electricity", "tax_grades", "water", "gas"]  # nothing delivered, nothing known
+    assert rows.loc["electricity"].to_dict() == {"last_delivery": "2026-03-31", "longest_gap_days": 31.0,
+                                                 "silent_days": 91, "silent": True}
+    assert rows.loc["tax_grades", "longest_gap_days"] == 365 and not rows.loc["tax_grades", "silent"]
+    assert rows.loc["water", "silent_days"] == SILENT_DAYS and not rows.loc["water", "silent"]
+    assert math.isnan(rows.loc["gas", "longest_gap_days"]) and rows.loc["gas", "silent"]
+
+
+def test_silence_is_judged_against_the_longest_gap_of_the_two_years_before_the_last_delivery(tmp_path):
+    # a 200-day gap that ended more than two years before the last delivery excuses nothing now
+    _deliveries(tmp_path, "electricity", ["2023-06-01", "2023-12-18", *_monthly("2024-01-01", "2026-02-28")])
+    # the same gap inside the two years excuses a silence of up to 1.5 times it
+    _deliveries(tmp_path, "water", ["2025-01-01", "2025-05-01", "2025-06-01", "2025-07-01"])  # longest 120 days
+    _deliveries(tmp_path, "gas", ["2025-01-01", "2025-05-01", "2025-06-01", "2025-06-30"])
+    rows = silent_sources(tmp_path, dt.date(2025, 10, 29), ["electricity", "water", "gas"]).set_index("source")
+    assert rows.loc["water", "longest_gap_days"] == 120 and rows.loc["water", "silent_days"] == 120
+    assert not rows.loc["water", "silent"]  # 120 days of silence: within 1.5 × 120
+    assert rows.loc["gas", "silent_days"] == 121 and not rows.loc["gas", "silent"]
+    later = silent_sources(tmp_path, dt.date(2026, 5, 31), ["electricity"]).set_index("source")
+    assert later.loc["electricity", "longest_gap_days"] == 31 and later.loc["electricity", "silent"]
+    edge = silent_sources(tmp_path, dt.date(2025, 12, 27), ["water", "gas"]).set_index("source")
+    assert edge.loc["gas", "silent_days"] == 180 and not edge.loc["gas", "silent"]  # exactly 1.5 × 120
+    assert edge.loc["water", "silent_days"] == 179 and not edge.loc["water", "silent"]
+    past = silent_sources(tmp_path, dt.date(2025, 12, 28), ["water", "gas"]).set_index("source")
+    assert past.loc["gas", "silent_days"] == 181 and past.loc["gas", "silent"]  # beyond 1.5 × 120
+    assert past.loc["water", "silent_days"] == 180 and not past.loc["water", "silent"]
+
+
+# ---------------------------------------------------------------- monitor, as of a day, on a hand-built lake
+
+def _snapshot(loan_no: str, granted: str, pd_: float = 0.05, grade: str = "C", usage: float = 1.0) -> dict:
+    return {"loan_no": loan_no, "uscc": f"U{loan_no}", "grant_date": pd.Timestamp(granted), "_pd": pd_,
+            "_grade": grade, "elec_usage_12m": usage}
+
+
+def test_monitor_sees_applicants_population_and_outcomes_only_as_known_on_its_day(tmp_path, monkeypatch):
+    """Promise: as of a day, recent applicants are the loans granted in the months to that day and not
+    after it (a loan granted later that month is not there); realised default counts the loans granted
+    after the champion's fitted windows that had matured by then, with the outcomes the banks had
+    reported by then; the population is compared with itself a year before."""
+    as_of = dt.date(2026, 4, 15)
+    split = {"train": ["2024-01", "2024-06"], "valid": ["2024-07", "2024-08"], "calib": ["", ""]}
+    rows = [_snapshot(f"T{i}", f"2024-0{1 + i % 6}-10") for i in range(12)]  # training borrowers
+    rows += [_snapshot("F1", "2024-08-20")]  # inside the fitted windows: not "since training"
+    rows += [_snapshot(f"S{i}", f"2024-{9 + i % 4:02d}-05", 0.1, "D") for i in range(8)]  # matured since
+    rows += [_snapshot("L1", "2025-04-01", 0.1, "D")]  # granted 12.5 months before: matured by the reports
+    rows += [_snapshot("R0", "2025-10-31"), _snapshot("R1", "2025-11-01"), _snapshot("R2", "2026-02-14"),
+             _snapshot("R3", "2026-04-15"), _snapshot("X1", "2026-04-16"), _snapshot("X2", "2026-05-03")]
+    snapshots = pd.DataFrame(rows)
+    reports = [(f"S{i}", "2025-12-31", "Y" if i < 3 else "N") for i in range(8)]
+    reports += [("F1", "2025-12-31", "Y"), ("L1", "2026-04-10", "N"), ("T0", "2025-06-30", "N")]
+    reports += [("S3", "2026-04-20", "Y"), ("S4", "2026-05-31", "Y")]  # defaults reported after the day
+    Lake(tmp_path).commit_rows("loan_outcomes", pd.DataFrame(
+        [{"loan_no": n, "reported_date": pd.Timestamp(d), "default_12m": o} for n, d, o in reports]),
+        {"run_id": "banks", "started": "2026-05-31T00:00:00"})
+    _deliveries(tmp_path, "electricity", _monthly("2024-01-01", "2026-03-31") + ["2026-04-30"])
+    living = {as_of: pd.DataFrame({"elec_usage_12m": [1.0] * 3, "_score": [600.0, 610.0, 620.0]}),
+              dt.date(2025, 4, 15): pd.DataFrame({"elec_usage_12m": [1.0] * 4, "_score": [500.0, 510.0, 520.0, 530.0]})}
+    asked = []
+    monkeypatch.setattr(monitoring, "_living", lambda home, day: asked.append(day) or living.get(day, pd.DataFrame()))
+    bundle = _Stand(["elec_usage_12m"], split=split, calibration_band=(0.5, 2.0))
+
+    found = monitor(bundle, tmp_path, as_of, snapshots=snapshots)  # the six months to the day, by default
+    assert asked == [as_of, dt.date(2025, 4, 15)]
+    score = found.applicants.iloc[0]
+    assert (score["variable"], score["before_rows"], score["after_rows"]) == ("score", 12, 3)  # R1, R2, R3
+    assert found.populations == {
+        "training applicants": "12 loans granted 2024-01…2024-06 (profiles at grant)",
+        "recent applicants": "3 loans granted 2025-11…2026-04 (profiles at grant)",
+        "population then": "4 living entities on 2025-04-15",
+        "population now": "3 living entities on 2026-04-15",
+        "matured since training": "9 loans granted after 2024-08, 3 defaults"}
+    everything = found.realised.set_index("grade").loc["all"]
+    assert (everything["loans"], everything["defaults"]) == (9, 3)
+    assert (found.population.iloc[0]["before_rows"], found.population.iloc[0]["after_rows"]) == (4, 3)
+    assert found.population.iloc[0]["before"] == 515.0 and found.population.iloc[0]["after"] == 610.0
+    pd.testing.assert_frame_equal(found.population_now, living[as_of])
+    assert found.silent.set_index("source").loc["electricity", "last_delivery"] == "2026-03-31"
+    assert not found.silent["silent"].any()
+    assert found.missing.set_index("source").loc["electricity", "after_rows"] == 3
+    # 3 of 9 against a predicted 10 %: ×3.3 but on 3 defaults, fewer than MIN_DEFAULTS: not judged
+    assert found.verdict == "stable", found.rules
+
+    later = monitor(bundle, tmp_path, dt.date(2026, 6, 30), recent_months=3, snapshots=snapshots)
+    assert later.applicants.iloc[0]["after_rows"] == 3  # R3, X1, X2: April to June
+    assert later.realised.set_index("grade").loc["all", "defaults"] == 5
+    assert later.populations["population then"] == "0 living entities on 2025-06-30"
+    assert later.population.empty  # nothing to compare with a year before
+
+    early = monitor(bundle, tmp_path, dt.date(2025, 6, 30), snapshots=snapshots)
+    assert early.populations["recent applicants"] == "1 loans granted 2025-04…2025-04 (profiles at grant)"
+    assert early.populations["matured since training"] == "0 loans granted after 2024-08, 0 defaults"
+    with warnings.catch_warnings():  # no recent applicant: the median of nothing
+        warnings.simplefilter("ignore", RuntimeWarning)
+        none = monitor(bundle, tmp_path, dt.date(2024, 7, 31), recent_months=1, snapshots=snapshots)
+    assert none.populations["recent applicants"] == "0 loans granted none (profiles at grant)"
+
+
+def test_drift_by_district_names_each_district_with_its_rows_and_judges_only_thick_ones():
+    before = pd.DataFrame({"district_code": ["420502"] * 300 + ["420503"] * 50,
+                           "_pd": [0.02] * 300 + [0.04] * 50, "_score": np.r_[np.arange(300.0), np.arange(50.0)]})
+    after = pd.DataFrame({"district_code": ["420502"] * 250 + ["420503"] * 250 + ["420504"] * 10,
+                          "_pd": [0.03] * 250 + [0.05] * 250 + [0.1] * 10,
+                          "_score": np.r_[np.arange(250.0) + 1_000, np.arange(250.0), np.arange(10.0)]})
+    table = drift_by(_Stand(), before, after, "district_code")
+    assert list(table["district_code"]) == ["西陵区 Xiling (420502)", "伍家岗区 Wujiagang (420503)",
+                                            "点军区 Dianjun (420504)"]
+    rows = table.set_index("district_code")
+    xiling = rows.loc["西陵区 Xiling (420502)"]
+    assert (xiling["before_rows"], xiling["after_rows"]) == (300, 250)
+    assert xiling["mean_pd_before"] == pytest.approx(0.02) and xiling["mean_pd_after"] == pytest.approx(0.03)
+    assert xiling["score_psi"] == pytest.approx(psi(np.arange(300.0), np.arange(250.0) + 1_000))
+    assert xiling["band"] == "act"
+    assert rows.loc["伍家岗区 Wujiagang (420503)", "band"] == "too few rows"  # 50 before
+    new = rows.loc["点军区 Dianjun (420504)"]
+    assert new["before_rows"] == 0 and math.isnan(new["score_psi"]) and math.isnan(new["mean_pd_before"])
+    assert new["mean_pd_after"] == pytest.approx(0.1) and new["band"] == "too few rows"
+    thick = drift_by(_Stand(), before.head(MIN_ROWS), after.head(MIN_ROWS), "district_code")
+    assert thick.iloc[0]["band"] == "act"
+    assert drift_by(_Stand(), before.head(MIN_ROWS - 1), after.head(MIN_ROWS), "district_code").iloc[0]["band"] == \
+        "too few rows"
+
+
+def test_reason_frequencies_count_each_code_among_the_listed_decisions_with_its_words():
+    listing = pd.DataFrame({"adverse_reasons": ["TX01;UT01", "TX01", "", None, "NA07;TX01", "ZZ99"]})
+    groups = [{"code": "NA07", "feature": None, "source": "electricity", "zh": "无用电记录", "en": "no electricity record"}]
+    table = reason_frequencies(listing, _Stand(["tax_sales_3m", "elec_usage_12m"], groups=groups))
+    assert table["code"].iloc[0] == "TX01" and list(table["decisions"]) == [3, 1, 1, 1]  # commonest first
+    rows = table.set_index("code")
+    assert rows.loc["TX01", "decisions"] == 3 and rows.loc["TX01", "share"] == 0.5
+    assert rows.loc["TX01", "feature or source"] == "tax_sales_3m" and rows.loc["TX01", "zh"] != "TX01"
+    assert rows.loc["NA07", ["feature or source", "zh", "en"]].tolist() == ["electricity", "无用电记录",
+                                                                            "no electricity record"]
+    assert rows.loc["ZZ99", ["feature or source", "zh", "en"]].tolist() == ["ZZ99"] * 3
+    assert set(table["code"]) == {"TX01", "UT01", "NA07", "ZZ99"}  # no empty code
+    assert list(reason_frequencies(listing, _Stand(["tax_sales_3m"], groups=groups), top=1)["code"]) == ["TX01"]
+    # a code means what it meant when the bundle was saved, whatever today's registry says
+    then = [{"name": "tax_sales_3m_old", "code": "TX01", "zh": "旧说法", "en": "the words of then"}]
+    kept = reason_frequencies(listing, _Stand(["tax_sales_3m"], declarations=then)).set_index("code")
+    assert kept.loc["TX01", ["feature or source", "zh", "en"]].tolist() == ["tax_sales_3m_old", "旧说法",
+                                                                            "the words of then"]
+    many = pd.DataFrame({"adverse_reasons": [";".join(f"C{i:02d}" for i in range(16))]})
+    shown = reason_frequencies(many, _Stand())
+    assert len(shown) == 15 and (shown["share"] == 1.0).all()  # the 15 commonest by default; one decision each
+    assert reason_frequencies(listing.head(0), _Stand()).empty
+
+
+def test_a_drift_table_reads_in_units_shares_and_counts():
+    table = pd.DataFrame([
+        {"variable": "score", "measure": "PSI", "before": 612.5, "after": 598.0, "value": 0.1234, "band": "watch",
+         "before_rows": 5_000, "after_rows": 800},
+        {"variable": "penalty_count_12m", "measure": "non-zero share", "before": 0.05, "after": 0.15, "value": 2.996,
+         "p_value": 0.0004, "band": "act", "before_rows": 5_000, "after_rows": 800},
+        {"variable": "tax_sales_3m", "measure": "PSI", "before": 1234.5, "after": float("nan"), "value": 0.5,
+         "band": "act", "before_rows": 5_000, "after_rows": 800},
+        {"variable": "industry_section", "measure": "PSI", "before": "C", "after": None, "value": 0.0,
+         "band": "stable", "before_rows": 5_000, "after_rows": 800},
+        {"variable": "not_a_registered_feature", "measure": "PSI", "before": 0.5, "after": 1234.0, "value": 0.0,
+         "band": "stable", "before_rows": 5_000, "after_rows": 800}])
+    text = drift_text(table).set_index("variable")
+    assert text.loc["not_a_registered_feature"].tolist()[:2] == ["0.5", "1,234"]  # no unit to name
+    assert text.loc["score"].tolist() == ["612.5 points", "598 points", "PSI 0.123", "watch", "5,000 → 800"]
+    assert text.loc["penalty_count_12m"].tolist()[:3] == ["5.0% non-zero", "15.0% non-zero", "×3.00 (p 0.000)"]
+    assert text.loc["tax_sales_3m"].tolist()[:2] == ["¥1,234", "— (mostly missing)"]
+    assert text.loc["industry_section"].tolist()[:2] == ["C", "— (mostly missing)"]
+
+
+def test_a_median_reads_in_its_registry_unit():
+    assert _median_text(1234.5, "yuan") == "¥1,234"
+    assert _median_text(0.125, "share") == "12.5%"
+    assert (_median_text(0.5, "flag"), _median_text(0.49, "flag")) == ("yes", "no")
+    assert _median_text(1000.0, "kWh") == "1,000 kWh" and _median_text(999.5, "kWh") == "999.5 kWh"
+    assert _median_text(-2500.0, "m3") == "-2,500 m3" and _median_text(0.123456, "") == "0.1235"
+    assert (_median_text(None, "yuan"), _median_text("C", "category")) == ("—", "C")
+    assert _median_text(float("nan"), "yuan") == "— (mostly missing)"
+
+
+def test_a_sample_is_at_most_n_rows_the_same_ones_every_time():
+    frame = pd.DataFrame({"x": np.arange(50)})
+    assert sample_rows(frame, 50) is frame and sample_rows(frame, 60) is frame
+    drawn = sample_rows(frame, 10)
+    assert len(drawn) == 10 and drawn["x"].is_unique and drawn.equals(sample_rows(frame, 10))
+    assert not drawn.equals(sample_rows(frame, 10, seed=1))
+    assert drawn.equals(frame.sample(10, random_state=0))  # the draw every published figure was made with
+
+
+def test_the_drift_plot_shows_the_worst_psi_features_by_band_and_the_sparse_shares_before_beside_after():
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+
+    rows = [{"variable": "score", "measure": "PSI", "value": 0.3, "band": "act", "before": 1.0, "after": 1.0,
+             "before_rows": 5_000, "after_rows": 800}]
+    rows += [{"variable": f"f{i}", "measure": "PSI", "value": 0.3 - 0.05 * i, "band": band(0.3 - 0.05 * i),
+              "before": 1.0, "after": 1.0, "before_rows": 5_000, "after_rows": 800} for i in range(6)]
+    rows += [{"variable": f"s{i}", "measure": "non-zero share", "value": 2.0, "band": "act" if i == 0 else "stable",
+              "before": 0.1, "after": 0.2 - 0.01 * i, "before_rows": 5_000, "after_rows": 800} for i in range(4)]
+    figure = plot_drift(pd.DataFrame(rows), "applicants", top=4)
+    left, right = figure.axes[:2]
+    bars = left.patches
+    # the score and the first three features (top = 4), the first row at the top
+    assert [b.get_width() for b in bars] == pytest.approx([0.2, 0.25, 0.3, 0.3])
+    assert [t.get_text() for t in left.get_yticklabels()] == ["f2", "f1", "f0", "score"]
+    assert [to_hex(b.get_facecolor()) for b in bars] == ["#d4ac0d", "#c0392b", "#c0392b", "#c0392b"]
+    assert sorted(line.get_xdata()[0] for line in left.lines) == [PSI_WATCH, PSI_ACT]
+    assert "5,000 → 800 rows" in left.get_title() and left.get_title().startswith("applicants: PSI")
+    widths = [b.get_width() for b in right.patches]
+    assert widths == pytest.approx([0.1, 0.1, 0.19, 0.2])  # two sparse features (top // 2), before then after
+    assert [t.get_text() for t in right.get_yticklabels()] == ["s1", "s0"]
+    assert to_hex(right.patches[3].get_facecolor()) == "#c0392b"
+    assert [b.get_y() + b.get_height() / 2 for b in right.patches] == pytest.approx([-0.2, 0.8, 0.2, 1.2])
+    assert [b.get_height() for b in right.patches] == pytest.approx([0.4] * 4)
+    assert right.xaxis.get_major_formatter()(0.125, 0) == "12.5%"
+    assert tuple(figure.get_size_inches()) == (15, 4)  # 0.35 inch a feature shown, at least 4
+    assert tuple(plot_drift(pd.DataFrame(rows), "applicants", top=20).get_size_inches()) == (15, 7)
+    assert len(plot_drift(pd.DataFrame(rows), "applicants", top=1).axes[1].patches) == 2  # one sparse feature
+    assert left.get_position().width / right.get_position().width == pytest.approx(1.5, rel=0.05)
+    plt.close(figure)
+
+
+def test_the_realised_plot_puts_each_grade_predicted_beside_realised_with_its_interval():
+    import matplotlib.pyplot as plt
+
+    table = pd.DataFrame({"grade": ["A", "all"], "loans": [1_000, 1_200], "defaults": [1, 12],
+                          "predicted_pd": [0.01, 0.02], "realised_rate": [0.001, 0.01], "low": [0.0, 0.005],
+                          "high": [0.006, 0.02]})
+    figure = plot_realised(table)
+    ax = figure.axes[0]
+    heights = [b.get_height() for b in ax.patches]
+    assert heights == pytest.approx([0.01, 0.02, 0.001, 0.01])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["A\n1,000 loans\n1 default", "all\n1,200 loans\n12 defaults"]
+    centres = [b.get_x() + b.get_width() / 2 for b in ax.patches]
+    assert centres == pytest.approx([-0.2, 0.8, 0.2, 1.2])  # predicted to the left of realised, per grade
+    assert [b.get_width() for b in ax.patches] == pytest.approx([0.4] * 4)
+    bars = next(c for c in ax.containers if getattr(c, "errorbar", None) is not None)
+    whiskers = bars.errorbar.lines[2][0].get_segments()
+    assert [(s[0][1], s[1][1]) for s in whiskers] == [pytest.approx((0.0, 0.006)), pytest.approx((0.005, 0.02))]
+    plt.close(figure)
+
+
+def _sparse(share: float, n: int = 1_000) -> np.ndarray:
+    return (np.arange(n) < round(share * n)).astype(float)
+
+
+def test_worst_first_is_by_band_then_by_the_size_of_the_move_whichever_way_a_share_moved():
+    before, after = _drift_frames()
+    before = before.assign(sparse_fall=_sparse(0.2), sparse_watch=_sparse(0.05), sparse_rare=_sparse(0.005))
+    after = after.assign(sparse_fall=_sparse(0.05), sparse_watch=_sparse(0.09), sparse_rare=_sparse(0.015))
+    bundle = _Stand(["stable_cat", "sparse_rare", "watch_cat", "sparse_watch", "act_cat", "much_cat", "sparse",
+                     "sparse_fall"])
+    table = drift(bundle, before, after)
+    # act: ÷4 (|log| 1.39), ×3 (1.10), PSI 0.88, PSI 0.42; watch: ×1.8 (0.59), PSI 0.17; stable: ×3 on 5 → 15
+    # rows (not beyond chance: |log| 1.08), PSI 0
+    assert list(table["variable"]) == ["score", "sparse_fall", "sparse", "much_cat", "act_cat", "sparse_watch",
+                                       "watch_cat", "sparse_rare", "stable_cat"]
+    assert list(table["band"]) == ["stable", "act", "act", "act", "act", "watch", "watch", "stable", "stable"]
+
+
+def test_a_side_of_one_row_or_none_still_has_its_share_shown():
+    before = pd.DataFrame({"sparse": _sparse(0.05, 300), "_score": np.arange(300.0)})
+    one = drift(_Stand(["sparse"]), before, pd.DataFrame({"sparse": [2.0], "_score": [1.0]})).set_index("variable")
+    assert one.loc["sparse", "after"] == 1.0 and one.loc["sparse", "after_rows"] == 1
+    assert one.loc["sparse", "band"] == "too few rows"
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        none = drift(_Stand(["sparse"]), before, before.head(0)).set_index("variable")
+    assert none.loc["sparse", "after"] == 0.0 and none.loc["sparse", "after_rows"] == 0
+    assert (none["band"] == "too few rows").all()
+
+
+def test_a_mostly_missing_category_is_judged_by_psi_with_missing_as_its_own_bin():
+    before = pd.DataFrame({"category": [None] * 900 + ["a"] * 100, "_score": np.arange(1_000.0)})
+    after = pd.DataFrame({"category": [None] * 500 + ["a"] * 500, "_score": np.arange(1_000.0)})
+    row = drift(_Stand(["category"]), before, after).set_index("variable").loc["category"]
+    assert row["measure"] == "PSI" and row["value"] == pytest.approx(_psi_of({"∅": .9, "a": .1}, {"∅": .5, "a": .5}))
+
+
+def test_the_longest_gap_counts_deliveries_strictly_within_two_years_of_the_last(tmp_path):
+    # the last delivery 2026-03-31; 730 days before it is 2024-03-31, 729 days before it 2024-04-01
+    _deliveries(tmp_path, "electricity", ["2024-03-31", "2024-09-07", *_monthly("2024-09-01", "2026-03-31")])
+    _deliveries(tmp_path, "water", ["2024-04-01", "2024-08-29", *_monthly("2024-09-01", "2026-03-31")])
+    rows = silent_sources(tmp_path, dt.date(2026, 4, 30), ["electricity", "water"]).set_index("source")
+    assert rows.loc["electricity", "longest_gap_days"] == 31  # the 160-day gap from exactly two years before is out
+    assert rows.loc["water", "longest_gap_days"] == 150  # the 150-day gap from a day inside the two years is in
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(MIN_ROWS, 600), st.floats(0.0, 0.5))
+def test_a_population_compared_with_itself_has_not_moved(seed, rows, zero_share):
+    generator = np.random.default_rng(seed)
+    frame = pd.DataFrame({"number": np.where(generator.random(rows) < zero_share, 0.0, generator.normal(size=rows)),
+                          "sparse": (generator.random(rows) < 0.05).astype(float),
+                          "category": generator.choice(["a", "b", "c"], rows), "_score": generator.normal(size=rows)})
+    table = drift(_Stand(["number", "sparse", "category"]), frame, frame)
+    assert (table["band"] == "stable").all()
+    psi_rows = table["measure"] == "PSI"
+    assert (table.loc[psi_rows, "value"] == 0).all() and (table.loc[~psi_rows, "value"] == 1).all()
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("ABCDE"), st.booleans()), min_size=1, max_size=60))
+def test_each_realised_rate_lies_inside_its_interval_and_the_grades_add_up_to_all(loans):
+    frame = pd.DataFrame({"_grade": [g for g, _ in loans], "defaulted": [int(d) for _, d in loans],
+                          "_pd": [0.02] * len(loans)})
+    table = realised_by_grade(_Stand(), frame).set_index("grade")
+    known = table[table["loans"] > 0]
+    assert (known["low"] <= known["realised_rate"]).all() and (known["realised_rate"] <= known["high"]).all()
+    assert table.drop(index="all")["loans"].sum() == table.loc["all", "loans"] == len(loans)
+    assert table.drop(index="all")["defaults"].sum() == table.loc["all", "defaults"]
+
+
+def test_the_living_population_of_a_day_is_its_stored_profile_or_nothing_when_the_lake_cannot_build_it(tmp_path):
+    from features.profile.store import ProfileInfo, ProfileStore
+
+    day = dt.date(2026, 3, 31)
+    stored = pd.DataFrame({"uscc": ["91350100M000100Y43"], "elec_usage_12m": [12.5]})
+    ProfileStore(tmp_path).write(stored, ProfileInfo(day.isoformat(), "v", 1, "2026-04-01T00:00:00", "pandas", 0.1))
+    pd.testing.assert_frame_equal(monitoring._living(tmp_path, day), stored)
+    assert monitoring._living(tmp_path, dt.date(2026, 4, 30)).empty  # an empty lake: nothing to build
