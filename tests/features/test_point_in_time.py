@@ -30,6 +30,7 @@ from features.profile.pointintime import (KEY, NEEDED, NEVER, OWNER, PERIOD, SEQ
 from features.registry import FEATURES
 from features.schemas import SOURCES
 from features.uscc import random_codes
+from tests.features.profile_fixtures import records  # noqa: F401 (the fixture, by name)
 
 PROFILE_SOURCES = sorted({source for feature in FEATURES for source in feature.sources})
 """Every source a profile feature is computed from, as the registry declares it."""
@@ -37,15 +38,6 @@ MONTHLY = [s for s in PROFILE_SOURCES if SOURCES[s].cadence == "monthly"]
 
 FIRST_DAY, LAST_DAY = day_number("2025-01-01"), day_number("2026-06-30")
 SETTINGS = settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-
-
-@pytest.fixture(scope="module")
-def records(profile_home):
-    """The prepared records of 150 enterprises of the profile city."""
-    lake = Lake(profile_home)
-    codes = lake.read("enterprise_registry", ["uscc"])["uscc"].drop_duplicates().to_numpy()
-    chosen = np.random.default_rng(1).choice(codes, 150, replace=False)
-    return load_records(lake, chosen)
 
 
 # ------------------------------------------------------------------------------ prepared records
@@ -392,3 +384,224 @@ def _silent(lake: Lake, as_of: dt.date) -> dict[str, bool]:
     delivered = lake_view(lake).delivered
     day = np.array([day_number(as_of)])
     return {s: bool(delivered.silent(s, day, anchor_months(day))[0]) for s in MONTHLY}
+
+
+# ------------------------------------------------------------------------------ on hand-built lakes
+# The same rules on lakes of a few records written by hand: every version of every record, and
+# every request, is one the test chose, so each rule is held at its exact boundary (fast: no city).
+
+from features.profile.pointintime import Requests, prepare, seen  # noqa: E402
+from tests.features.profile_fixtures import CODES, Lake as HandLake, codes_of, day, registry  # noqa: E402
+
+BASE = day("2026-01-26")
+"""Hand-built records' dates fall in the 14 days from BASE (over a month's end), requests' one day either side."""
+SPAN = 14
+
+
+def _iso(days: int | None) -> str | None:
+    return None if days is None else str(np.datetime64(int(days), "D"))
+
+
+def _month_of(days: int) -> int:
+    return int(_month_start([days])[0])
+
+
+@st.composite
+def _versions(draw, source: str):
+    """Versions of a few records of ``source`` (key, enterprise, event, known, repair days), in
+    the order they are ingested; the dates fall on a few days, so ties and boundaries are common."""
+    s = SOURCES[source]
+    out = []
+    for key in range(draw(st.integers(1, 4))):
+        owner = draw(st.integers(0, 2))
+        if s.natural_key == ("uscc",):  # the code is the key: one record per enterprise
+            key = owner
+        fixed_event = draw(st.integers(0, SPAN))
+        for _ in range(draw(st.integers(1, 3))):
+            named = owner if "uscc" in s.natural_key or draw(st.booleans()) else draw(st.integers(0, 2))
+            event = BASE + (fixed_event if s.event_date in s.natural_key else draw(st.integers(0, SPAN)))
+            if s.column(s.event_date).kind == "period":
+                event = _month_of(event)
+            repair = None
+            if s.repair_column and draw(st.booleans()):
+                repair = BASE + draw(st.integers(0, SPAN))
+            out.append({"key": key, "uscc": CODES[named], "event": event, "known": BASE + draw(st.integers(0, SPAN)),
+                        "repair": repair})
+    return out
+
+
+def _hand_records(source: str, versions: list[dict]) -> pd.DataFrame:
+    """The versions as a build prepares them (``_seq`` = ingestion order), each record spread to
+    every enterprise its versions name."""
+    s = SOURCES[source]
+    rows = []
+    for v in versions:
+        row = {"uscc": v["uscc"], s.event_date: _iso(v["event"]), s.known_date: _iso(v["known"])}
+        for column in s.natural_key:
+            kind = s.column(column).kind
+            if column == "uscc" or column == s.event_date:
+                continue
+            row[column] = {"text": f"K{v['key']}", "period": _iso(_month_of(BASE + 40 * v["key"])),
+                           "year": 2020 + v["key"]}[kind]
+        if s.repair_column:
+            row[s.repair_column] = _iso(v["repair"])
+        rows.append(row)
+    lake = HandLake()
+    for row in rows:
+        lake.add(source, **row)
+    prepared = lake.prepared(source)
+    pairs = prepared[[KEY, "uscc"]].drop_duplicates()
+    several = pairs[pairs[KEY].duplicated(keep=False)].rename(columns={"uscc": OWNER})
+    return spread_to_owners(prepared, several.reset_index(drop=True))
+
+
+def _expected_seen(source: str, versions: list[dict], code: str, as_of: int) -> set[int]:
+    """The promise, written out plainly: which versions (by ingestion order) a request of
+    ``code`` as of ``as_of`` sees."""
+    s = SOURCES[source]
+    out = set()
+    for key in {v["key"] for v in versions}:
+        mine = [(i, v) for i, v in enumerate(versions) if v["key"] == key]
+        repaired = min((v["repair"] for _, v in mine if v["repair"] is not None), default=None)
+        if repaired is not None and repaired <= as_of:
+            continue  # repaired on or before as_of: counts nowhere from its repair date
+        known = [(v["known"], i, v) for i, v in mine if v["known"] <= as_of and v["event"] <= as_of]
+        if not known:
+            continue
+        if s.accepts_corrections:  # the newest version known by as_of (ties: ingested last), if it is ours
+            _, i, v = max(known, key=lambda t: (t[0], t[1]))
+            if v["uscc"] == code:
+                out.add(i)
+        else:
+            out.update(i for _, i, v in known if v["uscc"] == code)
+    return out
+
+
+def _seen_by(requests: Requests, view) -> dict[tuple[str, int], set[int]]:
+    out: dict[tuple[str, int], set[int]] = {}
+    for q, sequence in zip(view.q, view.col(SEQ)):
+        out.setdefault((str(requests.uscc[q]), int(requests.as_of[q])), set()).add(int(sequence))
+    return out
+
+
+def _rule_kind(source: str) -> tuple:
+    """What the point-in-time rules turn on for a source: sources alike in all of it are held to them alike."""
+    s = SOURCES[source]
+    return (s.accepts_corrections, bool(s.repair_column), s.column(s.event_date).kind, s.natural_key == ("uscc",),
+            "uscc" in s.natural_key)
+
+
+ONE_OF_EACH_KIND = sorted({_rule_kind(s): s for s in reversed(PROFILE_SOURCES)}.values())
+"""A source of each kind the rules tell apart (corrections, repairs, a monthly event, the code as key)."""
+
+
+@pytest.mark.parametrize("source", ONE_OF_EACH_KIND)
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_a_request_sees_exactly_the_newest_version_happened_and_known_by_its_day_unless_repaired_by_then(
+        source, data):
+    """For every source, on any few records: a request (enterprise, D) sees a record's version
+    when it has happened and been known on or before D; for a source that takes corrections only
+    the newest such version (reported last, ties: ingested last), and only when that version names
+    the enterprise (a record moved to another enterprise leaves the first one); never a record
+    that any version, whenever it was reported, says was repaired on or before D."""
+    versions = data.draw(_versions(source), label="versions")
+    asked = data.draw(st.lists(st.tuples(st.integers(0, 3), st.integers(-1, SPAN + 1)), min_size=1, max_size=10),
+                      label="requests")
+    records = _hand_records(source, versions)
+    uscc = [CODES[c] for c, _ in asked]
+    as_of = [BASE + d for _, d in asked]
+    requests = Requests.make(uscc, as_of)
+    got = _seen_by(requests, seen(requests, source, records))
+    for code, day_ in zip(uscc, as_of):
+        assert got.get((code, day_), set()) == _expected_seen(source, versions, code, day_), (code, _iso(day_))
+
+
+def test_a_request_with_nothing_to_see_sees_nothing():
+    """No records, or no requests: nothing is seen (and the columns are still there)."""
+    records = HandLake().add("administrative_penalties", decision_no="X", uscc=CODES[0], decision_date="2026-01-01",
+                             reported_date="2026-01-02").prepared("administrative_penalties")
+    nobody = Requests.make([], [])
+    assert len(seen(nobody, "administrative_penalties", records)) == 0
+    empty = HandLake().prepared("administrative_penalties")
+    view = seen(Requests.make([CODES[0]], [day("2026-06-30")]), "administrative_penalties", empty)
+    assert len(view) == 0 and "decision_date" in view.rows.columns
+
+
+def test_the_first_enterprise_of_a_partition_sees_its_records_too():
+    """Requests are grouped by enterprise; the first group is as much a request as any other."""
+    lake = HandLake()
+    for code in CODES[:3]:
+        lake.add("court_executions", case_no=f"E-{code}", uscc=code, filing_date="2026-01-05", amount=100,
+                 reported_date="2026-01-06")
+    records = lake.prepared("court_executions")
+    requests = Requests.make(CODES[:3], [day("2026-02-01")] * 3)
+    view = seen(requests, "court_executions", records)
+    assert sorted(requests.uscc[view.q].tolist()) == sorted(CODES[:3])
+
+
+def _month_number(text: str) -> int:
+    return int(np.datetime64(text, "M").astype(np.int64))
+
+
+@pytest.mark.parametrize("as_of, anchor", [("2026-03-23", "2026-01"), ("2026-03-24", "2026-02"),
+                                           ("2026-03-01", "2026-01"), ("2026-03-31", "2026-02"),
+                                           ("2026-01-23", "2025-11"), ("2026-01-24", "2025-12")])
+def test_the_anchor_month_moves_on_exactly_on_the_delivery_day(as_of, anchor):
+    """A month's returns and bills are due by the 24th of the next month: from that day on it is
+    the anchor, the day before it the month before is (across a year's end too)."""
+    assert anchor_months(np.array([day(as_of)])).tolist() == [_month_number(anchor)]
+
+
+def _bills(months_known: list[tuple[str, str | None]]) -> Deliveries:
+    """Electricity delivered as ``(month, the day its bills became known)`` pairs, for two enterprises."""
+    lake = HandLake()
+    for month, known in months_known:
+        for code in CODES[:2]:
+            lake.add("electricity", uscc=code, period=f"{month}-01", usage=1.0, billed=100, arrears=0,
+                     reported_date=known)
+    bills = lake.prepared("electricity")
+    return Deliveries(["electricity"], {"electricity": delivery_calendar(bills["period"].to_numpy(),
+                                                                         bills["reported_date"].to_numpy())})
+
+
+def _silent_on(delivered: Deliveries, days: list[str]) -> list[bool]:
+    as_of = np.array([day(d) for d in days])
+    return delivered.silent("electricity", as_of, anchor_months(as_of)).tolist()
+
+
+def test_a_monthly_source_is_silent_from_its_delivery_day_until_the_late_month_arrives_and_not_a_day_longer():
+    """January's bills arrive on 10 February, February's late on 10 April (due by 24 March), an
+    old December bill only in April (it moves nothing: the newest month known is what counts).
+    The source is silent before its first delivery, not from the very day of it; silent from 24
+    March (February is the anchor, not known yet) to 9 April, and delivered again on 10 April;
+    silent from 24 April (March never arrives)."""
+    delivered = _bills([("2026-01", "2026-02-10"), ("2026-02", "2026-04-10"), ("2025-12", "2026-04-11"),
+                        ("2026-03", None)])
+    days = ["2026-02-09", "2026-02-10", "2026-03-23", "2026-03-24", "2026-04-09", "2026-04-10", "2026-04-11",
+            "2026-04-23", "2026-04-24"]
+    assert _silent_on(delivered, days) == [True, False, False, True, True, False, False, False, True]
+
+
+def test_a_monthly_source_whose_months_are_known_on_time_is_never_silent():
+    """Every month known on the 20th of the next (before its delivery day): never silent, on the
+    delivery day itself included, until the months stop (June's bills never come: silent from
+    24 July); a source with no calendar is never silent."""
+    on_time = _bills([(f"2026-{m:02d}", f"2026-{m + 1:02d}-20") for m in range(1, 6)])
+    days = ["2026-02-20", "2026-03-24", "2026-04-23", "2026-04-24", "2026-05-31", "2026-06-24", "2026-07-23",
+            "2026-07-24"]
+    assert _silent_on(on_time, days) == [False] * 7 + [True]
+    as_of = np.array([day("2026-04-24")])
+    assert not Deliveries(["electricity"]).silent("electricity", as_of, anchor_months(as_of)).any()
+
+
+def test_the_delivery_calendar_reaches_every_worker_whole():
+    """Dask pickles what every partition must know: the sources delivered and the calendar both arrive."""
+    import pickle
+
+    delivered = _bills([("2026-01", "2026-02-10")])
+    copy = pickle.loads(pickle.dumps(delivered))
+    assert copy == delivered and isinstance(copy, Deliveries)
+    assert copy.calendar.keys() == delivered.calendar.keys()
+    for mine, theirs in zip(copy.calendar["electricity"], delivered.calendar["electricity"]):
+        assert mine.tolist() == theirs.tolist()

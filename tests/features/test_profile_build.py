@@ -20,18 +20,10 @@ from features.profile.compute import LOAN_COLUMNS, build_partition, profiles_for
 from features.profile.pointintime import KEY, NEEDED, NEVER, PERIOD, SEQ, day_number
 from features.profile.store import ProfileStore
 from features.schemas import SOURCES
+from tests.features.profile_fixtures import codes_of, records  # noqa: F401 (the fixture, by name)
 
 FIRST_DAY, LAST_DAY = day_number("2025-01-01"), day_number("2026-06-30")
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-
-
-@pytest.fixture(scope="module")
-def records(profile_home):
-    """The records of 150 enterprises of the city: enough of every source, quick to build."""
-    lake = Lake(profile_home)
-    codes = lake.read("enterprise_registry", ["uscc"])["uscc"].drop_duplicates().to_numpy()
-    chosen = np.random.default_rng(0).choice(codes, 150, replace=False)
-    return load_records(lake, chosen), sorted(chosen)
 
 
 def _dates(source: str, frame: pd.DataFrame) -> list[str]:
@@ -76,7 +68,7 @@ def _later(frame: pd.DataFrame, source: str, as_of: int, rng: np.random.Generato
 @SETTINGS
 @given(as_of=st.integers(FIRST_DAY, LAST_DAY), seed=st.integers(0, 2**32 - 1))
 def test_records_dated_after_as_of_never_change_a_profile(records, as_of, seed):
-    held, codes = records
+    held = records
     rng = np.random.default_rng(seed)
     grown = {s: pd.concat([f, _later(f, s, as_of, rng, 30)], ignore_index=True) for s, f in held.items()}
     before = build_partition(held, as_of)
@@ -96,7 +88,7 @@ def test_a_repaired_record_counts_before_its_repair_date_and_never_from_it(recor
                                                                          as_of_offset, reported_offset):
     """Whenever the notice arrives, a record repaired on R is absent from every profile with
     as_of >= R, exactly as if it had never been, and the notice changes nothing before R."""
-    held, _ = records
+    held = records
     source, index = _repairable(held)[pick % len(_repairable(held))]
     s = SOURCES[source]
     frame = held[source]
@@ -124,7 +116,7 @@ def test_a_repaired_record_counts_before_its_repair_date_and_never_from_it(recor
 @SETTINGS
 @given(as_of=st.integers(FIRST_DAY, LAST_DAY), share=st.floats(0.01, 1.0), seed=st.integers(0, 2**32 - 1))
 def test_an_incremental_build_gives_what_the_full_build_gives(records, as_of, share, seed):
-    held, codes = records
+    held, codes = records, codes_of(records)
     chosen = list(np.random.default_rng(seed).choice(codes, max(1, int(share * len(codes))), replace=False))
     part = build_partition(held, as_of, chosen)
     full = build_partition(held, as_of)
@@ -327,3 +319,126 @@ def test_a_late_monthly_delivery_reported_before_as_of_reaches_every_profile_thr
     assert ingest(home, [("electricity", path)], today=dt.date(2026, 7, 28)).totals()["accepted"] == len(june)
     rebuild_changed(home)
     pd.testing.assert_frame_equal(ProfileStore(home).read(as_of), compute_profile(Lake(home), as_of))
+
+
+# ------------------------------------------------------------------------------ --changed on a lake of a few records
+# Six enterprises and a handful of records written by hand, ingested run by run: which
+# enterprises a new run marks, and what --changed rebuilds, at the exact days the rules turn on.
+
+from features.corrections import correct, find, remove  # noqa: E402
+from features.profile.build import unseen_runs  # noqa: E402
+from tests.features.profile_fixtures import CODES, deliver, registered  # noqa: E402
+
+A, B, C, D, E, F = CODES[:6]
+DAY = dt.date(2025, 6, 30)
+"""The as_of the small lake's profiles are built on."""
+
+
+def _penalty(number: str, code: str, decided: str, reported: str, repaired: str | None = None) -> dict:
+    return {"decision_no": number, "uscc": code, "department": "市市场监管局", "decision_date": decided,
+            "severity": "general", "amount": "1", "published_date": decided, "repair_date": repaired,
+            "reported_date": reported}
+
+
+def _bill(code: str, month: str, known: str) -> dict:
+    return {"uscc": code, "account_no": f"E-{code[-6:]}", "period": month, "usage": "100", "billed": "80",
+            "paid": "80", "arrears": "0", "reported_date": known}
+
+
+@pytest.fixture
+def small(tmp_path):
+    """Six enterprises; each of C, D, E and F has an open penalty from January 2025."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    home = tmp_path / "home"
+    runs = deliver(home, [{"enterprise_registry": [registered(code) for code in CODES[:6]],
+                           "administrative_penalties": [_penalty(f"P-{code[-4:]}", code, "2025-01-10", "2025-01-15")
+                                                        for code in (C, D, E, F)]}], folder)
+    return home, folder, runs
+
+
+def test_the_runs_a_stored_profile_has_not_seen_are_those_committed_after_it_in_order(small):
+    home, folder, _ = small
+    build(home, DAY)
+    info = ProfileStore(home).info(DAY)
+    assert unseen_runs(Lake(home), info) == []
+    later = deliver(home, [{"administrative_penalties": [_penalty("N1", A, "2025-06-01", "2025-06-02")]},
+                           {"administrative_penalties": [_penalty("N2", B, "2025-06-01", "2025-06-02")]}], folder)
+    assert unseen_runs(Lake(home), info) == later
+
+
+def test_a_new_run_marks_exactly_the_enterprises_whose_profile_as_of_d_it_can_change(small):
+    """Marked as of D: a record that has happened and is known by D (reported on D itself), a
+    repair dated D (reported long after), a record moved between two enterprises (both), a record
+    withdrawn on objection. Not marked: a record reported on D+1, a repair dated D+1."""
+    home, folder, seen = small
+    lake = Lake(home)
+    moved = find(lake, "administrative_penalties", {"decision_no": f"P-{D[-4:]}"})
+    runs = deliver(home, [{"administrative_penalties": [
+        _penalty("N-A", A, "2025-06-01", "2025-06-30"),                        # known on D
+        _penalty("N-B", B, "2025-06-01", "2025-07-01"),                        # known on D+1
+        _penalty(f"P-{C[-4:]}", C, "2025-01-10", "2025-08-01", "2025-06-30"),  # repaired on D
+        _penalty(f"P-{E[-4:]}", E, "2025-01-10", "2025-08-01", "2025-07-01"),  # repaired on D+1
+    ]}], folder)
+    correct(lake, moved, {"uscc": B}, "objection:moved")                   # reported (as the first) in January
+    remove(lake, find(lake, "administrative_penalties", {"decision_no": f"P-{F[-4:]}"}), "objection:gone")
+    assert changed_enterprises(lake, DAY, seen) == sorted([A, B, C, D, F])
+    assert changed_enterprises(lake, DAY - dt.timedelta(days=1), seen) == sorted([B, D, F])
+    assert changed_enterprises(lake, DAY, seen + runs) == sorted([B, D, F])
+    assert changed_enterprises(lake, DAY, seen, runs=seen + runs) == sorted([A, C])  # only the runs named
+    assert changed_enterprises(lake, DAY, [r["run_id"] for r in lake.manifest()["runs"]]) == []
+
+
+def test_a_source_delivered_for_the_first_time_marks_every_enterprise(small):
+    home, folder, seen = small
+    deliver(home, [{"court_executions": [{"case_no": "K1", "uscc": A, "filing_date": "2025-09-01", "amount": "10",
+                                          "reported_date": "2025-09-02"}]}], folder)
+    assert changed_enterprises(Lake(home), DAY, seen) == sorted(CODES[:6])
+
+
+def test_a_month_that_moves_what_is_known_by_d_marks_every_enterprise_and_a_late_old_bill_only_its_own(small):
+    """February's bills of A, known on 10 March: every profile from then on (the anchor month, and
+    so whether electricity is silent, turns on it for everyone), none before. A January bill of C
+    that comes late, once February is known, marks C alone."""
+    home, folder, first = small
+    january = deliver(home, [{"electricity": [_bill(A, "2025-01", "2025-02-10"), _bill(B, "2025-01", "2025-02-10")]}],
+                      folder)
+    february = deliver(home, [{"electricity": [_bill(A, "2025-02", "2025-03-10")]}], folder)
+    lake = Lake(home)
+    seen = first + january
+    assert changed_enterprises(lake, dt.date(2025, 3, 10), seen) == sorted(CODES[:6])
+    assert changed_enterprises(lake, dt.date(2025, 3, 9), seen) == []
+    deliver(home, [{"electricity": [_bill(C, "2025-01", "2025-03-12")]}], folder)
+    assert changed_enterprises(Lake(home), dt.date(2025, 3, 24), seen + february) == [C]
+
+
+def test_changed_rebuilds_at_the_repair_date_and_not_the_day_before_exactly_as_a_full_build(small):
+    """Profiles stored as of R-1, R and R+1; a notice repairing C's penalty on R arrives a month
+    after: --changed leaves R-1 as it was, rebuilds C in R and R+1, and every stored profile is
+    then what a full build gives (the penalty counts on R-1, not from R); a second --changed
+    rebuilds nothing, and ``dates`` limits it to the profiles named."""
+    home, folder, _ = small
+    repaired_on = dt.date(2025, 5, 1)
+    dates = [repaired_on - dt.timedelta(days=1), repaired_on, repaired_on + dt.timedelta(days=1)]
+    before = {day: build(home, day).profile for day in dates}
+    deliver(home, [{"administrative_penalties": [_penalty(f"P-{C[-4:]}", C, "2025-01-10", "2025-06-01",
+                                                          "2025-05-01")]}], folder)
+    results = rebuild_changed(home)
+    assert [(r.as_of, r.rebuilt, r.mode) for r in results] == [(dates[0], 0, "changed"), (dates[1], 1, "changed"),
+                                                              (dates[2], 1, "changed")]
+    store, lake = ProfileStore(home), Lake(home)
+    runs = [r["run_id"] for r in lake.manifest()["runs"]]
+    for day in dates:
+        pd.testing.assert_frame_equal(store.read(day), compute_profile(lake, day), obj=str(day))
+        assert store.info(day).lake_runs == runs
+    pd.testing.assert_frame_equal(store.read(dates[0]), before[dates[0]])
+    counts = {day: store.read(day).set_index("uscc").loc[C, "penalty_count_12m"] for day in dates}
+    assert counts == {dates[0]: 1, dates[1]: 0, dates[2]: 0}
+    assert store.info(dates[1]).rebuilt[-1]["reason"] == "data ingested since the build (--changed)"
+    assert store.info(dates[0]).rebuilt == []
+    assert [r.rebuilt for r in rebuild_changed(home)] == [0, 0, 0]
+    deliver(home, [{"administrative_penalties": [_penalty("N-A", A, "2025-04-01", "2025-04-02")]}], folder)
+    [only] = rebuild_changed(home, dates=[dates[0]])
+    assert only.as_of == dates[0] and only.rebuilt == 1
+    pd.testing.assert_frame_equal(store.read(dates[0]), compute_profile(lake, dates[0]))
+    assert store.info(dates[1]).lake_runs == runs  # not asked: left for next time
