@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from psycopg import pq
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from api.db import audit, repository
@@ -186,3 +187,122 @@ def test_an_idle_writer_signs_its_checkpoint_within_its_seconds_and_closing_sign
     assert [c.size for c in read_checkpoints(path, keys)] == [2]
     _verified_and_closed(engine, factory, appender, 3)
     assert [c.size for c in read_checkpoints(path, keys)] == [2, 3]
+
+
+class RecordingCheckpointer:
+    """A checkpointer that records what the writer tells it, and what the chain held on disk then."""
+
+    def __init__(self, engine, fail: bool = False):
+        self.engine, self.fail, self.signer = engine, fail, object()
+        self.wrote_calls, self.committed_then, self.signs = [], [], 0
+
+    def wrote(self, size: int, head: str) -> None:
+        with self.engine.connect() as connection:  # another connection: sees only what was committed
+            self.committed_then.append(tuple(connection.execute(
+                text("SELECT last_seq, last_hash FROM audit_head WHERE id = 1")).one()))
+        self.wrote_calls.append((size, head))
+        if self.fail:
+            raise OSError("no space left on device")
+
+    def seconds_until_due(self):
+        return None
+
+    def sign_now(self):
+        self.signs += 1
+        if self.fail:
+            raise OSError("no space left on device")
+
+
+def test_each_write_tells_the_checkpointer_its_newest_row_once_it_is_committed(tmp_path):
+    """Promise: after each write the checkpointer hears the chain's size and head hash as they are on
+    the database for every other connection (committed), the newest row of that write's group."""
+    engine, factory, client, appender = _chain(f"sqlite:///{tmp_path}/chain.db")
+    checkpointer = RecordingCheckpointer(engine)
+    appender.checkpointer = checkpointer
+    assert appender.signer is checkpointer.signer
+    first = appender.append([_row(client.id, 1), _row(client.id, 2)])
+    second = appender.append([_row(client.id, 3)])
+    assert checkpointer.wrote_calls == [(2, first[-1].hash), (3, second[-1].hash)]
+    assert checkpointer.committed_then == checkpointer.wrote_calls
+    appender.close()
+    assert checkpointer.signs == 1  # closing signs the last state
+    _verified_and_closed(engine, factory, appender, 3)
+
+
+def test_a_checkpoint_that_cannot_be_signed_is_logged_and_the_decisions_are_kept(tmp_path, caplog):
+    """Promise: a checkpoint that fails (a full disk) fails no decision: the rows are written and
+    answered, the failure is logged, and the writer goes on."""
+    engine, factory, client, appender = _chain(f"sqlite:///{tmp_path}/chain.db")
+    appender.checkpointer = RecordingCheckpointer(engine, fail=True)
+    with caplog.at_level("ERROR", logger="xyd.api"):
+        assert [row.seq for row in appender.append([_row(client.id, 1)])] == [1]
+        assert [row.seq for row in appender.append([_row(client.id, 2)])] == [2]
+        appender.close()
+    failures = [r.getMessage() for r in caplog.records if "could not sign the chain's checkpoint" in r.getMessage()]
+    assert len(failures) == 3 and all("no space left on device" in f for f in failures)
+    _verified_and_closed(engine, factory, appender, 2)
+
+
+def test_an_appender_without_a_checkpointer_signs_nothing_and_closes_at_once(tmp_path):
+    engine, factory, client, appender = _chain(f"sqlite:///{tmp_path}/chain.db")
+    assert appender.signer is None
+    started = time.monotonic()
+    appender.close()  # no writer was ever started
+    assert time.monotonic() - started < 1
+    with pytest.raises(RuntimeError, match="closed"):
+        appender.submit([_row(client.id, 1)])
+    engine.dispose()
+
+
+def test_a_request_the_database_refuses_fails_alone_and_a_lone_one_is_written_once(tmp_path, monkeypatch):
+    """Promise: a request whose own rows the database refuses (a request id used before) fails, and
+    the requests that shared its group are written; a request alone in its group is not tried twice."""
+    from sqlalchemy.exc import IntegrityError
+
+    engine, factory, client, appender = _chain(f"sqlite:///{tmp_path}/chain.db")
+    writes = []
+    write = appender._write
+    monkeypatch.setattr(appender, "_write", lambda rows: writes.append([r["request_id"] for r in rows]) or write(rows))
+    appender.append([_row(client.id, 1)])
+    with pytest.raises(IntegrityError):
+        appender.append([_row(client.id, 1)])
+    assert writes == [["r-1"], ["r-1"]]
+    writes.clear()
+    with _hold_the_chain(engine, appender, [_row(client.id, 2)]) as first:
+        before = appender.submit([_row(client.id, 3)])
+        again = appender.submit([_row(client.id, 1)])
+        after = appender.submit([_row(client.id, 4), _row(client.id, 5)])
+    assert [row.seq for row in first.result(timeout=10)] == [2]
+    assert [row.seq for row in before.result(timeout=10)] == [3]
+    with pytest.raises(IntegrityError):
+        again.result(timeout=10)
+    assert [row.request_id for row in after.result(timeout=10)] == ["r-4", "r-5"]
+    assert writes == [["r-2"], ["r-3", "r-1", "r-4", "r-5"], ["r-3"], ["r-1"], ["r-4", "r-5"]]
+    _verified_and_closed(engine, factory, appender, 5)
+
+
+def test_the_chain_on_the_server_database_takes_groups_whole_and_makes_them_durable(postgres_url):
+    """Promise (PostgreSQL, pipelined): a group of several rows goes into the chain in one write, in
+    order, the head at its last row; make_durable runs there; the events chain's lock is its own
+    head's row, not the decisions'."""
+    from sqlalchemy.exc import OperationalError as Busy
+
+    engine, factory, client, appender = _chain(postgres_url)
+    stored = appender.append([_row(client.id, n) for n in range(1, 4)])
+    more = appender.append([_row(client.id, 4)])
+    assert [row.seq for row in (*stored, *more)] == [1, 2, 3, 4] and len({row.created_at for row in stored}) == 1
+    assert [row.prev_hash for row in stored[1:]] == [row.hash for row in stored[:-1]]
+    with factory() as session:
+        assert audit.head(session) == (4, more[-1].hash)
+    audit.make_durable(engine)
+    with factory() as session:
+        audit.lock_events(session)
+        with engine.connect() as other:
+            other.execute(text("SET lock_timeout = '50ms'"))
+            assert other.execute(text("SELECT id FROM audit_head WHERE id = 1 FOR UPDATE")).scalar_one() == 1
+            other.rollback()  # which also undoes the SET: PostgreSQL rolls a session setting back with its transaction
+            other.execute(text("SET lock_timeout = '50ms'"))
+            with pytest.raises(Busy):
+                other.execute(text("SELECT id FROM audit_head WHERE id = 2 FOR UPDATE"))
+        session.rollback()
+    _verified_and_closed(engine, factory, appender, 4)

@@ -891,3 +891,744 @@ def test_every_chain_cut_short_with_its_head_moved_back_is_found_against_its_anc
     assert code == 1 and said[chain.table][0].startswith(f"{chain.named} BROKEN"), output
     assert "deleted" in said[chain.table][0], output
     assert all("intact" in said[other.table][0] for other in CHAINS if other != chain), output
+
+
+# --- fast: the chain, its checkpoints and receipts on small hand-built chains (SQLite, no service) ---
+
+@pytest.fixture(scope="module")
+def empty_chain_file(tmp_path_factory):
+    """A migrated SQLite database with two banks and empty chains, made once (each test copies it);
+    the rows are the first bank's, the second is there to move a decision to."""
+    import sqlite3
+
+    from api.db import repository
+    from api.db.engine import upgrade, writing
+
+    path = tmp_path_factory.mktemp("chain") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    engine = make_engine(f"sqlite:///{path}")
+    with writing(sessions(engine)) as session:
+        repository.add_client(session, "bank", "bank")
+        repository.add_client(session, "another bank", "bank")
+    engine.dispose()
+    with contextlib.closing(sqlite3.connect(path)) as raw:
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+def decision_row(n: int, **changes) -> dict:
+    """A decision as the service hands it to the chain (client 1: the template's bank)."""
+    return {"request_id": f"r-{n}", "client_id": 1, "uscc": "91420502MA4K0G2B2X", "authorization_id": f"a-{n}",
+            "model_version": "3", "policy_version": "2026.12-2", "profile_as_of": "2026-06-30",
+            "feature_set_version": "873754083a07", "product": "税易贷" if n % 2 else None,
+            "requested_amount": 500_000 if n % 2 else None, "pd": 0.0125 * n, "score": 700.5 - n, "grade": "B",
+            "decision": "approve", "limit_yuan": 10_000 * n, "reasons": json.dumps({"margin": n}, separators=(",", ":")), **changes}
+
+
+class SmallChain:
+    """A chain of hand-built decisions in a SQLite file of its own, and ways to tamper with it."""
+
+    def __init__(self, path):
+        self.engine = make_engine(f"sqlite:///{path}")
+        self.factory = sessions(self.engine)
+
+    def append(self, rows: list[dict], now=None):
+        from api.db.engine import write_transaction
+
+        with write_transaction(self.engine) as connection:
+            return audit.append(connection, rows, now)
+
+    def grow(self, count: int, start: int = 1):
+        return self.append([decision_row(n) for n in range(start, start + count)])
+
+    def verify(self, checkpoints=(), batch: int = 5_000) -> audit.Verification:
+        with self.factory() as session:
+            return audit.verify(session, batch=batch, checkpoints=checkpoints)
+
+    def execute(self, *statements, **values) -> None:
+        with self.engine.begin() as connection:
+            for statement in statements:
+                connection.execute(text(statement), values)
+
+    def rows(self) -> list[dict]:
+        columns = ", ".join((*audit.HASHED, "prev_hash", "hash"))
+        with self.engine.connect() as connection:
+            return [dict(r._mapping) for r in connection.execute(text(f"SELECT {columns} FROM decisions ORDER BY seq"))]
+
+    def head(self) -> tuple[int, str]:
+        with self.factory() as session:
+            return audit.head(session)
+
+    def signed(self, *sizes: int, heads: dict | None = None):
+        """Checkpoints of the chain as it stands at each of ``sizes`` (their signatures are not read
+        by audit.verify: api.signing.read_checkpoints checks them first)."""
+        from api.signing import Checkpoint
+
+        hashes = {row["seq"]: row["hash"] for row in self.rows()}
+        heads = heads or {}
+        return [Checkpoint(size, heads.get(size, hashes.get(size, "e" * 64)), f"2026-12-0{i + 1}T00:00:00Z",
+                           "k" * 16, "sig", i + 1) for i, size in enumerate(sizes)]
+
+    def rehash_from(self, seq: int, **changes) -> None:
+        """Rewrite row ``seq`` and recompute every hash after it, the head's too: a chain that
+        verifies on its own."""
+        rows = self.rows()
+        previous = rows[seq - 2]["hash"] if seq > 1 else audit.GENESIS
+        with self.engine.begin() as connection:
+            for row in rows[seq - 1:]:
+                if row["seq"] == seq:
+                    row.update(changes)
+                digest = audit.chain_hash(previous, row)
+                sets = ", ".join(f"{k} = :{k}" for k in (*changes, "prev_hash", "hash"))
+                connection.execute(text(f"UPDATE decisions SET {sets} WHERE seq = :seq"),
+                                   {**{k: row[k] for k in changes}, "prev_hash": previous, "hash": digest,
+                                    "seq": row["seq"]})
+                previous = digest
+            connection.execute(text("UPDATE audit_head SET last_hash = :hash WHERE id = 1"), {"hash": previous})
+
+    def cut_short(self, keep: int) -> None:
+        self.execute("DELETE FROM decisions WHERE seq > :keep",
+                     "UPDATE audit_head SET last_seq = :keep, last_hash = "
+                     "COALESCE((SELECT hash FROM decisions WHERE seq = :keep), :genesis) WHERE id = 1",
+                     keep=keep, genesis=audit.GENESIS)
+
+
+@pytest.fixture
+def small_chain(empty_chain_file, tmp_path):
+    import shutil
+
+    path = tmp_path / "chain.db"
+    shutil.copy(empty_chain_file, path)
+    chain = SmallChain(path)
+    yield chain
+    chain.engine.dispose()
+
+
+def test_each_decision_hashes_its_canonical_content_after_the_hash_before_it(small_chain):
+    """Promise: hash = sha256(prev_hash + "\\n" + payload), payload the row's hashed fields as
+    canonical JSON (sorted keys, no spaces, text as written, floats as Python writes them, -0.0 as
+    0.0); seq counts on from the head; one append shares one created_at; the head moves to the last."""
+    import hashlib
+
+    first = small_chain.append([decision_row(1, pd=-0.0)], now="2026-12-07T01:00:00.000000Z")
+    stored = small_chain.append([decision_row(2), decision_row(3)], now="2026-12-07T02:00:00.000000Z")
+    assert [row.seq for row in (*first, *stored)] == [1, 2, 3]
+    assert [row.created_at for row in stored] == ["2026-12-07T02:00:00.000000Z"] * 2
+    previous = audit.GENESIS
+    for row in (*first, *stored):
+        assert row.prev_hash == previous
+        expected = {k: getattr(row, k) for k in audit.HASHED}
+        assert json.loads(row.content) == expected and list(json.loads(row.content)) == sorted(audit.HASHED)
+        assert row.hash == hashlib.sha256(f"{previous}\n{row.content}".encode()).hexdigest()
+        assert row.hash == audit.chain_hash(previous, expected) == audit.content_hash(previous, row.content)
+        previous = row.hash
+    assert ": " not in first[0].content and ", " not in first[0].content and "税易贷" in first[0].content
+    assert '"pd":0.0,' in first[0].content and audit.payload(decision_row(1, pd=0.0, seq=1, created_at="t")) == \
+        audit.payload(decision_row(1, pd=-0.0, seq=1, created_at="t"))
+    assert '"limit_yuan":10000,' in first[0].content  # a whole number stays one
+    assert audit.payload({**decision_row(1), "seq": 1, "created_at": "t", "hash": "x", "prev_hash": "y"}) == \
+        audit.payload({**decision_row(1), "seq": 1, "created_at": "t"})  # only the hashed fields
+    assert small_chain.head() == (3, previous)
+    assert [row["hash"] for row in small_chain.rows()] == [row.hash for row in (*first, *stored)]
+    result = small_chain.verify()
+    assert result.ok and result.rows == 3 and result.problem is None and result.first_broken_seq is None
+
+
+def test_an_empty_chain_verifies_and_its_head_is_the_genesis(small_chain):
+    assert small_chain.head() == (0, "0" * 64)
+    result = small_chain.verify()
+    assert result.ok and result.rows == 0 and result.checkpoints == 0 and result.covered == 0
+
+
+HASHED_CHANGES = {"request_id": "r-x", "client_id": 2, "uscc": "91420500MA4ABCDE1X", "authorization_id": "b",
+                  "model_version": "4", "policy_version": "p2", "profile_as_of": "2026-05-31",
+                  "feature_set_version": "000000000000", "product": "其他", "requested_amount": 1,
+                  "pd": 0.5, "score": 1.5, "grade": "E", "decision": "decline", "limit_yuan": 1, "reasons": "{}",
+                  "created_at": "2020-01-01T00:00:00.000000Z"}
+
+
+@hypothesis_settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(seq=st.integers(1, 6), field=st.sampled_from(sorted(HASHED_CHANGES)), batch=st.integers(1, 7))
+def test_any_decision_changed_in_the_database_is_named(tmp_path_factory, empty_chain_file, seq, field, batch):
+    """Promise: a row whose content is changed (any hashed field) is named: verify stops at it,
+    says its content does not match its hash, and counts the rows before it as checked."""
+    chain = fresh_chain(tmp_path_factory, empty_chain_file, 6)
+    try:
+        chain.execute(f"UPDATE decisions SET {field} = :value WHERE seq = :seq", value=HASHED_CHANGES[field], seq=seq)
+        result = chain.verify(batch=batch)
+        assert not result.ok and result.first_broken_seq == seq and result.rows == seq - 1
+        assert result.problem == "its content does not match its hash"
+        assert result.first_broken_request == (HASHED_CHANGES[field] if field == "request_id" else f"r-{seq}")
+    finally:
+        chain.engine.dispose()
+
+
+def fresh_chain(tmp_path_factory, template, rows: int) -> SmallChain:
+    import shutil
+
+    path = tmp_path_factory.mktemp("chain") / "chain.db"
+    shutil.copy(template, path)
+    chain = SmallChain(path)
+    chain.grow(rows)
+    return chain
+
+
+@hypothesis_settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(deleted=st.integers(1, 7), batch=st.integers(1, 8))
+def test_any_deleted_decision_is_named_whatever_the_batch(tmp_path_factory, empty_chain_file, deleted, batch):
+    """Promise: deleting any one row is found, read in batches of any size: a row before the newest
+    is named missing at the row after it; the newest is found by the head, which still counts it."""
+    chain = fresh_chain(tmp_path_factory, empty_chain_file, 7)
+    try:
+        head = chain.head()
+        assert chain.verify(batch=batch).ok and chain.verify(batch=batch).rows == 7
+        chain.execute("DELETE FROM decisions WHERE seq = :seq", seq=deleted)
+        result = chain.verify(batch=batch)
+        assert not result.ok and result.rows == deleted - 1
+        if deleted < 7:
+            assert result.first_broken_seq == deleted + 1 and result.first_broken_request == f"r-{deleted + 1}"
+            assert result.problem == f"row {deleted} is missing (the next row is {deleted + 1})"
+        else:
+            assert result.first_broken_seq == 7 and result.first_broken_request is None
+            assert result.problem == (f"the chain head says 7 rows ending in {head[1][:12]}…, the table gives 6 "
+                                      f"ending in {chain.rows()[-1]['hash'][:12]}…")
+    finally:
+        chain.engine.dispose()
+
+
+def test_a_reordered_or_relinked_decision_is_named(small_chain):
+    """Promise: two decisions swapped in the chain, or a row's previous-hash edited, are named at
+    the first row whose link no longer holds."""
+    small_chain.grow(5)
+    small_chain.execute("UPDATE decisions SET seq = -1 WHERE seq = 2", "UPDATE decisions SET seq = 2 WHERE seq = 3",
+                        "UPDATE decisions SET seq = 3 WHERE seq = -1")
+    swapped = small_chain.verify()
+    assert not swapped.ok and swapped.first_broken_seq == 2 and swapped.first_broken_request == "r-3"
+    assert swapped.problem == "its previous-hash does not match the row before it" and swapped.rows == 1
+    small_chain.execute("UPDATE decisions SET seq = -1 WHERE seq = 2", "UPDATE decisions SET seq = 2 WHERE seq = 3",
+                        "UPDATE decisions SET seq = 3 WHERE seq = -1")
+    assert small_chain.verify().ok
+    small_chain.execute("UPDATE decisions SET prev_hash = :other WHERE seq = 4", other="f" * 64)
+    relinked = small_chain.verify()
+    assert not relinked.ok and relinked.first_broken_seq == 4 and "previous-hash" in relinked.problem
+
+
+def test_the_head_vouches_for_the_tables_end(small_chain):
+    """Promise: the head row missing, or saying another size or last hash than the table's, is named."""
+    small_chain.grow(3)
+    last = small_chain.rows()[-1]["hash"]
+    small_chain.execute("UPDATE audit_head SET last_hash = :h WHERE id = 1", h="f" * 64)
+    moved = small_chain.verify()
+    assert not moved.ok and moved.rows == 3 and moved.first_broken_seq == 4
+    assert moved.problem == f"the chain head says 3 rows ending in {'f' * 12}…, the table gives 3 ending in {last[:12]}…"
+    small_chain.execute("UPDATE audit_head SET last_hash = :h, last_seq = 2 WHERE id = 1", h=last)
+    shorter = small_chain.verify()  # the head one short: the newest row is out of the check, and the hashes differ
+    assert not shorter.ok and "the chain head says 2 rows" in shorter.problem and shorter.rows == 2
+    small_chain.execute("DELETE FROM audit_head WHERE id = 1")
+    gone = small_chain.verify()
+    assert not gone.ok and gone.rows == 0 and gone.first_broken_seq == 1 and "head row is missing" in gone.problem
+
+
+def test_the_check_stops_at_the_head_as_it_stood_when_it_began(small_chain):
+    """Promise: writers may append while the chain is checked: a row past the head (its append not yet
+    committed when the check read the head) is left to the next check, not reported."""
+    stored = small_chain.grow(3)
+    row = {**decision_row(4), "seq": 4, "created_at": "2026-12-07T00:00:00.000000Z"}
+    small_chain.execute("INSERT INTO decisions (" + ", ".join((*audit.HASHED, "prev_hash", "hash")) + ") VALUES ("
+                        + ", ".join(f":{k}" for k in (*audit.HASHED, "prev_hash", "hash")) + ")",
+                        **row, prev_hash=stored[-1].hash, hash=audit.chain_hash(stored[-1].hash, row))
+    result = small_chain.verify(batch=2)
+    assert result.ok and result.rows == 3
+
+
+def test_a_chain_rewritten_and_rehashed_after_a_checkpoint_is_named_with_the_rows_still_as_signed(small_chain):
+    """Promise: a rehashed chain verifies alone, but against its checkpoints the first checkpointed
+    row whose hash is not the signed one is named, with the rows in which the change lies and the
+    rows still as signed."""
+    small_chain.grow(6)
+    signed = small_chain.signed(2, 4, 6)
+    assert small_chain.verify(signed).ok and small_chain.verify(signed).covered == 6
+    small_chain.rehash_from(3, limit_yuan=9_999_999)
+    assert small_chain.verify().ok, "a rehashed chain verifies on its own"
+    result = small_chain.verify(signed, batch=3)
+    assert not result.ok and result.first_broken_seq == 4 and result.rows == 3
+    assert result.first_broken_request == "r-4" and result.checkpoints == 3 and result.covered == 6
+    assert "a decision in rows 3–4 was rewritten" in result.problem
+    assert "rows 1–2 are as signed" in result.problem and signed[1].describe() in result.problem
+    assert f"signed {signed[1].head[:12]}…" in result.problem
+
+
+def test_every_checkpoint_of_a_size_is_held_against_that_row(small_chain):
+    """Promise: two checkpoints of the same size (two keys, two processes) must both match its row."""
+    small_chain.grow(3)
+    good, bad = small_chain.signed(2, 2, heads={})[0], small_chain.signed(2, heads={2: "d" * 64})[0]
+    assert small_chain.verify([good, good]).ok
+    for order in ([good, bad], [bad, good]):
+        result = small_chain.verify(order)
+        assert not result.ok and result.first_broken_seq == 2 and "rows 1–2" in result.problem
+        assert "rows 1–0 are as signed" in result.problem
+
+
+def test_a_break_under_a_checkpoint_says_the_checkpoint_covers_it(small_chain):
+    """Promise: a row tampered without rehashing, inside what a checkpoint vouches for, is named as
+    covered, with the rows found as signed; one past every checkpoint is named alone."""
+    small_chain.grow(6)
+    signed = small_chain.signed(2, 4)
+    small_chain.execute("UPDATE decisions SET grade = 'E' WHERE seq = 4")
+    covered = small_chain.verify(signed)
+    assert covered.problem == ("its content does not match its hash; a signed checkpoint covers this row "
+                               "(rows 1–2 are as signed)")
+    small_chain.execute("UPDATE decisions SET grade = 'B' WHERE seq = 4", "UPDATE decisions SET grade = 'E' WHERE seq = 5")
+    past = small_chain.verify(signed)
+    assert not past.ok and past.first_broken_seq == 5 and past.problem == "its content does not match its hash"
+    assert past.covered == 4 and past.checkpoints == 2
+
+
+@pytest.mark.parametrize("keep", [0, 2, 3])
+def test_a_chain_cut_short_under_its_checkpoints_names_the_rows_deleted(small_chain, keep):
+    """Promise: deleting the newest rows and moving the head back verifies alone, but the newest
+    checkpoint beyond the end names the rows deleted."""
+    small_chain.grow(6)
+    signed = small_chain.signed(1, 4, 6, 5)
+    small_chain.cut_short(keep)
+    assert small_chain.verify().ok and small_chain.verify().rows == keep
+    result = small_chain.verify(signed)
+    assert not result.ok and result.rows == keep and result.first_broken_seq == keep + 1
+    assert result.first_broken_request is None and result.covered == 6
+    assert f"the chain ends at row {keep}, but {signed[2].describe()} signed 6 rows" in result.problem
+    assert f"rows {keep + 1}–6 were deleted" in result.problem
+    assert small_chain.verify(small_chain.signed(*range(1, keep + 1))).ok
+
+
+def test_the_events_chain_names_a_changed_deleted_or_relinked_event_and_a_moved_head(small_chain):
+    """Promise: the workflow events keep a chain of their own (head row 2) with the same rules;
+    appending to it leaves the decisions' chain and head alone."""
+    from api.db.engine import writing
+
+    small_chain.grow(2)
+    with writing(small_chain.factory) as session:
+        audit.lock_events(session)
+        events = [audit.append_event(session, "objection_filed", f"o-{n}", "91420502MA4K0G2B2X", 1 if n % 2 else None,
+                                     {"feature": f"f{n}", "when": dt_date(n)}) for n in range(1, 5)]
+    assert [e.seq for e in events] == [1, 2, 3, 4] and events[0].prev_hash == audit.GENESIS
+    assert events[1].prev_hash == events[0].hash and json.loads(events[1].detail) == {"feature": "f2",
+                                                                                    "when": "2026-06-02"}
+    assert events[0].hash == audit.content_hash(audit.GENESIS, audit.event_payload(
+        {k: getattr(events[0], k) for k in audit.EVENT_HASHED}))
+    assert small_chain.verify().ok and small_chain.verify().rows == 2 and small_chain.head()[0] == 2
+
+    def verify_events(batch=5_000):
+        with small_chain.factory() as session:
+            return audit.verify_events(session, batch=batch)
+
+    assert verify_events().ok and verify_events(batch=1).rows == 4
+    small_chain.execute("UPDATE workflow_events SET detail = '{}' WHERE seq = 3")
+    changed = verify_events(batch=2)
+    assert not changed.ok and changed.first_broken_seq == 3 and changed.first_broken_request == "o-3"
+    assert changed.problem == "its content does not match its hash" and changed.rows == 2
+    small_chain.execute("UPDATE workflow_events SET detail = :d WHERE seq = 3", d=events[2].detail)
+    small_chain.execute("UPDATE workflow_events SET prev_hash = :h WHERE seq = 2", h="f" * 64)
+    assert "previous-hash does not match the event before it" in verify_events().problem
+    small_chain.execute("UPDATE workflow_events SET prev_hash = :h WHERE seq = 2", h=events[0].hash)
+    small_chain.execute("DELETE FROM workflow_events WHERE seq = 2")
+    gap = verify_events(batch=1)
+    assert not gap.ok and gap.first_broken_seq == 3 and gap.problem == "event 2 is missing (the next event is 3)"
+    small_chain.execute("DELETE FROM workflow_events WHERE seq > 1",
+                        "UPDATE audit_head SET last_seq = 1, last_hash = :h WHERE id = 2", h=events[0].hash)
+    assert verify_events().ok and verify_events().rows == 1
+    small_chain.execute("UPDATE audit_head SET last_seq = 2 WHERE id = 2")
+    over = verify_events()
+    assert not over.ok and over.first_broken_seq == 2 and over.rows == 1
+    assert over.problem.startswith("the events head says 2 events ending in") and "the table gives 1" in over.problem
+    small_chain.execute("UPDATE audit_head SET last_seq = 1, last_hash = :h WHERE id = 2", h="f" * 64)
+    assert "the events head says 1 events ending in ffffffffffff…" in verify_events().problem
+    small_chain.execute("DELETE FROM audit_head WHERE id = 2")
+    gone = verify_events()
+    assert not gone.ok and gone.rows == 0 and gone.first_broken_seq == 1 and "events head row is missing" in gone.problem
+    assert small_chain.verify().ok
+
+
+def dt_date(n: int):
+    import datetime as dt
+
+    return dt.date(2026, 6, n)  # a date in an event's detail is written as text
+
+
+def test_make_durable_puts_what_is_committed_in_the_database_file_itself(small_chain, tmp_path):
+    """Promise: after make_durable the committed decisions are in the SQLite file, not only in its
+    write-ahead log: the file copied alone holds them."""
+    import shutil
+    import sqlite3
+
+    small_chain.grow(3)
+    path = small_chain.engine.url.database
+    alone = tmp_path / "alone.db"
+    shutil.copy(path, alone)
+    with contextlib.closing(sqlite3.connect(alone)) as raw:
+        assert raw.execute("SELECT count(*) FROM decisions").fetchone() == (0,)  # still in the log only
+    audit.make_durable(small_chain.engine)
+    shutil.copy(path, alone)
+    with contextlib.closing(sqlite3.connect(alone)) as raw:
+        assert raw.execute("SELECT count(*) FROM decisions").fetchone() == (3,)
+
+
+def test_a_new_keyring_keeps_its_private_key_private_and_publishes_its_public_key(tmp_path):
+    """Promise: the first signer makes a key: its private half 0600 in a 0700 folder, never printed;
+    the public keyring (0644) names it as current, by the id its raw key's SHA-256 gives."""
+    import base64
+    import hashlib
+
+    from cryptography.hazmat.primitives import serialization
+
+    keyring = Keyring(tmp_path / "keys")
+    assert keyring.public_keys() == {} and keyring.current_id() is None
+    with pytest.raises(SignatureProblem, match="no signing key under .*xyd audit keys rotate"):
+        keyring.signer(create=False)
+    assert not (tmp_path / "keys" / "public-keys.json").exists()
+    signer = keyring.signer()
+    assert keyring.signer(create=False).key_id == signer.key_id == keyring.current_id()  # made once, then read
+    folder = tmp_path / "keys"
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(folder / f"signing-{signer.key_id}.pem").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(folder / "public-keys.json").st_mode) == 0o644
+    [key] = read_keyring(folder / "public-keys.json").values()
+    assert key.key_id == signer.key_id == hashlib.sha256(key.raw).hexdigest()[:16] and len(key.raw) == 32
+    assert key.retired_at is None and key == signer.public
+    document = json.loads((folder / "public-keys.json").read_text())
+    assert document["format"] == "xyd-keyring/1" and document["current"] == signer.key_id
+    [entry] = document["keys"]
+    assert entry["algorithm"] == "Ed25519" and base64.b64decode(entry["public_key"]) == key.raw
+    loaded = serialization.load_pem_public_key(entry["public_key_pem"].encode())
+    assert loaded.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw) == key.raw
+    pem = (folder / f"signing-{signer.key_id}.pem").read_text()
+    assert repr(signer) == f"Signer(key_id={signer.key_id!r})" and "".join(pem.splitlines()[1:-1]) not in repr(signer)
+    assert key.verifies(signer.sign(b"message"), b"message") and not key.verifies(signer.sign(b"message"), b"other")
+    assert not key.verifies("not base64!", b"message") and not key.verifies("", b"message")
+
+
+def test_a_rotated_key_is_retired_once_and_what_it_signed_stays_verifiable(tmp_path):
+    """Promise: rotation makes a new key current, deletes the old private half, keeps its public
+    half with the time it was retired (not moved by a later rotation); its checkpoints still verify."""
+    from api.signing import append_checkpoint
+
+    keyring = Keyring(tmp_path / "keys")
+    first = keyring.signer()
+    path = tmp_path / "c.jsonl"
+    append_checkpoint(path, sign_checkpoint(first, 1, "a" * 64))
+    second = keyring.generate()
+    assert keyring.current_id() == second.key_id != first.key_id and keyring.signer().key_id == second.key_id
+    assert not (tmp_path / "keys" / f"signing-{first.key_id}.pem").exists()
+    assert (tmp_path / "keys" / f"signing-{second.key_id}.pem").exists()
+    keys = keyring.public_keys()
+    assert keys[first.key_id].retired_at == second.created_at and keys[second.key_id].retired_at is None
+    third = keyring.generate()
+    keys = keyring.public_keys()
+    assert keys[first.key_id].retired_at == second.created_at  # retired once, when it was
+    assert keys[second.key_id].retired_at == third.created_at and keys[third.key_id].retired_at is None
+    append_checkpoint(path, sign_checkpoint(keyring.signer(), 2, "b" * 64))
+    assert [(c.size, c.key_id, c.line) for c in read_checkpoints(path, keys)] == [(1, first.key_id, 1),
+                                                                                   (2, third.key_id, 2)]
+
+
+HOSTILE_KEYRINGS = {
+    "not json": ("{not json", "not a keyring"),
+    "not utf-8": (b"\xff\xfe{}", "not a keyring"),
+    "deep": ("[" * 100_000, "not a keyring"),
+    "a list": ("[]", r"not a keyring \(no list of keys\)"),
+    "keys not a list": ('{"keys": {}}', r"not a keyring \(no list of keys\)"),
+    "a key without its id": ('{"keys": [{"public_key": "%s", "created_at": "t"}]}', "not a keyring"),
+    "a key not base64": ('{"keys": [{"key_id": "k", "public_key": "**", "created_at": "t"}]}', "not a keyring"),
+    "a key of another id": ('{"keys": [{"key_id": "0000000000000000", "public_key": "%s", "created_at": "t"}]}',
+                            "is not the Ed25519 key its id names"),
+    "a key of 31 bytes": ('{"keys": [{"key_id": "%s", "public_key": "%s", "created_at": "t"}]}',
+                          "is not the Ed25519 key its id names"),
+    "a key without its time": ('{"keys": [{"key_id": "%s", "public_key": "%s"}]}', "not a keyring"),
+    "an entry not an object": ('{"keys": ["k"]}', "not a keyring"),
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE_KEYRINGS)
+def test_a_hostile_keyring_is_refused_in_words(tmp_path, name):
+    """Promise: a keyring file that is not one (or holds a key that is not the one its id names)
+    is refused as a SignatureProblem naming the file, by the reader and by the service's keyring."""
+    import base64
+
+    from api.signing import key_id
+
+    good = os.urandom(32)
+    short = good[:31]
+    text_, words = HOSTILE_KEYRINGS[name]
+    if name == "a key of 31 bytes":
+        text_ = text_ % (key_id(short), base64.b64encode(short).decode())
+    elif isinstance(text_, str) and text_.count("%s") == 2:
+        text_ = text_ % (key_id(good), base64.b64encode(good).decode())
+    elif isinstance(text_, str) and "%s" in text_:
+        text_ = text_ % base64.b64encode(good).decode()
+    folder = tmp_path / "keys"
+    folder.mkdir()
+    path = folder / "public-keys.json"
+    path.write_bytes(text_ if isinstance(text_, bytes) else text_.encode())
+    with pytest.raises(SignatureProblem, match=words) as refused:
+        read_keyring(path)
+    assert str(path) in str(refused.value)
+    with pytest.raises(SignatureProblem, match=words):
+        Keyring(folder).signer()
+    with pytest.raises(SignatureProblem, match="no such keyring file"):
+        read_keyring(tmp_path / "none.json")
+
+
+@pytest.mark.parametrize("current", ["0123456789abcdef", 5, ["x"]])
+def test_a_keyring_naming_a_current_key_it_does_not_hold_is_refused(tmp_path, current):
+    keyring = Keyring(tmp_path / "keys")
+    keyring.signer()
+    document = json.loads(keyring.public_file.read_text())
+    keyring.public_file.write_text(json.dumps({**document, "current": current}))
+    for action in (keyring.signer, keyring.current_id, keyring.generate):
+        with pytest.raises(SignatureProblem, match="is not in the keyring"):
+            action()
+
+
+def test_a_missing_private_key_is_named_with_what_to_do(tmp_path):
+    keyring = Keyring(tmp_path / "keys")
+    signer = keyring.signer()
+    (tmp_path / "keys" / f"signing-{signer.key_id}.pem").unlink()
+    with pytest.raises(SignatureProblem, match=f"the current key {signer.key_id} has no private file .*restore it"):
+        keyring.signer()
+
+
+def test_a_checkpoint_signs_its_size_head_and_time_and_reads_back_line_by_line(tmp_path):
+    """Promise: a checkpoint's signature covers ``xyd-checkpoint/1\\n{size}\\n{head}\\n{time}\\n``; the
+    file keeps one compact JSON line each; blank lines are skipped and every line is numbered as in
+    the file; changing its size, head or time, or its key, is refused naming the line."""
+    from api.signing import Checkpoint, append_checkpoint
+
+    keys_dir = tmp_path / "keys"
+    signer = Keyring(keys_dir).signer()
+    keys = read_keyring(keys_dir / "public-keys.json")
+    checkpoint = sign_checkpoint(signer, 12, "c" * 64)
+    assert Checkpoint.message(12, "c" * 64, checkpoint.time) == f"xyd-checkpoint/1\n12\n{'c' * 64}\n{checkpoint.time}\n".encode()
+    assert keys[signer.key_id].verifies(checkpoint.signature, Checkpoint.message(12, "c" * 64, checkpoint.time))
+    assert checkpoint.key_id == signer.key_id and checkpoint.time.endswith("Z")
+    path = tmp_path / "audit" / "c.jsonl"  # its folder made on the first append
+    append_checkpoint(path, checkpoint)
+    append_checkpoint(path, sign_checkpoint(signer, 13, "d" * 64))
+    lines = path.read_text().splitlines()
+    assert json.loads(lines[0]) == checkpoint.as_json() == {
+        "format": "xyd-checkpoint/1", "size": 12, "head": "c" * 64, "time": checkpoint.time,
+        "key_id": signer.key_id, "signature": checkpoint.signature}
+    assert " " not in lines[0]
+    path.write_text(lines[0] + "\n\n   \n" + lines[1] + "\n")
+    read = read_checkpoints(path, keys)
+    assert [(c.size, c.head, c.line) for c in read] == [(12, "c" * 64, 1), (13, "d" * 64, 4)]
+    assert read[1].describe() == f"the checkpoint of {read[1].time} (line 4, key {signer.key_id})"
+    for field, value in (("size", 11), ("head", "e" * 64), ("time", "2020-01-01T00:00:00.000000Z")):
+        path.write_text(lines[0] + "\n" + json.dumps({**json.loads(lines[1]), field: value}) + "\n")
+        with pytest.raises(SignatureProblem, match="line 2: the signature does not verify with key .*altered"):
+            read_checkpoints(path, keys)
+    path.write_text(lines[0] + "\n" + json.dumps({**json.loads(lines[1]), "key_id": "0" * 16}) + "\n")
+    with pytest.raises(SignatureProblem, match="line 2: signed by key 0000000000000000, which the keyring does not hold"):
+        read_checkpoints(path, keys)
+
+
+@pytest.mark.parametrize("change", [{"format": "xyd-checkpoint/2"}, {"size": -1}, {"size": 1.0}, {"head": "C" * 64},
+                                    {"head": "c" * 63}, {"head": "c" * 65}, {"head": None}, {"time": None},
+                                    {"signature": None}])
+def test_a_checkpoint_line_of_another_format_or_shape_is_not_a_checkpoint(tmp_path, change):
+    keys_dir = tmp_path / "keys"
+    signer = Keyring(keys_dir).signer()
+    line = {**sign_checkpoint(signer, 12, "c" * 64).as_json(), **change}
+    if change.get("time", 1) is None or change.get("signature", 1) is None:
+        line = {k: v for k, v in line.items() if v is not None}
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps(line) + "\n")
+    with pytest.raises(SignatureProblem, match=f"{path}, line 1: not a checkpoint"):
+        read_checkpoints(path, read_keyring(keys_dir / "public-keys.json"))
+
+
+def test_a_checkpoints_file_that_cannot_be_read_is_named(tmp_path):
+    for path in (tmp_path / "none.jsonl", tmp_path):
+        with pytest.raises(SignatureProblem, match="cannot read the checkpoints"):
+            read_checkpoints(path, {})
+    (tmp_path / "bytes.jsonl").write_bytes(b"\xff\xfe\n")
+    with pytest.raises(SignatureProblem, match="cannot read the checkpoints"):
+        read_checkpoints(tmp_path / "bytes.jsonl", {})
+    (tmp_path / "empty.jsonl").write_text("")
+    assert read_checkpoints(tmp_path / "empty.jsonl", {}) == []
+
+
+class Clock:
+    """The time api.signing reads, moved by hand."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def monotonic(self):
+        return self.now
+
+
+def test_a_checkpoint_is_due_after_its_decisions_or_its_seconds_and_signs_the_newest_state(tmp_path, monkeypatch):
+    """Promise: the checkpointer signs at once when ``every_decisions`` decisions or ``every_seconds``
+    seconds have passed since its last checkpoint, never before; it signs the newest state written
+    (a late report of an older one changes nothing); with nothing new there is nothing to sign."""
+    from api.signing import Checkpointer
+
+    clock = Clock()
+    monkeypatch.setattr("api.signing.time", clock)
+    keys_dir = tmp_path / "keys"
+    path = tmp_path / "c.jsonl"
+    checkpointer = Checkpointer(Keyring(keys_dir).signer(), path, every_decisions=3, every_seconds=10.0)
+    keys = read_keyring(keys_dir / "public-keys.json")
+
+    def signed():
+        return [(c.size, c.head) for c in read_checkpoints(path, keys)] if path.exists() else []
+
+    assert checkpointer.seconds_until_due() is None and checkpointer.sign_now() is None and signed() == []
+    checkpointer.wrote(2, "b" * 64)
+    assert signed() == [] and checkpointer.seconds_until_due() == 10.0
+    clock.now += 4
+    assert checkpointer.seconds_until_due() == 6.0
+    checkpointer.wrote(1, "a" * 64)  # reported late: the newest state stays the one of 2
+    checkpointer.wrote(3, "c" * 64)  # 3 decisions since the start: due
+    assert signed() == [(3, "c" * 64)] and checkpointer.seconds_until_due() is None
+    checkpointer.wrote(5, "e" * 64)
+    assert signed() == [(3, "c" * 64)] and checkpointer.seconds_until_due() == 10.0
+    clock.now += 9.5
+    checkpointer.wrote(5, "e" * 64)
+    assert signed() == [(3, "c" * 64)]
+    clock.now += 1  # 10.5 s since the last checkpoint
+    assert checkpointer.seconds_until_due() == 0.0
+    checkpointer.wrote(5, "e" * 64)
+    assert signed() == [(3, "c" * 64), (5, "e" * 64)]
+    checkpointer.wrote(6, "f" * 64)
+    clock.now += 10  # exactly its seconds
+    checkpointer.wrote(6, "f" * 64)
+    assert signed()[-1] == (6, "f" * 64)
+    checkpointer.wrote(7, "1" * 64)
+    returned = checkpointer.sign_now()
+    assert (returned.size, returned.head, returned.key_id) == (7, "1" * 64, checkpointer.signer.key_id)
+    assert signed()[-1] == (7, "1" * 64) and checkpointer.sign_now() is None
+    assert [size for size, _ in signed()] == [3, 5, 6, 7]
+
+
+def test_a_checkpoint_that_fails_is_tried_again_for_the_same_state_after_its_seconds(tmp_path, monkeypatch):
+    """Promise: a failed signature (the disk full) is raised, leaves nothing signed, and the state it
+    was for is signed at the next try, which waits ``every_seconds``."""
+    from api.signing import Checkpointer
+
+    clock = Clock()
+    monkeypatch.setattr("api.signing.time", clock)
+    failing = [True]
+
+    def durable():
+        if failing[0]:
+            raise OSError("no space left on device")
+
+    path = tmp_path / "c.jsonl"
+    checkpointer = Checkpointer(Keyring(tmp_path / "keys").signer(), path, every_decisions=2, every_seconds=10.0,
+                                make_durable=durable)
+    clock.now += 3
+    with pytest.raises(OSError, match="no space"):
+        checkpointer.wrote(2, "b" * 64)
+    assert not path.exists() and checkpointer.seconds_until_due() == 10.0  # the clock restarted at the failure
+    failing[0] = False
+    assert checkpointer.sign_now().size == 2
+    assert [c.size for c in read_checkpoints(path, read_keyring(tmp_path / "keys" / "public-keys.json"))] == [2]
+
+
+def test_a_receipt_signs_its_place_and_verifies_its_content_against_it(tmp_path):
+    """Promise: the signature covers ``xyd-receipt/1\\n{seq}\\n{prev_hash}\\n{hash}\\n``; the content
+    must hash to the signed hash after the signed previous hash and say the signed row; a content
+    that is no decision is refused in words."""
+    from api.signing import make_receipt
+
+    signer = Keyring(tmp_path / "keys").signer()
+    keys = read_keyring(tmp_path / "keys" / "public-keys.json")
+    content = json.dumps({"seq": 7, "limit_yuan": 80000})
+    receipt = make_receipt(signer, 7, "ab" * 32, audit.content_hash("ab" * 32, content), content)
+    assert receipt == {"format": "xyd-receipt/1", "seq": 7, "prev_hash": "ab" * 32,
+                       "hash": audit.content_hash("ab" * 32, content), "content": content, "key_id": signer.key_id,
+                       "signature": receipt["signature"]}
+    message = f"xyd-receipt/1\n7\n{'ab' * 32}\n{receipt['hash']}\n".encode()
+    assert keys[signer.key_id].verifies(receipt["signature"], message)
+    assert verify_receipt(receipt, keys) == {"seq": 7, "limit_yuan": 80000}
+    for content, words in (("[1, 2]", "the signed content is not a decision"),
+                           ("not json", "the signed content is not a decision"),
+                           ("[" * 100_000, "the signed content is not a decision"),
+                           (json.dumps({"seq": 8}), "the content says row 8, the signature row 7"),
+                           (json.dumps({"seq": "7"}), "the content says row 7, the signature row 7")):
+        other = make_receipt(signer, 7, "ab" * 32, audit.content_hash("ab" * 32, content), content)
+        with pytest.raises(SignatureProblem, match=words.replace("[", r"\[")):
+            verify_receipt(other, keys)
+    other_content = make_receipt(signer, 7, "ab" * 32, receipt["hash"], json.dumps({"seq": 7, "limit_yuan": 1}))
+    with pytest.raises(SignatureProblem, match="the content does not hash to the signed hash"):
+        verify_receipt(other_content, keys)
+
+
+def signed_answer(receipt: dict) -> dict:
+    """The answer a bank received with ``receipt``, as the service shapes it from the signed decision."""
+    from api.signing import ANSWER_FIELDS, VERSION_FIELDS
+
+    signed = json.loads(receipt["content"])
+    answer = {field: receipt["hash"] if source is None else signed[source] for field, source in ANSWER_FIELDS.items()}
+    return {**answer, "versions": {field: signed[field] for field in VERSION_FIELDS},
+            "reasons": json.loads(signed["reasons"]), "name": "宜昌某公司", "receipt": receipt}
+
+
+def test_an_answer_is_held_field_by_field_to_its_receipt(receipt_and_keys):
+    """Promise: with the answer a bank received, every field it shows (and each version) must be
+    the signed one, and the first that is not is named; a field the answer leaves out is not
+    required; a version given as a number is the same version."""
+    receipt, keys = receipt_and_keys
+    answer = signed_answer(receipt)
+    assert verify_receipt(receipt, keys, answer) == json.loads(receipt["content"])
+    assert verify_receipt(receipt, keys, {"limit_yuan": answer["limit_yuan"]})["seq"] == receipt["seq"]
+    assert verify_receipt(receipt, keys, {**answer, "versions": None})
+    assert verify_receipt(receipt, keys, {**answer, "versions": {**answer["versions"], "model_version": 1}})
+    assert verify_receipt(receipt, keys, {**answer, "versions": {"model_version": None}})
+    from api.signing import ANSWER_FIELDS, VERSION_FIELDS
+
+    for field in ANSWER_FIELDS:
+        for value in ("other", None, 0):
+            if value == answer[field]:
+                continue
+            with pytest.raises(SignatureProblem, match=f"the answer's {field} is {value!r}, the signed decision's"):
+                verify_receipt(receipt, keys, {**answer, field: value})
+    for field in VERSION_FIELDS:
+        with pytest.raises(SignatureProblem, match=f"the answer's {field} is 'other', the signed decision's"):
+            verify_receipt(receipt, keys, {**answer, "versions": {**answer["versions"], field: "other"}})
+    for shaped in ({**answer, "versions": ["model_version"]}, {**answer, "versions": "1"}, ["limit_yuan"]):
+        with pytest.raises(SignatureProblem, match="the answer is not shaped as a decision"):
+            verify_receipt(receipt, keys, shaped)
+
+
+def test_an_answers_reasons_may_show_a_part_of_the_signed_ones_but_never_another_value(receipt_and_keys):
+    """Promise: the answer's reasons may leave out what the signed ones hold, and show as null what
+    they do not; any value they do show must be the signed one (1 and 1.0 are one number; a list
+    must be whole)."""
+    receipt, keys = receipt_and_keys
+    answer = signed_answer(receipt)
+    reasons = answer["reasons"]
+    key, value = next((k, v) for k, v in reasons.items() if isinstance(v, list) and v)
+
+    def verifies(given) -> bool:
+        try:
+            verify_receipt(receipt, keys, {**answer, "reasons": given})
+        except SignatureProblem as problem:
+            assert str(problem) == "the answer's reasons differ from the signed decision's"
+            return False
+        return True
+
+    assert verifies(reasons) and verifies({}) and verifies({key: value}) and verifies({**reasons, "unsigned": None})
+    number = next(k for k, v in reasons.items() if isinstance(v, (int, float)) and not isinstance(v, bool))
+    assert verifies({number: float(reasons[number])}) and verifies({number: reasons[number] + 0.0})
+    assert not verifies({**reasons, "unsigned": 0}) and not verifies({**reasons, "unsigned": "x"})
+    assert not verifies({number: reasons[number] + 1}) and not verifies({number: str(reasons[number])})
+    assert not verifies({number: None}) and not verifies(None) and not verifies([]) and not verifies("")
+    assert not verifies({key: value[:-1]}) and not verifies({key: [*value, value[-1]]}) and not verifies({key: {}})
+    assert not verifies({key: list(reversed(value))}) or value == list(reversed(value))
+    first = value[0]
+    assert verifies({key: [first, *value[1:]]}) and not verifies({key: ["changed", *value[1:]]})
+    if isinstance(first, dict):  # a part of each inner object may be shown too
+        inner = next(iter(first))
+        assert verifies({key: [{inner: first[inner]}, *value[1:]]})
+        assert not verifies({key: [{inner: ["changed"]}, *value[1:]]})
