@@ -156,7 +156,7 @@ def feature_ceiling(bundle, frame, month, truth_all) -> dict:
     params = {**DEFAULT_PARAMS, **bundle.meta["pd_params"], "objective": "cross_entropy", "metric": "cross_entropy",
               "monotone_constraints_method": "basic", "seed": 0, "deterministic": True, "force_row_wise": True}
     out = {}
-    for key, columns in (("features_auc", bundle.pd_model.feature_names_),
+    for key, columns in (("features_auc", bundle.pd_model.feature_names_in_),
                          ("all_features_auc", [f.name for f in FEATURES])):
         encoder = TabularEncoder(categories).fit(windows["train"][columns])
         matrix = {name: encoder.transform(w[columns]) for name, w in windows.items()}
@@ -187,8 +187,8 @@ def stage_one_ranking(bundle, city: Path, home: Path) -> dict:
     true_pd = truth.loc[profile["uscc"], "true_pd_at_end"].to_numpy()
     borrowed = profile["uscc"].isin(set(pd.read_parquet(city / "ground_truth" / "loans.parquet")["uscc"])).to_numpy()
     model = bundle.pd_model
-    scores = {"stage 1": model.stage1_.raw(profile[model.feature_names_]) if hasattr(model, "stage1_") else None,
-              "both stages": model.raw(profile[model.feature_names_])}
+    scores = {"stage 1": model.stage1_.raw(profile[model.feature_names_in_]) if hasattr(model, "stage1_") else None,
+              "both stages": model.raw(profile[model.feature_names_in_])}
     out = {}
     for name, score in scores.items():
         if score is None:

@@ -21,6 +21,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -260,7 +261,7 @@ class ModelBundle:
 
     @property
     def features(self) -> list[str]:
-        return self.pd_model.feature_names_
+        return list(self.pd_model.feature_names_in_)
 
     @property
     def inputs(self) -> list[str]:
@@ -283,7 +284,7 @@ class ModelBundle:
         for measuring a model on many loans. ``disputed``: per row, the knock-out features resting
         only on records under objection (:meth:`Policy.decide`)."""
         codes = profile["uscc"].to_numpy() if "uscc" in profile else np.arange(len(profile))
-        capacity_matrix = None if self.capacity_model.feature_names_ == self.features else \
+        capacity_matrix = None if list(self.capacity_model.feature_names_in_) == self.features else \
             self.capacity_model.matrix(profile)
         return self._decide(self.pd_model.matrix(profile), capacity_matrix, profile, codes, requested_yuan,
                             num_threads, explain, disputed=disputed)
@@ -295,7 +296,7 @@ class ModelBundle:
         the same numbers as :meth:`decide`, without building a DataFrame. ``disputed``: per row,
         the knock-out features resting only on records under objection (:meth:`Policy.decide`)."""
         matrix = self.pd_model.encoder_.transform_rows(rows, order)
-        capacity_matrix = None if self.capacity_model.feature_names_ == self.features else \
+        capacity_matrix = None if list(self.capacity_model.feature_names_in_) == self.features else \
             self.capacity_model.encoder_.transform_rows(rows, order)
         return self._decide(matrix, capacity_matrix, RowColumns(rows, order), np.asarray(codes, dtype=object),
                             requested_yuan, num_threads, compiled=False, disputed=disputed)
@@ -327,12 +328,10 @@ class ModelBundle:
         """The explainer against the whole book's reference (:meth:`explainer_for`)."""
         return self.explainer_for(None)
 
-    @property
+    @cached_property
     def reason_plan(self) -> ReasonPlan:
         """How this model's contributions become reasons, under its policy's fair use (built once)."""
-        if getattr(self, "_reason_plan", None) is None:
-            self._reason_plan = ReasonPlan(self.features, self.policy.not_named, self.policy.reason_coverage)
-        return self._reason_plan
+        return ReasonPlan(self.features, self.policy.not_named, self.policy.reason_coverage)
 
     def reference_summary(self, key: str | None = None) -> dict:
         """What the decisions of group ``key`` name as their reference: the words, the population,
@@ -400,21 +399,23 @@ class ModelBundle:
         group's shift of ``a``: a decision's computation states its own group's ``a``), the score's
         scaling, the grades' upper PD bounds, each grade's decision and the limit's multiplier, cap,
         rounding and minimum."""
-        if getattr(self, "_rules", None) is None:
-            a, b = self.pd_model.calibration_
-            policy = self.policy
-            shifts = self.pd_model.calibration_shifts_
-            self._rules = {
-                "bundle_id": self.meta.get("bundle_id"), "policy_version": policy.version,
-                "calibration": {"a": float(a), "b": float(b)},
-                **({"calibration_within": {"feature": self.pd_model.calibrate_within, "shifts": dict(shifts)}}
-                   if shifts else {}),
-                "score": {"base_points": policy.base_points, "base_odds": policy.base_odds, "pdo": policy.pdo},
-                "grade_bounds": dict(zip(GRADES, policy.grade_bounds)), "grade_decisions": dict(policy.decisions),
-                "limits": {"multipliers": dict(policy.multipliers), "unsecured_cap_yuan": policy.unsecured_cap_yuan,
-                           "round_to_yuan": policy.round_to_yuan, "minimum_yuan": policy.minimum_yuan},
-                "max_profile_age_days": policy.max_profile_age_days, "reason_coverage": policy.reason_coverage}
-        return self._rules
+        return self._rule_numbers
+
+    @cached_property
+    def _rule_numbers(self) -> dict:
+        a, b = self.pd_model.calibration_
+        policy = self.policy
+        shifts = self.pd_model.calibration_shifts_
+        return {
+            "bundle_id": self.meta.get("bundle_id"), "policy_version": policy.version,
+            "calibration": {"a": float(a), "b": float(b)},
+            **({"calibration_within": {"feature": self.pd_model.calibrate_within, "shifts": dict(shifts)}}
+               if shifts else {}),
+            "score": {"base_points": policy.base_points, "base_odds": policy.base_odds, "pdo": policy.pdo},
+            "grade_bounds": dict(zip(GRADES, policy.grade_bounds)), "grade_decisions": dict(policy.decisions),
+            "limits": {"multipliers": dict(policy.multipliers), "unsecured_cap_yuan": policy.unsecured_cap_yuan,
+                       "round_to_yuan": policy.round_to_yuan, "minimum_yuan": policy.minimum_yuan},
+            "max_profile_age_days": policy.max_profile_age_days, "reason_coverage": policy.reason_coverage}
 
     def _coverage_flags(self, plan: ReasonPlan, matrix: np.ndarray, columns) -> np.ndarray:
         """(rows, sources with a coverage flag): 1 where the platform holds records of the source,

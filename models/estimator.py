@@ -23,12 +23,16 @@ Example
 from __future__ import annotations
 
 import json
+from functools import cached_property
 from math import nan
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 from models import metrics
 
@@ -149,7 +153,9 @@ class TabularEncoder:
         return encoder
 
 
-def _binary(y, name: str) -> np.ndarray:
+def binary_outcome(y, name: str) -> np.ndarray:
+    """``y`` as 0.0/1.0 floats; missing values, other values or a single outcome are a
+    :class:`ModelInputError` naming ``name`` (the frame it came from)."""
     values = pd.Series(y).to_numpy()
     if pd.isna(values).any():
         raise ModelInputError(f"{name}: the target has missing values")
@@ -161,8 +167,46 @@ def _binary(y, name: str) -> np.ndarray:
     return out
 
 
-class _Boosted:
-    """What both models share: encoding, the booster, contributions, saving and loading."""
+@runtime_checkable
+class PDModel(Protocol):
+    """The contract every probability-of-default model keeps (:class:`CreditModel`,
+    :class:`models.stages.TwoStageModel`): what the bundle, the explanations, the reports and the
+    gate read of it. A margin is the model's raw log-odds; ``calibrated_log_odds`` maps it (per
+    row, with its calibration group read from the encoded ``matrix``) and ``predict_pd`` is the
+    logistic of that. ``contributions`` of a matrix add up, with their base value, to its margin."""
+
+    feature_names_in_: np.ndarray
+    encoder_: TabularEncoder
+    monotone_: dict[str, int]
+    calibration_: tuple[float, float]
+    calibration_shifts_: dict
+    best_iteration_: int
+
+    def matrix(self, X: pd.DataFrame) -> np.ndarray: ...
+
+    def raw(self, X: pd.DataFrame | np.ndarray, num_threads: int = 0) -> np.ndarray: ...
+
+    def contributions(self, matrix: np.ndarray, num_threads: int = 0) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def explain(self, X: pd.DataFrame | np.ndarray, num_threads: int = 0) -> pd.DataFrame: ...
+
+    def explainer(self, reference: np.ndarray): ...
+
+    def intercepts(self, matrix: np.ndarray | None, rows: int) -> np.ndarray: ...
+
+    def calibrated_log_odds(self, margin: np.ndarray, matrix: np.ndarray | None = None) -> np.ndarray: ...
+
+    def predict_pd(self, X: pd.DataFrame | np.ndarray, num_threads: int = 0) -> np.ndarray: ...
+
+    def save(self, folder: Path) -> None: ...
+
+
+class _Boosted(BaseEstimator):
+    """What both models share: encoding, the booster, contributions, saving and loading.
+
+    scikit-learn's estimator contract: ``__init__`` only stores its parameters (``get_params``,
+    ``clone``), ``fit`` learns the attributes ending in ``_`` (``feature_names_in_``,
+    ``n_features_in_``) and using a model before it is fitted is sklearn's ``NotFittedError``."""
 
     kind = ""
     default_params: dict = {}
@@ -189,7 +233,7 @@ class _Boosted:
     def _prepare(self, X: pd.DataFrame) -> None:
         """Fix the encoding and the monotone constraints from the training frame."""
         self.encoder_ = TabularEncoder(self.categories, self.ordered).fit(X)
-        self._tables = None
+        self.__dict__.pop("tree_tables", None)  # a refit has other trees
         split_as_category = {self.encoder_.features_[i] for i in self.encoder_.categorical_indices}
         self.monotone_ = {c: 0 if c in split_as_category else int((self.monotone or {}).get(c, 0))
                           for c in self.encoder_.features_}
@@ -225,15 +269,28 @@ class _Boosted:
                                     (self.encoder_.transform(X_valid), y_valid, None), self.n_estimators)
         self.best_iteration_ = int(self.booster_.best_iteration or self.booster_.current_iteration())
 
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "booster_")
+
     @property
-    def feature_names_(self) -> list[str]:
-        return list(self.encoder_.features_)
+    def feature_names_in_(self) -> np.ndarray:
+        """The columns the model was fitted on, in order (scikit-learn's name and type)."""
+        check_is_fitted(self)
+        return np.asarray(self.encoder_.features_, dtype=object)
+
+    @property
+    def n_features_in_(self) -> int:
+        check_is_fitted(self)
+        return len(self.encoder_.features_)
 
     def matrix(self, X: pd.DataFrame) -> np.ndarray:
         """The float matrix the booster reads."""
+        check_is_fitted(self)
         return self.encoder_.transform(X)
 
     def raw(self, X: pd.DataFrame | np.ndarray, num_threads: int = 0) -> np.ndarray:
+        """The booster's raw output per row (log-odds for the PD model, log amount for the quantile model)."""
+        check_is_fitted(self)
         matrix = X if isinstance(X, np.ndarray) else self.matrix(X)
         return self.booster_.predict(matrix, raw_score=True, num_iteration=self.best_iteration_,
                                      num_threads=num_threads)
@@ -242,11 +299,12 @@ class _Boosted:
         """Per row: each column's contribution to the raw model output (log-odds for the PD model,
         log capacity for the quantile model) and ``base_value``; they add up to the raw output."""
         contributions, base = self.contributions(X if isinstance(X, np.ndarray) else self.matrix(X), num_threads)
-        return pd.DataFrame(np.column_stack([contributions, base]), columns=[*self.feature_names_, "base_value"])
+        return pd.DataFrame(np.column_stack([contributions, base]), columns=[*self.feature_names_in_, "base_value"])
 
     def contributions(self, matrix: np.ndarray, num_threads: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Per row of the booster's matrix: each column's contribution to the raw output, and the
         base value; ``contributions.sum(axis=1) + base`` is the raw output."""
+        check_is_fitted(self)
         raw = self.booster_.predict(matrix, pred_contrib=True, num_iteration=self.best_iteration_,
                                     num_threads=num_threads)
         return raw[:, :-1], raw[:, -1]
@@ -255,15 +313,15 @@ class _Boosted:
         """An :class:`models.explain.Explainer` of the raw output against one encoded reference row."""
         from models.explain import Explainer, ReferenceExplainer
 
-        return Explainer([(1.0, ReferenceExplainer(self.tree_tables(), reference))])
+        return Explainer([(1.0, ReferenceExplainer(self.tree_tables, reference))])
 
+    @cached_property
     def tree_tables(self):
-        """The booster's trees as flat arrays (built once)."""
-        if getattr(self, "_tables", None) is None:
-            from models.explain import TreeTables
+        """The booster's trees as flat arrays (built once per fit or load)."""
+        from models.explain import TreeTables
 
-            self._tables = TreeTables(self.booster_, self.best_iteration_)
-        return self._tables
+        check_is_fitted(self)
+        return TreeTables(self.booster_, self.best_iteration_)
 
     # ------------------------------------------------------------------ persistence
 
@@ -394,7 +452,7 @@ class CreditModel(_Boosted):
             raise ModelInputError("give each validation frame with its target")
         if X_calib is not None and X_valid is None:
             raise ModelInputError("a calibration frame needs a validation frame")
-        y = _binary(y, "training")
+        y = binary_outcome(y, "training")
         self._prepare(X)
         if self.calibrate_within is not None and self.calibrate_within not in self.encoder_.categories_:
             raise ModelInputError(f"calibrate_within: column {self.calibrate_within!r} is not a category")
@@ -402,7 +460,7 @@ class CreditModel(_Boosted):
         offset = _offset(offset, len(X), "training")
         candidates = [self.params] if self.params else candidate_params(len(y), int(y.sum()))
         if X_valid is not None:
-            y_valid = _binary(y_valid, "validation")
+            y_valid = binary_outcome(y_valid, "validation")
             valid = (self.encoder_.transform(X_valid), y_valid, _offset(offset_valid, len(X_valid), "validation"))
             fits = [self._fit_on_window(params, matrix, y, offset, valid) for params in candidates]
             best = max(fits, key=lambda fit: fit[2])
@@ -411,7 +469,7 @@ class CreditModel(_Boosted):
                 calib_margin, calib_y = self.raw(valid[0]) + _zero(valid[2], len(y_valid)), y_valid
                 calib_rows = X_valid
             else:
-                calib_y = _binary(y_calib, "calibration")
+                calib_y = binary_outcome(y_calib, "calibration")
                 calib_margin = self.raw(X_calib) + _zero(_offset(offset_calib, len(X_calib), "calibration"), len(calib_y))
                 calib_rows = X_calib
         else:
@@ -425,7 +483,7 @@ class CreditModel(_Boosted):
                 calib_margin = self._weigh_scorecard(X, y, folds, calib_margin)
             # the out-of-fold margins come back in row order over the held-out rows (_cross_validate)
             calib_rows = X.iloc[np.sort(np.concatenate(folds))]
-        self.calibration_ = _platt(calib_margin, calib_y)
+        self.calibration_ = platt(calib_margin, calib_y)
         self.calibration_shifts_ = {}
         if self.calibrate_within is not None:
             groups = calib_rows[self.calibrate_within].astype("string").to_numpy(dtype=object, na_value=None)
@@ -621,7 +679,7 @@ def _group_shifts(log_odds: np.ndarray, y: np.ndarray, groups: np.ndarray,
     return shifts
 
 
-def _platt(margin: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+def platt(margin: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Fit calibrated log-odds = a + b · margin by maximum likelihood (Newton's method)."""
     a, b = 0.0, 1.0
     x = np.asarray(margin, dtype=float)
@@ -650,8 +708,12 @@ class QuantileModel(_Boosted):
 
     default_params = QUANTILE_PARAMS
 
-    def __init__(self, alpha: float = 0.2, n_estimators: int = 800, **kwargs):
-        super().__init__(n_estimators=n_estimators, **kwargs)
+    def __init__(self, alpha: float = 0.2, monotone: dict[str, int] | None = None,
+                 categories: dict[str, list] | None = None, params: dict | None = None, n_estimators: int = 800,
+                 early_stopping_rounds: int = 200, seed: int = 0, num_threads: int = 0, ordered=()):
+        super().__init__(monotone=monotone, categories=categories, params=params, n_estimators=n_estimators,
+                         early_stopping_rounds=early_stopping_rounds, seed=seed, num_threads=num_threads,
+                         ordered=ordered)
         self.alpha = alpha
 
     def fit(self, X: pd.DataFrame, amount, X_valid: pd.DataFrame, amount_valid) -> QuantileModel:

@@ -11,6 +11,7 @@ registry does not know (a model fitted on another frame) are named as they are.
 from __future__ import annotations
 
 import math
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -308,10 +309,12 @@ class TreeTables:
         for row, members in enumerate(cat_sets):
             self.cat_sets[row, members] = True
 
+    @cached_property
+    def _leaf_paths(self) -> LeafPaths:
+        return LeafPaths(self)
+
     def leaf_paths(self) -> LeafPaths:
         """The trees leaf by leaf (built once)."""
-        if getattr(self, "_leaf_paths", None) is None:
-            self._leaf_paths = LeafPaths(self)
         return self._leaf_paths
 
     def arrays(self) -> tuple:
@@ -399,6 +402,13 @@ class LeafPaths:
         out.depth = max(p.depth for _, p in parts)
         return out
 
+    @cached_property
+    def _category_lookup(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Flat lookups of the categorical splits' masks (a decision's time is mostly there): the
+        categorical pairs, each one's offset into the flat masks, and the masks flattened."""
+        return (np.flatnonzero(self.categorical), np.arange(len(self.masks)) * (self.width + 1),
+                self.masks.ravel())
+
     def passes(self, matrix: np.ndarray) -> np.ndarray:
         """(rows, pairs): does each row's value pass each leaf's tests on that feature?"""
         v = matrix[:, self.feature]
@@ -407,15 +417,12 @@ class LeafPaths:
         if self.zero_as_missing:
             ok = np.where(np.abs(v) <= 1e-35, self.zero_ok, ok)
         if len(self.masks):
-            if getattr(self, "_category_pairs", None) is None:  # flat lookups: a decision's time is mostly here
-                self._category_pairs = np.flatnonzero(self.categorical)
-                self._mask_offsets = np.arange(len(self.masks)) * (self.width + 1)
-                self._flat_masks = self.masks.ravel()
-            codes = v[:, self._category_pairs]
+            pairs, offsets, flat_masks = self._category_lookup
+            codes = v[:, pairs]
             with np.errstate(invalid="ignore"):
                 inside = (codes >= 0) & (codes < self.width)  # False for a missing value
             codes = np.where(inside, codes, self.width).astype(np.int64)
-            ok[:, self._category_pairs] = self._flat_masks[self._mask_offsets + codes]
+            ok[:, pairs] = flat_masks[offsets + codes]
         return ok
 
 

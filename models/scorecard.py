@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from models import metrics
-from models.estimator import ModelInputError, _binary, _platt
+from models.estimator import ModelInputError, binary_outcome, platt
 
 
 class BenchmarkScorecard:
@@ -48,7 +48,7 @@ class BenchmarkScorecard:
 
         if not isinstance(X, pd.DataFrame) or X.empty:
             raise ModelInputError("the scorecard's training data must be a non-empty pandas DataFrame")
-        y = _binary(y, "scorecard training")
+        y = binary_outcome(y, "scorecard training")
         frame = self._frame(X)
         # a column with fewer than two values among these rows has nothing to bin (optbinning fails on it)
         self.columns_ = [c for c in frame.columns if frame[c].nunique(dropna=True) >= 2]
@@ -72,7 +72,7 @@ class BenchmarkScorecard:
         self.bins_ = {c: self._bin_table(c) for c in self.columns_}
         self.calibration_ = (0.0, 1.0)
         if X_calib is not None:
-            self.calibration_ = _platt(self.log_odds(X_calib, calibrated=False), _binary(y_calib, "scorecard calibration"))
+            self.calibration_ = platt(self.log_odds(X_calib, calibrated=False), binary_outcome(y_calib, "scorecard calibration"))
         return self
 
     def _bin_table(self, column: str) -> dict:

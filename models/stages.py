@@ -23,8 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
-from models.estimator import CreditModel, ModelInputError, _binary, _platt, candidate_params
+from models.estimator import CreditModel, ModelInputError, binary_outcome, candidate_params, platt
 
 STAGE1, STAGE2 = "stage1_model", "pd_model"
 STAGE1_TREES = 400
@@ -35,7 +37,7 @@ service's latency and the pre-credit list's speed. Stage 1 reaches the cap on th
 the loans' out-of-time AUC did not depend on it there (0.7707 with stage 1, 0.7712 without)."""
 
 
-class TwoStageModel:
+class TwoStageModel(BaseEstimator):
     """Distress (stage 1) then default (stage 2), one additive explanation.
 
     Parameters are only stored; :meth:`fit` learns ``stage1_``, ``stage2_``, ``link_`` (a, b)
@@ -88,8 +90,8 @@ class TwoStageModel:
             y_all = np.asarray(y_distress)
             self.stage1_ = stage1.fit(X_distress.iloc[kept], y_all[kept], X_distress.iloc[held], y_all[held])
         categories = self.stage1_.encoder_.categories_  # the same matrix for both stages
-        y_fit = _binary(y, "training")
-        a, b = _platt(self.stage1_.raw(X), y_fit)
+        y_fit = binary_outcome(y, "training")
+        a, b = platt(self.stage1_.raw(X), y_fit)
         if b <= 0:  # stage 1 ranks the loans the wrong way: it must not reverse the constraints
             b = 0.0
             a = float(np.log(y_fit.mean() / (1 - y_fit.mean())))
@@ -101,14 +103,23 @@ class TwoStageModel:
             X, y, X_valid, y_valid, X_calib, y_calib, offsets["train"], offsets["valid"], offsets["calib"])
         return self
 
-    # the interface the bundle and the reports read, as a CreditModel offers it
+    # the interface the bundle and the reports read (models.estimator.PDModel), as a CreditModel offers it
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "stage2_")
+
     @property
     def encoder_(self):
         return self.stage2_.encoder_
 
     @property
-    def feature_names_(self) -> list[str]:
-        return self.stage2_.feature_names_
+    def feature_names_in_(self) -> np.ndarray:
+        check_is_fitted(self)
+        return self.stage2_.feature_names_in_
+
+    @property
+    def n_features_in_(self) -> int:
+        check_is_fitted(self)
+        return self.stage2_.n_features_in_
 
     @property
     def monotone_(self) -> dict[str, int]:
@@ -123,11 +134,13 @@ class TwoStageModel:
         return self.stage2_.best_iteration_
 
     def matrix(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self)
         return self.stage2_.matrix(X)
 
     def contributions(self, matrix: np.ndarray, num_threads: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Per row: each feature's contribution to the final margin (both stages added) and the
         base value; they sum to the final margin."""
+        check_is_fitted(self)
         a, b = self.link_
         first, base1 = self.stage1_.contributions(matrix, num_threads)
         second, base2 = self.stage2_.contributions(matrix, num_threads)
@@ -139,11 +152,12 @@ class TwoStageModel:
         from models.explain import Explainer, ReferenceExplainer
 
         a, b = self.link_
-        return Explainer([(b, ReferenceExplainer(self.stage1_.tree_tables(), reference)),
-                          (1.0, ReferenceExplainer(self.stage2_.tree_tables(), reference))], a)
+        return Explainer([(b, ReferenceExplainer(self.stage1_.tree_tables, reference)),
+                          (1.0, ReferenceExplainer(self.stage2_.tree_tables, reference))], a)
 
     def stage_margins(self, X: pd.DataFrame | np.ndarray, num_threads: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Per row: stage 1's share of the final margin (``a + b · m1``) and stage 2's (``m2``)."""
+        check_is_fitted(self)
         matrix = X if isinstance(X, np.ndarray) else self.matrix(X)
         a, b = self.link_
         return a + b * self.stage1_.raw(matrix, num_threads), self.stage2_.raw(matrix, num_threads)
@@ -156,7 +170,7 @@ class TwoStageModel:
     def explain(self, X: pd.DataFrame | np.ndarray, num_threads: int = 0) -> pd.DataFrame:
         """Per row: each column's contribution to the final margin, and ``base_value``."""
         contributions, base = self.contributions(X if isinstance(X, np.ndarray) else self.matrix(X), num_threads)
-        return pd.DataFrame(np.column_stack([contributions, base]), columns=[*self.feature_names_, "base_value"])
+        return pd.DataFrame(np.column_stack([contributions, base]), columns=[*self.feature_names_in_, "base_value"])
 
     @property
     def calibration_shifts_(self) -> dict:

@@ -144,7 +144,7 @@ def monotonicity(model, sample: pd.DataFrame, grid_points: int = 12,
     directions = model.monotone_ if directions is None else directions
     matrix = model.matrix(sample)
     out = {}
-    for j, name in enumerate(model.feature_names_):
+    for j, name in enumerate(model.feature_names_in_):
         direction = directions.get(name, 0)
         if not direction:
             continue
@@ -181,7 +181,7 @@ def stage_contributions(model, loans: pd.DataFrame, distress_oot: pd.DataFrame |
     if not isinstance(model, TwoStageModel):
         return None
     y = loans["defaulted"].to_numpy()
-    matrix = model.matrix(loans[model.feature_names_])
+    matrix = model.matrix(loans[model.feature_names_in_])
     first, second = model.stage_margins(matrix)
     # explanations are costly: their split between the stages is read on a sample
     sample = matrix[np.random.default_rng(0).permutation(len(matrix))[:CONTRIBUTION_SAMPLE]]
@@ -197,7 +197,7 @@ def stage_contributions(model, loans: pd.DataFrame, distress_oot: pd.DataFrame |
          "value": float(stage1_share)},
     ]
     if distress_oot is not None and len(distress_oot):
-        p1 = model.stage1_.raw(distress_oot[model.feature_names_])
+        p1 = model.stage1_.raw(distress_oot[model.feature_names_in_])
         borrowed = distress_oot["uscc"].isin(borrowers or set()).to_numpy()
         events = distress_oot["distress"].to_numpy()
         for label, chosen in (("never borrowed", ~borrowed), ("borrowed", borrowed)):

@@ -247,3 +247,42 @@ def test_a_group_with_few_outcomes_stays_near_the_pooled_calibration():
     shifts = _group_shifts(log_odds, y, groups)
     assert shifts["few"] > 0 and shifts["few"] < np.log(3 / 17) + 2.0  # below the unshrunk estimate
     assert shifts["many"] < 0
+
+
+def test_the_models_keep_scikit_learns_estimator_contract(fitted):
+    """An analyst's tools (clone, get_params, grid searches) read the parameters from ``__init__``;
+    a model used before it is fitted says so as scikit-learn does; the fitted columns are
+    ``feature_names_in_``."""
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+
+    model, (T, _, _) = fitted
+    quantile = QuantileModel(alpha=0.3, monotone={"income": 1}, n_estimators=50, seed=7, ordered=())
+    assert quantile.get_params() == {"alpha": 0.3, "monotone": {"income": 1}, "categories": None, "params": None,
+                                     "n_estimators": 50, "early_stopping_rounds": 200, "seed": 7,
+                                     "num_threads": 0, "ordered": ()}
+    copy = clone(model)
+    assert copy.get_params() == model.get_params() and copy.get_params()["monotone"] == {"debt_ratio": 1, "income": -1}
+    for unfitted in (copy, quantile):
+        for use in (lambda m: m.raw(T), lambda m: m.matrix(T), lambda m: m.feature_names_in_, lambda m: m.tree_tables):
+            with pytest.raises(NotFittedError, match="not fitted yet"):
+                use(unfitted)
+    assert list(model.feature_names_in_) == list(T.columns) and model.feature_names_in_.dtype == object
+    assert model.n_features_in_ == 4
+
+
+def test_a_models_tree_tables_are_built_once_and_again_after_a_refit():
+    X, y, _ = frame(2_000, 11)
+    V, vy, _ = frame(800, 12)
+    model = CreditModel(n_estimators=30, scorecard=False).fit(X, y, V, vy, V, vy)
+    first = model.tree_tables
+    assert model.tree_tables is first
+    model.fit(X.assign(debt_ratio=-X["debt_ratio"]), y, V.assign(debt_ratio=-V["debt_ratio"]), vy, V, vy)
+    assert model.tree_tables is not first
+
+
+def test_a_credit_model_keeps_the_pd_model_contract(fitted):
+    from models.estimator import PDModel
+
+    model, _ = fitted
+    assert isinstance(model, PDModel) and not isinstance(QuantileModel(), PDModel)

@@ -233,7 +233,7 @@ EXACT = {"max_auc_drop": 0.25, "max_psi": 0.25, "max_feature_psi": 0.5, "max_ece
 class _Unconstrained:
     """A PD model with no constrained feature: the monotone sweep has nothing to move."""
 
-    feature_names_: list = []
+    feature_names_in_: list = []
     monotone_: dict = {}
 
     def matrix(self, sample):
@@ -349,11 +349,11 @@ def test_the_challenger_is_held_to_the_policys_directions_not_to_its_own():
     class Rising:
         """PD rises with ``x``; the model says it was constrained to nothing."""
 
-        feature_names_ = ["x"]
+        feature_names_in_ = ["x"]
         monotone_ = {}
 
         def matrix(self, sample):
-            return sample[self.feature_names_].to_numpy(dtype=float)
+            return sample[self.feature_names_in_].to_numpy(dtype=float)
 
         def raw(self, matrix):
             return matrix[:, 0]
@@ -369,7 +369,7 @@ def test_the_challenger_is_held_to_the_policys_directions_not_to_its_own():
     loans = loans.rename(columns={"x": "tax_sales_12m"})
     challenger = _Stand(p)
     challenger.pd_model = Rising()
-    challenger.pd_model.feature_names_ = ["tax_sales_12m"]
+    challenger.pd_model.feature_names_in_ = ["tax_sales_12m"]
     challenger.policy = Falling()
     monotone = next(c for c in judge(challenger, None, loans, ("2025-05", "2025-06"), {"max_ece": 0.5}).checks
                     if c.rule == "monotone constraints hold")

@@ -219,3 +219,20 @@ def test_the_gate_refuses_unstable_features_and_a_model_no_better_than_a_scoreca
     checks = {c.rule: c.holds for c in own_checks({**measured, **change}, {**measured, **change}, {})}
     assert checks[rule] is False
     assert sum(not holds for holds in checks.values()) == 1
+
+
+def test_the_two_stage_model_keeps_the_pd_model_and_estimator_contracts(two_stage):
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+
+    from models.estimator import PDModel
+
+    model, (T, _, _) = two_stage
+    assert isinstance(model, PDModel)
+    assert list(model.feature_names_in_) == list(T.columns) and model.n_features_in_ == len(T.columns)
+    unfitted = clone(model)
+    assert unfitted.get_params() == model.get_params() and unfitted.get_params()["monotone"] == MONOTONE
+    for use in (lambda m: m.raw(T), lambda m: m.matrix(T), lambda m: m.feature_names_in_,
+                lambda m: m.contributions(np.zeros((1, 4)))):
+        with pytest.raises(NotFittedError, match="not fitted yet"):
+            use(unfitted)

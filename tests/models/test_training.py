@@ -269,7 +269,7 @@ def test_a_policy_can_keep_features_out_of_every_model(model_home, tmp_path):
     result = train_challenger(model_home, policy=policy, register=False, split_months=MODEL_SPLIT)
     left_out = {"district_code", "industry_section", "tax_paid_12m", "registered_capital", "firm_age_years"}
     assert not left_out & set(result.bundle.features)
-    assert not left_out & set(result.bundle.capacity_model.feature_names_)
+    assert not left_out & set(result.bundle.capacity_model.feature_names_in_)
     reasons = result.bundle.decide(build(model_home, AS_OF).profile.head(50)).reasons(0)
     assert {w["feature"] for w in reasons["not_named"]} == {"entity_type"} & set(result.bundle.features)
     path.write_text(DEFAULT_POLICY.read_text("utf-8").replace(
