@@ -29,12 +29,13 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.db import audit, repository
+from api.db import audit, publishing, repository
 from api.db import objections as queries
 from api.db.engine import writing
 from api.db.tables import Objection
 from api.decide import check_authorization, normalised_code, today_in_china
 from api.errors import ApiError
+from api.schemas import ObjectionPublic
 
 log = logging.getLogger("xyd.api.objections")
 KINDS = ("objection", "repair")
@@ -346,7 +347,7 @@ def republish(factory: sessionmaker[Session], home: Path, objection: Objection) 
     names = registered_names(home, as_of)
     with writing(factory) as session:
         audit.lock_events(session)
-        repository.publish_profiles(session, rows, feature_names(), info.feature_set_version, as_of,
+        publishing.publish_profiles(session, rows, feature_names(), info.feature_set_version, as_of,
                                     names[names.index.isin(affected)] if names is not None else None,
                                     evidence=evidence)
         queries.refresh_disputes(session, affected)
@@ -515,3 +516,35 @@ def change_feed(factory: sessionmaker[Session], bundle, bank_id: int, since: str
                       "now": now_of.get(change.id), "now_note": note})
     return {"items": items, "next": items[-1]["cursor"] if items else (str(after) if changed_from is None else
                                                                          since)}
+
+
+# ------------------------------------------------------------------ as the API and the command line show them
+
+def shown(objection, today: dt.date | None = None, home=None, bank: bool = False) -> ObjectionPublic:
+    """An objection as the API shows it (``home``: where a transcribed holiday notice may be). A
+    bank is not shown where a corrected record went: that is another enterprise's record."""
+    today = today or today_in_china()
+    settlement = json.loads(objection.settlement) if objection.settlement else None
+    if bank and settlement:
+        settlement.pop("moved_to", None)
+        if settlement.get("changes"):
+            settlement["changes"] = {k: v for k, v in settlement["changes"].items() if k != "uscc"}
+    return ObjectionPublic(
+        id=objection.id, kind=objection.kind, uscc=objection.uscc, source=objection.source,
+        record=json.loads(objection.record_key) if objection.record_key else None, feature=objection.feature,
+        features=json.loads(objection.features), department=objection.department, grounds=objection.grounds,
+        attachments=json.loads(objection.attachments), filed_by=objection.filed_by,
+        authorization_id=objection.authorization_id, filed_at=objection.filed_at, filed_day=objection.filed_day,
+        due_day=objection.due_day, due_provisional=bool(objection.due_provisional), status=objection.status,
+        overdue=objection.status == queries.OPEN and objection.due_day < today, settled_at=objection.settled_at,
+        settled_day=objection.settled_day, working_days_taken=working_days_taken(objection, home),
+        settlement=settlement,
+        republished_at=objection.republished_at)
+
+
+def due_before(late_on: dt.date | None, due_by: dt.date | None) -> dt.date | None:
+    """The first day an objection may not be due on to be listed: after ``due_by``, and (for the
+    overdue list) not today or later."""
+    days = [d for d in (late_on, None if due_by is None or due_by == dt.date.max else due_by + dt.timedelta(days=1))
+            if d is not None]
+    return min(days) if days else None

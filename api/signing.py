@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from api.db.repository import now_iso
+from api.db.clock import now_iso
 
 CHECKPOINT_FORMAT = "xyd-checkpoint/1"
 RECEIPT_FORMAT = "xyd-receipt/1"

@@ -59,7 +59,7 @@ end
 def prepare(url: str, home: Path) -> dict:
     """Publish the stored profile, add a bank and an operator, authorise the bank for the
     enterprises a single serious penalty refers, and write 10,000 open objections."""
-    from api.db import repository
+    from api.db import publishing, repository
     from api.db.engine import make_engine, sessions, upgrade, writing
     from api.db.tables import Objection
     from features.lake import Lake
@@ -80,7 +80,7 @@ def prepare(url: str, home: Path) -> dict:
                  if len(by_feature.get("penalty_serious_36m", [])) == 1 and "dishonest_listed_now" not in by_feature]
     today = dt.date.today()
     with writing(factory) as session:
-        repository.publish_profiles(session, profile, feature_names(), feature_set_version(), AS_OF,
+        publishing.publish_profiles(session, profile, feature_names(), feature_set_version(), AS_OF,
                                     registered_names(home, AS_OF), evidence=evidence, deliveries=lake.deliveries(AS_OF))
         bank, bank_key = repository.add_client(session, "bench bank", "bank")
         operator, operator_key = repository.add_client(session, "bench operator", "operator")

@@ -79,7 +79,7 @@ def ensure_champion(env: dict) -> None:
 def prepare(url: str, env: dict) -> tuple[str, list[tuple[str, str]], str]:
     """Publish the profile, add a bank, a regulator and 1,000 authorisations; returns (the bank's
     key, questions, the regulator's key)."""
-    from api.db import repository
+    from api.db import publishing, repository
     from api.db.engine import make_engine, sessions, upgrade, writing
     from features.lake import Lake
     from features.profile.build import build
@@ -95,7 +95,7 @@ def prepare(url: str, env: dict) -> tuple[str, list[tuple[str, str]], str]:
     questions = []
     evidence = evidence_for(Lake(HOME), AS_OF, profile)
     with writing(factory) as session:
-        repository.publish_profiles(session, profile, feature_names(), feature_set_version(), AS_OF,
+        publishing.publish_profiles(session, profile, feature_names(), feature_set_version(), AS_OF,
                                     registered_names(HOME, AS_OF), evidence=evidence,
                                     deliveries=Lake(HOME).deliveries(AS_OF))
         bank, key = repository.add_client(session, "bench bank", "bank")

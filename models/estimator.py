@@ -35,6 +35,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from models import metrics
+from models.fitting import ModelInputError, binary_outcome, platt
 
 DEFAULT_PARAMS = {
     "learning_rate": 0.03, "num_leaves": 24, "max_depth": 5, "min_child_samples": 100,
@@ -44,10 +45,6 @@ DEFAULT_PARAMS = {
 """Depth 5 with at most 24 leaves: SHAP cost grows with depth squared, so explanations of a
 300-tree model stay well under a millisecond per enterprise; deeper trees bought nothing on the
 synthetic city's out-of-time AUC."""
-
-
-class ModelInputError(ValueError):
-    """Training or scoring data that cannot be used as given."""
 
 
 class TabularEncoder:
@@ -151,20 +148,6 @@ class TabularEncoder:
         encoder.categories_ = {k: list(v) for k, v in state["categories"].items()}
         encoder.ordered_ = list(state.get("ordered", ()))  # a model saved before orders were declared has none
         return encoder
-
-
-def binary_outcome(y, name: str) -> np.ndarray:
-    """``y`` as 0.0/1.0 floats; missing values, other values or a single outcome are a
-    :class:`ModelInputError` naming ``name`` (the frame it came from)."""
-    values = pd.Series(y).to_numpy()
-    if pd.isna(values).any():
-        raise ModelInputError(f"{name}: the target has missing values")
-    out = values.astype(np.float64)
-    if not np.isin(out, (0.0, 1.0)).all():
-        raise ModelInputError(f"{name}: the target must be 0 or 1")
-    if out.sum() == 0 or out.sum() == len(out):
-        raise ModelInputError(f"{name}: both outcomes must occur (got {int(out.sum())} of {len(out)} positive)")
-    return out
 
 
 @runtime_checkable
@@ -677,22 +660,6 @@ def _group_shifts(log_odds: np.ndarray, y: np.ndarray, groups: np.ndarray,
                 break
         shifts[str(group)] = float(shift)
     return shifts
-
-
-def platt(margin: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Fit calibrated log-odds = a + b · margin by maximum likelihood (Newton's method)."""
-    a, b = 0.0, 1.0
-    x = np.asarray(margin, dtype=float)
-    for _ in range(100):
-        p = 1.0 / (1.0 + np.exp(-(a + b * x)))
-        w = p * (1 - p)
-        gradient = np.array([np.sum(y - p), np.sum((y - p) * x)])
-        hessian = np.array([[np.sum(w), np.sum(w * x)], [np.sum(w * x), np.sum(w * x * x)]]) + 1e-9 * np.eye(2)
-        step = np.linalg.solve(hessian, gradient)
-        a, b = a + step[0], b + step[1]
-        if np.abs(step).max() < 1e-10:
-            break
-    return float(a), float(b)
 
 
 QUANTILE_PARAMS = {"learning_rate": 0.1, "num_leaves": 15, "max_depth": 4}

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from models import metrics
-from models.estimator import ModelInputError, binary_outcome, platt
+from models.fitting import ModelInputError, binary_outcome, platt
 
 
 class BenchmarkScorecard:

@@ -26,7 +26,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from models.estimator import CreditModel, ModelInputError, binary_outcome, candidate_params, platt
+from models.estimator import CreditModel, candidate_params
+from models.fitting import ModelInputError, binary_outcome, platt
 
 STAGE1, STAGE2 = "stage1_model", "pd_model"
 STAGE1_TREES = 400

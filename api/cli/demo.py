@@ -220,7 +220,7 @@ def set_up_service(home, profile, as_of) -> tuple[str, str, str, str]:
     import hashlib
 
     from api.cli.service import database
-    from api.db import repository
+    from api.db import publishing, repository
     from api.db.engine import writing
     from features.lake import Lake
     from features.profile.evidence import evidence_for
@@ -232,7 +232,7 @@ def set_up_service(home, profile, as_of) -> tuple[str, str, str, str]:
     today = dt.date.today()
     evidence = evidence_for(Lake(home), as_of, profile)
     with writing(factory) as session:
-        repository.publish_profiles(session, profile, feature_names(), feature_set_version(), as_of,
+        publishing.publish_profiles(session, profile, feature_names(), feature_set_version(), as_of,
                                     registered_names(home, as_of), evidence=evidence,
                                     deliveries=Lake(home).deliveries(as_of))
         bank, key = repository.add_client(session, "演示银行 demo bank", "bank")

@@ -255,7 +255,7 @@ def publish(as_of: dt.datetime) -> None:
 
     Example: xyd features publish --as-of 2026-06-30"""
     from api.cli.service import database
-    from api.db import repository
+    from api.db import publishing
     from api.db.engine import writing
     from features.lake import Lake
     from features.profile.build import unseen_runs
@@ -282,7 +282,7 @@ def publish(as_of: dt.datetime) -> None:
     started = time.perf_counter()
     evidence = evidence_for(lake, day, profile)  # the records behind knock-outs, read before writing
     with writing(database()) as session:
-        count = repository.publish_profiles(session, profile, feature_names(), info.feature_set_version, day,
+        count = publishing.publish_profiles(session, profile, feature_names(), info.feature_set_version, day,
                                             registered_names(home, day), evidence=evidence,
                                             deliveries=lake.deliveries(day))
     click.echo(f"published {count:,} enterprises as of {day} (feature set {info.feature_set_version}) "

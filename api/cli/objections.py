@@ -111,10 +111,9 @@ def list_objections(overdue, due_by, status, department, uscc, as_json) -> None:
     from api import objections as workflow
     from api.db import objections as queries
     from api.decide import normalised_code, today_in_china
-    from api.routes.objections import due_before, shown
 
     today = today_in_china()
-    before = due_before(today if overdue else None, due_by.date() if due_by else None)
+    before = workflow.due_before(today if overdue else None, due_by.date() if due_by else None)
     code = _run(lambda: normalised_code(uscc)) if uscc else None
     for objection_id, provisional, confirmed in workflow.confirm_dues(database(), settings().home):
         click.echo(f"objection {objection_id}: provisional due day {provisional} is now {confirmed} "
@@ -122,7 +121,7 @@ def list_objections(overdue, due_by, status, department, uscc, as_json) -> None:
     with database()() as session:
         count, rows = queries.list_objections(session, "open" if overdue else status, department, before, code,
                                               limit=10**6)
-    items = [shown(o, today, settings().home) for o in rows]
+    items = [workflow.shown(o, today, settings().home) for o in rows]
     if as_json:
         for item in items:
             click.echo(item.model_dump_json())
@@ -144,14 +143,15 @@ def show(objection_id: str) -> None:
     """One objection, whole, as JSON.
 
     Example: xyd objections show 5b0e8c1e-2f4d-4b8e-9a57-0c2d6f1e9a44"""
+    from api import objections as workflow
     from api.db import objections as queries
-    from api.routes.objections import shown
 
     with database()() as session:
         objection = queries.get(session, objection_id)
     if objection is None:
         raise InputError(f"no objection {objection_id}")
-    click.echo(json.dumps(shown(objection, home=settings().home).model_dump(mode="json"), ensure_ascii=False, indent=1))
+    shown = workflow.shown(objection, home=settings().home)
+    click.echo(json.dumps(shown.model_dump(mode="json"), ensure_ascii=False, indent=1))
 
 
 @objections.command("republish")

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 from sqlalchemy import Connection, bindparam, exc, insert, select, update
 from sqlalchemy.orm import Session
 
-from api.db.repository import now_iso
+from api.db.clock import now_iso
 from api.db.tables import AuditHead, Decision, WorkflowEvent
 
 GENESIS = "0" * 64

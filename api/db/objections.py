@@ -9,7 +9,7 @@ import json
 from sqlalchemy import and_, bindparam, exists, func, select, update
 from sqlalchemy.orm import Session
 
-from api.db.repository import now_iso
+from api.db.clock import now_iso
 from api.db.tables import Authorization, Decision, Objection, ProfileChange, PublishedProfile
 
 OPEN = "open"

@@ -9,20 +9,15 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select
+from sqlalchemy import Connection, Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
+from api.db.clock import now_iso
 from api.db.tables import ApiClient, Authorization, Decision, PublishedProfile, Review, SourceDelivery
 
 ROLES = ("bank", "regulator", "operator")
 KEY_BYTES = 24
-
-
-def now_iso() -> str:
-    """The current UTC time as the text every table keeps (microseconds, 'Z')."""
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def key_hash(key: str) -> str:
@@ -103,51 +98,6 @@ def list_authorizations(session: Session, uscc: str | None = None, bank_id: int 
 
 
 # ------------------------------------------------------------------ published profiles
-
-def publish_profiles(session: Session, profile: pd.DataFrame, features: list[str], feature_set_version: str,
-                     as_of: dt.date, names: pd.Series | None = None, chunk: int = 5_000,
-                     evidence: dict[str, dict] | None = None, deliveries: dict[str, str | None] | None = None
-                     ) -> int:
-    """Make ``profile``'s rows the ones the service decides on (replacing each enterprise's
-    earlier row). Values are kept as a JSON list in ``features`` order; missing as null.
-    ``evidence``: per enterprise, the records behind its knock-out features
-    (:func:`features.profile.evidence.evidence_for`); ``deliveries``: each source's latest delivery
-    as of that day (:meth:`features.lake.Lake.deliveries`)."""
-    from api.db.audit import lock_events
-
-    lock_events(session)  # a filing meanwhile marks the rows after they are rewritten, not before
-    published = now_iso()
-    codes = profile["uscc"].astype(str).to_numpy()
-    columns = []
-    for name in features:
-        series = profile[name]
-        if isinstance(series.dtype, pd.CategoricalDtype):
-            columns.append(series.astype("object").where(series.notna(), None).to_numpy())
-        else:
-            values = series.to_numpy(dtype=np.float64)
-            columns.append(np.where(np.isnan(values), None, values).astype(object))
-    matrix = np.stack(columns, axis=1) if columns else np.zeros((len(codes), 0), dtype=object)
-    name_of = names.to_dict() if names is not None else {}
-    evidence = evidence or {}
-    if deliveries is not None:
-        session.execute(delete(SourceDelivery).where(SourceDelivery.as_of == as_of))
-        session.add_all([SourceDelivery(as_of=as_of, source=source, published_at=published,
-                                        delivered=None if day is None else dt.date.fromisoformat(day))
-                         for source, day in deliveries.items()])
-    for start in range(0, len(codes), chunk):
-        part = codes[start:start + chunk]
-        session.execute(delete(PublishedProfile).where(PublishedProfile.uscc.in_(list(part))))
-        session.execute(insert(PublishedProfile), [
-            {"uscc": code, "name": name_of.get(code), "as_of": as_of, "feature_set_version": feature_set_version,
-             "features": json.dumps(row.tolist(), ensure_ascii=False, separators=(",", ":")), "published_at": published,
-             "evidence": json.dumps(evidence[code], ensure_ascii=False) if code in evidence else None}
-            for code, row in zip(part, matrix[start:start + chunk])])
-    from api.db.objections import enterprises_with_open_objections, refresh_disputes
-
-    published_codes = set(codes.tolist())  # their open objections stay marked on the new rows
-    refresh_disputes(session, [c for c in enterprises_with_open_objections(session) if c in published_codes])
-    return len(codes)
-
 
 @dataclass
 class ProfileRow:

@@ -4,7 +4,6 @@ its authorisation, settled by an operator for the owning department; and each ba
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 from fastapi import APIRouter, Path, Query, Request
 
@@ -13,6 +12,7 @@ from api.db import objections as queries
 from api.decide import normalised_code, today_in_china
 from api.deps import BankDep, CallerDep, HolderDep, OperatorDep, SessionDep
 from api.errors import ApiError, responses
+from api.objections import due_before, shown
 from api.schemas import (ChangesPublic, ObjectionCreate, ObjectionPublic, ObjectionsPublic, SettlementCreate)
 
 router = APIRouter(prefix="/v1/objections", tags=["objections"])
@@ -20,36 +20,6 @@ changes_router = APIRouter(prefix="/v1/changes", tags=["objections"])
 
 ObjectionId = Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z-]+$", description="the objection's id")
 NOT_FOUND = ("OBJECTION_NOT_FOUND", "no such objection", "异议不存在")
-
-
-def shown(objection, today: dt.date | None = None, home=None, bank: bool = False) -> ObjectionPublic:
-    """An objection as the API shows it (``home``: where a transcribed holiday notice may be). A
-    bank is not shown where a corrected record went: that is another enterprise's record."""
-    today = today or today_in_china()
-    settlement = json.loads(objection.settlement) if objection.settlement else None
-    if bank and settlement:
-        settlement.pop("moved_to", None)
-        if settlement.get("changes"):
-            settlement["changes"] = {k: v for k, v in settlement["changes"].items() if k != "uscc"}
-    return ObjectionPublic(
-        id=objection.id, kind=objection.kind, uscc=objection.uscc, source=objection.source,
-        record=json.loads(objection.record_key) if objection.record_key else None, feature=objection.feature,
-        features=json.loads(objection.features), department=objection.department, grounds=objection.grounds,
-        attachments=json.loads(objection.attachments), filed_by=objection.filed_by,
-        authorization_id=objection.authorization_id, filed_at=objection.filed_at, filed_day=objection.filed_day,
-        due_day=objection.due_day, due_provisional=bool(objection.due_provisional), status=objection.status,
-        overdue=objection.status == queries.OPEN and objection.due_day < today, settled_at=objection.settled_at,
-        settled_day=objection.settled_day, working_days_taken=workflow.working_days_taken(objection, home),
-        settlement=settlement,
-        republished_at=objection.republished_at)
-
-
-def due_before(late_on: dt.date | None, due_by: dt.date | None) -> dt.date | None:
-    """The first day an objection may not be due on to be listed: after ``due_by``, and (for the
-    overdue list) not today or later."""
-    days = [d for d in (late_on, None if due_by is None or due_by == dt.date.max else due_by + dt.timedelta(days=1))
-            if d is not None]
-    return min(days) if days else None
 
 
 @router.post("", response_model=ObjectionPublic, status_code=201, responses=responses(401, 403, 404, 409, 422, 503))

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from features.lake import Lake
 from features.profile import compute
-from features.profile.build import LakeView, ProfileBuildError, empty_records, lake_view, read_part
+from features.profile.reading import LakeView, ProfileBuildError, empty_records, lake_view, read_part
 from features.profile.pointintime import NEEDED, OWNER
 
 BUCKET = "_bucket"

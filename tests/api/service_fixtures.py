@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from api.db import repository
+from api.db import publishing, repository
 from api.db.engine import make_engine, sessions, upgrade, writing
 from api.main import create_app
 from api.settings import Settings
@@ -142,7 +142,7 @@ def prepare_database(url: str, home) -> tuple[dict, dict, list[str], dict]:
     today = dt.date.today()
     evidence = evidence_for(Lake(home), AS_OF, profile)
     with writing(factory) as session:
-        repository.publish_profiles(session, profile, feature_names(), feature_set_version(), AS_OF,
+        publishing.publish_profiles(session, profile, feature_names(), feature_set_version(), AS_OF,
                                     registered_names(home, AS_OF), evidence=evidence,
                                     deliveries=Lake(home).deliveries(AS_OF))
         for role, name in (("bank", "宜昌银行"), ("other_bank", "三峡银行"), ("regulator", "人行宜昌市分行"),

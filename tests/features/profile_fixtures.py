@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from features.lake import Lake as CityLake
-from features.profile.build import empty_records, load_records
+from features.profile.build import load_records
+from features.profile.reading import empty_records
 from features.profile.pointintime import NEEDED, day_number, lake_columns, prepare
 from features.schemas import SOURCES
 from features.uscc import random_codes

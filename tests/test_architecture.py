@@ -1,0 +1,35 @@
+"""The architecture the design draws, held by import-linter's contracts (``[tool.importlinter]``
+in pyproject.toml): features → models → api with nothing importing upward, ``api.db`` knowing no
+capability of the service, the command line never importing a route, and no import circle between
+the modules of one package."""
+
+from __future__ import annotations
+
+import pkgutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _contracts() -> dict[str, dict]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["tool"]["importlinter"]
+    return {contract["id"]: contract for contract in config["contracts"]}
+
+
+def test_every_architecture_contract_is_kept():
+    lint_imports = Path(sys.executable).parent / "lint-imports"  # import-linter's command, in the test extra
+    run = subprocess.run([str(lint_imports), "--no-cache", "--no-logo"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"Contracts: {len(_contracts())} kept, 0 broken." in run.stdout
+
+
+def test_the_db_contract_forbids_every_module_of_the_service_outside_db():
+    """A module added to api/ is a capability until listed otherwise: the contract must name it."""
+    import api
+
+    outside_db = {f"api.{module.name}" for module in pkgutil.iter_modules(api.__path__)} - {"api.db"}
+    assert set(_contracts()["db-knows-no-capability"]["forbidden_modules"]) == outside_db
