@@ -15,6 +15,7 @@ import numpy as np
 
 from api.db.tables import Decision
 from features.registry import BY_NAME, category_name, feature_names, feature_set_version
+from features.pages import render_page
 from features.typeface import with_linked_typeface, with_typeface
 from features.schemas import CADENCES, SOURCES
 
@@ -454,66 +455,26 @@ def render(decision: Decision, name: str | None, advice: dict | None = None, why
     service's base font linked, for a page saved to a file or an archive, at about half a second;
     ``whole_list``: the deciding model's fair-lending measure of the whole pre-credit list, when the
     service holds that model)."""
+    from markupsafe import Markup
+
     reasons = json.loads(decision.reasons)
     computation = reasons.get("computation") or {}
     limit = computation.get("max_profile_age_days")
-    knockouts = "".join(_knockout(k) for k in reasons["knockouts"]) or "<li>无 none</li>"
-    pd_ = decision.pd
     age = (dt.datetime.fromisoformat(decision.created_at.replace("Z", "+00:00")).date()
            - dt.date.fromisoformat(decision.profile_as_of)).days
-    page = f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
-<title>决策说明 {html.escape(decision.request_id)}</title>
-<style>body{{margin:24px;max-width:1000px}}
-table{{border-collapse:collapse;margin:8px 0}} td,th{{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}}
-tr.cited td{{background:#fff6e0}} tr.stale td{{color:#c0392b}} tr.absence td{{font-style:italic}} .k{{color:#555}}</style></head><body>
-<h1>预授信决策说明 · Pre-credit decision explained</h1>
-<p id="summary"><span class="k">企业 enterprise</span> {html.escape(name or '')} <b>{html.escape(decision.uscc)}</b> ·
-<span class="k">决策 decision</span> <b>{html.escape(DECISION_WORDS.get(decision.decision, decision.decision))}</b> ·
-<span class="k">等级 grade</span> <b>{html.escape(decision.grade)}</b> · <span class="k">违约概率 PD</span> {pd_:.4f} ·
-<span class="k">评分 score</span> {decision.score:.1f} · <span class="k">额度 limit</span> CNY {decision.limit_yuan:,}<br>
-<span class="k">决策时间 decided at</span> {html.escape(china_time(decision.created_at))} ·
-<span class="k">画像截至 profile as of</span> {html.escape(decision.profile_as_of)}（{age} 天 days）</p>
-<h2>参照 · Reference</h2>
-{_reference(reasons)}
-<h2>贡献瀑布图 · Contribution waterfall (log-odds of default, from the reference to this enterprise)</h2>
-<p>红色推高违约风险，绿色降低违约风险。Red raises the odds of default, green lowers them.</p>
-{waterfall_svg(reasons)}
-{_coverage(reasons, computation)}
-<h2>改进建议 · What would change the decision</h2>
-{_advice(advice, why, data)}
-<h2>否决规则 · Knock-outs</h2><ul id="knockouts">{knockouts}</ul>
-<h2>异议 · Records under objection</h2>
-{_under_objection(reasons)}
-<h2>不利因素 · Adverse factors</h2>
-<p>记录缺失（斜体）是关于档案的事实，不是企业的行为。An absence (in italics) is a fact about the record, not a behaviour of the enterprise.</p>
-<table id="adverse"><tr><th>code</th><th>中文</th><th>English</th><th>value</th><th>参照 reference</th><th>contribution</th></tr>{_reason_rows(reasons['adverse'])}</table>
-<h2>有利因素 · Positive factors</h2>
-<table id="positive"><tr><th>code</th><th>中文</th><th>English</th><th>value</th><th>参照 reference</th><th>contribution</th></tr>{_reason_rows(reasons['positive'])}</table>
-<h2>不向企业列示的因素 · Features never named to the enterprise</h2>
-{_not_named(reasons)}
-<h2>公平信贷 · This enterprise's groups on the whole pre-credit list</h2>
-{_groups(reasons, decision, whole_list)}
-<h2>权利告知 · The enterprise's rights</h2>
-{_rights(reasons, decision, rights or {}, policy_in_force)}
-{_review(decision, review)}
-<h2>计算过程 · How the decision follows from the model (redo it from these numbers)</h2>
-{_computation(computation, decision)}
-<h2>数据来源、时效及法律依据 · Data sources, their freshness and legal basis</h2>
-<p>政策时效 freshness limit: {f'{limit} 天 days' if limit else '未声明 none declared'}。Highlighted: the sources of the reasons and knock-outs above.</p>
-{_sources(reasons, decision, limit, deliveries or {})}
-<h2>版本与审计 · Versions and audit</h2>
-<table id="versions">
-<tr><td>request id</td><td>{html.escape(decision.request_id)}</td></tr>
-<tr><td>决策时间 decided at</td><td>{html.escape(china_time(decision.created_at))} ({html.escape(decision.created_at)} UTC)</td></tr>
-<tr><td>bank (client id)</td><td>{decision.client_id}</td></tr>
-<tr><td>authorisation</td><td>{html.escape(decision.authorization_id)}</td></tr>
-<tr><td>model version / bundle id</td><td>{html.escape(decision.model_version)} / {html.escape(str(computation.get('bundle_id') or '—'))}</td></tr>
-<tr><td>policy version</td><td>{html.escape(decision.policy_version)}</td></tr>
-<tr><td>profile as of / feature set</td><td>{html.escape(decision.profile_as_of)} / {html.escape(decision.feature_set_version)}</td></tr>
-<tr><td>chain position / hash</td><td>{decision.seq} / {html.escape(decision.hash)}</td></tr>
-<tr><td>previous hash</td><td>{html.escape(decision.prev_hash)}</td></tr>
-</table>
-<h2>附录：模型所见的特征向量 · Appendix: the feature vector the model saw</h2>
-{_inputs(reasons, decision)}
-</body></html>"""
+    # the sections are built (and their values escaped) by the functions above; the template lays them out
+    parts = {name: Markup(fragment) for name, fragment in {
+        "reference": _reference(reasons), "waterfall": waterfall_svg(reasons),
+        "coverage": _coverage(reasons, computation), "advice": _advice(advice, why, data),
+        "knockouts": "".join(_knockout(k) for k in reasons["knockouts"]) or "<li>无 none</li>",
+        "under_objection": _under_objection(reasons), "adverse": _reason_rows(reasons["adverse"]),
+        "positive": _reason_rows(reasons["positive"]), "not_named": _not_named(reasons),
+        "groups": _groups(reasons, decision, whole_list),
+        "rights": _rights(reasons, decision, rights or {}, policy_in_force), "review": _review(decision, review),
+        "computation": _computation(computation, decision),
+        "sources": _sources(reasons, decision, limit, deliveries or {}), "inputs": _inputs(reasons, decision),
+    }.items()}
+    page = render_page("api", "regulator_page.html", d=decision, name=name or "", parts=parts, limit=limit, age=age,
+                       decision_words=DECISION_WORDS.get(decision.decision, decision.decision),
+                       decided_at=china_time(decision.created_at), bundle_id=str(computation.get("bundle_id") or "—"))
     return with_typeface(page) if self_contained else with_linked_typeface(page, TYPEFACE_PREFIX)

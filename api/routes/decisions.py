@@ -15,6 +15,7 @@ from api.deps import BankDep, BankOrRegulatorDep, HolderDep, RegulatorDep, Sessi
 from api.errors import ApiError, responses
 from api.regulator_report import render
 from api.schemas import AdvicePublic, DecisionsPublic, PreCreditPublic, ReviewCreate, ReviewPublic
+from features.pages import PAGE_CSP_HEADER
 
 router = APIRouter(prefix="/v1/decisions", tags=["decisions"])
 
@@ -120,7 +121,8 @@ def decision_report(caller: RegulatorDep, session: SessionDep, holder: HolderDep
     return HTMLResponse(render(decision, profile.name if profile else None, advice, why,
                                repository.review_of(session, decision.request_id), policy.rights if policy else {},
                                deliveries, policy.version if policy else None, self_contained,
-                               deciding.meta.get("population_fair_lending") if deciding else None, data))
+                               deciding.meta.get("population_fair_lending") if deciding else None, data),
+                        headers={"Content-Security-Policy": PAGE_CSP_HEADER})
 
 
 @router.post("/{request_id}/review", response_model=ReviewPublic, status_code=201,

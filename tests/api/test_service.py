@@ -251,6 +251,10 @@ def test_the_regulator_page_explains_a_decision(service):
                      'id="groups"', "主体类型 entity type", "区县 district", "gap: behaviour / firmographic"):
         assert expected in text_, expected
     assert "/v1/typeface/" in text_  # the service's pages link its base font, which browsers keep
+    # the page may load nothing but its own styles and fonts: no script, no other host, no framing
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy and "script-src" not in policy
+    assert '<meta http-equiv="Content-Security-Policy"' in text_ and "<script" not in text_
     whole = service.client.get(f"/v1/decisions/{decision_id}/report", params={"self_contained": "true"},
                                headers=service.headers("regulator")).text
     # saved to a file or an archive, the page carries its own glyphs and links nothing
