@@ -330,6 +330,7 @@ BROKEN = [  # (setting, value, words the refusal must contain: the setting named
     ("fair_lending.calibration_band", [0, 1.5], "fair_lending.calibration_band must be [low, high]"),
     ("fair_lending.calibration_band", [0.67, 1], "fair_lending.calibration_band must be [low, high]"),
     ("fair_lending.calibration_band", [1, 1.5], "fair_lending.calibration_band must be [low, high]"),
+    ("fair_lending.calibration_band", [1.5, 2.0], "fair_lending.calibration_band must be [low, high]"),
     ("fair_lending.calibration_band", 1.5, "fair_lending.calibration_band must be [low, high]"),
     ("fair_lending.approval_ratio_floor", 0, "fair_lending.approval_ratio_floor must be in (0, 1]; got 0"),
     ("fair_lending.approval_ratio_floor", 1.2, "fair_lending.approval_ratio_floor must be in (0, 1]; got 1.2"),
@@ -536,3 +537,14 @@ def test_the_rights_stated_are_objection_always_repair_where_repairable_and_revi
     assert partial == [{"right": "objection", "zh": "", "en": "object here", "legal_basis": None},
                        {"right": "review", "zh": "复核", "en": "", "legal_basis": None}]
     assert stated_rights({}, "decline", ["dishonest_listed_now"], []) == []
+
+
+def test_a_loaded_policy_cannot_be_changed_in_place(tmp_path):
+    """Decisions cite the policy version they were made under: a policy edited in memory after
+    loading would decide by rules its version does not name."""
+    import dataclasses
+
+    policy = _policy(tmp_path)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        policy.version = "edited"
+    assert policy.version == RAW["version"]
