@@ -20,8 +20,8 @@ from api.db import repository
 from api.db.appender import ChainAppender
 from api.db.engine import reading
 from api.db.tables import Decision
-from api.errors import ApiError
 from api.metrics import DECISIONS
+from api.refusals import Forbidden, Invalid, NotFound, Refusal, Unavailable
 from api.schemas import PreCreditPublic, PreCreditRequest
 from api.signing import Signer, make_receipt
 from features import uscc as uscc_rules
@@ -54,7 +54,7 @@ def normalised_code(raw: str) -> str:
     """The code, normalised, or a 422 naming the rule it breaks."""
     checked = uscc_rules.check(raw)
     if not checked.valid:
-        raise ApiError(422, "INVALID_USCC", f"uscc {raw!r} breaks rule {checked.rule}: {checked.reason}",
+        raise Invalid("INVALID_USCC", f"uscc {raw!r} breaks rule {checked.rule}: {checked.reason}",
                        f"统一社会信用代码无效（规则 {checked.rule}）：{checked.reason}")
     return checked.normalised
 
@@ -63,21 +63,21 @@ def check_authorization(record, bank_id: int, code: str, today: dt.date) -> None
     """403 with a distinct code for every way an authorisation (``record``, None when there is
     no such id) can fail."""
     if record is None:
-        raise ApiError(403, "AUTHORIZATION_NOT_FOUND", "no such authorisation", "授权书不存在")
+        raise Forbidden("AUTHORIZATION_NOT_FOUND", "no such authorisation", "授权书不存在")
     if record.bank_id != bank_id:
-        raise ApiError(403, "AUTHORIZATION_OTHER_BANK", "this authorisation was given to another bank",
+        raise Forbidden("AUTHORIZATION_OTHER_BANK", "this authorisation was given to another bank",
                        "该授权书授予的是其他金融机构")
     if record.uscc != code:
-        raise ApiError(403, "AUTHORIZATION_USCC_MISMATCH", "this authorisation is for another enterprise",
+        raise Forbidden("AUTHORIZATION_USCC_MISMATCH", "this authorisation is for another enterprise",
                        "该授权书对应的是其他企业")
     if record.revoked_at is not None:
-        raise ApiError(403, "AUTHORIZATION_REVOKED", f"the authorisation was revoked at {record.revoked_at}",
+        raise Forbidden("AUTHORIZATION_REVOKED", f"the authorisation was revoked at {record.revoked_at}",
                        "该授权书已被撤销")
     if today > record.valid_until:
-        raise ApiError(403, "AUTHORIZATION_EXPIRED", f"the authorisation expired on {record.valid_until}",
+        raise Forbidden("AUTHORIZATION_EXPIRED", f"the authorisation expired on {record.valid_until}",
                        "该授权书已过期")
     if today < record.valid_from:
-        raise ApiError(403, "AUTHORIZATION_NOT_YET_VALID", f"the authorisation is valid from {record.valid_from}",
+        raise Forbidden("AUTHORIZATION_NOT_YET_VALID", f"the authorisation is valid from {record.valid_from}",
                        "该授权书尚未生效")
 
 
@@ -85,7 +85,7 @@ def current_bundle(bundle: ModelBundle | None, request=None) -> ModelBundle:
     """The bundle this request will use from start to end (a reload meanwhile does not change it);
     the response header names it."""
     if bundle is None:
-        raise ApiError(503, "MODEL_UNAVAILABLE", "no champion model is loaded; promote one with `xyd promote`",
+        raise Unavailable("MODEL_UNAVAILABLE", "no champion model is loaded; promote one with `xyd promote`",
                        "暂无可用的冠军模型")
     if request is not None:
         request.state.model_version = bundle.version
@@ -98,15 +98,15 @@ def vet(bundle: ModelBundle, bank_id: int, index: int, request: PreCreditRequest
     anyone learns whether the enterprise is known."""
     check_authorization(authorization, bank_id, code, today)
     if profile is None:
-        raise ApiError(404, "UNKNOWN_ENTERPRISE", f"no published profile for {code}", "平台没有该企业的信用画像")
+        raise NotFound("UNKNOWN_ENTERPRISE", f"no published profile for {code}", "平台没有该企业的信用画像")
     if profile.feature_set_version != bundle.meta["feature_set_version"]:
-        raise ApiError(503, "PROFILE_MODEL_MISMATCH",
+        raise Unavailable("PROFILE_MODEL_MISMATCH",
                        f"the published profile (feature set {profile.feature_set_version}) does not match model "
                        f"{bundle.version} ({bundle.meta['feature_set_version']}); republish or promote",
                        "已发布的信用画像与当前模型的特征版本不一致")
     limit = bundle.policy.max_profile_age_days
     if limit is not None and (today - profile.as_of).days > limit:
-        raise ApiError(503, "PROFILE_STALE",
+        raise Unavailable("PROFILE_STALE",
                        f"the published profile of {code} is as of {profile.as_of}, {(today - profile.as_of).days} days "
                        f"ago; policy {bundle.policy.version} decides on profiles at most {limit} days old: "
                        "the platform must rebuild and republish its profiles",
@@ -119,13 +119,13 @@ class Answering:
     """Questions checked and decided, their decisions handed to the chain; :meth:`finish` gives
     the answers once the chain has them."""
 
-    results: list[PreCreditPublic | ApiError | str]
+    results: list[PreCreditPublic | Refusal | str]
     asked: list[Asked]
     reasons: list[dict]
     written: Future  # the decisions as stored in the chain
     signer: Signer | None = None  # signs each answer's receipt
 
-    def finish(self) -> list[PreCreditPublic | ApiError]:
+    def finish(self) -> list[PreCreditPublic | Refusal]:
         """Every question's decision (now in the chain) or the error it met, in order; raises
         the chain's write error, if any."""
         stored = self.written.result()
@@ -139,11 +139,11 @@ def start_answer(engine: Engine, appender: ChainAppender, bundle: ModelBundle, b
                  questions: list[PreCreditRequest], request_ids: list[str] | None = None) -> Answering:
     """Check and decide every question and hand the decisions to the chain, without waiting for
     the chain's write: one read of the authorisations and profiles, one pass of the model."""
-    results: list[PreCreditPublic | ApiError | str] = []
+    results: list[PreCreditPublic | Refusal | str] = []
     for question in questions:
         try:
             results.append(normalised_code(question.uscc))
-        except ApiError as error:
+        except Refusal as error:
             results.append(error)
     valid = [i for i, r in enumerate(results) if isinstance(r, str)]
     if valid:
@@ -157,7 +157,7 @@ def start_answer(engine: Engine, appender: ChainAppender, bundle: ModelBundle, b
         try:
             asked.append(vet(bundle, bank_id, i, questions[i], code, authorizations.get(questions[i].authorization_id),
                              profiles.get(code), today))
-        except ApiError as error:
+        except Refusal as error:
             results[i] = error
     ids = None if request_ids is None else [request_ids[a.index] for a in asked]
     rows, reasons = decided_rows(bundle, bank_id, asked, ids)
@@ -171,7 +171,7 @@ def start_answer(engine: Engine, appender: ChainAppender, bundle: ModelBundle, b
 
 def answer(engine: Engine, appender: ChainAppender, bundle: ModelBundle, bank_id: int,
            questions: list[PreCreditRequest], request_ids: list[str] | None = None
-           ) -> list[PreCreditPublic | ApiError]:
+           ) -> list[PreCreditPublic | Refusal]:
     """Every question answered, in order: its decision (appended to the chain) or the error it
     met. Blocks until the chain has the decisions (:func:`start_answer` does not)."""
     return start_answer(engine, appender, bundle, bank_id, questions, request_ids).finish()

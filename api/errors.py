@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import examples
+from api.refusals import Conflict, Forbidden, Invalid, NotFound, Refusal, Unavailable
 
 log = logging.getLogger("xyd.api")
 
@@ -34,6 +35,15 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.code, self.message, self.message_zh = status, code, message, message_zh
         self.headers = headers
+
+
+HTTP_STATUS = {Invalid: 422, Forbidden: 403, NotFound: 404, Conflict: 409, Unavailable: 503}
+"""The status the service answers each kind of domain refusal (:mod:`api.refusals`) with."""
+
+
+def http_status(refusal: Refusal) -> int:
+    """The HTTP status of a domain refusal, by its kind."""
+    return next(status for kind, status in HTTP_STATUS.items() if isinstance(refusal, kind))
 
 
 def request_id(request: Request) -> str:
@@ -71,6 +81,10 @@ STATUS_WORDS = {400: ("BAD_REQUEST", "请求有误"), 401: ("UNAUTHENTICATED", "
 
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into the one shape."""
+
+    @app.exception_handler(Refusal)
+    async def _refusal(request: Request, refusal: Refusal):
+        return error_response(request, http_status(refusal), refusal.code, refusal.message, refusal.message_zh)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, error: ApiError):

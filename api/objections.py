@@ -34,7 +34,7 @@ from api.db import objections as queries
 from api.db.engine import writing
 from api.db.tables import Objection
 from api.decide import check_authorization, normalised_code, today_in_china
-from api.errors import ApiError
+from api.refusals import Conflict, Forbidden, Invalid, NotFound, Refusal
 from api.schemas import ObjectionPublic
 
 log = logging.getLogger("xyd.api.objections")
@@ -96,25 +96,21 @@ class Filing:
     authorization_id: str | None = None
 
 
-def _refuse(status: int, code: str, message: str, message_zh: str) -> ApiError:
-    return ApiError(status, code, message, message_zh)
-
-
 def _check_filing(filing: Filing) -> None:
     if filing.kind not in KINDS:
-        raise _refuse(422, "INVALID_OBJECTION", f"kind must be one of {', '.join(KINDS)}; got {filing.kind!r}",
+        raise Invalid("INVALID_OBJECTION", f"kind must be one of {', '.join(KINDS)}; got {filing.kind!r}",
                       "异议类型无效")
     if not filing.grounds or not filing.grounds.strip():
-        raise _refuse(422, "INVALID_OBJECTION", "an objection states its grounds", "请填写异议理由")
+        raise Invalid("INVALID_OBJECTION", "an objection states its grounds", "请填写异议理由")
     if (filing.source is None) == (filing.feature is None) or (filing.source is not None and not filing.record):
-        raise _refuse(422, "INVALID_OBJECTION", "an objection names either one record (source and record key) or "
+        raise Invalid("INVALID_OBJECTION", "an objection names either one record (source and record key) or "
                       "one profile feature", "异议须指向一条信用记录（来源与记录编号）或画像中的一项指标")
     if filing.kind == "repair" and filing.source is None:
-        raise _refuse(422, "INVALID_OBJECTION", "a repair notice names the record repaired (source and record key)",
+        raise Invalid("INVALID_OBJECTION", "a repair notice names the record repaired (source and record key)",
                       "信用修复须指向被修复的记录")
     bad = [a for a in filing.attachments if not SHA256.match(a)]
     if bad:
-        raise _refuse(422, "INVALID_OBJECTION", f"attachments are given by their SHA-256 (64 lower-case hex digits); "
+        raise Invalid("INVALID_OBJECTION", f"attachments are given by their SHA-256 (64 lower-case hex digits); "
                       f"got {bad[0]!r}", "附件须以 SHA-256 摘要提交")
 
 
@@ -129,7 +125,7 @@ def _what_it_names(home: Path, filing: Filing, code: str) -> dict:
     if filing.feature is not None:
         feature = next((f for f in FEATURES if f.name == filing.feature), None)
         if feature is None:
-            raise _refuse(422, "UNKNOWN_FEATURE", f"no profile feature is called {filing.feature!r}", "画像中没有该指标")
+            raise Invalid("UNKNOWN_FEATURE", f"no profile feature is called {filing.feature!r}", "画像中没有该指标")
         from features.schemas import SOURCES
 
         department = SOURCES[feature.sources[0]].department_zh if feature.sources else "平台运营"
@@ -139,12 +135,12 @@ def _what_it_names(home: Path, filing: Filing, code: str) -> dict:
         source = source_of(filing.source)
         record = find(Lake(home), source.name, filing.record)
     except RecordError as error:
-        raise _refuse(422, "INVALID_RECORD_KEY", str(error), "记录编号不符合该来源的规则") from None
+        raise Invalid("INVALID_RECORD_KEY", str(error), "记录编号不符合该来源的规则") from None
     if record is None or record.uscc != code:
-        raise _refuse(404, "RECORD_NOT_FOUND", f"the platform holds no {source.name} record "
+        raise NotFound("RECORD_NOT_FOUND", f"the platform holds no {source.name} record "
                       f"{' / '.join(str(v) for v in filing.record.values())} of {code}", "平台没有该企业的这条记录")
     if filing.kind == "repair" and not source.repair_column:
-        raise _refuse(422, "NOT_REPAIRABLE", f"{source.name} records carry no repair date; object to the record instead",
+        raise Invalid("NOT_REPAIRABLE", f"{source.name} records carry no repair date; object to the record instead",
                       "该类记录不适用信用修复")
     department = (str(record.values[source.reporting_department_column])
                   if source.reporting_department_column and record.values.get(source.reporting_department_column)
@@ -157,18 +153,18 @@ def _what_it_names(home: Path, filing: Filing, code: str) -> dict:
 def file(factory: sessionmaker[Session], home: Path, caller, filing: Filing) -> Objection:
     """File an objection (or a repair notice) for ``caller`` (an operator, or a bank holding the
     enterprise's valid authorisation); the open dispute reaches the published profile at once.
-    Every refusal is an :class:`ApiError` and changes nothing."""
+    Every refusal is a :class:`~api.refusals.Refusal` and changes nothing."""
     _check_filing(filing)
     code = normalised_code(filing.uscc)
     today = today_in_china()
     if caller.role == "bank":
         if not filing.authorization_id:
-            raise _refuse(403, "AUTHORIZATION_REQUIRED", "a bank files an objection only with the enterprise's "
+            raise Forbidden("AUTHORIZATION_REQUIRED", "a bank files an objection only with the enterprise's "
                           "authorisation (authorization_id)", "金融机构代为提出异议须持有企业授权")
         with factory() as session:
             check_authorization(queries.authorization(session, filing.authorization_id), caller.id, code, today)
     elif caller.role != "operator":
-        raise _refuse(403, "ROLE_FORBIDDEN", f"a {caller.role} may not file objections; it is for: operator, bank",
+        raise Forbidden("ROLE_FORBIDDEN", f"a {caller.role} may not file objections; it is for: operator, bank",
                       f"当前角色（{caller.role}）无权提出异议")
     named = _what_it_names(home, filing, code)
     deadline = due(today, home)
@@ -190,7 +186,7 @@ def file(factory: sessionmaker[Session], home: Path, caller, filing: Filing) -> 
     except IntegrityError:
         with factory() as session:
             existing = queries.open_with_key(session, open_key)
-        raise _refuse(409, "DUPLICATE_OBJECTION", f"objection {existing.id if existing else '?'} to the same "
+        raise Conflict("DUPLICATE_OBJECTION", f"objection {existing.id if existing else '?'} to the same "
                       f"{'record' if named['source'] else 'feature'} is still open (filed "
                       f"{existing.filed_day if existing else '?'}, due {existing.due_day if existing else '?'})",
                       "对同一记录的异议仍在处理中") from None
@@ -222,12 +218,12 @@ def settle(factory: sessionmaker[Session], home: Path, caller, objection_id: str
     from features.lake import Lake
 
     if caller.role != "operator":
-        raise _refuse(403, "ROLE_FORBIDDEN", f"a {caller.role} may not settle objections; it is for: operator",
+        raise Forbidden("ROLE_FORBIDDEN", f"a {caller.role} may not settle objections; it is for: operator",
                       f"当前角色（{caller.role}）无权处理异议")
     with factory() as session:
         objection = queries.get(session, objection_id)
     if objection is None:
-        raise _refuse(404, "OBJECTION_NOT_FOUND", "no such objection", "异议不存在")
+        raise NotFound("OBJECTION_NOT_FOUND", "no such objection", "异议不存在")
     _check_settlement(objection, settlement)
     if objection.status != queries.OPEN:
         raise _already(objection)
@@ -245,7 +241,7 @@ def settle(factory: sessionmaker[Session], home: Path, caller, objection_id: str
             done = run_for(lake, reference)  # tried before and the database commit failed: the lake has it
             record = None if done else find(lake, objection.source, json.loads(objection.record_key))
             if done is None and record is None:
-                raise _refuse(409, "RECORD_GONE", f"the disputed {objection.source} record is no longer in the lake "
+                raise Conflict("RECORD_GONE", f"the disputed {objection.source} record is no longer in the lake "
                               "(withdrawn by another settlement)", "该记录已不在平台")
         with writing(factory) as session:
             audit.lock_events(session)
@@ -266,7 +262,7 @@ def settle(factory: sessionmaker[Session], home: Path, caller, objection_id: str
                     else:
                         detail["lake_run"] = remove(lake, record, reference)
                 except RecordError as error:
-                    raise _refuse(422, "INVALID_CORRECTION", str(error), "更正内容不符合该来源的规则") from None
+                    raise Invalid("INVALID_CORRECTION", str(error), "更正内容不符合该来源的规则") from None
                 queries.claim_detail(session, objection.id, detail)
             audit.append_event(session, "objection.settled", objection.id, objection.uscc, caller.id, detail)
             queries.refresh_disputes(session, [objection.uscc])
@@ -297,26 +293,26 @@ def republish_pending(factory: sessionmaker[Session], home: Path) -> list[tuple[
     return out
 
 
-def _already(objection: Objection) -> ApiError:
-    return _refuse(409, "OBJECTION_SETTLED", f"objection {objection.id} was already settled ({objection.status}, "
+def _already(objection: Objection) -> Conflict:
+    return Conflict("OBJECTION_SETTLED", f"objection {objection.id} was already settled ({objection.status}, "
                    f"{objection.settled_at})", "该异议已处理完毕")
 
 
 def _check_settlement(objection: Objection, settlement: Settlement) -> None:
     allowed = OUTCOMES[objection.kind]
     if settlement.outcome not in allowed:
-        raise _refuse(422, "INVALID_SETTLEMENT", f"a {objection.kind} is settled as one of {', '.join(allowed)}; "
+        raise Invalid("INVALID_SETTLEMENT", f"a {objection.kind} is settled as one of {', '.join(allowed)}; "
                       f"got {settlement.outcome!r}", "处理结果无效")
     if not settlement.note or not settlement.note.strip():
-        raise _refuse(422, "INVALID_SETTLEMENT", "a settlement states the department's finding (note)", "请填写核查意见")
+        raise Invalid("INVALID_SETTLEMENT", "a settlement states the department's finding (note)", "请填写核查意见")
     if settlement.outcome in CHANGING and objection.source is None:
-        raise _refuse(422, "INVALID_SETTLEMENT", "an objection to a feature is upheld, or corrected at its records: "
+        raise Invalid("INVALID_SETTLEMENT", "an objection to a feature is upheld, or corrected at its records: "
                       "file an objection to the record behind it", "对指标的异议须针对其所依据的记录更正")
     if (settlement.outcome == "corrected") != bool(settlement.changes):
-        raise _refuse(422, "INVALID_SETTLEMENT", "a correction, and only a correction, names the corrected values "
+        raise Invalid("INVALID_SETTLEMENT", "a correction, and only a correction, names the corrected values "
                       "(changes: column → value)", "更正须列明更正后的字段值")
     if (settlement.outcome == "repaired") != (settlement.repaired_on is not None):
-        raise _refuse(422, "INVALID_SETTLEMENT", "a repair, and only a repair, names its date (repaired_on)",
+        raise Invalid("INVALID_SETTLEMENT", "a repair, and only a repair, names its date (repaired_on)",
                       "信用修复须注明修复日期")
 
 
@@ -463,7 +459,7 @@ def parse_since(since: str | None) -> tuple[int, str | None]:
         if moment.tzinfo is not None:
             moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
     except (ValueError, OverflowError):
-        raise _refuse(422, "INVALID_SINCE", f"since must be a cursor from an earlier page (digits) or a day or time "
+        raise Invalid("INVALID_SINCE", f"since must be a cursor from an earlier page (digits) or a day or time "
                       f"(2026-12-01, 2026-12-01T08:00:00Z); got {since!r}", "since 参数无效") from None
     if moment.tzinfo is not None:
         moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
@@ -489,7 +485,7 @@ def change_feed(factory: sessionmaker[Session], bundle, bank_id: int, since: str
             try:
                 check_authorization(queries.authorization(session, decision.authorization_id), bank_id, change.uscc, today)
                 allowed[change.id] = None
-            except ApiError as error:
+            except Refusal as error:
                 allowed[change.id] = f"not recomputed: {error.message}"
     asked = [(c, profiles[c.uscc]) for c, _ in found if allowed[c.id] is None and profiles.get(c.uscc) is not None
              and bundle is not None and profiles[c.uscc].feature_set_version == bundle.meta["feature_set_version"]]

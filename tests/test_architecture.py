@@ -33,3 +33,14 @@ def test_the_db_contract_forbids_every_module_of_the_service_outside_db():
 
     outside_db = {f"api.{module.name}" for module in pkgutil.iter_modules(api.__path__)} - {"api.db"}
     assert set(_contracts()["db-knows-no-capability"]["forbidden_modules"]) == outside_db
+
+
+def test_every_kind_of_domain_refusal_is_answered_with_its_own_status():
+    from api import refusals
+    from api.errors import HTTP_STATUS, http_status
+
+    kinds = [k for k in vars(refusals).values() if isinstance(k, type) and issubclass(k, refusals.Refusal)
+             and k is not refusals.Refusal]
+    assert set(kinds) == set(HTTP_STATUS) and len(set(HTTP_STATUS.values())) == len(kinds)
+    assert {kind.__name__: http_status(kind("CODE", "words", "说明")) for kind in kinds} == {
+        "Invalid": 422, "Forbidden": 403, "NotFound": 404, "Conflict": 409, "Unavailable": 503}

@@ -43,11 +43,11 @@ def _operator(factory, client_id: int | None) -> _Operator:
 
 
 def _run(call):
-    from api.errors import ApiError
+    from api.refusals import Refusal
 
     try:
         return call()
-    except ApiError as error:
+    except Refusal as error:
         raise InputError(f"{error.code}: {error.message}") from None
 
 

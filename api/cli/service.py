@@ -97,7 +97,7 @@ def add_authorization(uscc: str, bank_id: int, purpose: str, data_scope: str, va
 
     Example: xyd authorizations add --uscc 91420502EFPX14RX05 --bank-id 1 --document letter.pdf"""
     from api.decide import normalised_code, today_in_china
-    from api.errors import ApiError
+    from api.refusals import Refusal
 
     start = valid_from.date() if valid_from else today_in_china()
     until = valid_until.date() if valid_until else start + dt.timedelta(days=364)
@@ -107,7 +107,7 @@ def add_authorization(uscc: str, bank_id: int, purpose: str, data_scope: str, va
         with writing(database()) as session:
             record = repository.add_authorization(session, code, bank_id, purpose, data_scope, start, until,
                                                   template_version, digest)
-    except (ValueError, ApiError) as error:
+    except (ValueError, Refusal) as error:
         raise click.UsageError(str(error)) from None
     click.echo(f"authorisation {record.id}: {record.uscc} → bank {bank_id}, valid {start} to {until}")
 

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from api.decide import answer, current_bundle, start_answer
 from api.deps import BankDep, HolderDep
 from api.errors import ApiError, request_id, responses
+from api.refusals import Refusal
 from api.schemas import (ItemError, PreCreditBatchItem, PreCreditBatchPublic, PreCreditBatchRequest, PreCreditPublic,
                          PreCreditRequest)
 
@@ -33,8 +34,8 @@ async def pre_credit(body: PreCreditRequest, caller: BankDep, holder: HolderDep,
                                         [request_id(request)])
     await asyncio.wrap_future(answering.written)
     [result] = answering.finish()
-    if isinstance(result, ApiError):
-        raise result
+    if isinstance(result, Refusal):
+        raise result  # answered with its kind's status (api.errors)
     return result
 
 
@@ -50,7 +51,7 @@ async def pre_credit_batch(body: PreCreditBatchRequest, caller: BankDep, holder:
 
     def answered() -> PreCreditBatchPublic:  # in the worker thread too: a thousand items would hold up the loop
         results = [PreCreditBatchItem(index=i, error=ItemError(code=r.code, message=r.message, message_zh=r.message_zh))
-                   if isinstance(r, ApiError) else PreCreditBatchItem(index=i, decision=r)
+                   if isinstance(r, Refusal) else PreCreditBatchItem(index=i, decision=r)
                    for i, r in enumerate(answer(state.engine, state.appender, bundle, caller.id, body.items))]
         decided = sum(r.decision is not None for r in results)
         return PreCreditBatchPublic(request_id=request_id(request), count=len(results), decided=decided,

@@ -20,7 +20,8 @@ from api.db import repository
 from api.db.engine import make_engine, reading, sessions, upgrade, writing
 from api.db.tables import PublishedProfile
 from api.decide import check_authorization
-from api.errors import ApiError
+from api.errors import http_status
+from api.refusals import Refusal
 
 CODE_A, CODE_B, CODE_C = "91420502R2575QTJ8H", "9142050212ADKE846Q", "91420502MN13ECUGXX"
 DAY = dt.date(2026, 7, 1)
@@ -112,9 +113,9 @@ def test_revoking_refuses_the_next_question_and_keeps_the_first_revocation_time(
     with reading(engine) as connection:  # the very next read refuses it
         after = repository.authorizations_with_profiles(connection, [given])[0][given]
     assert after.revoked_at == first
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(Refusal) as refused:
         check_authorization(after, bank, CODE_A, DAY)
-    assert (refused.value.status, refused.value.code) == (403, "AUTHORIZATION_REVOKED")
+    assert (http_status(refused.value), refused.value.code) == (403, "AUTHORIZATION_REVOKED")
     with writing(factory) as session:  # revoking again changes nothing: the first revocation stands
         again = repository.revoke_authorization(session, given)
         assert again.revoked_at == first
@@ -209,7 +210,7 @@ def test_a_question_reads_its_authorisation_with_the_profile_of_the_enterprise_i
         assert repository.authorizations_with_profiles(connection, ["missing"]) == ({}, {})
         assert repository.authorizations_with_profiles(connection, [b_other, b_other])[0][b_other].bank_id == other
     # another bank's authorisation is found, and refused for this bank
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(Refusal) as refused:
         check_authorization(found[b], other, CODE_B, DAY)
     assert refused.value.code == "AUTHORIZATION_OTHER_BANK"
 

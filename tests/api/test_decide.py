@@ -31,7 +31,8 @@ from api.db.engine import make_engine, sessions, upgrade, writing
 from api.db.tables import Decision, PublishedProfile
 from api.decide import (Asked, check_authorization, current_bundle, decided_rows, disputed_knockouts, mark_disputed,
                         normalised_code, public, today_in_china, vet)
-from api.errors import ApiError
+from api.errors import http_status
+from api.refusals import Refusal
 from api.metrics import DECISIONS
 from api.schemas import PreCreditRequest
 from api.signing import Checkpointer, Keyring, verify_receipt
@@ -102,8 +103,8 @@ def question(code=CODES[0], authorization_id="auth", amount=None, product=None) 
     return PreCreditRequest(uscc=code, authorization_id=authorization_id, requested_amount=amount, product=product)
 
 
-def refused(call, *args) -> ApiError:
-    with pytest.raises(ApiError) as caught:
+def refused(call, *args) -> Refusal:
+    with pytest.raises(Refusal) as caught:
         call(*args)
     return caught.value
 
@@ -151,7 +152,7 @@ def test_an_authorisation_answers_on_exactly_the_china_days_it_covers(instant, s
     else:
         error = refused(check_authorization, record, 1, CODES[0], today)
         expected = "AUTHORIZATION_EXPIRED" if china_day > record.valid_until else "AUTHORIZATION_NOT_YET_VALID"
-        assert (error.status, error.code) == (403, expected)
+        assert (http_status(error), error.code) == (403, expected)
 
 
 def test_every_way_an_authorisation_fails_is_a_403_with_its_own_code():
@@ -166,7 +167,7 @@ def test_every_way_an_authorisation_fails_is_a_403_with_its_own_code():
     }
     for code, record in cases.items():
         error = refused(check_authorization, record, 1, CODES[0], day)
-        assert (error.status, error.code) == (403, code)
+        assert (http_status(error), error.code) == (403, code)
         assert error.message and error.message_zh
     check_authorization(authorization(valid_from=day, valid_until=day), 1, CODES[0], day)  # its only day
 
@@ -194,14 +195,14 @@ def test_a_code_is_normalised_before_it_is_used_and_a_broken_one_is_a_422_naming
     assert normalised_code(" ９１４２０５０２ｒ２５７５ｑｔｊ８ｈ ") == CODES[0]
     assert normalised_code(CODES[1].lower()) == CODES[1]
     error = refused(normalised_code, "91420500ma4abcde1x")
-    assert (error.status, error.code) == (422, "INVALID_USCC")
+    assert (http_status(error), error.code) == (422, "INVALID_USCC")
     assert "organisation_check" in error.message and "'91420500ma4abcde1x'" in error.message
     assert "organisation_check" in error.message_zh
 
 
 def test_without_a_champion_a_question_is_a_503_and_with_one_the_response_names_it(bundle):
     error = refused(current_bundle, None, None)
-    assert (error.status, error.code) == (503, "MODEL_UNAVAILABLE")
+    assert (http_status(error), error.code) == (503, "MODEL_UNAVAILABLE")
     assert current_bundle(bundle) is bundle
     request = types.SimpleNamespace(state=types.SimpleNamespace())
     assert current_bundle(bundle, request) is bundle and request.state.model_version == bundle.version == "tiny00000001"
@@ -213,9 +214,9 @@ def test_the_authorisation_is_checked_before_anyone_learns_whether_the_enterpris
                          (authorization(revoked_at="2026-07-01"), "AUTHORIZATION_REVOKED")):
         for known in (None, profile()):  # the same refusal whether or not a profile is published
             error = refused(vet, bundle, 1, 0, request, CODES[0], record, known, TODAY)
-            assert (error.status, error.code) == (403, code)
+            assert (http_status(error), error.code) == (403, code)
     error = refused(vet, bundle, 1, 0, request, CODES[0], authorization(), None, TODAY)
-    assert (error.status, error.code) == (404, "UNKNOWN_ENTERPRISE") and CODES[0] in error.message
+    assert (http_status(error), error.code) == (404, "UNKNOWN_ENTERPRISE") and CODES[0] in error.message
     asked = vet(bundle, 1, 3, request, CODES[0], authorization(), profile(), TODAY)
     assert (asked.index, asked.request, asked.uscc, asked.profile) == (3, request, CODES[0], profile())
 
@@ -224,7 +225,7 @@ def test_a_profile_of_another_feature_set_is_never_decided_on(bundle):
     for other in ("000000000000", "ffffffffffff", FSV[:-1]):  # whichever way it sorts against the model's
         assert other != FSV
         error = refused(vet, bundle, 1, 0, question(), CODES[0], authorization(), profile(fsv=other), TODAY)
-        assert (error.status, error.code) == (503, "PROFILE_MODEL_MISMATCH")
+        assert (http_status(error), error.code) == (503, "PROFILE_MODEL_MISMATCH")
         assert other in error.message and FSV in error.message
 
 
@@ -235,7 +236,7 @@ def test_a_profile_older_than_the_policy_allows_is_never_decided_on(bundle):
     assert vet(bundle, 1, 0, question(), CODES[0], authorization(), at_limit, TODAY).profile is at_limit
     stale = profile(as_of=TODAY - dt.timedelta(days=limit + 1))
     error = refused(vet, bundle, 1, 0, question(), CODES[0], authorization(), stale, TODAY)
-    assert (error.status, error.code) == (503, "PROFILE_STALE") and f"{limit + 1} days" in error.message
+    assert (http_status(error), error.code) == (503, "PROFILE_STALE") and f"{limit + 1} days" in error.message
     # a policy that sets no age decides on a profile of any age
     ageless = dataclasses.replace(bundle, policy=dataclasses.replace(bundle.policy, max_profile_age_days=None))
     old = profile(as_of=TODAY - dt.timedelta(days=3650))
@@ -502,7 +503,7 @@ def test_a_batch_is_answered_in_order_each_question_its_decision_or_its_own_erro
                  question(CODES[2], "no-such-id"), question(CODES[2], ids[CODES[2]])]
     before = {d: DECISIONS.labels(d, bundle.version)._value.get() for d in ("approve", "decline")}
     results = decide.answer(platform.engine, platform.appender, bundle, platform.bank, questions)
-    errors = {i: (r.status, r.code) for i, r in enumerate(results) if isinstance(r, ApiError)}
+    errors = {i: (http_status(r), r.code) for i, r in enumerate(results) if isinstance(r, Refusal)}
     assert errors == {1: (422, "INVALID_USCC"), 2: (403, "AUTHORIZATION_OTHER_BANK"), 3: (404, "UNKNOWN_ENTERPRISE"),
                       4: (403, "AUTHORIZATION_EXPIRED"), 6: (403, "AUTHORIZATION_NOT_FOUND")}
     decided = [results[i] for i in (0, 5, 7)]
@@ -571,14 +572,14 @@ def test_revoking_refuses_the_next_question(bundle, platform):
     with writing(platform.factory) as session:
         repository.revoke_authorization(session, platform.ids[code])
     [next_one] = decide.answer(platform.engine, platform.appender, bundle, platform.bank, ask)
-    assert isinstance(next_one, ApiError) and (next_one.status, next_one.code) == (403, "AUTHORIZATION_REVOKED")
+    assert isinstance(next_one, Refusal) and (http_status(next_one), next_one.code) == (403, "AUTHORIZATION_REVOKED")
     assert [d.request_id for d in _chain(platform)] == [answered.request_id]
 
 
 def test_questions_that_all_fail_their_checks_write_nothing(bundle, platform):
     results = decide.answer(platform.engine, platform.appender, bundle, platform.bank,
                             [question("bad", "x"), question(CODES[1], platform.ids["expired"])])
-    assert [(r.status, r.code) for r in results] == [(422, "INVALID_USCC"), (403, "AUTHORIZATION_EXPIRED")]
+    assert [(http_status(r), r.code) for r in results] == [(422, "INVALID_USCC"), (403, "AUTHORIZATION_EXPIRED")]
     results = decide.answer(platform.engine, platform.appender, bundle, platform.bank, [question("bad", "x")])
     assert [r.code for r in results] == ["INVALID_USCC"]
     assert _chain(platform) == []

@@ -17,7 +17,8 @@ from sqlalchemy import text
 from api import objections as workflow
 from api.db import audit
 from api.db.engine import make_engine, sessions
-from api.errors import ApiError
+from api.errors import http_status
+from api.refusals import Refusal
 from tests.api.service_fixtures import make_service
 
 ATTACHMENT = "ab" * 32
@@ -380,8 +381,8 @@ def test_two_settlements_at_once_end_with_exactly_one(service):
         try:
             outcomes.append(workflow.settle(factory, svc.client.app.state.config.home, operator, objection_id,
                                             workflow.Settlement("upheld", "经核查")).status)
-        except ApiError as error:
-            outcomes.append(error.status)
+        except Refusal as error:
+            outcomes.append(http_status(error))
 
     threads = [threading.Thread(target=one) for _ in range(4)]
     for thread in threads:

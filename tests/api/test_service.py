@@ -131,7 +131,7 @@ def test_authorisations_are_valid_by_the_calendar_day_in_china():
     from types import SimpleNamespace
 
     from api.decide import check_authorization, today_in_china
-    from api.errors import ApiError
+    from api.refusals import Refusal
 
     utc = dt.timezone.utc
     record = SimpleNamespace(bank_id=1, uscc="X", revoked_at=None, valid_from=dt.date(2026, 1, 1),
@@ -141,12 +141,12 @@ def test_authorisations_are_valid_by_the_calendar_day_in_china():
     assert today_in_china(last_minute) == dt.date(2026, 6, 30)
     assert today_in_china(first_minute) == dt.date(2026, 7, 1) and first_minute.date() == dt.date(2026, 6, 30)
     check_authorization(record, 1, "X", today_in_china(last_minute))
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(Refusal) as refused:
         check_authorization(record, 1, "X", today_in_china(first_minute))
     assert refused.value.code == "AUTHORIZATION_EXPIRED"
     starting = SimpleNamespace(**{**record.__dict__, "valid_from": dt.date(2026, 7, 1), "valid_until": dt.date(2027, 6, 30)})
     check_authorization(starting, 1, "X", today_in_china(first_minute))  # valid from its first China minute
-    with pytest.raises(ApiError):
+    with pytest.raises(Refusal):
         check_authorization(starting, 1, "X", today_in_china(last_minute))
 
 
