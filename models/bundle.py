@@ -314,7 +314,7 @@ class ModelBundle:
         return self.reference if key is None else self.reference["groups"][key]
 
     def explainer_for(self, key: str | None = None):
-        """The PD model's :class:`models.explain.Explainer` against the reference of group ``key``
+        """The PD model's :class:`models.shapley.Explainer` against the reference of group ``key``
         (:meth:`reference_key`; None, the whole book's), built once per group."""
         explainers = self.__dict__.setdefault("_explainers", {})
         if key not in explainers:
@@ -366,7 +366,7 @@ class ModelBundle:
                 requested_yuan: np.ndarray | None, num_threads: int, explain: bool = True,
                 compiled: bool | None = None, disputed: list[set[str]] | None = None) -> Decisions:
         reference = stated = keys = None
-        if explain:  # the service's rows never load the compiled walk (models.explain.COMPILED_FROM_ROWS)
+        if explain:  # the service's rows never load the compiled walk (models.shapley.COMPILED_FROM_ROWS)
             keys = self._reference_keys(columns, len(matrix))
             contributions, base = np.zeros(matrix.shape), np.zeros(len(matrix))
             reference = {}

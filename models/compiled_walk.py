@@ -1,6 +1,6 @@
-"""The compiled walk of :mod:`models.explain` (numba), for lists of many rows.
+"""The compiled walk of :mod:`models.shapley` (numba), for lists of many rows.
 
-Imported only when a list is explained (``models.explain._kernels``), so that light commands and
+Imported only when a list is explained (``models.shapley._kernels``), so that light commands and
 the service never load numba. Module-level functions, so that numba caches the machine code on
 disk and a new process loads it instead of compiling again.
 """

@@ -293,15 +293,15 @@ class _Boosted(BaseEstimator):
         return raw[:, :-1], raw[:, -1]
 
     def explainer(self, reference: np.ndarray):
-        """An :class:`models.explain.Explainer` of the raw output against one encoded reference row."""
-        from models.explain import Explainer, ReferenceExplainer
+        """An :class:`models.shapley.Explainer` of the raw output against one encoded reference row."""
+        from models.shapley import Explainer, ReferenceExplainer
 
         return Explainer([(1.0, ReferenceExplainer(self.tree_tables, reference))])
 
     @cached_property
     def tree_tables(self):
         """The booster's trees as flat arrays (built once per fit or load)."""
-        from models.explain import TreeTables
+        from models.shapley import TreeTables
 
         check_is_fitted(self)
         return TreeTables(self.booster_, self.best_iteration_)

@@ -148,9 +148,9 @@ class TwoStageModel(BaseEstimator):
         return b * first + second, a + b * base1 + base2
 
     def explainer(self, reference: np.ndarray):
-        """An :class:`models.explain.Explainer` of the final margin against one encoded reference
+        """An :class:`models.shapley.Explainer` of the final margin against one encoded reference
         row: ``b ·`` stage 1's Shapley values ``+`` stage 2's, the reference margin likewise."""
-        from models.explain import Explainer, ReferenceExplainer
+        from models.shapley import Explainer, ReferenceExplainer
 
         a, b = self.link_
         return Explainer([(b, ReferenceExplainer(self.stage1_.tree_tables, reference)),

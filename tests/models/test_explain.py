@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.explain import Explainer, ReferenceExplainer, TreeTables, reference_values
+from models.explain import reference_values
+from models.shapley import Explainer, ReferenceExplainer, TreeTables
 
 FEATURES = 5
 
