@@ -20,7 +20,6 @@ import contextlib
 import datetime as dt
 import json
 import re
-import statistics
 import logging
 import uuid
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from api.db import objections as queries
 from api.db.engine import writing
 from api.db.tables import Objection
 from api.decide import check_authorization, normalised_code, today_in_china
-from api.refusals import Conflict, Forbidden, Invalid, NotFound, Refusal
+from api.refusals import Conflict, Forbidden, Invalid, NotFound
 from api.schemas import ObjectionPublic
 
 log = logging.getLogger("xyd.api.objections")
@@ -43,7 +42,6 @@ OUTCOMES = {"objection": ("upheld", "corrected", "removed"), "repair": ("upheld"
 CHANGING = ("corrected", "removed", "repaired")
 """Outcomes that change the lake, and so the profile."""
 DEADLINE_WORKING_DAYS = 5
-FEED_DAYS = 90
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -355,57 +353,6 @@ def republish(factory: sessionmaker[Session], home: Path, objection: Objection) 
     return sorted(set(affected))
 
 
-# ------------------------------------------------------------------ item 5 figures
-
-@dataclass
-class Item5Row:
-    department: str
-    records: int
-    objections: int
-    per_100k: float
-    settled: int
-    valid: int
-    valid_share: float | None
-    valid_share_ci: tuple[float, float] | None
-    on_time: int
-    on_time_share: float | None
-    on_time_share_ci: tuple[float, float] | None
-    median_working_days: float | None
-    worst_working_days: int | None
-    open_late: int
-
-
-def item5_figures(factory: sessionmaker[Session], home: Path, today: dt.date | None = None) -> list[Item5Row]:
-    """Work plan item 5's figures per department and in total (the last row): objections per
-    100,000 records held, the share found valid (corrected or removed) of those settled, the share
-    settled within 5 working days (open ones past due count as late), median and worst settlement
-    time in working days; shares with Wilson 95 % intervals. Repair notices are not objections."""
-    from models.fairness import wilson
-
-    today = today or today_in_china()
-    records = records_by_department(home)
-    with factory() as session:
-        rows = [o for o in queries.figures_rows(session) if o.kind == "objection"]
-    departments = sorted(set(records) | {o.department for o in rows})
-    out = []
-    for department in [*departments, None]:
-        mine = [o for o in rows if department is None or o.department == department]
-        held = sum(records.values()) if department is None else records.get(department, 0)
-        settled = [o for o in mine if o.status != queries.OPEN]
-        valid = sum(o.status in ("corrected", "removed") for o in settled)
-        times = [t for t in (working_days_taken(o, home) for o in settled) if t is not None]
-        late_open = sum(o.status == queries.OPEN and o.due_day < today for o in mine)
-        on_time = sum(o.settled_day <= o.due_day for o in settled)
-        judged = len(settled) + late_open
-        out.append(Item5Row(
-            department or "合计 total", held, len(mine), len(mine) / held * 100_000 if held else float("nan"),
-            len(settled), valid, valid / len(settled) if settled else None,
-            wilson(valid, len(settled)) if settled else None,
-            on_time, on_time / judged if judged else None, wilson(on_time, judged) if judged else None,
-            float(statistics.median(times)) if times else None, max(times) if times else None, late_open))
-    return out
-
-
 def working_days_taken(objection: Objection, home: Path | None = None) -> int | None:
     """Working days from filing to settlement (None while open, or when the settlement day is in a
     year China's calendar does not hold yet)."""
@@ -417,101 +364,6 @@ def working_days_taken(objection: Objection, home: Path | None = None) -> int | 
         return working_days_between(objection.filed_day, objection.settled_day, home)
     except (UnknownCalendarYear, NoticeFileError):
         return None
-
-
-def records_by_department(home: Path) -> dict[str, int]:
-    """Current lake records per owning department (the reporting department where a source names one)."""
-    from features.lake import Lake
-    from features.schemas import SOURCES
-
-    lake = Lake(home)
-    counts: dict[str, int] = {}
-    for source in SOURCES.values():
-        if source.name == "loan_outcomes" or not lake.parts(source.name):
-            continue
-        if source.reporting_department_column:
-            column = lake.read_arrow(source.name, [source.reporting_department_column]).column(0).to_pandas()
-            for department, n in column.astype(str).value_counts().items():
-                counts[department] = counts.get(department, 0) + int(n)
-        else:
-            rows = sum(_rows(p) for p in lake.parts(source.name))
-            counts[source.department_zh] = counts.get(source.department_zh, 0) + rows
-    return counts
-
-
-def _rows(path: Path) -> int:
-    import pyarrow.parquet as pq
-
-    return pq.ParquetFile(path).metadata.num_rows
-
-
-# ------------------------------------------------------------------ the banks' change feed
-
-def parse_since(since: str | None) -> tuple[int, str | None]:
-    """A feed position: a cursor a page gave (digits), or a day or time (ISO 8601, UTC) to start
-    from; a 422 naming the forms otherwise."""
-    if since is None or since == "":
-        return 0, None
-    if re.fullmatch(r"[0-9]{1,18}", since):
-        return int(since), None
-    try:
-        moment = dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
-        if moment.tzinfo is not None:
-            moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    except (ValueError, OverflowError):
-        raise Invalid("INVALID_SINCE", f"since must be a cursor from an earlier page (digits) or a day or time "
-                      f"(2026-12-01, 2026-12-01T08:00:00Z); got {since!r}", "since 参数无效") from None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    return 0, moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def change_feed(factory: sessionmaker[Session], bundle, bank_id: int, since: str | None, limit: int) -> dict:
-    """The bank's change feed from ``since``: enterprises it decided on in the last 90 days whose
-    profile a settlement changed after its decision, each with its latest decision before the
-    change and what it would be told now (computed, not recorded; only while the authorisation it
-    decided with still allows asking). Nothing of another bank's decisions enters it."""
-    from features.registry import feature_names
-
-    after, changed_from = parse_since(since)
-    now = dt.datetime.now(dt.timezone.utc)
-    decided_since = (now - dt.timedelta(days=FEED_DAYS)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    today = today_in_china()
-    with factory() as session:
-        found = queries.changes_for_bank(session, bank_id, after, decided_since, limit, changed_from)
-        profiles = {code: repository.profile_for(session, code) for code in {c.uscc for c, _ in found}}
-        allowed = {}
-        for change, decision in found:
-            try:
-                check_authorization(queries.authorization(session, decision.authorization_id), bank_id, change.uscc, today)
-                allowed[change.id] = None
-            except Refusal as error:
-                allowed[change.id] = f"not recomputed: {error.message}"
-    asked = [(c, profiles[c.uscc]) for c, _ in found if allowed[c.id] is None and profiles.get(c.uscc) is not None
-             and bundle is not None and profiles[c.uscc].feature_set_version == bundle.meta["feature_set_version"]]
-    now_of = {}
-    if asked:
-        from api.decide import disputed_knockouts
-
-        decisions = bundle.decide_rows([p.values for _, p in asked], feature_names(), [c.uscc for c, _ in asked],
-                                       disputed=[disputed_knockouts(p) for _, p in asked])
-        for i, (change, _) in enumerate(asked):
-            now_of[change.id] = {"grade": str(decisions.grade[i]), "decision": str(decisions.decision[i]),
-                                 "limit_yuan": int(decisions.limit[i]), "pd": round(float(decisions.pd[i]), 6)}
-    items = []
-    for change, decision in found:
-        note = allowed[change.id] or (None if change.id in now_of else
-                                      "not recomputed: no champion model, or the profile's feature set differs")
-        profile = profiles.get(change.uscc)
-        items.append({"cursor": str(change.id), "uscc": change.uscc, "name": profile.name if profile else None,
-                      "cause": change.cause, "objection_id": change.objection_id, "changed_at": change.changed_at,
-                      "profile_as_of": change.as_of, "previous_request_id": decision.request_id,
-                      "previous_decided_at": decision.created_at,
-                      "previous": {"grade": decision.grade, "decision": decision.decision,
-                                   "limit_yuan": decision.limit_yuan, "pd": decision.pd},
-                      "now": now_of.get(change.id), "now_note": note})
-    return {"items": items, "next": items[-1]["cursor"] if items else (str(after) if changed_from is None else
-                                                                         since)}
 
 
 # ------------------------------------------------------------------ as the API and the command line show them

@@ -61,13 +61,13 @@ ITEM5_NOTE = ("Objections (not repair notices) by the department that owns the r
 
 def objection_figures(home: Path) -> pd.DataFrame:
     """Work plan item 5's figures per department and in total, formatted for the table and the page."""
-    from api import objections
+    from api import objection_figures
     from api.cli.service import database
 
     def share(value, interval) -> str:
         return "–" if value is None else f"{value:.1%} ({interval[0]:.0%}–{interval[1]:.0%})"
 
-    rows = objections.item5_figures(database(), home)
+    rows = objection_figures.item5_figures(database(), home)
     return pd.DataFrame([{
         "department": r.department, "records": f"{r.records:,}", "objections": r.objections,
         "per 100k": "–" if r.per_100k != r.per_100k else f"{r.per_100k:.2f}", "settled": r.settled,

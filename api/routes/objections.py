@@ -7,6 +7,7 @@ import datetime as dt
 
 from fastapi import APIRouter, Path, Query, Request
 
+from api import change_feed
 from api import objections as workflow
 from api.db import objections as queries
 from api.decide import normalised_code, today_in_china
@@ -92,7 +93,7 @@ def changes(caller: BankDep, request: Request, holder: HolderDep,
 
     Each with the bank's latest decision before the change and what it would be told if it asked
     now (computed, not recorded). Page on with `since=<next>`."""
-    feed = workflow.change_feed(request.app.state.sessions, holder.bundle, caller.id, since, limit)
+    feed = change_feed.change_feed(request.app.state.sessions, holder.bundle, caller.id, since, limit)
     return ChangesPublic.model_validate(feed)
 
 

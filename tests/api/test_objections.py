@@ -488,7 +488,9 @@ def test_the_item_5_figures_count_per_department(service):
     objection_id = file(svc, role="operator", uscc=code, source=source, record=key).json()["id"]
     settle(svc, objection_id, outcome="upheld")
     factory = sessions(make_engine(svc.url))
-    rows = workflow.item5_figures(factory, svc.client.app.state.config.home)
+    from api.objection_figures import item5_figures
+
+    rows = item5_figures(factory, svc.client.app.state.config.home)
     total = rows[-1]
     assert total.department == "合计 total" and total.objections == 1 and total.settled == 1 and total.valid == 0
     assert total.per_100k == pytest.approx(100_000 / total.records)
