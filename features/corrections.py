@@ -111,9 +111,34 @@ def _broken(reasons, columns: list[str]) -> list[str]:
     return out
 
 
+_TO_HALF_WIDTH = str.maketrans("（）", "()")
+_TO_FULL_WIDTH = str.maketrans("()", "（）")
+
+
+def _written_either_way(key: dict[str, str]) -> list[dict[str, str]]:
+    """``key`` as given, then with its round brackets in the other width: a department writes a
+    case or decision number (（2025）鄂0502执12号) with full-width brackets, a person typing it often
+    with half-width ones, and the lake keeps each record as its department wrote it."""
+    variants = [key]
+    for table in (_TO_HALF_WIDTH, _TO_FULL_WIDTH):
+        other = {c: str(v).translate(table) for c, v in key.items()}
+        if other not in variants:
+            variants.append(other)
+    return variants
+
+
 def find(lake: Lake, source_name: str, key: dict[str, str]) -> Record | None:
     """The newest version of the record ``key`` names in ``source_name`` (the one reported last;
-    ties: ingested last), or None when the lake holds no such record or it was withdrawn."""
+    ties: ingested last), or None when the lake holds no such record or it was withdrawn. A key
+    whose round brackets are in the other width than the department wrote them finds the record."""
+    for variant in _written_either_way(key):
+        found = _find_exactly(lake, source_name, variant)
+        if found is not None:
+            return found
+    return None
+
+
+def _find_exactly(lake: Lake, source_name: str, key: dict[str, str]) -> Record | None:
     source = source_of(source_name)
     digest, shown = key_hash(source, key)
     if digest in set(withdrawn_keys(lake).get(source.name, np.zeros(0, np.uint64)).tolist()):

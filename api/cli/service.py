@@ -171,8 +171,9 @@ def verify(checkpoints_file: Path | None, keys: Path | None) -> None:
     if events.ok:
         click.echo(f"workflow events intact: {events.rows:,} events (objections filed, settled, republished)")
     else:
-        click.echo(f"workflow events BROKEN at event {events.first_broken_seq} (objection "
-                   f"{events.first_broken_request}): {events.problem}; {events.rows:,} events before it are intact")
+        subject = f" (objection {events.first_broken_request})" if events.first_broken_request else ""
+        click.echo(f"workflow events BROKEN at event {events.first_broken_seq}{subject}: {events.problem}; "
+                   f"{events.rows:,} events before it are intact")
     if path is None and result.rows and _keyring_file(None).exists():
         click.echo(f"audit chain NOT VERIFIED: the service signs with a key under {settings().keys_directory}, "
                    f"but its checkpoints ({settings().checkpoints_file}) are gone; hold the chain against an "
@@ -185,7 +186,8 @@ def verify(checkpoints_file: Path | None, keys: Path | None) -> None:
         if not events.ok:
             sys.exit(1)
         return
-    click.echo(f"audit chain BROKEN at row {result.first_broken_seq} (request {result.first_broken_request}): "
+    request = f" (request {result.first_broken_request})" if result.first_broken_request else ""
+    click.echo(f"audit chain BROKEN at row {result.first_broken_seq}{request}: "
                f"{result.problem}; {result.rows:,} rows before it are intact{against}")
     sys.exit(1)
 

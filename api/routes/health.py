@@ -12,14 +12,16 @@ from api.metrics import exposition
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", responses={200: {"content": {"application/json": {"example": examples.HEALTH}}}})
+@router.api_route("/healthz", methods=["GET", "HEAD"],
+                  responses={200: {"content": {"application/json": {"example": examples.HEALTH}}}})
 def healthz() -> dict:
-    """The process answers."""
+    """The process answers (HEAD as well: load balancers probe with it)."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={200: {"content": {"application/json": {"example": examples.READY}}},
-                                  503: {"description": "database unreachable or no champion loaded"}})
+@router.api_route("/readyz", methods=["GET", "HEAD"],
+                  responses={200: {"content": {"application/json": {"example": examples.READY}}},
+                             503: {"description": "database unreachable or no champion loaded"}})
 def readyz(request: Request):
     """Ready to decide: the database answers and a champion is loaded."""
     problems = []

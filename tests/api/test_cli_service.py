@@ -80,3 +80,15 @@ def test_audit_verify_names_the_first_broken_row(service):
         del os.environ["XYD_DATABASE_URL"]
         settings.cache_clear()
     assert result.exit_code == 1 and "BROKEN at row 2" in result.output
+    # the newest decision deleted: the head names a row no request can be named for, and no "None" is printed
+    with make_engine(service.url).begin() as connection:
+        connection.execute(text("UPDATE decisions SET limit_yuan = limit_yuan - 1 WHERE seq = 2"))
+        connection.execute(text("DELETE FROM decisions WHERE seq = (SELECT MAX(seq) FROM decisions)"))
+    settings.cache_clear()
+    os.environ["XYD_DATABASE_URL"] = service.url
+    try:
+        result = run("audit", "verify")
+    finally:
+        del os.environ["XYD_DATABASE_URL"]
+        settings.cache_clear()
+    assert result.exit_code == 1 and "BROKEN at row" in result.output and "None" not in result.output

@@ -98,6 +98,9 @@ def test_the_auth_matrix_role_by_endpoint(service):
     error_of(service.ask(role="disabled"), 403, "CLIENT_DISABLED")
     for open_path in ("/healthz", "/readyz", "/metrics"):
         assert service.client.get(open_path).status_code == 200
+    for probed in ("/healthz", "/readyz"):  # load balancers probe with HEAD
+        answer = service.client.head(probed)
+        assert answer.status_code == 200 and answer.content == b""
 
 
 def test_a_bank_never_sees_another_banks_decision(service):

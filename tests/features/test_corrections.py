@@ -89,6 +89,9 @@ def test_a_record_is_found_by_its_key_written_any_way_ingestion_accepts_and_only
     _, lake, _ = small
     case = find(lake, "court_executions", {"case_no": f"  {CASE} "})
     assert case is not None and case.uscc == C and case.key == {"case_no": CASE}
+    # typed with half-width brackets, as a person often types the department's （2025）
+    half = find(lake, "court_executions", {"case_no": CASE.replace("（", "(").replace("）", ")")})
+    assert half is not None and half.key == {"case_no": CASE} and half.key_hash == case.key_hash
     filing = find(lake, "tax_filings", {"uscc": f" {A.lower()}", "period": "2026-01"})
     assert filing is not None and filing.uscc == A and filing.key == {"uscc": A, "period": "2026-01"}
     assert filing.label() == f"tax_filings {A} / 2026-01"
