@@ -83,6 +83,20 @@ class Target:
 
 
 # The targeted tests, read from tests/ (July 2026). A node id names a test function; a file runs whole.
+def _without_fixtures(path: str, slow_fixtures: tuple[str, ...]) -> tuple[str, ...]:
+    """The node ids of the test functions of ``path`` that take none of ``slow_fixtures`` (a
+    service, a trained model): the file's fast tests, found again as tests are added."""
+    source = (ROOT / path).read_text("utf-8")
+    found = re.finditer(r"^def (test_\w+)\(([^)]*)\)", source, re.M)
+    return tuple(f"{path}::{name}" for name, arguments in (m.groups() for m in found)
+                 if not set(re.findall(r"\w+", arguments)) & set(slow_fixtures))
+
+
+TRUST_FAST = _without_fixtures("tests/api/test_trust.py", ("signing_service", "service", "model_home", "champion_store"))
+"""The chain's, the keyring's, the checkpoints' and the receipts' tests on small SQLite files and
+in memory: seconds, where the rest of tests/api/test_trust.py starts the signing service."""
+
+
 GROUPS: dict[str, tuple[str, tuple[Target, ...]]] = {
     "pointintime": ("point-in-time and repair", (
         Target("features/profile/pointintime.py",
@@ -126,20 +140,12 @@ GROUPS: dict[str, tuple[str, tuple[Target, ...]]] = {
     )),
     "audit": ("audit and signing", (
         Target("api/db/audit.py",
-               tests=("tests/api/test_appender.py", "tests/api/test_trust.py::test_a_signature_has_one_spelling",
-                      "tests/api/test_trust.py::test_every_field_of_a_receipt_is_covered_by_its_signature"),
+               tests=("tests/api/test_appender.py", *TRUST_FAST),
                slow=("tests/api/test_trust.py", "tests/api/test_service.py::test_the_audit_chain_holds_and_names_the_first_tampered_row",
                      "tests/api/test_objections.py::test_a_rewritten_event_is_found"),
                deselect="not postgres"),
         Target("api/signing.py",
-               tests=("tests/api/test_trust.py::test_a_checkpoint_is_signed_only_after_the_chain_is_on_disk_and_a_failure_waits",
-                      "tests/api/test_trust.py::test_a_checkpoint_written_in_part_is_taken_back",
-                      "tests/api/test_trust.py::test_a_hostile_checkpoint_line_is_refused_in_words",
-                      "tests/api/test_trust.py::test_a_damaged_or_swapped_private_key_is_named",
-                      "tests/api/test_trust.py::test_changing_any_byte_of_a_receipt_makes_it_fail",
-                      "tests/api/test_trust.py::test_a_signature_has_one_spelling",
-                      "tests/api/test_trust.py::test_any_document_is_verified_or_refused_with_words_never_a_crash",
-                      "tests/api/test_trust.py::test_every_field_of_a_receipt_is_covered_by_its_signature",
+               tests=(*TRUST_FAST,
                       "tests/api/test_appender.py::test_an_idle_writer_signs_its_checkpoint_within_its_seconds_and_closing_signs_the_last"),
                slow=("tests/api/test_trust.py",), deselect="not postgres"),
         Target("api/db/appender.py", tests=("tests/api/test_appender.py",), deselect="not postgres"),
