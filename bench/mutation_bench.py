@@ -86,6 +86,8 @@ class Target:
 def _without_fixtures(path: str, slow_fixtures: tuple[str, ...]) -> tuple[str, ...]:
     """The node ids of the test functions of ``path`` that take none of ``slow_fixtures`` (a
     service, a trained model): the file's fast tests, found again as tests are added."""
+    if not (ROOT / path).exists():  # the warm runner's copy of this file, outside the repository: GROUPS unused
+        return ()
     source = (ROOT / path).read_text("utf-8")
     found = re.finditer(r"^def (test_\w+)\(([^)]*)\)", source, re.M)
     return tuple(f"{path}::{name}" for name, arguments in (m.groups() for m in found)
