@@ -7,6 +7,16 @@ import pytest
 from tests.api.service_fixtures import champion_store, make_service, postgres_database  # noqa: F401
 
 
+@pytest.fixture(scope="session")
+def schema(tmp_path_factory):
+    """An SQLite file of the repository's schema, built once by its migrations; a test copies it."""
+    from api.db.engine import upgrade
+
+    path = tmp_path_factory.mktemp("schema") / "xyd.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request, tmp_path):
     if request.param == "sqlite":

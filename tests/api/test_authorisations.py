@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import update
 
 from api.db import repository
-from api.db.engine import make_engine, reading, sessions, upgrade, writing
+from api.db.engine import make_engine, reading, sessions, writing
 from api.db.tables import PublishedProfile
 from api.decide import check_authorization
 from api.errors import http_status
@@ -26,14 +26,6 @@ from api.refusals import Refusal
 CODE_A, CODE_B, CODE_C = "91420502R2575QTJ8H", "9142050212ADKE846Q", "91420502MN13ECUGXX"
 DAY = dt.date(2026, 7, 1)
 UTC_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
-
-
-@pytest.fixture(scope="module")
-def schema(tmp_path_factory):
-    """The repository's schema, built once by the migrations; each test gets a copy of the file."""
-    path = tmp_path_factory.mktemp("schema") / "xyd.db"
-    upgrade(f"sqlite:///{path}")
-    return path
 
 
 @pytest.fixture

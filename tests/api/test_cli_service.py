@@ -67,28 +67,27 @@ def test_an_operator_sets_up_a_bank_and_verifies_the_chain(model_home, champion_
         settings.cache_clear()
 
 
+def _audit_verify(url: str):
+    """`xyd audit verify` run against the database at ``url``."""
+    settings.cache_clear()
+    os.environ["XYD_DATABASE_URL"] = url
+    try:
+        return run("audit", "verify")
+    finally:
+        del os.environ["XYD_DATABASE_URL"]
+        settings.cache_clear()
+
+
 def test_audit_verify_names_the_first_broken_row(service):
     for i in range(3):
         assert service.ask(code=service.codes[i + 1], authorization=f"valid{i + 1}").status_code == 200
     with make_engine(service.url).begin() as connection:
         connection.execute(text("UPDATE decisions SET limit_yuan = limit_yuan + 1 WHERE seq = 2"))
-    settings.cache_clear()
-    os.environ["XYD_DATABASE_URL"] = service.url
-    try:
-        result = run("audit", "verify")
-    finally:
-        del os.environ["XYD_DATABASE_URL"]
-        settings.cache_clear()
+    result = _audit_verify(service.url)
     assert result.exit_code == 1 and "BROKEN at row 2" in result.output
     # the newest decision deleted: the head names a row no request can be named for, and no "None" is printed
     with make_engine(service.url).begin() as connection:
         connection.execute(text("UPDATE decisions SET limit_yuan = limit_yuan - 1 WHERE seq = 2"))
         connection.execute(text("DELETE FROM decisions WHERE seq = (SELECT MAX(seq) FROM decisions)"))
-    settings.cache_clear()
-    os.environ["XYD_DATABASE_URL"] = service.url
-    try:
-        result = run("audit", "verify")
-    finally:
-        del os.environ["XYD_DATABASE_URL"]
-        settings.cache_clear()
+    result = _audit_verify(service.url)
     assert result.exit_code == 1 and "BROKEN at row" in result.output and "None" not in result.output

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from api import decide
 from api.db import audit, repository
 from api.db.appender import ChainAppender
-from api.db.engine import make_engine, sessions, upgrade, writing
+from api.db.engine import make_engine, sessions, writing
 from api.db.tables import Decision, PublishedProfile
 from api.decide import (Asked, check_authorization, current_bundle, decided_rows, disputed_knockouts, mark_disputed,
                         normalised_code, public, today_in_china, vet)
@@ -450,14 +450,6 @@ def test_a_decision_on_a_disputed_profile_says_so_and_an_undisputed_one_does_not
 
 
 # ------------------------------------------------------------------ answering: the chain, the receipt, the order
-
-@pytest.fixture(scope="module")
-def schema(tmp_path_factory):
-    """The repository's schema, built once by the migrations; each test gets a copy of the file."""
-    path = tmp_path_factory.mktemp("schema") / "xyd.db"
-    upgrade(f"sqlite:///{path}")
-    return path
-
 
 @pytest.fixture
 def platform(schema, tmp_path):
