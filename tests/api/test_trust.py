@@ -1169,6 +1169,42 @@ def test_every_checkpoint_of_a_size_is_held_against_that_row(small_chain):
         assert "rows 1–0 are as signed" in result.problem
 
 
+def test_a_checkpoint_naming_any_other_head_for_its_row_is_found_whichever_way_the_hashes_sort(small_chain):
+    """Promise: a checkpoint is held to its row by equality: a signed head that differs from the
+    row's hash is named, however the two hashes compare as text."""
+    small_chain.grow(3)
+    actual = small_chain.rows()[1]["hash"]
+    for other in ("0" * 64, "f" * 64, actual[:-1] + ("0" if actual[-1] != "0" else "1")):
+        result = small_chain.verify(small_chain.signed(2, heads={2: other}))
+        assert not result.ok and result.first_broken_seq == 2, other
+
+
+def test_a_missing_head_row_is_named_and_no_checkpoint_is_counted(small_chain):
+    """Promise: with its head row deleted, the chain's end cannot be vouched for: named, nothing
+    counted as checked or as held against a checkpoint."""
+    small_chain.grow(3)
+    small_chain.execute("DELETE FROM audit_head WHERE id = 1")
+    result = small_chain.verify(small_chain.signed(2))
+    assert not result.ok and result.first_broken_seq == 1 and "head row is missing" in result.problem
+    assert (result.rows, result.checkpoints, result.covered) == (0, 0, 0)
+
+
+def test_an_events_hash_is_the_sha256_of_its_canonical_json_after_the_hash_before_it(small_chain):
+    """Promise: an auditor recomputes an event's hash outside the platform: SHA-256 of the previous
+    hash, a newline and the event's hashed fields as JSON with sorted keys, no spaces, UTF-8."""
+    import hashlib
+
+    from api.db.engine import writing
+
+    with writing(small_chain.factory) as session:
+        audit.lock_events(session)
+        event = audit.append_event(session, "objection.filed", "o-1", "91420502MA4K0G2B2X", 1, {"理由": "记录有误"})
+    fields = {k: getattr(event, k) for k in audit.EVENT_HASHED}
+    canonical = json.dumps(dict(sorted(fields.items())), ensure_ascii=False, separators=(",", ":"))
+    assert list(json.loads(canonical)) == sorted(audit.EVENT_HASHED)
+    assert event.hash == hashlib.sha256(f"{audit.GENESIS}\n{canonical}".encode("utf-8")).hexdigest()
+
+
 def test_a_break_under_a_checkpoint_says_the_checkpoint_covers_it(small_chain):
     """Promise: a row tampered without rehashing, inside what a checkpoint vouches for, is named as
     covered, with the rows found as signed; one past every checkpoint is named alone."""
