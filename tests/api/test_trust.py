@@ -1466,7 +1466,7 @@ def test_a_checkpoint_signs_its_size_head_and_time_and_reads_back_line_by_line(t
         read_checkpoints(path, keys)
 
 
-@pytest.mark.parametrize("change", [{"format": "xyd-checkpoint/2"}, {"size": -1}, {"size": 1.0}, {"head": "C" * 64},
+@pytest.mark.parametrize("change", [{"format": "xyd-checkpoint/2"}, {"format": "xyd-checkpoint/0"}, {"size": -1}, {"size": 1.0}, {"head": "C" * 64},
                                     {"head": "c" * 63}, {"head": "c" * 65}, {"head": None}, {"time": None},
                                     {"signature": None}])
 def test_a_checkpoint_line_of_another_format_or_shape_is_not_a_checkpoint(tmp_path, change):
@@ -1543,7 +1543,9 @@ def test_a_checkpoint_is_due_after_its_decisions_or_its_seconds_and_signs_the_ne
     returned = checkpointer.sign_now()
     assert (returned.size, returned.head, returned.key_id) == (7, "1" * 64, checkpointer.signer.key_id)
     assert signed()[-1] == (7, "1" * 64) and checkpointer.sign_now() is None
-    assert [size for size, _ in signed()] == [3, 5, 6, 7]
+    checkpointer.wrote(11, "2" * 64)  # a group of 4 at once: past its 3 decisions, so due at once too
+    assert signed()[-1] == (11, "2" * 64)
+    assert [size for size, _ in signed()] == [3, 5, 6, 7, 11]
 
 
 def test_a_checkpoint_that_fails_is_tried_again_for_the_same_state_after_its_seconds(tmp_path, monkeypatch):
