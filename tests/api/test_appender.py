@@ -306,3 +306,18 @@ def test_the_chain_on_the_server_database_takes_groups_whole_and_makes_them_dura
                 other.execute(text("SELECT id FROM audit_head WHERE id = 2 FOR UPDATE"))
         session.rollback()
     _verified_and_closed(engine, factory, appender, 4)
+
+
+def test_a_process_that_ends_without_closing_its_appender_is_not_held_open_by_its_writer(tmp_path):
+    """Promise: a command that decides and exits without closing the appender (a crash, a script)
+    still exits: the writer thread never keeps the process alive."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = ("from tests.api.test_appender import _chain, _row\n"
+              f"engine, factory, client, appender = _chain('sqlite:///{tmp_path}/chain.db')\n"
+              "assert [row.seq for row in appender.append([_row(client.id, 1)])] == [1]\n")
+    ended = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[2],
+                           capture_output=True, text=True, timeout=60)
+    assert ended.returncode == 0, ended.stderr
