@@ -29,7 +29,8 @@ as DECISION_SEVERITY or GATE_DEFAULTS are left alone), swaps every function for 
 ``mutants/`` copy, and picks tests itself from a run of the whole suite; Cosmic Ray mutates the
 module as written and takes the test command we give it, per module.
 
-Per module it prints: mutants generated, left out by the operator set, accepted as equivalent
+Per module it prints: mutants generated, left out by the operator set, in annotations (never
+evaluated under `from __future__ import annotations`, so neither killed nor survivors), accepted as equivalent
 (``bench/mutation_equivalents.toml``: module + function + operator + the mutated line's text, so an
 entry survives edits elsewhere in the file), run, killed, survived, timed out, errors, and the
 share killed of those run; then every survivor as file:line, function, operator, the line before
@@ -566,6 +567,7 @@ class Outcome:
     module: str
     generated: int = 0
     left_out: int = 0
+    annotations: int = 0
     equivalent: int = 0
     sampled_out: int = 0
     not_run: int = 0
@@ -648,6 +650,30 @@ def function_rows(source: str, names: tuple[str, ...]) -> set[int]:
     return rows
 
 
+def annotation_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Where the module's annotations are ((line, column) from, to), when the module never
+    evaluates them (``from __future__ import annotations``): a mutant there changes nothing that
+    runs, so it is neither killed nor a survivor."""
+    import ast
+
+    tree = ast.parse(source)
+    postponed = any(isinstance(node, ast.ImportFrom) and node.module == "__future__"
+                    and any(alias.name == "annotations" for alias in node.names) for node in tree.body)
+    if not postponed:
+        return []
+    spans = []
+    for node in ast.walk(tree):
+        found = []
+        if isinstance(node, ast.arg) and node.annotation is not None:
+            found.append(node.annotation)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns is not None:
+            found.append(node.returns)
+        elif isinstance(node, ast.AnnAssign):
+            found.append(node.annotation)
+        spans += [((a.lineno, a.col_offset), (a.end_lineno, a.end_col_offset)) for a in found]
+    return spans
+
+
 def _run_module(target: Target, copy: Path, work: Path, runner: Runner, args, equivalents: list[Equivalent],
                 outcome: Outcome, test_args: list[str]) -> Outcome | None:
     from cosmic_ray.work_db import WorkDB, use_db
@@ -680,6 +706,7 @@ def _run_module(target: Target, copy: Path, work: Path, runner: Runner, args, eq
     source = (copy / target.module).read_text("utf-8")
     lines = source.splitlines()
     inside = function_rows(source, target.only) if target.only else None
+    annotations = annotation_spans(source)
     skip: dict[str, str] = {}  # job id -> why it is not run
     equivalent_jobs: dict[str, Equivalent] = {}
     with use_db(str(session), WorkDB.Mode.open) as db:
@@ -693,6 +720,9 @@ def _run_module(target: Target, copy: Path, work: Path, runner: Runner, args, eq
             if left_out(spec.operator_name, args.operators):
                 skip[item.job_id] = "left out"
                 continue
+            if any(start <= tuple(spec.start_pos) < end for start, end in annotations):
+                skip[item.job_id] = "annotation"
+                continue
             line = normalised(lines[spec.start_pos[0] - 1]) if spec.start_pos[0] <= len(lines) else ""
             for entry in equivalents:
                 if (entry.module == target.module and entry.operator == spec.operator_name and entry.line == line
@@ -704,6 +734,7 @@ def _run_module(target: Target, copy: Path, work: Path, runner: Runner, args, eq
         outside = sum(1 for why in skip.values() if why == "outside")
         outcome.generated -= outside  # mutants outside the part of the module this group keeps are not counted
         outcome.left_out = sum(1 for why in skip.values() if why == "left out")
+        outcome.annotations = sum(1 for why in skip.values() if why == "annotation")
         outcome.equivalent = len(equivalent_jobs)
         if args.only_equivalents:  # check the list: run the accepted equivalents alone; each must survive
             for item in items:
@@ -724,7 +755,8 @@ def _run_module(target: Target, copy: Path, work: Path, runner: Runner, args, eq
         if skip:
             db.set_multiple_results(list(skip), WorkResult(worker_outcome=WorkerOutcome.SKIPPED))
         to_run = len(items) - len(skip)
-    print(f"  {outcome.generated} mutants; {outcome.left_out} left out by the operator set; {outcome.equivalent} "
+    print(f"  {outcome.generated} mutants; {outcome.left_out} left out by the operator set; {outcome.annotations} in "
+          f"annotations never evaluated; {outcome.equivalent} "
           f"accepted as equivalent; {outcome.sampled_out} sampled out; {to_run} to run")
 
     started = time.perf_counter()

@@ -200,6 +200,7 @@ def test_a_question_reads_its_authorisation_with_the_profile_of_the_enterprise_i
             assert its[code] == profiles[code]
     with reading(engine) as connection:
         assert repository.authorizations_with_profiles(connection, ["missing"]) == ({}, {})
+        assert repository.authorizations_with_profiles(connection, []) == ({}, {})  # a batch whose every question failed
         assert repository.authorizations_with_profiles(connection, [b_other, b_other])[0][b_other].bank_id == other
     # another bank's authorisation is found, and refused for this bank
     with pytest.raises(Refusal) as refused:
