@@ -431,6 +431,10 @@ def test_a_feature_exactly_at_the_sparse_share_is_sparse_and_missing_counts_as_z
     rows = drift(_Stand(["at", "under"]), frame, frame).set_index("variable")
     assert rows.loc["at", "measure"] == "non-zero share" and rows.loc["at", "before"] == 0.2  # NaN is not a hit
     assert rows.loc["under", "measure"] == "PSI"
+    # a sparse feature that can fall below zero (a growth, a gap): a negative value is a hit like a positive one
+    negative = frame.assign(at=-frame["at"])
+    moved = drift(_Stand(["at"]), frame, negative).set_index("variable").loc["at"]
+    assert (moved["before"], moved["after"], moved["band"]) == (0.2, 0.2, "stable")
 
 
 def test_a_comparison_on_fewer_than_min_rows_on_either_side_is_shown_but_not_judged():
