@@ -120,7 +120,11 @@ GROUPS: dict[str, tuple[str, tuple[Target, ...]]] = {
         Target("features/profile/build.py",
                tests=("tests/features/test_profile_build.py::test_a_repair_notice_marks_its_enterprise_and_changed_rebuilds_it_as_a_full_build_would",
                       "tests/features/test_profile_build.py::test_a_record_moved_to_another_enterprise_counts_once_for_the_right_one_everywhere",
-                      "tests/features/test_corrections.py::test_correction_repair_and_removal_reach_the_profile_as_a_full_build_would"),
+                      "tests/features/test_corrections.py::test_correction_repair_and_removal_reach_the_profile_as_a_full_build_would",
+                      # the as-of day itself: a record known, or repaired, on it
+                      "tests/features/test_profile_build.py::test_changed_rebuilds_at_the_repair_date_and_not_the_day_before_exactly_as_a_full_build",
+                      "tests/features/test_profile_build.py::test_a_month_that_moves_what_is_known_by_d_marks_every_enterprise_and_a_late_old_bill_only_its_own",
+                      "tests/features/test_profile_build.py::test_a_late_monthly_delivery_reported_before_as_of_reaches_every_profile_through_changed"),
                only=("unseen_runs", "changed_enterprises", "rebuild_changed")),
     )),
     "decide": ("decide and authorisation", (
