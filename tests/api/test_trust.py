@@ -1376,6 +1376,9 @@ HOSTILE_KEYRINGS = {
     "a key not base64": ('{"keys": [{"key_id": "k", "public_key": "**", "created_at": "t"}]}', "not a keyring"),
     "a key of another id": ('{"keys": [{"key_id": "0000000000000000", "public_key": "%s", "created_at": "t"}]}',
                             "is not the Ed25519 key its id names"),
+    "a key of another id sorting after its own": (
+        '{"keys": [{"key_id": "ffffffffffffffff", "public_key": "%s", "created_at": "t"}]}',
+        "is not the Ed25519 key its id names"),
     "a key of 31 bytes": ('{"keys": [{"key_id": "%s", "public_key": "%s", "created_at": "t"}]}',
                           "is not the Ed25519 key its id names"),
     "a key without its time": ('{"keys": [{"key_id": "%s", "public_key": "%s"}]}', "not a keyring"),
