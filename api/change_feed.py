@@ -19,7 +19,7 @@ FEED_DAYS = 90
 
 def parse_since(since: str | None) -> tuple[int, str | None]:
     """A feed position: a cursor a page gave (digits), or a day or time (ISO 8601, UTC) to start
-    from; a 422 naming the forms otherwise."""
+    from; an :class:`~api.refusals.Invalid` naming the forms otherwise."""
     if since is None or since == "":
         return 0, None
     if re.fullmatch(r"[0-9]{1,18}", since):

@@ -51,7 +51,7 @@ def today_in_china(now: dt.datetime | None = None) -> dt.date:
 
 
 def normalised_code(raw: str) -> str:
-    """The code, normalised, or a 422 naming the rule it breaks."""
+    """The code, normalised, or an :class:`~api.refusals.Invalid` naming the rule it breaks."""
     checked = uscc_rules.check(raw)
     if not checked.valid:
         raise Invalid("INVALID_USCC", f"uscc {raw!r} breaks rule {checked.rule}: {checked.reason}",
@@ -60,8 +60,8 @@ def normalised_code(raw: str) -> str:
 
 
 def check_authorization(record, bank_id: int, code: str, today: dt.date) -> None:
-    """403 with a distinct code for every way an authorisation (``record``, None when there is
-    no such id) can fail."""
+    """A :class:`~api.refusals.Forbidden` with a distinct code for every way an authorisation
+    (``record``, None when there is no such id) can fail."""
     if record is None:
         raise Forbidden("AUTHORIZATION_NOT_FOUND", "no such authorisation", "授权书不存在")
     if record.bank_id != bank_id:

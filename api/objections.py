@@ -114,7 +114,7 @@ def _check_filing(filing: Filing) -> None:
 
 def _what_it_names(home: Path, filing: Filing, code: str) -> dict:
     """The disputed thing: its source, key and hash, the features resting on it and the owning
-    department; a 404 when the lake holds no such record of this enterprise (the same answer
+    department; :class:`~api.refusals.NotFound` when the lake holds no such record of this enterprise (the same answer
     whether the record is missing or another enterprise's: a filing cannot probe the lake)."""
     from features.corrections import RecordError, find, source_of
     from features.lake import Lake
@@ -210,8 +210,9 @@ class Settlement:
 def settle(factory: sessionmaker[Session], home: Path, caller, objection_id: str, settlement: Settlement) -> Objection:
     """Settle an open objection for its department (``caller`` an operator). A correction, repair
     or removal enters the lake in the same step; then the affected profiles are rebuilt and
-    republished (:func:`republish`). 404 for no such objection, 409 when it is no longer open
-    (another settlement won), 422 for an outcome or correction the record cannot take."""
+    republished (:func:`republish`). Refused (:mod:`api.refusals`) as not found for no such
+    objection, a conflict when it is no longer open (another settlement won), invalid for an outcome
+    or correction the record cannot take."""
     from features.corrections import RecordError, correct, find, remove, repair, run_for
     from features.lake import Lake
 
