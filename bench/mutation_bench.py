@@ -179,6 +179,8 @@ GROUPS: dict[str, tuple[str, tuple[Target, ...]]] = {
                       "tests/models/test_advice.py::test_advice_says_what_each_action_changes_and_the_law_it_rests_on",
                       "tests/models/test_advice.py::test_a_year_of_paying_in_full_is_advised_with_paying_what_is_owed_now",
                       "tests/models/test_advice.py::test_no_advice_has_more_actions_than_asked_for",
+                      "tests/models/test_advice.py::test_every_set_of_allowed_actions_is_weighed_after_one_reached_twice",
+                      "tests/models/test_advice.py::test_of_attempts_equally_far_from_any_improvement_the_fewest_actions_are_named",
                       "tests/models/test_advice.py::test_the_promised_limit_is_capped_at_the_amount_requested",
                       "tests/models/test_advice.py::test_decisions_already_made_are_not_made_again_and_give_the_same_advice",
                       "tests/models/test_advice.py::test_a_handful_of_rows_is_scored_on_one_thread_and_a_batch_on_all",

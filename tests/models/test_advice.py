@@ -239,11 +239,12 @@ class Scorer:
     reference: dict | None = _field(default_factory=lambda: {"supplied": TYPICAL})
     version: str = "hand-built"
     calls: list = _field(default_factory=list)
+    risk: dict = _field(default_factory=lambda: dict(RISK))
 
     def decide(self, profile, requested_yuan=None, num_threads=0, explain=True, disputed=None):
         self.calls.append({"rows": len(profile), "num_threads": num_threads, "explain": explain})
         pd_ = pd.to_numeric(profile["base_pd"]).to_numpy(dtype=float).copy()
-        for feature, risk in RISK.items():
+        for feature, risk in self.risk.items():
             pd_ += risk * (np.nan_to_num(pd.to_numeric(profile[feature]).to_numpy(dtype=float)) > 0)
         for flag, risk in THIN.items():
             pd_ += risk * (pd.to_numeric(profile[flag]).to_numpy(dtype=float) == 0)
@@ -402,6 +403,34 @@ def test_no_advice_has_more_actions_than_asked_for():
     assert _codes(c) == ["AC08", "AC09"] and c.advice.decision == "approve"
     (c,) = _counsel(row, max_actions=1)
     assert _codes(c) == ["AC09"] and (c.advice.grade, c.advice.decision) == ("C", "refer")
+
+
+def test_every_set_of_allowed_actions_is_weighed_after_one_reached_twice():
+    """A year of paying in full brings paying what is owed now with it, so the set {AC01, AC09}
+    is reached twice (AC09 alone, then AC01 with AC09). The pairs tried after it are weighed all
+    the same: performing the court cases and filing on time, together, lift the listing and reach
+    an approval with two actions, where any set holding a tax action needs three."""
+    scorer = Scorer(risk=RISK | {"tax_arrears_latest": 0.001, "tax_months_in_arrears_12m": 0.001,
+                                 "tax_months_late_12m": 0.015})
+    (c,) = _counsel(TAX_ARREARS | {"tax_months_in_arrears_12m": 2.0, "tax_arrears_12m": 9_000.0,
+                                   "tax_months_late_12m": 3.0, "dishonest_listed_now": 1.0,
+                                   "court_open_cases": 1.0, "court_open_amount": 5_000.0}, scorer=scorer)
+    # PD 0.041 under KO01 (decline); performing the cases alone leaves 0.019 (C, refer)
+    assert _codes(c) == ["AC05", "AC08"] and c.advice.lifted == ["KO01"]
+    assert (c.advice.from_decision, c.advice.decision, c.advice.grade) == ("decline", "approve", "A")
+
+
+def test_of_attempts_equally_far_from_any_improvement_the_fewest_actions_are_named():
+    """A grade-E enterprise whose listing can be removed (no case left to perform) and whose serious
+    penalty is past its publicity period: neither action, nor both, moves a PD that the record's
+    other risks keep at E. The words name the first of those equally close attempts, the single
+    action, not a longer list that did no better."""
+    (c,) = _counsel({"base_pd": 0.2, "dishonest_listed_now": 1.0, "court_open_cases": 0.0,
+                     "penalty_serious_36m": 1.0, "penalty_days_since_last": 400.0})
+    assert c.advice is None
+    assert c.why_en.startswith("nothing within reach: even after AC10 (perform what the judgement requires")
+    assert "AC07" not in c.why_en and "AC07" not in c.why_zh
+    assert c.why_en.endswith("the grade stays E and the decision decline")
 
 
 def test_the_promised_limit_is_capped_at_the_amount_requested():
