@@ -1236,6 +1236,37 @@ def test_a_chain_cut_short_under_its_checkpoints_names_the_rows_deleted(small_ch
     assert small_chain.verify(small_chain.signed(*range(1, keep + 1))).ok
 
 
+def test_the_canonical_texts_of_both_chains_are_frozen_so_rows_written_by_any_release_still_verify(small_chain):
+    """Promise: a chain outlives the code that wrote it, and a bank recomputes a receipt's hash by
+    the README's recipe. So the canonical texts are fixed, written out here by hand: keys sorted, no
+    spaces, Chinese as UTF-8 characters (never \\u escapes), -0.0 written 0.0; the hash is SHA-256
+    of the previous hash, a newline and that text. An event's detail is stored in the same form."""
+    import hashlib
+
+    decision = {"seq": 7, "request_id": "r-1", "client_id": 3, "uscc": "91420502MA4K0G2B2X", "authorization_id": 9,
+                "model_version": "m1", "policy_version": "p1", "profile_as_of": "2026-10-31",
+                "feature_set_version": "fs1", "product": "信易贷", "requested_amount": None, "pd": -0.0,
+                "score": 612, "grade": "B", "decision": "approve", "limit_yuan": 80000,
+                "reasons": '[{"zh":"按期纳税"}]', "created_at": "2026-12-07T08:00:00+08:00"}
+    expected = ('{"authorization_id":9,"client_id":3,"created_at":"2026-12-07T08:00:00+08:00","decision":"approve",'
+                '"feature_set_version":"fs1","grade":"B","limit_yuan":80000,"model_version":"m1","pd":0.0,'
+                '"policy_version":"p1","product":"信易贷","profile_as_of":"2026-10-31","reasons":"[{\\"zh\\":\\"按期纳税\\"}]",'
+                '"request_id":"r-1","requested_amount":null,"score":612,"seq":7,"uscc":"91420502MA4K0G2B2X"}')
+    assert audit.payload(decision) == expected
+    assert audit.chain_hash("a" * 64, decision) == hashlib.sha256(("a" * 64 + "\n" + expected).encode()).hexdigest()
+
+    from api.db.engine import writing
+
+    with writing(small_chain.factory) as session:
+        audit.lock_events(session)
+        event = audit.append_event(session, "objection_filed", "o-1", "91420502MA4K0G2B2X", None,
+                                   {"理由": "该处罚已撤销", "when": dt_date(1)})
+    assert event.detail == '{"when":"2026-06-01","理由":"该处罚已撤销"}'
+    assert audit.event_payload({k: getattr(event, k) for k in audit.EVENT_HASHED}) == (
+        '{"client_id":null,"created_at":"%s","detail":"{\\"when\\":\\"2026-06-01\\",\\"理由\\":\\"该处罚已撤销\\"}",'
+        '"kind":"objection_filed","seq":1,"subject":"o-1","uscc":"91420502MA4K0G2B2X"}' % event.created_at)
+
+
 def test_the_events_chain_names_a_changed_deleted_or_relinked_event_and_a_moved_head(small_chain):
     """Promise: the workflow events keep a chain of their own (head row 2) with the same rules;
     appending to it leaves the decisions' chain and head alone."""
