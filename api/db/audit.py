@@ -148,7 +148,11 @@ def make_durable(engine) -> None:
         if connection.dialect.name == "postgresql":
             with connection.begin():
                 connection.exec_driver_sql("SET LOCAL synchronous_commit = on")
-                connection.exec_driver_sql("SELECT pg_current_xact_id()")  # an id, so a commit record to flush
+                # PostgreSQL flushes at commit only a transaction that wrote WAL before its commit
+                # record (RecordTransactionCommit): a transaction id alone is committed
+                # asynchronously, whatever synchronous_commit says. A transactional logical message
+                # is the lightest WAL a role without privileges may write (no table, no lock).
+                connection.exec_driver_sql("SELECT pg_logical_emit_message(true, 'xyd', 'durable')")
         elif connection.dialect.name == "sqlite":
             connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 

@@ -321,3 +321,33 @@ def test_a_process_that_ends_without_closing_its_appender_is_not_held_open_by_it
     ended = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[2],
                            capture_output=True, text=True, timeout=60)
     assert ended.returncode == 0, ended.stderr
+
+
+def test_what_make_durable_returns_from_is_on_disk(database_url, tmp_path):
+    """Promise: a checkpoint is signed only after make_durable, so that a power cut never leaves a
+    signature vouching for decisions gone. SQLite (WAL): the decisions reach the database file itself,
+    so a copy of that file alone, without its write-ahead log, holds them. PostgreSQL (commits made
+    with synchronous_commit off): the write-ahead log is flushed at least as far as the last commit."""
+    import shutil
+    import sqlite3
+
+    engine, factory, client, appender = _chain(database_url)
+    stored = appender.append([_row(client.id, n) for n in range(1, 4)])
+    if engine.dialect.name == "sqlite":
+        path = engine.url.database
+        copy = tmp_path / "without-its-log.db"
+        shutil.copyfile(path, copy)
+        with sqlite3.connect(copy) as before:
+            assert before.execute("SELECT count(*) FROM decisions").fetchone()[0] == 0  # still only in the log
+        audit.make_durable(engine)
+        shutil.copyfile(path, copy)
+        with sqlite3.connect(copy) as after:
+            assert after.execute("SELECT max(seq) FROM decisions").fetchone()[0] == stored[-1].seq
+    else:
+        with engine.connect() as connection:
+            written = connection.execute(text("SELECT pg_current_wal_insert_lsn()")).scalar_one()
+            audit.make_durable(engine)
+            flushed = connection.execute(text("SELECT pg_current_wal_flush_lsn() >= CAST(:written AS pg_lsn)"),
+                                         {"written": written}).scalar_one()
+        assert flushed
+    _verified_and_closed(engine, factory, appender, 3)
