@@ -120,6 +120,7 @@ GROUPS: dict[str, tuple[str, tuple[Target, ...]]] = {
         Target("features/profile/build.py",
                tests=("tests/features/test_profile_build.py::test_a_repair_notice_marks_its_enterprise_and_changed_rebuilds_it_as_a_full_build_would",
                       "tests/features/test_profile_build.py::test_a_record_moved_to_another_enterprise_counts_once_for_the_right_one_everywhere",
+                      "tests/features/test_profile_build.py::test_a_new_run_marks_exactly_the_enterprises_whose_profile_as_of_d_it_can_change",
                       "tests/features/test_corrections.py::test_correction_repair_and_removal_reach_the_profile_as_a_full_build_would",
                       # the as-of day itself: a record known, or repaired, on it
                       "tests/features/test_profile_build.py::test_changed_rebuilds_at_the_repair_date_and_not_the_day_before_exactly_as_a_full_build",

@@ -368,9 +368,10 @@ def test_the_runs_a_stored_profile_has_not_seen_are_those_committed_after_it_in_
 
 
 def test_a_new_run_marks_exactly_the_enterprises_whose_profile_as_of_d_it_can_change(small):
-    """Marked as of D: a record that has happened and is known by D (reported on D itself), a
-    repair dated D (reported long after), a record moved between two enterprises (both), a record
-    withdrawn on objection. Not marked: a record reported on D+1, a repair dated D+1."""
+    """Marked as of D: a record that has happened and is known by D (reported on D itself), one
+    that happened on D itself, a repair dated D (reported long after), a record moved between two
+    enterprises (both), a record withdrawn on objection. Not marked: a record reported on D+1, a
+    repair dated D+1."""
     home, folder, seen = small
     lake = Lake(home)
     moved = find(lake, "administrative_penalties", {"decision_no": f"P-{D[-4:]}"})
@@ -379,13 +380,14 @@ def test_a_new_run_marks_exactly_the_enterprises_whose_profile_as_of_d_it_can_ch
         _penalty("N-B", B, "2025-06-01", "2025-07-01"),                        # known on D+1
         _penalty(f"P-{C[-4:]}", C, "2025-01-10", "2025-08-01", "2025-06-30"),  # repaired on D
         _penalty(f"P-{E[-4:]}", E, "2025-01-10", "2025-08-01", "2025-07-01"),  # repaired on D+1
+        _penalty("N-E", E, "2025-06-30", "2025-06-30"),                        # happened and known on D
     ]}], folder)
     correct(lake, moved, {"uscc": B}, "objection:moved")                   # reported (as the first) in January
     remove(lake, find(lake, "administrative_penalties", {"decision_no": f"P-{F[-4:]}"}), "objection:gone")
-    assert changed_enterprises(lake, DAY, seen) == sorted([A, B, C, D, F])
+    assert changed_enterprises(lake, DAY, seen) == sorted([A, B, C, D, E, F])
     assert changed_enterprises(lake, DAY - dt.timedelta(days=1), seen) == sorted([B, D, F])
     assert changed_enterprises(lake, DAY, seen + runs) == sorted([B, D, F])
-    assert changed_enterprises(lake, DAY, seen, runs=seen + runs) == sorted([A, C])  # only the runs named
+    assert changed_enterprises(lake, DAY, seen, runs=seen + runs) == sorted([A, C, E])  # only the runs named
     assert changed_enterprises(lake, DAY, [r["run_id"] for r in lake.manifest()["runs"]]) == []
 
 
@@ -442,3 +444,6 @@ def test_changed_rebuilds_at_the_repair_date_and_not_the_day_before_exactly_as_a
     assert only.as_of == dates[0] and only.rebuilt == 1
     pd.testing.assert_frame_equal(store.read(dates[0]), compute_profile(lake, dates[0]))
     assert store.info(dates[1]).lake_runs == runs  # not asked: left for next time
+    rebuild_changed(home)  # A's new penalty reaches R and R+1 too: each gets an entry of its own
+    changed = "data ingested since the build (--changed)"
+    assert [e["reason"] for e in store.info(dates[1]).rebuilt] == [changed, changed]
