@@ -53,7 +53,7 @@ def _as_stored(reasons: dict) -> dict:
             if isinstance(value, list) else value for k, value in reasons.items() if k != "under_objection"}
 
 
-# The example decision's receipt, as the service signs it (api.signing.make_receipt), by a key made
+# The example decision's receipt, as the service signs it (api.trust.signing.make_receipt), by a key made
 # for this documentation and published in KEYRING: a test verifies it as a bank would. Its private
 # key is not kept, so when a signed field changes (a new feature-set version) the example is re-signed
 # by a new documentation key (Signer + make_receipt) and KEYRING names that key.

@@ -3,8 +3,8 @@
 The model loads in ``lifespan`` (once per worker) and is checked against the registry in the
 background; the database is migrated to the newest schema on start; the chain's signing key is
 loaded (made on first start). Every response carries ``X-Request-ID`` and ``X-Model-Version``;
-every error has the one JSON shape of :mod:`api.errors`; every request has its line in the
-access log (:mod:`api.access_log`).
+every error has the one JSON shape of :mod:`api.common.errors`; every request has its line in the
+access log (:mod:`api.common.access_log`).
 """
 
 from __future__ import annotations
@@ -19,17 +19,21 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import FastAPI
 
-from api import errors
-from api.access_log import AccessLog
-from api.db.appender import ChainAppender
-from api.db.audit import make_durable
+from api.access import routes as admin
+from api.common import errors
+from api.common.access_log import AccessLog
+from api.common.limits import FailedAuthentications
+from api.common.metrics import LATENCY, REQUESTS
 from api.db.engine import make_engine, sessions, upgrade
-from api.limits import FailedAuthentications
-from api.metrics import LATENCY, REQUESTS
 from api.model_holder import ModelHolder, freeze_heap
-from api.routes import admin, audit, authorizations, decisions, health, models, objections, pre_credit, typeface
+from api.objections import routes as objections
+from api.precredit.routes import authorizations, decisions, pre_credit
+from api.routes import health, models, typeface
 from api.settings import Settings, settings as env_settings
-from api.signing import Checkpointer, Keyring
+from api.trust import routes as audit
+from api.trust.appender import ChainAppender
+from api.trust.audit import make_durable
+from api.trust.signing import Checkpointer, Keyring
 
 log = logging.getLogger("xyd.api")
 
@@ -151,7 +155,7 @@ def create_app(config: Settings | None = None, serving_process: bool = False) ->
         app.state.engine = engine
         app.state.sessions = sessions(engine)
         # due days counted on weekdays alone while a year's holiday notice was unknown, now knowable
-        from api.objections import confirm_dues
+        from api.objections.workflow import confirm_dues
         for objection_id, before, after in confirm_dues(app.state.sessions, config.home):
             log.info("objection %s: provisional due day %s confirmed as %s", objection_id, before, after)
         # the chain's signing key is made on first start (xyd serve makes it before its workers start)

@@ -41,8 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from model_bench import ensure_city  # noqa: E402
-from service_bench import (AS_OF, CITY_SEED, HOME, STATE, ensure_champion, fresh_database, serving,  # noqa: E402
-                           wrk)
+from service_bench import AS_OF, CITY_SEED, HOME, STATE, ensure_champion, fresh_database, serving, wrk  # noqa: E402
 from synth_bench import machine  # noqa: E402
 
 OPEN_OBJECTIONS = 10_000
@@ -59,9 +58,10 @@ end
 def prepare(url: str, home: Path) -> dict:
     """Publish the stored profile, add a bank and an operator, authorise the bank for the
     enterprises a single serious penalty refers, and write 10,000 open objections."""
-    from api.db import publishing, repository
+    from api.access import clients
     from api.db.engine import make_engine, sessions, upgrade, writing
     from api.db.tables import Objection
+    from api.precredit import publishing, repository
     from features.lake import Lake
     from features.profile.build import build
     from features.profile.evidence import evidence_for
@@ -82,8 +82,8 @@ def prepare(url: str, home: Path) -> dict:
     with writing(factory) as session:
         publishing.publish_profiles(session, profile, feature_names(), feature_set_version(), AS_OF,
                                     registered_names(home, AS_OF), evidence=evidence, deliveries=lake.deliveries(AS_OF))
-        bank, bank_key = repository.add_client(session, "bench bank", "bank")
-        operator, operator_key = repository.add_client(session, "bench operator", "operator")
+        bank, bank_key = clients.add_client(session, "bench bank", "bank")
+        operator, operator_key = clients.add_client(session, "bench operator", "operator")
         authorizations = {}
         for code in penalised:
             record = repository.add_authorization(session, code, bank.id, "bench", "all", today,

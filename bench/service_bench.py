@@ -79,8 +79,9 @@ def ensure_champion(env: dict) -> None:
 def prepare(url: str, env: dict) -> tuple[str, list[tuple[str, str]], str]:
     """Publish the profile, add a bank, a regulator and 1,000 authorisations; returns (the bank's
     key, questions, the regulator's key)."""
-    from api.db import publishing, repository
+    from api.access import clients
     from api.db.engine import make_engine, sessions, upgrade, writing
+    from api.precredit import publishing, repository
     from features.lake import Lake
     from features.profile.build import build
     from features.profile.evidence import evidence_for
@@ -98,8 +99,8 @@ def prepare(url: str, env: dict) -> tuple[str, list[tuple[str, str]], str]:
         publishing.publish_profiles(session, profile, feature_names(), feature_set_version(), AS_OF,
                                     registered_names(HOME, AS_OF), evidence=evidence,
                                     deliveries=Lake(HOME).deliveries(AS_OF))
-        bank, key = repository.add_client(session, "bench bank", "bank")
-        _, regulator = repository.add_client(session, "bench regulator", "regulator")
+        bank, key = clients.add_client(session, "bench bank", "bank")
+        _, regulator = clients.add_client(session, "bench regulator", "regulator")
         for code in profile["uscc"].sample(1000, random_state=0):
             record = repository.add_authorization(session, code, bank.id, "bench", "all", today,
                                                   today + dt.timedelta(days=30), "bench",
@@ -177,9 +178,9 @@ def run_database(name: str, url: str, env: dict, seconds: int) -> dict:
           f"(target <= 200 ms)")
     print(f"{name:<10} worker resident memory after the load: {', '.join(f'{m:.0f} MB' for m in memory)} "
           f"(target <= 400 MB each)")
-    from api.db import audit
     from api.db.engine import make_engine, sessions
-    from api.signing import read_checkpoints, read_keyring
+    from api.trust import audit
+    from api.trust.signing import read_checkpoints, read_keyring
     signed = read_checkpoints(served / "audit" / "checkpoints.jsonl", read_keyring(served / "keys" / "public-keys.json"))
     with sessions(make_engine(url))() as session:
         verified = audit.verify(session, checkpoints=signed)

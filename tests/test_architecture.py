@@ -1,7 +1,7 @@
 """The architecture the design draws, held by import-linter's contracts (``[tool.importlinter]``
-in pyproject.toml): features → models → api with nothing importing upward, ``api.db`` knowing no
-capability of the service, the command line never importing a route, and no import circle between
-the modules of one package."""
+in pyproject.toml): features → models → api with nothing importing upward, api's capabilities in
+layers, ``api.db`` knowing no capability of the service, the command line never importing a route,
+the domain knowing no HTTP, and no import circle between the modules of one package."""
 
 from __future__ import annotations
 
@@ -35,9 +35,30 @@ def test_the_db_contract_forbids_every_module_of_the_service_outside_db():
     assert set(_contracts()["db-knows-no-capability"]["forbidden_modules"]) == outside_db
 
 
+def test_every_capability_of_the_service_has_its_place_in_the_layers():
+    """A package added to api/ (the enterprise's pages, the bank loop, the province's report) is
+    placed in the capabilities' layers, so that what it may import is decided, not drifted into."""
+    import api
+
+    packages = {f"api.{module.name}" for module in pkgutil.iter_modules(api.__path__) if module.ispkg}
+    layered = {name.strip() for layer in _contracts()["capabilities-layered"]["layers"]
+               for name in layer.replace(":", "|").split("|")}
+    assert packages - {"api.db"} <= layered
+
+
+def test_every_route_module_is_kept_from_the_command_line_and_the_domain():
+    import api
+
+    routes = {module.name for module in pkgutil.walk_packages(api.__path__, "api.")
+              if module.name.rsplit(".", 1)[-1] == "routes"}
+    assert "api.precredit.routes" in routes and "api.trust.routes" in routes
+    assert routes <= set(_contracts()["cli-not-routes"]["forbidden_modules"])
+    assert routes <= set(_contracts()["domain-speaks-no-http"]["forbidden_modules"])
+
+
 def test_every_kind_of_domain_refusal_is_answered_with_its_own_status():
-    from api import refusals
-    from api.errors import HTTP_STATUS, http_status
+    from api.common import refusals
+    from api.common.errors import HTTP_STATUS, http_status
 
     kinds = [k for k in vars(refusals).values() if isinstance(k, type) and issubclass(k, refusals.Refusal)
              and k is not refusals.Refusal]

@@ -219,9 +219,10 @@ def set_up_service(home, profile, as_of) -> tuple[str, str, str, str]:
     authorisation id)."""
     import hashlib
 
+    from api.access import clients
     from api.cli.service import database
-    from api.db import publishing, repository
     from api.db.engine import writing
+    from api.precredit import publishing, repository
     from features.lake import Lake
     from features.profile.evidence import evidence_for
     from features.profile.store import registered_names
@@ -235,8 +236,8 @@ def set_up_service(home, profile, as_of) -> tuple[str, str, str, str]:
         publishing.publish_profiles(session, profile, feature_names(), feature_set_version(), as_of,
                                     registered_names(home, as_of), evidence=evidence,
                                     deliveries=Lake(home).deliveries(as_of))
-        bank, key = repository.add_client(session, "演示银行 demo bank", "bank")
-        _, regulator_key = repository.add_client(session, "演示监管 demo regulator", "regulator")
+        bank, key = clients.add_client(session, "演示银行 demo bank", "bank")
+        _, regulator_key = clients.add_client(session, "演示监管 demo regulator", "regulator")
         record = repository.add_authorization(session, code, bank.id, "信易贷预授信（演示）", "全部 all sources",
                                               today, today + dt.timedelta(days=365), "demo",
                                               hashlib.sha256(f"demo letter {code}".encode()).hexdigest())

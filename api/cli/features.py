@@ -17,11 +17,16 @@ from rich.table import Table
 from api.cli import InputError
 from features import uscc as uscc_rules
 from features.home import xyd_home
-from features.profile.build import (ENGINES, BuildResult, ProfileBuildError, build as build_profile,
-                                    rebuild_changed, training_snapshots)
+from features.profile.build import (
+    ENGINES,
+    BuildResult,
+    ProfileBuildError,
+    build as build_profile,
+    rebuild_changed,
+    training_snapshots,
+)
 from features.profile.store import ProfileStore
-from features.registry import (COVERED_SOURCES, FAMILIES, FEATURES, feature_set_version, get_feature,
-                               registry_markdown)
+from features.registry import COVERED_SOURCES, FAMILIES, FEATURES, feature_set_version, get_feature, registry_markdown
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
 
@@ -255,8 +260,8 @@ def publish(as_of: dt.datetime) -> None:
 
     Example: xyd features publish --as-of 2026-06-30"""
     from api.cli.service import database
-    from api.db import publishing
     from api.db.engine import writing
+    from api.precredit import publishing
     from features.lake import Lake
     from features.profile.build import unseen_runs
     from features.profile.evidence import evidence_for

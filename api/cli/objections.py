@@ -27,10 +27,10 @@ class _Operator:
 
 
 def _operator(factory, client_id: int | None) -> _Operator:
-    from api.db import repository
+    from api.access import clients
 
     with factory() as session:
-        operators = [c for c in repository.list_clients(session) if c.role == "operator" and not c.disabled]
+        operators = [c for c in clients.list_clients(session) if c.role == "operator" and not c.disabled]
     if client_id is None:
         if len(operators) != 1:
             raise InputError("name the operator client acting (--as ID): "
@@ -43,7 +43,7 @@ def _operator(factory, client_id: int | None) -> _Operator:
 
 
 def _run(call):
-    from api.refusals import Refusal
+    from api.common.refusals import Refusal
 
     try:
         return call()
@@ -83,7 +83,7 @@ def file_objection(uscc, source, keys, feature, grounds, attachments, repair, cl
     Example: xyd objections file --uscc 91420502MA4ABCDE1X --source administrative_penalties --key decision_no=宜环罚〔2025〕12号 --grounds '处罚决定已被撤销' --attachment 撤销决定书.pdf"""
     import hashlib
 
-    from api import objections as workflow
+    from api.objections import workflow
 
     factory = database()
     caller = _operator(factory, client_id)
@@ -108,9 +108,8 @@ def list_objections(overdue, due_by, status, department, uscc, as_json) -> None:
     """Objections by due day, soonest first (open and late ones with --overdue).
 
     Example: xyd objections list --overdue"""
-    from api import objections as workflow
-    from api.db import objections as queries
-    from api.decide import normalised_code, today_in_china
+    from api.objections import queries, workflow
+    from api.precredit.decide import normalised_code, today_in_china
 
     today = today_in_china()
     before = workflow.due_before(today if overdue else None, due_by.date() if due_by else None)
@@ -143,8 +142,7 @@ def show(objection_id: str) -> None:
     """One objection, whole, as JSON.
 
     Example: xyd objections show 5b0e8c1e-2f4d-4b8e-9a57-0c2d6f1e9a44"""
-    from api import objections as workflow
-    from api.db import objections as queries
+    from api.objections import queries, workflow
 
     with database()() as session:
         objection = queries.get(session, objection_id)
@@ -162,7 +160,7 @@ def republish() -> None:
     Example: xyd objections republish"""
     import sys
 
-    from api import objections as workflow
+    from api.objections import workflow
 
     results = workflow.republish_pending(database(), settings().home)
     failed = False
@@ -189,7 +187,7 @@ def settle(objection_id, outcome, note, changes, repaired_on, client_id) -> None
     republishes the enterprise's profile.
 
     Example: xyd objections settle 5b0e8c1e-2f4d-4b8e-9a57-0c2d6f1e9a44 --outcome removed --note '处罚决定已撤销'"""
-    from api import objections as workflow
+    from api.objections import workflow
 
     factory = database()
     caller = _operator(factory, client_id)

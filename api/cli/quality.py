@@ -61,8 +61,8 @@ ITEM5_NOTE = ("Objections (not repair notices) by the department that owns the r
 
 def objection_figures(home: Path) -> pd.DataFrame:
     """Work plan item 5's figures per department and in total, formatted for the table and the page."""
-    from api import objection_figures
     from api.cli.service import database
+    from api.objections import figures as objection_figures
 
     def share(value, interval) -> str:
         return "–" if value is None else f"{value:.1%} ({interval[0]:.0%}–{interval[1]:.0%})"

@@ -14,10 +14,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from api.access import clients as client_store
 from api.cli import InputError
-from api.db import audit, repository
 from api.db.engine import make_engine, sessions, upgrade, writing
+from api.precredit import repository
 from api.settings import settings
+from api.trust import audit
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
 
@@ -35,7 +37,7 @@ def clients() -> None:
 
 
 @clients.command("add")
-@click.option("--role", type=click.Choice(repository.ROLES), required=True)
+@click.option("--role", type=click.Choice(client_store.ROLES), required=True)
 @click.option("--name", required=True, help="The bank's or department's name.")
 def add_client(role: str, name: str) -> None:
     """Create a client and print its API key, once: only its hash is kept.
@@ -43,7 +45,7 @@ def add_client(role: str, name: str) -> None:
     Example: xyd clients add --role bank --name '宜昌银行'"""
     with writing(database()) as session:
         try:
-            client, key = repository.add_client(session, name, role)
+            client, key = client_store.add_client(session, name, role)
         except ValueError as error:
             raise click.UsageError(str(error)) from None
     click.echo(f"client {client.id} ({role}, {client.name})\nAPI key (shown once, keep it safe): {key}")
@@ -58,7 +60,7 @@ def list_clients() -> None:
     for header in ("id", "role", "name", "key", "disabled", "created"):
         table.add_column(header, overflow="fold")
     with database()() as session:
-        for c in repository.list_clients(session):
+        for c in client_store.list_clients(session):
             table.add_row(str(c.id), c.role, c.name, c.key_prefix + "…", "yes" if c.disabled else "", c.created_at)
     Console().print(table)
 
@@ -71,7 +73,7 @@ def disable_client(client_id: int, enable: bool) -> None:
 
     Example: xyd clients disable 3"""
     with writing(database()) as session:
-        if repository.set_disabled(session, client_id, not enable) is None:
+        if client_store.set_disabled(session, client_id, not enable) is None:
             raise click.UsageError(f"no client {client_id}")
     click.echo(f"client {client_id} {'enabled' if enable else 'disabled'}")
 
@@ -96,8 +98,8 @@ def add_authorization(uscc: str, bank_id: int, purpose: str, data_scope: str, va
     """Register an enterprise's authorisation for one bank.
 
     Example: xyd authorizations add --uscc 91420502EFPX14RX05 --bank-id 1 --document letter.pdf"""
-    from api.decide import normalised_code, today_in_china
-    from api.refusals import Refusal
+    from api.common.refusals import Refusal
+    from api.precredit.decide import normalised_code, today_in_china
 
     start = valid_from.date() if valid_from else today_in_china()
     until = valid_until.date() if valid_until else start + dt.timedelta(days=364)
@@ -195,7 +197,7 @@ def verify(checkpoints_file: Path | None, keys: Path | None) -> None:
 def _checkpoints_to_hold(named: Path | None, keys: Path | None) -> tuple[Path | None, list]:
     """The checkpoints the chain is held against: the file named (a problem with it: exit 2), or
     the service's own when it has one (tampered with: exit 1, the chain is not vouched for)."""
-    from api.signing import SignatureProblem, read_checkpoints, read_keyring
+    from api.trust.signing import SignatureProblem, read_checkpoints, read_keyring
 
     default = settings().checkpoints_file
     path = named or (default if default.exists() else None)
@@ -224,7 +226,7 @@ def export_checkpoints(out: Path) -> None:
     Example: xyd audit checkpoint export --out checkpoints-2026-12.jsonl"""
     import json
 
-    from api.signing import SignatureProblem, read_checkpoints, read_keyring
+    from api.trust.signing import SignatureProblem, read_checkpoints, read_keyring
 
     source = settings().checkpoints_file
     try:
@@ -254,7 +256,7 @@ def sign_checkpoint() -> None:
     checkpoints so far: a chain rewritten since is never vouched for.
 
     Example: xyd audit checkpoint sign"""
-    from api.signing import Keyring, append_checkpoint, sign_checkpoint as signed
+    from api.trust.signing import Keyring, append_checkpoint, sign_checkpoint as signed
 
     _, checkpoints = _checkpoints_to_hold(None, None)
     factory = database()
@@ -284,7 +286,7 @@ def verify_receipt(receipt_file: Path, keys: Path | None) -> None:
     Example: xyd audit verify-receipt answer.json --keys xyd-public-keys.json"""
     import json
 
-    from api.signing import SignatureProblem, read_keyring, verify_receipt as verified
+    from api.trust.signing import SignatureProblem, read_keyring, verify_receipt as verified
 
     try:
         document = json.loads(receipt_file.read_text(encoding="utf-8"))
@@ -340,7 +342,7 @@ def list_keys() -> None:
     """Every signing key's id, creation and retirement; the current one marked.
 
     Example: xyd audit keys list"""
-    from api.signing import Keyring, SignatureProblem
+    from api.trust.signing import Keyring, SignatureProblem
 
     keyring = Keyring(settings().keys_directory)
     try:
@@ -362,7 +364,7 @@ def rotate_keys() -> None:
     kept, so what it signed stays verifiable. Restart the service to sign with the new key.
 
     Example: xyd audit keys rotate"""
-    from api.signing import Keyring, SignatureProblem
+    from api.trust.signing import Keyring, SignatureProblem
 
     keyring = Keyring(settings().keys_directory)
     try:
@@ -383,11 +385,10 @@ def serve(host: str, port: int, workers: int) -> None:
 
     Example: xyd serve --workers 2"""
     import uvicorn
-
     from uvicorn.supervisors import Multiprocess
 
-    from api.limits import BoundedHttpToolsProtocol
-    from api.signing import Keyring, SignatureProblem
+    from api.common.limits import BoundedHttpToolsProtocol
+    from api.trust.signing import Keyring, SignatureProblem
 
     upgrade(settings().database)  # once, before the workers start
     try:
@@ -395,7 +396,7 @@ def serve(host: str, port: int, workers: int) -> None:
     except SignatureProblem as error:
         raise InputError(f"{error}; the service signs every decision and does not start without its key") from None
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="xyd-metrics-"))
-    # uvicorn's own access log is off: the service writes its own, structured (api.access_log)
+    # uvicorn's own access log is off: the service writes its own, structured (api.common.access_log)
     config = uvicorn.Config("api.main:app_from_env", factory=True, host=host, port=port, workers=workers,
                             log_level="warning", access_log=False, http=BoundedHttpToolsProtocol)
     click.echo(f"serving on http://{host}:{port} with {workers} worker(s); database {settings().database}; "

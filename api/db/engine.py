@@ -136,8 +136,8 @@ def _sqlite_writer(url: str):
 def write_transaction(engine: Engine):
     """A connection whose transaction holds the write lock from its first statement: SQLite's
     ``BEGIN IMMEDIATE`` behind a process lock; on PostgreSQL the chain head's row lock
-    (:func:`api.db.audit.append` takes it). Commits when the block ends, rolls back if it raises.
-    On PostgreSQL :func:`api.db.audit.append` commits itself, so it comes last in the block."""
+    (:func:`api.trust.audit.append` takes it). Commits when the block ends, rolls back if it raises.
+    On PostgreSQL :func:`api.trust.audit.append` commits itself, so it comes last in the block."""
     url = str(engine.url)
     guard = _sqlite_writer(url) if url.startswith("sqlite:///") else nullcontext()
     with guard, engine.connect() as connection:

@@ -53,7 +53,7 @@ class PublishedProfile(Base):
     features: Mapped[str] = mapped_column(Text)  # JSON: feature → value (null when missing)
     published_at: Mapped[str] = mapped_column(String(32))
     evidence: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: feature → records (features.profile.evidence)
-    disputes: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: the enterprise's open objections (api.objections)
+    disputes: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: the enterprise's open objections (api.objections.workflow)
 
 
 class Decision(Base):

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy import text
 
 from api import examples
-from api.metrics import exposition
+from api.common.metrics import exposition
 
 router = APIRouter(tags=["health"])
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from api import examples
-from api.db import repository
-from api.decide import current_bundle
-from api.deps import CallerDep, HolderDep, SessionDep
-from api.errors import responses
-from api.schemas import ModelCard
+from api.access.deps import CallerDep, HolderDep, SessionDep
+from api.common.errors import responses
+from api.precredit import repository
+from api.precredit.decide import current_bundle
+from api.routes.schemas import ModelCard
 from features.registry import FEATURES, feature_set_version
 
 router = APIRouter(prefix="/v1", tags=["models"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Path
 from fastapi.responses import Response
 
-from api.errors import ApiError, responses
+from api.common.errors import ApiError, responses
 
 router = APIRouter(prefix="/v1/typeface", tags=["pages"])
 

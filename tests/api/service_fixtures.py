@@ -19,9 +19,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from api.db import publishing, repository
+from api.access import clients
 from api.db.engine import make_engine, sessions, upgrade, writing
 from api.main import create_app
+from api.precredit import publishing, repository
 from api.settings import Settings
 from features.lake import Lake
 from features.profile.build import build, unseen_runs
@@ -147,9 +148,9 @@ def prepare_database(url: str, home) -> tuple[dict, dict, list[str], dict]:
                                     deliveries=Lake(home).deliveries(AS_OF))
         for role, name in (("bank", "宜昌银行"), ("other_bank", "三峡银行"), ("regulator", "人行宜昌市分行"),
                            ("operator", "平台运营"), ("disabled", "停用银行")):
-            client, key = repository.add_client(session, name, "bank" if role in ("other_bank", "disabled") else role)
+            client, key = clients.add_client(session, name, "bank" if role in ("other_bank", "disabled") else role)
             keys[role], ids[role] = key, client.id
-        repository.set_disabled(session, ids["disabled"], True)
+        clients.set_disabled(session, ids["disabled"], True)
         digest = hashlib.sha256(b"signed letter").hexdigest()
 
         def grant(label, code, bank, start, until):

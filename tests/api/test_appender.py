@@ -11,9 +11,10 @@ from psycopg import pq
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from api.db import audit, repository
-from api.db.appender import ChainAppender
+from api.access import clients
 from api.db.engine import make_engine, sessions, upgrade, write_transaction, writing
+from api.trust import audit
+from api.trust.appender import ChainAppender
 from tests.api.service_fixtures import terminate_backend
 
 
@@ -30,7 +31,7 @@ def _chain(url: str):
     engine = make_engine(url)
     factory = sessions(engine)
     with writing(factory) as session:
-        client, _ = repository.add_client(session, "bank", "bank")
+        client, _ = clients.add_client(session, "bank", "bank")
     return engine, factory, client, ChainAppender(engine)
 
 
@@ -170,7 +171,7 @@ def test_a_group_that_waits_too_long_for_the_chain_hears_one_database_error_and_
 
 
 def test_an_idle_writer_signs_its_checkpoint_within_its_seconds_and_closing_signs_the_last(tmp_path):
-    from api.signing import Checkpointer, Keyring, read_checkpoints, read_keyring
+    from api.trust.signing import Checkpointer, Keyring, read_checkpoints, read_keyring
 
     engine, factory, client, appender = _chain(f"sqlite:///{tmp_path}/chain.db")
     path = tmp_path / "checkpoints.jsonl"

@@ -1,5 +1,5 @@
 """Where authorisations (授权书) are stored, revoked and read back for a decision
-(:mod:`api.db.repository`): fast, on a SQLite database in ``tmp_path`` built by the migrations.
+(:mod:`api.precredit.repository`): fast, on a SQLite database in ``tmp_path`` built by the migrations.
 
 The promises: a bank gets a decision only with a valid authorisation of that enterprise given to
 it; a revoked one is refused from the next question on; the authorisation read back for a question
@@ -16,12 +16,13 @@ import shutil
 import pytest
 from sqlalchemy import update
 
-from api.db import repository
+from api.access import clients
+from api.common.errors import http_status
+from api.common.refusals import Refusal
 from api.db.engine import make_engine, reading, sessions, writing
 from api.db.tables import PublishedProfile
-from api.decide import check_authorization
-from api.errors import http_status
-from api.refusals import Refusal
+from api.precredit import repository
+from api.precredit.decide import check_authorization
 
 CODE_A, CODE_B, CODE_C = "91420502R2575QTJ8H", "9142050212ADKE846Q", "91420502MN13ECUGXX"
 DAY = dt.date(2026, 7, 1)
@@ -35,9 +36,9 @@ def store(schema, tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path}/xyd.db")
     factory = sessions(engine)
     with writing(factory) as session:
-        banks = [repository.add_client(session, name, "bank")[0].id for name in ("甲银行", "乙银行")]
-        regulator = repository.add_client(session, "人民银行宜昌市分行", "regulator")[0].id
-        operator = repository.add_client(session, "平台运营", "operator")[0].id
+        banks = [clients.add_client(session, name, "bank")[0].id for name in ("甲银行", "乙银行")]
+        regulator = clients.add_client(session, "人民银行宜昌市分行", "regulator")[0].id
+        operator = clients.add_client(session, "平台运营", "operator")[0].id
     yield engine, factory, banks, regulator, operator
     engine.dispose()
 

@@ -1,4 +1,4 @@
-"""A bank's pre-credit question answered (:mod:`api.decide`), fast: a tiny model fitted in a second
+"""A bank's pre-credit question answered (:mod:`api.precredit.decide`), fast: a tiny model fitted in a second
 on three features, hand-built profiles, and a SQLite database in ``tmp_path`` built by the
 repository's own migrations; no trained-model fixture and no running service.
 
@@ -21,21 +21,31 @@ import types
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
-from api import decide
-from api.db import audit, repository
-from api.db.appender import ChainAppender
+from api.access import clients
+from api.common.errors import http_status
+from api.common.metrics import DECISIONS
+from api.common.refusals import Refusal
 from api.db.engine import make_engine, sessions, writing
 from api.db.tables import Decision, PublishedProfile
-from api.decide import (Asked, check_authorization, current_bundle, decided_rows, disputed_knockouts, mark_disputed,
-                        normalised_code, public, today_in_china, vet)
-from api.errors import http_status
-from api.refusals import Refusal
-from api.metrics import DECISIONS
-from api.schemas import PreCreditRequest
-from api.signing import Checkpointer, Keyring, verify_receipt
+from api.precredit import decide, repository
+from api.precredit.decide import (
+    Asked,
+    check_authorization,
+    current_bundle,
+    decided_rows,
+    disputed_knockouts,
+    mark_disputed,
+    normalised_code,
+    public,
+    today_in_china,
+    vet,
+)
+from api.precredit.schemas import PreCreditRequest
+from api.trust import audit
+from api.trust.appender import ChainAppender
+from api.trust.signing import Checkpointer, Keyring, verify_receipt
 from features.registry import feature_names, feature_set_version
 from models.bundle import recompute
 
@@ -461,7 +471,7 @@ def platform(schema, tmp_path):
     today = today_in_china()
     ids = {}
     with writing(factory) as session:
-        bank, other = (repository.add_client(session, name, "bank")[0].id for name in ("甲银行", "乙银行"))
+        bank, other = (clients.add_client(session, name, "bank")[0].id for name in ("甲银行", "乙银行"))
         for i, (code, row) in enumerate(zip(CODES[:3], (GOOD, POOR, LISTED))):
             session.add(PublishedProfile(uscc=code, name=f"企业{i}", as_of=today - dt.timedelta(days=10),
                                          feature_set_version=FSV, features=json.dumps(row),

@@ -45,7 +45,7 @@ def test_a_new_sqlite_database_is_readable_by_its_owner_alone(tmp_path):
     import os
     import stat
 
-    from api.db import repository
+    from api.access import clients
     from api.db.engine import make_engine, sessions, upgrade, writing
 
     url = f"sqlite:///{tmp_path}/state/xyd.db"
@@ -54,7 +54,7 @@ def test_a_new_sqlite_database_is_readable_by_its_owner_alone(tmp_path):
         upgrade(url)
         engine = make_engine(url)
         with writing(sessions(engine)) as session:
-            repository.add_client(session, "a bank", "bank")
+            clients.add_client(session, "a bank", "bank")
         for name in ("xyd.db", "xyd.db-wal"):
             assert stat.S_IMODE((tmp_path / "state" / name).stat().st_mode) == 0o600, name
         engine.dispose()

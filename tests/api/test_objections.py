@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
-from api import objections as workflow
-from api.db import audit
+from api.common.errors import http_status
+from api.common.refusals import Refusal
 from api.db.engine import make_engine, sessions
-from api.errors import http_status
-from api.refusals import Refusal
+from api.objections import workflow
+from api.trust import audit
 from tests.api.service_fixtures import make_service
 
 ATTACHMENT = "ab" * 32
@@ -47,8 +47,8 @@ def ask(svc, label: str, bank: str = "bank"):
 
 def _grant(svc, label: str, code: str, bank: str) -> None:
     """An authorisation of ``code`` for ``bank``, valid from yesterday for a year."""
-    from api.db import repository
     from api.db.engine import writing
+    from api.precredit import repository
 
     today = dt.date.today()
     with writing(sessions(make_engine(svc.url))) as session:
@@ -182,21 +182,21 @@ def _penalty(number: str) -> dict:
 
 
 def _dispute(source: str | None, record: dict | None, kind: str = "objection", feature: str | None = None) -> dict:
-    """An open objection as a published profile keeps it (:func:`api.db.objections.dispute_entry`)."""
+    """An open objection as a published profile keeps it (:func:`api.precredit.publishing.dispute_entry`)."""
     return {"objection_id": f"o-{source}-{record}-{kind}-{feature}", "kind": kind, "source": source, "record": record,
             "feature": feature, "features": [feature] if feature else ["dishonest_listed_now"],
             "filed": "2026-07-01", "due": "2026-07-08"}
 
 
 def test_a_knock_out_is_relieved_only_when_every_record_behind_it_is_disputed():
-    """The rule itself (:func:`api.decide.disputed_knockouts`, what :meth:`Policy.decide` relieves):
+    """The rule itself (:func:`api.precredit.decide.disputed_knockouts`, what :meth:`Policy.decide` relieves):
     a knock-out resting on several records is relieved (refers instead of declining) only when
     every one of them is under objection. With one of two, or two of three, disputed it stands,
     declines and is not marked as under objection; a record of another source that happens to
     carry the same number, and a repair notice awaiting its department, dispute nothing; an
     objection to the feature itself disputes all that rests on it."""
-    from api.db.repository import ProfileRow
-    from api.decide import disputed_knockouts
+    from api.precredit.decide import disputed_knockouts
+    from api.precredit.repository import ProfileRow
     from models.policy import Policy
 
     listings = ["(2025)鄂0502执恢1号", "(2025)鄂0502执2号", "(2026)鄂05执3号"]
@@ -488,7 +488,7 @@ def test_the_item_5_figures_count_per_department(service):
     objection_id = file(svc, role="operator", uscc=code, source=source, record=key).json()["id"]
     settle(svc, objection_id, outcome="upheld")
     factory = sessions(make_engine(svc.url))
-    from api.objection_figures import item5_figures
+    from api.objections.figures import item5_figures
 
     rows = item5_figures(factory, svc.client.app.state.config.home)
     total = rows[-1]

@@ -144,7 +144,7 @@ def test_the_regulator_page_of_the_documented_decision_is_the_golden_page():
 
     from api import examples
     from api.db.tables import Decision
-    from api.regulator_report import render
+    from api.precredit.regulator_report import render
 
     decision = Decision(**examples._SIGNED_ROW, prev_hash=examples.RECEIPT["prev_hash"], hash=examples.RECEIPT["hash"])
     page = render(decision, "宜昌市示例商贸有限公司", advice=None, why="无需改进 nothing to improve",

@@ -11,10 +11,18 @@ from html.parser import HTMLParser
 import pytest
 from sqlalchemy import create_engine, text
 
-from api.db import audit, repository
 from api.db.engine import make_engine, sessions
+from api.precredit import repository
+from api.trust import audit
 from features.registry import BY_NAME, feature_names
-from tests.api.service_fixtures import AS_OF, POSTGRES_ADMIN, UNKNOWN, make_service, postgres_database, terminate_connections
+from tests.api.service_fixtures import (
+    AS_OF,
+    POSTGRES_ADMIN,
+    UNKNOWN,
+    make_service,
+    postgres_database,
+    terminate_connections,
+)
 
 ERROR_KEYS = {"code", "message", "message_zh", "request_id"}
 
@@ -133,8 +141,8 @@ def test_authorisations_are_valid_by_the_calendar_day_in_china():
     authorisation that ended yesterday no longer answers; at 23:59 on its last day it still does."""
     from types import SimpleNamespace
 
-    from api.decide import check_authorization, today_in_china
-    from api.refusals import Refusal
+    from api.common.refusals import Refusal
+    from api.precredit.decide import check_authorization, today_in_china
 
     utc = dt.timezone.utc
     record = SimpleNamespace(bank_id=1, uscc="X", revoked_at=None, valid_from=dt.date(2026, 1, 1),
@@ -403,16 +411,16 @@ def test_no_decision_on_a_profile_older_than_the_policy_allows(service, monkeypa
     code on the 93rd day, decided on the 92nd."""
     import dataclasses
 
-    import api.decide
+    import api.precredit.decide
     from models.policy import Policy
     limit = Policy.load().max_profile_age_days
     assert limit == 92
     bundle = service.client.app.state.holder.bundle
     bundle.policy = dataclasses.replace(bundle.policy, max_profile_age_days=limit)
-    monkeypatch.setattr(api.decide, "today_in_china", lambda: AS_OF + dt.timedelta(days=limit + 1))
+    monkeypatch.setattr(api.precredit.decide, "today_in_china", lambda: AS_OF + dt.timedelta(days=limit + 1))
     error = error_of(service.ask(), 503, "PROFILE_STALE")
     assert str(AS_OF) in error["message"] and "时效" in error["message_zh"]
-    monkeypatch.setattr(api.decide, "today_in_china", lambda: AS_OF + dt.timedelta(days=limit))
+    monkeypatch.setattr(api.precredit.decide, "today_in_china", lambda: AS_OF + dt.timedelta(days=limit))
     assert service.ask().status_code == 200
 
 
@@ -484,7 +492,7 @@ def test_the_report_page_renders_its_chart_in_headless_chromium(service, tmp_pat
 
     import matplotlib.image
 
-    from api.regulator_report import ADVERSE_COLOUR, POSITIVE_COLOUR, TOTAL_COLOUR
+    from api.precredit.regulator_report import ADVERSE_COLOUR, POSITIVE_COLOUR, TOTAL_COLOUR
     from tests.api.service_fixtures import chromium as find_chromium
 
     chromium = find_chromium()
@@ -569,7 +577,7 @@ def test_a_lost_database_connection_is_a_503_and_the_next_question_is_answered(m
     ("court_executions", 93, True),
 ])
 def test_freshness_is_judged_by_each_sources_own_cadence(source, age, stale):
-    from api.regulator_report import source_is_stale
+    from api.precredit.regulator_report import source_is_stale
 
     assert source_is_stale(source, age, 92) is stale
     assert source_is_stale(source, age, None) is False  # a policy with no limit marks nothing

@@ -13,9 +13,9 @@ import time
 
 import httpx
 
-from api.db import audit
-from api.signing import read_checkpoints, read_keyring
 from api.db.engine import make_engine, sessions
+from api.trust import audit
+from api.trust.signing import read_checkpoints, read_keyring
 from tests.api.service_fixtures import prepare_database
 
 CLIENT_PROCESSES, REQUESTS_EACH = 4, 15

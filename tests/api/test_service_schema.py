@@ -11,8 +11,11 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
-                                               status_code_conformance)
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.api.service_fixtures import prepare_database
 from tests.api.test_service_processes import start_server
@@ -113,8 +116,12 @@ def _has_example(media: dict, schemas: dict) -> bool:
 def test_every_body_in_the_spec_has_an_example_shaped_as_the_service_answers(live):
     import httpx
 
-    from api import examples, schemas
-    from api.errors import ErrorBody
+    from api import examples
+    from api.access.schemas import ReloadPublic
+    from api.common.errors import ErrorBody
+    from api.precredit import schemas
+    from api.routes.schemas import ModelCard
+    from api.trust.schemas import KeyringPublic, Receipt
 
     base, keys, codes, authorizations = live
     spec = httpx.get(f"{base}/openapi.json").json()
@@ -136,15 +143,15 @@ def test_every_body_in_the_spec_has_an_example_shaped_as_the_service_answers(liv
                            (schemas.AdvicePublic, examples.ADVICE), (schemas.ReviewCreate, examples.REVIEW_REQUEST),
                            (schemas.ReviewPublic, examples.REVIEW), (schemas.AuthorizationCreate, examples.AUTHORIZATION_REQUEST),
                            (schemas.AuthorizationPublic, examples.AUTHORIZATION),
-                           (schemas.AuthorizationsPublic, examples.AUTHORIZATIONS), (schemas.ModelCard, examples.MODEL_CARD),
-                           (schemas.ReloadPublic, examples.RELOAD), (schemas.Receipt, examples.RECEIPT),
-                           (schemas.KeyringPublic, examples.KEYRING), (ErrorBody, examples.ERROR)):
+                           (schemas.AuthorizationsPublic, examples.AUTHORIZATIONS), (ModelCard, examples.MODEL_CARD),
+                           (ReloadPublic, examples.RELOAD), (Receipt, examples.RECEIPT),
+                           (KeyringPublic, examples.KEYRING), (ErrorBody, examples.ERROR)):
         assert model.model_validate(example).model_dump(mode="json").keys() == example.keys(), model.__name__
     answer = httpx.post(f"{base}/v1/pre-credit", json={"uscc": codes[0], "authorization_id": authorizations["valid"]},
                         headers={"Authorization": f"Bearer {keys['bank']}"}).json()
     assert answer.keys() == examples.PRE_CREDIT.keys() and answer["receipt"].keys() == examples.RECEIPT.keys()
     # the documented receipt verifies with the documented keyring, as a bank's would
-    from api.signing import PublicKey, verify_receipt
+    from api.trust.signing import PublicKey, verify_receipt
     documented = {k["key_id"]: PublicKey(k["key_id"], base64.b64decode(k["public_key"]), k["created_at"])
                   for k in examples.KEYRING["keys"]}
     assert verify_receipt(examples.RECEIPT, documented, examples.PRE_CREDIT)["seq"] == examples.RECEIPT["seq"]

@@ -16,14 +16,13 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 from sqlalchemy import text
 
-from api.access_log import AccessLog
 from api.cli import main
-from api.db import audit
+from api.common.access_log import AccessLog
+from api.common.limits import FailedAuthentications
 from api.db.engine import make_engine, sessions
-from api.limits import FailedAuthentications
 from api.settings import settings
-from api.signing import (Keyring, SignatureProblem, read_checkpoints, read_keyring, sign_checkpoint,
-                         verify_receipt)
+from api.trust import audit
+from api.trust.signing import Keyring, SignatureProblem, read_checkpoints, read_keyring, sign_checkpoint, verify_receipt
 from tests.api.service_fixtures import make_service
 
 
@@ -172,12 +171,12 @@ def test_the_services_key_without_its_checkpoints_is_not_verified(signing_servic
 
 
 def test_a_checkpoint_is_signed_only_after_the_chain_is_on_disk_and_a_failure_waits(tmp_path, monkeypatch):
-    from api.signing import Checkpointer
+    from api.trust.signing import Checkpointer
 
     order = []
     checkpointer = Checkpointer(Keyring(tmp_path / "keys").signer(), tmp_path / "c.jsonl", every_decisions=1,
                                 make_durable=lambda: order.append("durable"))
-    monkeypatch.setattr("api.signing.append_checkpoint", lambda path, c: order.append(("signed", c.size)))
+    monkeypatch.setattr("api.trust.signing.append_checkpoint", lambda path, c: order.append(("signed", c.size)))
     checkpointer.wrote(1, "a" * 64)
     assert order == ["durable", ("signed", 1)]
 
@@ -191,14 +190,14 @@ def test_a_checkpoint_is_signed_only_after_the_chain_is_on_disk_and_a_failure_wa
 
 
 def test_a_checkpoint_written_in_part_is_taken_back(tmp_path, monkeypatch):
-    from api.signing import append_checkpoint
+    from api.trust.signing import append_checkpoint
 
     keys_dir = tmp_path / "keys"
     signer = Keyring(keys_dir).signer()
     path = tmp_path / "c.jsonl"
     append_checkpoint(path, sign_checkpoint(signer, 1, "a" * 64))
     whole = path.read_bytes()
-    monkeypatch.setattr("api.signing.os.write", lambda fd, data: os.pwrite(fd, data[:10], len(whole)) and 10)
+    monkeypatch.setattr("api.trust.signing.os.write", lambda fd, data: os.pwrite(fd, data[:10], len(whole)) and 10)
     with pytest.raises(OSError, match="not written whole"):
         append_checkpoint(path, sign_checkpoint(signer, 2, "b" * 64))
     assert path.read_bytes() == whole
@@ -334,8 +333,8 @@ def test_any_document_is_verified_or_refused_with_words_never_a_crash(receipt_an
 @pytest.fixture(scope="module")
 def receipt_and_keys(tmp_path_factory):
     """A receipt over a real decision's canonical content, signed by a fresh key."""
-    from api.signing import make_receipt
     from api.examples import PRE_CREDIT
+    from api.trust.signing import make_receipt
 
     folder = tmp_path_factory.mktemp("receipt")
     signer = Keyring(folder).signer()
@@ -530,7 +529,7 @@ IN_THE_RECEIPT_ONLY = {"seq"}
 def where_the_answer_shows_what_is_signed(receipt: dict) -> dict[tuple, str]:
     """Every place of an answer (a path of keys) that shows a field its receipt signs → that field's
     name in the signed content; derived from the signed content and the answer's schema."""
-    from api.schemas import PreCreditPublic, Versions
+    from api.precredit.schemas import PreCreditPublic, Versions
 
     shown: dict[tuple, str] = {("hash",): "hash"}  # the signed hash itself, which the answer repeats
     for name in json.loads(receipt["content"]):
@@ -608,7 +607,7 @@ def test_every_field_an_answer_shows_is_covered_by_its_receipt(signing_service):
     show, or an answer field neither signed nor declared unsigned, fails the test, as does a field
     the verification stops checking."""
     from api.db.tables import Decision
-    from api.schemas import PreCreditPublic, Versions
+    from api.precredit.schemas import PreCreditPublic, Versions
 
     answers = [*decide(signing_service, 1),
                signing_service.ask(code=signing_service.codes[2], authorization="valid2", requested_amount=500_000,
@@ -641,7 +640,7 @@ def test_every_field_an_answer_shows_is_covered_by_its_receipt(signing_service):
 
 def may_be_null(path: tuple) -> bool:
     """Whether the answer's schema lets the field at ``path`` be null."""
-    from api.schemas import PreCreditPublic, Versions
+    from api.precredit.schemas import PreCreditPublic, Versions
 
     model = Versions if path[0] == "versions" else PreCreditPublic
     return type(None) in getattr(model.model_fields[path[-1]].annotation, "__args__", ())
@@ -668,7 +667,7 @@ def changing(answer: dict, keys, path: tuple, refusal: str, nullable: bool, exam
 def test_every_field_of_a_receipt_is_covered_by_its_signature(receipt_and_keys):
     """Promise: no field of a receipt (its schema's every field) can be changed and the receipt
     still verify; the receipt as signed verifies."""
-    from api.schemas import Receipt
+    from api.trust.schemas import Receipt
 
     receipt, keys = receipt_and_keys
     assert set(receipt) == set(Receipt.model_fields)
@@ -901,15 +900,15 @@ def empty_chain_file(tmp_path_factory):
     the rows are the first bank's, the second is there to move a decision to."""
     import sqlite3
 
-    from api.db import repository
+    from api.access import clients
     from api.db.engine import upgrade, writing
 
     path = tmp_path_factory.mktemp("chain") / "template.db"
     upgrade(f"sqlite:///{path}")
     engine = make_engine(f"sqlite:///{path}")
     with writing(sessions(engine)) as session:
-        repository.add_client(session, "bank", "bank")
-        repository.add_client(session, "another bank", "bank")
+        clients.add_client(session, "bank", "bank")
+        clients.add_client(session, "another bank", "bank")
     engine.dispose()
     with contextlib.closing(sqlite3.connect(path)) as raw:
         raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -961,8 +960,8 @@ class SmallChain:
 
     def signed(self, *sizes: int, heads: dict | None = None):
         """Checkpoints of the chain as it stands at each of ``sizes`` (their signatures are not read
-        by audit.verify: api.signing.read_checkpoints checks them first)."""
-        from api.signing import Checkpoint
+        by audit.verify: api.trust.signing.read_checkpoints checks them first)."""
+        from api.trust.signing import Checkpoint
 
         hashes = {row["seq"]: row["hash"] for row in self.rows()}
         heads = heads or {}
@@ -1376,7 +1375,7 @@ def test_a_new_keyring_keeps_its_private_key_private_and_publishes_its_public_ke
 def test_a_rotated_key_is_retired_once_and_what_it_signed_stays_verifiable(tmp_path):
     """Promise: rotation makes a new key current, deletes the old private half, keeps its public
     half with the time it was retired (not moved by a later rotation); its checkpoints still verify."""
-    from api.signing import append_checkpoint
+    from api.trust.signing import append_checkpoint
 
     keyring = Keyring(tmp_path / "keys")
     first = keyring.signer()
@@ -1423,7 +1422,7 @@ def test_a_hostile_keyring_is_refused_in_words(tmp_path, name):
     is refused as a SignatureProblem naming the file, by the reader and by the service's keyring."""
     import base64
 
-    from api.signing import key_id
+    from api.trust.signing import key_id
 
     good = os.urandom(32)
     short = good[:31]
@@ -1470,7 +1469,7 @@ def test_a_checkpoint_signs_its_size_head_and_time_and_reads_back_line_by_line(t
     """Promise: a checkpoint's signature covers ``xyd-checkpoint/1\\n{size}\\n{head}\\n{time}\\n``; the
     file keeps one compact JSON line each; blank lines are skipped and every line is numbered as in
     the file; changing its size, head or time, or its key, is refused naming the line."""
-    from api.signing import Checkpoint, append_checkpoint
+    from api.trust.signing import Checkpoint, append_checkpoint
 
     keys_dir = tmp_path / "keys"
     signer = Keyring(keys_dir).signer()
@@ -1527,7 +1526,7 @@ def test_a_checkpoints_file_that_cannot_be_read_is_named(tmp_path):
 
 
 class Clock:
-    """The time api.signing reads, moved by hand."""
+    """The time api.trust.signing reads, moved by hand."""
 
     def __init__(self):
         self.now = 1000.0
@@ -1540,10 +1539,10 @@ def test_a_checkpoint_is_due_after_its_decisions_or_its_seconds_and_signs_the_ne
     """Promise: the checkpointer signs at once when ``every_decisions`` decisions or ``every_seconds``
     seconds have passed since its last checkpoint, never before; it signs the newest state written
     (a late report of an older one changes nothing); with nothing new there is nothing to sign."""
-    from api.signing import Checkpointer
+    from api.trust.signing import Checkpointer
 
     clock = Clock()
-    monkeypatch.setattr("api.signing.time", clock)
+    monkeypatch.setattr("api.trust.signing.time", clock)
     keys_dir = tmp_path / "keys"
     path = tmp_path / "c.jsonl"
     checkpointer = Checkpointer(Keyring(keys_dir).signer(), path, every_decisions=3, every_seconds=10.0)
@@ -1585,10 +1584,10 @@ def test_a_checkpoint_is_due_after_its_decisions_or_its_seconds_and_signs_the_ne
 def test_a_checkpoint_that_fails_is_tried_again_for_the_same_state_after_its_seconds(tmp_path, monkeypatch):
     """Promise: a failed signature (the disk full) is raised, leaves nothing signed, and the state it
     was for is signed at the next try, which waits ``every_seconds``."""
-    from api.signing import Checkpointer
+    from api.trust.signing import Checkpointer
 
     clock = Clock()
-    monkeypatch.setattr("api.signing.time", clock)
+    monkeypatch.setattr("api.trust.signing.time", clock)
     failing = [True]
 
     def durable():
@@ -1611,7 +1610,7 @@ def test_a_receipt_signs_its_place_and_verifies_its_content_against_it(tmp_path)
     """Promise: the signature covers ``xyd-receipt/1\\n{seq}\\n{prev_hash}\\n{hash}\\n``; the content
     must hash to the signed hash after the signed previous hash and say the signed row; a content
     that is no decision is refused in words."""
-    from api.signing import make_receipt
+    from api.trust.signing import make_receipt
 
     signer = Keyring(tmp_path / "keys").signer()
     keys = read_keyring(tmp_path / "keys" / "public-keys.json")
@@ -1638,7 +1637,7 @@ def test_a_receipt_signs_its_place_and_verifies_its_content_against_it(tmp_path)
 
 def signed_answer(receipt: dict) -> dict:
     """The answer a bank received with ``receipt``, as the service shapes it from the signed decision."""
-    from api.signing import ANSWER_FIELDS, VERSION_FIELDS
+    from api.trust.signing import ANSWER_FIELDS, VERSION_FIELDS
 
     signed = json.loads(receipt["content"])
     answer = {field: receipt["hash"] if source is None else signed[source] for field, source in ANSWER_FIELDS.items()}
@@ -1657,7 +1656,7 @@ def test_an_answer_is_held_field_by_field_to_its_receipt(receipt_and_keys):
     assert verify_receipt(receipt, keys, {**answer, "versions": None})
     assert verify_receipt(receipt, keys, {**answer, "versions": {**answer["versions"], "model_version": 1}})
     assert verify_receipt(receipt, keys, {**answer, "versions": {"model_version": None}})
-    from api.signing import ANSWER_FIELDS, VERSION_FIELDS
+    from api.trust.signing import ANSWER_FIELDS, VERSION_FIELDS
 
     for field in ANSWER_FIELDS:
         for value in ("other", None, 0):

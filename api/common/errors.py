@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import examples
-from api.refusals import Conflict, Forbidden, Invalid, NotFound, Refusal, Unavailable
+from api.common.refusals import Conflict, Forbidden, Invalid, NotFound, Refusal, Unavailable
 
 log = logging.getLogger("xyd.api")
 
@@ -38,7 +38,7 @@ class ApiError(Exception):
 
 
 HTTP_STATUS = {Invalid: 422, Forbidden: 403, NotFound: 404, Conflict: 409, Unavailable: 503}
-"""The status the service answers each kind of domain refusal (:mod:`api.refusals`) with."""
+"""The status the service answers each kind of domain refusal (:mod:`api.common.refusals`) with."""
 
 
 def http_status(refusal: Refusal) -> int:

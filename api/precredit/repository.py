@@ -1,11 +1,10 @@
-"""Every query the service and the command line make, in one place (no SQL in routes)."""
+"""The pre-credit capability's queries (no SQL in routes): authorisations, published profiles,
+reviews and decisions. (Clients and their keys are :mod:`api.access.clients`'.)"""
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
-import secrets
 import uuid
 from dataclasses import dataclass
 
@@ -13,53 +12,14 @@ import pandas as pd
 from sqlalchemy import Connection, Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from api.db.clock import now_iso
+from api.common.clock import now_iso
 from api.db.tables import ApiClient, Authorization, Decision, PublishedProfile, Review, SourceDelivery
-
-ROLES = ("bank", "regulator", "operator")
-KEY_BYTES = 24
-
-
-def key_hash(key: str) -> str:
-    """Keys are random, so one SHA-256 is enough to store them safely."""
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def _page(session: Session, query, order, limit: int, offset: int) -> tuple[int, list]:
     """How many rows the query matches, and one page of them in a stable order."""
     count = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     return count, list(session.execute(query.order_by(*order).limit(limit).offset(offset)).scalars())
-
-
-# ------------------------------------------------------------------ clients
-
-def add_client(session: Session, name: str, role: str) -> tuple[ApiClient, str]:
-    """A new client and its key (shown once; only the hash is kept)."""
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
-    if not name.strip():
-        raise ValueError("a client needs a name")
-    key = f"xyd_{role[:3]}_{secrets.token_urlsafe(KEY_BYTES)}"
-    client = ApiClient(name=name.strip(), role=role, key_hash=key_hash(key), key_prefix=key[:12], disabled=False,
-                       created_at=now_iso())
-    session.add(client)
-    session.flush()
-    return client, key
-
-
-def client_by_key(session: Session, key: str) -> ApiClient | None:
-    return session.execute(select(ApiClient).where(ApiClient.key_hash == key_hash(key))).scalar_one_or_none()
-
-
-def list_clients(session: Session) -> list[ApiClient]:
-    return list(session.execute(select(ApiClient).order_by(ApiClient.id)).scalars())
-
-
-def set_disabled(session: Session, client_id: int, disabled: bool) -> ApiClient | None:
-    client = session.get(ApiClient, client_id)
-    if client is not None:
-        client.disabled = disabled
-    return client
 
 
 # ------------------------------------------------------------------ authorisations
@@ -107,7 +67,7 @@ class ProfileRow:
     feature_set_version: str
     values: list
     evidence: dict | None = None  # feature → the records behind it (features.profile.evidence)
-    disputes: list | None = None  # the open objections on it (api.db.objections.dispute_entry)
+    disputes: list | None = None  # the open objections on it (api.precredit.publishing.dispute_entry)
 
 
 def profile_for(session: Session, uscc: str) -> ProfileRow | None:

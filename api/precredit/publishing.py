@@ -1,6 +1,7 @@
 """Publishing profiles: the rows the service decides on, replaced in one write under the events
-chain's lock, with each enterprise's open objections marked again on its new row. Its own module:
-it is the one write that needs the chains and the objections' queries beside the repository."""
+chain's lock, with each enterprise's open objections marked again on its new row. The disputes a
+profile carries are kept here, where the profile is written: the objection workflow asks for them
+to be refreshed (:func:`refresh_disputes`) whenever an objection opens or closes."""
 
 from __future__ import annotations
 
@@ -9,13 +10,12 @@ import json
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, insert
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from api.db.audit import lock_events
-from api.db.clock import now_iso
-from api.db.objections import enterprises_with_open_objections, refresh_disputes
-from api.db.tables import PublishedProfile, SourceDelivery
+from api.common.clock import now_iso
+from api.db.tables import Objection, PublishedProfile, SourceDelivery
+from api.trust.audit import lock_events
 
 
 def publish_profiles(session: Session, profile: pd.DataFrame, features: list[str], feature_set_version: str,
@@ -57,3 +57,39 @@ def publish_profiles(session: Session, profile: pd.DataFrame, features: list[str
     published_codes = set(codes.tolist())  # their open objections stay marked on the new rows
     refresh_disputes(session, [c for c in enterprises_with_open_objections(session) if c in published_codes])
     return len(codes)
+
+
+OPEN = "open"
+"""An objection's status while it is being checked (:mod:`api.objections.workflow`)."""
+
+
+def dispute_entry(objection: Objection) -> dict:
+    """What a published profile keeps of an open objection: enough to mark a decision's reasons."""
+    return {"objection_id": objection.id, "kind": objection.kind, "source": objection.source,
+            "record": json.loads(objection.record_key) if objection.record_key else None,
+            "feature": objection.feature, "features": json.loads(objection.features),
+            "filed": objection.filed_day.isoformat(), "due": objection.due_day.isoformat()}
+
+
+_SET_DISPUTES = (update(PublishedProfile.__table__).where(PublishedProfile.__table__.c.uscc == bindparam("code"))
+                 .values(disputes=bindparam("value")))
+
+
+def refresh_disputes(session: Session, usccs: list[str], chunk: int = 5_000) -> None:
+    """Write each enterprise's open objections into its published profile (null when none): one
+    read and one batched update per chunk of enterprises (a full publish refreshes every
+    enterprise with an open objection)."""
+    codes = sorted(set(usccs))
+    for start in range(0, len(codes), chunk):
+        part = codes[start:start + chunk]
+        found: dict[str, list[dict]] = {code: [] for code in part}
+        for objection in session.execute(select(Objection).where(Objection.uscc.in_(part), Objection.status == OPEN)
+                                         .order_by(Objection.filed_at)).scalars():
+            found[objection.uscc].append(dispute_entry(objection))
+        session.execute(_SET_DISPUTES, [{"code": code, "value": json.dumps(entries, ensure_ascii=False) if entries else None}
+                                        for code, entries in found.items()])
+
+
+def enterprises_with_open_objections(session: Session) -> list[str]:
+    """Enterprises with at least one open objection or repair notice."""
+    return [code for (code,) in session.execute(select(Objection.uscc).where(Objection.status == OPEN).distinct())]

@@ -14,10 +14,10 @@ import math
 import numpy as np
 
 from api.db.tables import Decision
-from features.registry import BY_NAME, category_name, feature_names, feature_set_version
 from features.pages import render_page
-from features.typeface import with_linked_typeface, with_typeface
+from features.registry import BY_NAME, category_name, feature_names, feature_set_version
 from features.schemas import CADENCES, SOURCES
+from features.typeface import with_linked_typeface, with_typeface
 
 ADVERSE_COLOUR, POSITIVE_COLOUR, TOTAL_COLOUR = "#c0392b", "#1e8449", "#34495e"
 TYPEFACE_PREFIX = "/v1/typeface/"
@@ -474,7 +474,7 @@ def render(decision: Decision, name: str | None, advice: dict | None = None, why
         "computation": _computation(computation, decision),
         "sources": _sources(reasons, decision, limit, deliveries or {}), "inputs": _inputs(reasons, decision),
     }.items()}
-    page = render_page("api", "regulator_page.html", d=decision, name=name or "", parts=parts, limit=limit, age=age,
+    page = render_page("api.precredit", "regulator_page.html", d=decision, name=name or "", parts=parts, limit=limit, age=age,
                        decision_words=DECISION_WORDS.get(decision.decision, decision.decision),
                        decided_at=china_time(decision.created_at), bundle_id=str(computation.get("bundle_id") or "—"))
     return with_typeface(page) if self_contained else with_linked_typeface(page, TYPEFACE_PREFIX)

@@ -1,18 +1,18 @@
-"""The objection workflow's queries (no SQL in routes, none in the workflow): objections, the
-open disputes published with each profile, and the profile changes banks' feeds list."""
+"""The objection workflow's queries (no SQL in routes, none in the workflow): objections and the
+profile changes banks' feeds list. (The open disputes each published profile carries are
+publishing's: :mod:`api.precredit.publishing`.)"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 
-from sqlalchemy import and_, bindparam, exists, func, select, update
+from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.orm import Session
 
-from api.db.clock import now_iso
+from api.common.clock import now_iso
 from api.db.tables import Authorization, Decision, Objection, ProfileChange, PublishedProfile
-
-OPEN = "open"
+from api.precredit.publishing import OPEN
 
 
 def get(session: Session, objection_id: str) -> Objection | None:
@@ -61,37 +61,6 @@ def claim_for_settlement(session: Session, objection_id: str, outcome: str, clie
                 settlement=json.dumps(settlement, ensure_ascii=False, sort_keys=True, default=str))
         .execution_options(synchronize_session=False))
     return moved.rowcount == 1
-
-
-def dispute_entry(objection: Objection) -> dict:
-    """What a published profile keeps of an open objection: enough to mark a decision's reasons."""
-    return {"objection_id": objection.id, "kind": objection.kind, "source": objection.source,
-            "record": json.loads(objection.record_key) if objection.record_key else None,
-            "feature": objection.feature, "features": json.loads(objection.features),
-            "filed": objection.filed_day.isoformat(), "due": objection.due_day.isoformat()}
-
-
-_SET_DISPUTES = (update(PublishedProfile.__table__).where(PublishedProfile.__table__.c.uscc == bindparam("code"))
-                 .values(disputes=bindparam("value")))
-
-
-def refresh_disputes(session: Session, usccs: list[str], chunk: int = 5_000) -> None:
-    """Write each enterprise's open objections into its published profile (null when none): one
-    read and one batched update per chunk of enterprises (a full publish refreshes every
-    enterprise with an open objection)."""
-    codes = sorted(set(usccs))
-    for start in range(0, len(codes), chunk):
-        part = codes[start:start + chunk]
-        found: dict[str, list[dict]] = {code: [] for code in part}
-        for objection in session.execute(select(Objection).where(Objection.uscc.in_(part), Objection.status == OPEN)
-                                         .order_by(Objection.filed_at)).scalars():
-            found[objection.uscc].append(dispute_entry(objection))
-        session.execute(_SET_DISPUTES, [{"code": code, "value": json.dumps(entries, ensure_ascii=False) if entries else None}
-                                        for code, entries in found.items()])
-
-
-def enterprises_with_open_objections(session: Session) -> list[str]:
-    return [code for (code,) in session.execute(select(Objection.uscc).where(Objection.status == OPEN).distinct())]
 
 
 def published_as_of(session: Session, uscc: str) -> dt.date | None:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.db import objections as queries
-from api.decide import today_in_china
-from api.objections import working_days_taken
+from api.objections import queries
+from api.objections.workflow import working_days_taken
+from api.precredit.decide import today_in_china
 
 
 @dataclass

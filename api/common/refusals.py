@@ -1,6 +1,6 @@
 """What the platform's domain refuses, and why, in both languages: no HTTP here. The domain
-(:mod:`api.decide`, :mod:`api.objections`) raises a :class:`Refusal` of the kind that fits; the
-service's edge (:mod:`api.errors`) answers each kind with its status, the command line prints its
+(:mod:`api.precredit.decide`, :mod:`api.objections.workflow`) raises a :class:`Refusal` of the kind that fits; the
+service's edge (:mod:`api.common.errors`) answers each kind with its status, the command line prints its
 words. A new workflow reuses these kinds; a kind that needs a new status is added here and mapped there.
 """
 

@@ -6,7 +6,7 @@ under ``XYD_HOME/keys/`` (0600, never in the database or a log):
 
 - **checkpoints**, as Certificate Transparency's signed tree heads: the chain's size and head hash,
   at least every N decisions or M seconds, appended to ``XYD_HOME/audit/checkpoints.jsonl`` (and
-  exported for the regulator). :func:`api.db.audit.verify` with checkpoints proves the database
+  exported for the regulator). :func:`api.trust.audit.verify` with checkpoints proves the database
   still holds every checkpointed decision unchanged;
 - **receipts**: each answer carries its decision's canonical content, its place in the chain and a
   signature, which a bank verifies offline with the published public keys
@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from api.db.clock import now_iso
+from api.common.clock import now_iso
 
 CHECKPOINT_FORMAT = "xyd-checkpoint/1"
 RECEIPT_FORMAT = "xyd-receipt/1"
@@ -332,7 +332,7 @@ class Checkpointer:
     """Signs the chain's newest state this process wrote, at least every ``every_decisions`` decisions
     or ``every_seconds`` seconds while decisions arrive (the chain appender's writer thread calls it).
 
-    ``make_durable`` (:func:`api.db.audit.make_durable`) is called before each signature: the chain
+    ``make_durable`` (:func:`api.trust.audit.make_durable`) is called before each signature: the chain
     commits without waiting for the disk, and a checkpoint must never vouch for decisions that a
     power cut could still take away (verify would then report them deleted, for good)."""
 
@@ -426,7 +426,7 @@ def verify_receipt(receipt: dict, keys: dict[str, PublicKey], answer: dict | Non
     if not key.verifies(signature, _receipt_message(seq, prev_hash, hash_)):
         raise SignatureProblem(f"the signature does not verify with key {key_name}: the seq, previous hash or "
                                "hash was changed")
-    from api.db.audit import content_hash
+    from api.trust.audit import content_hash
 
     if content_hash(prev_hash, content) != hash_:
         raise SignatureProblem("the content does not hash to the signed hash: the decision was changed")

@@ -10,8 +10,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.db import repository
-from api.errors import ApiError
+from api.access import clients
+from api.common.errors import ApiError
 from api.model_holder import ModelHolder
 
 CLIENT_CACHE_SECONDS = 5.0
@@ -54,14 +54,14 @@ async def get_caller(request: Request,
                      credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
     """The client the key names; a coroutine, so that a cached key costs no trip to a thread.
     Only ``Authorization: Bearer`` is read. A valid key is always let through, however many
-    failures its address or prefix has had (:mod:`api.limits`)."""
+    failures its address or prefix has had (:mod:`api.common.limits`)."""
     key = credentials.credentials.strip() if credentials is not None else ""
     if not key:
         also = "; the X-API-Key header is not read" if "x-api-key" in request.headers else ""
         raise _failed(request, 401, "AUTH_MISSING", f"send your API key as 'Authorization: Bearer <key>'{also}",
                       "请在请求头 Authorization: Bearer <key> 中提供API密钥")
     cache: dict = request.app.state.client_cache
-    hashed = repository.key_hash(key)
+    hashed = clients.key_hash(key)
     cached = cache.get(hashed)
     now = time.monotonic()
     if cached is None or cached[1] < now:
@@ -83,7 +83,7 @@ async def get_caller(request: Request,
 
 def _look_up(sessions, key: str) -> tuple[Caller, bool] | None:
     with sessions() as session:
-        client = repository.client_by_key(session, key)
+        client = clients.client_by_key(session, key)
         return None if client is None else (Caller(client.id, client.name, client.role), client.disabled)
 
 

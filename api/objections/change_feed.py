@@ -8,10 +8,10 @@ import re
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.db import objections as queries
-from api.db import repository
-from api.decide import check_authorization, today_in_china
-from api.refusals import Invalid, Refusal
+from api.common.refusals import Invalid, Refusal
+from api.objections import queries
+from api.precredit import repository
+from api.precredit.decide import check_authorization, today_in_china
 
 FEED_DAYS = 90
 """A bank hears of changes to enterprises it decided on in this many days."""
@@ -19,7 +19,7 @@ FEED_DAYS = 90
 
 def parse_since(since: str | None) -> tuple[int, str | None]:
     """A feed position: a cursor a page gave (digits), or a day or time (ISO 8601, UTC) to start
-    from; an :class:`~api.refusals.Invalid` naming the forms otherwise."""
+    from; an :class:`~api.common.refusals.Invalid` naming the forms otherwise."""
     if since is None or since == "":
         return 0, None
     if re.fullmatch(r"[0-9]{1,18}", since):
@@ -61,7 +61,7 @@ def change_feed(factory: sessionmaker[Session], bundle, bank_id: int, since: str
              and bundle is not None and profiles[c.uscc].feature_set_version == bundle.meta["feature_set_version"]]
     now_of = {}
     if asked:
-        from api.decide import disputed_knockouts
+        from api.precredit.decide import disputed_knockouts
 
         decisions = bundle.decide_rows([p.values for _, p in asked], feature_names(), [c.uscc for c, _ in asked],
                                        disputed=[disputed_knockouts(p) for _, p in asked])

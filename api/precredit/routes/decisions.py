@@ -9,12 +9,12 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse
 from sqlalchemy.exc import IntegrityError
 
-from api.db import repository
-from api.decide import disputed_knockouts, normalised_code, public
-from api.deps import BankDep, BankOrRegulatorDep, HolderDep, RegulatorDep, SessionDep
-from api.errors import ApiError, responses
-from api.regulator_report import render
-from api.schemas import AdvicePublic, DecisionsPublic, PreCreditPublic, ReviewCreate, ReviewPublic
+from api.access.deps import BankDep, BankOrRegulatorDep, HolderDep, RegulatorDep, SessionDep
+from api.common.errors import ApiError, responses
+from api.precredit import repository
+from api.precredit.decide import disputed_knockouts, normalised_code, public
+from api.precredit.regulator_report import render
+from api.precredit.schemas import AdvicePublic, DecisionsPublic, PreCreditPublic, ReviewCreate, ReviewPublic
 from features.pages import PAGE_CSP_HEADER
 
 router = APIRouter(prefix="/v1/decisions", tags=["decisions"])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from api.db import repository
 from api.db.engine import make_engine, sessions, upgrade
+from api.precredit import repository
 
 
 def decisions_served(database_url: str) -> pd.DataFrame:

@@ -6,8 +6,8 @@ import logging
 
 from fastapi import APIRouter, Request
 
-from api.errors import ApiError, responses
-from api.schemas import KeyringPublic
+from api.common.errors import ApiError, responses
+from api.trust.schemas import KeyringPublic
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 log = logging.getLogger("xyd.api")
@@ -19,7 +19,7 @@ def public_keys(request: Request) -> KeyringPublic:
 
     Fetch it once and keep it with the receipts: ``xyd audit verify-receipt answer.json --keys
     keys.json`` verifies offline. A retired key stays listed, so what it signed stays verifiable."""
-    from api.signing import Keyring, SignatureProblem
+    from api.trust.signing import Keyring, SignatureProblem
 
     keyring = Keyring(request.app.state.config.keys_directory)
     try:

@@ -8,7 +8,7 @@ over (:meth:`ChainAppender.submit`) and are free to decide the next request mean
 wrote themselves, a worker's two threads never made a group of more than one. Each request gets
 back its own rows, in the order it gave them, with their place in the chain.
 
-With a :class:`api.signing.Checkpointer`, the writer also signs the chain's newest state it wrote,
+With a :class:`api.trust.signing.Checkpointer`, the writer also signs the chain's newest state it wrote,
 every N decisions or, while it waits for work, once M seconds have passed since the last one.
 """
 
@@ -22,8 +22,8 @@ from types import SimpleNamespace
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from api.db import audit
 from api.db.engine import write_transaction
+from api.trust import audit
 
 log = logging.getLogger("xyd.api")
 

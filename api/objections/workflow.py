@@ -4,7 +4,7 @@ repaired) → republished, each step a row in the workflow events' chain.
 * **Filing** names one lake record (source and natural key) or one profile feature of one
   enterprise; the platform operator files on the enterprise's behalf, a bank only with the
   enterprise's valid authorisation. From filing, the enterprise's published profile carries the
-  open dispute, so the next decision says so (:mod:`api.decide`).
+  open dispute, so the next decision says so (:mod:`api.precredit.decide`).
 * **Deadline**: 5 working days after the filing day (China's calendar, :mod:`features.workdays`;
   work plan item 5).
 * **Settlement** by an operator acting for the owning department. Exactly one of two settlements
@@ -19,8 +19,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import re
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,13 +28,14 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.db import audit, publishing, repository
-from api.db import objections as queries
+from api.common.refusals import Conflict, Forbidden, Invalid, NotFound
 from api.db.engine import writing
 from api.db.tables import Objection
-from api.decide import check_authorization, normalised_code, today_in_china
-from api.refusals import Conflict, Forbidden, Invalid, NotFound
-from api.schemas import ObjectionPublic
+from api.objections import queries
+from api.objections.schemas import ObjectionPublic
+from api.precredit import publishing, repository
+from api.precredit.decide import check_authorization, normalised_code, today_in_china
+from api.trust import audit
 
 log = logging.getLogger("xyd.api.objections")
 KINDS = ("objection", "repair")
@@ -76,7 +77,7 @@ def confirm_dues(factory: sessionmaker[Session], home: Path | None = None) -> li
                                {"provisional_due_day": before.isoformat(), "due_day": now.day.isoformat()})
             confirmed.append((objection.id, objection.uscc, before, now.day))
         # a published profile's open disputes carry their due days (decisions cite them)
-        queries.refresh_disputes(session, sorted({uscc for _, uscc, _, _ in confirmed}))
+        publishing.refresh_disputes(session, sorted({uscc for _, uscc, _, _ in confirmed}))
     return [(objection_id, before, after) for objection_id, _, before, after in confirmed]
 
 
@@ -114,7 +115,7 @@ def _check_filing(filing: Filing) -> None:
 
 def _what_it_names(home: Path, filing: Filing, code: str) -> dict:
     """The disputed thing: its source, key and hash, the features resting on it and the owning
-    department; :class:`~api.refusals.NotFound` when the lake holds no such record of this enterprise (the same answer
+    department; :class:`~api.common.refusals.NotFound` when the lake holds no such record of this enterprise (the same answer
     whether the record is missing or another enterprise's: a filing cannot probe the lake)."""
     from features.corrections import RecordError, find, source_of
     from features.lake import Lake
@@ -151,7 +152,7 @@ def _what_it_names(home: Path, filing: Filing, code: str) -> dict:
 def file(factory: sessionmaker[Session], home: Path, caller, filing: Filing) -> Objection:
     """File an objection (or a repair notice) for ``caller`` (an operator, or a bank holding the
     enterprise's valid authorisation); the open dispute reaches the published profile at once.
-    Every refusal is a :class:`~api.refusals.Refusal` and changes nothing."""
+    Every refusal is a :class:`~api.common.refusals.Refusal` and changes nothing."""
     _check_filing(filing)
     code = normalised_code(filing.uscc)
     today = today_in_china()
@@ -180,7 +181,7 @@ def file(factory: sessionmaker[Session], home: Path, caller, filing: Filing) -> 
             session.add(objection)
             session.flush()
             audit.append_event(session, "objection.filed", objection.id, code, caller.id, _filed_detail(objection))
-            queries.refresh_disputes(session, [code])
+            publishing.refresh_disputes(session, [code])
     except IntegrityError:
         with factory() as session:
             existing = queries.open_with_key(session, open_key)
@@ -210,7 +211,7 @@ class Settlement:
 def settle(factory: sessionmaker[Session], home: Path, caller, objection_id: str, settlement: Settlement) -> Objection:
     """Settle an open objection for its department (``caller`` an operator). A correction, repair
     or removal enters the lake in the same step; then the affected profiles are rebuilt and
-    republished (:func:`republish`). Refused (:mod:`api.refusals`) as not found for no such
+    republished (:func:`republish`). Refused (:mod:`api.common.refusals`) as not found for no such
     objection, a conflict when it is no longer open (another settlement won), invalid for an outcome
     or correction the record cannot take."""
     from features.corrections import RecordError, correct, find, remove, repair, run_for
@@ -264,7 +265,7 @@ def settle(factory: sessionmaker[Session], home: Path, caller, objection_id: str
                     raise Invalid("INVALID_CORRECTION", str(error), "更正内容不符合该来源的规则") from None
                 queries.claim_detail(session, objection.id, detail)
             audit.append_event(session, "objection.settled", objection.id, objection.uscc, caller.id, detail)
-            queries.refresh_disputes(session, [objection.uscc])
+            publishing.refresh_disputes(session, [objection.uscc])
     with factory() as session:
         settled = queries.get(session, objection.id)
     if settlement.outcome in CHANGING:
@@ -345,7 +346,7 @@ def republish(factory: sessionmaker[Session], home: Path, objection: Objection) 
         publishing.publish_profiles(session, rows, feature_names(), info.feature_set_version, as_of,
                                     names[names.index.isin(affected)] if names is not None else None,
                                     evidence=evidence)
-        queries.refresh_disputes(session, affected)
+        publishing.refresh_disputes(session, affected)
         queries.add_changes(session, affected, objection.id, objection.status, as_of)
         queries.mark_republished(session, objection.id)
         audit.append_event(session, "objection.republished", objection.id, objection.uscc, None,

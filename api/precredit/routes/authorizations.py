@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Path, Query
 
-from api.db import repository
-from api.decide import normalised_code
-from api.deps import OperatorDep, SessionDep
-from api.errors import ApiError, responses
-from api.schemas import AuthorizationCreate, AuthorizationPublic, AuthorizationsPublic
+from api.access.deps import OperatorDep, SessionDep
+from api.common.errors import ApiError, responses
+from api.precredit import repository
+from api.precredit.decide import normalised_code
+from api.precredit.schemas import AuthorizationCreate, AuthorizationPublic, AuthorizationsPublic
 
 router = APIRouter(prefix="/v1/authorizations", tags=["authorizations"])
 

@@ -12,13 +12,12 @@ import functools
 import hashlib
 import json
 from dataclasses import dataclass
-
 from types import SimpleNamespace
 
 from sqlalchemy import Connection, bindparam, exc, insert, select, update
 from sqlalchemy.orm import Session
 
-from api.db.clock import now_iso
+from api.common.clock import now_iso
 from api.db.tables import AuditHead, Decision, WorkflowEvent
 
 GENESIS = "0" * 64
@@ -180,7 +179,7 @@ def verify(session: Session, batch: int = 5_000, checkpoints=()) -> Verification
     """Recompute the chain from the first decision up to the head as it stands when the check
     starts (writers may go on appending meanwhile); stop at the first row that breaks it.
 
-    With ``checkpoints`` (:func:`api.signing.read_checkpoints`, signatures already checked), the
+    With ``checkpoints`` (:func:`api.trust.signing.read_checkpoints`, signatures already checked), the
     row each one names must still hash to the head it signed: a chain rewritten and rehashed, or
     cut short with its head moved back, is found, which the chain alone cannot show."""
     checkpoints = list(checkpoints)

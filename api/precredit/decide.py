@@ -16,14 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy.engine import Engine
 
-from api.db import repository
-from api.db.appender import ChainAppender
+from api.common.metrics import DECISIONS
+from api.common.refusals import Forbidden, Invalid, NotFound, Refusal, Unavailable
 from api.db.engine import reading
 from api.db.tables import Decision
-from api.metrics import DECISIONS
-from api.refusals import Forbidden, Invalid, NotFound, Refusal, Unavailable
-from api.schemas import PreCreditPublic, PreCreditRequest
-from api.signing import Signer, make_receipt
+from api.precredit import repository
+from api.precredit.schemas import PreCreditPublic, PreCreditRequest
+from api.trust.appender import ChainAppender
+from api.trust.signing import Signer, make_receipt
 from features import uscc as uscc_rules
 from features.registry import feature_names
 from models.bundle import ModelBundle
@@ -51,7 +51,7 @@ def today_in_china(now: dt.datetime | None = None) -> dt.date:
 
 
 def normalised_code(raw: str) -> str:
-    """The code, normalised, or an :class:`~api.refusals.Invalid` naming the rule it breaks."""
+    """The code, normalised, or an :class:`~api.common.refusals.Invalid` naming the rule it breaks."""
     checked = uscc_rules.check(raw)
     if not checked.valid:
         raise Invalid("INVALID_USCC", f"uscc {raw!r} breaks rule {checked.rule}: {checked.reason}",
@@ -60,7 +60,7 @@ def normalised_code(raw: str) -> str:
 
 
 def check_authorization(record, bank_id: int, code: str, today: dt.date) -> None:
-    """A :class:`~api.refusals.Forbidden` with a distinct code for every way an authorisation
+    """A :class:`~api.common.refusals.Forbidden` with a distinct code for every way an authorisation
     (``record``, None when there is no such id) can fail."""
     if record is None:
         raise Forbidden("AUTHORIZATION_NOT_FOUND", "no such authorisation", "授权书不存在")
@@ -245,7 +245,7 @@ def mark_disputed(reasons: dict, disputes: list[dict]) -> None:
 def public(decision: Decision, name: str | None = None, reasons: dict | None = None,
            signer: Signer | None = None) -> PreCreditPublic:
     """A stored decision as the API shows it (``reasons``: the stored reasons, already parsed), with
-    its receipt signed by ``signer`` when it is one just written (:func:`api.db.audit.append`)."""
+    its receipt signed by ``signer`` when it is one just written (:func:`api.trust.audit.append`)."""
     receipt = None
     if signer is not None:  # only a decision just written: its content as the chain hashed it
         content = decision.content

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import HolderDep, OperatorDep
-from api.errors import responses
-from api.schemas import ReloadPublic
+from api.access.deps import HolderDep, OperatorDep
+from api.access.schemas import ReloadPublic
+from api.common.errors import responses
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 

@@ -7,12 +7,18 @@ import asyncio
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from api.decide import answer, current_bundle, start_answer
-from api.deps import BankDep, HolderDep
-from api.errors import ApiError, request_id, responses
-from api.refusals import Refusal
-from api.schemas import (ItemError, PreCreditBatchItem, PreCreditBatchPublic, PreCreditBatchRequest, PreCreditPublic,
-                         PreCreditRequest)
+from api.access.deps import BankDep, HolderDep
+from api.common.errors import ApiError, request_id, responses
+from api.common.fields import ItemError
+from api.common.refusals import Refusal
+from api.precredit.decide import answer, current_bundle, start_answer
+from api.precredit.schemas import (
+    PreCreditBatchItem,
+    PreCreditBatchPublic,
+    PreCreditBatchRequest,
+    PreCreditPublic,
+    PreCreditRequest,
+)
 
 router = APIRouter(prefix="/v1/pre-credit", tags=["pre-credit"])
 
@@ -35,7 +41,7 @@ async def pre_credit(body: PreCreditRequest, caller: BankDep, holder: HolderDep,
     await asyncio.wrap_future(answering.written)
     [result] = answering.finish()
     if isinstance(result, Refusal):
-        raise result  # answered with its kind's status (api.errors)
+        raise result  # answered with its kind's status (api.common.errors)
     return result
 
 

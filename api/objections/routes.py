@@ -7,14 +7,12 @@ import datetime as dt
 
 from fastapi import APIRouter, Path, Query, Request
 
-from api import change_feed
-from api import objections as workflow
-from api.db import objections as queries
-from api.decide import normalised_code, today_in_china
-from api.deps import BankDep, CallerDep, HolderDep, OperatorDep, SessionDep
-from api.errors import ApiError, responses
-from api.objections import due_before, shown
-from api.schemas import (ChangesPublic, ObjectionCreate, ObjectionPublic, ObjectionsPublic, SettlementCreate)
+from api.access.deps import BankDep, CallerDep, HolderDep, OperatorDep, SessionDep
+from api.common.errors import ApiError, responses
+from api.objections import change_feed, queries, workflow
+from api.objections.schemas import ChangesPublic, ObjectionCreate, ObjectionPublic, ObjectionsPublic, SettlementCreate
+from api.objections.workflow import due_before, shown
+from api.precredit.decide import normalised_code, today_in_china
 
 router = APIRouter(prefix="/v1/objections", tags=["objections"])
 changes_router = APIRouter(prefix="/v1/changes", tags=["objections"])

@@ -1,32 +1,16 @@
-"""Request and response bodies, in families per resource."""
+"""The pre-credit capability's request and response bodies: questions, decisions with their reasons and
+advice, reviews, authorisations."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
-from typing import Annotated, Literal
-
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api import examples
-
-CONTROL = {chr(c) for c in (*range(0x20), 0x7F)}
-
-
-def _printable(value: str) -> str:
-    if any(ch in CONTROL for ch in value):
-        raise ValueError("control characters (such as NUL) are not allowed")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("text must be valid Unicode (a lone surrogate such as \\ud800 is not)") from None
-    return value
-
-
-Text = Annotated[str, AfterValidator(_printable)]
-"""Text without control characters or lone surrogates (PostgreSQL refuses NUL, and neither can be
-stored or hashed as UTF-8; no field needs any of them)."""
-ID = Annotated[int, Field(ge=1, le=2**31 - 1)]
+from api.common.fields import ID, ItemError, Text
+from api.trust.schemas import Receipt
 
 
 class PreCreditRequest(BaseModel):
@@ -197,44 +181,6 @@ class AdvicePublic(BaseModel):
     assumption_en: str = "re-scored by the model that made the decision, the rest of the record unchanged"
 
 
-class Receipt(BaseModel):
-    """What the platform signed about a decision, for the bank to keep and verify offline with the
-    published public keys (``xyd audit verify-receipt``): ``hash`` is the SHA-256 of ``prev_hash``,
-    a newline and ``content`` (the decision's canonical JSON, as its audit-chain row holds it);
-    ``signature`` is the Ed25519 signature, by key ``key_id``, of the text
-    ``xyd-receipt/1\\n{seq}\\n{prev_hash}\\n{hash}\\n``."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [examples.RECEIPT]})
-
-    format: Literal["xyd-receipt/1"]
-    seq: int = Field(description="The decision's position in the audit chain")
-    prev_hash: str
-    hash: str
-    content: str = Field(description="The decision exactly as hashed (canonical JSON, sorted keys)")
-    key_id: str = Field(description="The signing key's id in the platform's published keyring")
-    signature: str = Field(description="Base64 Ed25519 signature")
-
-
-class PublicKeyPublic(BaseModel):
-    key_id: str = Field(description="The first 16 hex digits of the SHA-256 of the raw key")
-    algorithm: Literal["Ed25519"]
-    public_key: str = Field(description="The raw 32-byte key, base64")
-    public_key_pem: str = Field(description="The same key as PEM (for `openssl pkeyutl -verify -rawin`)")
-    created_at: str
-    retired_at: str | None = Field(default=None, description="When a newer key replaced it (a service running then "
-                                                              "signs with it until restarted); it verifies for good")
-
-
-class KeyringPublic(BaseModel):
-    """Every key that has signed receipts and checkpoints; ``current`` signs now."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [examples.KEYRING]})
-
-    format: Literal["xyd-keyring/1"]
-    current: str | None
-    keys: list[PublicKeyPublic]
-
-
 class PreCreditPublic(BaseModel):
     """A decision: PD, score, grade, decision, limit, the reasons and the versions behind it, and
     the platform's signed receipt for it."""
@@ -265,12 +211,6 @@ class PreCreditPublic(BaseModel):
 class PreCreditBatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.PRE_CREDIT_BATCH_REQUEST]})
     items: list[PreCreditRequest] = Field(min_length=1, max_length=1000)
-
-
-class ItemError(BaseModel):
-    code: str
-    message: str
-    message_zh: str
 
 
 class PreCreditBatchItem(BaseModel):
@@ -345,129 +285,3 @@ class AuthorizationsPublic(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [examples.AUTHORIZATIONS]})
     count: int
     items: list[AuthorizationPublic]
-
-
-class ModelCard(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [examples.MODEL_CARD]})
-    model_version: str
-    bundle_id: str
-    alias: str
-    feature_set_version: str
-    policy_version: str
-    trained_at: str
-    windows: dict
-    loans: dict
-    metrics: dict
-    published_profiles: dict
-
-
-class ReloadPublic(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [examples.RELOAD]})
-    previous_version: str | None
-    model_version: str | None
-    changed: bool
-
-
-class ObjectionCreate(BaseModel):
-    """An objection (异议) to one record or one profile feature of one enterprise, or a credit
-    repair notice (kind ``repair``) for one record."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.OBJECTION_REQUEST]})
-
-    uscc: str = Field(min_length=1, max_length=64)
-    kind: Literal["objection", "repair"] = "objection"
-    source: str | None = Field(default=None, max_length=40, description="The record's source (`GET /v1/features` "
-                                                                        "names each feature's sources)")
-    record: dict[str, Annotated[str, Field(max_length=200)]] | None = Field(
-        default=None, max_length=4, description="The record's natural key as the department writes it, e.g. "
-                                                '{"decision_no": "宜环罚〔2025〕12号"}')
-    feature: str | None = Field(default=None, max_length=60, description="Or: the disputed profile feature")
-    grounds: str = Field(min_length=1, max_length=4000)
-    attachments: list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(
-        default_factory=list, max_length=20, description="SHA-256 of each attachment (the files stay with the filer)")
-    authorization_id: str | None = Field(default=None, max_length=64,
-                                         description="A bank files only with the enterprise's valid authorisation")
-
-
-class ObjectionPublic(BaseModel):
-    """An objection and where it stands."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [examples.OBJECTION]})
-
-    id: str
-    kind: str
-    uscc: str
-    source: str | None
-    record: dict[str, str] | None
-    feature: str | None
-    features: list[str] = Field(description="The profile features resting on what is disputed")
-    department: str = Field(description="The department that owns the record and settles the objection")
-    grounds: str
-    attachments: list[str]
-    filed_by: int
-    authorization_id: str | None
-    filed_at: str
-    filed_day: dt.date
-    due_day: dt.date = Field(description="5 working days after filing, on China's official calendar")
-    due_provisional: bool = Field(description="The due day was counted on weekdays alone: a day it spans is in "
-                                              "a year whose holiday notice the calendar does not hold yet; it is "
-                                              "recomputed once the notice is known")
-    status: str = Field(description="open, upheld, corrected, removed or repaired")
-    overdue: bool = Field(description="Open past its due day (China's calendar day now)")
-    settled_at: str | None
-    settled_day: dt.date | None
-    working_days_taken: int | None = Field(description="Working days from filing to settlement")
-    settlement: dict | None = Field(description="The department's note, the corrected values or repair date, "
-                                                "and the lake run that carried them")
-    republished_at: str | None = Field(description="When the rebuilt profile was published")
-
-
-class ObjectionsPublic(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [examples.OBJECTIONS]})
-
-    count: int
-    items: list[ObjectionPublic]
-
-
-class SettlementCreate(BaseModel):
-    """The owning department's finding, recorded by an operator acting for it."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.SETTLEMENT_REQUEST]})
-
-    outcome: Literal["upheld", "corrected", "removed", "repaired"]
-    note: str = Field(min_length=1, max_length=4000)
-    changes: dict[str, Annotated[str | None, Field(max_length=200)]] | None = Field(
-        default=None, max_length=20, description="corrected: column → corrected value, as the department writes it")
-    repaired_on: dt.date | None = Field(default=None, description="repaired: the repair date")
-
-
-class DecisionSummary(BaseModel):
-    grade: str
-    decision: str
-    limit_yuan: int
-    pd: float
-
-
-class ChangePublic(BaseModel):
-    """An enterprise the bank decided on whose profile an objection's settlement changed since."""
-
-    cursor: str
-    uscc: str
-    name: str | None
-    cause: str = Field(description="corrected, removed or repaired")
-    objection_id: str
-    changed_at: str
-    profile_as_of: dt.date
-    previous_request_id: str
-    previous_decided_at: str
-    previous: DecisionSummary = Field(description="The bank's latest decision before the change")
-    now: DecisionSummary | None = Field(description="What the bank would be told if it asked now (not recorded); "
-                                                    "null when its authorisation no longer allows asking")
-    now_note: str | None = None
-
-
-class ChangesPublic(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [examples.CHANGES]})
-
-    items: list[ChangePublic]
-    next: str = Field(description="Pass as `since` for the next page (the same value when nothing is new)")

@@ -1,0 +1,1 @@
+"""Who may ask: the banks', regulators' and operators' keys and roles."""

@@ -1,0 +1,1 @@
+"""The pre-credit capability's HTTP routes."""

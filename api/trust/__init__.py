@@ -1,0 +1,1 @@
+"""What makes a decision provable: the hash-linked chains, their signed checkpoints and the receipts."""
