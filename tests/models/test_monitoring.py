@@ -277,12 +277,13 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from features.lake import Lake  # noqa: E402
-from models import monitoring  # noqa: E402
 from models.fairness import wilson  # noqa: E402
 from models.metrics import psi  # noqa: E402
-from models.monitoring import (MIN_DEFAULTS, PSI_ACT, PSI_WATCH, SILENT_DAYS, _centre,  # noqa: E402
-                               _median_text, _proportion_p, _share_band, band, drift_text, plot_drift,
-                               plot_realised, reason_frequencies, sample_rows, silent_sources)
+from models.monitoring import (MIN_DEFAULTS, PSI_ACT, PSI_WATCH, SILENT_DAYS, band, drift_text,  # noqa: E402
+                               plot_drift, plot_realised, reason_frequencies, sample_rows, silent_sources)
+from models.monitoring.lake import _living  # noqa: E402
+from models.monitoring.measures import MonitoringInputError, _centre, _share_band, proportion_p_value  # noqa: E402
+from models.monitoring.plots import _median_text  # noqa: E402
 
 matplotlib.use("Agg")
 
@@ -340,25 +341,25 @@ def test_a_larger_psi_is_never_in_a_milder_band(low, high):
 def test_the_two_proportion_p_value_is_the_normal_tail_of_the_pooled_z():
     # 60 of 100 against 40 of 100: pooled 0.5, standard error sqrt(0.25 * 0.02), z = 2 * sqrt(2)
     z = 0.2 / math.sqrt(0.25 * 0.02)
-    assert _proportion_p(60, 100, 40, 100) == pytest.approx(math.erfc(z / math.sqrt(2)), rel=1e-9)
+    assert proportion_p_value(60, 100, 40, 100) == pytest.approx(math.erfc(z / math.sqrt(2)), rel=1e-9)
     # unequal sizes: 30 of 100 against 10 of 300
     pooled = 40 / 400
     z = (0.3 - 10 / 300) / math.sqrt(pooled * (1 - pooled) * (1 / 100 + 1 / 300))
-    assert _proportion_p(30, 100, 10, 300) == pytest.approx(math.erfc(z / math.sqrt(2)), rel=1e-9)
-    assert _proportion_p(50, 100, 50, 100) == pytest.approx(1.0)
+    assert proportion_p_value(30, 100, 10, 300) == pytest.approx(math.erfc(z / math.sqrt(2)), rel=1e-9)
+    assert proportion_p_value(50, 100, 50, 100) == pytest.approx(1.0)
 
 
 def test_no_rows_on_a_side_has_no_p_value_and_no_variation_is_no_evidence_of_a_move():
-    assert math.isnan(_proportion_p(0, 0, 5, 10)) and math.isnan(_proportion_p(5, 10, 0, 0))
-    assert _proportion_p(0, 50, 0, 80) == 1.0 and _proportion_p(50, 50, 80, 80) == 1.0
+    assert math.isnan(proportion_p_value(0, 0, 5, 10)) and math.isnan(proportion_p_value(5, 10, 0, 0))
+    assert proportion_p_value(0, 50, 0, 80) == 1.0 and proportion_p_value(50, 50, 80, 80) == 1.0
 
 
 @settings(max_examples=40, deadline=None)
 @given(st.integers(1, 500), st.integers(1, 500), st.data())
 def test_the_p_value_is_a_probability_and_does_not_depend_on_which_side_is_before(n, m, data):
     a, b = data.draw(st.integers(0, n)), data.draw(st.integers(0, m))
-    p = _proportion_p(a, n, b, m)
-    assert 0 <= p <= 1 and p == pytest.approx(_proportion_p(b, m, a, n), abs=1e-12)
+    p = proportion_p_value(a, n, b, m)
+    assert 0 <= p <= 1 and p == pytest.approx(proportion_p_value(b, m, a, n), abs=1e-12)
     assert _share_band(a / n, b / m, p) == _share_band(b / m, a / n, p)
 
 
@@ -418,7 +419,7 @@ def test_a_mostly_zero_feature_is_judged_by_its_non_zero_share():
     row = drift(_Stand(["sparse"]), before, after).set_index("variable").loc["sparse"]
     assert row["measure"] == "non-zero share" and (row["before"], row["after"]) == (0.05, 0.15)
     assert row["value"] == pytest.approx(0.1501 / 0.0501)
-    assert row["p_value"] == pytest.approx(_proportion_p(50, 1_000, 150, 1_000)) and row["band"] == "act"
+    assert row["p_value"] == pytest.approx(proportion_p_value(50, 1_000, 150, 1_000)) and row["band"] == "act"
     same = drift(_Stand(["sparse"]), before, before).set_index("variable").loc["sparse"]
     assert same["band"] == "stable" and same["value"] == 1.0 and same["p_value"] == pytest.approx(1.0)
 
@@ -706,7 +707,7 @@ def test_monitor_sees_applicants_population_and_outcomes_only_as_known_on_its_da
     living = {as_of: pd.DataFrame({"elec_usage_12m": [1.0] * 3, "_score": [600.0, 610.0, 620.0]}),
               dt.date(2025, 4, 15): pd.DataFrame({"elec_usage_12m": [1.0] * 4, "_score": [500.0, 510.0, 520.0, 530.0]})}
     asked = []
-    monkeypatch.setattr(monitoring, "_living", lambda home, day: asked.append(day) or living.get(day, pd.DataFrame()))
+    monkeypatch.setattr("models.monitoring.lake._living", lambda home, day: asked.append(day) or living.get(day, pd.DataFrame()))
     bundle = _Stand(["elec_usage_12m"], split=split, calibration_band=(0.5, 2.0))
 
     found = monitor(bundle, tmp_path, as_of, snapshots=snapshots)  # the six months to the day, by default
@@ -916,6 +917,34 @@ def test_a_side_of_one_row_or_none_still_has_its_share_shown():
     assert (none["band"] == "too few rows").all()
 
 
+def test_a_measure_refuses_a_frame_it_cannot_measure_and_says_what_it_lacks():
+    """The measures take frames from a notebook as readily as from the lake: a frame without the
+    model's features, without the column asked for, or with loans not yet matured is refused in the
+    domain's words (the measure, the side, the columns), never measured wrongly or with a KeyError."""
+    bundle = _Stand(["elec_usage_12m", "tax_sales_12m"])
+    whole = pd.DataFrame({"elec_usage_12m": [1.0] * 5, "tax_sales_12m": [2.0] * 5, "district": ["420502"] * 5,
+                          "defaulted": [0, 1, 0, 0, 1]})
+    lacking = whole.drop(columns=["tax_sales_12m"])
+    with pytest.raises(MonitoringInputError, match=r"^drift: the population after lacks 1 of the columns it is "
+                                                   r"measured on: tax_sales_12m$"):
+        drift(bundle, whole, lacking)
+    with pytest.raises(MonitoringInputError, match="missing shares by source: the population before lacks 1"):
+        missing_by_source(bundle, lacking, whole)
+    with pytest.raises(MonitoringInputError, match="drift by industry: the population before lacks 1 .*: industry"):
+        drift_by(bundle, whole, whole, "industry")
+    with pytest.raises(MonitoringInputError, match="must be a table of profiles \\(a DataFrame\\), not list"):
+        drift(bundle, whole, [1, 2])
+    with pytest.raises(MonitoringInputError, match="reason frequencies: the list of decisions lacks 1 .*adverse_reasons"):
+        reason_frequencies(whole, bundle)
+    immature = whole.assign(defaulted=[0, 1, None, 0, 1])
+    with pytest.raises(MonitoringInputError, match="realised default by grade: 1 of 5 loans have no outcome of 0 or 1"):
+        realised_by_grade(bundle, immature)
+    assert realised_by_grade(bundle, whole).set_index("grade").loc["all", "defaults"] == 2
+    wide = [f"f{i}" for i in range(8)]
+    with pytest.raises(MonitoringInputError, match="lacks 8 of the columns it is measured on: f0, f1, f2, f3, f4 and 3 more"):
+        drift(_Stand(wide), whole, whole)
+
+
 def test_a_mostly_missing_category_is_judged_by_psi_with_missing_as_its_own_bin():
     before = pd.DataFrame({"category": [None] * 900 + ["a"] * 100, "_score": np.arange(1_000.0)})
     after = pd.DataFrame({"category": [None] * 500 + ["a"] * 500, "_score": np.arange(1_000.0)})
@@ -963,5 +992,5 @@ def test_the_living_population_of_a_day_is_its_stored_profile_or_nothing_when_th
     day = dt.date(2026, 3, 31)
     stored = pd.DataFrame({"uscc": ["91350100M000100Y43"], "elec_usage_12m": [12.5]})
     ProfileStore(tmp_path).write(stored, ProfileInfo(day.isoformat(), "v", 1, "2026-04-01T00:00:00", "pandas", 0.1))
-    pd.testing.assert_frame_equal(monitoring._living(tmp_path, day), stored)
-    assert monitoring._living(tmp_path, dt.date(2026, 4, 30)).empty  # an empty lake: nothing to build
+    pd.testing.assert_frame_equal(_living(tmp_path, day), stored)
+    assert _living(tmp_path, dt.date(2026, 4, 30)).empty  # an empty lake: nothing to build
