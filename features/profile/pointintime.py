@@ -140,10 +140,13 @@ class Deliveries(frozenset):
         return (Deliveries, (frozenset(self), self.calendar))
 
     def silent(self, source: str, as_of_days: np.ndarray, anchors: np.ndarray) -> np.ndarray:
-        """Per request: the source's newest month known by its as_of is older than its anchor month."""
+        """Per request: the source's newest month known by its as_of is older than its anchor month
+        (a source none of whose months is known yet is silent)."""
         if source not in self.calendar:
             return np.zeros(len(as_of_days), dtype=bool)
         known_days, newest = self.calendar[source]
+        if not len(known_days):  # records whose known dates are all missing: no month has arrived
+            return np.ones(len(as_of_days), dtype=bool)
         at = np.searchsorted(known_days, np.asarray(as_of_days), side="right") - 1
         latest = np.where(at >= 0, newest[np.maximum(at, 0)], np.iinfo(np.int64).min)
         return latest < np.asarray(anchors)
@@ -246,13 +249,14 @@ def _newest_versions(q: np.ndarray, rows: np.ndarray, records: pd.DataFrame, kno
 
 def _repair_days(records: pd.DataFrame, column: str) -> np.ndarray:
     """Per record: the earliest repair date any version of its key carries (NEVER when none).
-    A repair is final: a later version that leaves the date out does not undo it."""
+    A repair is final: a later version that leaves the date out does not undo it. ``records`` holds
+    at least one record (:func:`seen` answers no records before asking)."""
     key = records[KEY].to_numpy()
     order = np.argsort(key, kind="stable")
     sorted_key = key[order]
-    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]]) if len(order) else np.zeros(0, np.int64)
-    earliest = np.minimum.reduceat(records[column].to_numpy()[order], starts) if len(order) else np.zeros(0, np.int64)
-    group = np.cumsum(np.r_[True, sorted_key[1:] != sorted_key[:-1]]) - 1 if len(order) else np.zeros(0, np.int64)
+    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+    earliest = np.minimum.reduceat(records[column].to_numpy()[order], starts)
+    group = np.cumsum(np.r_[True, sorted_key[1:] != sorted_key[:-1]]) - 1
     out = np.empty(len(order), dtype=np.int64)
     out[order] = earliest[group]
     return out

@@ -619,3 +619,50 @@ def test_a_source_with_nothing_known_yet_has_an_empty_delivery_calendar_and_no_r
         assert days.dtype == months.dtype == np.int64 and len(days) == len(months) == 0
     nothing = pd.DataFrame({KEY: pd.Series(dtype="uint64"), "repaired_on": pd.Series(dtype="int64")})
     assert len(_repair_days(nothing, "repaired_on")) == 0
+
+
+def test_a_monthly_source_is_silent_exactly_until_its_anchor_month_is_known():
+    """Electricity's January becomes known on 10 February and its February on 10 March. Asked on a
+    day whose anchor month is January: silent before 10 February, not from that day on (the first
+    delivery counts as much as any later one); a source whose records carry no known date at all has
+    delivered nothing and is silent whatever the day."""
+    january, february = day("2026-01-01"), day("2026-02-01")
+    known = [day("2026-02-10"), day("2026-03-10")]
+    calendar = delivery_calendar(np.array([january, february]), np.array(known))
+    delivered = Deliveries({"electricity"}, {"electricity": calendar})
+    asked = np.array([known[0] - 1, known[0], known[1] - 1, known[1]])
+    anchors = np.full(4, np.datetime64("2026-01", "M").astype(np.int64))
+    assert delivered.silent("electricity", asked, anchors).tolist() == [True, False, False, False]
+    unknown = delivery_calendar(np.array([january]), np.array([NEVER]))
+    nothing = Deliveries({"electricity"}, {"electricity": unknown})
+    assert nothing.silent("electricity", asked, anchors).tolist() == [True] * 4
+    assert not Deliveries({"electricity"}).silent("electricity", asked, anchors).any()  # no calendar: never judged
+
+
+def test_a_measured_number_left_blank_is_unknown_never_zero():
+    """A month's metered usage the department left blank is read as unknown (NaN, a float), so that
+    it is an absence to the features, not a month of using nothing."""
+    records = HandLake().add("electricity", uscc=CODES[0], account_no="E-1", period="2026-01-01", usage=None,
+                             billed=0, paid=0, arrears=0, reported_date="2026-02-10").prepared("electricity")
+    assert records["usage"].dtype == np.float64 and np.isnan(records["usage"].iloc[0])
+
+
+def test_a_record_whose_versions_name_two_enterprises_is_copied_to_both_and_no_other_record_moves():
+    """Work plan item 12: a penalty first reported against A and corrected to B is looked at from
+    both A's and B's requests (each copy keeps the code its version names); C's own penalty is left
+    as it was, once."""
+    lake = HandLake()
+    lake.add("administrative_penalties", decision_no="P-1", uscc=CODES[0], decision_date="2026-01-05",
+             reported_date="2026-01-06")
+    lake.add("administrative_penalties", decision_no="P-1", uscc=CODES[1], decision_date="2026-01-05",
+             reported_date="2026-02-06")
+    lake.add("administrative_penalties", decision_no="P-2", uscc=CODES[2], decision_date="2026-01-07",
+             reported_date="2026-01-08")
+    records = lake.prepared("administrative_penalties")
+    moved_key = records[KEY].iloc[0]
+    shared = pd.DataFrame({KEY: [moved_key, moved_key], OWNER: [CODES[0], CODES[1]]})
+    spread = spread_to_owners(records, shared)
+    pairs = sorted(zip(spread[KEY] == moved_key, spread[OWNER], spread["uscc"]))
+    assert pairs == sorted([(True, CODES[0], CODES[0]), (True, CODES[0], CODES[1]),
+                            (True, CODES[1], CODES[0]), (True, CODES[1], CODES[1]),
+                            (False, CODES[2], CODES[2])])
