@@ -190,11 +190,12 @@ def _new_version(lake: Lake, record: Record, changes: dict[str, str], reference:
     return _as_lake_rows(row, source, reference)
 
 
-def _as_lake_rows(row: pa.Table, source: Source, reference: str, run_id: str | None = None) -> pa.Table:
+def _as_lake_rows(row: pa.Table, source: Source, reference: str) -> pa.Table:
+    """The row with the lake's own columns; its run id is the commit's (:func:`_commit` sets it)."""
     n = row.num_rows
     return (row.append_column(KEY, pa.array(row_hash(row, list(source.natural_key))))
             .append_column("_row_hash", pa.array(row_hash(row, source.column_names)))
-            .append_column("_run_id", pa.repeat(pa.scalar(run_id or ""), n))
+            .append_column("_run_id", pa.repeat(pa.scalar(""), n))
             .append_column("_file", pa.repeat(pa.scalar(reference), n))
             .append_column("_line", pa.repeat(pa.scalar(0, pa.int64()), n)))
 
