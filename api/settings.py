@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -34,6 +36,34 @@ class Settings(BaseSettings):
     auth_failures_allowed: int = Field(default=20, ge=1)
     auth_failure_window_seconds: float = Field(default=60.0, gt=0)
     max_header_bytes: int = Field(default=32_768, ge=1024)
+    head_timeout_seconds: float = Field(default=10.0, gt=0, description="a request's line and headers must arrive "
+                                        "within this many seconds of its first byte (of the connection, for its first "
+                                        "request), or 408 and the connection closed")
+    body_timeout_seconds: float = Field(default=30.0, gt=0, description="a request's body must arrive within this "
+                                        "many seconds of its headers, or 408 and the connection closed")
+    keep_alive_seconds: float = Field(default=5.0, gt=0, description="an idle connection between requests is closed "
+                                      "after this many seconds")
+    max_connections: int = Field(default=4_096, ge=16, description="open connections per worker; beyond it (or "
+                                 "beyond the descriptors the process may open, less a reserve) a new one is refused "
+                                 "at once with 503")
+    max_connections_per_address: int = Field(default=256, ge=1, description="open connections per worker from one "
+                                              "address (a trusted proxy's excepted)")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="the addresses of the proxies in front of the service (nginx), comma "
+                                          "separated: exempt from the per-address ceiling")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _addresses(cls, value):
+        """Comma-separated IP addresses (a list is taken as it is); anything else is refused by name."""
+        items = [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
+        items = [v for v in items if v]
+        for item in items:
+            try:
+                ipaddress.ip_address(item)
+            except ValueError:
+                raise ValueError(f"XYD_TRUSTED_PROXIES: {item!r} is not an IP address") from None
+        return items
 
     @property
     def keys_directory(self) -> Path:

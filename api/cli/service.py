@@ -387,7 +387,7 @@ def serve(host: str, port: int, workers: int) -> None:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    from api.common.limits import BoundedHttpToolsProtocol
+    from api.common.limits import raise_descriptor_limit, server_config
     from api.trust.signing import Keyring, SignatureProblem
 
     upgrade(settings().database)  # once, before the workers start
@@ -397,8 +397,10 @@ def serve(host: str, port: int, workers: int) -> None:
         raise InputError(f"{error}; the service signs every decision and does not start without its key") from None
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="xyd-metrics-"))
     # uvicorn's own access log is off: the service writes its own, structured (api.common.access_log)
-    config = uvicorn.Config("api.main:app_from_env", factory=True, host=host, port=port, workers=workers,
-                            log_level="warning", access_log=False, http=BoundedHttpToolsProtocol)
+    # the connections' bounds (api.common.limits): a worker's descriptors are raised here and inherited
+    raise_descriptor_limit()
+    config = server_config("api.main:app_from_env", host, port, workers, factory=True, log_level="warning",
+                           access_log=False)
     click.echo(f"serving on http://{host}:{port} with {workers} worker(s); database {settings().database}; "
                f"chain signed by key {signer.key_id}")
     if workers == 1:

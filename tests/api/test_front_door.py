@@ -1,0 +1,218 @@
+"""The front door holds: no connection is kept open for nothing, and no one address can take every
+connection a worker has (api.common.limits). A real uvicorn server with the service's own protocol
+and configuration (:func:`api.common.limits.server_config`), in this process, in front of a small
+ASGI application: seconds, not the model's minutes; the deadlines are set short for the test."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+import pytest
+
+from api.common import limits
+from api.settings import settings
+
+
+async def _echo(scope, receive, send):
+    """Answers every request 200 with the length of the body it read."""
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    answer = json.dumps({"read": len(body)}).encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]})
+    await send({"type": "http.response.body", "body": answer})
+
+
+@pytest.fixture
+def door(monkeypatch):
+    """Start a server with the given settings; yields a function (settings → port)."""
+    import uvicorn
+
+    servers = []
+
+    def start(**environment) -> int:
+        for name, value in {"XYD_HEAD_TIMEOUT_SECONDS": "0.6", "XYD_BODY_TIMEOUT_SECONDS": "0.6",
+                            "XYD_KEEP_ALIVE_SECONDS": "0.6", "XYD_ACCESS_LOG": "off", **environment}.items():
+            monkeypatch.setenv(name, value)
+        settings.cache_clear()
+        monkeypatch.setattr(limits, "_CEILING", None)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        server = uvicorn.Server(limits.server_config(_echo, "127.0.0.1", port, log_level="error"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server.started
+        servers.append((server, thread))
+        return port
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(timeout=10)
+    settings.cache_clear()
+
+
+def _connect(port: int) -> socket.socket:
+    connection = socket.create_connection(("127.0.0.1", port), timeout=5)
+    connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return connection
+
+
+def _answer(connection: socket.socket) -> tuple[int, dict | None, float]:
+    """The status and JSON body of what the server sends before it closes, and when it closed."""
+    data = b""
+    while True:
+        chunk = connection.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    closed = time.monotonic()
+    if not data:
+        return 0, None, closed
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), json.loads(body) if body else None, closed
+
+
+def _ask(connection: socket.socket, request: bytes = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") -> int:
+    """One request on a kept-alive connection; its status."""
+    connection.sendall(request)
+    data = connection.recv(65536)
+    return int(data.split(b" ", 2)[1])
+
+
+def test_a_connection_that_never_asks_is_answered_408_and_closed_by_its_head_deadline(door):
+    port = door()
+    with _connect(port) as idle:
+        opened = time.monotonic()
+        status, body, closed = _answer(idle)
+    assert status == 408 and body["code"] == "REQUEST_TIMEOUT" and "within 0.6 s" in body["message"]
+    assert body["message_zh"] == "请求头未在规定时间内送达"
+    assert 0.5 <= closed - opened < 3
+
+
+def test_a_head_sent_a_byte_at_a_time_is_cut_at_its_deadline_however_it_trickles(door):
+    """Slowloris: a header line now and then keeps a read-idle timer alive for ever; the head's
+    deadline counts from its first byte, whatever arrives after."""
+    port = door()
+    with _connect(port) as slow:
+        started = time.monotonic()
+        slow.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        cut = None
+        for n in range(40):
+            try:
+                slow.sendall(b"X-Filler-%d: a\r\n" % n)
+            except (BrokenPipeError, ConnectionResetError):
+                cut = time.monotonic()
+                break
+            time.sleep(0.05)
+        status, body, closed = _answer(slow)
+    assert status == 408 and body["code"] == "REQUEST_TIMEOUT"
+    assert (cut or closed) - started < 2.5  # 40 lines at 50 ms would have taken 2 s more than the deadline
+
+
+def test_a_body_shorter_than_its_content_length_is_answered_408_not_waited_for(door):
+    port = door()
+    with _connect(port) as short:
+        short.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
+        sent = time.monotonic()
+        status, body, closed = _answer(short)
+    assert status == 408 and "Content-Length" in body["message"] and body["message_zh"] == "请求体未在规定时间内送达"
+    assert 0.5 <= closed - sent < 3
+
+
+def test_requests_in_time_are_answered_and_an_idle_kept_alive_connection_then_closes(door):
+    port = door()
+    with _connect(port) as client:
+        assert _ask(client) == 200
+        time.sleep(0.3)  # under every deadline: the next request is still welcome
+        assert _ask(client, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc") == 200
+        waited = time.monotonic()
+        status, _, closed = _answer(client)  # idle after its answer: closed, nothing more said
+    assert status == 0 and 0.5 <= closed - waited < 3
+
+
+def test_the_next_request_on_a_kept_alive_connection_has_its_own_head_deadline(door):
+    port = door(XYD_KEEP_ALIVE_SECONDS="30")
+    with _connect(port) as client:
+        assert _ask(client) == 200
+        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # the next head begins, and never ends
+        begun = time.monotonic()
+        status, body, closed = _answer(client)
+    assert status == 408 and body["code"] == "REQUEST_TIMEOUT" and 0.5 <= closed - begun < 3
+
+
+def test_a_whole_head_over_the_cap_in_one_read_is_refused_431(door):
+    port = door(XYD_MAX_HEADER_BYTES="32768")
+    with _connect(port) as big:
+        big.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Filler: " + b"a" * 33_000 + b"\r\n\r\n")
+        status, body, _ = _answer(big)
+    assert status == 431 and body["code"] == "HEADERS_TOO_LARGE"
+    with _connect(port) as fine:  # just under the cap is a request like any other
+        assert _ask(fine, b"GET / HTTP/1.1\r\nHost: x\r\nX-Filler: " + b"a" * 32_000 + b"\r\n\r\n") == 200
+
+
+def test_one_address_cannot_hold_more_than_its_ceiling_and_a_closed_one_frees_its_place(door):
+    port = door(XYD_MAX_CONNECTIONS_PER_ADDRESS="3", XYD_HEAD_TIMEOUT_SECONDS="30")
+    held = [_connect(port) for _ in range(3)]
+    try:
+        for connection in held:  # the three are served
+            assert _ask(connection) == 200
+        with _connect(port) as fourth:
+            status, body, _ = _answer(fourth)
+        assert status == 503 and body["code"] == "TOO_MANY_CONNECTIONS" and "127.0.0.1 holds 3" in body["message"]
+        held.pop().close()
+        time.sleep(0.2)
+        with _connect(port) as again:
+            assert _ask(again) == 200
+    finally:
+        for connection in held:
+            connection.close()
+
+
+def test_a_trusted_proxy_is_not_held_to_the_per_address_ceiling_but_the_worker_ceiling_holds(door):
+    port = door(XYD_MAX_CONNECTIONS_PER_ADDRESS="2", XYD_MAX_CONNECTIONS="16", XYD_TRUSTED_PROXIES="127.0.0.1",
+                XYD_HEAD_TIMEOUT_SECONDS="30")
+    held = []
+    try:
+        for _ in range(16):
+            held.append(_connect(port))
+            assert _ask(held[-1]) == 200
+        with _connect(port) as beyond:
+            status, body, _ = _answer(beyond)
+        assert status == 503 and "ceiling of 16 open connections" in body["message"]
+    finally:
+        for connection in held:
+            connection.close()
+
+
+def test_the_connection_ceiling_stays_below_the_descriptors_the_worker_may_open(monkeypatch):
+    import resource
+
+    soft, hard = limits.raise_descriptor_limit()
+    assert soft == hard or hard == resource.RLIM_INFINITY  # lifted as far as the process may
+    monkeypatch.setenv("XYD_MAX_CONNECTIONS", "1000000")
+    settings.cache_clear()
+    monkeypatch.setattr(limits, "_CEILING", None)
+    try:
+        ceiling = limits.ConnectionCeiling.for_this_process()
+    finally:
+        settings.cache_clear()
+    assert ceiling.total == max(resource.getrlimit(resource.RLIMIT_NOFILE)[0] - limits.RESERVED_DESCRIPTORS, 16)
