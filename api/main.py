@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from api.access import routes as admin
 from api.common import errors
 from api.common.access_log import AccessLog
-from api.common.limits import FailedAuthentications
+from api.common.limits import FailedAuthentications, peer_address
 from api.common.metrics import LATENCY, REQUESTS
 from api.db.engine import make_engine, sessions, upgrade
 from api.model_holder import ModelHolder, freeze_heap
@@ -94,7 +94,7 @@ class ServiceMiddleware:
                 self.access_log.write(
                     request_id=request_id, client_id=state.get("client_id"), method=scope["method"], route=route,
                     status=status["code"], code=state.get("error_code"), latency_ms=round(elapsed * 1000, 3),
-                    model_version=state.get("model_version"), address=client[0] if client else None)
+                    model_version=state.get("model_version"), address=peer_address(client))
 
     async def _buffered(self, receive):
         """``receive`` replaying the whole body read now, or None when it is over the limit."""

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.access import clients
 from api.common.errors import ApiError
+from api.common.limits import peer_address
 from api.model_holder import ModelHolder
 
 CLIENT_CACHE_SECONDS = 5.0
@@ -41,7 +42,7 @@ bearer = HTTPBearer(auto_error=False, scheme_name="apiKey",
 def _failed(request: Request, status: int, code: str, message: str, message_zh: str, *counted) -> ApiError:
     """The error for a failed authentication, counted against the caller's address and ``counted``
     (a key prefix): 429 with Retry-After once they are over their allowance."""
-    address = request.client.host if request.client else "unknown"
+    address = peer_address(request.client) or "unknown"
     wait = request.app.state.failed_authentications.failed(("address", address), *counted)
     if wait:
         return ApiError(429, "TOO_MANY_FAILED_AUTHENTICATIONS",

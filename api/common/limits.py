@@ -31,6 +31,7 @@ find one.
 from __future__ import annotations
 
 import collections
+import ipaddress
 import json
 import math
 import resource
@@ -282,5 +283,20 @@ def server_config(app, host: str, port: int, workers: int = 1, **options):
 
     from api.settings import settings
 
+    trusted = settings().trusted_proxies
+    # X-Forwarded-For is read only from the proxies named (uvicorn would otherwise trust 127.0.0.1, or
+    # whatever FORWARDED_ALLOW_IPS says, and a local caller could forge its address)
     return uvicorn.Config(app, host=host, port=port, workers=workers, http=BoundedHttpToolsProtocol,
-                          timeout_keep_alive=settings().keep_alive_seconds, backlog=4096, **options)
+                          timeout_keep_alive=settings().keep_alive_seconds, backlog=4096,
+                          proxy_headers=bool(trusted), forwarded_allow_ips=",".join(trusted) or "", **options)
+
+
+def peer_address(client) -> str | None:
+    """The caller's address as the access log and the failure counts keep it: a valid IP address
+    (normalised), or None for anything else a forwarded header may have carried."""
+    if not client or not client[0]:
+        return None
+    try:
+        return str(ipaddress.ip_address(str(client[0]).strip("[]")))
+    except ValueError:
+        return None

@@ -31,7 +31,7 @@ async def _echo(scope, receive, send):
         body += message.get("body", b"")
         if not message.get("more_body"):
             break
-    answer = json.dumps({"read": len(body)}).encode()
+    answer = json.dumps({"read": len(body), "client": scope["client"][0]}).encode()
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]})
     await send({"type": "http.response.body", "body": answer})
@@ -216,3 +216,23 @@ def test_the_connection_ceiling_stays_below_the_descriptors_the_worker_may_open(
     finally:
         settings.cache_clear()
     assert ceiling.total == max(resource.getrlimit(resource.RLIMIT_NOFILE)[0] - limits.RESERVED_DESCRIPTORS, 16)
+
+
+def _client_seen(port: int, forwarded: bytes) -> str:
+    with _connect(port) as connection:
+        connection.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: " + forwarded + b"\r\n\r\n")
+        return json.loads(connection.recv(65536).partition(b"\r\n\r\n")[2])["client"]
+
+
+def test_a_forwarded_address_is_believed_only_from_a_proxy_named_in_the_settings(door):
+    """A caller on the same machine cannot make itself someone else (and so escape its failure
+    count) by writing X-Forwarded-For: only the proxies named are believed."""
+    assert _client_seen(door(), b"203.0.113.9") == "127.0.0.1"
+    assert _client_seen(door(XYD_TRUSTED_PROXIES="127.0.0.1"), b"203.0.113.9") == "203.0.113.9"
+
+
+def test_the_address_kept_is_a_valid_ip_or_nothing():
+    assert limits.peer_address(("203.0.113.9", 5)) == "203.0.113.9"
+    assert limits.peer_address(("2001:DB8::1", 5)) == "2001:db8::1"
+    assert limits.peer_address(("<script>alert(1)</script>", 0)) is None
+    assert limits.peer_address(("unknown", 0)) is None and limits.peer_address(None) is None
