@@ -1,12 +1,12 @@
 # Benchmarks run on demand; the test suite never times anything.
 PYTHON ?= .venv/bin/python
 
-.PHONY: bench bench-synth bench-synth-1m bench-ingest bench-profile bench-model bench-real bench-service bench-notebooks bench-cli bench-objections bench-credit-logic bench-mutation test
+.PHONY: bench bench-synth bench-synth-1m bench-ingest bench-profile bench-model bench-real bench-service bench-notebooks bench-cli bench-objections bench-credit-logic bench-front-door bench-mutation test
 
 test:
 	$(PYTHON) -m pytest
 
-bench: bench-synth bench-ingest bench-profile bench-model bench-real bench-service bench-notebooks bench-cli bench-objections bench-credit-logic
+bench: bench-synth bench-ingest bench-profile bench-model bench-real bench-service bench-notebooks bench-cli bench-objections bench-credit-logic bench-front-door
 
 bench-synth:
 	$(PYTHON) bench/synth_bench.py --enterprises 100000 --months 24 --runs 3
@@ -41,6 +41,9 @@ bench-objections:
 
 bench-credit-logic:
 	$(PYTHON) bench/credit_logic_bench.py --seeds 9 10 11
+
+bench-front-door:
+	$(PYTHON) bench/front_door_bench.py --connections 40000 --addresses 4 --seconds 60 --runs 3
 
 # mutation testing of the modules that keep the platform's promises, on a throw-away copy of HEAD
 # (needs cosmic-ray: .venv/bin/pip install -e '.[bench]'). Not part of `bench`: every mutant of every
