@@ -70,6 +70,15 @@ def client() -> MlflowClient:
     return MlflowClient(uri, uri)
 
 
+def ensure_store() -> None:
+    """Create the tracking store's tables now if it has none: MLflow makes (and migrates) a SQLite
+    store's tables on its first use, and two processes doing it at once leave it broken for good
+    (``table ... already exists``), so a server makes it once before its workers start."""
+    made = client()
+    made.search_experiments(max_results=1)
+    made.search_registered_models(max_results=1)
+
+
 def _experiment_id(mlflow_client: MlflowClient, name: str = EXPERIMENT) -> str:
     found = mlflow_client.get_experiment_by_name(name)
     if found:

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import os
 import socket
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -391,6 +392,13 @@ def serve(host: str, port: int, workers: int) -> None:
     from api.trust.signing import Keyring, SignatureProblem
 
     upgrade(settings().database)  # once, before the workers start
+    # the model registry's store too, in a child (MLflow's weight stays out of the supervising process):
+    # workers that each make a missing SQLite store at once break it for good
+    made = subprocess.run([sys.executable, "-c", "from models.tracking import ensure_store; ensure_store()"],
+                          capture_output=True, text=True)
+    if made.returncode:
+        said = made.stderr.strip().splitlines() or [f"exit status {made.returncode}"]
+        raise InputError(f"the model registry's store cannot be opened: {said[-1]}")
     try:
         signer = Keyring(settings().keys_directory).signer()  # made here on first start, not by two workers at once
     except SignatureProblem as error:

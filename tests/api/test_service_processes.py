@@ -119,3 +119,36 @@ def _limits_hold(base: str, key: str) -> None:
                           headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
     assert response.status_code == 413 and response.json()["code"] == "BODY_TOO_LARGE"
     assert httpx.get(f"{base}/healthz", headers={"X-Filler": "a" * 20_000}).status_code == 200
+
+
+def test_two_workers_starting_where_no_model_registry_exists_yet_leave_one_sound_store(tmp_path):
+    """The first hour: ``xyd serve`` with its two workers where the MLflow store has never been
+    made. The store is made once, before the workers start: no traceback, the service answers
+    (not ready: there is no model yet), and the store opens cleanly afterwards."""
+    store = f"sqlite:///{tmp_path / 'fresh' / 'mlflow.db'}"
+    server, base = None, None
+    port = free_port()
+    env = {**os.environ, "XYD_HOME": str(tmp_path / "home"), "XYD_DATABASE_URL": f"sqlite:///{tmp_path / 'xyd.db'}",
+           "MLFLOW_TRACKING_URI": store, "XYD_MODEL_CHECK_SECONDS": "0"}
+    server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", "2"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        assert httpx.get(f"{base}/readyz", timeout=5).status_code == 503  # up, with no model to decide with
+        time.sleep(2)  # both workers have looked for their model by now
+    finally:
+        server.terminate()
+        _, errors = server.communicate(timeout=60)
+    said = errors.decode("utf-8", "replace")
+    assert "Traceback" not in said and "already exists" not in said, said[-3000:]
+    check = subprocess.run([sys.executable, "-c", "from models.tracking import client; "
+                            "print(len(client().search_registered_models()))"],
+                           env=env, capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0 and check.stdout.strip() == "0", check.stderr[-2000:]
