@@ -80,7 +80,7 @@ def objections() -> None:
 def file_objection(uscc, source, keys, feature, grounds, attachments, repair, client_id) -> None:
     """File an objection on an enterprise's behalf; the next decision says the record is disputed.
 
-    Example: xyd objections file --uscc 91420502MA4ABCDE1X --source administrative_penalties --key decision_no=宜环罚〔2025〕12号 --grounds '处罚决定已被撤销' --attachment 撤销决定书.pdf"""
+    Example: xyd objections file --uscc 91420502MA4ABCDE3G --source administrative_penalties --key decision_no=宜环罚〔2025〕12号 --grounds '处罚决定已被撤销' --attachment 撤销决定书.pdf"""
     import hashlib
 
     from api.objections import workflow

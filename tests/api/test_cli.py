@@ -286,6 +286,26 @@ def test_every_command_has_an_example_and_the_readme_uses_only_commands_and_opti
     assert not problems, "\n".join(problems)
 
 
+def test_every_enterprise_code_the_readme_and_the_examples_act_on_is_a_valid_code():
+    """A reader copies a command and it must not fail on its own example code: every Unified Social
+    Credit Code a command of the README or of `--help` acts on passes the check digits (only
+    `xyd uscc check` may show an invalid one, to show what it says of it)."""
+    import re
+    from pathlib import Path
+
+    from features.uscc import check
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text("utf-8")
+    blocks = "\n".join(part.split("```")[0] for part in readme.split("```sh\n")[1:])
+    examples = "\n".join(line.split("Example:", 1)[1].strip() for _, command in _leaves(main)
+                         for line in (command.help or "").splitlines() if "Example:" in line)
+    commands = [words for words in _typed_commands(blocks + "\n" + examples) if words[:2] != ["uscc", "check"]]
+    codes = {code for words in commands for word in words
+             for code in re.findall(r"(?<![0-9A-Z])[0-9A-Z]{18}(?![0-9A-Z])", word)}
+    assert codes, "the README acts on no enterprise code: the test reads nothing"
+    assert {code: check(code).reason for code in codes if not check(code).valid} == {}
+
+
 @pytest.mark.parametrize("args, remedy", [
     (["quality"], "`xyd ingest --drop DIR`"),
     (["features", "build", "--as-of", "2026-06-30"], "`xyd ingest enterprise_registry FILE`"),
