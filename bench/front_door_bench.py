@@ -129,26 +129,24 @@ def _attacker(args) -> dict:
 # ------------------------------------------------------------------ the legitimate client
 
 
-def _legitimate(base: str, demo: dict, seconds: float, log: list) -> None:
-    """Decisions every 20 ms and /healthz every 100 ms, each on a fresh connection, for ``seconds``."""
+def _legitimate(base: str, demo: dict, kind: str, every: float, seconds: float, log: list) -> None:
+    """A decision (or /healthz) every ``every`` seconds, each on a fresh connection, for ``seconds``."""
     import httpx
 
-    until, next_health = time.monotonic() + seconds, 0.0
+    until = time.monotonic() + seconds
     headers = {"Authorization": f"Bearer {demo['bank_key']}"}
     body = {"uscc": demo["uscc"], "authorization_id": demo["authorization_id"]}
     while time.monotonic() < until:
         started = time.monotonic()
-        kind = "health" if started >= next_health else "decision"
         try:
             if kind == "health":
-                next_health = started + 0.1
                 status = httpx.get(f"{base}/healthz", timeout=5).status_code
             else:
                 status = httpx.post(f"{base}/v1/pre-credit", json=body, headers=headers, timeout=5).status_code
         except httpx.HTTPError as error:
             status = type(error).__name__
         log.append((started, kind, status, (time.monotonic() - started) * 1000))
-        time.sleep(max(0.0, 0.02 - (time.monotonic() - started)))
+        time.sleep(max(0.0, every - (time.monotonic() - started)))
 
 
 def _figures(log: list, kind: str, first: float, last: float) -> dict:
@@ -182,8 +180,10 @@ def run_once(env: dict, demo: dict, connections: int, seconds: float, addresses:
                 time.sleep(0.3)
         log: list = []
         calm = 10.0
-        client = threading.Thread(target=_legitimate, args=(base, demo, calm + seconds + 20.0, log))
-        client.start()
+        clients = [threading.Thread(target=_legitimate, args=(base, demo, kind, every, calm + seconds + 20.0, log))
+                   for kind, every in (("decision", 0.02), ("health", 0.1))]
+        for client in clients:
+            client.start()
         time.sleep(calm)
         signed_before = checkpoints.stat().st_size if checkpoints.exists() else 0
         attack_started = time.monotonic()
@@ -192,7 +192,8 @@ def run_once(env: dict, demo: dict, connections: int, seconds: float, addresses:
             tallies = pool.map(_attacker, [(port, f"127.0.0.{2 + k}", per_process, seconds) for k in range(addresses)])
         attack_ended = time.monotonic()
         signed_during = (checkpoints.stat().st_size if checkpoints.exists() else 0) > signed_before
-        client.join()
+        for client in clients:
+            client.join()
         before = _figures(log, "decision", attack_started - calm, attack_started)
         recovered = next((r[0] - attack_ended for r in log if r[0] >= attack_ended and r[1] == "decision"
                           and r[2] == 200 and r[3] <= max(2 * before["p99_ms"], 50)), float("nan"))
