@@ -70,6 +70,10 @@ def demo(enterprises: int, port: int, no_serve: bool, as_json: bool) -> None:
         console.print(f"[red]error:[/red] {home} holds a lake that the demo did not make; "
                       "run the demo with another XYD_HOME")
         raise SystemExit(2)
+    if not no_serve:  # a port already taken is said now, not after minutes of work and keys printed for it
+        from api.cli.service import listening_socket
+
+        listening_socket("127.0.0.1", port).close()
     spec = CitySpec(enterprises=enterprises, months=DEMO_CITY.months, seed=DEMO_CITY.seed, dirty=DEMO_CITY.dirty,
                     loan_rate=DEMO_CITY.loan_rate, end=newest_delivered_month(dt.date.today()))
     console.print(f"[bold]1/6 synthetic city[/bold] → {out}")

@@ -391,6 +391,7 @@ def serve(host: str, port: int, workers: int) -> None:
     from api.common.limits import raise_descriptor_limit, server_config
     from api.trust.signing import Keyring, SignatureProblem
 
+    listener = listening_socket(host, port)  # first: a port already taken is said before anything is done
     upgrade(settings().database)  # once, before the workers start
     # the model registry's store too, in a child (MLflow's weight stays out of the supervising process):
     # workers that each make a missing SQLite store at once break it for good
@@ -412,17 +413,25 @@ def serve(host: str, port: int, workers: int) -> None:
     click.echo(f"serving on http://{host}:{port} with {workers} worker(s); database {settings().database}; "
                f"chain signed by key {signer.key_id}")
     if workers == 1:
-        uvicorn.Server(config).run()
+        uvicorn.Server(config).run(sockets=[listener])
         return
-    # The listening socket is made here, declared TCP: uvicorn's own leaves the protocol 0, and
-    # asyncio then never sets TCP_NODELAY on accepted connections, so every keep-alive request
-    # waited ~40 ms for a delayed ACK (uvicorn issue #3149).
+    Multiprocess(config, sockets=[listener]).run()
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The service's listening socket, bound (a UsageError naming the address when it cannot be).
+
+    Made here, declared TCP: uvicorn's own leaves the protocol 0, and asyncio then never sets
+    TCP_NODELAY on accepted connections, so every keep-alive request waited ~40 ms for a delayed
+    ACK (uvicorn issue #3149). Inherited by the workers."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         listener.bind((host, port))
     except OSError as error:
-        raise click.UsageError(f"cannot listen on {host}:{port}: {error}") from None
+        listener.close()
+        raise click.UsageError(f"cannot listen on {host}:{port}: {error.strerror or error} (is another service "
+                               "using it? choose another with --port)") from None
     listener.set_inheritable(True)
-    Multiprocess(config, sockets=[listener]).run()
+    return listener

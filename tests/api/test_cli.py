@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -178,6 +179,24 @@ def test_demo_refuses_to_replace_a_lake_it_did_not_make(tmp_path, monkeypatch, d
     result = run("demo", "--enterprises", "50")
     assert result.exit_code == 2 and "holds a lake that the demo did not make" in result.output
     assert (tmp_path / "home" / "lake" / "_manifest.json").exists()
+
+
+def test_a_port_already_taken_is_said_at_once_before_any_work_or_any_serving_on(tmp_path, monkeypatch):
+    import socket as sockets
+
+    monkeypatch.setenv("XYD_HOME", str(tmp_path / "home"))
+    with sockets.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        result = run("demo", "--port", str(port))
+        assert result.exit_code == 2 and f"cannot listen on 127.0.0.1:{port}" in result.output
+        assert "choose another with --port" in result.output and time.monotonic() - started < 10
+        assert not (tmp_path / "home" / "demo-city").exists()  # nothing generated for a service that cannot start
+        served = run("serve", "--port", str(port), "--workers", "1")
+        assert served.exit_code == 2 and f"cannot listen on 127.0.0.1:{port}" in served.output
+        assert "serving on" not in served.output
 
 
 def test_readme_commands_and_source_table_are_current():
