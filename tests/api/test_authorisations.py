@@ -208,3 +208,13 @@ def test_a_question_reads_its_authorisation_with_the_profile_of_the_enterprise_i
         check_authorization(found[b], other, CODE_B, DAY)
     assert refused.value.code == "AUTHORIZATION_OTHER_BANK"
 
+
+
+def test_authorisations_are_listed_a_hundred_at_a_time_from_the_first_unless_asked_otherwise(store):
+    """An operator listing without paging sees a page of 100, and the total."""
+    _, factory, banks, _, _ = store
+    with writing(factory) as session:
+        made = [_add(session, CODE_A, banks[0], purpose=f"贷款{n:03d}").id for n in range(101)]
+    with factory() as session:
+        total, page = repository.list_authorizations(session)
+    assert total == 101 and len(page) == 100 and {a.id for a in page} < set(made)
