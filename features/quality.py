@@ -14,7 +14,6 @@ From what the lake and the quarantine hold, for every source and department that
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 import numpy as np
@@ -108,24 +107,18 @@ def quality_html(table: pd.DataFrame, title: str = "数据质量报告 · data q
                  sections: tuple[tuple[str, pd.DataFrame, str], ...] = ()) -> str:
     """A self-contained HTML page of the quality table, rates as percentages; ``sections``: more
     tables, each (heading, already formatted table, note), after it (the objections' item-5 figures)."""
+    from markupsafe import Markup
+
+    from features.pages import render_page
+
     shown = table.copy()
     for column in ("compliance_rate", "timeliness", "coverage"):
         shown[column] = shown[column].map(lambda v: "–" if pd.isna(v) else f"{v:.1%}")
-    body = shown.to_html(index=False, border=0, classes="quality", escape=True)
-    for heading, frame, note in sections:
-        body += (f"\n<h2>{html.escape(heading)}</h2>\n" + frame.to_html(index=False, border=0, classes="quality", escape=True)
-                 + f'\n<p class="notes">{html.escape(note)}</p>')
-    notes = html.escape(__doc__.split("\n\n", 1)[1]).replace("\n", "<br>")
-    return with_typeface(f"""<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>
-body {{ margin: 2em; }}
-table.quality {{ border-collapse: collapse; }}
-table.quality th, table.quality td {{ padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; }}
-table.quality td:nth-child(-n+2), table.quality th:nth-child(-n+2) {{ text-align: left; }}
-p.notes {{ color: #555; max-width: 60em; }}
-</style></head><body>
-<h1>{html.escape(title)}</h1>
-{body}
-<p class="notes">{notes}</p>
-</body></html>""")
+
+    def as_table(frame: pd.DataFrame) -> Markup:  # pandas escapes every cell (escape=True)
+        return Markup(frame.to_html(index=False, border=0, classes="quality", escape=True))
+
+    return with_typeface(render_page(
+        "features", "quality_page.html", title=title, table=as_table(shown),
+        sections=[(heading, as_table(frame), note) for heading, frame, note in sections],
+        notes=__doc__.split("\n\n", 1)[1].split("\n")))

@@ -179,12 +179,12 @@ def render(report: Report) -> str:
         "<h2>Features not yet available (left out)</h2>"
         + ("<p>none: every feature's window is covered by the lake's history from the first fitted month</p>"
            if not len(report.excluded) else _table(report.excluded)))
-    return with_typeface(f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{html.escape(report.title)}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}} table.t{{border-collapse:collapse;margin:.5em 0}}
-table.t td,table.t th{{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}} figure{{display:inline-block;margin:0 1em 1em 0}}
-img{{max-width:520px}}</style></head><body>
-<h1>{html.escape(report.title)}</h1>
-<p>Model inputs: feature set {html.escape(str(report.windows.get('feature_set_version')))}; policy
+    from markupsafe import Markup
+
+    from features.pages import render_page
+
+    # every part above is built from escaped text and pandas' escaped tables
+    body = Markup(f"""<p>Model inputs: feature set {html.escape(str(report.windows.get('feature_set_version')))}; policy
 {html.escape(str(report.windows.get('policy_version')))}; {report.windows.get('pd_trees')} PD trees,
 {report.windows.get('capacity_trees')} capacity trees; calibration (a, b) = {report.windows.get('calibration')}.</p>
 <h2>Out-of-time performance</h2>{_table(headline)}
@@ -199,4 +199,5 @@ img{{max-width:520px}}</style></head><body>
 <h2>Population stability (training → out of time), highest 25</h2>{_table(worst_psi)}
 <h2>公平信贷 · Fair lending (out of time)</h2>{fair_html}
 <h2>公平信贷 · 全部预授信名单 Fair lending on the whole pre-credit list</h2>{population_html}
-</body></html>""")
+""")
+    return with_typeface(render_page("models", "model_report.html", title=report.title, body=body))
