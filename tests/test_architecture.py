@@ -65,3 +65,17 @@ def test_every_kind_of_domain_refusal_is_answered_with_its_own_status():
     assert set(kinds) == set(HTTP_STATUS) and len(set(HTTP_STATUS.values())) == len(kinds)
     assert {kind.__name__: http_status(kind("CODE", "words", "说明")) for kind in kinds} == {
         "Invalid": 422, "Forbidden": 403, "NotFound": 404, "Conflict": 409, "Unavailable": 503}
+
+
+def test_every_template_and_data_file_the_code_reads_ships_in_the_package():
+    """An install that is not editable carries only what [tool.setuptools.package-data] names: every
+    page template, data file and migration must be named there, or a page renders nowhere but here."""
+    import fnmatch
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["tool"]["setuptools"]["package-data"]
+    shipped = [f"{package}/{pattern}" for package, patterns in declared.items() for pattern in patterns]
+    needed = [path.relative_to(ROOT).as_posix() for package in ("features", "models", "api")
+              for path in (ROOT / package).rglob("*")
+              if path.is_file() and path.suffix in (".html", ".toml", ".csv", ".mako")
+              or (path.parent.name == "versions" and path.suffix == ".py")]
+    assert needed and [p for p in needed if not any(fnmatch.fnmatch(p, s) for s in shipped)] == []
