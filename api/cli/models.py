@@ -146,6 +146,8 @@ def promote(dry_run: bool, force: bool, reason: str | None) -> None:
                        f"{result.challenger_version} the champion") if verdict.holds else
                       "[yellow]dry run: the gate refuses (" + "; ".join(c.rule for c in verdict.failed) + ")")
         console.print("nothing was changed")
+        if not verdict.holds:  # a script asking "would it pass?" reads the answer from the exit status
+            sys.exit(1)
     elif result.promoted:
         note = " (forced: " + (result.reason or "") + ")" if result.forced else ""
         console.print(f"[green]version {result.challenger_version} is now the champion{note}")
