@@ -159,10 +159,10 @@ def create_app(config: Settings | None = None, serving_process: bool = False) ->
         for objection_id, before, after in confirm_dues(app.state.sessions, config.home):
             log.info("objection %s: provisional due day %s confirmed as %s", objection_id, before, after)
         # the chain's signing key is made on first start (xyd serve makes it before its workers start)
-        signer = Keyring(config.keys_directory).signer()
+        keyring = Keyring(config.keys_directory)
         app.state.appender = ChainAppender(engine, Checkpointer(
-            signer, config.checkpoints_file, config.checkpoint_every_decisions, config.checkpoint_every_seconds,
-            make_durable=lambda: make_durable(engine)))
+            keyring.signer(), config.checkpoints_file, config.checkpoint_every_decisions,
+            config.checkpoint_every_seconds, make_durable=lambda: make_durable(engine), keyring=keyring))
         holder.reload()
         holder.watch(config.model_check_seconds)
         # the regulator pages' base font: made once per machine (seconds), here rather than in a page

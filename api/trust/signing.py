@@ -23,6 +23,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import threading
@@ -36,6 +37,8 @@ CHECKPOINT_FORMAT = "xyd-checkpoint/1"
 RECEIPT_FORMAT = "xyd-receipt/1"
 KEYRING_FORMAT = "xyd-keyring/1"
 KEYRING_FILE = "public-keys.json"
+
+log = logging.getLogger("xyd.api.signing")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -165,6 +168,7 @@ class Keyring:
         self.directory = Path(directory)
         self.public_file = self.directory / KEYRING_FILE
         self._lock_file = self.directory / ".lock"
+        self._seen: tuple[int, int, int] | None = None  # the keyring file's (inode, size, mtime) last read by follow()
 
     def _document(self) -> dict:
         """The keyring file as written (checked as :func:`read_keyring` checks a published copy)."""
@@ -220,6 +224,26 @@ class Keyring:
             if previous:
                 self._private_file(previous).unlink(missing_ok=True)
         return signer.public
+
+    def follow(self, signer: Signer) -> Signer:
+        """``signer``, or the key that has replaced it when the keyring was rotated since (by
+        `xyd audit keys rotate`, in another process): a running service signs with the new key from
+        its next signature on. Costs a stat of the keyring file; the file is read only when it changed."""
+        try:
+            stat = self.public_file.stat()
+        except FileNotFoundError:
+            return signer
+        seen = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        if seen == self._seen:
+            return signer
+        current = self.current_id()
+        if current is None or current == signer.key_id:
+            self._seen = seen
+            return signer
+        replaced = self.signer(create=False)
+        self._seen = seen
+        log.info("signing key %s was retired: signing with %s from now on", signer.key_id, replaced.key_id)
+        return replaced
 
     def signer(self, create: bool = True) -> Signer:
         """The current key, to sign with; made first when there is none and ``create`` is set
@@ -337,13 +361,22 @@ class Checkpointer:
     power cut could still take away (verify would then report them deleted, for good)."""
 
     def __init__(self, signer: Signer, path: Path, every_decisions: int = 1_000, every_seconds: float = 10.0,
-                 make_durable=None):
-        self.signer, self.path, self.make_durable = signer, Path(path), make_durable
+                 make_durable=None, keyring: Keyring | None = None):
+        self._signer, self.path, self.make_durable = signer, Path(path), make_durable
+        self.keyring = keyring
         self.every_decisions, self.every_seconds = every_decisions, every_seconds
         self._mutex = threading.Lock()
         self._newest: tuple[int, str] | None = None
         self._signed_size = 0
         self._signed_at = time.monotonic()
+
+    @property
+    def signer(self) -> Signer:
+        """The key to sign with now: with a ``keyring``, the current one even after a rotation made
+        while this process runs (:meth:`Keyring.follow`)."""
+        if self.keyring is not None:
+            self._signer = self.keyring.follow(self._signer)
+        return self._signer
 
     def wrote(self, size: int, head: str) -> None:
         """The chain now holds ``size`` decisions ending in ``head`` (written by this process);

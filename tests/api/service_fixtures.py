@@ -217,4 +217,5 @@ def make_service(url: str, home, tmp_path, monkeypatch, store: str, alias: str =
     keys, ids, codes, authorizations = prepare_database(url, home)
     app = create_app(Settings(**{"home": home if home_is_the_services else tmp_path / "service-home", "database_url": url, "model_check_seconds": 0,
                                  "model_alias": alias, "max_body_bytes": 200_000, **settings}))
-    return Service(TestClient(app), url, keys, ids, codes, authorizations)
+    # a caller on the loopback, as a bank's gateway on the same host would be (the log keeps valid IPs only)
+    return Service(TestClient(app, client=("127.0.0.1", 50000)), url, keys, ids, codes, authorizations)

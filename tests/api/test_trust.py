@@ -22,7 +22,8 @@ from api.common.limits import FailedAuthentications
 from api.db.engine import make_engine, sessions
 from api.settings import settings
 from api.trust import audit
-from api.trust.signing import Keyring, SignatureProblem, read_checkpoints, read_keyring, sign_checkpoint, verify_receipt
+from api.trust.signing import (Keyring, SignatureProblem, make_receipt, read_checkpoints, read_keyring,
+                               sign_checkpoint, verify_receipt)
 from tests.api.service_fixtures import make_service
 
 
@@ -1394,6 +1395,28 @@ def test_a_rotated_key_is_retired_once_and_what_it_signed_stays_verifiable(tmp_p
     append_checkpoint(path, sign_checkpoint(keyring.signer(), 2, "b" * 64))
     assert [(c.size, c.key_id, c.line) for c in read_checkpoints(path, keys)] == [(1, first.key_id, 1),
                                                                                    (2, third.key_id, 2)]
+
+
+def test_a_rotation_made_by_another_process_reaches_a_running_service_at_its_next_signature(tmp_path):
+    """Promise: after `xyd audit keys rotate`, a running worker signs its next checkpoint and receipt
+    with the new key, not the retired one (whose private half is gone from the disk); with the
+    keyring unchanged it keeps its key without reading the file again."""
+    from api.trust.signing import Checkpointer
+
+    keys_dir = tmp_path / "keys"
+    running = Keyring(keys_dir)  # the service's own keyring object
+    first = running.signer()
+    checkpointer = Checkpointer(first, tmp_path / "c.jsonl", every_decisions=1, keyring=running)
+    checkpointer.wrote(1, "a" * 64)
+    assert checkpointer.signer is first  # nothing rotated: the same key object, kept
+    rotated = Keyring(keys_dir).generate()  # `xyd audit keys rotate`, in another process
+    checkpointer.wrote(2, "b" * 64)
+    assert checkpointer.signer.key_id == rotated.key_id != first.key_id
+    keys = read_keyring(keys_dir / "public-keys.json")
+    assert [(c.size, c.key_id) for c in read_checkpoints(tmp_path / "c.jsonl", keys)] == [(1, first.key_id),
+                                                                                          (2, rotated.key_id)]
+    receipt = make_receipt(checkpointer.signer, 3, "c" * 64, "d" * 64, "{}")
+    assert receipt["key_id"] == rotated.key_id and keys[first.key_id].retired_at is not None
 
 
 HOSTILE_KEYRINGS = {
