@@ -217,16 +217,14 @@ def verify(session: Session, batch: int = 5_000, checkpoints=()) -> Verification
             if problem and signed and signed[-1] >= expected_seq:
                 problem += f"; a signed checkpoint covers this row (rows 1–{vouched} are as signed)"
             if not problem:
-                for checkpoint in wanted.get(record["seq"], ()):
-                    if checkpoint.head != record["hash"]:
-                        problem = (f"its hash is {record['hash'][:12]}…, {checkpoint.describe()} signed "
-                                   f"{checkpoint.head[:12]}… for it: a decision in rows {vouched + 1}–{record['seq']} "
-                                   "was rewritten, reordered or removed and the chain rehashed after the checkpoint "
-                                   f"was signed (rows 1–{vouched} are as signed)")
-                        break
-                else:
-                    if record["seq"] in wanted:
-                        vouched = record["seq"]
+                disagreeing = next((c for c in wanted.get(record["seq"], ()) if c.head != record["hash"]), None)
+                if disagreeing is not None:  # the first checkpoint of this size that signed another hash
+                    problem = (f"its hash is {record['hash'][:12]}…, {disagreeing.describe()} signed "
+                               f"{disagreeing.head[:12]}… for it: a decision in rows {vouched + 1}–{record['seq']} "
+                               "was rewritten, reordered or removed and the chain rehashed after the checkpoint "
+                               f"was signed (rows 1–{vouched} are as signed)")
+                elif record["seq"] in wanted:
+                    vouched = record["seq"]
             if problem:
                 return outcome(False, record["seq"], record["request_id"], problem)
             previous, expected_seq, checked = record["hash"], expected_seq + 1, checked + 1
