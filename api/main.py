@@ -32,7 +32,7 @@ from api.routes import health, models, typeface
 from api.settings import Settings, settings as env_settings
 from api.trust import routes as audit
 from api.trust.appender import ChainAppender
-from api.trust.audit import make_durable
+from api.trust.audit import make_durable, record_signed
 from api.trust.signing import Checkpointer, Keyring
 
 log = logging.getLogger("xyd.api")
@@ -162,7 +162,8 @@ def create_app(config: Settings | None = None, serving_process: bool = False) ->
         keyring = Keyring(config.keys_directory)
         app.state.appender = ChainAppender(engine, Checkpointer(
             keyring.signer(), config.checkpoints_file, config.checkpoint_every_decisions,
-            config.checkpoint_every_seconds, make_durable=lambda: make_durable(engine), keyring=keyring))
+            config.checkpoint_every_seconds, make_durable=lambda: make_durable(engine), keyring=keyring,
+            record_signed=lambda checkpoint: record_signed(engine, checkpoint)))
         holder.reload()
         holder.watch(config.model_check_seconds)
         # the regulator pages' base font: made once per machine (seconds), here rather than in a page

@@ -189,13 +189,16 @@ def verify(checkpoints_file: Path | None, keys: Path | None) -> None:
         if not events.ok:
             sys.exit(1)
         return
+    if result.first_broken_seq is None:  # every row holds, but what vouches for them does not
+        click.echo(f"audit chain NOT VERIFIED: {result.problem}; the {result.rows:,} rows hash as a chain{against}")
+        sys.exit(1)
     request = f" (request {result.first_broken_request})" if result.first_broken_request else ""
     click.echo(f"audit chain BROKEN at row {result.first_broken_seq}{request}: "
                f"{result.problem}; {result.rows:,} rows before it are intact{against}")
     sys.exit(1)
 
 
-def _checkpoints_to_hold(named: Path | None, keys: Path | None) -> tuple[Path | None, list]:
+def _checkpoints_to_hold(named: Path | None, keys: Path | None) -> tuple[Path | None, list | None]:
     """The checkpoints the chain is held against: the file named (a problem with it: exit 2), or
     the service's own when it has one (tampered with: exit 1, the chain is not vouched for)."""
     from api.trust.signing import SignatureProblem, read_checkpoints, read_keyring
@@ -203,7 +206,7 @@ def _checkpoints_to_hold(named: Path | None, keys: Path | None) -> tuple[Path | 
     default = settings().checkpoints_file
     path = named or (default if default.exists() else None)
     if path is None:
-        return None, []
+        return None, None  # nothing to hold it against: the chain is walked alone
     try:
         return path, read_checkpoints(path, read_keyring(_keyring_file(keys)))
     except SignatureProblem as error:
@@ -272,6 +275,7 @@ def sign_checkpoint() -> None:
     audit.make_durable(factory.kw["bind"])
     checkpoint = signed(Keyring(settings().keys_directory).signer(), size, head)
     append_checkpoint(settings().checkpoints_file, checkpoint)
+    audit.record_signed(factory.kw["bind"], checkpoint)
     click.echo(f"checkpoint signed by key {checkpoint.key_id}: {checkpoint.size:,} decisions ending in "
                f"{checkpoint.head[:12]}… → {settings().checkpoints_file}")
 

@@ -118,6 +118,18 @@ class AuditHead(Base):
     last_hash: Mapped[str] = mapped_column(String(64))
 
 
+class SignedCheckpoint(Base):
+    """The chain's own record of the largest checkpoint signed over it (row 1: the decisions'):
+    what the checkpoints file must still hold (:func:`api.trust.audit.verify`)."""
+
+    __tablename__ = "signed_checkpoints"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    head: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    signed_at: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    key_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
 class Objection(Base):
     """An objection (异议) to one lake record or one profile feature of one enterprise, or a credit
     repair notice for one record, and how it was settled. ``open_key`` is set only while it is open:

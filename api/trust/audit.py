@@ -18,7 +18,7 @@ from sqlalchemy import Connection, bindparam, exc, insert, select, update
 from sqlalchemy.orm import Session
 
 from api.common.clock import now_iso
-from api.db.tables import AuditHead, Decision, WorkflowEvent
+from api.db.tables import AuditHead, Decision, SignedCheckpoint, WorkflowEvent
 
 GENESIS = "0" * 64
 HASHED = ("seq", "request_id", "client_id", "uscc", "authorization_id", "model_version", "policy_version",
@@ -175,14 +175,51 @@ class Verification:
     covered: int = 0  # the rows the newest of them vouches for
 
 
-def verify(session: Session, batch: int = 5_000, checkpoints=()) -> Verification:
+_RECORD_SIGNED = (update(SignedCheckpoint.__table__)
+                  .where(SignedCheckpoint.__table__.c.id == 1, SignedCheckpoint.__table__.c.size < bindparam("new_size"))
+                  .values(size=bindparam("new_size"), head=bindparam("new_head"), signed_at=bindparam("new_time"),
+                          key_id=bindparam("new_key")))
+
+
+def record_signed(engine, checkpoint) -> None:
+    """Keep, in the chain's own database, the largest checkpoint signed over it (a smaller one, signed
+    by a worker that wrote less, changes nothing): what the checkpoints file must still hold."""
+    with engine.begin() as connection:
+        connection.execute(_RECORD_SIGNED, {"new_size": checkpoint.size, "new_head": checkpoint.head,
+                                            "new_time": checkpoint.time, "new_key": checkpoint.key_id})
+
+
+def _against_the_record(session: Session, checkpoints: list) -> str | None:
+    """Why the checkpoints file cannot be what was signed, by the chain's own record of the largest
+    checkpoint signed over it: the record gone, or the file holding nothing as large (emptied or
+    cut short), or holding another head for that size. None when the file holds it."""
+    record = session.get(SignedCheckpoint, 1)
+    if record is None:
+        return ("the chain's record of its signed checkpoints is missing (was it deleted?): the checkpoints file "
+                "cannot be held to it")
+    if not record.size:
+        return None
+    if not any(c.size == record.size and c.head == record.head for c in checkpoints):
+        newest = max((c.size for c in checkpoints), default=0)
+        held = (f"its newest vouches for {newest:,} rows" if checkpoints else "it holds no checkpoint")
+        return (f"the chain records a checkpoint of {record.size:,} rows ending in {(record.head or '')[:12]}… "
+                f"signed at {record.signed_at} by key {record.key_id}, but the checkpoints file does not hold it "
+                f"({held}): the file was emptied, cut short or replaced")
+    return None
+
+
+def verify(session: Session, batch: int = 5_000, checkpoints=None) -> Verification:
     """Recompute the chain from the first decision up to the head as it stands when the check
     starts (writers may go on appending meanwhile); stop at the first row that breaks it.
 
     With ``checkpoints`` (:func:`api.trust.signing.read_checkpoints`, signatures already checked), the
     row each one names must still hash to the head it signed: a chain rewritten and rehashed, or
-    cut short with its head moved back, is found, which the chain alone cannot show."""
-    checkpoints = list(checkpoints)
+    cut short with its head moved back, is found, which the chain alone cannot show. And the
+    checkpoints must include the largest one the chain records as signed (:func:`record_signed`): a
+    checkpoints file emptied or cut short is named, not read as vouching for fewer rows. Without
+    ``checkpoints`` (None) the chain is walked alone."""
+    held = checkpoints is not None
+    checkpoints = list(checkpoints or ())
     head = session.get(AuditHead, 1)
     if head is None:  # every migrated database holds it: without it nothing vouches for the table's end
         return Verification(0, False, 1, None, "the chain head row is missing: the table's end cannot be checked "
@@ -240,6 +277,10 @@ def verify(session: Session, batch: int = 5_000, checkpoints=()) -> Verification
                        f"the chain ends at row {checked}, but {latest.describe()} signed {latest.size} rows ending "
                        f"in {latest.head[:12]}…: rows {checked + 1}–{latest.size} were deleted (the chain was cut "
                        "short and its head moved back)")
+    if held:
+        mismatch = _against_the_record(session, checkpoints)
+        if mismatch:
+            return outcome(False, None, None, mismatch)
     return outcome(True)
 
 

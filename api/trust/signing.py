@@ -361,9 +361,9 @@ class Checkpointer:
     power cut could still take away (verify would then report them deleted, for good)."""
 
     def __init__(self, signer: Signer, path: Path, every_decisions: int = 1_000, every_seconds: float = 10.0,
-                 make_durable=None, keyring: Keyring | None = None):
+                 make_durable=None, keyring: Keyring | None = None, record_signed=None):
         self._signer, self.path, self.make_durable = signer, Path(path), make_durable
-        self.keyring = keyring
+        self.keyring, self.record_signed = keyring, record_signed
         self.every_decisions, self.every_seconds = every_decisions, every_seconds
         self._mutex = threading.Lock()
         self._newest: tuple[int, str] | None = None
@@ -412,6 +412,11 @@ class Checkpointer:
                 self._signed_at = time.monotonic()  # not again at once: a writer spinning on a full disk helps no one
                 raise
             self._signed_size, self._signed_at = size, time.monotonic()
+            if self.record_signed is not None:
+                try:  # the chain's own record of it (api.trust.audit.record_signed), which verify holds the file to
+                    self.record_signed(checkpoint)
+                except Exception as error:  # the file holds the checkpoint: the record catches up at the next one
+                    log.warning("checkpoint of %s rows signed, but not recorded in the database: %s", size, error)
             return checkpoint
 
 

@@ -56,7 +56,7 @@ def checkpoints(service):
     return read_checkpoints(service.home / "audit" / "checkpoints.jsonl", keyring(service))
 
 
-def verify(service, signed=()):
+def verify(service, signed=None):
     with sessions(make_engine(service.url))() as session:
         return audit.verify(session, checkpoints=signed)
 
@@ -166,7 +166,13 @@ def test_an_operator_signs_a_checkpoint_only_of_a_chain_that_holds_against_the_o
 
 def test_the_services_key_without_its_checkpoints_is_not_verified(signing_service):
     decide(signing_service, 3)
-    (signing_service.home / "audit" / "checkpoints.jsonl").unlink()
+    assert run_cli(signing_service, "audit", "checkpoint", "sign").exit_code == 0
+    path = signing_service.home / "audit" / "checkpoints.jsonl"
+    path.write_text("", "utf-8")  # `: > checkpoints.jsonl`
+    emptied = run_cli(signing_service, "audit", "verify")
+    assert emptied.exit_code == 1 and "audit chain NOT VERIFIED: the chain records a checkpoint of 3 rows" in \
+        emptied.output and "it holds no checkpoint" in emptied.output
+    path.unlink()
     gone = run_cli(signing_service, "audit", "verify")
     assert gone.exit_code == 1 and "NOT VERIFIED" in gone.output and "gone" in gone.output
 
@@ -941,7 +947,7 @@ class SmallChain:
     def grow(self, count: int, start: int = 1):
         return self.append([decision_row(n) for n in range(start, start + count)])
 
-    def verify(self, checkpoints=(), batch: int = 5_000) -> audit.Verification:
+    def verify(self, checkpoints=None, batch: int = 5_000) -> audit.Verification:
         with self.factory() as session:
             return audit.verify(session, batch=batch, checkpoints=checkpoints)
 
@@ -1395,6 +1401,55 @@ def test_a_rotated_key_is_retired_once_and_what_it_signed_stays_verifiable(tmp_p
     append_checkpoint(path, sign_checkpoint(keyring.signer(), 2, "b" * 64))
     assert [(c.size, c.key_id, c.line) for c in read_checkpoints(path, keys)] == [(1, first.key_id, 1),
                                                                                    (2, third.key_id, 2)]
+
+
+def test_a_checkpoints_file_emptied_cut_short_or_replaced_is_named_against_the_chains_own_record(database_url,
+                                                                                                 tmp_path):
+    """Promise (SQLite and PostgreSQL): the chain keeps its own record of the largest checkpoint signed
+    over it, so that emptying the checkpoints file, dropping its last lines or putting another
+    chain's file in its place is NOT VERIFIED with the reason, instead of vouching for fewer rows
+    (or none) without a word. A smaller checkpoint signed later, by a worker that wrote less, does
+    not lower the record; the chain walked alone (no file held) is unaffected."""
+    from api.access import clients
+    from api.db.engine import upgrade, write_transaction, writing
+    from api.trust.signing import Checkpointer
+
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    factory = sessions(engine)
+    with writing(factory) as session:
+        clients.add_client(session, "bank", "bank")
+    path = tmp_path / "checkpoints.jsonl"
+    checkpointer = Checkpointer(Keyring(tmp_path / "keys").signer(), path, every_decisions=1,
+                                record_signed=lambda checkpoint: audit.record_signed(engine, checkpoint))
+    for n in (1, 2, 3):
+        with write_transaction(engine) as connection:
+            [stored] = audit.append(connection, [decision_row(n)])
+        checkpointer.wrote(stored.seq, stored.hash)
+    keys = read_keyring(tmp_path / "keys" / "public-keys.json")
+    audit.record_signed(engine, read_checkpoints(path, keys)[0])  # a late, smaller one changes nothing
+
+    def verify(lines: list[str] | None):
+        if lines is not None:
+            path.write_text("".join(lines), "utf-8")
+        with factory() as session:
+            return audit.verify(session, checkpoints=None if lines is None else read_checkpoints(path, keys))
+
+    whole = path.read_text("utf-8").splitlines(keepends=True)
+    assert verify(whole).ok and verify(whole).covered == 3
+    emptied = verify([])
+    assert not emptied.ok and emptied.first_broken_seq is None and emptied.rows == 3
+    assert "the chain records a checkpoint of 3 rows" in emptied.problem and "it holds no checkpoint" in emptied.problem
+    assert "emptied, cut short or replaced" in emptied.problem
+    short = verify(whole[:2])
+    assert not short.ok and "its newest vouches for 2 rows" in short.problem
+    assert verify(None).ok  # walked alone: nothing held, nothing to hold it to
+    path.write_text("".join(whole), "utf-8")
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM signed_checkpoints"))
+    gone = verify(whole)
+    assert not gone.ok and "record of its signed checkpoints is missing" in gone.problem
+    engine.dispose()
 
 
 def test_a_rotation_made_by_another_process_reaches_a_running_service_at_its_next_signature(tmp_path):
