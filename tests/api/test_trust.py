@@ -319,6 +319,16 @@ def test_a_signature_has_one_spelling(receipt_and_keys):
         verify_receipt({**receipt, "signature": spelt}, keys)
 
 
+def test_a_receipts_hashes_are_read_only_as_64_hexadecimal_digits(receipt_and_keys):
+    """A hash spelt any other way (other letters of the right length, a number, nothing) is refused
+    by name before anything is computed from it."""
+    receipt, keys = receipt_and_keys
+    for field in ("prev_hash", "hash"):
+        for spelt in ("z" * 64, receipt[field].upper()[:63], 12345, None):
+            with pytest.raises(SignatureProblem, match=f"its {field} is not 64 hexadecimal digits"):
+                verify_receipt({**receipt, field: spelt}, keys)
+
+
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
                     max_leaves=10)
