@@ -28,7 +28,6 @@ import json
 import multiprocessing
 import os
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from service_bench import serving  # noqa: E402
 from synth_bench import machine  # noqa: E402
 
 STATE = Path("cities/bench-front-door")
@@ -53,12 +53,6 @@ def ensure_demo(env: dict) -> dict:
                           env=env, capture_output=True, text=True, check=True)
     answer.write_text(done.stdout[done.stdout.index("{"):], "utf-8")
     return json.loads(answer.read_text("utf-8"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ------------------------------------------------------------------ the attack
@@ -160,24 +154,12 @@ def _figures(log: list, kind: str, first: float, last: float) -> dict:
 def run_once(env: dict, demo: dict, connections: int, seconds: float, addresses: int) -> dict:
     import threading
 
-    import httpx
-
-    port = free_port()
     home = Path(demo["home"])
     server_log = STATE / "server.stderr"
     checkpoints = home / "audit" / "checkpoints.jsonl"
-    with server_log.open("w") as errors:
-        server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", "2"],
-                                  env={**env, "XYD_MODEL_CHECK_SECONDS": "0", "XYD_CHECKPOINT_EVERY_SECONDS": "2"},
-                                  stdout=subprocess.DEVNULL, stderr=errors)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
+    with server_log.open("w") as errors, \
+            serving(f"sqlite:///{home / 'xyd.db'}", env, home, errors, XYD_CHECKPOINT_EVERY_SECONDS="2") as (_, base):
+        port = int(base.rsplit(":", 1)[1])
         log: list = []
         calm = 10.0
         clients = [threading.Thread(target=_legitimate, args=(base, demo, kind, every, calm + seconds + 20.0, log))
@@ -194,16 +176,13 @@ def run_once(env: dict, demo: dict, connections: int, seconds: float, addresses:
         signed_during = (checkpoints.stat().st_size if checkpoints.exists() else 0) > signed_before
         for client in clients:
             client.join()
-        before = _figures(log, "decision", attack_started - calm, attack_started)
-        recovered = next((r[0] - attack_ended for r in log if r[0] >= attack_ended and r[1] == "decision"
-                          and r[2] == 200 and r[3] <= max(2 * before["p99_ms"], 50)), float("nan"))
-        tally: dict = {}
-        for t in tallies:
-            for k, v in t.items():
-                tally[k] = tally.get(k, 0) + v
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
+    before = _figures(log, "decision", attack_started - calm, attack_started)
+    recovered = next((r[0] - attack_ended for r in log if r[0] >= attack_ended and r[1] == "decision"
+                      and r[2] == 200 and r[3] <= max(2 * before["p99_ms"], 50)), float("nan"))
+    tally: dict = {}
+    for t in tallies:
+        for k, v in t.items():
+            tally[k] = tally.get(k, 0) + v
     text = server_log.read_text("utf-8", errors="replace")
     return {"attack": tally, "attack_seconds": round(attack_ended - attack_started, 1),
             "decisions_before": before,

@@ -286,15 +286,16 @@ def fresh_database(name: str):
 
 
 @contextlib.contextmanager
-def serving(url: str, env: dict, home: Path):
-    """``xyd serve --workers 2`` on ``url`` with its state under ``home``, once it is ready:
-    yields the server process and its base URL; stopped after."""
+def serving(url: str, env: dict, home: Path, stderr=subprocess.DEVNULL, **settings: str):
+    """``xyd serve --workers 2`` on ``url`` with its state under ``home`` (``settings``: more of its
+    environment), once it is ready: yields the server process and its base URL; stopped after."""
     import httpx
 
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", "2"],
-                              env={**env, "XYD_DATABASE_URL": url, "XYD_MODEL_CHECK_SECONDS": "0", "XYD_HOME": str(home)},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              env={**env, "XYD_DATABASE_URL": url, "XYD_MODEL_CHECK_SECONDS": "0", "XYD_HOME": str(home),
+                                   **settings},
+                              stdout=subprocess.DEVNULL, stderr=stderr)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
