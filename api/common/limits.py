@@ -5,8 +5,8 @@ prefix, and the size of a request's head.
 or against one key prefix (the 12 characters ``xyd clients list`` shows), further failures are
 answered 429 with ``Retry-After`` instead of 401, and every one is in the access log. A valid key
 is always looked up and always let through: a flood of wrong keys from a bank's own gateway, or
-against its prefix, never locks the bank out. The counts are per worker process (with two workers
-a burst sees up to twice ``allowed`` 401s before the 429s).
+against its prefix, never locks the bank out. The counts are shared by every worker of the service
+(:class:`SharedFailedAuthentications`), so a burst spread over them meets one allowance.
 
 **Request heads.** The HTTP parser keeps a request's line and headers in memory until they end;
 :class:`BoundedHttpToolsProtocol` answers 431 and closes the connection once a head passes
@@ -31,13 +31,20 @@ find one.
 from __future__ import annotations
 
 import collections
+import contextlib
+import fcntl
+import hashlib
 import ipaddress
 import json
 import math
+import mmap
+import os
 import resource
+import struct
 import threading
 import time
 import uuid
+from pathlib import Path
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -70,6 +77,79 @@ class FailedAuthentications:
             while len(self._failures) > self.max_tracked:
                 self._failures.popitem(last=False)
         return math.ceil(wait) if wait > 0 else 0
+
+
+class SharedFailedAuthentications(FailedAuthentications):
+    """The same sliding-window counts, shared by every worker of one service through a small file
+    (``XYD_HOME/run/auth-failures.bin``, mapped in memory, one lock per failure): a burst of
+    failures spread over the workers meets the allowance once in all, not once per worker.
+    ``slots`` entries of (digest of the key, its newest ``allowed + 1`` failure times), 8 probes
+    each; a key finds its own entry, else one whose failures have all left the window, else the
+    least recently failing of the 8 (a spray of made-up prefixes pushes out its own entries)."""
+
+    PROBES = 8
+
+    def __init__(self, path: Path, allowed: int = 20, window_seconds: float = 60.0, slots: int = 8192):
+        super().__init__(allowed, window_seconds)
+        self.path, self.slots = Path(path), slots
+        self._times = struct.Struct(f"<{allowed + 1}d")
+        self._slot = 16 + self._times.size
+        self._header = struct.Struct("<4sII")
+        size = self._header.size + slots * self._slot
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            with _file_lock(descriptor):
+                heading = os.pread(descriptor, self._header.size, 0)
+                if len(heading) < self._header.size or self._header.unpack(heading) != (b"XYDF", allowed, slots):
+                    os.ftruncate(descriptor, 0)  # another allowance or size: counts start again
+                    os.ftruncate(descriptor, size)
+                    empty = bytes(16) + self._times.pack(*([_NEVER] * (allowed + 1)))
+                    os.pwrite(descriptor, self._header.pack(b"XYDF", allowed, slots) + empty * slots, 0)
+            self._map = mmap.mmap(descriptor, size)
+        finally:
+            os.close(descriptor)
+        self._descriptor = os.open(self.path, os.O_RDWR)
+
+    def failed(self, *keys: tuple[str, str], now: float | None = None) -> int:
+        now = time.monotonic() if now is None else now
+        wait = 0.0
+        with self._mutex, _file_lock(self._descriptor):
+            for kind, value in keys:
+                offset = self._find(hashlib.blake2b(f"{kind}\0{value}".encode(), digest_size=16).digest(), now)
+                times = [t for t in self._times.unpack_from(self._map, offset + 16) if t > now - self.window]
+                times = (times + [now])[-(self.allowed + 1):]
+                self._times.pack_into(self._map, offset + 16, *([_NEVER] * (self.allowed + 1 - len(times)) + times))
+                if len(times) > self.allowed:
+                    wait = max(wait, times[-self.allowed] + self.window - now)
+        return math.ceil(wait) if wait > 0 else 0
+
+    def _find(self, digest: bytes, now: float) -> int:
+        """The offset of ``digest``'s entry, claimed (and cleared) for it when it has none."""
+        start = int.from_bytes(digest[:8], "little") % self.slots
+        offsets = [self._header.size + ((start + i) % self.slots) * self._slot for i in range(self.PROBES)]
+        newest = {o: max(self._times.unpack_from(self._map, o + 16)) for o in offsets}
+        for offset in offsets:
+            if self._map[offset:offset + 16] == digest:
+                return offset
+        free = [o for o in offsets if newest[o] <= now - self.window]
+        offset = free[0] if free else min(offsets, key=newest.__getitem__)
+        self._map[offset:offset + 16] = digest
+        self._times.pack_into(self._map, offset + 16, *([_NEVER] * (self.allowed + 1)))
+        return offset
+
+
+_NEVER = -math.inf
+"""An empty place for a failure's time: never inside any window."""
+
+
+@contextlib.contextmanager
+def _file_lock(descriptor: int):
+    fcntl.flock(descriptor, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(descriptor, fcntl.LOCK_UN)
 
 
 RESERVED_DESCRIPTORS = 256

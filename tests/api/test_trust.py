@@ -9,6 +9,7 @@ import json
 import os
 import stat
 import time
+from pathlib import Path
 from dataclasses import dataclass
 
 import pytest
@@ -18,7 +19,7 @@ from sqlalchemy import text
 
 from api.cli import main
 from api.common.access_log import AccessLog
-from api.common.limits import FailedAuthentications
+from api.common.limits import FailedAuthentications, SharedFailedAuthentications
 from api.db.engine import make_engine, sessions
 from api.settings import settings
 from api.trust import audit
@@ -448,12 +449,36 @@ def test_repeated_failures_get_429_with_retry_after_and_a_valid_key_is_never_loc
     assert signing_service.ask().status_code == 200
 
 
-def test_the_failure_window_slides():
-    failures = FailedAuthentications(allowed=3, window_seconds=60)
+@pytest.mark.parametrize("shared", [False, True], ids=["in-process", "shared-by-workers"])
+def test_the_failure_window_slides(shared, tmp_path):
+    failures = SharedFailedAuthentications(tmp_path / "f.bin", allowed=3, window_seconds=60) if shared else \
+        FailedAuthentications(allowed=3, window_seconds=60)
     key = ("address", "10.0.0.1")
     assert [failures.failed(key, now=t) for t in (0, 1, 2)] == [0, 0, 0]
     assert failures.failed(key, now=3) == 58  # a 4th failure is allowed once the 2nd has left the window, at 61
     assert failures.failed(key, now=61.5) == 0 and failures.failed(("address", "10.0.0.2"), now=61.5) == 0
+
+
+def test_failures_counted_by_one_worker_count_for_all_of_them(tmp_path):
+    """Two workers (two instances on one file, as two processes map it): failures add up, so the
+    allowance is met once in all; the counts of another address stay apart; a service restarted
+    with another allowance starts its counts again rather than misreading the file."""
+    import multiprocessing
+
+    path = tmp_path / "run" / "auth-failures.bin"
+    one, two = (SharedFailedAuthentications(path, allowed=3, window_seconds=60) for _ in range(2))
+    key = ("address", "10.0.0.1")
+    assert [one.failed(key, now=0), two.failed(key, now=1), one.failed(key, now=2)] == [0, 0, 0]
+    assert two.failed(key, now=3) == 58 and one.failed(("prefix", "xyd_ban_abcd"), now=3) == 0
+    with multiprocessing.get_context("spawn").Pool(1) as pool:  # a worker process of its own
+        assert pool.apply(_fail_once, (str(path), 3, 4.0)) == 58  # allowed again once the failure of 2 has left
+    again = SharedFailedAuthentications(path, allowed=5, window_seconds=60)
+    assert again.failed(key, now=5) == 0
+
+
+def _fail_once(path: str, allowed: int, now: float) -> int:
+    return SharedFailedAuthentications(Path(path), allowed=allowed, window_seconds=60).failed(
+        ("address", "10.0.0.1"), now=now)
 
 
 def test_only_the_bearer_header_is_read(signing_service):
