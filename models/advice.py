@@ -136,7 +136,7 @@ def applicable(action: Action, profile: pd.DataFrame) -> np.ndarray:
     ok = np.ones(len(profile), dtype=bool)
     for feature, op, threshold in action.when:
         values = pd.to_numeric(profile[feature], errors="coerce").to_numpy(dtype=float)
-        ok &= np.nan_to_num(OPERATORS[op](values, threshold), nan=0).astype(bool)
+        ok &= OPERATORS[op](values, threshold)  # a missing value (NaN) compares False: nothing shown to fix
     return ok
 
 
