@@ -398,6 +398,8 @@ def test_business_impact_counts_the_same_applicants_under_both_models():
     assert list(table.index) == ["approved", "mean limit (yuan)", *(f"grade {g}" for g in GRADES)]
     assert table.loc["approved", ["champion", "challenger", "change"]].tolist() == [0.5, 0.25, -0.25]
     assert table.loc["approved", ["champion_count", "challenger_count"]].tolist() == [2, 1]
+    mostly = SimpleNamespace(**{**vars(old), "decision": np.array(["approve", "approve", "approve", "refer"])})
+    assert _business(mostly, new).set_index("measure").loc["approved", "champion_count"] == 3
     assert table.loc["mean limit (yuan)", ["champion", "challenger", "change"]].tolist() == [75_000, 25_000, -50_000]
     assert table.loc["mean limit (yuan)", ["champion_count", "challenger_count"]].tolist() == [4, 4]
     assert table.loc["grade B", ["champion", "challenger", "champion_count", "challenger_count"]].tolist() == \
@@ -550,6 +552,7 @@ def test_a_drop_whose_interval_ends_at_the_tolerance_does_not_warn_of_a_larger_o
     exact = auc_check(_auc_row(-0.125, -0.25, -0.0625, defaults=7), EXACT)
     assert exact.holds and exact.evidence == "drop +0.1250 (+0.0625…+0.2500), p = 0.200, 7 defaults"
     assert "cannot rule out" in auc_check(_auc_row(-0.125, -0.2500001, -0.0625), EXACT).evidence
+    assert "cannot rule out" not in auc_check(_auc_row(-0.125, -0.2, -0.0625), EXACT).evidence  # well inside it
     assert auc_check(_auc_row(-0.001, -0.004, 0.002)).holds  # GATE_DEFAULTS: 0.005
     assert not auc_check(_auc_row(-0.01, -0.02, -0.006)).holds
 

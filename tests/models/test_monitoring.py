@@ -481,6 +481,11 @@ def test_missing_shares_are_reported_per_source_with_the_feature_that_moved_most
     nothing = missing_by_source(bundle, before.head(0), after).set_index("source")
     assert math.isnan(nothing.loc["tax_filings", "missing_before"]) and nothing.loc["tax_filings", "before_rows"] == 0
     assert missing_by_source(_Stand(["not_a_registered_feature"]), before, after).empty
+    # the worst is the largest move in points, not in proportion: 25 → 50 % beats 5 → 25 %
+    shares = {name: 0.0 for name in MISSING_FEATURES}
+    moved = missing_by_source(bundle, _with_missing({**shares, "tax_sales_3m": 0.05, "tax_sales_6m": 0.25}),
+                              _with_missing({**shares, "tax_sales_3m": 0.25, "tax_sales_6m": 0.5})).set_index("source")
+    assert moved.loc["tax_filings", "worst_feature"] == "tax_sales_6m" and moved.loc["tax_filings", "change"] == 0.25
 
 
 def test_realised_default_per_grade_is_counted_with_its_interval_all_loans_last():
