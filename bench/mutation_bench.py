@@ -157,6 +157,7 @@ GROUPS: dict[str, tuple[str, tuple[Target, ...]]] = {
                       "tests/features/test_point_in_time.py::test_a_request_with_nothing_to_see_sees_nothing",
                       "tests/features/test_point_in_time.py::test_a_monthly_source_is_silent_exactly_until_its_anchor_month_is_known",
                       "tests/features/test_point_in_time.py::test_a_measured_number_left_blank_is_unknown_never_zero",
+                      "tests/features/test_point_in_time.py::test_an_amount_left_blank_counts_as_none_never_as_a_negative_one",
                       "tests/features/test_point_in_time.py::test_a_record_whose_versions_name_two_enterprises_is_copied_to_both_and_no_other_record_moves",
                       "tests/features/test_registry.py::test_the_anchor_month_is_delivered_by_as_of_and_at_most_two_months_back",
                       "tests/models/test_policy.py::test_a_repaired_record_changes_nothing_in_a_decision"),

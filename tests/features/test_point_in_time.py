@@ -633,10 +633,20 @@ def test_a_monthly_source_is_silent_exactly_until_its_anchor_month_is_known():
     asked = np.array([known[0] - 1, known[0], known[1] - 1, known[1]])
     anchors = np.full(4, np.datetime64("2026-01", "M").astype(np.int64))
     assert delivered.silent("electricity", asked, anchors).tolist() == [True, False, False, False]
+    february_anchor = np.full(4, np.datetime64("2026-02", "M").astype(np.int64))  # January alone is not enough
+    assert delivered.silent("electricity", asked, february_anchor).tolist() == [True, True, True, False]
     unknown = delivery_calendar(np.array([january]), np.array([NEVER]))
     nothing = Deliveries({"electricity"}, {"electricity": unknown})
     assert nothing.silent("electricity", asked, anchors).tolist() == [True] * 4
     assert not Deliveries({"electricity"}).silent("electricity", asked, anchors).any()  # no calendar: never judged
+
+
+def test_an_amount_left_blank_counts_as_none_never_as_a_negative_one():
+    """A court case whose amount the court left blank: the amount is read as 0 (nothing owed that the
+    record shows), never as a negative figure that would lower the enterprise's total."""
+    records = HandLake().add("court_executions", case_no="E-1", uscc=CODES[0], filing_date="2026-01-05", amount=None,
+                             reported_date="2026-01-06").prepared("court_executions")
+    assert records["amount"].dtype == np.int64 and records["amount"].iloc[0] == 0
 
 
 def test_a_measured_number_left_blank_is_unknown_never_zero():
