@@ -609,16 +609,15 @@ def test_the_delivery_calendar_reaches_every_worker_whole():
 
 def test_a_source_with_nothing_known_yet_has_an_empty_delivery_calendar_and_no_repairs():
     """Promise: a monthly source none of whose months is known yet (or with no record at all) has no
-    day on which its newest month changed, and a source with no records has no repair dates: empty,
-    never an error that would stop the build."""
-    from features.profile.pointintime import _repair_days, delivery_calendar
-
+    day on which its newest month changed, and a source with repairs but no records yet gives every
+    request nothing: empty, never an error that would stop the build."""
     for period, known in ((np.zeros(0, np.int64), np.zeros(0, np.int64)),
                           (np.array([20_000, 20_031]), np.array([NEVER, NEVER]))):
         days, months = delivery_calendar(period, known)
         assert days.dtype == months.dtype == np.int64 and len(days) == len(months) == 0
-    nothing = pd.DataFrame({KEY: pd.Series(dtype="uint64"), "repaired_on": pd.Series(dtype="int64")})
-    assert len(_repair_days(nothing, "repaired_on")) == 0
+    nothing = HandLake().prepared("dishonest_debtors")
+    view = seen(Requests.make([CODES[0], CODES[1]], [day("2026-06-30")] * 2), "dishonest_debtors", nothing)
+    assert len(view) == 0 and list(view.rows.columns) == [c for c in nothing.columns if c not in ("uscc", OWNER)]
 
 
 def test_a_monthly_source_is_silent_exactly_until_its_anchor_month_is_known():
