@@ -155,6 +155,7 @@ GROUPS: dict[str, tuple[str, tuple[Target, ...]]] = {
                       "tests/features/test_point_in_time.py::test_a_profile_as_of_d_is_the_same_whatever_the_lake_holds_after_d",
                       "tests/features/test_point_in_time.py::test_a_record_counts_from_the_day_it_has_both_happened_and_been_known_and_not_a_day_before",
                       "tests/features/test_point_in_time.py::test_a_request_with_nothing_to_see_sees_nothing",
+                      "tests/features/test_point_in_time.py::test_a_source_with_nothing_known_yet_has_an_empty_delivery_calendar_and_no_repairs",
                       "tests/features/test_point_in_time.py::test_a_monthly_source_is_silent_exactly_until_its_anchor_month_is_known",
                       "tests/features/test_point_in_time.py::test_a_measured_number_left_blank_is_unknown_never_zero",
                       "tests/features/test_point_in_time.py::test_an_amount_left_blank_counts_as_none_never_as_a_negative_one",
