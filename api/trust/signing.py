@@ -47,9 +47,11 @@ class SignatureProblem(ValueError):
 
 
 def _count(value) -> int:
-    """A JSON integer of 0 or more, or ValueError (not a string of digits, a float or a boolean)."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"{value!r} is not a whole number")
+    """A JSON integer of 1 or more, or ValueError (not a string of digits, a float or a boolean): a
+    receipt's place and a checkpoint's size count the chain's rows, which start at 1 (nothing is
+    signed over an empty chain)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{value!r} is not a whole number of rows (1 or more)")
     return value
 
 

@@ -330,6 +330,23 @@ def test_a_receipts_hashes_are_read_only_as_64_hexadecimal_digits(receipt_and_ke
                 verify_receipt({**receipt, field: spelt}, keys)
 
 
+def test_a_receipt_of_row_0_or_a_checkpoint_of_no_rows_is_refused(receipt_and_keys, tmp_path):
+    """A chain's rows count from 1 and nothing is signed over an empty chain: a receipt placed at row
+    0, or a checkpoint line vouching for 0 rows, is refused by name, not read as a place."""
+    from api.trust.signing import Keyring, append_checkpoint
+
+    receipt, keys = receipt_and_keys
+    with pytest.raises(SignatureProblem, match=r"0 is not a whole number of rows \(1 or more\)"):
+        verify_receipt({**receipt, "seq": 0}, keys)
+    keyring = Keyring(tmp_path / "keys")
+    path = tmp_path / "c.jsonl"
+    append_checkpoint(path, sign_checkpoint(keyring.signer(), 1, "a" * 64))
+    line = json.loads(path.read_text("utf-8"))
+    path.write_text(path.read_text("utf-8") + json.dumps({**line, "size": 0}) + "\n", "utf-8")
+    with pytest.raises(SignatureProblem, match=r"line 2: not a checkpoint \(0 is not a whole number of rows"):
+        read_checkpoints(path, keyring.public_keys())
+
+
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
                     max_leaves=10)
@@ -1507,6 +1524,8 @@ def test_a_rotation_made_by_another_process_reaches_a_running_service_at_its_nex
                                                                                           (2, rotated.key_id)]
     receipt = make_receipt(checkpointer.signer, 3, "c" * 64, "d" * 64, "{}")
     assert receipt["key_id"] == rotated.key_id and keys[first.key_id].retired_at is not None
+    (keys_dir / "public-keys.json").unlink()  # the keyring file gone for a moment (a restore): signing goes on
+    assert checkpointer.signer.key_id == rotated.key_id
 
 
 HOSTILE_KEYRINGS = {
