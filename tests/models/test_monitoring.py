@@ -741,6 +741,8 @@ def test_monitor_sees_applicants_population_and_outcomes_only_as_known_on_its_da
     assert later.realised.set_index("grade").loc["all", "defaults"] == 5
     assert later.populations["population then"] == "0 living entities on 2025-06-30"
     assert later.population.empty  # nothing to compare with a year before
+    del living[dt.date(2025, 4, 15)]  # the lake does not reach a year before: one side only, not compared
+    assert monitor(bundle, tmp_path, as_of, snapshots=snapshots).population.empty
 
     early = monitor(bundle, tmp_path, dt.date(2025, 6, 30), snapshots=snapshots)
     assert early.populations["recent applicants"] == "1 loans granted 2025-04…2025-04 (profiles at grant)"
