@@ -117,7 +117,8 @@ class SharedFailedAuthentications(FailedAuthentications):
         with self._mutex, _file_lock(self._descriptor):
             for kind, value in keys:
                 offset = self._find(hashlib.blake2b(f"{kind}\0{value}".encode(), digest_size=16).digest(), now)
-                times = [t for t in self._times.unpack_from(self._map, offset + 16) if t > now - self.window]
+                # a time after now was written before this machine's clock restarted (a reboot): not a recent failure
+                times = [t for t in self._times.unpack_from(self._map, offset + 16) if now - self.window < t <= now]
                 times = (times + [now])[-(self.allowed + 1):]
                 self._times.pack_into(self._map, offset + 16, *([_NEVER] * (self.allowed + 1 - len(times)) + times))
                 if len(times) > self.allowed:
@@ -132,7 +133,7 @@ class SharedFailedAuthentications(FailedAuthentications):
         for offset in offsets:
             if self._map[offset:offset + 16] == digest:
                 return offset
-        free = [o for o in offsets if newest[o] <= now - self.window]
+        free = [o for o in offsets if not now - self.window < newest[o] <= now]
         offset = free[0] if free else min(offsets, key=newest.__getitem__)
         self._map[offset:offset + 16] = digest
         self._times.pack_into(self._map, offset + 16, *([_NEVER] * (self.allowed + 1)))

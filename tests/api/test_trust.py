@@ -491,6 +491,10 @@ def test_failures_counted_by_one_worker_count_for_all_of_them(tmp_path):
         assert pool.apply(_fail_once, (str(path), 3, 4.0)) == 58  # allowed again once the failure of 2 has left
     again = SharedFailedAuthentications(path, allowed=5, window_seconds=60)
     assert again.failed(key, now=5) == 0
+    # the machine restarted: its monotonic clock begins again below the times kept, which count for nothing
+    rebooted = SharedFailedAuthentications(path, allowed=5, window_seconds=60)
+    assert [rebooted.failed(key, now=1_000_000) for _ in range(5)] == [0] * 5
+    assert [rebooted.failed(key, now=t) for t in (1.0, 1.5, 2.0, 2.5, 3.0)] == [0] * 5
 
 
 def _fail_once(path: str, allowed: int, now: float) -> int:
