@@ -268,7 +268,8 @@ def sign_checkpoint() -> None:
         result = audit.verify(session, checkpoints=checkpoints)
         size, head = audit.head(session)
     if not result.ok:
-        click.echo(f"not signed: the chain is broken at row {result.first_broken_seq}: {result.problem}")
+        where = f"broken at row {result.first_broken_seq}" if result.first_broken_seq else "not verified"
+        click.echo(f"not signed: the chain is {where}: {result.problem}")
         sys.exit(1)
     if size == 0:
         raise InputError("the chain holds no decision yet: nothing to sign")
