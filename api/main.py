@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from api.access import routes as admin
 from api.common import errors
 from api.common.access_log import AccessLog
-from api.common.limits import SharedFailedAuthentications, peer_address
+from api.common.limits import failure_counts, peer_address
 from api.common.metrics import LATENCY, REQUESTS
 from api.db.engine import make_engine, sessions, upgrade
 from api.model_holder import ModelHolder, freeze_heap
@@ -190,8 +190,8 @@ def create_app(config: Settings | None = None, serving_process: bool = False) ->
     app.state.config = config
     app.state.client_cache = {}
     # shared by every worker of this service (its home): a burst spread over them meets one allowance
-    app.state.failed_authentications = SharedFailedAuthentications(
-        config.home / "run" / "auth-failures.bin", config.auth_failures_allowed, config.auth_failure_window_seconds)
+    app.state.failed_authentications = failure_counts(config.home, config.auth_failures_allowed,
+                                                      config.auth_failure_window_seconds)
     errors.install(app)
     for router in (pre_credit.router, decisions.router, authorizations.router, models.router, health.router,
                    admin.router, typeface.router, audit.router, objections.router, objections.changes_router):

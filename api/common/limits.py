@@ -88,8 +88,13 @@ class SharedFailedAuthentications(FailedAuthentications):
     least recently failing of the 8 (a spray of made-up prefixes pushes out its own entries)."""
 
     PROBES = 8
+    MAX_ALLOWED = 63
+    """Each key keeps its newest ``allowed + 1`` failure times in the file (8 bytes each, 8,192 keys):
+    beyond this allowance the file would grow past 4 MiB, and :func:`failure_counts` counts per worker."""
 
     def __init__(self, path: Path, allowed: int = 20, window_seconds: float = 60.0, slots: int = 8192):
+        if allowed > self.MAX_ALLOWED:
+            raise ValueError(f"shared failure counts keep at most {self.MAX_ALLOWED + 1} times a key, not {allowed + 1}")
         super().__init__(allowed, window_seconds)
         self.path, self.slots = Path(path), slots
         self._times = struct.Struct(f"<{allowed + 1}d")
@@ -138,6 +143,15 @@ class SharedFailedAuthentications(FailedAuthentications):
         self._map[offset:offset + 16] = digest
         self._times.pack_into(self._map, offset + 16, *([_NEVER] * (self.allowed + 1)))
         return offset
+
+
+def failure_counts(home: Path, allowed: int, window_seconds: float) -> FailedAuthentications:
+    """The service's failed-authentication counts: shared by its workers (a file under
+    ``home/run``), or, for an allowance too large to keep every time of (a setting that all but
+    turns the limit off), counted per worker."""
+    if allowed > SharedFailedAuthentications.MAX_ALLOWED:
+        return FailedAuthentications(allowed, window_seconds)
+    return SharedFailedAuthentications(Path(home) / "run" / "auth-failures.bin", allowed, window_seconds)
 
 
 _NEVER = -math.inf

@@ -497,6 +497,19 @@ def test_failures_counted_by_one_worker_count_for_all_of_them(tmp_path):
     assert [rebooted.failed(key, now=t) for t in (1.0, 1.5, 2.0, 2.5, 3.0)] == [0] * 5
 
 
+def test_an_allowance_too_large_to_keep_every_time_of_is_counted_per_worker(tmp_path):
+    """XYD_AUTH_FAILURES_ALLOWED set very high all but turns the limit off: the counts are then kept
+    per worker, not in a file that would need 8 bytes per allowed failure for every key."""
+    from api.common.limits import failure_counts
+
+    shared = failure_counts(tmp_path, 20, 60.0)
+    assert isinstance(shared, SharedFailedAuthentications) and (tmp_path / "run" / "auth-failures.bin").stat().st_size < 2**21
+    large = failure_counts(tmp_path / "other", 100_000, 60.0)
+    assert type(large) is FailedAuthentications and not (tmp_path / "other").exists()
+    with pytest.raises(ValueError, match="at most 64 times a key"):
+        SharedFailedAuthentications(tmp_path / "f.bin", allowed=64)
+
+
 def _fail_once(path: str, allowed: int, now: float) -> int:
     return SharedFailedAuthentications(Path(path), allowed=allowed, window_seconds=60).failed(
         ("address", "10.0.0.1"), now=now)
