@@ -29,9 +29,9 @@ import pandas as pd
 
 from features.registry import BY_NAME
 from models.estimator import CreditModel, QuantileModel
-from models.stages import TwoStageModel
-from models.explain import ReasonPlan, StatedReasons, plain_value
+from models.explain import DecisionReasons, ReasonPlan, StatedReasons, plain_value
 from models.policy import GRADES, Policy
+from models.stages import TwoStageModel
 
 
 @dataclass
@@ -67,7 +67,7 @@ class Decisions:
     def __len__(self) -> int:
         return len(self.pd)
 
-    def reasons(self, i: int) -> dict:
+    def reasons(self, i: int) -> DecisionReasons:
         """Row ``i``'s knock-outs, adverse and positive reasons in words (see
         :class:`models.explain.ReasonPlan`), what they cover, and the features never named."""
         reference = self.reference_of(i)

@@ -11,14 +11,116 @@ registry does not know (a model fitted on another frame) are named as they are.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 import pandas as pd
+
+# typing's own TypedDict cannot be validated by pydantic before Python 3.12
+from typing_extensions import NotRequired, TypedDict
 
 from features.registry import BY_NAME
 
 ADVERSE, POSITIVE = 4, 4
 """How many adverse and positive factors each decision names."""
+
+
+Value = float | int | str | bool | None
+"""A profile value as a decision stores it (:func:`plain_value`)."""
+
+
+class StatedReason(TypedDict):
+    """One named reason: a behaviour (one feature's value) or an absence (the records the platform
+    does not hold for one cause, its features' contributions summed). The pre-credit answer shows
+    it as ``api.precredit.schemas.Reason``; the decisions chain stores it as JSON."""
+
+    code: str
+    kind: Literal["behaviour", "absence"]
+    feature: str | None  # None for a whole source's absence
+    zh: str
+    en: str
+    unit: str | None
+    value: Value
+    reference_value: Value
+    contribution: float  # log-odds, against the reference profile
+    sources: list[str]
+    features: NotRequired[list[str]]  # an absence's missing features
+    under_objection: NotRequired[bool]  # set by the service when the feature rests on a disputed record
+
+
+class WithheldFactor(TypedDict):
+    """A feature the policy never names to an enterprise, with its effect (shown to the regulator)."""
+
+    feature: str
+    value: Value
+    contribution: float
+
+
+class StatedRow(TypedDict):
+    """One decision's stated reasons (:meth:`StatedReasons.row`)."""
+
+    adverse: list[StatedReason]  # strongest first, enough to cover the policy's share
+    positive: list[StatedReason]
+    coverage: float  # share of the nameable adverse effect the adverse reasons cover
+    coverage_of_all: float  # the same, against all of it (the never-named features' included)
+    not_named: list[WithheldFactor]
+
+
+class KnockoutReason(TypedDict):
+    """A knock-out rule a decision hit, with the record's value it read."""
+
+    code: str
+    zh: str
+    en: str
+    decision: str
+    legal_basis: str
+    feature: str | None
+    value: Value
+    under_objection: NotRequired[bool]  # every record it rests on is disputed: the policy's milder decision
+    evidence: NotRequired[list[dict]]  # set by the service: the records it rests on (features.profile.evidence)
+
+
+class StatedRight(TypedDict):
+    """A right the enterprise is told of (:func:`models.policy.stated_rights`)."""
+
+    right: str
+    zh: str
+    en: str
+    legal_basis: str | None
+
+
+class ReferenceGroup(TypedDict):
+    feature: str  # the profile feature the references are grouped by
+    value: str  # the group's value: the enterprise is compared with its own kind
+
+
+class ReferenceSummary(TypedDict):
+    """The reference profile a decision is explained against, and what the model makes of it
+    (:meth:`models.bundle.ModelBundle.reference_summary`, without its values)."""
+
+    zh: str
+    en: str
+    population: int  # how many training borrowers it summarises
+    group: NotRequired[ReferenceGroup]  # absent: the whole book's reference
+    margin: float
+    pd: float
+    grade: str
+
+
+class DecisionReasons(StatedRow):
+    """Everything a decision says of why: knock-outs, stated reasons, the margin as the reference's
+    margin plus contributions, the reference, the arithmetic that redoes it and the rights it
+    states. Stored with the decision in the chain (JSON, keys sorted), shown by the pre-credit answer
+    (``api.precredit.schemas.Reasons``) and the regulator's page, and held to by receipts."""
+
+    knockouts: list[KnockoutReason]
+    base_value: float  # the reference's margin
+    margin: float
+    reference: ReferenceSummary
+    computation: dict  # models.bundle.recompute's input
+    rights: list[StatedRight]
+    inputs: NotRequired[list]  # set by the service: the feature vector decided on, in the registry's order
+    under_objection: NotRequired[list[dict]]  # set by the service: the open disputes when decided
 
 
 def plain_value(value):
@@ -30,7 +132,8 @@ def plain_value(value):
 
 def reason(feature: str, value, contribution: float, reference=None) -> dict:
     """One factor: code, feature, Chinese and English text, the value, the reference profile's
-    value and the contribution (against that reference)."""
+    value and the contribution (against that reference); :meth:`StatedReasons.row` makes it a
+    :class:`StatedReason`."""
     declared = BY_NAME.get(feature)
     return {
         "code": declared.code if declared else feature,
@@ -209,11 +312,11 @@ class StatedReasons:
             out = np.where(picked[:, k] != "", np.strings.add(np.strings.add(out, ";"), picked[:, k]), out)
         return out.astype(object)
 
-    def row(self, i: int, value_of, reference: dict) -> dict:
+    def row(self, i: int, value_of, reference: dict) -> StatedRow:
         """Row ``i``'s reasons in words: ``value_of(feature)`` gives its raw value."""
         plan, p = self.plan, len(self.plan.features)
 
-        def item(k: int) -> dict:
+        def item(k: int) -> StatedReason:
             contribution = float(self.items[i, k])
             if k < p:
                 name = plan.features[k]

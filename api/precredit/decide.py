@@ -27,6 +27,7 @@ from api.trust.signing import Signer, make_receipt
 from features import uscc as uscc_rules
 from features.registry import feature_names
 from models.bundle import ModelBundle
+from models.explain import DecisionReasons
 
 
 @dataclass
@@ -121,7 +122,7 @@ class Answering:
 
     results: list[PreCreditPublic | Refusal | str]
     asked: list[Asked]
-    reasons: list[dict]
+    reasons: list[DecisionReasons]
     written: Future  # the decisions as stored in the chain
     signer: Signer | None = None  # signs each answer's receipt
 
@@ -178,7 +179,7 @@ def answer(engine: Engine, appender: ChainAppender, bundle: ModelBundle, bank_id
 
 
 def decided_rows(bundle: ModelBundle, bank_id: int, asked: list[Asked], request_ids: list[str] | None = None
-                 ) -> tuple[list[dict], list[dict]]:
+                 ) -> tuple[list[dict], list[DecisionReasons]]:
     """Every vetted question decided with one pass of the model: the chain's rows (each under
     its own request id: the HTTP request's for a single question) and the parsed reasons."""
     if not asked:
@@ -227,7 +228,7 @@ def disputed_knockouts(profile: repository.ProfileRow) -> set[str]:
     return out
 
 
-def mark_disputed(reasons: dict, disputes: list[dict]) -> None:
+def mark_disputed(reasons: DecisionReasons, disputes: list[dict]) -> None:
     """Say in a decision's reasons what is under objection: the open objections themselves, and
     each named reason whose feature rests on one (a knock-out says so itself, when every record it
     rests on is disputed: :meth:`models.policy.Policy.decide`)."""
@@ -242,7 +243,7 @@ def mark_disputed(reasons: dict, disputes: list[dict]) -> None:
                 item["under_objection"] = True
 
 
-def public(decision: Decision, name: str | None = None, reasons: dict | None = None,
+def public(decision: Decision, name: str | None = None, reasons: DecisionReasons | None = None,
            signer: Signer | None = None) -> PreCreditPublic:
     """A stored decision as the API shows it (``reasons``: the stored reasons, already parsed), with
     its receipt signed by ``signer`` when it is one just written (:func:`api.trust.audit.append`)."""

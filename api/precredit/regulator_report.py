@@ -18,13 +18,14 @@ from features.pages import render_page
 from features.registry import BY_NAME, category_name, feature_names, feature_set_version
 from features.schemas import CADENCES, SOURCES
 from features.typeface import with_linked_typeface, with_typeface
+from models.explain import DecisionReasons
 
 ADVERSE_COLOUR, POSITIVE_COLOUR, TOTAL_COLOUR = "#c0392b", "#1e8449", "#34495e"
 TYPEFACE_PREFIX = "/v1/typeface/"
 """Where the service serves the pages' base font (api.routes.typeface)."""
 
 
-def waterfall_svg(reasons: dict, width: int = 760) -> str:
+def waterfall_svg(reasons: DecisionReasons, width: int = 760) -> str:
     """Bars from the reference profile's log-odds, through each named factor, the features never
     named to the enterprise and the rest, to the decision's log-odds (the margin)."""
     steps = [(f"{r['code']} {r['zh']}", r["contribution"]) for r in reasons["adverse"] + reasons["positive"]]
@@ -132,7 +133,7 @@ def _reason_rows(items: list[dict]) -> str:
     return "".join(rows)
 
 
-def _not_named(reasons: dict) -> str:
+def _not_named(reasons: DecisionReasons) -> str:
     withheld = reasons.get("not_named") or []
     if not withheld:
         return "<p>本政策未声明不列示的因素。The policy declares no feature kept from the reasons.</p>"
@@ -147,7 +148,7 @@ def _not_named(reasons: dict) -> str:
             f"<table id=\"not-named\"><tr><th>code</th><th>因素 feature</th><th>value</th><th>contribution</th></tr>{rows}</table>")
 
 
-def _coverage(reasons: dict, computation: dict) -> str:
+def _coverage(reasons: DecisionReasons, computation: dict) -> str:
     if "coverage" not in reasons:
         return ""
     adverse = sum(r["contribution"] for r in reasons["adverse"])
@@ -162,7 +163,7 @@ def _coverage(reasons: dict, computation: dict) -> str:
             f"nameable adverse effect{f' (the policy requires at least {required:.0%})' if required else ''}.{whole}</p>")
 
 
-def _reference(reasons: dict) -> str:
+def _reference(reasons: DecisionReasons) -> str:
     reference = reasons.get("reference")
     if not reference:  # decided before reasons were stated against a reference
         return "<p>基准为训练样本的平均 (the training set's mean, path-dependent contributions).</p>"
@@ -242,7 +243,7 @@ def _computation(c: dict, decision: Decision) -> str:
 </ol>"""
 
 
-def _input_values(reasons: dict, decision: Decision) -> dict | None:
+def _input_values(reasons: DecisionReasons, decision: Decision) -> dict | None:
     """The decision's recorded inputs by feature name; None when it recorded none, or recorded a
     vector of a feature set that is not the registry's now (its positions name nothing today)."""
     inputs = reasons.get("inputs")
@@ -255,7 +256,7 @@ def _input_values(reasons: dict, decision: Decision) -> dict | None:
     return inputs
 
 
-def _inputs(reasons: dict, decision: Decision) -> str:
+def _inputs(reasons: DecisionReasons, decision: Decision) -> str:
     inputs = reasons.get("inputs")
     if not inputs:
         return "<p>本决策作出时尚未记录模型输入。This decision was made before its inputs were recorded.</p>"
@@ -285,7 +286,7 @@ def source_is_stale(source: str, age_days: int, limit_days: int | None) -> bool:
     return limit_days is not None and age_days > limit_days + CADENCES[SOURCES[source].cadence]
 
 
-def _sources(reasons: dict, decision: Decision, limit: int | None, deliveries: dict) -> str:
+def _sources(reasons: DecisionReasons, decision: Decision, limit: int | None, deliveries: dict) -> str:
     from features.profile.pointintime import anchor_months
 
     behaviours = {s for r in reasons["adverse"] + reasons["positive"] if r.get("kind", "behaviour") == "behaviour"
@@ -323,7 +324,7 @@ def _sources(reasons: dict, decision: Decision, limit: int | None, deliveries: d
             f"<th>catalogue category</th><th>legal basis</th></tr>{''.join(rows)}</table>")
 
 
-def _rights(reasons: dict, decision: Decision, rights: dict, policy_version: str | None) -> str:
+def _rights(reasons: DecisionReasons, decision: Decision, rights: dict, policy_version: str | None) -> str:
     """The rights stated with the decision (the policy that made it chose them: human review on
     every decline and referral), or, for a decision made before rights were stated with it, those
     of the policy in force."""
@@ -378,7 +379,7 @@ def _knockout(k: dict) -> str:
     return out + f"<br><small>法律依据 legal basis: {html.escape(k['legal_basis'])}</small></li>"
 
 
-def _under_objection(reasons: dict) -> str:
+def _under_objection(reasons: DecisionReasons) -> str:
     """The objections and repair notices open on the enterprise when it was decided, and what rests on them."""
     disputes = reasons.get("under_objection") or []
     if not disputes:
@@ -414,7 +415,7 @@ def _review(decision: Decision, review) -> str:
 GROUP_DIMENSIONS = {"district_code": "区县 district", "industry_section": "行业 industry", "entity_type": "主体类型 entity type"}
 
 
-def _groups(reasons: dict, decision: Decision, whole_list: dict | None) -> str:
+def _groups(reasons: DecisionReasons, decision: Decision, whole_list: dict | None) -> str:
     """How the model that decided treats this enterprise's district, industry and kind of entity on
     the whole pre-credit list it was validated on (:func:`models.fairness.population_fairness`)."""
     if not whole_list:

@@ -114,7 +114,10 @@ class Reasons(BaseModel):
     (log-odds) of the gap between the decision and the named reference profile:
     base value (the reference's margin) + every contribution = margin. An adverse factor raises
     the odds of default against the reference; a feature the registry declares monotone is
-    adverse only from the unfavourable side of the reference's value."""
+    adverse only from the unfavourable side of the reference's value.
+
+    The answer's view of :class:`models.explain.DecisionReasons`, the one type the reasons have from
+    the model to the chain: every field here is declared there (a test holds them together)."""
 
     knockouts: list[Knockout]
     adverse: list[Reason] = Field(description="Strongest first, as many as cover the policy's share of the adverse "

@@ -461,6 +461,47 @@ def test_a_decision_on_a_disputed_profile_says_so_and_an_undisputed_one_does_not
 
 # ------------------------------------------------------------------ answering: the chain, the receipt, the order
 
+def test_every_decisions_reasons_are_the_type_the_model_declares_and_the_answer_shows_no_other_field(bundle):
+    """The reasons are one typed model from the model to the chain (models.explain.DecisionReasons):
+    what the bundle states, what the service adds (evidence, disputes, inputs) and what the chain
+    stores all validate against it, nothing undeclared among them; the answer's schema
+    (api.precredit.schemas) shows only declared fields."""
+    from pydantic import ConfigDict, TypeAdapter, ValidationError
+
+    from api.precredit import schemas
+    from models import explain
+
+    declared = TypeAdapter(list[explain.DecisionReasons], config=ConfigDict(extra="forbid"))
+    objection = _dispute("tax_filings", {"period": "2026-05"}, features=("tax_sales_12m",))
+    evidence = {"dishonest_listed_now": [_listing(LISTINGS[0])]}
+    asked = _asked((question(CODES[0]), profile(CODES[0], GOOD)),
+                   (question(CODES[1]), profile(CODES[1], POOR, disputes=[objection])),
+                   (question(CODES[2]), profile(CODES[2], LISTED, evidence=evidence,
+                                                disputes=[_dispute("dishonest_debtors", {"case_no": LISTINGS[0]})])),
+                   (question(CODES[3]), profile(CODES[3], values(tax_months_late_12m=4.0))))  # absences
+    rows, reasons = decided_rows(bundle, 1, asked)
+    kinds = {item["kind"] for r in reasons for item in r["adverse"] + r["positive"]}
+    assert kinds == {"behaviour", "absence"} and any(r["knockouts"] for r in reasons)
+    assert any("under_objection" in r for r in reasons)
+    declared.validate_python(reasons)
+    declared.validate_python([json.loads(row["reasons"]) for row in rows])
+    stray = json.loads(rows[0]["reasons"])
+    stray["adverse" if stray["adverse"] else "positive"][0]["note"] = "not declared"
+    with pytest.raises(ValidationError, match="note"):
+        declared.validate_python([stray])
+
+    def keys(typed) -> set[str]:
+        return set(typed.__required_keys__ | typed.__optional_keys__)
+
+    for shown, typed in [(schemas.Reasons, explain.DecisionReasons), (schemas.Reason, explain.StatedReason),
+                         (schemas.Knockout, explain.KnockoutReason), (schemas.Right, explain.StatedRight),
+                         (schemas.Reference, explain.ReferenceSummary),
+                         (schemas.ReferenceGroup, explain.ReferenceGroup)]:
+        assert set(shown.model_fields) <= keys(typed), (shown.__name__, set(shown.model_fields) - keys(typed))
+    for reason in reasons:  # and the answer's schema accepts each as it is
+        schemas.Reasons.model_validate(reason)
+
+
 @pytest.fixture
 def platform(schema, tmp_path):
     """A database with two banks, one authorisation per published enterprise for the first bank
