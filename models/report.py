@@ -11,7 +11,6 @@ this module: the serving path never loads matplotlib or shap.
 from __future__ import annotations
 
 import base64
-import html
 import io
 from dataclasses import dataclass
 
@@ -108,96 +107,47 @@ def build(bundle: ModelBundle, evaluation: Evaluation, psi: pd.DataFrame, fairne
                   None if benchmark is None else benchmark.table, stages, excluded, population)
 
 
-def _table(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, float_format=lambda v: f"{v:.4f}", border=0, classes="t", na_rep="—")
-
-
 def render(report: Report) -> str:
-    """The report as a self-contained HTML page."""
-    headline = pd.DataFrame([{"measure": k, "value": v} for k, v in report.headline.items()])
-    split = report.windows.get("split", {})
-    def months(v):
-        if not isinstance(v, (list, tuple)):
-            return v
-        return " … ".join(v) if v[0] else "none: cross-validated on the training loans"
-    windows = pd.DataFrame([{"window": k, "grant months": months(v),
-                             "loans": report.windows.get("loans", {}).get(k, ""),
-                             "defaults": report.windows.get("defaults", {}).get(k, "")} for k, v in split.items()
-                            if k not in ("evidence", "thin", "min_defaults")])
-    broken = [name for name, holds in report.monotonicity.items() if not holds]
-    monotone = ("holds for all " + str(len(report.monotonicity)) + " constrained features" if not broken
-                else "BROKEN for " + ", ".join(broken))
-    worst_psi = report.psi.sort_values("psi", ascending=False).head(25)
-    images = "".join(f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,"
-                     f"{base64.b64encode(png).decode()}'><figcaption>{html.escape(name)}</figcaption></figure>"
-                     for name, png in report.plots.items())
-    fair = report.fairness
-    names = {"district_code": "区县 district", "entity_type": "主体类型 entity type",
-             "industry_section": "行业 industry", "firm_age_years": "成立年限 firm age"}
-    tolerance = fair.tolerances
-    fair_html = (
-        f"<p>Out of time, per group of the features the policy never names as reasons. Tolerances (policy): approval "
-        f"rate at least {tolerance['approval_ratio_floor']:.2f} × the best group's (a lower ratio must be justified "
-        f"by risk); observed default rate within {tolerance['calibration_band'][0]:.2f}–"
-        f"{tolerance['calibration_band'][1]:.2f} × the mean PD (judged on the 95 % interval); groups under "
-        f"{tolerance['min_group_loans']} loans are shown but not judged.</p>"
-        + ("<p><b>Findings</b></p><ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in fair.findings) + "</ul>"
-           if fair.findings else "<p><b>No finding</b>: every judged group is within tolerance.</p>")
-        + "".join(f"<h3>{html.escape(names.get(by, by))}</h3>{_table(frame)}" for by, frame in fair.tables.items()))
-    population = report.population
-    if population is None:
-        population_html = ("<p>No stored profile of this feature set: build one (<code>xyd features build</code>) and "
-                           "retrain to measure the whole pre-credit list.</p>")
-    else:
-        population_html = (
-            f"<p>Every enterprise of the stored profile as of {html.escape(population.as_of)} "
-            f"({population.enterprises:,}; {population.approval_rate:.1%} approved), per group of the features the policy "
-            f"never names: approval with its 95 % interval, mean approved limit, the group's gap to the whole list in "
-            f"log-odds against the whole book's reference split into what its firms do (behaviour) and what they are "
-            f"(firmographic), and beside it realised against predicted default on the group's out-of-time loans. A group "
-            f"approved below {tolerance['approval_ratio_floor']:.2f} × the best whose loans are not calibrated is a "
-            f"finding.</p>"
-            + ("<p><b>Findings</b></p><ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in population.findings)
-               + "</ul>" if population.findings else "<p><b>No finding</b> on the whole list.</p>")
-            + "".join(f"<h3>{html.escape(names.get(by, by))}</h3>{_table(frame)}" for by, frame in population.tables.items()))
-    split_meta = report.windows.get("split", {})
-    evidence = "".join(f"<li>{html.escape(note)}</li>" for note in split_meta.get("evidence", [])) or \
-        f"<li>every window holds at least {split_meta.get('min_defaults', '')} defaults</li>"
-    benchmark = "" if report.benchmark is None else (
-        "<h2>Benchmark scorecard (WOE logistic, same windows)</h2><p>Approval at the same bad rate: the share of "
-        "out-of-time loans each model approves, safest first, while the approved loans default no more often than "
-        "the champion's approved loans do.</p>" + _table(report.benchmark))
-    stages_meta = report.windows.get("stages")
-    stages = "" if report.stages is None or not stages_meta else (
-        f"<h2>Two stages</h2><p>Stage 1 learned distress in the next 12 months from "
-        f"{stages_meta['enterprise_months']:,} enterprise-months ({html.escape(' … '.join(stages_meta['as_of']))}; "
-        f"{stages_meta['distress_rate']:.1%} distressed; {stages_meta['stage1_trees']} trees); stage 2 boosts from "
-        f"a + b · stage-1 margin with (a, b) = ({stages_meta['link'][0]:.3f}, {stages_meta['link'][1]:.3f}). Events: "
-        + html.escape("; ".join(f"{name} {rate:.1%}" for name, rate in stages_meta["events"].items()))
-        + "</p>" + _table(report.stages))
-    excluded = "" if report.excluded is None else (
-        "<h2>Features not yet available (left out)</h2>"
-        + ("<p>none: every feature's window is covered by the lake's history from the first fitted month</p>"
-           if not len(report.excluded) else _table(report.excluded)))
+    """The report as a self-contained HTML page (``models/templates/model_report.html``)."""
     from markupsafe import Markup
 
     from features.pages import render_page
 
-    # every part above is built from escaped text and pandas' escaped tables
-    body = Markup(f"""<p>Model inputs: feature set {html.escape(str(report.windows.get('feature_set_version')))}; policy
-{html.escape(str(report.windows.get('policy_version')))}; {report.windows.get('pd_trees')} PD trees,
-{report.windows.get('capacity_trees')} capacity trees; calibration (a, b) = {report.windows.get('calibration')}.</p>
-<h2>Out-of-time performance</h2>{_table(headline)}
-<h2>Windows (split by grant month)</h2>{_table(windows)}
-<h2>Evidence</h2><ul>{evidence}</ul>
-{benchmark}
-{stages}
-{excluded}
-<h2>Monotonicity</h2><p>{html.escape(monotone)}</p>
-<h2>Plots</h2>{images}
-<h2>Calibration by decile (out of time)</h2>{_table(report.calibration)}
-<h2>Population stability (training → out of time), highest 25</h2>{_table(worst_psi)}
-<h2>公平信贷 · Fair lending (out of time)</h2>{fair_html}
-<h2>公平信贷 · 全部预授信名单 Fair lending on the whole pre-credit list</h2>{population_html}
-""")
-    return with_typeface(render_page("models", "model_report.html", title=report.title, body=body))
+    def table(frame: pd.DataFrame) -> Markup:  # pandas escapes every cell it writes
+        return Markup(frame.to_html(index=False, float_format=lambda v: f"{v:.4f}", border=0, classes="t",
+                                    na_rep="—"))
+
+    split = report.windows.get("split", {})
+
+    def months(v):
+        if not isinstance(v, (list, tuple)):
+            return v
+        return " … ".join(v) if v[0] else "none: cross-validated on the training loans"
+
+    windows = pd.DataFrame([{"window": k, "grant months": months(v),
+                             "loans": report.windows.get("loans", {}).get(k, ""),
+                             "defaults": report.windows.get("defaults", {}).get(k, "")} for k, v in split.items()
+                            if k not in ("evidence", "thin", "min_defaults")])
+    names = {"district_code": "区县 district", "entity_type": "主体类型 entity type",
+             "industry_section": "行业 industry", "firm_age_years": "成立年限 firm age"}
+
+    def grouped(tables: dict) -> list[tuple[str, Markup]]:
+        return [(names.get(by, by), table(frame)) for by, frame in tables.items()]
+
+    stages = report.windows.get("stages") if report.stages is not None else None
+    return with_typeface(render_page(
+        "models", "model_report.html", title=report.title, windows=report.windows,
+        headline=table(pd.DataFrame([{"measure": k, "value": v} for k, v in report.headline.items()])),
+        window_table=table(windows),
+        evidence=split.get("evidence", []), min_defaults=split.get("min_defaults", ""),
+        benchmark=None if report.benchmark is None else table(report.benchmark),
+        stages=stages, stages_table=None if stages is None else table(report.stages),
+        excluded=None if report.excluded is None else (table(report.excluded) if len(report.excluded) else ""),
+        broken=[name for name, holds in report.monotonicity.items() if not holds],
+        constrained=len(report.monotonicity),
+        plots=[(name, base64.b64encode(png).decode()) for name, png in report.plots.items()],
+        calibration=table(report.calibration),
+        psi=table(report.psi.sort_values("psi", ascending=False).head(25)),
+        fair=report.fairness, tolerance=report.fairness.tolerances, fair_tables=grouped(report.fairness.tables),
+        population=report.population,
+        population_tables=[] if report.population is None else grouped(report.population.tables)))

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from features.typeface import EXTRA_FAMILY, FAMILY
+from tests.golden import assert_golden
 
 COLUMNS, CELL = 24, 40
 
@@ -136,12 +137,7 @@ GOLDEN_PAGE = Path(__file__).parent / "golden" / "regulator_page.html"
 
 
 def test_the_regulator_page_of_the_documented_decision_is_the_golden_page():
-    """The page of the documented example decision (api.examples), byte for byte: a change to the
-    page's layout or words shows here as a diff a reviewer reads. After an intended change,
-    regenerate with XYD_UPDATE_GOLDEN=1 and read the diff before committing it."""
-    import difflib
-    import os
-
+    """The page of the documented example decision (api.examples), byte for byte (tests.golden)."""
     from api import examples
     from api.db.tables import Decision
     from api.precredit.regulator_report import render
@@ -149,8 +145,4 @@ def test_the_regulator_page_of_the_documented_decision_is_the_golden_page():
     decision = Decision(**examples._SIGNED_ROW, prev_hash=examples.RECEIPT["prev_hash"], hash=examples.RECEIPT["hash"])
     page = render(decision, "宜昌市示例商贸有限公司", advice=None, why="无需改进 nothing to improve",
                   deliveries={"tax_filings": dt.date(2026, 6, 20)}, policy_in_force="2026.12-4")
-    if os.environ.get("XYD_UPDATE_GOLDEN"):
-        GOLDEN_PAGE.write_text(page, "utf-8")
-    golden = GOLDEN_PAGE.read_text("utf-8")
-    split = lambda text: text.replace("><", ">\n<").splitlines()  # noqa: E731 (one tag a line, for the diff)
-    assert page == golden, "\n".join(difflib.unified_diff(split(golden), split(page), "golden", "rendered", lineterm=""))
+    assert_golden(page, GOLDEN_PAGE)

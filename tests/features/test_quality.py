@@ -10,6 +10,7 @@ import pytest
 
 from features.ingest.run import ingest
 from features.quality import COLUMNS, quality_html, quality_table
+from tests.golden import assert_golden, without_glyphs
 
 A, B, C, D = "91420502DTX83JLQ2Q", "91420502KNWWWTNW9J", "9142050200QDPFU24R", "91420502L04R9YAQ33"
 TODAY = dt.date(2026, 6, 30)
@@ -65,14 +66,7 @@ GOLDEN_PAGE = Path(__file__).parent / "golden" / "quality_page.html"
 
 
 def test_the_quality_page_of_a_hand_built_table_is_the_golden_page():
-    """The data-quality page on the base layout, byte for byte but for its embedded glyphs (a subset
-    of the typeface, tested where the typeface is): a change to the page's layout, words or CSP shows
-    here as a diff a reviewer reads. After an intended change, regenerate with XYD_UPDATE_GOLDEN=1
-    and read the diff before committing it."""
-    import difflib
-    import os
-    import re
-
+    """The data-quality page on the base layout, byte for byte but for its embedded glyphs (tests.golden)."""
     table = pd.DataFrame([
         {"source": "administrative_penalties", "department": "(all)", "received": 120, "accepted": 118,
          "quarantined": 2, "compliance_rate": 118 / 120, "wrong_codes": 1, "unknown_codes": 1, "duplicates": 0,
@@ -82,10 +76,4 @@ def test_the_quality_page_of_a_hand_built_table_is_the_golden_page():
          "timeliness": 0.5, "coverage": float("nan")}], columns=COLUMNS)
     figures = pd.DataFrame({"部门 department": ["市税务局"], "异议 objections": [2], "按期 on time": ["100.0%"]})
     page = quality_html(table, sections=(("异议处理 · objections (work plan item 5)", figures, "说明 <notes>"),))
-    page = re.sub(r"@font-face\{[^}]*\}", "@font-face{…}", page)  # the glyphs: the typeface's tests read them
-    if os.environ.get("XYD_UPDATE_GOLDEN"):
-        GOLDEN_PAGE.parent.mkdir(exist_ok=True)
-        GOLDEN_PAGE.write_text(page, "utf-8")
-    golden = GOLDEN_PAGE.read_text("utf-8")
-    split = lambda text: text.replace("><", ">\n<").splitlines()  # noqa: E731 (one tag a line, for the diff)
-    assert page == golden, "\n".join(difflib.unified_diff(split(golden), split(page), "golden", "rendered", lineterm=""))
+    assert_golden(without_glyphs(page), GOLDEN_PAGE)

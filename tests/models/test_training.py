@@ -71,7 +71,7 @@ def test_the_report_holds_every_section_and_plot(trained):
     assert "within tolerance" in page or "DISPARITY" in page or "justified by risk" in page
     assert isinstance(trained.bundle.meta["fair_lending_findings"], list)
     for plot in ("ROC", "KS", "Calibration", "SHAP summary"):
-        assert f"alt='{plot}" in page, plot
+        assert f'alt="{plot}' in page, plot
     assert page.count("data:image/png;base64,") == 4
 
 
