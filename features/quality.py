@@ -103,10 +103,11 @@ def quality_table(home: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def quality_html(table: pd.DataFrame, title: str = "数据质量报告 · data quality",
-                 sections: tuple[tuple[str, pd.DataFrame, str], ...] = ()) -> str:
-    """A self-contained HTML page of the quality table, rates as percentages; ``sections``: more
-    tables, each (heading, already formatted table, note), after it (the objections' item-5 figures)."""
+def quality_html(table: pd.DataFrame, title: tuple[str, str] = ("数据质量报告", "data quality"),
+                 sections: tuple[tuple[tuple[str, str], pd.DataFrame, str], ...] = ()) -> str:
+    """A self-contained HTML page of the quality table, rates as percentages; ``title`` and each
+    heading in Chinese and English; ``sections``: more tables, each (heading, already formatted
+    table, note), after it (the objections' item-5 figures)."""
     from markupsafe import Markup
 
     from features.pages import render_page

@@ -35,7 +35,7 @@ FONT_FILE = "NotoSansCJKsc-Regular.otf"
 PRODUCT_TEXTS = ("features/registry.py", "features/schemas.py", "models/data/policy.toml", "models/advice.py",
                  "models/bundle.py", "api/precredit/regulator_report.py", "api/common/errors.py", "api/common/fields.py",
                  "api/precredit/schemas.py", "api/objections/schemas.py", "api/trust/schemas.py", "api/routes/schemas.py",
-                 "api/access/schemas.py")
+                 "api/access/schemas.py", "api/precredit/templates/regulator_page.html", "features/templates/base.html")
 """Where the product's own Chinese is written: the base font holds every character of these files."""
 
 

@@ -31,7 +31,7 @@ SHAP_SAMPLE = 2_000
 class Report:
     """What the report shows, as data (the HTML is rendered from it)."""
 
-    title: str
+    title: tuple[str, str]  # Chinese, English
     headline: dict[str, float]
     windows: dict
     calibration: pd.DataFrame
@@ -128,11 +128,11 @@ def render(report: Report) -> str:
                              "loans": report.windows.get("loans", {}).get(k, ""),
                              "defaults": report.windows.get("defaults", {}).get(k, "")} for k, v in split.items()
                             if k not in ("evidence", "thin", "min_defaults")])
-    names = {"district_code": "区县 district", "entity_type": "主体类型 entity type",
-             "industry_section": "行业 industry", "firm_age_years": "成立年限 firm age"}
+    names = {"district_code": ("区县", "district"), "entity_type": ("主体类型", "entity type"),
+             "industry_section": ("行业", "industry"), "firm_age_years": ("成立年限", "firm age")}
 
-    def grouped(tables: dict) -> list[tuple[str, Markup]]:
-        return [(names.get(by, by), table(frame)) for by, frame in tables.items()]
+    def grouped(tables: dict) -> list[tuple[tuple[str, str], Markup]]:
+        return [(names.get(by, (by, by)), table(frame)) for by, frame in tables.items()]
 
     stages = report.windows.get("stages") if report.stages is not None else None
     return with_typeface(render_page(

@@ -153,7 +153,8 @@ def train_challenger(home: Path, snapshots: pd.DataFrame | None = None, policy: 
     stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
     bundle_dir = bundle.save(models_dir / stamp / "bundle")
     page = report_module.render(report_module.build(bundle, evaluation, psi, fairness, monotone,
-                                                    f"信易贷 pre-credit model {bundle.meta['bundle_id']} · validation report",
+                                                    (f"信易贷预授信模型 {bundle.meta['bundle_id']} 验证报告",
+                                                     f"Pre-credit model {bundle.meta['bundle_id']}: validation report"),
                                                     benchmark, stages, excluded, population))
     report_path = _new_report_path(Path(home) / "reports", f"model-{bundle.meta['bundle_id']}-{stamp}")
     report_path.write_text(page, "utf-8")

@@ -29,3 +29,15 @@ def assert_golden(page: str, golden: Path) -> None:
 
     assert page == expected, "\n".join(difflib.unified_diff(split(expected), split(page), "golden", "rendered",
                                                             lineterm=""))
+
+
+def page_text(page: str) -> str:
+    """The words of ``page`` as a person reads them with both languages shown: tags, styles and
+    the SVG's markup left out, runs of white space as one space."""
+    import html
+
+    body = re.sub(r"<style.*?</style>", " ", page, flags=re.S)
+    # a block or a cell ends a word; an inline tag (span, b, a, small) does not
+    body = re.sub(r"</?(?:br|p|div|h\d|table|tr|td|th|ul|ol|li|nav|title|svg|text|figure|figcaption)\b[^>]*>", " ", body)
+    body = re.sub(r"<[^>]*>", "", body)
+    return " ".join(html.unescape(body).split())

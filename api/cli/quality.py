@@ -46,7 +46,7 @@ def quality(html_path: Path | None) -> None:
     html_path = html_path or home / "reports" / f"quality-{dt.date.today().isoformat()}.html"
     html_path.parent.mkdir(parents=True, exist_ok=True)
     temporary = html_path.with_name(html_path.name + ".tmp")
-    temporary.write_text(quality_html(table, sections=(("异议处理 · objections (work plan item 5)", figures, ITEM5_NOTE),)),
+    temporary.write_text(quality_html(table, sections=((("异议处理", "objections (work plan item 5)"), figures, ITEM5_NOTE),)),
                          "utf-8")
     os.replace(temporary, html_path)
     console.print(f"HTML report: {html_path}")

@@ -8,6 +8,7 @@ import hashlib
 import os
 import re
 import shutil
+import socket
 import subprocess
 import time
 import uuid
@@ -59,17 +60,84 @@ def ensure_postgres() -> None:
         engine.dispose()
 
 
-def chromium() -> str:
-    """Debian's chromium, installed with apt the first time if the machine lacks it."""
-    found = shutil.which("chromium")
+def chromium(driver: bool = False) -> str:
+    """Debian's chromium (or, with ``driver``, its ChromeDriver), installed with apt the first time
+    if the machine lacks it."""
+    program, package = ("chromedriver", "chromium-driver") if driver else ("chromium", "chromium")
+    found = shutil.which(program)
     if not found and shutil.which("apt-get") and os.geteuid() == 0:
         environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update", "-qq"], check=False, env=environment, capture_output=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=False, env=environment,
+        subprocess.run(["apt-get", "install", "-y", "-qq", package], check=False, env=environment,
                        capture_output=True)
-        found = shutil.which("chromium")
-    assert found, "the report test needs Debian's chromium (apt-get install chromium)"
+        found = shutil.which(program)
+    assert found, f"the pages' tests need Debian's {package} (apt-get install {package})"
     return found
+
+
+class Browser:
+    """Debian's chromium driven through ChromeDriver's WebDriver protocol (plain HTTP, no client
+    library): open a page, click a link, read what a person sees. Use as a context manager."""
+
+    def __init__(self, tmp_path: Path):
+        import httpx
+
+        from tests.api.test_service import CHROMIUM_FLAGS
+
+        binary, driver = chromium(), chromium(driver=True)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.process = subprocess.Popen([driver, f"--port={port}"], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
+        options = {"binary": binary, "args": [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'webdriver-profile'}",
+                                              "--window-size=1280,1000"]}
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                answer = self.http.post("/session", json={"capabilities": {"alwaysMatch": {
+                    "browserName": "chrome", "goog:chromeOptions": options}}})
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        self.session = f"/session/{answer.json()['value']['sessionId']}"
+
+    def __enter__(self) -> "Browser":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.http.delete(self.session)
+        finally:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+            self.http.close()
+
+    def _call(self, path: str, body: dict):
+        answer = self.http.post(self.session + path, json=body).json()["value"]
+        if isinstance(answer, dict) and "error" in answer:
+            raise RuntimeError(f"WebDriver {path}: {answer['error']}: {answer.get('message')}")
+        return answer
+
+    def open(self, url: str) -> None:
+        self._call("/url", {"url": url})
+
+    def click(self, selector: str) -> None:
+        """Click the first element ``selector`` finds, as a person would."""
+        element = self._call("/element", {"using": "css selector", "value": selector})
+        self._call(f"/element/{next(iter(element.values()))}/click", {})
+
+    def run(self, script: str, *args):
+        """``script`` (a function body) run in the page; what it returns."""
+        return self._call("/execute/sync", {"script": script, "args": list(args)})
+
+    def visible_text(self, selector: str) -> list[str]:
+        """The text a person sees in each element ``selector`` finds that is shown at all."""
+        return self.run("return [...document.querySelectorAll(arguments[0])]"
+                        ".filter(e => e.getClientRects().length).map(e => (e.innerText ?? e.textContent).trim())", selector)
 
 
 def postgres_database() -> tuple[str, callable]:

@@ -146,3 +146,47 @@ def test_the_regulator_page_of_the_documented_decision_is_the_golden_page():
     page = render(decision, "宜昌市示例商贸有限公司", advice=None, why="无需改进 nothing to improve",
                   deliveries={"tax_filings": dt.date(2026, 6, 20)}, policy_in_force="2026.12-4")
     assert_golden(page, GOLDEN_PAGE)
+
+
+CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_every_page_shows_chinese_english_or_both_by_its_toggle_in_chromium(service, tmp_path):
+    """The language links at the top of each page (no script: a page saved to a file keeps them)
+    switch what a person sees, clicked in Debian's chromium: English alone leaves no Chinese in
+    the headings, the labels or the waterfall; Chinese alone leaves nothing marked English; a page
+    opened plainly shows both."""
+    from features.quality import quality_html
+    from models.report import render as model_report
+    from tests.api.service_fixtures import Browser
+    from tests.features.test_quality import hand_built_quality
+    from tests.models.test_report import hand_built
+
+    decision_id = service.ask().json()["request_id"]
+    pages = {"regulator": service.client.get(f"/v1/decisions/{decision_id}/report", params={"self_contained": "true"},
+                                             headers=service.headers("regulator")).text,
+             "quality": quality_html(*hand_built_quality()), "model report": model_report(hand_built())}
+    headings = "h1, h2, h3"
+    labels = {"regulator": "h1, h2, th, #summary .k, #versions td:first-child, #waterfall text, #coverage",
+              "quality": headings, "model report": headings}
+    shown_english = "return [...document.querySelectorAll('[lang=en]')].filter(e => e.getClientRects().length).length"
+    with Browser(tmp_path) as browser:
+        for name, page in pages.items():
+            path = tmp_path / f"{name}.html"
+            path.write_text(page, "utf-8")
+            browser.open(path.as_uri())
+            both = " ".join(browser.visible_text(headings))
+            assert CJK.search(both) and re.search("[A-Za-z]{4}", both), (name, both)
+            browser.click('a[href="#lang-en"]')
+            english = browser.visible_text(labels[name])
+            assert english and not [t for t in english if CJK.search(t)], (name, [t for t in english if CJK.search(t)])
+            browser.click('a[href="#lang-zh"]')
+            assert browser.run(shown_english) == 0, name
+            chinese = browser.visible_text(headings)
+            assert chinese and all(CJK.search(t) for t in chinese), (name, chinese)
+            browser.click('a[href="#bilingual"]')
+            assert browser.run(shown_english) > 0, name
+        # a link to the English page opens it so
+        browser.open((tmp_path / "regulator.html").as_uri() + "#lang-en")
+        assert not [t for t in browser.visible_text("h1, h2") if CJK.search(t)]

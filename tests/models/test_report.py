@@ -23,7 +23,7 @@ def hand_built(**changes) -> Report:
     groups = pd.DataFrame({"group": ["西陵区 <420502>", "伍家岗区"], "loans": [120, 12], "approval": [0.61, 0.5],
                            "approval_low": [0.52, 0.25], "default_high": [0.09, float("nan")]})
     report = Report(
-        title="信易贷 pre-credit model tiny · validation report",
+        title=("信易贷预授信模型 tiny 验证报告", "Pre-credit model tiny: validation report"),
         headline={"auc": 0.7312, "ks": 0.3555, "brier": 0.041},
         windows={"feature_set_version": "fs-1 & co", "policy_version": "2026.12-4", "pd_trees": 120,
                  "capacity_trees": 80, "calibration": [-0.12, 1.01],
