@@ -359,7 +359,9 @@ def in_copy(copy: Path, test: str) -> bool:
 
 
 def pytest_args(target: Target, tests: list[str]) -> list[str]:
-    args = ["-x", "-q", "-p", "no:cacheprovider", "--no-header", "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    # one process per mutant (-p no:xdist): the suite's own two workers would only add their start-up
+    args = ["-x", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "--no-header", "-W",
+            "ignore::pytest.PytestAssertRewriteWarning"]
     if target.deselect:
         args += ["-k", target.deselect]
     return args + tests

@@ -350,7 +350,8 @@ def test_a_knockout_shows_the_records_it_rests_on(service):
     assert body["decision"] == "decline" and knockout["value"] == 1
     record = knockout["evidence"][0]
     assert "执" in record["number"] and record["authority"].endswith("人民法院") and record["date"] <= str(AS_OF)
-    page = service.client.get(f"/v1/decisions/{body['request_id']}/report", headers=service.headers("regulator")).text
+    page = page_text(service.client.get(f"/v1/decisions/{body['request_id']}/report",
+                                        headers=service.headers("regulator")).text)
     assert record["number"] in page and record["authority"] in page and "否决依据 knock-out" in page
     assert "拒绝 decline" in page
 
@@ -371,7 +372,7 @@ def test_a_bank_records_the_human_review_of_a_referral_and_the_page_shows_it(ser
     recorded = service.client.post(path, json=body, headers=service.headers("bank"))
     assert recorded.status_code == 201 and recorded.json()["outcome"] == "approve", recorded.text
     error_of(service.client.post(path, json=body, headers=service.headers("bank")), 409, "ALREADY_REVIEWED")
-    page = service.client.get(f"/v1/decisions/{referred}/report", headers=service.headers("regulator")).text
+    page = page_text(service.client.get(f"/v1/decisions/{referred}/report", headers=service.headers("regulator")).text)
     assert "人工审核结果 human review" in page and "信贷员 张三" in page and "CNY 200,000" in page
     # an approval is not reviewed
     error_of(service.client.post(f"/v1/decisions/{decided['approve']}/review", json=body,
@@ -400,10 +401,11 @@ def test_every_decline_and_referral_states_the_right_to_a_human_review(service):
     declined = listed_answer
     assert declined["decision"] == "decline"
     assert "repair" in {r["right"] for r in declined["reasons"]["rights"]}  # a dishonest listing can be lifted
-    page = service.client.get(f"/v1/decisions/{declined['request_id']}/report", headers=service.headers("regulator")).text
+    page = page_text(service.client.get(f"/v1/decisions/{declined['request_id']}/report",
+                                        headers=service.headers("regulator")).text)
     assert "人工复核 human review" in page and "个人信息保护法》第二十四条" in page and "信用修复 credit repair" in page
-    approved = service.client.get(f"/v1/decisions/{seen['approve']['request_id']}/report",
-                                  headers=service.headers("regulator")).text
+    approved = page_text(service.client.get(f"/v1/decisions/{seen['approve']['request_id']}/report",
+                                            headers=service.headers("regulator")).text)
     assert "人工复核 human review" not in approved
     recorded = service.client.post(f"/v1/decisions/{declined['request_id']}/review", headers=service.headers("bank"),
                                    json={"outcome": "decline", "reviewer": "信贷员 李四"})
