@@ -32,7 +32,8 @@ from api.routes import health, models, typeface
 from api.settings import Settings, settings as env_settings
 from api.trust import routes as audit
 from api.trust.appender import ChainAppender
-from api.trust.audit import make_durable, record_signed
+from api.trust.anchor import sign_events
+from api.trust.audit import DECISIONS, make_durable, origin, record_signed
 from api.trust.signing import Checkpointer, Keyring
 
 log = logging.getLogger("xyd.api")
@@ -160,10 +161,13 @@ def create_app(config: Settings | None = None, serving_process: bool = False) ->
             log.info("objection %s: provisional due day %s confirmed as %s", objection_id, before, after)
         # the chain's signing key is made on first start (xyd serve makes it before its workers start)
         keyring = Keyring(config.keys_directory)
+        with app.state.sessions() as session:
+            decisions_origin = origin(session, DECISIONS)
         app.state.appender = ChainAppender(engine, Checkpointer(
             keyring.signer(), config.checkpoints_file, config.checkpoint_every_decisions,
             config.checkpoint_every_seconds, make_durable=lambda: make_durable(engine), keyring=keyring,
-            record_signed=lambda checkpoint: record_signed(engine, checkpoint)))
+            record_signed=lambda checkpoint: record_signed(engine, checkpoint), origin=decisions_origin))
+        sign_events(engine, config.home)  # events written while no service ran (a migration's, say) are signed now
         holder.reload()
         holder.watch(config.model_check_seconds)
         # the regulator pages' base font: made once per machine (seconds), here rather than in a page

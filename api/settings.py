@@ -68,12 +68,16 @@ class Settings(BaseSettings):
     @property
     def keys_directory(self) -> Path:
         """Where the signing keys live (0700; private keys 0600; never in the database)."""
-        return self.home / "keys"
+        from features.home import keys_directory
+
+        return keys_directory(self.home)
 
     @property
     def checkpoints_file(self) -> Path:
-        """The append-only file of the chain's signed checkpoints."""
-        return self.home / "audit" / "checkpoints.jsonl"
+        """The append-only file of the chains' signed checkpoints."""
+        from features.home import checkpoints_file
+
+        return checkpoints_file(self.home)
 
     @property
     def database(self) -> str:

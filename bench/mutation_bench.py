@@ -359,8 +359,8 @@ def in_copy(copy: Path, test: str) -> bool:
 
 
 def pytest_args(target: Target, tests: list[str]) -> list[str]:
-    # one process per mutant (-p no:xdist): the suite's own two workers would only add their start-up
-    args = ["-x", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "--no-header", "-W",
+    # one process per mutant (-n 0): the suite's own two workers would only add their start-up
+    args = ["-x", "-q", "-p", "no:cacheprovider", "-n", "0", "--no-header", "-W",
             "ignore::pytest.PytestAssertRewriteWarning"]
     if target.deselect:
         args += ["-k", target.deselect]

@@ -15,3 +15,13 @@ def xyd_home() -> Path:
     home = Path(os.environ.get("XYD_HOME") or "var").expanduser()
     home.mkdir(parents=True, exist_ok=True)
     return home
+
+
+def keys_directory(home: Path) -> Path:
+    """Where the signing keys live under ``home``: 0700, private keys 0600, never in the database."""
+    return Path(home) / "keys"
+
+
+def checkpoints_file(home: Path) -> Path:
+    """The append-only file of the audit chains' signed checkpoints under ``home``."""
+    return Path(home) / "audit" / "checkpoints.jsonl"

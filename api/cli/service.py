@@ -162,57 +162,80 @@ def _keyring_file(keys: Path | None) -> Path:
 @click.option("--keys", type=click.Path(dir_okay=False, path_type=Path),
               help="The public keyring the checkpoints are verified with (default XYD_HOME/keys/public-keys.json).")
 def verify(checkpoints_file: Path | None, keys: Path | None) -> None:
-    """Recompute the hash chain of every decision and hold it against the signed checkpoints, and
-    the chain of workflow events (objections filed, settled, republished); exit 1 naming the first
-    broken row, or the rows deleted or rewritten since a checkpoint.
+    """Recompute the hash chain of every decision, and the chain of workflow events (objections
+    filed, settled, republished; the banks' reviews, each held to its event), and hold each against
+    its signed checkpoints; exit 1 naming the first broken row, the rows deleted or rewritten since a
+    checkpoint, or checkpoints that are not this database's.
 
     Example: xyd audit verify --checkpoints checkpoints-2026-12.jsonl --keys xyd-public-keys.json"""
     path, checkpoints = _checkpoints_to_hold(checkpoints_file, keys)
     with database()() as session:
-        result = audit.verify(session, checkpoints=checkpoints)
-        events = audit.verify_events(session)
-    if events.ok:
-        click.echo(f"workflow events intact: {events.rows:,} events (objections filed, settled, republished)")
-    else:
-        subject = f" (objection {events.first_broken_request})" if events.first_broken_request else ""
-        click.echo(f"workflow events BROKEN at event {events.first_broken_seq}{subject}: {events.problem}; "
-                   f"{events.rows:,} events before it are intact")
-    if path is None and result.rows and _keyring_file(None).exists():
-        click.echo(f"audit chain NOT VERIFIED: the service signs with a key under {settings().keys_directory}, "
-                   f"but its checkpoints ({settings().checkpoints_file}) are gone; hold the chain against an "
-                   "exported copy (--checkpoints FILE --keys FILE)")
+        by_chain, foreign = audit.sorted_checkpoints(session, checkpoints or [])
+        if foreign:
+            _neither_verified(f"{foreign} (refused, {path})")
+        held = None if checkpoints is None else by_chain
+        result = audit.verify(session, checkpoints=None if held is None else held[audit.DECISIONS])
+        events = audit.verify_events(session, checkpoints=None if held is None else held[audit.EVENTS])
+    if path is None and (result.rows or events.rows) and _keyring_file(None).exists():
+        _neither_verified(f"the service signs with a key under {settings().keys_directory}, but its checkpoints "
+                          f"({settings().checkpoints_file}) are gone; hold the chains against an exported copy "
+                          "(--checkpoints FILE --keys FILE)")
+    ok = _said(events, CHAIN_NAMES[1], "events (objections filed, settled, republished; reviews recorded)",
+               "event", "objection or decision", path)
+    ok = _said(result, CHAIN_NAMES[0], "decisions", "row", "request", path) and ok
+    if not ok:
         sys.exit(1)
-    against = (f"; held against {result.checkpoints:,} signed checkpoints of {path} (the newest vouches for "
-               f"{result.covered:,})" if path else "; no signed checkpoints to hold it against")
-    if result.ok:
-        click.echo(f"audit chain intact: {result.rows:,} decisions{against}")
-        if not events.ok:
-            sys.exit(1)
-        return
-    if result.first_broken_seq is None:  # every row holds, but what vouches for them does not
-        click.echo(f"audit chain NOT VERIFIED: {result.problem}; the {result.rows:,} rows hash as a chain{against}")
-        sys.exit(1)
-    request = f" (request {result.first_broken_request})" if result.first_broken_request else ""
-    click.echo(f"audit chain BROKEN at row {result.first_broken_seq}{request}: "
-               f"{result.problem}; {result.rows:,} rows before it are intact{against}")
+
+
+CHAIN_NAMES = ("audit chain", "workflow events")
+"""How ``xyd audit verify`` names the decisions' chain and the workflow events' in its lines."""
+
+
+def _neither_verified(why: str) -> None:
+    """What the chains are held against cannot be trusted: a line for each chain, exit 1."""
+    for name in CHAIN_NAMES:
+        click.echo(f"{name} NOT VERIFIED: {why}")
     sys.exit(1)
+
+
+def _said(result, chain: str, rows: str, row: str, subject: str, path: Path | None) -> bool:
+    """Say what a chain's verification found, in one line; whether it holds."""
+    against = (f"; held against {result.checkpoints:,} signed checkpoints of {path} (the newest vouches for "
+               f"{result.covered:,}{_not_yet_covered(result)})" if path else "; no signed checkpoints to hold it against")
+    if result.ok:
+        click.echo(f"{chain} intact: {result.rows:,} {rows}{against}")
+        return True
+    if result.first_broken_seq is None:  # every row holds, but what vouches for them does not
+        named = f" ({subject} {result.first_broken_request})" if result.first_broken_request else ""
+        click.echo(f"{chain} NOT VERIFIED{named}: {result.problem}; the {result.rows:,} {row}s hash as a chain{against}")
+        return False
+    named = f" ({subject} {result.first_broken_request})" if result.first_broken_request else ""
+    click.echo(f"{chain} BROKEN at {row} {result.first_broken_seq}{named}: {result.problem}; "
+               f"{result.rows:,} {row}s before it are intact{against}")
+    return False
+
+
+def _not_yet_covered(result) -> str:
+    waiting = result.rows - result.covered
+    return f"; {waiting:,} newer not yet covered by a checkpoint" if result.ok and waiting > 0 else ""
 
 
 def _checkpoints_to_hold(named: Path | None, keys: Path | None) -> tuple[Path | None, list | None]:
     """The checkpoints the chain is held against: the file named (a problem with it: exit 2), or
     the service's own when it has one (tampered with: exit 1, the chain is not vouched for)."""
-    from api.trust.signing import SignatureProblem, read_checkpoints, read_keyring
+    from api.trust.signing import Keyring, SignatureProblem, read_checkpoints, read_keyring
 
     default = settings().checkpoints_file
     path = named or (default if default.exists() else None)
     if path is None:
         return None, None  # nothing to hold it against: the chain is walked alone
     try:
+        if keys is None and settings().keys_directory.exists():  # the service's own keyring: is it the one it signs with?
+            Keyring(settings().keys_directory).check_signs_with_a_listed_key()
         return path, read_checkpoints(path, read_keyring(_keyring_file(keys)))
     except SignatureProblem as error:
         if named is None:
-            click.echo(f"audit chain NOT VERIFIED: {error}")
-            sys.exit(1)
+            _neither_verified(str(error))
         raise InputError(str(error)) from None
 
 
@@ -248,9 +271,10 @@ def export_checkpoints(out: Path) -> None:
         keys_out.write_text(_keyring_file(None).read_text(encoding="utf-8"), encoding="utf-8")
     except OSError as error:
         raise InputError(f"cannot write the export: {error}") from None
-    newest = max(checkpoints, key=lambda c: c.size)
-    click.echo(f"{len(checkpoints):,} checkpoints → {out} (the newest: {newest.size:,} decisions at {newest.time}); "
-               f"public keys → {keys_out}")
+    of_decisions = [c for c in checkpoints if c.origin is None or c.origin.endswith("/" + audit.DECISIONS)]
+    newest = (f"the newest: {max(of_decisions, key=lambda c: c.size).size:,} decisions at "
+              f"{max(of_decisions, key=lambda c: c.size).time}" if of_decisions else "none of the decisions yet")
+    click.echo(f"{len(checkpoints):,} checkpoints → {out} ({newest}); public keys → {keys_out}")
 
 
 @checkpoint_group.command("sign")
@@ -260,12 +284,17 @@ def sign_checkpoint() -> None:
     checkpoints so far: a chain rewritten since is never vouched for.
 
     Example: xyd audit checkpoint sign"""
+    from api.trust.anchor import sign_events
     from api.trust.signing import Keyring, append_checkpoint, sign_checkpoint as signed
 
     _, checkpoints = _checkpoints_to_hold(None, None)
     factory = database()
     with factory() as session:
-        result = audit.verify(session, checkpoints=checkpoints)
+        by_chain, foreign = audit.sorted_checkpoints(session, checkpoints or [])
+        if foreign:
+            click.echo(f"not signed: {foreign}")
+            sys.exit(1)
+        result = audit.verify(session, checkpoints=None if checkpoints is None else by_chain[audit.DECISIONS])
         size, head = audit.head(session)
     if not result.ok:
         where = f"broken at row {result.first_broken_seq}" if result.first_broken_seq else "not verified"
@@ -274,11 +303,17 @@ def sign_checkpoint() -> None:
     if size == 0:
         raise InputError("the chain holds no decision yet: nothing to sign")
     audit.make_durable(factory.kw["bind"])
-    checkpoint = signed(Keyring(settings().keys_directory).signer(), size, head)
+    with factory() as session:
+        decisions = audit.origin(session, audit.DECISIONS)
+    checkpoint = signed(Keyring(settings().keys_directory).signer(), size, head, decisions)
     append_checkpoint(settings().checkpoints_file, checkpoint)
     audit.record_signed(factory.kw["bind"], checkpoint)
     click.echo(f"checkpoint signed by key {checkpoint.key_id}: {checkpoint.size:,} decisions ending in "
                f"{checkpoint.head[:12]}… → {settings().checkpoints_file}")
+    events = sign_events(factory.kw["bind"], settings().home)
+    if events is not None:
+        click.echo(f"checkpoint signed by key {events.key_id}: {events.size:,} workflow events ending in "
+                   f"{events.head[:12]}…")
 
 
 @audit_group.command("verify-receipt")

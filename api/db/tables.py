@@ -119,8 +119,8 @@ class AuditHead(Base):
 
 
 class SignedCheckpoint(Base):
-    """The chain's own record of the largest checkpoint signed over it (row 1: the decisions'):
-    what the checkpoints file must still hold (:func:`api.trust.audit.verify`)."""
+    """A chain's own record of the largest checkpoint signed over it (row 1: the decisions', row 2:
+    the workflow events'): what the checkpoints file must still hold (:func:`api.trust.audit.verify`)."""
 
     __tablename__ = "signed_checkpoints"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -128,6 +128,15 @@ class SignedCheckpoint(Base):
     head: Mapped[str | None] = mapped_column(String(64), nullable=True)
     signed_at: Mapped[str | None] = mapped_column(String(40), nullable=True)
     key_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class ChainIdentity(Base):
+    """This database's identity (one row, made by its migration): the origin its chains' checkpoints
+    name (:func:`api.trust.audit.origin`), so another database's checkpoints are refused by name."""
+
+    __tablename__ = "chain_identity"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    database_id: Mapped[str] = mapped_column(String(36))
 
 
 class Objection(Base):
@@ -166,7 +175,7 @@ class Objection(Base):
 
 
 class WorkflowEvent(Base):
-    """A step of a workflow (an objection filed, settled, republished), in a chain of its own built
+    """A step of a workflow (an objection filed, settled, republished; a bank's review recorded), in a chain of its own built
     like the decisions' (``hash`` covers the row and the previous row's hash; head: audit_head row 2)."""
 
     __tablename__ = "workflow_events"

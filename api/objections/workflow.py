@@ -35,7 +35,7 @@ from api.objections import queries
 from api.objections.schemas import ObjectionPublic
 from api.precredit import publishing, repository
 from api.precredit.decide import check_authorization, normalised_code, today_in_china
-from api.trust import audit
+from api.trust import anchor, audit
 
 log = logging.getLogger("xyd.api.objections")
 KINDS = ("objection", "repair")
@@ -44,6 +44,17 @@ CHANGING = ("corrected", "removed", "repaired")
 """Outcomes that change the lake, and so the profile."""
 DEADLINE_WORKING_DAYS = 5
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@contextlib.contextmanager
+def chained_writing(factory: sessionmaker[Session], home: Path):
+    """A write of the workflow (:func:`api.db.engine.writing`) under the events chain's lock, taken
+    first (:func:`api.trust.audit.lock_events`), and, once it has committed, a signed checkpoint of the
+    events chain's new head (:func:`api.trust.anchor.sign_events`)."""
+    with writing(factory) as session:
+        audit.lock_events(session)
+        yield session
+    anchor.sign_events(factory.kw["bind"], home)
 
 
 def due(filed: dt.date, home: Path | None = None):
@@ -57,7 +68,7 @@ def due(filed: dt.date, home: Path | None = None):
     return deadline(filed, DEADLINE_WORKING_DAYS, home)
 
 
-def confirm_dues(factory: sessionmaker[Session], home: Path | None = None) -> list[tuple[str, dt.date, dt.date]]:
+def confirm_dues(factory: sessionmaker[Session], home: Path) -> list[tuple[str, dt.date, dt.date]]:
     """Recompute every provisional due day the calendar can now judge (the package upgraded or the
     year's notice transcribed), each as an ``objection.due_confirmed`` event in the workflow's
     chain: (objection id, provisional day, confirmed day) for each confirmed. Run by
@@ -66,8 +77,7 @@ def confirm_dues(factory: sessionmaker[Session], home: Path | None = None) -> li
         if not queries.provisional_dues(session):
             return []
     confirmed = []
-    with writing(factory) as session:
-        audit.lock_events(session)
+    with chained_writing(factory, home) as session:
         for objection in queries.provisional_dues(session):  # read again under the lock
             now = due(objection.filed_day, home)
             if now.provisional:
@@ -176,8 +186,7 @@ def file(factory: sessionmaker[Session], home: Path, caller, filing: Filing) -> 
         filed_at=repository.now_iso(), filed_day=today, due_day=deadline.day, due_provisional=deadline.provisional,
         status=queries.OPEN, open_key=open_key)
     try:
-        with writing(factory) as session:
-            audit.lock_events(session)
+        with chained_writing(factory, home) as session:
             session.add(objection)
             session.flush()
             audit.append_event(session, "objection.filed", objection.id, code, caller.id, _filed_detail(objection))
@@ -243,8 +252,7 @@ def settle(factory: sessionmaker[Session], home: Path, caller, objection_id: str
             if done is None and record is None:
                 raise Conflict("RECORD_GONE", f"the disputed {objection.source} record is no longer in the lake "
                               "(withdrawn by another settlement)", "该记录已不在平台")
-        with writing(factory) as session:
-            audit.lock_events(session)
+        with chained_writing(factory, home) as session:
             if not queries.claim_for_settlement(session, objection.id, settlement.outcome, caller.id,
                                                 today_in_china(), detail):
                 with factory() as fresh:
@@ -341,8 +349,7 @@ def republish(factory: sessionmaker[Session], home: Path, objection: Objection) 
     info = store.info(as_of)
     evidence = evidence_for(lake, as_of, rows)
     names = registered_names(home, as_of)
-    with writing(factory) as session:
-        audit.lock_events(session)
+    with chained_writing(factory, home) as session:
         publishing.publish_profiles(session, rows, feature_names(), info.feature_set_version, as_of,
                                     names[names.index.isin(affected)] if names is not None else None,
                                     evidence=evidence)

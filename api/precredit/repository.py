@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from api.common.clock import now_iso
 from api.db.tables import ApiClient, Authorization, Decision, PublishedProfile, Review, SourceDelivery
+from api.trust import audit
 
 
 def _page(session: Session, query, order, limit: int, offset: int) -> tuple[int, list]:
@@ -129,10 +130,13 @@ def review_of(session: Session, request_id: str) -> Review | None:
 
 def add_review(session: Session, decision: Decision, outcome: str, limit_yuan: int | None, reviewer: str,
                note: str | None) -> Review:
-    """Record the bank's review of ``decision`` (the caller commits)."""
+    """Record the bank's review of ``decision`` and put it in the workflow events' chain, under that
+    chain's lock, taken first (the caller commits; then :func:`api.trust.anchor.sign_events`)."""
+    audit.lock_events(session)
     review = Review(request_id=decision.request_id, client_id=decision.client_id, outcome=outcome,
                     limit_yuan=limit_yuan, reviewer=reviewer, note=note, reviewed_at=now_iso())
     session.add(review)
+    audit.chain_review(session, review, decision.uscc)
     return review
 
 

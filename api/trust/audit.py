@@ -18,7 +18,7 @@ from sqlalchemy import Connection, bindparam, exc, insert, select, update
 from sqlalchemy.orm import Session
 
 from api.common.clock import now_iso
-from api.db.tables import AuditHead, Decision, SignedCheckpoint, WorkflowEvent
+from api.db.tables import AuditHead, ChainIdentity, Decision, Review, SignedCheckpoint, WorkflowEvent
 
 GENESIS = "0" * 64
 HASHED = ("seq", "request_id", "client_id", "uscc", "authorization_id", "model_version", "policy_version",
@@ -156,15 +156,51 @@ def make_durable(engine) -> None:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
-def head(session: Session) -> tuple[int, str]:
-    """The chain's size and the hash of its newest decision, as its head row records them."""
-    row = session.get(AuditHead, 1)
+def head(session: Session, chain: str | None = None) -> tuple[int, str]:
+    """A chain's size and the hash of its newest row, as its head row records them (the decisions'
+    by default)."""
+    row = session.get(AuditHead, CHAIN_ROW[chain or DECISIONS])
     return (row.last_seq, row.last_hash) if row is not None else (0, GENESIS)
+
+
+# ------------------------------------------------------------------ the chains and their origins
+
+DECISIONS, EVENTS = "decisions", "workflow_events"
+"""The two chains: the decisions', and the workflow events' (objections, settlements,
+republications and the banks' reviews)."""
+CHAIN_ROW = {DECISIONS: 1, EVENTS: 2}
+"""Each chain's row in audit_head and in signed_checkpoints."""
+EVENTS_HEAD = CHAIN_ROW[EVENTS]
+
+
+def origin(session: Session, chain: str) -> str:
+    """The name a chain's checkpoints carry, as Certificate Transparency logs name theirs: this
+    database's identity (made once, by the migration that introduced it) and the chain, so that a
+    checkpoint of another database's chain is refused by name."""
+    identity = session.get(ChainIdentity, 1)
+    if identity is None:
+        raise RuntimeError("the database has no chain identity: run its migrations (xyd serve does)")
+    return f"xyd/{identity.database_id}/{chain}"
+
+
+def sorted_checkpoints(session: Session, checkpoints: list) -> tuple[dict[str, list], str | None]:
+    """The checkpoints of each chain of this database (format 1, which named none, spoke of the
+    decisions'), and why the file cannot be this database's when one of them names another
+    origin (None when all are ours)."""
+    own = {origin(session, chain): chain for chain in CHAIN_ROW}
+    out: dict[str, list] = {chain: [] for chain in CHAIN_ROW}
+    for checkpoint in checkpoints:
+        chain = DECISIONS if checkpoint.origin is None else own.get(checkpoint.origin)
+        if chain is None:
+            return out, (f"{checkpoint.describe()} names the chain {checkpoint.origin}, not one of this database's "
+                         f"({', '.join(sorted(own))}): the checkpoints are another database's")
+        out[chain].append(checkpoint)
+    return out, None
 
 
 @dataclass
 class Verification:
-    """The result of walking the chain (and of holding it against signed checkpoints)."""
+    """The result of walking a chain (and of holding it against its signed checkpoints)."""
 
     rows: int
     ok: bool
@@ -175,25 +211,27 @@ class Verification:
     covered: int = 0  # the rows the newest of them vouches for
 
 
-_RECORD_SIGNED = (update(SignedCheckpoint.__table__)
-                  .where(SignedCheckpoint.__table__.c.id == 1, SignedCheckpoint.__table__.c.size < bindparam("new_size"))
+_SIGNED = SignedCheckpoint.__table__
+_RECORD_SIGNED = (update(_SIGNED)
+                  .where(_SIGNED.c.id == bindparam("chain_row"), _SIGNED.c.size < bindparam("new_size"))
                   .values(size=bindparam("new_size"), head=bindparam("new_head"), signed_at=bindparam("new_time"),
                           key_id=bindparam("new_key")))
 
 
-def record_signed(engine, checkpoint) -> None:
+def record_signed(engine, checkpoint, chain: str = DECISIONS) -> None:
     """Keep, in the chain's own database, the largest checkpoint signed over it (a smaller one, signed
     by a worker that wrote less, changes nothing): what the checkpoints file must still hold."""
     with engine.begin() as connection:
-        connection.execute(_RECORD_SIGNED, {"new_size": checkpoint.size, "new_head": checkpoint.head,
-                                            "new_time": checkpoint.time, "new_key": checkpoint.key_id})
+        connection.execute(_RECORD_SIGNED, {"chain_row": CHAIN_ROW[chain], "new_size": checkpoint.size,
+                                            "new_head": checkpoint.head, "new_time": checkpoint.time,
+                                            "new_key": checkpoint.key_id})
 
 
-def _against_the_record(session: Session, checkpoints: list) -> str | None:
+def _against_the_record(session: Session, checkpoints: list, chain: str) -> str | None:
     """Why the checkpoints file cannot be what was signed, by the chain's own record of the largest
     checkpoint signed over it: the record gone, or the file holding nothing as large (emptied or
     cut short), or holding another head for that size. None when the file holds it."""
-    record = session.get(SignedCheckpoint, 1)
+    record = session.get(SignedCheckpoint, CHAIN_ROW[chain])
     if record is None:
         return ("the chain's record of its signed checkpoints is missing (was it deleted?): the checkpoints file "
                 "cannot be held to it")
@@ -208,92 +246,122 @@ def _against_the_record(session: Session, checkpoints: list) -> str | None:
     return None
 
 
-def verify(session: Session, batch: int = 5_000, checkpoints=None) -> Verification:
-    """Recompute the chain from the first decision up to the head as it stands when the check
-    starts (writers may go on appending meanwhile); stop at the first row that breaks it.
+@dataclass(frozen=True)
+class _Chain:
+    """What walking one chain needs: its table, its hashed columns and their canonical text, and the
+    words its messages use."""
 
-    With ``checkpoints`` (:func:`api.trust.signing.read_checkpoints`, signatures already checked), the
-    row each one names must still hash to the head it signed: a chain rewritten and rehashed, or
-    cut short with its head moved back, is found, which the chain alone cannot show. And the
-    checkpoints must include the largest one the chain records as signed (:func:`record_signed`): a
-    checkpoints file emptied or cut short is named, not read as vouching for fewer rows. Without
-    ``checkpoints`` (None) the chain is walked alone."""
+    name: str
+    table: type
+    hashed: tuple[str, ...]
+    text: object  # the row's canonical text: payload or event_payload
+    subject: str  # the column that names a row in a message
+    row: str  # what its messages call a place in it: "row" or "event"
+    item: str  # and what stands there: "a decision" or "an event"
+    deleted: str  # what a head ahead of the table adds: "" or ": events were deleted"
+    head: str  # what its messages call its head: "the chain head" or "the events head"
+
+
+def _walk(session: Session, chain: _Chain, batch: int, checkpoints, seen=None) -> Verification:
+    """Recompute ``chain`` from its first row up to its head as it stands when the check starts
+    (writers may go on appending meanwhile); stop at the first row that breaks it. ``seen`` is
+    given each intact row, in order. With ``checkpoints`` (this chain's, signatures checked), the row
+    each names must still hash to the head it signed, none may reach past the chain's end, and the
+    file must hold the largest checkpoint the chain records as signed (:func:`record_signed`)."""
     held = checkpoints is not None
     checkpoints = list(checkpoints or ())
-    head = session.get(AuditHead, 1)
-    if head is None:  # every migrated database holds it: without it nothing vouches for the table's end
-        return Verification(0, False, 1, None, "the chain head row is missing: the table's end cannot be checked "
+    head_row = session.get(AuditHead, CHAIN_ROW[chain.name])
+    if head_row is None:  # every migrated database holds it: without it nothing vouches for the table's end
+        return Verification(0, False, 1, None, f"{chain.head} row is missing: the table's end cannot be checked "
                                                "(was it deleted?)")
-    end = head.last_seq
+    end = head_row.last_seq
     wanted: dict[int, list] = {}
     for checkpoint in checkpoints:
         wanted.setdefault(checkpoint.size, []).append(checkpoint)
     signed = sorted(wanted)
     vouched = 0  # the largest checkpointed size found intact so far
-    previous, expected_seq, checked = GENESIS, 1, 0
-    columns = [getattr(Decision, c) for c in (*HASHED, "prev_hash", "hash")]
-    last = 0
+    previous, expected, checked, last = GENESIS, 1, 0, 0
+    columns = [getattr(chain.table, c) for c in (*chain.hashed, "prev_hash", "hash")]
+    row_word = chain.row
 
     def outcome(ok: bool, *broken) -> Verification:
         return Verification(checked, ok, *broken, checkpoints=len(checkpoints), covered=signed[-1] if signed else 0)
 
     while True:
-        rows = session.execute(select(*columns).where(Decision.seq > last, Decision.seq <= end)
-                               .order_by(Decision.seq).limit(batch)).all()
+        rows = session.execute(select(*columns).where(chain.table.seq > last, chain.table.seq <= end)
+                               .order_by(chain.table.seq).limit(batch)).all()
         if not rows:
             break
         for row in rows:
             record = row._asdict()
             problem = None
-            if record["seq"] != expected_seq:
-                problem = f"row {expected_seq} is missing (the next row is {record['seq']})"
+            if record["seq"] != expected:
+                problem = f"{row_word} {expected} is missing (the next {row_word} is {record['seq']})"
             elif record["prev_hash"] != previous:
-                problem = "its previous-hash does not match the row before it"
-            elif chain_hash(previous, record) != record["hash"]:
+                problem = f"its previous-hash does not match the {row_word} before it"
+            elif content_hash(previous, chain.text(record)) != record["hash"]:
                 problem = "its content does not match its hash"
-            if problem and signed and signed[-1] >= expected_seq:
-                problem += f"; a signed checkpoint covers this row (rows 1–{vouched} are as signed)"
+            if problem and signed and signed[-1] >= expected:
+                problem += f"; a signed checkpoint covers this {row_word} ({row_word}s 1–{vouched} are as signed)"
             if not problem:
                 disagreeing = next((c for c in wanted.get(record["seq"], ()) if c.head != record["hash"]), None)
                 if disagreeing is not None:  # the first checkpoint of this size that signed another hash
                     problem = (f"its hash is {record['hash'][:12]}…, {disagreeing.describe()} signed "
-                               f"{disagreeing.head[:12]}… for it: a decision in rows {vouched + 1}–{record['seq']} "
-                               "was rewritten, reordered or removed and the chain rehashed after the checkpoint "
-                               f"was signed (rows 1–{vouched} are as signed)")
+                               f"{disagreeing.head[:12]}… for it: {chain.item} in {row_word}s {vouched + 1}–"
+                               f"{record['seq']} was rewritten, reordered or removed and the chain rehashed after "
+                               f"the checkpoint was signed ({row_word}s 1–{vouched} are as signed)")
                 elif record["seq"] in wanted:
                     vouched = record["seq"]
             if problem:
-                return outcome(False, record["seq"], record["request_id"], problem)
-            previous, expected_seq, checked = record["hash"], expected_seq + 1, checked + 1
-            last = record["seq"]
-    if checked != end or head.last_hash != previous:
+                return outcome(False, record["seq"], record[chain.subject], problem)
+            if seen is not None:
+                seen(record)
+            previous, expected, checked, last = record["hash"], expected + 1, checked + 1, record["seq"]
+    if checked != end or head_row.last_hash != previous:
         return outcome(False, checked + 1, None,
-                       f"the chain head says {end} rows ending in {head.last_hash[:12]}…, the table gives "
-                       f"{checked} ending in {previous[:12]}…")
+                       f"{chain.head} says {end} {row_word}s ending in {head_row.last_hash[:12]}…, the table "
+                       f"gives {checked} ending in {previous[:12]}…{chain.deleted}")
     beyond = [c for c in checkpoints if c.size > checked]
     if beyond:
         latest = max(beyond, key=lambda c: c.size)
         return outcome(False, checked + 1, None,
-                       f"the chain ends at row {checked}, but {latest.describe()} signed {latest.size} rows ending "
-                       f"in {latest.head[:12]}…: rows {checked + 1}–{latest.size} were deleted (the chain was cut "
-                       "short and its head moved back)")
+                       f"the chain ends at {row_word} {checked}, but {latest.describe()} signed {latest.size} "
+                       f"{row_word}s ending in {latest.head[:12]}…: {row_word}s {checked + 1}–{latest.size} were "
+                       "deleted (the chain was cut short and its head moved back)")
     if held:
-        mismatch = _against_the_record(session, checkpoints)
+        mismatch = _against_the_record(session, checkpoints, chain.name)
         if mismatch:
             return outcome(False, None, None, mismatch)
     return outcome(True)
 
 
+def verify(session: Session, batch: int = 5_000, checkpoints=None) -> Verification:
+    """Recompute the decisions' chain up to its head; stop at the first row that breaks it.
+
+    With ``checkpoints`` (:func:`api.trust.signing.read_checkpoints`, signatures already checked, of
+    this chain: :func:`sorted_checkpoints`), the row each one names must still hash to the head it
+    signed: a chain rewritten and rehashed, or cut short with its head moved back, is found, which
+    the chain alone cannot show. And the checkpoints must include the largest one the chain records
+    as signed (:func:`record_signed`): a checkpoints file emptied or cut short is named, not read as
+    vouching for fewer rows. Without ``checkpoints`` (None) the chain is walked alone."""
+    return _walk(session, _DECISIONS_CHAIN, batch, checkpoints)
+
+
 # ------------------------------------------------------------------ workflow events
 
-EVENTS_HEAD = 2
-"""The events chain's row in audit_head (the decisions' is row 1)."""
 EVENT_HASHED = ("seq", "kind", "subject", "uscc", "client_id", "detail", "created_at")
+REVIEWED = "review.recorded"
+"""The event that puts a bank's review of a decision in the events chain."""
 
 
 def event_payload(row: dict) -> str:
     """The canonical text of a workflow event (``detail`` is itself canonical JSON text)."""
     return json.dumps({k: row[k] for k in EVENT_HASHED}, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+_DECISIONS_CHAIN = _Chain(DECISIONS, Decision, HASHED, payload, "request_id", "row", "a decision", "", "the chain head")
+_EVENTS_CHAIN = _Chain(EVENTS, WorkflowEvent, EVENT_HASHED, event_payload, "subject", "event", "an event",
+                       ": events were deleted", "the events head")
 
 
 def lock_events(session: Session) -> None:
@@ -303,50 +371,69 @@ def lock_events(session: Session) -> None:
     session.execute(select(AuditHead.id).where(AuditHead.id == EVENTS_HEAD).with_for_update())
 
 
+def _canonical(detail: dict) -> str:
+    return json.dumps(detail, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def append_event(session: Session, kind: str, subject: str, uscc: str, client_id: int | None,
                  detail: dict) -> WorkflowEvent:
-    """Append one workflow event (an objection filed, settled, republished) to the events chain,
-    in the session's write transaction (:func:`api.db.engine.writing`), under the events head's lock."""
-    head = session.execute(select(AuditHead).where(AuditHead.id == EVENTS_HEAD).with_for_update()).scalar_one()
-    row = {"seq": head.last_seq + 1, "kind": kind, "subject": subject, "uscc": uscc, "client_id": client_id,
-           "detail": json.dumps(detail, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str),
-           "created_at": now_iso()}
-    digest = content_hash(head.last_hash, event_payload(row))
-    event = WorkflowEvent(**row, prev_hash=head.last_hash, hash=digest)
+    """Append one workflow event (an objection filed, settled, republished, a review recorded) to the
+    events chain, in the session's write transaction (:func:`api.db.engine.writing`), under the events
+    head's lock."""
+    head_row = session.execute(select(AuditHead).where(AuditHead.id == EVENTS_HEAD).with_for_update()).scalar_one()
+    row = {"seq": head_row.last_seq + 1, "kind": kind, "subject": subject, "uscc": uscc, "client_id": client_id,
+           "detail": _canonical(detail), "created_at": now_iso()}
+    digest = content_hash(head_row.last_hash, event_payload(row))
+    event = WorkflowEvent(**row, prev_hash=head_row.last_hash, hash=digest)
     session.add(event)
-    head.last_seq, head.last_hash = row["seq"], digest
+    head_row.last_seq, head_row.last_hash = row["seq"], digest
     session.flush()
     return event
 
 
-def verify_events(session: Session, batch: int = 5_000) -> Verification:
-    """Recompute the workflow events' chain up to its head; stop at the first event that breaks it."""
-    head = session.get(AuditHead, EVENTS_HEAD)
-    if head is None:  # every migrated database holds it: without it nothing vouches for the table's end
-        return Verification(0, False, 1, None, "the events head row is missing: the table's end cannot be checked "
-                                               "(was it deleted?)")
-    end = head.last_seq
-    previous, expected, last = GENESIS, 1, 0
-    columns = [getattr(WorkflowEvent, c) for c in (*EVENT_HASHED, "prev_hash", "hash")]
-    while True:
-        rows = session.execute(select(*columns).where(WorkflowEvent.seq > last, WorkflowEvent.seq <= end)
-                               .order_by(WorkflowEvent.seq).limit(batch)).all()
-        if not rows:
-            break
-        for row in rows:
-            record = row._asdict()
-            problem = None
-            if record["seq"] != expected:
-                problem = f"event {expected} is missing (the next event is {record['seq']})"
-            elif record["prev_hash"] != previous:
-                problem = "its previous-hash does not match the event before it"
-            elif content_hash(previous, event_payload(record)) != record["hash"]:
-                problem = "its content does not match its hash"
-            if problem:
-                return Verification(expected - 1, False, record["seq"], record["subject"], problem)
-            previous, expected, last = record["hash"], expected + 1, record["seq"]
-    if expected - 1 != end or head.last_hash != previous:
-        return Verification(expected - 1, False, expected, None,
-                            f"the events head says {end} events ending in {head.last_hash[:12]}…, the table gives "
-                            f"{expected - 1} ending in {previous[:12]}…: events were deleted")
-    return Verification(expected - 1, True)
+REVIEW_FIELDS = ("request_id", "client_id", "outcome", "limit_yuan", "reviewer", "note", "reviewed_at")
+
+
+def review_detail(review) -> dict:
+    """What the events chain keeps of a bank's review: every field the regulator's page shows."""
+    return {field: getattr(review, field) for field in REVIEW_FIELDS}
+
+
+def chain_review(session: Session, review, uscc: str) -> WorkflowEvent:
+    """Put a review just added to the session into the events chain, in the same transaction: a
+    review edited, removed or added behind the service's back is then named by :func:`verify_events`."""
+    session.flush()
+    return append_event(session, REVIEWED, review.request_id, uscc, review.client_id, review_detail(review))
+
+
+def verify_events(session: Session, batch: int = 5_000, checkpoints=None) -> Verification:
+    """Recompute the workflow events' chain up to its head (held against its ``checkpoints`` as
+    :func:`verify` holds the decisions'), then hold every bank's review to the event that recorded
+    it: a review whose fields differ from its event, a review no event recorded, or an event whose
+    review is gone is named."""
+    recorded: dict[str, dict] = {}
+
+    def seen(record: dict) -> None:
+        if record["kind"] == REVIEWED:
+            recorded[record["subject"]] = json.loads(record["detail"])
+
+    result = _walk(session, _EVENTS_CHAIN, batch, checkpoints, seen)
+    if not result.ok:
+        return result
+    for review in session.execute(select(Review).order_by(Review.reviewed_at, Review.request_id)).scalars():
+        event = recorded.pop(review.request_id, None)
+        if event is None:
+            problem = "no event of the chain records it: it was added outside the service"
+        elif _canonical(review_detail(review)) != _canonical(event):
+            changed = [f for f in REVIEW_FIELDS if _canonical({f: getattr(review, f)}) != _canonical({f: event.get(f)})]
+            problem = f"its {', '.join(changed)} differ from what the chain recorded: it was edited"
+        else:
+            continue
+        return Verification(result.rows, False, None, review.request_id, f"the review of decision "
+                            f"{review.request_id}: {problem}", result.checkpoints, result.covered)
+    if recorded:
+        request_id = next(iter(recorded))
+        return Verification(result.rows, False, None, request_id, f"the review of decision {request_id} that the "
+                            "chain recorded is gone from the reviews: it was deleted", result.checkpoints,
+                            result.covered)
+    return result

@@ -4,10 +4,12 @@ Anyone who can write to the database can delete the newest decisions and move th
 back: the chain then verifies, shorter. The service therefore signs, with an Ed25519 key kept
 under ``XYD_HOME/keys/`` (0600, never in the database or a log):
 
-- **checkpoints**, as Certificate Transparency's signed tree heads: the chain's size and head hash,
-  at least every N decisions or M seconds, appended to ``XYD_HOME/audit/checkpoints.jsonl`` (and
-  exported for the regulator). :func:`api.trust.audit.verify` with checkpoints proves the database
-  still holds every checkpointed decision unchanged;
+- **checkpoints**, as Certificate Transparency's signed tree heads: a chain's origin (the database
+  and the chain: the decisions', or the workflow events' with the banks' reviews), its size and head
+  hash, at least every N decisions or M seconds (the events' after each write), appended to
+  ``XYD_HOME/audit/checkpoints.jsonl`` (and exported for the regulator). :func:`api.trust.audit.verify`
+  with checkpoints proves the database still holds every checkpointed row unchanged, and a checkpoint
+  of another database's chain is refused by its origin;
 - **receipts**: each answer carries its decision's canonical content, its place in the chain and a
   signature, which a bank verifies offline with the published public keys
   (:func:`verify_receipt`, ``xyd audit verify-receipt``).
@@ -33,13 +35,16 @@ from pathlib import Path
 
 from api.common.clock import now_iso
 
-CHECKPOINT_FORMAT = "xyd-checkpoint/1"
+CHECKPOINT_FORMAT = "xyd-checkpoint/2"
+"""Checkpoints naming their chain's origin; format 1 (before origins) is still read, as the decisions'."""
+CHECKPOINT_FORMATS = ("xyd-checkpoint/1", CHECKPOINT_FORMAT)
 RECEIPT_FORMAT = "xyd-receipt/1"
 KEYRING_FORMAT = "xyd-keyring/1"
 KEYRING_FILE = "public-keys.json"
 
 log = logging.getLogger("xyd.api.signing")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_ORIGIN = re.compile(r"[A-Za-z0-9._:/-]{1,200}")
 
 
 class SignatureProblem(ValueError):
@@ -247,6 +252,27 @@ class Keyring:
         log.info("signing key %s was retired: signing with %s from now on", signer.key_id, replaced.key_id)
         return replaced
 
+    def check_signs_with_a_listed_key(self) -> None:
+        """Refuse (:class:`SignatureProblem`) a keyring that does not name, as its current key, the
+        private key beside it that the service signs with: a ``public-keys.json`` replaced, or edited
+        to list a key of someone else's, would otherwise vouch for checkpoints that key signed."""
+        from cryptography.hazmat.primitives import serialization
+
+        listed, current = self.public_keys(), self.current_id()
+        for private_file in sorted(self.directory.glob("signing-*.pem")):
+            try:
+                private = serialization.load_pem_private_key(private_file.read_bytes(), password=None)
+                raw = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            except (OSError, ValueError, TypeError, AttributeError) as error:
+                raise SignatureProblem(f"{private_file} is not an Ed25519 private key ({error})") from None
+            signing = key_id(raw)
+            if signing not in listed or listed[signing].raw != raw:
+                raise SignatureProblem(f"{self.public_file} does not hold the key the service signs with "
+                                       f"({private_file.name}, key {signing}): the keyring was replaced or edited")
+            if signing != current:
+                raise SignatureProblem(f"{self.public_file} names {current} as current, but the service signs with "
+                                       f"{signing} ({private_file.name}): the keyring was replaced or edited")
+
     def signer(self, create: bool = True) -> Signer:
         """The current key, to sign with; made first when there is none and ``create`` is set
         (several processes starting at once make one key between them)."""
@@ -278,7 +304,9 @@ class Keyring:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """A signed statement: the chain held ``size`` decisions, the last one hashing to ``head``, at ``time``."""
+    """A signed statement: the chain ``origin`` held ``size`` rows, the last one hashing to ``head``,
+    at ``time``. ``origin`` is None for a checkpoint of format 1, signed before chains were named
+    (it spoke of the decisions' chain)."""
 
     size: int
     head: str
@@ -286,23 +314,30 @@ class Checkpoint:
     key_id: str
     signature: str
     line: int = 0  # where it was read from, for the messages
+    origin: str | None = None
 
     @staticmethod
-    def message(size: int, head: str, time: str) -> bytes:
-        return f"{CHECKPOINT_FORMAT}\n{size}\n{head}\n{time}\n".encode("utf-8")
+    def message(size: int, head: str, time: str, origin: str | None = None) -> bytes:
+        if origin is None:
+            return f"{CHECKPOINT_FORMATS[0]}\n{size}\n{head}\n{time}\n".encode("utf-8")
+        return f"{CHECKPOINT_FORMAT}\n{origin}\n{size}\n{head}\n{time}\n".encode("utf-8")
 
     def as_json(self) -> dict:
-        return {"format": CHECKPOINT_FORMAT, "size": self.size, "head": self.head, "time": self.time,
-                "key_id": self.key_id, "signature": self.signature}
+        if self.origin is None:
+            return {"format": CHECKPOINT_FORMATS[0], "size": self.size, "head": self.head, "time": self.time,
+                    "key_id": self.key_id, "signature": self.signature}
+        return {"format": CHECKPOINT_FORMAT, "origin": self.origin, "size": self.size, "head": self.head,
+                "time": self.time, "key_id": self.key_id, "signature": self.signature}
 
     def describe(self) -> str:
         return f"the checkpoint of {self.time} (line {self.line}, key {self.key_id})"
 
 
-def sign_checkpoint(signer: Signer, size: int, head: str) -> Checkpoint:
-    """A checkpoint of the chain at ``size`` decisions ending in ``head``, signed now."""
+def sign_checkpoint(signer: Signer, size: int, head: str, origin: str) -> Checkpoint:
+    """A checkpoint of the chain ``origin`` at ``size`` rows ending in ``head``, signed now."""
     stamp = now_iso()
-    return Checkpoint(size, head, stamp, signer.key_id, signer.sign(Checkpoint.message(size, head, stamp)))
+    return Checkpoint(size, head, stamp, signer.key_id, signer.sign(Checkpoint.message(size, head, stamp, origin)),
+                      origin=origin)
 
 
 def append_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
@@ -335,10 +370,13 @@ def read_checkpoints(path: Path, keys: dict[str, PublicKey]) -> list[Checkpoint]
             continue
         try:
             entry = json.loads(line)
-            if entry.get("format") != CHECKPOINT_FORMAT:
-                raise ValueError(f"format {entry.get('format')!r}, not {CHECKPOINT_FORMAT}")
+            if entry.get("format") not in CHECKPOINT_FORMATS:
+                raise ValueError(f"format {entry.get('format')!r}, not one of {', '.join(CHECKPOINT_FORMATS)}")
+            origin = None if entry["format"] == CHECKPOINT_FORMATS[0] else entry["origin"]
+            if entry["format"] != CHECKPOINT_FORMATS[0] and (not isinstance(origin, str) or not _ORIGIN.fullmatch(origin)):
+                raise ValueError(f"its origin {origin!r} is not a chain's name")
             checkpoint = Checkpoint(_count(entry["size"]), str(entry["head"]), str(entry["time"]),
-                                    str(entry["key_id"]), str(entry["signature"]), number)
+                                    str(entry["key_id"]), str(entry["signature"]), number, origin)
             if not _HEX64.fullmatch(checkpoint.head):
                 raise ValueError("its head is not 64 hexadecimal digits")
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
@@ -347,7 +385,8 @@ def read_checkpoints(path: Path, keys: dict[str, PublicKey]) -> list[Checkpoint]
         if key is None:
             raise SignatureProblem(f"{path}, line {number}: signed by key {checkpoint.key_id}, which the keyring "
                                    "does not hold")
-        if not key.verifies(checkpoint.signature, Checkpoint.message(checkpoint.size, checkpoint.head, checkpoint.time)):
+        if not key.verifies(checkpoint.signature, Checkpoint.message(checkpoint.size, checkpoint.head, checkpoint.time,
+                                                                      checkpoint.origin)):
             raise SignatureProblem(f"{path}, line {number}: the signature does not verify with key "
                                    f"{checkpoint.key_id}: the line was altered")
         checkpoints.append(checkpoint)
@@ -356,15 +395,16 @@ def read_checkpoints(path: Path, keys: dict[str, PublicKey]) -> list[Checkpoint]
 
 class Checkpointer:
     """Signs the chain's newest state this process wrote, at least every ``every_decisions`` decisions
-    or ``every_seconds`` seconds while decisions arrive (the chain appender's writer thread calls it).
+    or ``every_seconds`` seconds while decisions arrive (the chain appender's writer thread calls it),
+    naming the chain by its ``origin`` (:func:`api.trust.audit.origin`).
 
     ``make_durable`` (:func:`api.trust.audit.make_durable`) is called before each signature: the chain
     commits without waiting for the disk, and a checkpoint must never vouch for decisions that a
     power cut could still take away (verify would then report them deleted, for good)."""
 
     def __init__(self, signer: Signer, path: Path, every_decisions: int = 1_000, every_seconds: float = 10.0,
-                 make_durable=None, keyring: Keyring | None = None, record_signed=None):
-        self._signer, self.path, self.make_durable = signer, Path(path), make_durable
+                 make_durable=None, keyring: Keyring | None = None, record_signed=None, *, origin: str):
+        self._signer, self.path, self.make_durable, self.origin = signer, Path(path), make_durable, origin
         self.keyring, self.record_signed = keyring, record_signed
         self.every_decisions, self.every_seconds = every_decisions, every_seconds
         self._mutex = threading.Lock()
@@ -408,7 +448,7 @@ class Checkpointer:
             try:
                 if self.make_durable is not None:
                     self.make_durable()
-                checkpoint = sign_checkpoint(self.signer, size, head)
+                checkpoint = sign_checkpoint(self.signer, size, head, self.origin)
                 append_checkpoint(self.path, checkpoint)
             except BaseException:
                 self._signed_at = time.monotonic()  # not again at once: a writer spinning on a full disk helps no one

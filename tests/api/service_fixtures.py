@@ -60,6 +60,18 @@ def ensure_postgres() -> None:
         engine.dispose()
 
 
+ORIGIN = "xyd/00000000-0000-4000-8000-000000000000/decisions"
+"""A chain's name for checkpoints signed without a database (a database names its own: decisions_origin)."""
+
+
+def decisions_origin(engine) -> str:
+    """The origin the decisions' checkpoints of the database behind ``engine`` carry."""
+    from api.trust import audit
+
+    with sessions(engine)() as session:
+        return audit.origin(session, audit.DECISIONS)
+
+
 def chromium(driver: bool = False) -> str:
     """Debian's chromium (or, with ``driver``, its ChromeDriver), installed with apt the first time
     if the machine lacks it."""

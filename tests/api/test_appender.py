@@ -15,7 +15,7 @@ from api.access import clients
 from api.db.engine import make_engine, sessions, upgrade, write_transaction, writing
 from api.trust import audit
 from api.trust.appender import ChainAppender
-from tests.api.service_fixtures import terminate_backend
+from tests.api.service_fixtures import decisions_origin, terminate_backend
 
 
 def _row(client_id: int, n: int) -> dict:
@@ -176,7 +176,7 @@ def test_an_idle_writer_signs_its_checkpoint_within_its_seconds_and_closing_sign
     engine, factory, client, appender = _chain(f"sqlite:///{tmp_path}/chain.db")
     path = tmp_path / "checkpoints.jsonl"
     appender.checkpointer = Checkpointer(Keyring(tmp_path / "keys").signer(), path, every_decisions=1000,
-                                         every_seconds=0.2)
+                                         every_seconds=0.2, origin=decisions_origin(engine))
     appender.append([_row(client.id, 1), _row(client.id, 2)])
     deadline = time.monotonic() + 5
     while not path.exists() and time.monotonic() < deadline:

@@ -48,6 +48,7 @@ from api.trust.appender import ChainAppender
 from api.trust.signing import Checkpointer, Keyring, verify_receipt
 from features.registry import feature_names, feature_set_version
 from models.bundle import recompute
+from tests.api.service_fixtures import decisions_origin
 
 ORDER = feature_names()
 FSV = feature_set_version()
@@ -526,7 +527,8 @@ def platform(schema, tmp_path):
                              today - dt.timedelta(days=1), "2026.1", "0" * 64).id
     keyring = Keyring(tmp_path / "keys")
     appender = ChainAppender(engine, Checkpointer(keyring.signer(), tmp_path / "checkpoints.jsonl",
-                                                  every_decisions=10**9, every_seconds=10**9))
+                                                  every_decisions=10**9, every_seconds=10**9,
+                                                  origin=decisions_origin(engine)))
     yield types.SimpleNamespace(engine=engine, factory=factory, bank=bank, other=other, ids=ids, appender=appender,
                                 keys=keyring.public_keys())
     appender.close()

@@ -25,7 +25,7 @@ from api.settings import settings
 from api.trust import audit
 from api.trust.signing import (Keyring, SignatureProblem, make_receipt, read_checkpoints, read_keyring,
                                sign_checkpoint, verify_receipt)
-from tests.api.service_fixtures import make_service
+from tests.api.service_fixtures import ORIGIN, decisions_origin, make_service
 
 
 @pytest.fixture
@@ -78,20 +78,28 @@ def cut_short(service, keep: int) -> None:
 def rewrite_and_rehash(service, seq: int) -> None:
     """Change one decision's limit and recompute every hash after it, the head included: a chain
     that verifies on its own."""
+    _rehashed_from(service, "decisions", 1, audit.HASHED, audit.payload, seq,
+                   lambda row: {**row, "limit_yuan": row["limit_yuan"] + 1_000_000}, "limit_yuan")
+
+
+def _rehashed_from(service, table: str, head_id: int, hashed, text_of, seq: int, change, column: str) -> None:
+    """Row ``seq`` of the chain ``table`` changed by ``change`` (in ``column``), and every hash after it
+    recomputed as the chain computes it (``text_of``: its canonical text), its head included."""
     engine = make_engine(service.url)
-    columns = ", ".join((*audit.HASHED, "prev_hash", "hash"))
+    columns = ", ".join((*hashed, "prev_hash", "hash"))
     with engine.begin() as connection:
-        rows = [dict(r._mapping) for r in connection.execute(text(f"SELECT {columns} FROM decisions ORDER BY seq"))]
+        rows = [dict(r._mapping) for r in connection.execute(text(f"SELECT {columns} FROM {table} ORDER BY seq"))]
         previous = rows[seq - 2]["hash"] if seq > 1 else audit.GENESIS
         for row in rows[seq - 1:]:
             if row["seq"] == seq:
-                row["limit_yuan"] += 1_000_000
-            digest = audit.chain_hash(previous, row)
-            connection.execute(text("UPDATE decisions SET limit_yuan = :limit, prev_hash = :prev, hash = :hash "
+                row = change(row)
+            digest = audit.content_hash(previous, text_of(row))
+            connection.execute(text(f"UPDATE {table} SET {column} = :value, prev_hash = :prev, hash = :hash "
                                     "WHERE seq = :seq"),
-                               {"limit": row["limit_yuan"], "prev": previous, "hash": digest, "seq": row["seq"]})
+                               {"value": row[column], "prev": previous, "hash": digest, "seq": row["seq"]})
             previous = digest
-        connection.execute(text("UPDATE audit_head SET last_hash = :hash"), {"hash": previous})
+        connection.execute(text("UPDATE audit_head SET last_hash = :hash WHERE id = :id"), {"hash": previous, "id": head_id})
+    engine.dispose()
 
 
 # --- the chain, the database alone -----------------------------------------------------------
@@ -183,7 +191,7 @@ def test_a_checkpoint_is_signed_only_after_the_chain_is_on_disk_and_a_failure_wa
 
     order = []
     checkpointer = Checkpointer(Keyring(tmp_path / "keys").signer(), tmp_path / "c.jsonl", every_decisions=1,
-                                make_durable=lambda: order.append("durable"))
+                                make_durable=lambda: order.append("durable"), origin=ORIGIN)
     monkeypatch.setattr("api.trust.signing.append_checkpoint", lambda path, c: order.append(("signed", c.size)))
     checkpointer.wrote(1, "a" * 64)
     assert order == ["durable", ("signed", 1)]
@@ -203,11 +211,11 @@ def test_a_checkpoint_written_in_part_is_taken_back(tmp_path, monkeypatch):
     keys_dir = tmp_path / "keys"
     signer = Keyring(keys_dir).signer()
     path = tmp_path / "c.jsonl"
-    append_checkpoint(path, sign_checkpoint(signer, 1, "a" * 64))
+    append_checkpoint(path, sign_checkpoint(signer, 1, "a" * 64, ORIGIN))
     whole = path.read_bytes()
     monkeypatch.setattr("api.trust.signing.os.write", lambda fd, data: os.pwrite(fd, data[:10], len(whole)) and 10)
     with pytest.raises(OSError, match="not written whole"):
-        append_checkpoint(path, sign_checkpoint(signer, 2, "b" * 64))
+        append_checkpoint(path, sign_checkpoint(signer, 2, "b" * 64, ORIGIN))
     assert path.read_bytes() == whole
     assert [c.size for c in read_checkpoints(path, read_keyring(keys_dir / "public-keys.json"))] == [1]
 
@@ -340,7 +348,7 @@ def test_a_receipt_of_row_0_or_a_checkpoint_of_no_rows_is_refused(receipt_and_ke
         verify_receipt({**receipt, "seq": 0}, keys)
     keyring = Keyring(tmp_path / "keys")
     path = tmp_path / "c.jsonl"
-    append_checkpoint(path, sign_checkpoint(keyring.signer(), 1, "a" * 64))
+    append_checkpoint(path, sign_checkpoint(keyring.signer(), 1, "a" * 64, ORIGIN))
     line = json.loads(path.read_text("utf-8"))
     path.write_text(path.read_text("utf-8") + json.dumps({**line, "size": 0}) + "\n", "utf-8")
     with pytest.raises(SignatureProblem, match=r"line 2: not a checkpoint \(0 is not a whole number of rows"):
@@ -779,10 +787,9 @@ class Chain:
 
 
 CHAINS = (Chain("decisions", 1, "audit chain", checkpointed=True),
-          Chain("workflow_events", audit.EVENTS_HEAD, "workflow events", checkpointed=False))
-"""Every chain the platform keeps. The code has no one registry of them (audit.verify and
-audit.verify_events each know their own): the test below holds this list to the schema's chained
-tables and the heads a migrated database holds."""
+          Chain("workflow_events", audit.EVENTS_HEAD, "workflow events", checkpointed=True))
+"""Every chain the platform keeps: the test below holds this list to the schema's chained tables,
+the heads a migrated database holds and the chains the code names (audit.CHAIN_ROW)."""
 
 
 def chained_tables() -> set[str]:
@@ -880,7 +887,8 @@ def test_the_chains_listed_are_every_chain_the_platform_keeps(signing_service):
     """Promise: the list of chains the head checks below are held to is the platform's every chain:
     every table the schema chains, and every head the database holds, is one of them (a new chain
     must be listed, and so verified, before this passes)."""
-    assert chained_tables() == {chain.table for chain in CHAINS}
+    assert chained_tables() == {chain.table for chain in CHAINS} == set(audit.CHAIN_ROW)
+    assert {audit.CHAIN_ROW[chain.table] for chain in CHAINS} == {chain.head for chain in CHAINS}
     with make_engine(signing_service.url).connect() as connection:
         heads = {id_ for (id_,) in connection.execute(text("SELECT id FROM audit_head"))}
     assert heads == {chain.head for chain in CHAINS}
@@ -934,12 +942,6 @@ def cut_two_and_move_the_head_back(connection, chain, head):
                             "last_seq = :keep WHERE id = :id"), {"keep": keep, "id": chain.head})
 
 
-NO_ANCHOR_GAP = pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "production gap: the workflow events chain has no signed checkpoint or other anchor outside the "
-    "database, so its newest events deleted with its head moved back verify as intact (issue 28: every chain "
-    "anchored)"))
-
-
 def _chains(gap_of: dict):
     return [pytest.param(chain, id=chain.table, marks=gap_of.get(chain.table, ())) for chain in CHAINS]
 
@@ -955,7 +957,7 @@ def test_every_chains_head_row_deleted_is_found(signing_service, chain):
     assert all("intact" in said[other.table][0] for other in CHAINS if other != chain), output
 
 
-@pytest.mark.parametrize("chain", _chains({"workflow_events": NO_ANCHOR_GAP}))
+@pytest.mark.parametrize("chain", _chains({}))
 def test_every_chain_cut_short_with_its_head_moved_back_is_found_against_its_anchor(signing_service, chain):
     """Promise: a chain whose newest rows were deleted and its head moved back to match (what
     anyone with write access to the database can do) is found by what holds it outside the
@@ -1456,7 +1458,7 @@ def test_a_rotated_key_is_retired_once_and_what_it_signed_stays_verifiable(tmp_p
     keyring = Keyring(tmp_path / "keys")
     first = keyring.signer()
     path = tmp_path / "c.jsonl"
-    append_checkpoint(path, sign_checkpoint(first, 1, "a" * 64))
+    append_checkpoint(path, sign_checkpoint(first, 1, "a" * 64, ORIGIN))
     second = keyring.generate()
     assert keyring.current_id() == second.key_id != first.key_id and keyring.signer().key_id == second.key_id
     assert not (tmp_path / "keys" / f"signing-{first.key_id}.pem").exists()
@@ -1467,7 +1469,7 @@ def test_a_rotated_key_is_retired_once_and_what_it_signed_stays_verifiable(tmp_p
     keys = keyring.public_keys()
     assert keys[first.key_id].retired_at == second.created_at  # retired once, when it was
     assert keys[second.key_id].retired_at == third.created_at and keys[third.key_id].retired_at is None
-    append_checkpoint(path, sign_checkpoint(keyring.signer(), 2, "b" * 64))
+    append_checkpoint(path, sign_checkpoint(keyring.signer(), 2, "b" * 64, ORIGIN))
     assert [(c.size, c.key_id, c.line) for c in read_checkpoints(path, keys)] == [(1, first.key_id, 1),
                                                                                    (2, third.key_id, 2)]
 
@@ -1490,7 +1492,8 @@ def test_a_checkpoints_file_emptied_cut_short_or_replaced_is_named_against_the_c
         clients.add_client(session, "bank", "bank")
     path = tmp_path / "checkpoints.jsonl"
     checkpointer = Checkpointer(Keyring(tmp_path / "keys").signer(), path, every_decisions=1,
-                                record_signed=lambda checkpoint: audit.record_signed(engine, checkpoint))
+                                record_signed=lambda checkpoint: audit.record_signed(engine, checkpoint),
+                                origin=decisions_origin(engine))
     for n in (1, 2, 3):
         with write_transaction(engine) as connection:
             [stored] = audit.append(connection, [decision_row(n)])
@@ -1530,7 +1533,7 @@ def test_a_rotation_made_by_another_process_reaches_a_running_service_at_its_nex
     keys_dir = tmp_path / "keys"
     running = Keyring(keys_dir)  # the service's own keyring object
     first = running.signer()
-    checkpointer = Checkpointer(first, tmp_path / "c.jsonl", every_decisions=1, keyring=running)
+    checkpointer = Checkpointer(first, tmp_path / "c.jsonl", every_decisions=1, keyring=running, origin=ORIGIN)
     checkpointer.wrote(1, "a" * 64)
     assert checkpointer.signer is first  # nothing rotated: the same key object, kept
     rotated = Keyring(keys_dir).generate()  # `xyd audit keys rotate`, in another process
@@ -1615,46 +1618,58 @@ def test_a_missing_private_key_is_named_with_what_to_do(tmp_path):
 
 
 def test_a_checkpoint_signs_its_size_head_and_time_and_reads_back_line_by_line(tmp_path):
-    """Promise: a checkpoint's signature covers ``xyd-checkpoint/1\\n{size}\\n{head}\\n{time}\\n``; the
-    file keeps one compact JSON line each; blank lines are skipped and every line is numbered as in
-    the file; changing its size, head or time, or its key, is refused naming the line."""
+    """Promise: a checkpoint's signature covers ``xyd-checkpoint/2\n{origin}\n{size}\n{head}\n{time}\n``
+    (format 1, before chains were named, ``xyd-checkpoint/1\n{size}\n{head}\n{time}\n``, is still
+    read); the file keeps one compact JSON line each; blank lines are skipped and every line is
+    numbered as in the file; changing its origin, size, head or time, or its key, is refused naming the line."""
     from api.trust.signing import Checkpoint, append_checkpoint
 
     keys_dir = tmp_path / "keys"
     signer = Keyring(keys_dir).signer()
     keys = read_keyring(keys_dir / "public-keys.json")
-    checkpoint = sign_checkpoint(signer, 12, "c" * 64)
-    assert Checkpoint.message(12, "c" * 64, checkpoint.time) == f"xyd-checkpoint/1\n12\n{'c' * 64}\n{checkpoint.time}\n".encode()
-    assert keys[signer.key_id].verifies(checkpoint.signature, Checkpoint.message(12, "c" * 64, checkpoint.time))
-    assert checkpoint.key_id == signer.key_id and checkpoint.time.endswith("Z")
+    checkpoint = sign_checkpoint(signer, 12, "c" * 64, ORIGIN)
+    assert Checkpoint.message(12, "c" * 64, checkpoint.time, ORIGIN) == \
+        f"xyd-checkpoint/2\n{ORIGIN}\n12\n{'c' * 64}\n{checkpoint.time}\n".encode()
+    assert keys[signer.key_id].verifies(checkpoint.signature, Checkpoint.message(12, "c" * 64, checkpoint.time, ORIGIN))
+    assert not keys[signer.key_id].verifies(checkpoint.signature, Checkpoint.message(12, "c" * 64, checkpoint.time))
+    assert checkpoint.key_id == signer.key_id and checkpoint.time.endswith("Z") and checkpoint.origin == ORIGIN
     path = tmp_path / "audit" / "c.jsonl"  # its folder made on the first append
     append_checkpoint(path, checkpoint)
-    append_checkpoint(path, sign_checkpoint(signer, 13, "d" * 64))
+    append_checkpoint(path, sign_checkpoint(signer, 13, "d" * 64, ORIGIN))
     lines = path.read_text().splitlines()
     assert json.loads(lines[0]) == checkpoint.as_json() == {
-        "format": "xyd-checkpoint/1", "size": 12, "head": "c" * 64, "time": checkpoint.time,
+        "format": "xyd-checkpoint/2", "origin": ORIGIN, "size": 12, "head": "c" * 64, "time": checkpoint.time,
         "key_id": signer.key_id, "signature": checkpoint.signature}
     assert " " not in lines[0]
     path.write_text(lines[0] + "\n\n   \n" + lines[1] + "\n")
     read = read_checkpoints(path, keys)
     assert [(c.size, c.head, c.line) for c in read] == [(12, "c" * 64, 1), (13, "d" * 64, 4)]
     assert read[1].describe() == f"the checkpoint of {read[1].time} (line 4, key {signer.key_id})"
-    for field, value in (("size", 11), ("head", "e" * 64), ("time", "2020-01-01T00:00:00.000000Z")):
+    for field, value in (("size", 11), ("head", "e" * 64), ("time", "2020-01-01T00:00:00.000000Z"),
+                         ("origin", ORIGIN.replace("decisions", "workflow_events"))):
         path.write_text(lines[0] + "\n" + json.dumps({**json.loads(lines[1]), field: value}) + "\n")
         with pytest.raises(SignatureProblem, match="line 2: the signature does not verify with key .*altered"):
             read_checkpoints(path, keys)
     path.write_text(lines[0] + "\n" + json.dumps({**json.loads(lines[1]), "key_id": "0" * 16}) + "\n")
     with pytest.raises(SignatureProblem, match="line 2: signed by key 0000000000000000, which the keyring does not hold"):
         read_checkpoints(path, keys)
+    # a checkpoint of format 1, signed before chains were named, reads as one without an origin
+    time_ = "2026-11-30T00:00:00.000000Z"
+    legacy = {"format": "xyd-checkpoint/1", "size": 5, "head": "f" * 64, "time": time_, "key_id": signer.key_id,
+              "signature": signer.sign(f"xyd-checkpoint/1\n5\n{'f' * 64}\n{time_}\n".encode())}
+    path.write_text(json.dumps(legacy) + "\n")
+    [old] = read_checkpoints(path, keys)
+    assert (old.size, old.origin, old.as_json()) == (5, None, legacy)
 
 
-@pytest.mark.parametrize("change", [{"format": "xyd-checkpoint/2"}, {"format": "xyd-checkpoint/0"}, {"size": -1}, {"size": 1.0}, {"head": "C" * 64},
+@pytest.mark.parametrize("change", [{"format": "xyd-checkpoint/3"}, {"format": "xyd-checkpoint/0"}, {"origin": None},
+                                    {"origin": "xyd/a b/decisions"}, {"origin": 7}, {"size": -1}, {"size": 1.0}, {"head": "C" * 64},
                                     {"head": "c" * 63}, {"head": "c" * 65}, {"head": None}, {"time": None},
                                     {"signature": None}])
 def test_a_checkpoint_line_of_another_format_or_shape_is_not_a_checkpoint(tmp_path, change):
     keys_dir = tmp_path / "keys"
     signer = Keyring(keys_dir).signer()
-    line = {**sign_checkpoint(signer, 12, "c" * 64).as_json(), **change}
+    line = {**sign_checkpoint(signer, 12, "c" * 64, ORIGIN).as_json(), **change}
     if change.get("time", 1) is None or change.get("signature", 1) is None:
         line = {k: v for k, v in line.items() if v is not None}
     path = tmp_path / "c.jsonl"
@@ -1694,7 +1709,7 @@ def test_a_checkpoint_is_due_after_its_decisions_or_its_seconds_and_signs_the_ne
     monkeypatch.setattr("api.trust.signing.time", clock)
     keys_dir = tmp_path / "keys"
     path = tmp_path / "c.jsonl"
-    checkpointer = Checkpointer(Keyring(keys_dir).signer(), path, every_decisions=3, every_seconds=10.0)
+    checkpointer = Checkpointer(Keyring(keys_dir).signer(), path, every_decisions=3, every_seconds=10.0, origin=ORIGIN)
     keys = read_keyring(keys_dir / "public-keys.json")
 
     def signed():
@@ -1745,7 +1760,7 @@ def test_a_checkpoint_that_fails_is_tried_again_for_the_same_state_after_its_sec
 
     path = tmp_path / "c.jsonl"
     checkpointer = Checkpointer(Keyring(tmp_path / "keys").signer(), path, every_decisions=2, every_seconds=10.0,
-                                make_durable=durable)
+                                make_durable=durable, origin=ORIGIN)
     clock.now += 3
     with pytest.raises(OSError, match="no space"):
         checkpointer.wrote(2, "b" * 64)
@@ -1852,3 +1867,208 @@ def test_an_answers_reasons_may_show_a_part_of_the_signed_ones_but_never_another
         inner = next(iter(first))
         assert verifies({key: [{inner: first[inner]}, *value[1:]]})
         assert not verifies({key: [{inner: ["changed"]}, *value[1:]]})
+
+
+# --- the workflow events' chain anchored, the reviews in it, the checkpoints named -----------------
+
+def _file_objections(service, count: int) -> list[dict]:
+    from features.registry import FEATURES
+
+    filed = []
+    for feature in [f.name for f in FEATURES][:count]:
+        answer = service.client.post("/v1/objections", headers=service.headers("operator"),
+                                     json={"uscc": service.codes[1], "feature": feature, "grounds": "该指标有误"})
+        assert answer.status_code == 201, answer.text
+        filed.append(answer.json())
+    return filed
+
+
+def rewrite_and_rehash_event(service, seq: int, change) -> None:
+    """Change one workflow event's detail (``change`` of its parsed detail) and recompute every hash
+    after it, the events head included: a chain that verifies on its own."""
+    def changed(row: dict) -> dict:
+        detail = change(json.loads(row["detail"]))
+        return {**row, "detail": json.dumps(detail, sort_keys=True, ensure_ascii=False, separators=(",", ":"))}
+
+    _rehashed_from(service, "workflow_events", audit.EVENTS_HEAD, audit.EVENT_HASHED, audit.event_payload, seq,
+                   changed, "detail")
+
+
+def test_a_settlement_edited_and_the_events_rehashed_is_named_against_the_events_checkpoints(signing_service):
+    """Promise (SQLite and PostgreSQL): every write of the objection workflow is followed by a signed
+    checkpoint of the events chain, so a settlement's outcome changed and every later event rehashed,
+    which verifies on its own, is BROKEN against the checkpoints, naming the events still as signed."""
+    first, second = _file_objections(signing_service, 2)
+    settled = signing_service.client.post(f"/v1/objections/{first['id']}/settlement",
+                                          headers=signing_service.headers("operator"),
+                                          json={"outcome": "upheld", "note": "记录无误"})
+    assert settled.status_code == 200, settled.text
+    signed = [c for c in checkpoints(signing_service) if c.origin and c.origin.endswith("/workflow_events")]
+    with sessions(make_engine(signing_service.url))() as session:
+        assert audit.head(session, audit.EVENTS)[0] == 3 == max(c.size for c in signed)  # filed, filed, settled
+        assert session.get(audit.SignedCheckpoint, audit.CHAIN_ROW[audit.EVENTS]).size == 3
+    code, said, output = verified_by_the_command_line(signing_service)
+    assert code == 0 and said["workflow_events"][0].startswith("workflow events intact: 3 events"), output
+    rewrite_and_rehash_event(signing_service, 3, lambda detail: {**detail, "outcome": "removed"})
+    with sessions(make_engine(signing_service.url))() as session:
+        assert audit.verify_events(session).ok, "a rehashed chain verifies on its own"
+    code, said, output = verified_by_the_command_line(signing_service)
+    [line] = said["workflow_events"]
+    assert code == 1 and line.startswith("workflow events BROKEN at event 3"), output
+    assert "rewritten, reordered or removed and the chain rehashed" in line and "events 1–2 are as signed" in line
+    assert said["decisions"][0].startswith("audit chain intact"), output
+
+
+def _a_referral(service) -> dict:
+    for i in range(1, len(service.codes)):
+        answer = service.ask(code=service.codes[i], authorization=f"valid{i}")
+        if answer.status_code == 200 and answer.json()["decision"] in ("refer", "decline"):
+            return answer.json()
+    raise AssertionError("the test city refers or declines none of its enterprises")
+
+
+def test_a_review_edited_deleted_or_added_behind_the_service_is_named(signing_service):
+    """Promise (SQLite and PostgreSQL): a bank's review enters the workflow events chain with the
+    review itself, and is signed with it; a review whose outcome, limit or reviewer is edited in the
+    database, a review deleted, or one added without the service, is NOT VERIFIED, naming the decision."""
+    [other] = decide(signing_service, 1)
+    referred = _a_referral(signing_service)
+    assert referred["request_id"] != other["request_id"]
+    recorded = signing_service.client.post(f"/v1/decisions/{referred['request_id']}/review",
+                                           headers=signing_service.headers("bank"),
+                                           json={"outcome": "approve", "limit_yuan": 150_000, "reviewer": "信贷员 王五"})
+    assert recorded.status_code == 201, recorded.text
+    signed = [c for c in checkpoints(signing_service) if c.origin and c.origin.endswith("/workflow_events")]
+    assert [c.size for c in signed] == [1]
+    code, said, output = verified_by_the_command_line(signing_service)
+    assert code == 0 and "workflow events intact: 1 events" in said["workflow_events"][0], output
+    request_id = referred["request_id"]
+    for change, undo, found in (
+            ("UPDATE reviews SET limit_yuan = 900000", "UPDATE reviews SET limit_yuan = 150000", "its limit_yuan differ"),
+            ("UPDATE reviews SET outcome = 'decline', limit_yuan = NULL",
+             "UPDATE reviews SET outcome = 'approve', limit_yuan = 150000", "its outcome, limit_yuan differ"),
+            ("UPDATE reviews SET reviewer = '信贷员 赵六'", "UPDATE reviews SET reviewer = '信贷员 王五'", "its reviewer differ")):
+        execute(signing_service, change)
+        code, said, output = verified_by_the_command_line(signing_service)
+        [line] = said["workflow_events"]
+        assert code == 1 and line.startswith(f"workflow events NOT VERIFIED (objection or decision {request_id})"), output
+        assert found in line and "it was edited" in line, output
+        execute(signing_service, undo)
+        assert verified_by_the_command_line(signing_service)[0] == 0
+    engine = make_engine(signing_service.url)
+    with engine.begin() as connection:
+        kept = dict(connection.execute(text("SELECT * FROM reviews")).one()._mapping)
+        connection.execute(text("DELETE FROM reviews"))
+    code, said, output = verified_by_the_command_line(signing_service)
+    assert code == 1 and "it was deleted" in said["workflow_events"][0], output
+    from api.db.tables import Review
+
+    with engine.begin() as connection:
+        connection.execute(Review.__table__.insert(), [kept])
+        connection.execute(Review.__table__.insert(), [{**kept, "request_id": other["request_id"]}])
+    code, said, output = verified_by_the_command_line(signing_service)
+    assert code == 1 and "no event of the chain records it: it was added outside the service" in output, output
+    assert other["request_id"] in said["workflow_events"][0]
+    engine.dispose()
+
+
+def test_checkpoints_of_another_databases_chains_are_refused_by_their_origin(signing_service, tmp_path):
+    """Promise: a checkpoint names its chain's origin (this database's identity and the chain), so a
+    checkpoints file of another platform's database, even signed by a key this keyring holds, is
+    refused by name, never read as vouching for this one's rows."""
+    from api.db.engine import upgrade
+    from api.trust.signing import Keyring, append_checkpoint
+
+    decide(signing_service, 2)
+    elsewhere = f"sqlite:///{tmp_path}/elsewhere.db"
+    upgrade(elsewhere)
+    foreign_origin = decisions_origin(make_engine(elsewhere))
+    assert foreign_origin != decisions_origin(make_engine(signing_service.url))
+    assert foreign_origin.startswith("xyd/") and foreign_origin.endswith("/decisions")
+    signer = Keyring(signing_service.home / "keys").signer()
+    path = signing_service.home / "audit" / "checkpoints.jsonl"
+    append_checkpoint(path, sign_checkpoint(signer, 2, "e" * 64, foreign_origin))
+    code, said, output = verified_by_the_command_line(signing_service)
+    assert code == 1 and all(said[chain.table][0].startswith(f"{chain.named} NOT VERIFIED") for chain in CHAINS), output
+    assert f"names the chain {foreign_origin}, not one of this database's" in output, output
+    assert "another database's" in output
+
+
+def test_reviews_recorded_before_the_chain_held_them_enter_it_when_the_database_is_migrated(tmp_path):
+    """Promise: migrating a database whose banks recorded reviews before reviews were chained puts
+    each of them in the workflow events chain, in the order they were recorded, so that from then on
+    an edit to any of them is named; the chain verifies, and the database has an identity."""
+    from alembic import command
+    from alembic.config import Config
+
+    from api.db.engine import MIGRATIONS, upgrade
+
+    url = f"sqlite:///{tmp_path}/before.db"
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["url"] = url
+    command.upgrade(config, "0008")
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO api_clients (id, name, role, key_hash, key_prefix, disabled, created_at) VALUES "
+                                "(1, '甲银行', 'bank', :hash, 'xyd_abc', :disabled, '2026-11-01T00:00:00.000000Z')"),
+                           {"hash": "0" * 64, "disabled": False})
+    with engine.begin() as connection:
+        audit.append(connection, [decision_row(1, decision="refer"), decision_row(2, decision="decline")])
+    with engine.begin() as connection:
+        for request_id, outcome, limit, at in (("r-2", "decline", None, "2026-11-02T09:00:00.000000Z"),
+                                               ("r-1", "approve", 80_000, "2026-11-03T09:00:00.000000Z")):
+            connection.execute(text("INSERT INTO reviews (request_id, client_id, outcome, limit_yuan, reviewer, note, "
+                                    "reviewed_at) VALUES (:r, 1, :o, :l, '信贷员', NULL, :at)"),
+                               {"r": request_id, "o": outcome, "l": limit, "at": at})
+    engine.dispose()
+    upgrade(url)
+    engine = make_engine(url)
+    with sessions(engine)() as session:
+        assert audit.verify_events(session).ok and audit.verify(session).ok
+        events = session.execute(text("SELECT kind, subject, detail FROM workflow_events ORDER BY seq")).all()
+        assert [(kind, subject) for kind, subject, _ in events] == [(audit.REVIEWED, "r-2"), (audit.REVIEWED, "r-1")]
+        assert json.loads(events[1].detail)["limit_yuan"] == 80_000
+        assert audit.origin(session, audit.EVENTS).endswith("/workflow_events")
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE reviews SET limit_yuan = 90000 WHERE request_id = 'r-1'"))
+    with sessions(engine)() as session:
+        edited = audit.verify_events(session)
+    assert not edited.ok and edited.first_broken_request == "r-1" and "limit_yuan" in edited.problem
+    engine.dispose()
+
+
+def test_a_keyring_replaced_beside_the_services_signing_key_is_refused(signing_service, tmp_path):
+    """Promise: `xyd audit verify` with the service's own keyring refuses one that does not name the
+    key the service signs with as current: someone who rewrites the chain, signs new checkpoints with
+    a key of their own and puts its keyring in place of the service's is named, not believed."""
+    import shutil
+
+    from api.trust.signing import Keyring, append_checkpoint
+
+    decide(signing_service, 3)
+    assert verified_by_the_command_line(signing_service)[0] == 0
+    keys_dir = signing_service.home / "keys"
+    kept = (keys_dir / "public-keys.json").read_text("utf-8")
+    theirs = Keyring(tmp_path / "theirs")
+    forger = theirs.signer()
+    path = signing_service.home / "audit" / "checkpoints.jsonl"
+    original = path.read_text("utf-8")
+    with sessions(make_engine(signing_service.url))() as session:
+        size, head = audit.head(session)
+        origin = audit.origin(session, audit.DECISIONS)
+    path.write_text("", "utf-8")
+    append_checkpoint(path, sign_checkpoint(forger, size, head, origin))
+    shutil.copy(tmp_path / "theirs" / "public-keys.json", keys_dir / "public-keys.json")
+    code, said, output = verified_by_the_command_line(signing_service)
+    assert code == 1 and "does not hold the key the service signs with" in said["decisions"][0], output
+    # a keyring that lists the service's key but names another as current is refused too
+    document = json.loads(kept)
+    document["keys"].append(json.loads((tmp_path / "theirs" / "public-keys.json").read_text())["keys"][0])
+    document["current"] = forger.key_id
+    (keys_dir / "public-keys.json").write_text(json.dumps(document), "utf-8")
+    code, said, output = verified_by_the_command_line(signing_service)
+    assert code == 1 and f"names {forger.key_id} as current, but the service signs with" in output, output
+    (keys_dir / "public-keys.json").write_text(kept, "utf-8")
+    path.write_text(original, "utf-8")
+    assert verified_by_the_command_line(signing_service)[0] == 0

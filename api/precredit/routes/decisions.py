@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.exc import IntegrityError
 
@@ -15,6 +15,7 @@ from api.precredit import repository
 from api.precredit.decide import disputed_knockouts, normalised_code, public
 from api.precredit.regulator_report import render
 from api.precredit.schemas import AdvicePublic, DecisionsPublic, PreCreditPublic, ReviewCreate, ReviewPublic
+from api.trust import anchor
 from features.pages import PAGE_CSP_HEADER
 
 router = APIRouter(prefix="/v1/decisions", tags=["decisions"])
@@ -127,7 +128,7 @@ def decision_report(caller: RegulatorDep, session: SessionDep, holder: HolderDep
 
 @router.post("/{request_id}/review", response_model=ReviewPublic, status_code=201,
              responses=responses(401, 403, 404, 409, 422), summary="Record a credit officer's review of a referral or a decline")
-def record_review(body: ReviewCreate, caller: BankDep, session: SessionDep,
+def record_review(body: ReviewCreate, caller: BankDep, session: SessionDep, request: Request,
                   request_id: str = RequestId) -> ReviewPublic:
     """The bank's credit officer records the outcome of a referred decision, or of a declined one
     whose enterprise asked for a human review (once): approve with the limit granted, or decline.
@@ -145,11 +146,13 @@ def record_review(body: ReviewCreate, caller: BankDep, session: SessionDep,
         raise ApiError(422, "REVIEW_LIMIT", "an approval states the limit granted (limit_yuan, more than zero and at "
                        f"most the policy's unsecured cap{f' of {cap:,.0f}' if cap else ''}); a decline states none",
                        "批准须填写大于零且不超过信用额度上限的授信额度，拒绝不填写额度")
-    review = repository.add_review(session, decision, body.outcome, body.limit_yuan, body.reviewer, body.note)
     try:
+        review = repository.add_review(session, decision, body.outcome, body.limit_yuan, body.reviewer, body.note)
         session.commit()
     except IntegrityError:  # another request recorded a review of it between our check and now
         session.rollback()
         raise ApiError(409, "ALREADY_REVIEWED", f"decision {request_id} has a recorded review already",
                        "该决策已记录复核结果") from None
-    return ReviewPublic.model_validate(review)
+    shown = ReviewPublic.model_validate(review)
+    anchor.sign_events(request.app.state.engine, request.app.state.config.home)  # the review is in the events chain
+    return shown
