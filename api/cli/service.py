@@ -205,11 +205,10 @@ def _said(result, chain: str, rows: str, row: str, subject: str, path: Path | No
     if result.ok:
         click.echo(f"{chain} intact: {result.rows:,} {rows}{against}")
         return True
+    named = f" ({subject} {result.first_broken_request})" if result.first_broken_request else ""
     if result.first_broken_seq is None:  # every row holds, but what vouches for them does not
-        named = f" ({subject} {result.first_broken_request})" if result.first_broken_request else ""
         click.echo(f"{chain} NOT VERIFIED{named}: {result.problem}; the {result.rows:,} {row}s hash as a chain{against}")
         return False
-    named = f" ({subject} {result.first_broken_request})" if result.first_broken_request else ""
     click.echo(f"{chain} BROKEN at {row} {result.first_broken_seq}{named}: {result.problem}; "
                f"{result.rows:,} {row}s before it are intact{against}")
     return False
@@ -272,8 +271,8 @@ def export_checkpoints(out: Path) -> None:
     except OSError as error:
         raise InputError(f"cannot write the export: {error}") from None
     of_decisions = [c for c in checkpoints if c.origin is None or c.origin.endswith("/" + audit.DECISIONS)]
-    newest = (f"the newest: {max(of_decisions, key=lambda c: c.size).size:,} decisions at "
-              f"{max(of_decisions, key=lambda c: c.size).time}" if of_decisions else "none of the decisions yet")
+    latest = max(of_decisions, key=lambda c: c.size, default=None)
+    newest = f"the newest: {latest.size:,} decisions at {latest.time}" if latest else "none of the decisions yet"
     click.echo(f"{len(checkpoints):,} checkpoints → {out} ({newest}); public keys → {keys_out}")
 
 
