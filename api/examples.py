@@ -129,8 +129,28 @@ RELOAD = {"previous_version": "1", "model_version": "2", "changed": True}
 ERROR = {"code": "AUTH_INVALID", "message": "unknown API key", "message_zh": "API密钥无效",
          "request_id": "b58590d6-fbf0-4f1e-b48e-cbdac79c5580"}
 
+ERRORS = {status: {**body, "request_id": "b58590d6-fbf0-4f1e-b48e-cbdac79c5580"} for status, body in {
+    400: {"code": "BAD_REQUEST", "message": "the request cannot be read", "message_zh": "请求有误"},
+    401: {k: v for k, v in ERROR.items() if k != "request_id"},
+    403: {"code": "ROLE_FORBIDDEN", "message": "a regulator may not do this; it is for: bank",
+          "message_zh": "当前角色（regulator）无权执行此操作"},
+    404: {"code": "DECISION_NOT_FOUND", "message": "no such decision", "message_zh": "决策记录不存在"},
+    409: {"code": "ALREADY_REVIEWED", "message": f"decision {REQUEST_ID} has a recorded review already",
+          "message_zh": "该决策已记录复核结果"},
+    413: {"code": "BODY_TOO_LARGE", "message": "the body is over 1048576 bytes", "message_zh": "请求体过大"},
+    422: {"code": "VALIDATION_ERROR", "message": "invalid request: body.uscc: Field required",
+          "message_zh": "请求参数校验失败：body.uscc: Field required"},
+    429: {"code": "TOO_MANY_FAILED_AUTHENTICATIONS", "message": "too many failed authentications from this address "
+          "or against this key prefix; try again in 42 s", "message_zh": "认证失败次数过多，请 42 秒后重试"},
+    503: {"code": "MODEL_UNAVAILABLE", "message": "no champion model is loaded; promote one with `xyd promote`",
+          "message_zh": "暂无可用的冠军模型"},
+}.items()}
+"""An error body for each status the routes document: a generated client's docs show each its own."""
+
 HEALTH = {"status": "ok"}
 READY = {"status": "ready", "model_version": "1", "problems": []}
+NOT_READY = {"status": "not ready", "model_version": None,
+             "problems": ["model: no champion: promote one with `xyd promote`"]}
 FEATURES = {"feature_set_version": "86324a010556", "count": 1, "features": [
     {"name": "elec_arrears_share_3m", "code": "UT08", "zh": "近3个月用电欠费占账单金额比例",
      "en": "share of the electricity billed over the last 3 months left unpaid", "unit": "share", "monotone": 1}]}

@@ -28,7 +28,7 @@ from api.db.engine import make_engine, sessions, upgrade
 from api.model_holder import ModelHolder, freeze_heap
 from api.objections import routes as objections
 from api.precredit.routes import authorizations, decisions, pre_credit
-from api.routes import health, models, typeface
+from api.routes import docs, health, models, typeface
 from api.settings import Settings, settings as env_settings
 from api.trust import routes as audit
 from api.trust.appender import ChainAppender
@@ -185,11 +185,13 @@ def create_app(config: Settings | None = None, serving_process: bool = False) ->
         if access_log is not None:
             access_log.close()
 
-    app = FastAPI(title="信易贷 pre-credit service", version="1",
-                  description="Pre-credit decisions for banks holding an enterprise's authorisation (授权书); "
+    # an ASCII title: client generators make the project's name of it (pip refuses a Chinese one)
+    app = FastAPI(title="Xinyidai pre-credit service", version="1",
+                  description="信易贷 pre-credit decisions for banks holding an enterprise's authorisation (授权书); "
                               "explanations and the audit trail for regulators. Every call but the health "
                               "checks sends `Authorization: Bearer <API key>`.", lifespan=lifespan,
-                  generate_unique_id_function=lambda route: route.name)
+                  generate_unique_id_function=lambda route: route.name,
+                  docs_url=None, redoc_url=None)  # served from packaged assets, not a CDN (api.routes.docs)
     app.state.holder = holder
     app.state.config = config
     app.state.client_cache = {}
@@ -201,6 +203,7 @@ def create_app(config: Settings | None = None, serving_process: bool = False) ->
                    admin.router, typeface.router, audit.router, objections.router, objections.changes_router):
         _summarise(router)
         app.include_router(router)
+    docs.install(app)
     app.add_middleware(ServiceMiddleware, holder=holder, max_body=config.max_body_bytes, access_log=access_log)
     _document_errors(app)
     return app

@@ -67,7 +67,8 @@ def responses(*statuses: int) -> dict:
     schema = {"$ref": "#/components/schemas/ErrorBody"}
     if 401 in statuses:  # wherever a key is checked, failing too often is answered 429
         statuses = (*statuses, 429)
-    documented = {s: {"description": described[s], "content": {"application/json": {"schema": schema}}} for s in statuses}
+    documented = {s: {"description": described[s], "content": {"application/json": {
+        "schema": schema, "example": examples.ERRORS[s]}}} for s in statuses}
     if 429 in documented:
         documented[429]["headers"] = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
     return documented

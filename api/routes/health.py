@@ -19,7 +19,8 @@ def healthz() -> dict:
 
 
 @router.get("/readyz", responses={200: {"content": {"application/json": {"example": examples.READY}}},
-                                  503: {"description": "database unreachable or no champion loaded"}})
+                                  503: {"description": "database unreachable or no champion loaded",
+                                        "content": {"application/json": {"example": examples.NOT_READY}}}})
 def readyz(request: Request):
     """Ready to decide: the database answers and a champion is loaded."""
     problems = []

@@ -91,12 +91,14 @@ class Browser:
     """Debian's chromium driven through ChromeDriver's WebDriver protocol (plain HTTP, no client
     library): open a page, click a link, read what a person sees. Use as a context manager."""
 
-    def __init__(self, tmp_path: Path):
+    def __init__(self, tmp_path: Path, offline: bool = False):
         import httpx
 
         from tests.api.test_service import CHROMIUM_FLAGS
 
         binary, driver = chromium(), chromium(driver=True)
+        # offline: no host but this one resolves, as on a network that reaches nothing else
+        cut = ["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"] if offline else []
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
@@ -104,7 +106,7 @@ class Browser:
                                         stderr=subprocess.DEVNULL)
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
         options = {"binary": binary, "args": [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'webdriver-profile'}",
-                                              "--window-size=1280,1000"]}
+                                              "--window-size=1280,1000", *cut]}
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -145,6 +147,17 @@ class Browser:
     def run(self, script: str, *args):
         """``script`` (a function body) run in the page; what it returns."""
         return self._call("/execute/sync", {"script": script, "args": list(args)})
+
+    def wait_for(self, selector: str, seconds: float = 30) -> list[str]:
+        """The visible text of ``selector`` once some element it finds is shown (a page that builds
+        itself with its own script), or an assertion naming what never appeared."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            shown = self.visible_text(selector)
+            if shown:
+                return shown
+            time.sleep(0.2)
+        raise AssertionError(f"nothing matching {selector!r} appeared within {seconds} s")
 
     def visible_text(self, selector: str) -> list[str]:
         """The text a person sees in each element ``selector`` finds that is shown at all."""

@@ -6,6 +6,7 @@ one authorised decision."""
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 import schemathesis
@@ -167,3 +168,45 @@ def test_every_body_in_the_spec_has_an_example_shaped_as_the_service_answers(liv
     assert httpx.get(f"{base}/healthz").json().keys() == examples.HEALTH.keys()
     features = httpx.get(f"{base}/v1/features", headers={"Authorization": f"Bearer {keys['bank']}"}).json()
     assert features.keys() == examples.FEATURES.keys()
+
+
+def test_the_document_names_the_project_in_ascii_and_gives_each_error_status_its_own_example(live, tmp_path):
+    """A generator run with its default settings makes a project pip accepts (the title is its name),
+    and an integrator reading any operation sees, for each error status, an error the service gives
+    with that status, never one example for all."""
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import httpx
+
+    from api.common.errors import ErrorBody
+
+    base = live[0]
+    spec = httpx.get(f"{base}/openapi.json").json()
+    assert spec["info"]["title"].isascii() and "信易贷" in spec["info"]["description"]
+    by_status: dict[str, set[str]] = {}
+    for methods in spec["paths"].values():
+        for operation in methods.values():
+            for status, answer in operation["responses"].items():
+                if status.startswith(("4", "5")):
+                    example = answer["content"]["application/json"]["example"]
+                    if "code" in example:  # the one error body (readiness answers its own shape)
+                        ErrorBody.model_validate(example)
+                        by_status.setdefault(status, set()).add(example["code"])
+    assert {"401", "403", "404", "422", "429", "503"} <= set(by_status)
+    assert all(len(codes) == 1 for codes in by_status.values()), by_status  # one example per status…
+    assert len({next(iter(codes)) for codes in by_status.values()}) == len(by_status)  # …each its own
+    (tmp_path / "spec.json").write_text(json.dumps(spec, ensure_ascii=False), "utf-8")
+    tools = str(Path(sys.executable).parent)
+    done = subprocess.run([os.path.join(tools, "openapi-python-client"), "generate", "--path", str(tmp_path / "spec.json")],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          env={**os.environ, "PATH": tools + os.pathsep + os.environ.get("PATH", "")})
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    [project] = [p for p in tmp_path.iterdir() if p.is_dir() and (p / "pyproject.toml").exists()]
+    name = re.search(r'^name = "([^"]+)"', (project / "pyproject.toml").read_text("utf-8"), re.M).group(1)
+    # PEP 508's project name, which pip requires
+    assert re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", name), name
+    assert name == "xinyidai-pre-credit-service-client" and project.name == name
