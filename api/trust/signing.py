@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime as dt
 import fcntl
 import hashlib
 import json
@@ -389,8 +390,33 @@ def read_checkpoints(path: Path, keys: dict[str, PublicKey]) -> list[Checkpoint]
                                                                       checkpoint.origin)):
             raise SignatureProblem(f"{path}, line {number}: the signature does not verify with key "
                                    f"{checkpoint.key_id}: the line was altered")
+        try:
+            _signed_while_current(key, checkpoint.time, "the checkpoint")
+        except SignatureProblem as error:
+            raise SignatureProblem(f"{path}, line {number}: {error}") from None
         checkpoints.append(checkpoint)
     return checkpoints
+
+
+ROTATION_GRACE_SECONDS = 60
+"""How long after a key's retirement a signature by it is still believed: one already under way
+when the keyring was rotated (each worker takes the new key at its next signature)."""
+
+
+def _signed_while_current(key: PublicKey, signed_at: str, what: str) -> None:
+    """Refuse what ``key`` signed at ``signed_at`` (UTC, as stored) more than the grace after its
+    retirement: a retired key's private half is deleted, so a later signature means a copy of it
+    survived, or a clock was wrong."""
+    if key.retired_at is None:
+        return
+    try:
+        signed = dt.datetime.fromisoformat(signed_at.replace("Z", "+00:00"))
+        retired = dt.datetime.fromisoformat(key.retired_at.replace("Z", "+00:00"))
+    except ValueError:
+        raise SignatureProblem(f"{what} states no time it was signed ({signed_at!r})") from None
+    if signed > retired + dt.timedelta(seconds=ROTATION_GRACE_SECONDS):
+        raise SignatureProblem(f"{what} was signed at {signed_at} by key {key.key_id}, which was retired at "
+                               f"{key.retired_at}: a retired key signs nothing")
 
 
 class Checkpointer:
@@ -518,6 +544,7 @@ def verify_receipt(receipt: dict, keys: dict[str, PublicKey], answer: dict | Non
         raise SignatureProblem(f"the signed content is not a decision ({error})") from None
     if signed.get("seq") != seq:
         raise SignatureProblem(f"the content says row {signed.get('seq')}, the signature row {seq}")
+    _signed_while_current(key, str(signed.get("created_at")), "the receipt")
     if answer is not None:
         try:
             _same_answer(answer, signed, hash_)
@@ -529,14 +556,24 @@ def verify_receipt(receipt: dict, keys: dict[str, PublicKey], answer: dict | Non
 
 
 def _same_answer(answer: dict, signed: dict, hash_: str) -> None:
-    """Raise :class:`SignatureProblem` naming the first field of the answer that is not the signed one."""
+    """Raise :class:`SignatureProblem` naming the signed fields the answer lacks, or the first field
+    of the answer that is not the signed one."""
+    missing = [field for field in (*ANSWER_FIELDS, "versions", "reasons") if field not in answer]
+    versions = answer.get("versions") or {}
+    if not isinstance(versions, dict):
+        raise TypeError("its versions are not a mapping")
+    if "versions" in answer:
+        missing += [f"versions.{field}" for field in VERSION_FIELDS if versions.get(field) is None]
+    if missing:
+        raise SignatureProblem(f"the answer lacks the signed field{'s' if len(missing) > 1 else ''} "
+                               f"{', '.join(missing)}: it is not the whole answer the receipt came with")
     for field, source in ANSWER_FIELDS.items():
         expected = hash_ if source is None else signed.get(source)
         if field in answer and answer[field] != expected:
             raise SignatureProblem(f"the answer's {field} is {answer[field]!r}, the signed decision's {expected!r}")
     for field in VERSION_FIELDS:
-        given = (answer.get("versions") or {}).get(field)
-        if given is not None and str(given) != str(signed.get(field)):
+        given = answer["versions"][field]
+        if str(given) != str(signed.get(field)):
             raise SignatureProblem(f"the answer's {field} is {given!r}, the signed decision's {signed.get(field)!r}")
     if "reasons" in answer and not _same_reasons(answer["reasons"], json.loads(signed["reasons"])):
         raise SignatureProblem("the answer's reasons differ from the signed decision's")

@@ -5,8 +5,10 @@ authentications, chunked bodies, the header) with the access log. On SQLite and 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
+import re
 import stat
 import time
 from pathlib import Path
@@ -1810,17 +1812,24 @@ def signed_answer(receipt: dict) -> dict:
 
 
 def test_an_answer_is_held_field_by_field_to_its_receipt(receipt_and_keys):
-    """Promise: with the answer a bank received, every field it shows (and each version) must be
-    the signed one, and the first that is not is named; a field the answer leaves out is not
-    required; a version given as a number is the same version."""
+    """Promise: with the answer a bank received, every signed field it shows (and each version) must
+    be the signed one, and the first that is not is named; a signed field the answer leaves out (or
+    a version shown as null) is named too, so an answer cut down to what suits it never verifies; a
+    version given as a number is the same version."""
     receipt, keys = receipt_and_keys
     answer = signed_answer(receipt)
     assert verify_receipt(receipt, keys, answer) == json.loads(receipt["content"])
-    assert verify_receipt(receipt, keys, {"limit_yuan": answer["limit_yuan"]})["seq"] == receipt["seq"]
-    assert verify_receipt(receipt, keys, {**answer, "versions": None})
     assert verify_receipt(receipt, keys, {**answer, "versions": {**answer["versions"], "model_version": 1}})
-    assert verify_receipt(receipt, keys, {**answer, "versions": {"model_version": None}})
     from api.trust.signing import ANSWER_FIELDS, VERSION_FIELDS
+
+    with pytest.raises(SignatureProblem, match="the answer lacks the signed fields request_id, uscc, pd, .*, reasons:"):
+        verify_receipt(receipt, keys, {"limit_yuan": answer["limit_yuan"]})
+    for field in (*ANSWER_FIELDS, "versions", "reasons"):
+        with pytest.raises(SignatureProblem, match=f"the answer lacks the signed field {field}:"):
+            verify_receipt(receipt, keys, {k: v for k, v in answer.items() if k != field})
+    for versions in ({**answer["versions"], "model_version": None}, {"model_version": answer["versions"]["model_version"]}):
+        with pytest.raises(SignatureProblem, match="the answer lacks the signed field.* versions\\.(policy|model)_version"):
+            verify_receipt(receipt, keys, {**answer, "versions": versions})
 
     for field in ANSWER_FIELDS:
         for value in ("other", None, 0):
@@ -2072,3 +2081,39 @@ def test_a_keyring_replaced_beside_the_services_signing_key_is_refused(signing_s
     (keys_dir / "public-keys.json").write_text(kept, "utf-8")
     path.write_text(original, "utf-8")
     assert verified_by_the_command_line(signing_service)[0] == 0
+
+
+def test_what_a_key_signs_after_its_retirement_is_refused_naming_both_times(tmp_path, monkeypatch):
+    """Promise: a rotated key's private half is deleted, so a checkpoint or a receipt it signed after
+    its retirement (beyond a minute's grace for a signature under way at the rotation) means a copy
+    survived: refused, with the time it was signed and the time the key was retired."""
+    from api.trust import signing
+    from api.trust.signing import append_checkpoint, make_receipt
+
+    keys_dir = tmp_path / "keys"
+    keyring = Keyring(keys_dir)
+    old = keyring.signer()
+    keyring.generate()  # the rotation: old is retired now
+    keys = read_keyring(keys_dir / "public-keys.json")
+    retired = dt.datetime.fromisoformat(keys[old.key_id].retired_at.replace("Z", "+00:00"))
+
+    def stamp(seconds: float) -> str:
+        return (retired + dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    path = tmp_path / "c.jsonl"
+    for seconds, refused in ((-5, False), (signing.ROTATION_GRACE_SECONDS - 1, False),
+                             (signing.ROTATION_GRACE_SECONDS + 1, True), (86_400, True)):
+        monkeypatch.setattr(signing, "now_iso", lambda: stamp(seconds))
+        path.write_text("")
+        append_checkpoint(path, sign_checkpoint(old, 3, "a" * 64, ORIGIN))
+        content = json.dumps({"seq": 3, "created_at": stamp(seconds)})
+        receipt = make_receipt(old, 3, "b" * 64, audit.content_hash("b" * 64, content), content)
+        if not refused:
+            assert read_checkpoints(path, keys) and verify_receipt(receipt, keys)["seq"] == 3
+            continue
+        words = (f"signed at {stamp(seconds)} by key {old.key_id}, which was retired at "
+                 f"{keys[old.key_id].retired_at}: a retired key signs nothing")
+        with pytest.raises(SignatureProblem, match=f"line 1: the checkpoint was {re.escape(words)}"):
+            read_checkpoints(path, keys)
+        with pytest.raises(SignatureProblem, match=f"the receipt was {re.escape(words)}"):
+            verify_receipt(receipt, keys)
