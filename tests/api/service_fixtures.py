@@ -60,6 +60,30 @@ def ensure_postgres() -> None:
         engine.dispose()
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def started_server(config, seconds: float = 60):
+    """A real uvicorn server for ``config`` (a ``uvicorn.Config``) running in a thread, once it
+    listens: (server, thread); stop it with ``server.should_exit = True`` and ``thread.join()``."""
+    import threading
+
+    import uvicorn
+
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + seconds
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.started, "the server did not start listening"
+    return server, thread
+
+
 ORIGIN = "xyd/00000000-0000-4000-8000-000000000000/decisions"
 """A chain's name for checkpoints signed without a database (a database names its own: decisions_origin)."""
 

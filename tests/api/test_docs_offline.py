@@ -4,16 +4,12 @@ rendered by Debian's chromium with every other host unresolvable."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import httpx
 import pytest
 
 from api.main import create_app
 from api.settings import Settings
-from tests.api.service_fixtures import Browser
+from tests.api.service_fixtures import Browser, free_port, started_server
 
 
 @pytest.fixture
@@ -24,16 +20,8 @@ def served(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     app = create_app(Settings(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path}/xyd.db",
                               model_check_seconds=0, access_log="off"))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started
+    port = free_port()
+    server, thread = started_server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=30)

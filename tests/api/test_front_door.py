@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 
 import pytest
 
 from api.common import limits
 from api.settings import settings
+from tests.api.service_fixtures import free_port, started_server
 
 
 async def _echo(scope, receive, send):
@@ -40,8 +40,6 @@ async def _echo(scope, receive, send):
 @pytest.fixture
 def door(monkeypatch):
     """Start a server with the given settings; yields a function (settings → port)."""
-    import uvicorn
-
     servers = []
 
     def start(**environment) -> int:
@@ -50,17 +48,8 @@ def door(monkeypatch):
             monkeypatch.setenv(name, value)
         settings.cache_clear()
         monkeypatch.setattr(limits, "_CEILING", None)
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        server = uvicorn.Server(limits.server_config(_echo, "127.0.0.1", port, log_level="error"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert server.started
-        servers.append((server, thread))
+        port = free_port()
+        servers.append(started_server(limits.server_config(_echo, "127.0.0.1", port, log_level="error"), 10))
         return port
 
     yield start
