@@ -167,7 +167,7 @@ def create_app(config: Settings | None = None, serving_process: bool = False) ->
             keyring.signer(), config.checkpoints_file, config.checkpoint_every_decisions,
             config.checkpoint_every_seconds, make_durable=lambda: make_durable(engine), keyring=keyring,
             record_signed=lambda checkpoint: record_signed(engine, checkpoint), origin=decisions_origin))
-        sign_events(engine, config.home)  # events written while no service ran (a migration's, say) are signed now
+        sign_events(engine, config.home, first_only=True)  # the events chained before it was anchored (0009)
         holder.reload()
         holder.watch(config.model_check_seconds)
         # the regulator pages' base font: made once per machine (seconds), here rather than in a page

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     threads_per_worker: int = 2
     checkpoint_every_decisions: int = Field(default=1_000, ge=1)
     checkpoint_every_seconds: float = Field(default=10.0, gt=0)
+    checkpoint_grace_seconds: float = Field(default=3600.0, gt=0, description=(
+        "rows older than this that no checkpoint covers are NOT VERIFIED: the service signs within seconds"))
     access_log: str = Field(default="", description="the access log's file (default XYD_HOME/logs/access.jsonl); "
                                                     "'-' for standard output, 'off' for none")
     access_log_max_bytes: int = Field(default=50 * 2**20, ge=4096)

@@ -202,6 +202,10 @@ def _said(result, chain: str, rows: str, row: str, subject: str, path: Path | No
     """Say what a chain's verification found, in one line; whether it holds."""
     against = (f"; held against {result.checkpoints:,} signed checkpoints of {path} (the newest vouches for "
                f"{result.covered:,}{_not_yet_covered(result)})" if path else "; no signed checkpoints to hold it against")
+    stale = _uncovered_too_long(result)
+    if stale:
+        click.echo(f"{chain} NOT VERIFIED: {stale}{against}")
+        return False
     if result.ok:
         click.echo(f"{chain} intact: {result.rows:,} {rows}{against}")
         return True
@@ -212,6 +216,24 @@ def _said(result, chain: str, rows: str, row: str, subject: str, path: Path | No
     click.echo(f"{chain} BROKEN at {row} {result.first_broken_seq}{named}: {result.problem}; "
                f"{result.rows:,} {row}s before it are intact{against}")
     return False
+
+
+def _uncovered_too_long(result) -> str | None:
+    """Why rows no checkpoint covers cannot be vouched for: the oldest of them was written longer ago
+    than the grace (XYD_CHECKPOINT_GRACE_SECONDS) while the service signs within seconds, so their
+    checkpoints were lost or never made. None when there are none, or they are recent."""
+    import datetime as dt
+
+    if not result.ok or result.uncovered_since is None:
+        return None
+    written = dt.datetime.fromisoformat(result.uncovered_since.replace("Z", "+00:00"))
+    waited = (dt.datetime.now(dt.timezone.utc) - written).total_seconds()
+    grace = settings().checkpoint_grace_seconds
+    if waited <= grace:
+        return None
+    return (f"{result.rows - result.covered:,} rows newer than the newest checkpoint, the oldest written at "
+            f"{result.uncovered_since}, {waited:,.0f} s ago (more than the {grace:,.0f} s the service may take to "
+            "sign them): their checkpoints were lost or never made; check them, then `xyd audit checkpoint sign`")
 
 
 def _not_yet_covered(result) -> str:

@@ -22,18 +22,22 @@ from features.home import checkpoints_file, keys_directory
 log = logging.getLogger("xyd.api.anchor")
 
 
-def sign_events(engine, home: Path) -> Checkpoint | None:
+def sign_events(engine, home: Path, first_only: bool = False) -> Checkpoint | None:
     """Sign the events chain's head, if no checkpoint vouches for it yet, with the current key under
     ``home`` (made on first use), after making it durable; append the checkpoint to ``home``'s
     checkpoints file and record it in the database. A failure is logged, not raised: the write it
-    follows has committed, and the next write's checkpoint covers it too."""
+    follows has committed, and the next write's checkpoint covers it too.
+
+    ``first_only`` (the service's start): sign only a chain never signed before, the events written
+    before the chain was anchored (the reviews migration 0009 chained). Events a later signature
+    missed are left for ``xyd audit verify`` to call not yet covered, never vouched for unseen."""
     try:
         with Session(engine) as session:
             size, head = audit.head(session, audit.EVENTS)
             record = session.get(SignedCheckpoint, audit.CHAIN_ROW[audit.EVENTS])
             signed = record.size if record is not None else 0
             origin = audit.origin(session, audit.EVENTS)
-        if size <= signed:
+        if size <= signed or (first_only and signed):
             return None
         audit.make_durable(engine)
         checkpoint = sign_checkpoint(Keyring(keys_directory(home)).signer(), size, head, origin)

@@ -209,6 +209,7 @@ class Verification:
     problem: str | None = None
     checkpoints: int = 0  # how many signed checkpoints the chain was held against
     covered: int = 0  # the rows the newest of them vouches for
+    uncovered_since: str | None = None  # when the oldest row no checkpoint covers was written (held only)
 
 
 _SIGNED = SignedCheckpoint.__table__
@@ -284,8 +285,12 @@ def _walk(session: Session, chain: _Chain, batch: int, checkpoints, seen=None) -
     columns = [getattr(chain.table, c) for c in (*chain.hashed, "prev_hash", "hash")]
     row_word = chain.row
 
+    first_uncovered = (signed[-1] if signed else 0) + 1
+    uncovered_since = None
+
     def outcome(ok: bool, *broken) -> Verification:
-        return Verification(checked, ok, *broken, checkpoints=len(checkpoints), covered=signed[-1] if signed else 0)
+        return Verification(checked, ok, *broken, checkpoints=len(checkpoints), covered=signed[-1] if signed else 0,
+                            uncovered_since=uncovered_since)
 
     while True:
         rows = session.execute(select(*columns).where(chain.table.seq > last, chain.table.seq <= end)
@@ -316,6 +321,8 @@ def _walk(session: Session, chain: _Chain, batch: int, checkpoints, seen=None) -
                 return outcome(False, record["seq"], record[chain.subject], problem)
             if seen is not None:
                 seen(record)
+            if held and record["seq"] == first_uncovered:
+                uncovered_since = record["created_at"]
             previous, expected, checked, last = record["hash"], expected + 1, checked + 1, record["seq"]
     if checked != end or head_row.last_hash != previous:
         return outcome(False, checked + 1, None,

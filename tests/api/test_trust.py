@@ -2117,3 +2117,49 @@ def test_what_a_key_signs_after_its_retirement_is_refused_naming_both_times(tmp_
             read_checkpoints(path, keys)
         with pytest.raises(SignatureProblem, match=f"the receipt was {re.escape(words)}"):
             verify_receipt(receipt, keys)
+
+
+def test_rows_no_checkpoint_covers_are_counted_and_not_verified_once_older_than_the_grace(signing_service,
+                                                                                          monkeypatch):
+    """Promise: the service signs within seconds of writing, so rows newer than the newest checkpoint
+    are said as not yet covered, with their count, and once the oldest of them is older than
+    XYD_CHECKPOINT_GRACE_SECONDS, NOT VERIFIED: their checkpoints were lost or never made."""
+    decide(signing_service, 3)  # a checkpoint every 2 decisions: the 3rd is not covered yet
+    code, said, output = verified_by_the_command_line(signing_service)
+    assert code == 0 and "(the newest vouches for 2; 1 newer not yet covered by a checkpoint)" in said["decisions"][0], output
+    time.sleep(0.05)
+    monkeypatch.setenv("XYD_CHECKPOINT_GRACE_SECONDS", "0.01")
+    code, said, output = verified_by_the_command_line(signing_service)
+    [line] = said["decisions"]
+    assert code == 1 and line.startswith("audit chain NOT VERIFIED: 1 rows newer than the newest checkpoint"), output
+    assert "their checkpoints were lost or never made" in line and "xyd audit checkpoint sign" in line
+    assert said["workflow_events"][0].startswith("workflow events intact"), output  # no event written, none uncovered
+    assert run_cli(signing_service, "audit", "checkpoint", "sign").exit_code == 0
+    assert verified_by_the_command_line(signing_service)[0] == 0
+
+
+def test_the_service_signs_at_its_start_only_an_events_chain_never_signed(tmp_path):
+    """Promise: at its start the service signs the events chained before the chain was anchored
+    (the reviews migration 0009 chained), once; events a later signature missed are never signed
+    unseen by a restart: verify keeps calling them not yet covered."""
+    from api.db.engine import upgrade, writing
+    from api.trust.anchor import sign_events
+
+    url = f"sqlite:///{tmp_path}/x.db"
+    upgrade(url)
+    engine = make_engine(url)
+    factory = sessions(engine)
+
+    def event(n: int) -> None:
+        with writing(factory) as session:
+            audit.lock_events(session)
+            audit.append_event(session, "objection.filed", f"o-{n}", "91420502MA4K0G2B2X", None, {"n": n})
+
+    event(1)
+    first = sign_events(engine, tmp_path, first_only=True)
+    assert first is not None and first.size == 1 and first.origin.endswith("/workflow_events")
+    event(2)
+    assert sign_events(engine, tmp_path, first_only=True) is None  # signed before: a restart vouches for nothing
+    assert sign_events(engine, tmp_path).size == 2  # the next write's signature covers it
+    assert sign_events(engine, tmp_path) is None  # nothing new
+    engine.dispose()
