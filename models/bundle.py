@@ -316,12 +316,22 @@ class ModelBundle:
     def explainer_for(self, key: str | None = None):
         """The PD model's :class:`models.shapley.Explainer` against the reference of group ``key``
         (:meth:`reference_key`; None, the whole book's), built once per group."""
-        explainers = self.__dict__.setdefault("_explainers", {})
+        explainers = self._explainers
         if key not in explainers:
             values = self._reference(key)["values"]
             row = pd.DataFrame([{f: values.get(f) for f in self.features}])
             explainers[key] = self.pd_model.explainer(self.pd_model.matrix(row.astype(object))[0])
         return explainers[key]
+
+    @cached_property
+    def _explainers(self) -> dict:
+        """Reference group → its explainer, as :meth:`explainer_for` builds them."""
+        return {}
+
+    @cached_property
+    def _summaries(self) -> dict:
+        """Reference group → its summary, as :meth:`reference_summary` works them out."""
+        return {}
 
     @property
     def explainer(self):
@@ -336,7 +346,7 @@ class ModelBundle:
     def reference_summary(self, key: str | None = None) -> dict:
         """What the decisions of group ``key`` name as their reference: the words, the population,
         the reference's own margin, PD and grade, and its values (worked out once per group)."""
-        summaries = self.__dict__.setdefault("_summaries", {})
+        summaries = self._summaries
         if key in summaries:
             return summaries[key]
         reference = self._reference(key)

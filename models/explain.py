@@ -11,6 +11,7 @@ registry does not know (a model fitted on another frame) are named as they are.
 from __future__ import annotations
 
 import math
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -289,14 +290,12 @@ class StatedReasons:
         self.plan, self.items, self.absences = plan, items, absences
         self.adverse, self.positive = adverse, positive
         self.adverse_total, self.withheld = adverse_total, withheld
-        self._coverage = None
 
     def coverage(self) -> np.ndarray:
         """Per row, the share of the nameable adverse effect the named adverse reasons cover (1 when none)."""
-        if self._coverage is None:
-            self._coverage = self._named_share()
-        return self._coverage
+        return self._named_share
 
+    @cached_property
     def _named_share(self) -> np.ndarray:
         named = np.where(self.adverse >= 0, np.take_along_axis(self.items, np.maximum(self.adverse, 0), axis=1), 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):

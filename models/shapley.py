@@ -254,7 +254,6 @@ class ReferenceExplainer:
         self.paths = tables.leaf_paths()
         self.walk = _NumpyWalk(self.paths, reference)
         self.reference_output = self.walk.output
-        self._reference_left = None
 
     def contributions(self, matrix: np.ndarray, num_threads: int = 0, compiled: bool | None = None) -> np.ndarray:
         """Per row of ``matrix`` (the booster's encoded inputs): each column's contribution to the
@@ -268,10 +267,13 @@ class ReferenceExplainer:
             compiled = len(matrix) >= COMPILED_FROM_ROWS
         return self._compiled(matrix, num_threads) if compiled else self.walk.contributions(matrix)
 
+    @cached_property
+    def _reference_left(self) -> np.ndarray:
+        """Where the reference row goes at every node (the compiled walk's, worked out once)."""
+        return _kernels()["reference_left"](self.reference, *self.tables.arrays())
+
     def _compiled(self, matrix: np.ndarray, num_threads: int) -> np.ndarray:
         kernels = _kernels()
-        if self._reference_left is None:
-            self._reference_left = kernels["reference_left"](self.reference, *self.tables.arrays())
         out = np.zeros(matrix.shape, dtype=np.float64)
         arguments = (matrix, self._reference_left, self.tables.max_depth, *self.tables.arrays(), out)
         if num_threads == 1:
@@ -296,7 +298,11 @@ class Explainer:
     def __init__(self, parts: list[tuple[float, ReferenceExplainer]], constant: float = 0.0):
         self.parts = parts
         self.reference_margin = float(constant + sum(w * part.reference_output for w, part in parts))
-        self._merged = None
+
+    @cached_property
+    def _merged(self) -> _NumpyWalk:
+        """Every part's leaves in one NumPy walk (built on first use)."""
+        return _NumpyWalk(LeafPaths.merge([(w, part.paths) for w, part in self.parts]), self.parts[0][1].reference)
 
     def contributions(self, matrix: np.ndarray, num_threads: int = 0, compiled: bool | None = None) -> np.ndarray:
         """Per row: each column's share of ``margin - reference_margin`` (``compiled``: see
@@ -306,9 +312,6 @@ class Explainer:
         if compiled is None:
             compiled = len(matrix) >= COMPILED_FROM_ROWS
         if not compiled:
-            if self._merged is None:
-                self._merged = _NumpyWalk(LeafPaths.merge([(w, part.paths) for w, part in self.parts]),
-                                          self.parts[0][1].reference)
             return self._merged.contributions(matrix)
         total = None
         for weight, part in self.parts:
