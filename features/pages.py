@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from markupsafe import Markup  # light (jinja2's own); both() marks a page's words with it, hundreds a page
+
 PAGE_CSP = ("default-src 'none'; style-src 'unsafe-inline'; font-src 'self' data:; img-src 'self' data:; "
             "base-uri 'none'; form-action 'none'")
 """What every page may load: its own inline styles and fonts from itself (``data:``) or from the
@@ -26,8 +28,6 @@ PAGE_CSP_HEADER = PAGE_CSP + "; frame-ancestors 'none'"
 def both(zh: str, en: str):
     """Chinese and English side by side, each marked with its language for the page's toggle
     (both escaped)."""
-    from markupsafe import Markup
-
     return Markup('<span lang="zh-CN">{}</span> <span lang="en">{}</span>').format(zh, en)
 
 

@@ -170,12 +170,11 @@ def verify(checkpoints_file: Path | None, keys: Path | None) -> None:
     Example: xyd audit verify --checkpoints checkpoints-2026-12.jsonl --keys xyd-public-keys.json"""
     path, checkpoints = _checkpoints_to_hold(checkpoints_file, keys)
     with database()() as session:
-        by_chain, foreign = audit.sorted_checkpoints(session, checkpoints or [])
+        by_chain, foreign = audit.sorted_checkpoints(session, checkpoints)
         if foreign:
             _neither_verified(f"{foreign} (refused, {path})")
-        held = None if checkpoints is None else by_chain
-        result = audit.verify(session, checkpoints=None if held is None else held[audit.DECISIONS])
-        events = audit.verify_events(session, checkpoints=None if held is None else held[audit.EVENTS])
+        result = audit.verify(session, checkpoints=by_chain[audit.DECISIONS])
+        events = audit.verify_events(session, checkpoints=by_chain[audit.EVENTS])
     if path is None and (result.rows or events.rows) and _keyring_file(None).exists():
         _neither_verified(f"the service signs with a key under {settings().keys_directory}, but its checkpoints "
                           f"({settings().checkpoints_file}) are gone; hold the chains against an exported copy "
@@ -311,11 +310,11 @@ def sign_checkpoint() -> None:
     _, checkpoints = _checkpoints_to_hold(None, None)
     factory = database()
     with factory() as session:
-        by_chain, foreign = audit.sorted_checkpoints(session, checkpoints or [])
+        by_chain, foreign = audit.sorted_checkpoints(session, checkpoints)
         if foreign:
             click.echo(f"not signed: {foreign}")
             sys.exit(1)
-        result = audit.verify(session, checkpoints=None if checkpoints is None else by_chain[audit.DECISIONS])
+        result = audit.verify(session, checkpoints=by_chain[audit.DECISIONS])
         size, head = audit.head(session)
     if not result.ok:
         where = f"broken at row {result.first_broken_seq}" if result.first_broken_seq else "not verified"

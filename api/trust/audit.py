@@ -183,10 +183,13 @@ def origin(session: Session, chain: str) -> str:
     return f"xyd/{identity.database_id}/{chain}"
 
 
-def sorted_checkpoints(session: Session, checkpoints: list) -> tuple[dict[str, list], str | None]:
+def sorted_checkpoints(session: Session, checkpoints: list | None) -> tuple[dict[str, list | None], str | None]:
     """The checkpoints of each chain of this database (format 1, which named none, spoke of the
     decisions'), and why the file cannot be this database's when one of them names another
-    origin (None when all are ours)."""
+    origin (None when all are ours). With no checkpoints to hold the chains to (None), None for
+    each: :func:`verify` and :func:`verify_events` then walk the chains alone."""
+    if checkpoints is None:
+        return dict.fromkeys(CHAIN_ROW), None
     own = {origin(session, chain): chain for chain in CHAIN_ROW}
     out: dict[str, list] = {chain: [] for chain in CHAIN_ROW}
     for checkpoint in checkpoints:

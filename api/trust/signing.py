@@ -324,11 +324,10 @@ class Checkpoint:
         return f"{CHECKPOINT_FORMAT}\n{origin}\n{size}\n{head}\n{time}\n".encode("utf-8")
 
     def as_json(self) -> dict:
-        if self.origin is None:
-            return {"format": CHECKPOINT_FORMATS[0], "size": self.size, "head": self.head, "time": self.time,
-                    "key_id": self.key_id, "signature": self.signature}
-        return {"format": CHECKPOINT_FORMAT, "origin": self.origin, "size": self.size, "head": self.head,
-                "time": self.time, "key_id": self.key_id, "signature": self.signature}
+        named = {} if self.origin is None else {"origin": self.origin}  # format 1 named no chain
+        return {"format": CHECKPOINT_FORMATS[0] if self.origin is None else CHECKPOINT_FORMAT, **named,
+                "size": self.size, "head": self.head, "time": self.time, "key_id": self.key_id,
+                "signature": self.signature}
 
     def describe(self) -> str:
         return f"the checkpoint of {self.time} (line {self.line}, key {self.key_id})"
@@ -373,8 +372,9 @@ def read_checkpoints(path: Path, keys: dict[str, PublicKey]) -> list[Checkpoint]
             entry = json.loads(line)
             if entry.get("format") not in CHECKPOINT_FORMATS:
                 raise ValueError(f"format {entry.get('format')!r}, not one of {', '.join(CHECKPOINT_FORMATS)}")
-            origin = None if entry["format"] == CHECKPOINT_FORMATS[0] else entry["origin"]
-            if entry["format"] != CHECKPOINT_FORMATS[0] and (not isinstance(origin, str) or not _ORIGIN.fullmatch(origin)):
+            legacy = entry["format"] == CHECKPOINT_FORMATS[0]  # format 1 named no chain
+            origin = None if legacy else entry["origin"]
+            if not legacy and (not isinstance(origin, str) or not _ORIGIN.fullmatch(origin)):
                 raise ValueError(f"its origin {origin!r} is not a chain's name")
             checkpoint = Checkpoint(_count(entry["size"]), str(entry["head"]), str(entry["time"]),
                                     str(entry["key_id"]), str(entry["signature"]), number, origin)
@@ -567,15 +567,15 @@ def _same_answer(answer: dict, signed: dict, hash_: str) -> None:
     if missing:
         raise SignatureProblem(f"the answer lacks the signed field{'s' if len(missing) > 1 else ''} "
                                f"{', '.join(missing)}: it is not the whole answer the receipt came with")
-    for field, source in ANSWER_FIELDS.items():
+    for field, source in ANSWER_FIELDS.items():  # every one is there (missing above)
         expected = hash_ if source is None else signed.get(source)
-        if field in answer and answer[field] != expected:
+        if answer[field] != expected:
             raise SignatureProblem(f"the answer's {field} is {answer[field]!r}, the signed decision's {expected!r}")
     for field in VERSION_FIELDS:
         given = answer["versions"][field]
         if str(given) != str(signed.get(field)):
             raise SignatureProblem(f"the answer's {field} is {given!r}, the signed decision's {signed.get(field)!r}")
-    if "reasons" in answer and not _same_reasons(answer["reasons"], json.loads(signed["reasons"])):
+    if not _same_reasons(answer["reasons"], json.loads(signed["reasons"])):
         raise SignatureProblem("the answer's reasons differ from the signed decision's")
 
 
