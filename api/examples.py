@@ -55,28 +55,42 @@ def _as_stored(reasons: dict) -> dict:
 
 # The example decision's receipt, as the service signs it (api.trust.signing.make_receipt), by a key made
 # for this documentation and published in KEYRING: a test verifies it as a bank would. Its private
-# key is not kept, so when a signed field changes (a new feature-set version) the example is re-signed
-# by a new documentation key (Signer + make_receipt) and KEYRING names that key.
-_SIGNED_ROW = {"seq": 1042, "request_id": REQUEST_ID, "client_id": 1, "uscc": USCC, "authorization_id": AUTHORIZATION_ID,
-               "model_version": "1", "policy_version": "2026.12-4", "profile_as_of": "2026-06-30",
-               "feature_set_version": "86324a010556", "product": PRE_CREDIT["product"], "requested_amount": 500000,
-               "pd": PRE_CREDIT["pd"], "score": PRE_CREDIT["score"], "grade": "B", "decision": "approve",
-               "limit_yuan": 80000, "reasons": json.dumps(_as_stored(PRE_CREDIT["reasons"]), ensure_ascii=False, sort_keys=True),
-               "created_at": PRE_CREDIT["decided_at"]}
+# key is not kept, so when the example answer or row changes (a new feature-set version) the example
+# is re-signed by a new documentation key (Signer + make_receipt) and KEYRING names that key. The
+# digests are computed here as api.trust.audit and api.trust.signing compute them (written out, so
+# that this module imports nothing of the service).
+_SIGNED_ROW = {"request_id": REQUEST_ID, "client_id": 1, "uscc": USCC, "name": PRE_CREDIT["name"],
+               "authorization_id": AUTHORIZATION_ID, "model_version": "1", "policy_version": "2026.12-4",
+               "profile_as_of": "2026-06-30", "feature_set_version": "86324a010556", "product": PRE_CREDIT["product"],
+               "requested_amount": 500000, "pd": PRE_CREDIT["pd"], "score": PRE_CREDIT["score"], "grade": "B",
+               "decision": "approve", "limit_yuan": 80000,
+               "reasons": json.dumps(_as_stored(PRE_CREDIT["reasons"]), ensure_ascii=False, sort_keys=True)}
 _PREVIOUS = "7d0c2f3b9a51e4c68f2d1e0b3a4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e"
-_CONTENT = json.dumps(_SIGNED_ROW, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-RECEIPT = {"format": "xyd-receipt/1", "seq": 1042, "prev_hash": _PREVIOUS,
-           "hash": hashlib.sha256(f"{_PREVIOUS}\n{_CONTENT}".encode("utf-8")).hexdigest(), "content": _CONTENT,
-           "key_id": "f85e76ef4cb1deed",
-           "signature": "iRXoshf15Ks7XjXQ6w5AN+AXVKsUDjqhDtQ6aFieE2u98XO4KLHVeGggphiOQBeNHsUaDm0HIVeW2jr1Xd9VDA=="}
+_RECORD = hashlib.sha256(json.dumps(_SIGNED_ROW, sort_keys=True, ensure_ascii=False,
+                                    separators=(",", ":")).encode("utf-8")).hexdigest()
+
+
+def _answer_digest() -> str:
+    import rfc8785  # light: pure Python, no dependencies
+
+    unsigned = {k: v for k, v in PRE_CREDIT.items() if k not in ("hash", "receipt", "decided_at")}
+    return hashlib.sha256(rfc8785.dumps(unsigned)).hexdigest()
+
+
+_CONTENT = (f'{{"answer":"{_answer_digest()}","decided_at":"{PRE_CREDIT["decided_at"]}","format":2,'
+            f'"record":"{_RECORD}","seq":1042}}')
+RECEIPT = {"format": "xyd-receipt/2", "seq": 1042, "prev_hash": _PREVIOUS,
+           "hash": hashlib.sha256(f"{_PREVIOUS}\n{_CONTENT}".encode("utf-8")).hexdigest(), "record": _RECORD,
+           "key_id": "6f46faa466bb6ce4",
+           "signature": "S0SBNomvjdHL7mEeLgs0yzfKiN4L8KE5J3NRHpeH8uluOtQXyh81uqVPoATfVWp+RId3RaJExMrQZCocrEvxCQ=="}
 PRE_CREDIT["hash"] = RECEIPT["hash"]
 PRE_CREDIT["receipt"] = RECEIPT
 
-KEYRING = {"format": "xyd-keyring/1", "current": "f85e76ef4cb1deed", "keys": [{
-    "key_id": "f85e76ef4cb1deed", "algorithm": "Ed25519", "public_key": "2zn+6iUL5usIR8CpF7n+2+Lt+cYmj8bZILMLGbaYuGI=",
-    "public_key_pem": "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA2zn+6iUL5usIR8CpF7n+2+Lt+cYmj8bZILMLGbaYuGI=\n"
+KEYRING = {"format": "xyd-keyring/1", "current": "6f46faa466bb6ce4", "keys": [{
+    "key_id": "6f46faa466bb6ce4", "algorithm": "Ed25519", "public_key": "q0GZZ7i9Xt0nOmZgXajRl68aOWl/w+xO9mMwu8OXkoI=",
+    "public_key_pem": "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAq0GZZ7i9Xt0nOmZgXajRl68aOWl/w+xO9mMwu8OXkoI=\n"
                       "-----END PUBLIC KEY-----\n",
-    "created_at": "2026-12-07T11:20:00.000000Z", "retired_at": None}]}
+    "created_at": "2026-12-07T20:50:07.256032Z", "retired_at": None}]}
 
 PRE_CREDIT_BATCH_REQUEST = {"items": [PRE_CREDIT_REQUEST, {"uscc": "91420502MA4ABCDE1X", "authorization_id": "unknown"}]}
 

@@ -341,8 +341,9 @@ def sign_checkpoint() -> None:
 @click.option("--keys", type=click.Path(dir_okay=False, path_type=Path),
               help="The platform's published public keyring (default XYD_HOME/keys/public-keys.json).")
 def verify_receipt(receipt_file: Path, keys: Path | None) -> None:
-    """Verify, offline, a decision's receipt: a saved answer (single or batch) or the receipt alone.
-    Exit 1 naming what does not hold.
+    """Verify, offline, the receipts of a saved answer (single or batch): every field the answer
+    shows must be the one signed. Exit 1 saying what does not hold (a receipt alone, without the
+    answer it came with, is not verified).
 
     Example: xyd audit verify-receipt answer.json --keys xyd-public-keys.json"""
     import json
@@ -371,7 +372,7 @@ def verify_receipt(receipt_file: Path, keys: Path | None) -> None:
             continue
         click.echo(f"{where}: verified: row {receipt['seq']:,} signed by key {receipt['key_id']}: {signed['uscc']} "
                    f"{signed['decision']}, grade {signed['grade']}, limit {signed['limit_yuan']:,} yuan, "
-                   f"decided {signed['created_at']} (request {signed['request_id']})")
+                   f"decided {signed.get('decided_at') or signed.get('created_at')} (request {signed['request_id']})")
     sys.exit(1 if failed else 0)
 
 
@@ -379,7 +380,7 @@ def _answers(document) -> list[tuple[str, dict | None, dict]]:
     """Each receipt in a saved answer, batch answer or bare receipt: (where, the answer, the receipt)."""
     if not isinstance(document, dict):
         return []
-    if "content" in document and "signature" in document:
+    if ("record" in document or "content" in document) and "signature" in document:
         return [("receipt", None, document)]
     if isinstance(document.get("receipt"), dict):
         return [("answer", document, document["receipt"])]

@@ -80,6 +80,10 @@ class Decision(Base):
     created_at: Mapped[str] = mapped_column(String(32))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # the row's format in the chain (api.trust.audit): 1 before migration 0010, 2 since
+    chain_format: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    name: Mapped[str | None] = mapped_column(Text, nullable=True)  # the enterprise's name the answer showed
+    answer_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)  # format 2: the answer sent, hashed
 
     __table_args__ = (Index("ix_decisions_uscc", "uscc"), Index("ix_decisions_client", "client_id"),
                       Index("ix_decisions_created", "created_at"))

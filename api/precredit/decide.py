@@ -12,6 +12,7 @@ import json
 import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 from sqlalchemy.engine import Engine
@@ -23,7 +24,9 @@ from api.db.tables import Decision
 from api.precredit import repository
 from api.precredit.schemas import PreCreditPublic, PreCreditRequest
 from api.trust.appender import ChainAppender
-from api.trust.signing import Signer, make_receipt
+from api.trust.audit import CHAIN_FORMAT
+from api.trust.schemas import Receipt
+from api.trust.signing import Signer, answer_digest, make_receipt
 from features import uscc as uscc_rules
 from features.registry import feature_names
 from models.bundle import ModelBundle
@@ -122,7 +125,7 @@ class Answering:
 
     results: list[PreCreditPublic | Refusal | str]
     asked: list[Asked]
-    reasons: list[DecisionReasons]
+    answers: list[PreCreditPublic]  # each decision's answer, but for its time, hash and receipt
     written: Future  # the decisions as stored in the chain
     signer: Signer | None = None  # signs each answer's receipt
 
@@ -130,9 +133,9 @@ class Answering:
         """Every question's decision (now in the chain) or the error it met, in order; raises
         the chain's write error, if any."""
         stored = self.written.result()
-        for item, decision, reasons in zip(self.asked, stored, self.reasons):
+        for item, decision, unsigned in zip(self.asked, stored, self.answers):
             DECISIONS.labels(decision.decision, decision.model_version).inc()
-            self.results[item.index] = public(decision, item.profile.name, reasons, self.signer)
+            self.results[item.index] = signed_answer(unsigned, decision, self.signer)
         return self.results
 
 
@@ -161,13 +164,13 @@ def start_answer(engine: Engine, appender: ChainAppender, bundle: ModelBundle, b
         except Refusal as error:
             results[i] = error
     ids = None if request_ids is None else [request_ids[a.index] for a in asked]
-    rows, reasons = decided_rows(bundle, bank_id, asked, ids)
+    rows, _, answers = decided_rows(bundle, bank_id, asked, ids)
     if rows:
         written = appender.submit(rows)
     else:
         written = Future()
         written.set_result([])
-    return Answering(results, asked, reasons, written, appender.signer)
+    return Answering(results, asked, answers, written, appender.signer)
 
 
 def answer(engine: Engine, appender: ChainAppender, bundle: ModelBundle, bank_id: int,
@@ -179,18 +182,20 @@ def answer(engine: Engine, appender: ChainAppender, bundle: ModelBundle, bank_id
 
 
 def decided_rows(bundle: ModelBundle, bank_id: int, asked: list[Asked], request_ids: list[str] | None = None
-                 ) -> tuple[list[dict], list[DecisionReasons]]:
+                 ) -> tuple[list[dict], list[DecisionReasons], list[PreCreditPublic]]:
     """Every vetted question decided with one pass of the model: the chain's rows (each under
-    its own request id: the HTTP request's for a single question) and the parsed reasons."""
+    its own request id: the HTTP request's for a single question; format 2, the digest of its
+    answer included), the parsed reasons, and each answer but for what the chain gives it (its
+    time, hash and receipt: :func:`signed_answer`)."""
     if not asked:
-        return [], []
+        return [], [], []
     order = feature_names()
     requested = np.array([np.nan if a.request.requested_amount is None else a.request.requested_amount
                           for a in asked], dtype=float)
     disputed = [disputed_knockouts(a.profile) for a in asked] if any(a.profile.disputes for a in asked) else None
     decisions = bundle.decide_rows([a.profile.values for a in asked], order, [a.uscc for a in asked], requested,
                                    disputed=disputed)
-    rows, reasons = [], [decisions.reasons(i) for i in range(len(asked))]
+    rows, answers, reasons = [], [], [decisions.reasons(i) for i in range(len(asked))]
     for item, reason in zip(asked, reasons):
         for knockout in reason["knockouts"]:  # a knock-out shows the records it rests on
             knockout["evidence"] = (item.profile.evidence or {}).get(knockout["feature"], [])
@@ -200,16 +205,22 @@ def decided_rows(bundle: ModelBundle, bank_id: int, asked: list[Asked], request_
         # the decision's feature set (a list: half the bytes of a mapping, in every row of the chain)
         reason["inputs"] = item.profile.values
     for i, item in enumerate(asked):
-        rows.append({
+        row = {
             "request_id": request_ids[i] if request_ids else str(uuid.uuid4()), "client_id": bank_id, "uscc": item.uscc,
-            "authorization_id": item.request.authorization_id, "model_version": bundle.version,
-            "policy_version": bundle.policy.version, "profile_as_of": item.profile.as_of.isoformat(),
-            "feature_set_version": item.profile.feature_set_version, "product": item.request.product,
-            "requested_amount": item.request.requested_amount, "pd": float(decisions.pd[i]) + 0.0,
-            "score": float(decisions.score[i]) + 0.0, "grade": str(decisions.grade[i]),
-            "decision": str(decisions.decision[i]), "limit_yuan": int(decisions.limit[i]),
-            "reasons": json.dumps(reasons[i], ensure_ascii=False, sort_keys=True, default=float)})
-    return rows, reasons
+            "name": item.profile.name, "authorization_id": item.request.authorization_id,
+            "model_version": bundle.version, "policy_version": bundle.policy.version,
+            "profile_as_of": item.profile.as_of.isoformat(), "feature_set_version": item.profile.feature_set_version,
+            "product": item.request.product, "requested_amount": item.request.requested_amount,
+            "pd": float(decisions.pd[i]) + 0.0, "score": float(decisions.score[i]) + 0.0,
+            "grade": str(decisions.grade[i]), "decision": str(decisions.decision[i]),
+            "limit_yuan": int(decisions.limit[i]),
+            "reasons": json.dumps(reasons[i], ensure_ascii=False, sort_keys=True, default=float),
+            "chain_format": CHAIN_FORMAT}
+        unsigned = public(SimpleNamespace(**row, created_at="", hash=""), reasons=reasons[i])
+        row["answer_digest"] = answer_digest(unsigned.model_dump(mode="json"))
+        rows.append(row)
+        answers.append(unsigned)
+    return rows, reasons, answers
 
 
 def disputed_knockouts(profile: repository.ProfileRow) -> set[str]:
@@ -243,19 +254,27 @@ def mark_disputed(reasons: DecisionReasons, disputes: list[dict]) -> None:
                 item["under_objection"] = True
 
 
-def public(decision: Decision, name: str | None = None, reasons: DecisionReasons | None = None,
-           signer: Signer | None = None) -> PreCreditPublic:
-    """A stored decision as the API shows it (``reasons``: the stored reasons, already parsed), with
-    its receipt signed by ``signer`` when it is one just written (:func:`api.trust.audit.append`)."""
-    receipt = None
-    if signer is not None:  # only a decision just written: its content as the chain hashed it
-        content = decision.content
-        receipt = make_receipt(signer, decision.seq, decision.prev_hash, decision.hash, content)
+def public(decision: Decision, name: str | None = None, reasons: DecisionReasons | None = None) -> PreCreditPublic:
+    """A stored decision as the API shows it (``reasons``: the stored reasons, already parsed;
+    ``name``: the enterprise's, where the row predates the chain's keeping it), with no receipt:
+    a decision read back could have been rewritten by whoever holds the database, so only one just
+    written is signed (:func:`signed_answer`)."""
     return PreCreditPublic(
-        request_id=decision.request_id, uscc=decision.uscc, name=name, pd=decision.pd, score=decision.score,
-        grade=decision.grade, decision=decision.decision, limit_yuan=decision.limit_yuan,
-        requested_amount=decision.requested_amount, product=decision.product, reasons=json.loads(decision.reasons) if reasons is None else reasons,
+        request_id=decision.request_id, uscc=decision.uscc, name=getattr(decision, "name", None) or name,
+        pd=decision.pd, score=decision.score, grade=decision.grade, decision=decision.decision,
+        limit_yuan=decision.limit_yuan, requested_amount=decision.requested_amount, product=decision.product,
+        reasons=json.loads(decision.reasons) if reasons is None else reasons,
         versions={"model_version": decision.model_version, "policy_version": decision.policy_version,
                   "feature_set_version": decision.feature_set_version, "profile_as_of": decision.profile_as_of},
         decided_at=decision.created_at, client_id=decision.client_id, authorization_id=decision.authorization_id,
-        hash=decision.hash, receipt=receipt)
+        hash=decision.hash)
+
+
+def signed_answer(unsigned: PreCreditPublic, decision, signer: Signer | None) -> PreCreditPublic:
+    """The answer to a question, once its decision is in the chain (:func:`api.trust.audit.append`):
+    its time and hash, and its receipt signed by ``signer`` (the receipt vouches for every field
+    of this answer but those three: :func:`api.trust.signing.answer_digest`)."""
+    receipt = None
+    if signer is not None:
+        receipt = Receipt(**make_receipt(signer, decision.seq, decision.prev_hash, decision.hash, decision.record))
+    return unsigned.model_copy(update={"decided_at": decision.created_at, "hash": decision.hash, "receipt": receipt})

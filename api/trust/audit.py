@@ -4,6 +4,19 @@
 JSON (sorted keys, floats as Python writes them). Appends take the chain head's lock, so writers
 in several processes queue and the chain has no forks; :func:`verify` recomputes every hash in
 order and names the first row that does not match.
+
+Two formats of row live in one chain (``chain_format``):
+
+1. the row's fields themselves (:data:`HASHED_V1`), reasons included: a receipt had to repeat all
+   of it (7–8 KB) for a bank to check its answer;
+2. since migration 0010, two digests and the row's place: ``{"answer": …, "decided_at": …,
+   "format": 2, "record": …, "seq": …}``. ``record`` is the SHA-256 of the stored row's fields
+   (:data:`RECORDED`, the enterprise's name and the reasons in full among them: what the regulator
+   reads); ``answer`` the SHA-256 of the answer the bank was sent, canonicalised by RFC 8785 (JCS),
+   without its ``hash``, ``receipt`` and ``decided_at`` (:func:`api.trust.signing.answer_digest`).
+   A bank rebuilds this content from its answer and the receipt's ``record`` digest alone, so the
+   receipt repeats nothing (:func:`api.trust.signing.verify_receipt`); the walk rebuilds ``record``
+   from the row, so the stored row stays held to the chain as before.
 """
 
 from __future__ import annotations
@@ -21,9 +34,18 @@ from api.common.clock import now_iso
 from api.db.tables import AuditHead, ChainIdentity, Decision, Review, SignedCheckpoint, WorkflowEvent
 
 GENESIS = "0" * 64
-HASHED = ("seq", "request_id", "client_id", "uscc", "authorization_id", "model_version", "policy_version",
-          "profile_as_of", "feature_set_version", "product", "requested_amount", "pd", "score", "grade", "decision",
-          "limit_yuan", "reasons", "created_at")
+HASHED_V1 = ("seq", "request_id", "client_id", "uscc", "authorization_id", "model_version", "policy_version",
+             "profile_as_of", "feature_set_version", "product", "requested_amount", "pd", "score", "grade", "decision",
+             "limit_yuan", "reasons", "created_at")
+"""A format-1 row's content: its fields themselves."""
+CHAIN_FORMAT = 2
+"""The format of the rows written now."""
+RECORDED = ("request_id", "client_id", "uscc", "name", "authorization_id", "model_version", "policy_version",
+            "profile_as_of", "feature_set_version", "product", "requested_amount", "pd", "score", "grade", "decision",
+            "limit_yuan", "reasons")
+"""The stored fields a format-2 row's ``record`` digest covers (its place and time are in the content itself)."""
+HASHED = (*HASHED_V1, "chain_format", "name", "answer_digest")
+"""Every column a row's content is computed from, in either format."""
 
 
 # Core statements on the tables, built once: the ORM's unit of work, and building the statements
@@ -43,11 +65,32 @@ _INSERT = insert(Decision.__table__)
 _STORED = (*HASHED, "prev_hash", "hash")
 
 
-def payload(row: dict) -> str:
-    """The canonical text of a decision's content (floats as Python writes them, -0.0 as 0.0:
-    some databases give back no negative zero)."""
-    content = {k: (row[k] + 0.0 if isinstance(row[k], float) else row[k]) for k in HASHED}
+def _canonical_fields(row: dict, fields: tuple[str, ...]) -> str:
+    """Canonical JSON of ``row``'s ``fields`` (floats as Python writes them, -0.0 as 0.0: some
+    databases give back no negative zero)."""
+    content = {k: (row[k] + 0.0 if isinstance(row[k], float) else row[k]) for k in fields}
     return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def record_digest(row: dict) -> str:
+    """The SHA-256 (hex) of a format-2 row's stored fields (:data:`RECORDED`)."""
+    return hashlib.sha256(_canonical_fields(row, RECORDED).encode("utf-8")).hexdigest()
+
+
+def content_v2(seq, decided_at, answer, record, chain_format=CHAIN_FORMAT) -> str:
+    """A format-2 row's canonical content, from its place, time and two digests: what a bank rebuilds
+    from its answer and receipt. For a row as written (a 64-hex digest, a timestamp) it reads
+    ``{"answer":"…","decided_at":"…","format":2,"record":"…","seq":N}``, byte for byte."""
+    return json.dumps({"answer": answer, "decided_at": decided_at, "format": chain_format, "record": record,
+                       "seq": seq}, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def payload(row: dict) -> str:
+    """The canonical text of a decision's content, in the row's format (``chain_format``; a row
+    without one is of format 1)."""
+    if (row.get("chain_format") or 1) == 1:
+        return _canonical_fields(row, HASHED_V1)
+    return content_v2(row["seq"], row["created_at"], row["answer_digest"], record_digest(row), row["chain_format"])
 
 
 def chain_hash(prev_hash: str, row: dict) -> str:
@@ -59,40 +102,50 @@ def content_hash(prev_hash: str, content: str) -> str:
     return hashlib.sha256(f"{prev_hash}\n{content}".encode("utf-8")).hexdigest()
 
 
-def _linked(rows: list[dict], seq: int, previous: str, created: str) -> tuple[list[dict], list[str]]:
+def _linked(rows: list[dict], seq: int, previous: str, created: str) -> tuple[list[dict], list[dict]]:
     """The rows with their place in the chain after (``seq``, ``previous``): seq, created_at,
-    prev_hash and hash; and each row's canonical content (for its receipt)."""
-    out, contents = [], []
+    prev_hash and hash; and what each one's receipt needs: its canonical ``content`` and, for a row of
+    format 2, its ``record`` digest."""
+    out, signed = [], []
     for row in rows:
         seq += 1
-        row = {**row, "seq": seq, "created_at": created}
-        content = payload(row)
+        row = {**_FORMAT_1, **row, "seq": seq, "created_at": created}
+        if row["chain_format"] == 1:
+            record, content = None, payload(row)
+        else:
+            record = record_digest(row)
+            content = content_v2(seq, created, row["answer_digest"], record, row["chain_format"])
         digest = content_hash(previous, content)
         out.append({**row, "prev_hash": previous, "hash": digest})
-        contents.append(content)
+        signed.append({"content": content, "record": record})
         previous = digest
-    return out, contents
+    return out, signed
 
 
-def _stored(out: list[dict], contents: list[str]) -> list[SimpleNamespace]:
-    return [SimpleNamespace(**row, content=content) for row, content in zip(out, contents)]
+_FORMAT_1 = {"chain_format": 1, "name": None, "answer_digest": None}
+"""A row that names no format (an older caller's) is of format 1."""
+
+
+def _stored(out: list[dict], signed: list[dict]) -> list[SimpleNamespace]:
+    return [SimpleNamespace(**row, **parts) for row, parts in zip(out, signed)]
 
 
 def append(connection: Connection, rows: list[dict], now=None) -> list[SimpleNamespace]:
     """Append decisions to the chain in the connection's transaction (which must hold the write
     lock: :func:`api.db.engine.write_transaction`); assigns ``seq``, ``created_at`` (taken under the lock,
     so time order is chain order), ``prev_hash`` and ``hash``; each row comes back with its
-    canonical ``content`` too.
+    canonical ``content`` and, in format 2 (a row's ``chain_format``; format 1 without one), its
+    ``record`` digest too.
 
     On PostgreSQL this also commits, pipelined (:func:`_append_pipelined`); the transaction's own
     commit then finds nothing left to do."""
     if connection.dialect.name == "postgresql":
         return _append_pipelined(connection, rows, now)
     seq, previous = connection.execute(_READ_HEAD).one()
-    out, contents = _linked(rows, seq, previous, now or now_iso())
+    out, signed = _linked(rows, seq, previous, now or now_iso())
     connection.execute(_INSERT, out[0] if len(out) == 1 else out)
     connection.execute(_MOVE_HEAD, {"new_seq": out[-1]["seq"], "new_hash": out[-1]["hash"]})
-    return _stored(out, contents)
+    return _stored(out, signed)
 
 
 class _Compiled:
@@ -125,7 +178,7 @@ def _append_pipelined(connection: Connection, rows: list[dict], now=None) -> lis
                 cursor.execute(setting)
             cursor.execute(read_head.sql, read_head.params)
             seq, previous = cursor.fetchone()
-            out, contents = _linked(rows, seq, previous, now or now_iso())
+            out, signed = _linked(rows, seq, previous, now or now_iso())
             cursor.executemany(insert_rows.sql, out)
             cursor.execute(move_head.sql, {**move_head.params, "new_seq": out[-1]["seq"], "new_hash": out[-1]["hash"]})
             cursor.execute("COMMIT")  # sent with the pipeline's closing sync: no round trip of its own
@@ -136,7 +189,7 @@ def _append_pipelined(connection: Connection, rows: list[dict], now=None) -> lis
             connection.engine.dispose(close=False)  # the other pooled connections are likely gone too
         raise exc.DBAPIError.instance(None, None, error, dialect.loaded_dbapi.Error, connection_invalidated=lost,
                                       dialect=dialect) from error
-    return _stored(out, contents)
+    return _stored(out, signed)
 
 
 def make_durable(engine) -> None:

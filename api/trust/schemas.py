@@ -10,19 +10,24 @@ from api import examples
 
 
 class Receipt(BaseModel):
-    """What the platform signed about a decision, for the bank to keep and verify offline with the
-    published public keys (``xyd audit verify-receipt``): ``hash`` is the SHA-256 of ``prev_hash``,
-    a newline and ``content`` (the decision's canonical JSON, as its audit-chain row holds it);
-    ``signature`` is the Ed25519 signature, by key ``key_id``, of the text
-    ``xyd-receipt/1\\n{seq}\\n{prev_hash}\\n{hash}\\n``."""
+    """What the platform signed about a decision, for the bank to keep with the answer it came with
+    and verify offline with the published public keys (``xyd audit verify-receipt``). The decision's
+    audit-chain row hashes ``{"answer":A,"decided_at":T,"format":2,"record":R,"seq":N}`` (no spaces,
+    keys in that order): ``A`` is the SHA-256 of the answer without ``hash``, ``receipt`` and
+    ``decided_at``, canonicalised by RFC 8785 (JCS); ``T`` the answer's ``decided_at``; ``R`` this
+    receipt's ``record``, the digest of the row as stored. ``hash`` is the SHA-256 of ``prev_hash``, a
+    newline and that text; ``signature`` the Ed25519 signature, by key ``key_id``, of the text
+    ``xyd-receipt/2\n{seq}\n{prev_hash}\n{hash}\n``. So every field the answer shows but its hash and
+    receipt is covered, and the receipt repeats none of them."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [examples.RECEIPT]})
 
-    format: Literal["xyd-receipt/1"]
+    format: Literal["xyd-receipt/2"]
     seq: int = Field(description="The decision's position in the audit chain")
     prev_hash: str
     hash: str
-    content: str = Field(description="The decision exactly as hashed (canonical JSON, sorted keys)")
+    record: str = Field(description="SHA-256 of the decision as the platform stored it (its full reasons, the "
+                                    "feature vector decided on, the enterprise's name): what the regulator reads")
     key_id: str = Field(description="The signing key's id in the platform's published keyring")
     signature: str = Field(description="Base64 Ed25519 signature")
 

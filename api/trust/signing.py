@@ -10,8 +10,8 @@ under ``XYD_HOME/keys/`` (0600, never in the database or a log):
   ``XYD_HOME/audit/checkpoints.jsonl`` (and exported for the regulator). :func:`api.trust.audit.verify`
   with checkpoints proves the database still holds every checkpointed row unchanged, and a checkpoint
   of another database's chain is refused by its origin;
-- **receipts**: each answer carries its decision's canonical content, its place in the chain and a
-  signature, which a bank verifies offline with the published public keys
+- **receipts**: each answer carries its decision's place in the chain, the digest of the stored
+  row and a signature; with the answer, a bank verifies it offline with the published public keys
   (:func:`verify_receipt`, ``xyd audit verify-receipt``).
 
 Rotation makes a new key current and retires the old one: its private half is deleted, its
@@ -39,7 +39,9 @@ from api.common.clock import now_iso
 CHECKPOINT_FORMAT = "xyd-checkpoint/2"
 """Checkpoints naming their chain's origin; format 1 (before origins) is still read, as the decisions'."""
 CHECKPOINT_FORMATS = ("xyd-checkpoint/1", CHECKPOINT_FORMAT)
-RECEIPT_FORMAT = "xyd-receipt/1"
+RECEIPT_FORMAT = "xyd-receipt/2"
+"""Receipts that repeat nothing the answer shows; format 1 (the decision's content in full) is still read."""
+RECEIPT_FORMATS = ("xyd-receipt/1", RECEIPT_FORMAT)
 KEYRING_FORMAT = "xyd-keyring/1"
 KEYRING_FILE = "public-keys.json"
 
@@ -490,18 +492,39 @@ class Checkpointer:
 
 # --- receipts -----------------------------------------------------------------------------------
 
-def _receipt_message(seq: int, prev_hash: str, hash_: str) -> bytes:
-    return f"{RECEIPT_FORMAT}\n{seq}\n{prev_hash}\n{hash_}\n".encode("utf-8")
+def _receipt_message(receipt_format: str, seq: int, prev_hash: str, hash_: str) -> bytes:
+    return f"{receipt_format}\n{seq}\n{prev_hash}\n{hash_}\n".encode("utf-8")
 
 
-def make_receipt(signer: Signer, seq: int, prev_hash: str, hash_: str, content: str) -> dict:
-    """A decision's receipt: its canonical content (the text its chain hash is computed over), its
-    place in the chain and the signature of that place; verifiable offline with :func:`verify_receipt`."""
-    return {"format": RECEIPT_FORMAT, "seq": seq, "prev_hash": prev_hash, "hash": hash_, "content": content,
-            "key_id": signer.key_id, "signature": signer.sign(_receipt_message(seq, prev_hash, hash_))}
+UNSIGNED_ANSWER_FIELDS = ("hash", "receipt", "decided_at")
+"""What an answer's digest leaves out: its hash and receipt (made from the digest), and its time
+(taken under the chain's lock, after the digest: the content holds it on its own)."""
 
 
-# the answer's fields that must equal the signed content's (answer field → content field)
+def answer_digest(answer: dict) -> str:
+    """The SHA-256 (hex) of an answer as the bank received it (parsed JSON), without
+    :data:`UNSIGNED_ANSWER_FIELDS`, canonicalised by RFC 8785 (JSON Canonicalization Scheme: sorted
+    keys, numbers as ECMAScript writes them, so 80000 and 80000.0 are one; libraries exist for
+    most languages). Raises ``ValueError`` for what JSON cannot hold (a number beyond 2**53, NaN)."""
+    import rfc8785
+
+    unsigned = {k: v for k, v in answer.items() if k not in UNSIGNED_ANSWER_FIELDS}
+    try:
+        return hashlib.sha256(rfc8785.dumps(unsigned)).hexdigest()
+    except rfc8785.CanonicalizationError as error:
+        raise ValueError(f"it cannot be canonicalised ({error})") from None
+
+
+def make_receipt(signer: Signer, seq: int, prev_hash: str, hash_: str, record: str) -> dict:
+    """A decision's receipt (format 2): its place in the chain, the digest of the stored row
+    (``record``) and the signature of that place. With the answer it came with, a bank rebuilds
+    the row's content (:func:`api.trust.audit.content_v2`) and checks it offline
+    (:func:`verify_receipt`); it repeats nothing the answer shows."""
+    return {"format": RECEIPT_FORMAT, "seq": seq, "prev_hash": prev_hash, "hash": hash_, "record": record,
+            "key_id": signer.key_id, "signature": signer.sign(_receipt_message(RECEIPT_FORMAT, seq, prev_hash, hash_))}
+
+
+# the answer's fields that a format-1 receipt's content holds (answer field → content field)
 ANSWER_FIELDS = {"request_id": "request_id", "uscc": "uscc", "pd": "pd", "score": "score", "grade": "grade",
                  "decision": "decision", "limit_yuan": "limit_yuan", "requested_amount": "requested_amount",
                  "product": "product", "client_id": "client_id", "authorization_id": "authorization_id",
@@ -510,28 +533,44 @@ VERSION_FIELDS = ("model_version", "policy_version", "feature_set_version", "pro
 
 
 def verify_receipt(receipt: dict, keys: dict[str, PublicKey], answer: dict | None = None) -> dict:
-    """Check a receipt offline: the content hashes (after its previous hash) to the hash the key
-    signed, at the position it signed; with ``answer`` (the decision as the bank received it),
-    its fields also equal the signed content. Returns the signed content; raises
-    :class:`SignatureProblem` naming the first thing that does not hold."""
+    """Check a receipt offline: the key signed its place (seq, previous hash, hash), and the
+    decision hashes, after the previous hash, to the signed hash. Returns the decision as signed;
+    raises :class:`SignatureProblem` naming the first thing that does not hold.
+
+    A receipt of format 2 (``xyd-receipt/2``) vouches for the ``answer`` it came with (required):
+    every field it shows but its hash, receipt and time is covered by one digest
+    (:func:`answer_digest`), its time and the stored row's digest by the content; a signed field
+    missing from the answer is named, a changed one is found (not named: the receipt holds no value
+    to compare it with). A receipt of format 1 carries the decision's content; with ``answer``, the
+    answer's fields are held to it one by one."""
     try:
-        if receipt.get("format") != RECEIPT_FORMAT:
-            raise SignatureProblem(f"not a receipt: format {receipt.get('format')!r}, not {RECEIPT_FORMAT}")
-        seq, prev_hash, hash_, content = _count(receipt["seq"]), receipt["prev_hash"], receipt["hash"], receipt["content"]
+        receipt_format = receipt.get("format")
+        if receipt_format not in RECEIPT_FORMATS:
+            raise SignatureProblem(f"not a receipt: format {receipt_format!r}, not one of {', '.join(RECEIPT_FORMATS)}")
+        seq, prev_hash, hash_ = _count(receipt["seq"]), receipt["prev_hash"], receipt["hash"]
         key_name, signature = receipt["key_id"], receipt["signature"]
-        for name, value in (("prev_hash", prev_hash), ("hash", hash_)):
+        hashes = [("prev_hash", prev_hash), ("hash", hash_)]
+        if receipt_format == RECEIPT_FORMAT:
+            hashes.append(("record", receipt["record"]))
+        else:
+            content = receipt["content"]
+            if not isinstance(content, str):
+                raise ValueError("its content must be text")
+        for name, value in hashes:
             if not isinstance(value, str) or not _HEX64.fullmatch(value):
                 raise ValueError(f"its {name} is not 64 hexadecimal digits")
-        if not all(isinstance(value, str) for value in (content, signature, key_name)):
-            raise ValueError("its content, key id and signature must be text")
+        if not all(isinstance(value, str) for value in (signature, key_name)):
+            raise ValueError("its key id and signature must be text")
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise SignatureProblem(f"not a receipt: {error}") from None
     key = keys.get(key_name)
     if key is None:
         raise SignatureProblem(f"signed by key {key_name}, which the keyring does not hold")
-    if not key.verifies(signature, _receipt_message(seq, prev_hash, hash_)):
+    if not key.verifies(signature, _receipt_message(receipt_format, seq, prev_hash, hash_)):
         raise SignatureProblem(f"the signature does not verify with key {key_name}: the seq, previous hash or "
                                "hash was changed")
+    if receipt_format == RECEIPT_FORMAT:
+        return _verify_answer(receipt, key, answer)
     from api.trust.audit import content_hash
 
     if content_hash(prev_hash, content) != hash_:
@@ -555,15 +594,52 @@ def verify_receipt(receipt: dict, keys: dict[str, PublicKey], answer: dict | Non
     return signed
 
 
-def _same_answer(answer: dict, signed: dict, hash_: str) -> None:
-    """Raise :class:`SignatureProblem` naming the signed fields the answer lacks, or the first field
-    of the answer that is not the signed one."""
+def _verify_answer(receipt: dict, key: PublicKey, answer: dict | None) -> dict:
+    """The rest of a format-2 receipt's check, once its signature holds: the answer it came with
+    rebuilds the content the chain hashed. Returns the answer (without its receipt) and its row."""
+    from api.trust.audit import content_hash, content_v2
+
+    if answer is None:
+        raise SignatureProblem(f"a receipt of format {RECEIPT_FORMAT} vouches for the answer it came with: give the "
+                               "whole answer (its signature alone holds: row "
+                               f"{receipt['seq']} of the chain, hash {receipt['hash'][:12]}…)")
+    if not isinstance(answer, dict):
+        raise SignatureProblem("the answer is not shaped as a decision (it is not a JSON object)")
+    missing = _missing_fields(answer)
+    if missing:
+        raise SignatureProblem(f"the answer lacks the signed field{'s' if len(missing) > 1 else ''} "
+                               f"{', '.join(missing)}: it is not the whole answer the receipt came with")
+    if answer["hash"] != receipt["hash"]:
+        raise SignatureProblem(f"the answer's hash is {answer['hash']!r}, the signed one {receipt['hash']!r}: "
+                               "the receipt is another decision's")
+    try:
+        digest = answer_digest(answer)
+    except (ValueError, TypeError, RecursionError) as error:
+        raise SignatureProblem(f"the answer is not shaped as a decision ({error})") from None
+    content = content_v2(receipt["seq"], answer["decided_at"], digest, receipt["record"])
+    if content_hash(receipt["prev_hash"], content) != receipt["hash"]:
+        raise SignatureProblem("the answer is not the one signed: a field it shows (every one but hash and receipt is "
+                               "signed: decision, grade, limit, PD, name, reasons, versions, time, ...) was changed, "
+                               "added or removed after it was sent")
+    _signed_while_current(key, str(answer["decided_at"]), "the receipt")
+    return {**{k: v for k, v in answer.items() if k != "receipt"}, "seq": receipt["seq"]}
+
+
+def _missing_fields(answer: dict) -> list[str]:
+    """The signed fields an answer lacks (a version shown as null counts as missing)."""
     missing = [field for field in (*ANSWER_FIELDS, "versions", "reasons") if field not in answer]
     versions = answer.get("versions") or {}
     if not isinstance(versions, dict):
-        raise TypeError("its versions are not a mapping")
+        raise SignatureProblem("the answer is not shaped as a decision (its versions are not a mapping)")
     if "versions" in answer:
         missing += [f"versions.{field}" for field in VERSION_FIELDS if versions.get(field) is None]
+    return missing
+
+
+def _same_answer(answer: dict, signed: dict, hash_: str) -> None:
+    """Raise :class:`SignatureProblem` naming the signed fields the answer lacks, or the first field
+    of the answer that is not the signed one (a format-1 receipt's check)."""
+    missing = _missing_fields(answer)
     if missing:
         raise SignatureProblem(f"the answer lacks the signed field{'s' if len(missing) > 1 else ''} "
                                f"{', '.join(missing)}: it is not the whole answer the receipt came with")

@@ -263,7 +263,7 @@ def _asked(*items) -> list[Asked]:
 def test_a_decisions_row_records_the_question_the_versions_and_the_inputs(bundle):
     asked = _asked((question(CODES[0], "auth-0", 120_000, "科创贷"), profile(CODES[0], GOOD)),
                    (question(CODES[1], "auth-1"), profile(CODES[1], POOR, as_of=dt.date(2026, 6, 1))))
-    rows, reasons = decided_rows(bundle, 7, asked, ["req-0", "req-1"])
+    rows, reasons, _ = decided_rows(bundle, 7, asked, ["req-0", "req-1"])
     first, second = rows
     assert (first["request_id"], first["client_id"], first["uscc"], first["authorization_id"], first["product"],
             first["requested_amount"]) == ("req-0", 7, CODES[0], "auth-0", "科创贷", 120_000)
@@ -279,14 +279,14 @@ def test_a_decisions_row_records_the_question_the_versions_and_the_inputs(bundle
         assert reason["inputs"] == item.profile.values  # the whole published vector decided on
         assert json.loads(row["reasons"]) == json.loads(json.dumps(reason, default=float))
         assert isinstance(row["pd"], float) and isinstance(row["score"], float) and isinstance(row["limit_yuan"], int)
-    assert decided_rows(bundle, 7, []) == ([], [])
+    assert decided_rows(bundle, 7, []) == ([], [], [])
 
 
 def test_the_chain_keeps_a_decisions_reasons_in_one_canonical_spelling(bundle):
     """Sorted keys, characters as themselves: whoever re-serialises the reasons a decision shows
     gets the very text its hash covers."""
     asked = _asked((question(CODES[0]), profile(CODES[0], LISTED, evidence={"dishonest_listed_now": [_listing("x")]})))
-    [row], [reason] = decided_rows(bundle, 1, asked)
+    [row], [reason], _ = decided_rows(bundle, 1, asked)
     assert row["reasons"] == json.dumps(json.loads(row["reasons"]), ensure_ascii=False, sort_keys=True)
     assert "失信被执行人" in row["reasons"]
 
@@ -297,11 +297,12 @@ def test_a_decisions_numbers_carry_no_negative_zero(bundle):
     pd_ = 0.9984766
     score = bundle.policy.points(np.array([pd_]))
     assert score[0] == 0.0 and np.signbit(score[0])  # the model's arithmetic does give -0.0 here
+    _, [real], _ = decided_rows(bundle, 1, _asked((question(), profile())))  # reasons a decision has
     decisions = types.SimpleNamespace(pd=np.array([pd_]), score=score, grade=np.array(["E"]),
                                       decision=np.array(["decline"]), limit=np.array([0]),
-                                      reasons=lambda i: {"knockouts": []})
+                                      reasons=lambda i: json.loads(json.dumps(real)))
     stub = types.SimpleNamespace(version="stub", policy=bundle.policy, decide_rows=lambda *a, **k: decisions)
-    [row], _ = decided_rows(stub, 1, _asked((question(), profile())))
+    [row], *_ = decided_rows(stub, 1, _asked((question(), profile())))
     assert row["score"] == 0.0 and not np.signbit(row["score"]) and row["pd"] == pd_
 
 
@@ -323,7 +324,7 @@ def _redo(row: dict) -> dict:
 def test_the_computation_redoes_every_decision_exactly(bundle, sales, late, power, listed, penalties, amount):
     row_values = values(tax_sales_12m=sales, tax_months_late_12m=None if late is None else float(late),
                         elec_usage_12m=power, dishonest_listed_now=listed, penalty_serious_36m=penalties)
-    [row], [reason] = decided_rows(bundle, 1, _asked((question(amount=amount), profile(row=row_values))))
+    [row], [reason], _ = decided_rows(bundle, 1, _asked((question(amount=amount), profile(row=row_values))))
     computation = json.loads(row["reasons"])["computation"]
     assert recompute(computation) == _redo(row)
     assert computation["requested_yuan"] == (None if amount is None else float(amount))
@@ -353,7 +354,7 @@ def test_any_change_to_a_decisions_input_changes_its_hash(bundle, change, amount
 
     def hashed(request_id, request, row_profile, bank_id):
         asked = [Asked(0, request, request.uscc, row_profile)]
-        [row], _ = decided_rows(bundle, bank_id, asked, [request_id])
+        [row], *_ = decided_rows(bundle, bank_id, asked, [request_id])
         return audit.chain_hash(audit.GENESIS, {**row, "seq": 1, "created_at": "2026-07-10T00:00:00.000000Z"})
 
     original = hashed("req", base, profile(row=row_values), 1)
@@ -374,7 +375,7 @@ def test_a_knock_out_shows_the_records_it_rests_on(bundle):
     evidence = {"dishonest_listed_now": [_listing(n) for n in LISTINGS]}
     asked = _asked((question(CODES[0]), profile(CODES[0], LISTED, evidence=evidence)),
                    (question(CODES[1]), profile(CODES[1], LISTED)))
-    rows, reasons = decided_rows(bundle, 1, asked)
+    rows, reasons, _ = decided_rows(bundle, 1, asked)
     shown, unshown = (r["knockouts"] for r in reasons)
     assert [k["code"] for k in shown] == ["KO01"] and shown[0]["evidence"] == evidence["dishonest_listed_now"]
     assert [k["code"] for k in unshown] == ["KO01"] and unshown[0]["evidence"] == []
@@ -398,7 +399,7 @@ def test_a_knock_out_is_relieved_in_a_decision_only_when_every_record_behind_it_
     }
     asked = _asked(*[(question(CODES[0]), profile(CODES[0], LISTED, evidence=evidence, disputes=d))
                      for d in cases.values()])
-    rows, reasons = decided_rows(bundle, 1, asked)
+    rows, reasons, _ = decided_rows(bundle, 1, asked)
     outcome = {name: (row["decision"], reason["knockouts"][0].get("under_objection", False))
                for name, row, reason in zip(cases, rows, reasons)}
     assert outcome == {"all": ("refer", True), "one of two": ("decline", False), "none": ("decline", False),
@@ -407,7 +408,7 @@ def test_a_knock_out_is_relieved_in_a_decision_only_when_every_record_behind_it_
     for row in rows:  # the relieved decision's computation still redoes it
         assert recompute(json.loads(row["reasons"])["computation"]) == _redo(row)
     # alone, with nobody in the batch disputing anything, the listing declines
-    [alone], _ = decided_rows(bundle, 1, _asked((question(CODES[0]), profile(CODES[0], LISTED, evidence=evidence))))
+    [alone], *_ = decided_rows(bundle, 1, _asked((question(CODES[0]), profile(CODES[0], LISTED, evidence=evidence))))
     assert alone["decision"] == "decline"
 
 
@@ -452,7 +453,7 @@ def test_a_decision_on_a_disputed_profile_says_so_and_an_undisputed_one_does_not
     objection = _dispute("tax_filings", {"period": "2026-05"}, features=("tax_sales_12m",))
     asked = _asked((question(CODES[0]), profile(CODES[0], POOR, disputes=[objection])),
                    (question(CODES[1]), profile(CODES[1], POOR)))
-    _, (disputed, plain) = decided_rows(bundle, 1, asked)
+    _, (disputed, plain), _ = decided_rows(bundle, 1, asked)
     assert [d["objection_id"] for d in disputed["under_objection"]] == [objection["objection_id"]]
     named = [i for i in disputed["adverse"] + disputed["positive"] if i.get("feature") == "tax_sales_12m"]
     assert named and all(i["under_objection"] for i in named)
@@ -480,7 +481,7 @@ def test_every_decisions_reasons_are_the_type_the_model_declares_and_the_answer_
                    (question(CODES[2]), profile(CODES[2], LISTED, evidence=evidence,
                                                 disputes=[_dispute("dishonest_debtors", {"case_no": LISTINGS[0]})])),
                    (question(CODES[3]), profile(CODES[3], values(tax_months_late_12m=4.0))))  # absences
-    rows, reasons = decided_rows(bundle, 1, asked)
+    rows, reasons, _ = decided_rows(bundle, 1, asked)
     kinds = {item["kind"] for r in reasons for item in r["adverse"] + r["positive"]}
     assert kinds == {"behaviour", "absence"} and any(r["knockouts"] for r in reasons)
     assert any("under_objection" in r for r in reasons)
@@ -605,8 +606,9 @@ def test_a_decision_read_back_carries_its_stored_reasons_and_no_receipt(bundle, 
     [row] = _chain(platform)
     read_back = public(row)
     assert read_back.receipt is None and answered.receipt is not None
-    assert read_back.model_dump(exclude={"receipt", "name"}) == answered.model_dump(exclude={"receipt", "name"})
-    assert read_back.name is None and public(row, "企业0").name == "企业0"
+    # the name shown too: the chain keeps it with the decision (format 2)
+    assert read_back.model_dump(exclude={"receipt"}) == answered.model_dump(exclude={"receipt"})
+    assert row.name and read_back.name == row.name == answered.name
 
 
 def test_revoking_refuses_the_next_question(bundle, platform):

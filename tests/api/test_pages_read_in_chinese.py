@@ -142,7 +142,8 @@ def test_the_regulator_page_of_the_documented_decision_is_the_golden_page():
     from api.db.tables import Decision
     from api.precredit.regulator_report import render
 
-    decision = Decision(**examples._SIGNED_ROW, prev_hash=examples.RECEIPT["prev_hash"], hash=examples.RECEIPT["hash"])
+    decision = Decision(**examples._SIGNED_ROW, seq=examples.RECEIPT["seq"], created_at=examples.PRE_CREDIT["decided_at"],
+                        chain_format=2, prev_hash=examples.RECEIPT["prev_hash"], hash=examples.RECEIPT["hash"])
     page = render(decision, "宜昌市示例商贸有限公司", advice=None, why="无需改进 nothing to improve",
                   deliveries={"tax_filings": dt.date(2026, 6, 20)}, policy_in_force="2026.12-4")
     assert_golden(page, GOLDEN_PAGE)

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import os
 import re
 import stat
 import time
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -25,8 +26,15 @@ from api.common.limits import FailedAuthentications, SharedFailedAuthentications
 from api.db.engine import make_engine, sessions
 from api.settings import settings
 from api.trust import audit
-from api.trust.signing import (Keyring, SignatureProblem, make_receipt, read_checkpoints, read_keyring,
-                               sign_checkpoint, verify_receipt)
+from api.trust.signing import (
+    Keyring,
+    SignatureProblem,
+    make_receipt,
+    read_checkpoints,
+    read_keyring,
+    sign_checkpoint,
+    verify_receipt,
+)
 from tests.api.service_fixtures import ORIGIN, decisions_origin, make_service
 
 
@@ -277,48 +285,56 @@ def test_an_altered_checkpoint_line_is_refused(signing_service, tmp_path):
 def test_a_receipt_verifies_offline_and_fails_after_any_change(signing_service):
     [answer] = decide(signing_service, 1)
     receipt = answer["receipt"]
-    assert receipt["hash"] == answer["hash"] and receipt["format"] == "xyd-receipt/1"
+    assert receipt["hash"] == answer["hash"] and receipt["format"] == "xyd-receipt/2"
     keys = keyring(signing_service)
     signed = verify_receipt(receipt, keys, answer)
-    assert signed["limit_yuan"] == answer["limit_yuan"] and signed["uscc"] == answer["uscc"]
+    assert signed["limit_yuan"] == answer["limit_yuan"] and signed["seq"] == receipt["seq"]
     for field, value in (("limit_yuan", answer["limit_yuan"] + 1), ("grade", "A" if answer["grade"] != "A" else "B"),
-                         ("decided_at", "2020-01-01T00:00:00Z")):
-        with pytest.raises(SignatureProblem, match=field):
+                         ("decided_at", "2020-01-01T00:00:00Z"), ("name", "另一家公司")):
+        with pytest.raises(SignatureProblem, match="the answer is not the one signed"):
             verify_receipt(receipt, keys, {**answer, field: value})
     changed_reasons = json.loads(json.dumps(answer["reasons"]))
     changed_reasons["margin"] += 1
-    with pytest.raises(SignatureProblem, match="reasons"):
+    with pytest.raises(SignatureProblem, match="the answer is not the one signed"):
         verify_receipt(receipt, keys, {**answer, "reasons": changed_reasons})
     with pytest.raises(SignatureProblem, match="signature"):
-        verify_receipt({**receipt, "seq": receipt["seq"] + 1}, keys)
+        verify_receipt({**receipt, "seq": receipt["seq"] + 1}, keys, answer)
     with pytest.raises(SignatureProblem, match="does not hold"):
-        verify_receipt({**receipt, "key_id": "0" * 16}, keys)
+        verify_receipt({**receipt, "key_id": "0" * 16}, keys, answer)
+    with pytest.raises(SignatureProblem, match="vouches for the answer it came with: give the whole answer"):
+        verify_receipt(receipt, keys)
+    # what the receipt holds beyond its place is one digest: the answer is not repeated in it
+    assert len(json.dumps(receipt)) < 512 and answer["name"] and answer["name"] not in json.dumps(receipt)
     # read back, the decision carries no receipt: the platform never signs a row it did not just write
     again = signing_service.client.get(f"/v1/decisions/{answer['request_id']}", headers=signing_service.headers("bank"))
     assert again.status_code == 200 and again.json()["receipt"] is None
+    # read back as stored, the decision is the answer the receipt vouches for
+    assert verify_receipt(receipt, keys, {**again.json(), "receipt": None})["request_id"] == answer["request_id"]
     # a row rewritten in the database cannot be given a receipt by reading it back; the bank's still tells
     execute(signing_service, f"UPDATE decisions SET limit_yuan = limit_yuan + 1 WHERE seq = {receipt['seq']}")
     changed = signing_service.client.get(f"/v1/decisions/{answer['request_id']}", headers=signing_service.headers("bank"))
-    with pytest.raises(SignatureProblem, match="limit_yuan"):
+    with pytest.raises(SignatureProblem, match="the answer is not the one signed"):
         verify_receipt(receipt, keys, {**changed.json(), "receipt": None})
 
 
 @hypothesis_settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
-def test_changing_any_byte_of_a_receipt_makes_it_fail(receipt_and_keys, data):
-    receipt, keys = receipt_and_keys
-    field = data.draw(st.sampled_from(["content", "hash", "prev_hash", "signature"]))
+def test_changing_any_byte_of_a_receipt_makes_it_fail(receipt_and_keys, v1_receipt_and_keys, data):
+    receipt, keys, answer = data.draw(st.sampled_from([receipt_and_keys, (*v1_receipt_and_keys, None)]))
+    field = data.draw(st.sampled_from(["record" if "record" in receipt else "content", "hash", "prev_hash",
+                                       "signature"]))
     value = receipt[field]
     position = data.draw(st.integers(0, len(value) - 1))
     replacement = data.draw(st.characters(codec="utf-8").filter(lambda c: c != value[position]))
+    assert verify_receipt(receipt, keys, answer)
     with pytest.raises(SignatureProblem):
-        verify_receipt({**receipt, field: value[:position] + replacement + value[position + 1:]}, keys)
+        verify_receipt({**receipt, field: value[:position] + replacement + value[position + 1:]}, keys, answer)
 
 
 def test_a_signature_has_one_spelling(receipt_and_keys):
     """Base64 leaves the last character's low bits unused: a signature spelt another way decodes
     to the same bytes, and is refused all the same (found by the property test above)."""
-    receipt, keys = receipt_and_keys
+    receipt, keys, answer = receipt_and_keys
     signature = receipt["signature"]
     last = signature.rstrip("=")[-1]
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
@@ -327,17 +343,17 @@ def test_a_signature_has_one_spelling(receipt_and_keys):
     import base64
     assert base64.b64decode(spelt) == base64.b64decode(signature)
     with pytest.raises(SignatureProblem, match="signature"):
-        verify_receipt({**receipt, "signature": spelt}, keys)
+        verify_receipt({**receipt, "signature": spelt}, keys, answer)
 
 
 def test_a_receipts_hashes_are_read_only_as_64_hexadecimal_digits(receipt_and_keys):
     """A hash spelt any other way (other letters of the right length, a number, nothing) is refused
     by name before anything is computed from it."""
-    receipt, keys = receipt_and_keys
-    for field in ("prev_hash", "hash"):
+    receipt, keys, answer = receipt_and_keys
+    for field in ("prev_hash", "hash", "record"):
         for spelt in ("z" * 64, receipt[field].upper()[:63], 12345, None):
             with pytest.raises(SignatureProblem, match=f"its {field} is not 64 hexadecimal digits"):
-                verify_receipt({**receipt, field: spelt}, keys)
+                verify_receipt({**receipt, field: spelt}, keys, answer)
 
 
 def test_a_receipt_of_row_0_or_a_checkpoint_of_no_rows_is_refused(receipt_and_keys, tmp_path):
@@ -345,9 +361,9 @@ def test_a_receipt_of_row_0_or_a_checkpoint_of_no_rows_is_refused(receipt_and_ke
     0, or a checkpoint line vouching for 0 rows, is refused by name, not read as a place."""
     from api.trust.signing import Keyring, append_checkpoint
 
-    receipt, keys = receipt_and_keys
+    receipt, keys, answer = receipt_and_keys
     with pytest.raises(SignatureProblem, match=r"0 is not a whole number of rows \(1 or more\)"):
-        verify_receipt({**receipt, "seq": 0}, keys)
+        verify_receipt({**receipt, "seq": 0}, keys, answer)
     keyring = Keyring(tmp_path / "keys")
     path = tmp_path / "c.jsonl"
     append_checkpoint(path, sign_checkpoint(keyring.signer(), 1, "a" * 64, ORIGIN))
@@ -363,23 +379,54 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_
 
 
 @hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
-@given(receipt_fields=st.dictionaries(st.sampled_from(["format", "seq", "prev_hash", "hash", "content", "key_id",
-                                                       "signature"]), JSON),
-       answer=st.none() | st.dictionaries(st.sampled_from(["limit_yuan", "versions", "reasons", "grade", "hash"]), JSON))
-def test_any_document_is_verified_or_refused_with_words_never_a_crash(receipt_and_keys, receipt_fields, answer):
-    receipt, keys = receipt_and_keys
-    for document in ({**receipt, **receipt_fields}, receipt_fields):
-        try:
-            verify_receipt(document, keys, answer)
-        except SignatureProblem as problem:
-            assert str(problem)
+@given(receipt_fields=st.dictionaries(st.sampled_from(["format", "seq", "prev_hash", "hash", "content", "record",
+                                                       "key_id", "signature"]), JSON),
+       answer_fields=st.none() | st.dictionaries(st.sampled_from(["limit_yuan", "versions", "reasons", "grade", "hash",
+                                                                  "decided_at", "name"]), JSON))
+def test_any_document_is_verified_or_refused_with_words_never_a_crash(receipt_and_keys, v1_receipt_and_keys,
+                                                                      receipt_fields, answer_fields):
+    receipt, keys, answer = receipt_and_keys
+    old, _ = v1_receipt_and_keys
+    given_answers = [None, answer_fields, None if answer_fields is None else {**answer, **answer_fields}]
+    for document in ({**receipt, **receipt_fields}, {**old, **receipt_fields}, receipt_fields):
+        for given_answer in given_answers:
+            try:
+                verify_receipt(document, keys, given_answer)
+            except SignatureProblem as problem:
+                assert str(problem)
+
+
+def v1_receipt(signer, seq: int, prev_hash: str, hash_: str, content: str) -> dict:
+    """A receipt as the service signed them before migration 0010 (format 1: the decision's content
+    in full, which banks keep and must still be able to verify)."""
+    message = f"xyd-receipt/1\n{seq}\n{prev_hash}\n{hash_}\n".encode("utf-8")
+    return {"format": "xyd-receipt/1", "seq": seq, "prev_hash": prev_hash, "hash": hash_, "content": content,
+            "key_id": signer.key_id, "signature": signer.sign(message)}
 
 
 @pytest.fixture(scope="module")
 def receipt_and_keys(tmp_path_factory):
-    """A receipt over a real decision's canonical content, signed by a fresh key."""
+    """A receipt of format 2 over a real decision's answer (the documentation's example), signed by
+    a fresh key, and the answer it came with."""
     from api.examples import PRE_CREDIT
-    from api.trust.signing import make_receipt
+    from api.trust.signing import answer_digest
+
+    folder = tmp_path_factory.mktemp("receipt")
+    signer = Keyring(folder).signer()
+    answer = {k: v for k, v in json.loads(json.dumps(PRE_CREDIT)).items() if k not in ("hash", "receipt")}
+    record, previous = hashlib.sha256(b"the row as stored").hexdigest(), "ab" * 32
+    hash_ = audit.content_hash(previous, audit.content_v2(7, answer["decided_at"], answer_digest(answer), record))
+    receipt = make_receipt(signer, 7, previous, hash_, record)
+    answer |= {"hash": hash_, "receipt": receipt}
+    keys = read_keyring(folder / "public-keys.json")
+    assert verify_receipt(receipt, keys, answer)["seq"] == 7
+    return receipt, keys, answer
+
+
+@pytest.fixture(scope="module")
+def v1_receipt_and_keys(tmp_path_factory):
+    """A receipt of format 1 over a real decision's canonical content, signed by a fresh key."""
+    from api.examples import PRE_CREDIT
 
     folder = tmp_path_factory.mktemp("receipt")
     signer = Keyring(folder).signer()
@@ -390,7 +437,7 @@ def receipt_and_keys(tmp_path_factory):
            "decision": "approve", "limit_yuan": 80000, "reasons": json.dumps(PRE_CREDIT["reasons"], sort_keys=True),
            "created_at": PRE_CREDIT["decided_at"]}
     previous = "ab" * 32
-    receipt = make_receipt(signer, 7, previous, audit.chain_hash(previous, row), audit.payload(row))
+    receipt = v1_receipt(signer, 7, previous, audit.chain_hash(previous, row), audit.payload(row))
     keys = read_keyring(folder / "public-keys.json")
     assert verify_receipt(receipt, keys)["seq"] == 7
     return receipt, keys
@@ -415,7 +462,7 @@ def test_rotating_the_key_keeps_old_receipts_and_checkpoints_verifiable(signing_
         with restarted.client:
             response = restarted.ask(code=restarted.codes[3], authorization="valid3")
         assert response.json()["receipt"]["key_id"] == rotated.key_id
-        assert verify_receipt(response.json()["receipt"], keyring(signing_service))
+        assert verify_receipt(response.json()["receipt"], keyring(signing_service), response.json())
 
 
 # --- the command line ---------------------------------------------------------------------------
@@ -445,7 +492,10 @@ def test_the_command_line_exports_checkpoints_verifies_against_them_and_checks_a
     assert good.exit_code == 0 and "verified" in good.output and answers[0]["uscc"] in good.output
     saved.write_text(json.dumps({**answers[0], "limit_yuan": answers[0]["limit_yuan"] + 10_000}))
     bad = run_cli(signing_service, "audit", "verify-receipt", str(saved), "--keys", str(published))
-    assert bad.exit_code == 1 and "NOT VERIFIED" in bad.output and "limit_yuan" in bad.output
+    assert bad.exit_code == 1 and "NOT VERIFIED" in bad.output and "the answer is not the one signed" in bad.output
+    saved.write_text(json.dumps(answers[0]["receipt"]))
+    bare = run_cli(signing_service, "audit", "verify-receipt", str(saved), "--keys", str(published))
+    assert bare.exit_code == 1 and "give the whole answer" in bare.output
     assert run_cli(signing_service, "audit", "verify-receipt", str(tmp_path / "none.json")).exit_code == 2
     for document in ('{"results": 3}', "[1, 2]", "not json", '{"receipt": {"format": "xyd-receipt/1"}}'):
         saved.write_text(document)
@@ -600,35 +650,9 @@ def test_the_access_log_rotates_across_writers_and_loses_no_line(tmp_path):
 
 # --- every promise a receipt makes --------------------------------------------------------------
 
-UNSIGNED_ANSWER_FIELDS = {
-    "name": "the enterprise's registered name, read from the published profile as the answer is made; "
-            "the chain does not hold it",
-    "receipt": "the receipt itself",
-}
-"""The answer's fields no receipt covers, each with why: every other field the answer shows is signed."""
-SHOWN_AS = {"created_at": "decided_at"}
-"""The signed fields the answer shows under another name (the signed content's name → the answer's)."""
-IN_THE_RECEIPT_ONLY = {"seq"}
-"""Signed fields the answer shows only inside its receipt (covered by the signature itself)."""
-
-
-def where_the_answer_shows_what_is_signed(receipt: dict) -> dict[tuple, str]:
-    """Every place of an answer (a path of keys) that shows a field its receipt signs → that field's
-    name in the signed content; derived from the signed content and the answer's schema."""
-    from api.precredit.schemas import PreCreditPublic, Versions
-
-    shown: dict[tuple, str] = {("hash",): "hash"}  # the signed hash itself, which the answer repeats
-    for name in json.loads(receipt["content"]):
-        if name in IN_THE_RECEIPT_ONLY:
-            continue
-        field = SHOWN_AS.get(name, name)
-        if field in PreCreditPublic.model_fields:
-            shown[(field,)] = name
-        elif field in Versions.model_fields:
-            shown[("versions", field)] = name
-        else:
-            pytest.fail(f"the receipt signs {name!r}, which the answer's schema does not show")
-    return shown
+UNSIGNED_ANSWER_FIELDS = {"receipt": "the receipt itself"}
+"""The answer's fields no receipt covers, each with why: every other field the answer shows is signed
+(its hash by the signature, its time by the content, the rest by the answer's digest)."""
 
 
 def leaves(value, path: tuple = ()):
@@ -685,51 +709,41 @@ def another_value(current, nullable: bool = True):
 
 def test_every_field_an_answer_shows_is_covered_by_its_receipt(signing_service):
     """Promise: a bank holding an answer and its receipt can tell if ANY field the answer shows was
-    changed since the platform signed it (every field but the ones UNSIGNED_ANSWER_FIELDS names, and
-    every value inside the reasons), while the answer as received verifies.
-
-    The fields are derived from what the receipt signs (its content, which is the chain's hashed
-    columns) and from the answer's schema, in both directions: a signed field the answer does not
-    show, or an answer field neither signed nor declared unsigned, fails the test, as does a field
-    the verification stops checking."""
+    changed, removed or added since the platform signed it (every field but the ones
+    UNSIGNED_ANSWER_FIELDS names, every value inside them: the enterprise's name, the reasons, the
+    versions), while the answer as received verifies. And the stored row the receipt's ``record``
+    digest covers is every column of a decision but the chain's own (place, time, format, digests)."""
     from api.db.tables import Decision
-    from api.precredit.schemas import PreCreditPublic, Versions
+    from api.precredit.schemas import PreCreditPublic
+    from api.trust.signing import UNSIGNED_ANSWER_FIELDS as DIGEST_LEAVES_OUT
 
     answers = [*decide(signing_service, 1),
                signing_service.ask(code=signing_service.codes[2], authorization="valid2", requested_amount=500_000,
                                    product="税易贷").json()]
     assert answers[1]["product"] == "税易贷" and answers[1]["requested_amount"] == 500_000, answers[1]
     keys = keyring(signing_service)
-    # what is signed is what the chain hashes: every column of a decision but its place in the chain
-    signed_names = set(json.loads(answers[0]["receipt"]["content"]))
-    assert signed_names == set(audit.HASHED) == set(Decision.__table__.c.keys()) - {"prev_hash", "hash"}
-    shown = where_the_answer_shows_what_is_signed(answers[0]["receipt"])
-    # ... and every field the answer shows is signed, but the ones declared not to be
-    assert {path[0] for path in shown} == set(PreCreditPublic.model_fields) - set(UNSIGNED_ANSWER_FIELDS)
-    assert {path[1] for path in shown if path[0] == "versions"} == set(Versions.model_fields)
-    assert set(UNSIGNED_ANSWER_FIELDS) <= set(PreCreditPublic.model_fields)
-
+    assert set(audit.RECORDED) == set(Decision.__table__.c.keys()) - {"seq", "created_at", "prev_hash", "hash",
+                                                                     "chain_format", "answer_digest"}
+    # the digest leaves out what the rest of the receipt covers, and nothing else
+    assert set(DIGEST_LEAVES_OUT) == {"hash", "receipt", "decided_at"} and set(UNSIGNED_ANSWER_FIELDS) <= \
+        set(PreCreditPublic.model_fields)
     for answer in answers:
+        assert answer["name"] and set(answer) == set(PreCreditPublic.model_fields)
         receipt = answer["receipt"]
-        signed = verify_receipt(receipt, keys, answer)  # as received, it verifies
-        for path, name in shown.items():  # and shows the signed values (the reasons: a part of them, held below)
-            if name != "reasons":
-                assert value_at(answer, path) == (receipt["hash"] if name == "hash" else signed[name]), path
-        for path in shown:  # each field, whatever else it may be changed to
-            if path != ("reasons",):  # shown in part (the schema's part of what is signed): every value, below
-                changing(answer, keys, path, f"the answer's {path[-1]} is ", nullable=may_be_null(path), examples=12)()
-        inside = [("reasons", *path) for path in leaves(answer["reasons"])]
-        assert len(inside) > 20, inside  # the reasons' knock-outs, factors, reference, rights...
-        for path in inside:
-            changing(answer, keys, path, "the answer's reasons differ", nullable=True, examples=5)()
-
-
-def may_be_null(path: tuple) -> bool:
-    """Whether the answer's schema lets the field at ``path`` be null."""
-    from api.precredit.schemas import PreCreditPublic, Versions
-
-    model = Versions if path[0] == "versions" else PreCreditPublic
-    return type(None) in getattr(model.model_fields[path[-1]].annotation, "__args__", ())
+        assert verify_receipt(receipt, keys, answer)["request_id"] == answer["request_id"]  # as received
+        shown = {k: v for k, v in answer.items() if k not in UNSIGNED_ANSWER_FIELDS}
+        paths = list(leaves(shown))
+        assert len([p for p in paths if p[0] == "reasons"]) > 20, paths  # knock-outs, factors, reference, rights...
+        for path in paths:  # each value, whatever else it may be changed to
+            refusal = ("the answer's hash is" if path == ("hash",) else
+                       "the answer is not the one signed|lacks the signed|not shaped as a decision")
+            changing(answer, keys, path, refusal, nullable=True, examples=8 if len(path) == 1 else 3)()
+        for field in shown:  # each field left out
+            cut = {k: v for k, v in answer.items() if k != field}
+            with pytest.raises(SignatureProblem, match="the answer is not the one signed|lacks the signed field"):
+                verify_receipt(receipt, keys, cut)
+        with pytest.raises(SignatureProblem, match="the answer is not the one signed"):  # or one added
+            verify_receipt(receipt, keys, {**answer, "note": "已获批"})
 
 
 def changing(answer: dict, keys, path: tuple, refusal: str, nullable: bool, examples: int):
@@ -743,7 +757,7 @@ def changing(answer: dict, keys, path: tuple, refusal: str, nullable: bool, exam
         try:
             verify_receipt(answer["receipt"], keys, changed_at(answer, path, value))
         except SignatureProblem as problem:
-            assert refusal in str(problem), f"{where} changed to {value!r}: refused, but in words not naming it: {problem}"
+            assert re.search(refusal, str(problem)), f"{where} changed to {value!r}: refused, in other words: {problem}"
         else:
             pytest.fail(f"the answer with {where} changed from {value_at(answer, path)!r} to {value!r} still verifies")
 
@@ -755,21 +769,21 @@ def test_every_field_of_a_receipt_is_covered_by_its_signature(receipt_and_keys):
     still verify; the receipt as signed verifies."""
     from api.trust.schemas import Receipt
 
-    receipt, keys = receipt_and_keys
+    receipt, keys, answer = receipt_and_keys
     assert set(receipt) == set(Receipt.model_fields)
-    assert verify_receipt(receipt, keys)["seq"] == receipt["seq"]
+    assert verify_receipt(receipt, keys, answer)["seq"] == receipt["seq"]
     for field in Receipt.model_fields:
-        changing_receipt(receipt, keys, field)()
+        changing_receipt(receipt, keys, field, answer)()
 
 
-def changing_receipt(receipt: dict, keys, field: str):
+def changing_receipt(receipt: dict, keys, field: str, answer: dict):
     """The property: the receipt with ``field`` changed to any other value is refused."""
 
     @hypothesis_settings(max_examples=25, deadline=None, database=None)
     @given(value=another_value(receipt[field]))
     def a_changed_field_is_refused(value):
         with pytest.raises(SignatureProblem):
-            verify_receipt({**receipt, field: value}, keys)
+            verify_receipt({**receipt, field: value}, keys, answer)
             pytest.fail(f"the receipt with its {field} changed from {receipt[field]!r} to {value!r} still verifies")
 
     return a_changed_field_is_refused
@@ -995,13 +1009,19 @@ def empty_chain_file(tmp_path_factory):
     return path
 
 
-def decision_row(n: int, **changes) -> dict:
-    """A decision as the service hands it to the chain (client 1: the template's bank)."""
-    return {"request_id": f"r-{n}", "client_id": 1, "uscc": "91420502MA4K0G2B2X", "authorization_id": f"a-{n}",
-            "model_version": "3", "policy_version": "2026.12-2", "profile_as_of": "2026-06-30",
-            "feature_set_version": "873754083a07", "product": "税易贷" if n % 2 else None,
-            "requested_amount": 500_000 if n % 2 else None, "pd": 0.0125 * n, "score": 700.5 - n, "grade": "B",
-            "decision": "approve", "limit_yuan": 10_000 * n, "reasons": json.dumps({"margin": n}, separators=(",", ":")), **changes}
+def decision_row(n: int, chain_format: int = audit.CHAIN_FORMAT, **changes) -> dict:
+    """A decision as the service hands it to the chain (client 1: the template's bank), in the
+    format written now (2: with the enterprise's name and its answer's digest) or, with
+    ``chain_format=1``, as it was handed over before migration 0010."""
+    row = {"request_id": f"r-{n}", "client_id": 1, "uscc": "91420502MA4K0G2B2X", "authorization_id": f"a-{n}",
+           "model_version": "3", "policy_version": "2026.12-2", "profile_as_of": "2026-06-30",
+           "feature_set_version": "873754083a07", "product": "税易贷" if n % 2 else None,
+           "requested_amount": 500_000 if n % 2 else None, "pd": 0.0125 * n, "score": 700.5 - n, "grade": "B",
+           "decision": "approve", "limit_yuan": 10_000 * n, "reasons": json.dumps({"margin": n}, separators=(",", ":"))}
+    if chain_format != 1:
+        row |= {"chain_format": chain_format, "name": f"宜昌第{n}有限公司",
+                "answer_digest": hashlib.sha256(f"answer {n}".encode()).hexdigest()}
+    return row | changes
 
 
 class SmallChain:
@@ -1084,33 +1104,48 @@ def small_chain(empty_chain_file, tmp_path):
 
 
 def test_each_decision_hashes_its_canonical_content_after_the_hash_before_it(small_chain):
-    """Promise: hash = sha256(prev_hash + "\\n" + payload), payload the row's hashed fields as
-    canonical JSON (sorted keys, no spaces, text as written, floats as Python writes them, -0.0 as
-    0.0); seq counts on from the head; one append shares one created_at; the head moves to the last."""
-    import hashlib
-
-    first = small_chain.append([decision_row(1, pd=-0.0)], now="2026-12-07T01:00:00.000000Z")
-    stored = small_chain.append([decision_row(2), decision_row(3)], now="2026-12-07T02:00:00.000000Z")
-    assert [row.seq for row in (*first, *stored)] == [1, 2, 3]
+    """Promise: hash = sha256(prev_hash + "\\n" + payload); seq counts on from the head; one append
+    shares one created_at; the head moves to the last. A row of format 2 (written now) hashes
+    ``{"answer":…,"decided_at":…,"format":2,"record":…,"seq":N}``, ``record`` the SHA-256 of its stored
+    fields (name and reasons included) as canonical JSON (sorted keys, no spaces, text as written,
+    floats as Python writes them, -0.0 as 0.0); a row of format 1 (before migration 0010) hashes
+    those fields themselves, with its place and time, and still does in the same chain."""
+    old = small_chain.append([decision_row(1, chain_format=1, pd=-0.0)], now="2026-12-07T00:30:00.000000Z")
+    first = small_chain.append([decision_row(2, pd=-0.0)], now="2026-12-07T01:00:00.000000Z")
+    stored = small_chain.append([decision_row(3), decision_row(4)], now="2026-12-07T02:00:00.000000Z")
+    rows = (*old, *first, *stored)
+    assert [row.seq for row in rows] == [1, 2, 3, 4] and [row.chain_format for row in rows] == [1, 2, 2, 2]
     assert [row.created_at for row in stored] == ["2026-12-07T02:00:00.000000Z"] * 2
     previous = audit.GENESIS
-    for row in (*first, *stored):
+    for row in rows:
         assert row.prev_hash == previous
-        expected = {k: getattr(row, k) for k in audit.HASHED}
-        assert json.loads(row.content) == expected and list(json.loads(row.content)) == sorted(audit.HASHED)
+        if row.chain_format == 1:
+            expected = {k: getattr(row, k) for k in audit.HASHED_V1}
+            assert json.loads(row.content) == expected and list(json.loads(row.content)) == sorted(audit.HASHED_V1)
+            assert row.record is None
+        else:
+            recorded = json.dumps({k: getattr(row, k) + 0.0 if isinstance(getattr(row, k), float) else getattr(row, k)
+                                   for k in audit.RECORDED}, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+            assert "宜昌第" in recorded and ": " not in recorded and ", " not in recorded
+            assert row.record == hashlib.sha256(recorded.encode()).hexdigest()
+            assert row.content == (f'{{"answer":"{row.answer_digest}","decided_at":"{row.created_at}","format":2,'
+                                   f'"record":"{row.record}","seq":{row.seq}}}')
         assert row.hash == hashlib.sha256(f"{previous}\n{row.content}".encode()).hexdigest()
-        assert row.hash == audit.chain_hash(previous, expected) == audit.content_hash(previous, row.content)
+        assert row.hash == audit.chain_hash(previous, {k: getattr(row, k) for k in audit.HASHED})
+        assert row.hash == audit.content_hash(previous, row.content)
         previous = row.hash
-    assert ": " not in first[0].content and ", " not in first[0].content and "税易贷" in first[0].content
-    assert '"pd":0.0,' in first[0].content and audit.payload(decision_row(1, pd=0.0, seq=1, created_at="t")) == \
-        audit.payload(decision_row(1, pd=-0.0, seq=1, created_at="t"))
-    assert '"limit_yuan":10000,' in first[0].content  # a whole number stays one
-    assert audit.payload({**decision_row(1), "seq": 1, "created_at": "t", "hash": "x", "prev_hash": "y"}) == \
-        audit.payload({**decision_row(1), "seq": 1, "created_at": "t"})  # only the hashed fields
-    assert small_chain.head() == (3, previous)
-    assert [row["hash"] for row in small_chain.rows()] == [row.hash for row in (*first, *stored)]
+    assert ": " not in old[0].content and ", " not in old[0].content and "税易贷" in old[0].content
+    for n, chain_format in ((1, 1), (2, 2)):
+        assert audit.payload(decision_row(n, chain_format, pd=0.0, seq=n, created_at="t")) == \
+            audit.payload(decision_row(n, chain_format, pd=-0.0, seq=n, created_at="t"))
+        assert audit.payload({**decision_row(n, chain_format), "seq": 1, "created_at": "t", "hash": "x",
+                              "prev_hash": "y"}) == audit.payload({**decision_row(n, chain_format), "seq": 1,
+                                                                   "created_at": "t"})  # only the hashed fields
+    assert '"pd":0.0,' in old[0].content and '"limit_yuan":10000,' in old[0].content  # a whole number stays one
+    assert small_chain.head() == (4, previous)
+    assert [row["hash"] for row in small_chain.rows()] == [row.hash for row in rows]
     result = small_chain.verify()
-    assert result.ok and result.rows == 3 and result.problem is None and result.first_broken_seq is None
+    assert result.ok and result.rows == 4 and result.problem is None and result.first_broken_seq is None
 
 
 def test_an_empty_chain_verifies_and_its_head_is_the_genesis(small_chain):
@@ -1123,7 +1158,8 @@ HASHED_CHANGES = {"request_id": "r-x", "client_id": 2, "uscc": "91420500MA4ABCDE
                   "model_version": "4", "policy_version": "p2", "profile_as_of": "2026-05-31",
                   "feature_set_version": "000000000000", "product": "其他", "requested_amount": 1,
                   "pd": 0.5, "score": 1.5, "grade": "E", "decision": "decline", "limit_yuan": 1, "reasons": "{}",
-                  "created_at": "2020-01-01T00:00:00.000000Z"}
+                  "created_at": "2020-01-01T00:00:00.000000Z", "name": "另一家公司", "answer_digest": "0" * 64,
+                  "chain_format": 1}
 
 
 @hypothesis_settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
@@ -1772,33 +1808,69 @@ def test_a_checkpoint_that_fails_is_tried_again_for_the_same_state_after_its_sec
     assert [c.size for c in read_checkpoints(path, read_keyring(tmp_path / "keys" / "public-keys.json"))] == [2]
 
 
-def test_a_receipt_signs_its_place_and_verifies_its_content_against_it(tmp_path):
-    """Promise: the signature covers ``xyd-receipt/1\\n{seq}\\n{prev_hash}\\n{hash}\\n``; the content
-    must hash to the signed hash after the signed previous hash and say the signed row; a content
-    that is no decision is refused in words."""
-    from api.trust.signing import make_receipt
+def test_a_receipt_signs_its_place_and_verifies_the_answer_against_it(tmp_path):
+    """Promise: the signature covers ``xyd-receipt/2\\n{seq}\\n{prev_hash}\\n{hash}\\n``; the answer,
+    its digest and time and the receipt's record digest must rebuild the content that hashes to the
+    signed hash after the signed previous hash; a receipt without its answer is refused in words."""
+    from api.examples import PRE_CREDIT
+    from api.trust.signing import answer_digest
 
     signer = Keyring(tmp_path / "keys").signer()
     keys = read_keyring(tmp_path / "keys" / "public-keys.json")
-    content = json.dumps({"seq": 7, "limit_yuan": 80000})
-    receipt = make_receipt(signer, 7, "ab" * 32, audit.content_hash("ab" * 32, content), content)
-    assert receipt == {"format": "xyd-receipt/1", "seq": 7, "prev_hash": "ab" * 32,
-                       "hash": audit.content_hash("ab" * 32, content), "content": content, "key_id": signer.key_id,
-                       "signature": receipt["signature"]}
-    message = f"xyd-receipt/1\n7\n{'ab' * 32}\n{receipt['hash']}\n".encode()
+    answer = {k: v for k, v in json.loads(json.dumps(PRE_CREDIT)).items() if k not in ("hash", "receipt")}
+    answer |= {"limit_yuan": 80000, "decided_at": "2026-12-07T01:00:00.000000Z"}
+    record = "cd" * 32
+    content = (f'{{"answer":"{answer_digest(answer)}","decided_at":"2026-12-07T01:00:00.000000Z","format":2,'
+               f'"record":"{record}","seq":7}}')
+    hash_ = audit.content_hash("ab" * 32, content)
+    receipt = make_receipt(signer, 7, "ab" * 32, hash_, record)
+    assert receipt == {"format": "xyd-receipt/2", "seq": 7, "prev_hash": "ab" * 32, "hash": hash_, "record": record,
+                       "key_id": signer.key_id, "signature": receipt["signature"]}
+    message = f"xyd-receipt/2\n7\n{'ab' * 32}\n{hash_}\n".encode()
     assert keys[signer.key_id].verifies(receipt["signature"], message)
+    answer |= {"hash": hash_, "receipt": receipt}
+    assert verify_receipt(receipt, keys, answer) == {**{k: v for k, v in answer.items() if k != "receipt"}, "seq": 7}
+    # the answer's digest is RFC 8785's: a whole number written as a float is the same number
+    assert verify_receipt(receipt, keys, {**answer, "limit_yuan": 80000.0})
+    for changed in ({**answer, "limit_yuan": 80001}, {**answer, "decided_at": "2026-12-07T01:00:00.000001Z"},
+                    {**answer, "request_id": "r-8"}, {**answer, "extra": None}):
+        with pytest.raises(SignatureProblem, match="the answer is not the one signed"):
+            verify_receipt(receipt, keys, changed)
+    with pytest.raises(SignatureProblem, match="the receipt is another decision's"):
+        verify_receipt(receipt, keys, {**answer, "hash": "ef" * 32})
+    for other_record in ("ef" * 32,):
+        with pytest.raises(SignatureProblem, match="the answer is not the one signed"):
+            verify_receipt(make_receipt(signer, 7, "ab" * 32, hash_, other_record), keys, answer)
+    with pytest.raises(SignatureProblem, match="give the whole answer"):
+        verify_receipt(receipt, keys)
+    for shaped in ([1], "answer", {**answer, "limit_yuan": 2 ** 60}, {**answer, "limit_yuan": float("nan")}):
+        with pytest.raises(SignatureProblem, match="not shaped as a decision"):
+            verify_receipt(receipt, keys, shaped)
+
+
+def test_a_format_1_receipt_signs_its_place_and_verifies_its_content_against_it(tmp_path):
+    """Promise: receipts given before migration 0010 still verify: the signature covers
+    ``xyd-receipt/1\\n{seq}\\n{prev_hash}\\n{hash}\\n``; the content must hash to the signed hash after
+    the signed previous hash and say the signed row; a content that is no decision is refused in words."""
+    signer = Keyring(tmp_path / "keys").signer()
+    keys = read_keyring(tmp_path / "keys" / "public-keys.json")
+    content = json.dumps({"seq": 7, "limit_yuan": 80000})
+    receipt = v1_receipt(signer, 7, "ab" * 32, audit.content_hash("ab" * 32, content), content)
     assert verify_receipt(receipt, keys) == {"seq": 7, "limit_yuan": 80000}
     for content, words in (("[1, 2]", "the signed content is not a decision"),
                            ("not json", "the signed content is not a decision"),
                            ("[" * 100_000, "the signed content is not a decision"),
                            (json.dumps({"seq": 8}), "the content says row 8, the signature row 7"),
                            (json.dumps({"seq": "7"}), "the content says row 7, the signature row 7")):
-        other = make_receipt(signer, 7, "ab" * 32, audit.content_hash("ab" * 32, content), content)
+        other = v1_receipt(signer, 7, "ab" * 32, audit.content_hash("ab" * 32, content), content)
         with pytest.raises(SignatureProblem, match=words.replace("[", r"\[")):
             verify_receipt(other, keys)
-    other_content = make_receipt(signer, 7, "ab" * 32, receipt["hash"], json.dumps({"seq": 7, "limit_yuan": 1}))
+    other_content = v1_receipt(signer, 7, "ab" * 32, receipt["hash"], json.dumps({"seq": 7, "limit_yuan": 1}))
     with pytest.raises(SignatureProblem, match="the content does not hash to the signed hash"):
         verify_receipt(other_content, keys)
+    # a format-1 receipt is not read as a format-2 one, nor the other way round
+    with pytest.raises(SignatureProblem, match="signature"):
+        verify_receipt({**receipt, "format": "xyd-receipt/2", "record": "cd" * 32}, keys, {"hash": receipt["hash"]})
 
 
 def signed_answer(receipt: dict) -> dict:
@@ -1811,12 +1883,12 @@ def signed_answer(receipt: dict) -> dict:
             "reasons": json.loads(signed["reasons"]), "name": "宜昌某公司", "receipt": receipt}
 
 
-def test_an_answer_is_held_field_by_field_to_its_receipt(receipt_and_keys):
+def test_an_answer_is_held_field_by_field_to_its_format_1_receipt(v1_receipt_and_keys):
     """Promise: with the answer a bank received, every signed field it shows (and each version) must
     be the signed one, and the first that is not is named; a signed field the answer leaves out (or
     a version shown as null) is named too, so an answer cut down to what suits it never verifies; a
     version given as a number is the same version."""
-    receipt, keys = receipt_and_keys
+    receipt, keys = v1_receipt_and_keys
     answer = signed_answer(receipt)
     assert verify_receipt(receipt, keys, answer) == json.loads(receipt["content"])
     assert verify_receipt(receipt, keys, {**answer, "versions": {**answer["versions"], "model_version": 1}})
@@ -1845,11 +1917,11 @@ def test_an_answer_is_held_field_by_field_to_its_receipt(receipt_and_keys):
             verify_receipt(receipt, keys, shaped)
 
 
-def test_an_answers_reasons_may_show_a_part_of_the_signed_ones_but_never_another_value(receipt_and_keys):
+def test_an_answers_reasons_may_show_a_part_of_a_format_1_receipts_but_never_another_value(v1_receipt_and_keys):
     """Promise: the answer's reasons may leave out what the signed ones hold, and show as null what
     they do not; any value they do show must be the signed one (1 and 1.0 are one number; a list
     must be whole)."""
-    receipt, keys = receipt_and_keys
+    receipt, keys = v1_receipt_and_keys
     answer = signed_answer(receipt)
     reasons = answer["reasons"]
     key, value = next((k, v) for k, v in reasons.items() if isinstance(v, list) and v)
@@ -2022,8 +2094,16 @@ def test_reviews_recorded_before_the_chain_held_them_enter_it_when_the_database_
         connection.execute(text("INSERT INTO api_clients (id, name, role, key_hash, key_prefix, disabled, created_at) VALUES "
                                 "(1, '甲银行', 'bank', :hash, 'xyd_abc', :disabled, '2026-11-01T00:00:00.000000Z')"),
                            {"hash": "0" * 64, "disabled": False})
-    with engine.begin() as connection:
-        audit.append(connection, [decision_row(1, decision="refer"), decision_row(2, decision="decline")])
+    with engine.begin() as connection:  # decisions as the service wrote them then (format 1)
+        previous = audit.GENESIS
+        for n, decision in ((1, "refer"), (2, "decline")):
+            row = {**decision_row(n, chain_format=1, decision=decision), "seq": n,
+                   "created_at": f"2026-11-01T0{n}:00:00.000000Z"}
+            row |= {"prev_hash": previous, "hash": audit.chain_hash(previous, row)}
+            connection.execute(text(f"INSERT INTO decisions ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})"),
+                               row)
+            previous = row["hash"]
+        connection.execute(text("UPDATE audit_head SET last_seq = 2, last_hash = :hash WHERE id = 1"), {"hash": previous})
     with engine.begin() as connection:
         for request_id, outcome, limit, at in (("r-2", "decline", None, "2026-11-02T09:00:00.000000Z"),
                                                ("r-1", "approve", 80_000, "2026-11-03T09:00:00.000000Z")):
@@ -2039,10 +2119,21 @@ def test_reviews_recorded_before_the_chain_held_them_enter_it_when_the_database_
         assert [(kind, subject) for kind, subject, _ in events] == [(audit.REVIEWED, "r-2"), (audit.REVIEWED, "r-1")]
         assert json.loads(events[1].detail)["limit_yuan"] == 80_000
         assert audit.origin(session, audit.EVENTS).endswith("/workflow_events")
+    # the decisions written before stay of format 1 and verify as they did, the new ones after them
+    from api.db.engine import write_transaction
+
+    with write_transaction(engine) as connection:
+        [new] = audit.append(connection, [decision_row(3)])
+    assert new.chain_format == 2 and new.record
+    with sessions(engine)() as session:
+        assert audit.verify(session).ok and audit.verify(session).rows == 3
+        assert session.execute(text("SELECT chain_format FROM decisions ORDER BY seq")).scalars().all() == [1, 1, 2]
     with engine.begin() as connection:
         connection.execute(text("UPDATE reviews SET limit_yuan = 90000 WHERE request_id = 'r-1'"))
+        connection.execute(text("UPDATE decisions SET limit_yuan = 1 WHERE seq = 1"))
     with sessions(engine)() as session:
         edited = audit.verify_events(session)
+        assert audit.verify(session).first_broken_seq == 1  # an old row edited is named as before
     assert not edited.ok and edited.first_broken_request == "r-1" and "limit_yuan" in edited.problem
     engine.dispose()
 
@@ -2087,8 +2178,9 @@ def test_what_a_key_signs_after_its_retirement_is_refused_naming_both_times(tmp_
     """Promise: a rotated key's private half is deleted, so a checkpoint or a receipt it signed after
     its retirement (beyond a minute's grace for a signature under way at the rotation) means a copy
     survived: refused, with the time it was signed and the time the key was retired."""
+    from api.examples import PRE_CREDIT
     from api.trust import signing
-    from api.trust.signing import append_checkpoint, make_receipt
+    from api.trust.signing import answer_digest, append_checkpoint, make_receipt
 
     keys_dir = tmp_path / "keys"
     keyring = Keyring(keys_dir)
@@ -2106,17 +2198,25 @@ def test_what_a_key_signs_after_its_retirement_is_refused_naming_both_times(tmp_
         monkeypatch.setattr(signing, "now_iso", lambda: stamp(seconds))
         path.write_text("")
         append_checkpoint(path, sign_checkpoint(old, 3, "a" * 64, ORIGIN))
+        answer = {**json.loads(json.dumps(PRE_CREDIT)), "decided_at": stamp(seconds)}
+        del answer["receipt"]
+        content = audit.content_v2(3, stamp(seconds), answer_digest(answer), "c" * 64)
+        receipt = make_receipt(old, 3, "b" * 64, audit.content_hash("b" * 64, content), "c" * 64)
+        answer["hash"] = receipt["hash"]
         content = json.dumps({"seq": 3, "created_at": stamp(seconds)})
-        receipt = make_receipt(old, 3, "b" * 64, audit.content_hash("b" * 64, content), content)
+        old_receipt = v1_receipt(old, 3, "b" * 64, audit.content_hash("b" * 64, content), content)
         if not refused:
-            assert read_checkpoints(path, keys) and verify_receipt(receipt, keys)["seq"] == 3
+            assert read_checkpoints(path, keys) and verify_receipt(receipt, keys, answer)["seq"] == 3
+            assert verify_receipt(old_receipt, keys)["seq"] == 3
             continue
         words = (f"signed at {stamp(seconds)} by key {old.key_id}, which was retired at "
                  f"{keys[old.key_id].retired_at}: a retired key signs nothing")
         with pytest.raises(SignatureProblem, match=f"line 1: the checkpoint was {re.escape(words)}"):
             read_checkpoints(path, keys)
         with pytest.raises(SignatureProblem, match=f"the receipt was {re.escape(words)}"):
-            verify_receipt(receipt, keys)
+            verify_receipt(receipt, keys, answer)
+        with pytest.raises(SignatureProblem, match=f"the receipt was {re.escape(words)}"):
+            verify_receipt(old_receipt, keys)
 
 
 def test_rows_no_checkpoint_covers_are_counted_and_not_verified_once_older_than_the_grace(signing_service,
@@ -2163,3 +2263,41 @@ def test_the_service_signs_at_its_start_only_an_events_chain_never_signed(tmp_pa
     assert sign_events(engine, tmp_path).size == 2  # the next write's signature covers it
     assert sign_events(engine, tmp_path) is None  # nothing new
     engine.dispose()
+
+
+def test_the_readmes_recipe_verifies_a_receipt_with_no_software_of_ours(signing_service, tmp_path):
+    """Promise (README, "For a bank: verifying a receipt offline"): the three steps, done with an
+    RFC 8785 library, SHA-256 and OpenSSL's command exactly as the README writes it, verify an
+    answer as received; a field changed, or a signature over another place, fails them."""
+    import base64
+    import subprocess
+
+    import rfc8785
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    recipe = readme[readme.index("**For a bank: verifying a receipt offline.**"):readme.index("**Limits.**")]
+    command = re.search(r"`(openssl pkeyutl [^`]+)`", recipe).group(1)
+    template = re.search(r'`(\{"answer":"A"[^`]+)`', recipe).group(1)
+    [answer] = decide(signing_service, 1)
+    receipt = answer["receipt"]
+
+    def rebuilt_hash(answer: dict) -> str:
+        unsigned = {k: v for k, v in answer.items() if k not in ("hash", "receipt", "decided_at")}
+        digest = hashlib.sha256(rfc8785.dumps(unsigned)).hexdigest()
+        content = (template.replace('"A"', f'"{digest}"').replace('"T"', f'"{answer["decided_at"]}"')
+                   .replace('"R"', f'"{receipt["record"]}"').replace(":N}", f":{receipt['seq']}}}"))
+        return hashlib.sha256(f"{receipt['prev_hash']}\n{content}".encode("utf-8")).hexdigest()
+
+    assert rebuilt_hash(answer) == receipt["hash"] == answer["hash"]
+    assert rebuilt_hash({**answer, "limit_yuan": answer["limit_yuan"] + 1}) != receipt["hash"]
+    assert rebuilt_hash({**answer, "name": "另一家公司"}) != receipt["hash"]
+    [key] = [k for k in json.loads((signing_service.home / "keys" / "public-keys.json").read_text())["keys"]
+             if k["key_id"] == receipt["key_id"]]
+    (tmp_path / "key.pem").write_text(key["public_key_pem"])
+    (tmp_path / "signature.bin").write_bytes(base64.b64decode(receipt["signature"]))
+
+    def openssl_verifies(seq: int) -> bool:
+        (tmp_path / "message.txt").write_text(f"xyd-receipt/2\n{seq}\n{receipt['prev_hash']}\n{receipt['hash']}\n")
+        return subprocess.run(command, shell=True, cwd=tmp_path, capture_output=True).returncode == 0
+
+    assert openssl_verifies(receipt["seq"]) and not openssl_verifies(receipt["seq"] + 1)

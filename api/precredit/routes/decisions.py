@@ -119,7 +119,8 @@ def decision_report(caller: RegulatorDep, session: SessionDep, holder: HolderDep
     policy = holder.bundle.policy if holder.bundle is not None else None  # the rights in force today
     deliveries = repository.deliveries_for(session, dt.date.fromisoformat(decision.profile_as_of))
     deciding = holder.bundle if holder.bundle is not None and holder.bundle.version == decision.model_version else None
-    return HTMLResponse(render(decision, profile.name if profile else None, advice, why,
+    name = decision.name or (profile.name if profile else None)  # the name the answer showed, where the chain keeps it
+    return HTMLResponse(render(decision, name, advice, why,
                                repository.review_of(session, decision.request_id), policy.rights if policy else {},
                                deliveries, policy.version if policy else None, self_contained,
                                deciding.meta.get("population_fair_lending") if deciding else None, data),
