@@ -96,10 +96,9 @@ def decisions_origin(engine) -> str:
         return audit.origin(session, audit.DECISIONS)
 
 
-def chromium(driver: bool = False) -> str:
-    """Debian's chromium (or, with ``driver``, its ChromeDriver), installed with apt the first time
-    if the machine lacks it."""
-    program, package = ("chromedriver", "chromium-driver") if driver else ("chromium", "chromium")
+def debian_program(program: str, package: str) -> str:
+    """The path of a program from Debian's ``package``, installed with apt the first time if the
+    machine lacks it (as .ci/run does before the tests)."""
     found = shutil.which(program)
     if not found and shutil.which("apt-get") and os.geteuid() == 0:
         environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
@@ -107,8 +106,13 @@ def chromium(driver: bool = False) -> str:
         subprocess.run(["apt-get", "install", "-y", "-qq", package], check=False, env=environment,
                        capture_output=True)
         found = shutil.which(program)
-    assert found, f"the pages' tests need Debian's {package} (apt-get install {package})"
+    assert found, f"the tests need Debian's {package} (apt-get install {package})"
     return found
+
+
+def chromium(driver: bool = False) -> str:
+    """Debian's chromium (or, with ``driver``, its ChromeDriver)."""
+    return debian_program(*(("chromedriver", "chromium-driver") if driver else ("chromium", "chromium")))
 
 
 class Browser:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
@@ -77,7 +78,8 @@ def _answer(connection: socket.socket) -> tuple[int, dict | None, float]:
     if not data:
         return 0, None, closed
     head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split(b" ", 2)[1]), json.loads(body) if body else None, closed
+    json_body = body if body.startswith(b"{") else None  # nginx's own refusals are HTML pages
+    return int(head.split(b" ", 2)[1]), json.loads(json_body) if json_body else None, closed
 
 
 def _ask(connection: socket.socket, request: bytes = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") -> int:
@@ -225,3 +227,115 @@ def test_the_address_kept_is_a_valid_ip_or_nothing():
     assert limits.peer_address(("2001:DB8::1", 5)) == "2001:db8::1"
     assert limits.peer_address(("<script>alert(1)</script>", 0)) is None
     assert limits.peer_address(("unknown", 0)) is None and limits.peer_address(None) is None
+
+
+# --- behind nginx: the production deployment's configuration, as written --------------------------
+
+NGINX_CONF = Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf"
+
+
+@pytest.fixture
+def behind_nginx(door, tmp_path):
+    """The echo service with nginx's address trusted (XYD_TRUSTED_PROXIES=127.0.0.1, as the file
+    says), and Debian's nginx started with deploy/nginx.conf as written but for its two ports.
+    Yields nginx's port."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    from tests.api.service_fixtures import debian_program
+
+    nginx = debian_program("nginx", "nginx")
+    service = door(XYD_TRUSTED_PROXIES="127.0.0.1", XYD_HEAD_TIMEOUT_SECONDS="10", XYD_BODY_TIMEOUT_SECONDS="30",
+                   XYD_KEEP_ALIVE_SECONDS="5")
+    port = free_port()
+    written = NGINX_CONF.read_text("utf-8")
+    assert written.count("server 127.0.0.1:8000;") == 1 and written.count("listen 8080 ") == 1
+    config = tmp_path / "nginx.conf"
+    config.write_text(written.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{service};")
+                      .replace("listen 8080 ", f"listen 127.0.0.1:{port} "), "utf-8")
+    # nginx's workers drop root for its unprivileged user, which must reach the prefix (pytest's own
+    # folders are the owner's alone): a folder of its own under the system's temporary folder
+    prefix = Path(tempfile.mkdtemp(prefix="xyd-nginx-"))
+    prefix.chmod(0o755)
+    process = subprocess.Popen([nginx, "-p", f"{prefix}/", "-c", str(config), "-g", "daemon off;"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert process.poll() is None, process.stdout.read().decode()
+            assert time.monotonic() < deadline, "nginx did not start listening within 10 s"
+            time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        errors = (prefix / "error.log").read_text() if (prefix / "error.log").exists() else ""
+        shutil.rmtree(prefix, ignore_errors=True)
+    # a machine whose hard limit on open files is below worker_rlimit_nofile gets an [alert] (nginx
+    # goes on with the limit it has): the deployment raises it (systemd: LimitNOFILE=65536)
+    assert "[emerg]" not in errors and "[crit]" not in errors, errors
+
+
+def _through(port: int, request: bytes, source: str = "127.0.0.1") -> tuple[int, dict | None]:
+    connection = socket.create_connection(("127.0.0.1", port), timeout=15, source_address=(source, 0))
+    with connection:
+        connection.sendall(request)
+        status, body, _ = _answer(connection)
+    return status, body
+
+
+def test_behind_nginx_the_caller_is_the_address_nginx_saw_never_the_one_it_wrote(behind_nginx):
+    """The forwarded address is the connection's own, as nginx replaces X-Forwarded-For: a caller
+    writing someone else's address (or a chain of them) is still counted and logged as itself."""
+    for forged in (b"", b"X-Forwarded-For: 203.0.113.9\r\n", b"X-Forwarded-For: 203.0.113.9, 127.0.0.1\r\n"):
+        status, body = _through(behind_nginx, b"GET / HTTP/1.1\r\nHost: x\r\n" + forged + b"Connection: close\r\n\r\n",
+                                source="127.0.0.2")
+        assert status == 200 and body["client"] == "127.0.0.2", (forged, body)
+
+
+def test_behind_nginx_heads_and_bodies_are_held_to_the_services_caps(behind_nginx):
+    """32 KiB of head and 1 MiB of body, as the service holds them (XYD_MAX_HEADER_BYTES,
+    XYD_MAX_BODY_BYTES): beyond, nginx refuses (400, 413) and the service never reads them."""
+    header = b"X-Big: " + b"a" * (33 * 1024) + b"\r\n"
+    assert _through(behind_nginx, b"GET / HTTP/1.1\r\nHost: x\r\n" + header + b"\r\n")[0] == 400
+    many = b"".join(b"X-Part-%d: " % n + b"a" * 7_000 + b"\r\n" for n in range(5))  # 35 KB in lines under 8 KiB
+    assert _through(behind_nginx, b"GET / HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n")[0] == 400
+    within = b"".join(b"X-Part-%d: " % n + b"a" * 7_000 + b"\r\n" for n in range(3))
+    assert _through(behind_nginx, b"GET / HTTP/1.1\r\nHost: x\r\n" + within + b"Connection: close\r\n\r\n")[0] == 200
+    body = b"x" * (1024 * 1024 + 1)
+    status, _ = _through(behind_nginx, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    assert status == 413
+    body = b"x" * 1024 * 1024
+    status, read = _through(behind_nginx, b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n"
+                            % len(body) + body)
+    assert status == 200 and read["read"] == len(body)
+
+
+def test_behind_nginx_an_idle_or_short_connection_is_closed_by_its_deadline(behind_nginx):
+    """A connection that never asks is closed within nginx's head deadline (10 s), and a body
+    shorter than its Content-Length after 30 s at most; neither reaches the service. Both
+    measured from the same start, concurrently."""
+    import concurrent.futures
+
+    def closed_after(request: bytes) -> tuple[float, int]:
+        connection = socket.create_connection(("127.0.0.1", behind_nginx), timeout=40)
+        with connection:
+            opened = time.monotonic()
+            connection.sendall(request)
+            try:
+                status, _, closed = _answer(connection)
+            except ConnectionResetError:  # reset_timedout_connection: closed with a reset, its memory freed
+                status, closed = 0, time.monotonic()
+        return closed - opened, status
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        idle = pool.submit(closed_after, b"")
+        short = pool.submit(closed_after, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly ten b")
+        (idle_seconds, idle_status), (short_seconds, short_status) = idle.result(), short.result()
+    assert 9 <= idle_seconds < 13 and idle_status in (0, 408), (idle_seconds, idle_status)
+    assert 9 <= short_seconds < 35 and short_status in (0, 408), (short_seconds, short_status)
