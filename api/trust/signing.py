@@ -503,16 +503,68 @@ UNSIGNED_ANSWER_FIELDS = ("hash", "receipt", "decided_at")
 
 def answer_digest(answer: dict) -> str:
     """The SHA-256 (hex) of an answer as the bank received it (parsed JSON), without
-    :data:`UNSIGNED_ANSWER_FIELDS`, canonicalised by RFC 8785 (JSON Canonicalization Scheme: sorted
-    keys, numbers as ECMAScript writes them, so 80000 and 80000.0 are one; libraries exist for
-    most languages). Raises ``ValueError`` for what JSON cannot hold (a number beyond 2**53, NaN)."""
+    :data:`UNSIGNED_ANSWER_FIELDS`, canonicalised by RFC 8785 (:func:`canonical_json`). Raises
+    ``ValueError`` for what JSON cannot hold (a number beyond 2**53, NaN)."""
+    return hashlib.sha256(canonical_json({k: v for k, v in answer.items() if k not in UNSIGNED_ANSWER_FIELDS})
+                          ).hexdigest()
+
+
+_SAFE_INTEGER = 2 ** 53 - 1
+
+
+def _plain(value):
+    """``value`` with every whole float as an int, when Python's ``json`` then writes it as RFC 8785
+    does; raises ``_NotPlain`` where it would not (a float Python writes with an exponent, a number
+    JCS refuses, a key that Python and UTF-16 would sort apart)."""
+    if isinstance(value, dict):
+        out = {}
+        for key, inner in value.items():
+            if not isinstance(key, str) or not key.isascii():
+                raise _NotPlain
+            out[key] = _plain(inner)
+        return out
+    if isinstance(value, list):
+        return [_plain(inner) for inner in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        if abs(value) > _SAFE_INTEGER:
+            raise _NotPlain
+        return value
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) <= _SAFE_INTEGER:
+            return int(value)
+        if value != value or "e" in repr(value) or "n" in repr(value):  # NaN, inf, exponent
+            raise _NotPlain
+        return value
+    raise _NotPlain
+
+
+class _NotPlain(Exception):
+    pass
+
+
+def canonical_json(value) -> bytes:
+    """``value`` (parsed JSON) canonicalised by RFC 8785, the JSON Canonicalization Scheme: keys
+    sorted, no spaces, text as UTF-8, numbers as ECMAScript writes them (80000 and 80000.0 are one
+    number); libraries exist for most languages, so a bank can hash an answer as the platform did.
+    A decision's answer takes the quick way (Python's ``json``, which writes such documents the
+    same); anything else the ``rfc8785`` library's. Raises ``ValueError`` for what JCS cannot hold."""
+    try:
+        return json.dumps(_plain(value), sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                          allow_nan=False).encode("utf-8")
+    except _NotPlain:
+        pass
+    except UnicodeEncodeError:  # a lone surrogate ("\\ud800" parses as one): no UTF-8 spells it
+        raise ValueError("it cannot be canonicalised (its text is not Unicode)") from None
     import rfc8785
 
-    unsigned = {k: v for k, v in answer.items() if k not in UNSIGNED_ANSWER_FIELDS}
     try:
-        return hashlib.sha256(rfc8785.dumps(unsigned)).hexdigest()
+        return rfc8785.dumps(value)
     except rfc8785.CanonicalizationError as error:
         raise ValueError(f"it cannot be canonicalised ({error})") from None
+    except UnicodeEncodeError:
+        raise ValueError("it cannot be canonicalised (its text is not Unicode)") from None
 
 
 def make_receipt(signer: Signer, seq: int, prev_hash: str, hash_: str, record: str) -> dict:

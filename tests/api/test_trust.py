@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings as hypothesis_settings, strategies as st
 from sqlalchemy import text
 
 from api.cli import main
@@ -2301,3 +2301,33 @@ def test_the_readmes_recipe_verifies_a_receipt_with_no_software_of_ours(signing_
         return subprocess.run(command, shell=True, cwd=tmp_path, capture_output=True).returncode == 0
 
     assert openssl_verifies(receipt["seq"]) and not openssl_verifies(receipt["seq"] + 1)
+
+
+ANY_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2 ** 60), 2 ** 60) | st.floats() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=25)
+
+
+@hypothesis_settings(max_examples=600, deadline=None)
+@given(value=ANY_JSON)
+@example(value={"name": "\ud800"})  # a lone surrogate, as json.loads gives "\\ud800"
+@example(value={"b": 1e-07, "a": [80000.0, 1e21, -0.0, 2 ** 53], "é": "\u2028"})
+def test_the_answers_canonical_form_is_rfc_8785s_for_any_json(value):
+    """Promise: an answer is hashed over its RFC 8785 form, which a bank computes with any JCS
+    library: the quick way the service takes gives the same bytes as the ``rfc8785`` library for
+    any JSON (whole floats, exponents, keys beyond ASCII, text with control characters), and
+    refuses, in words, what JCS refuses (numbers beyond 2**53, NaN, infinities, lone surrogates)."""
+    import rfc8785
+
+    from api.trust.signing import canonical_json
+
+    try:
+        expected = rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError):
+        expected = None
+    if expected is None:
+        with pytest.raises(ValueError, match="it cannot be canonicalised"):
+            canonical_json(value)
+    else:
+        assert canonical_json(value) == expected
