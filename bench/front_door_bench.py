@@ -2,6 +2,7 @@
 thousands of slow and idle connections come from other addresses.
 
     python bench/front_door_bench.py --connections 40000 --seconds 60 --runs 3
+    python bench/front_door_bench.py --behind nginx     # the production deployment: deploy/nginx.conf in front
 
 Loopback only, bounded in count and time. The service is ``xyd serve --workers 2`` on the demo
 city (``xyd demo --enterprises 12000 --no-serve``, made the first time under
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -35,6 +37,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(1, str(Path(__file__).parent.parent))  # tests.api.service_fixtures: nginx as the tests start it
 from service_bench import serving  # noqa: E402
 from synth_bench import machine  # noqa: E402
 
@@ -151,14 +154,22 @@ def _figures(log: list, kind: str, first: float, last: float) -> dict:
             "p99_ms": round(quantiles[98], 1)}
 
 
-def run_once(env: dict, demo: dict, connections: int, seconds: float, addresses: int) -> dict:
+def run_once(env: dict, demo: dict, connections: int, seconds: float, addresses: int, nginx: bool = False) -> dict:
     import threading
 
     home = Path(demo["home"])
     server_log = STATE / "server.stderr"
     checkpoints = home / "audit" / "checkpoints.jsonl"
-    with server_log.open("w") as errors, \
-            serving(f"sqlite:///{home / 'xyd.db'}", env, home, errors, XYD_CHECKPOINT_EVERY_SECONDS="2") as (_, base):
+    trusted = {"XYD_TRUSTED_PROXIES": "127.0.0.1"} if nginx else {}
+    with server_log.open("w") as errors, contextlib.ExitStack() as stack, \
+            serving(f"sqlite:///{home / 'xyd.db'}", env, home, errors, XYD_CHECKPOINT_EVERY_SECONDS="2",
+                    **trusted) as (_, base):
+        front = None
+        if nginx:  # the production deployment: deploy/nginx.conf in front, every caller through it
+            from tests.api.service_fixtures import nginx_in_front
+
+            front = stack.enter_context(nginx_in_front(int(base.rsplit(":", 1)[1])))
+            base = f"http://127.0.0.1:{front.port}"
         port = int(base.rsplit(":", 1)[1])
         log: list = []
         calm = 10.0
@@ -184,7 +195,11 @@ def run_once(env: dict, demo: dict, connections: int, seconds: float, addresses:
         for k, v in t.items():
             tally[k] = tally.get(k, 0) + v
     text = server_log.read_text("utf-8", errors="replace")
-    return {"attack": tally, "attack_seconds": round(attack_ended - attack_started, 1),
+    nginx_said = {}
+    if front is not None:  # what nginx's error log says of the attack, by level
+        nginx_said = {level: front.errors.count(f"[{level}]") for level in ("emerg", "alert", "crit", "error")}
+        nginx_said["worker_connections_short"] = front.errors.count("worker_connections are not enough")
+    return {"behind": "nginx" if nginx else "uvicorn", "nginx_log": nginx_said, "attack": tally, "attack_seconds": round(attack_ended - attack_started, 1),
             "decisions_before": before,
             "decisions_during": _figures(log, "decision", attack_started, attack_ended),
             "health_during": _figures(log, "health", attack_started, attack_ended),
@@ -198,6 +213,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--addresses", type=int, default=4, help="attacking source addresses (one process each)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--behind", choices=("uvicorn", "nginx"), default="uvicorn",
+                        help="the service alone, or behind Debian's nginx with deploy/nginx.conf")
     args = parser.parse_args()
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     if args.connections // args.addresses > hard - 200:
@@ -208,10 +225,10 @@ def main() -> None:
     demo = ensure_demo(env)
     print(machine())
     print(f"{args.connections:,} attacking connections from {args.addresses} addresses for {args.seconds:g} s; "
-          f"{args.runs} runs")
+          f"{args.runs} runs; the service {'behind nginx (deploy/nginx.conf)' if args.behind == 'nginx' else 'alone'}")
     runs = []
     for n in range(args.runs):
-        result = run_once(env, demo, args.connections, args.seconds, args.addresses)
+        result = run_once(env, demo, args.connections, args.seconds, args.addresses, nginx=args.behind == "nginx")
         runs.append(result)
         print(f"run {n + 1}: {json.dumps(result)}", flush=True)
     during = [r["decisions_during"]["p99_ms"] for r in runs]

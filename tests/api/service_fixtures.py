@@ -3,6 +3,7 @@ private MLflow store, the model city's profile published, and clients of every r
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -108,6 +109,51 @@ def debian_program(program: str, package: str) -> str:
         found = shutil.which(program)
     assert found, f"the tests need Debian's {package} (apt-get install {package})"
     return found
+
+
+NGINX_CONF = Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf"
+"""The production front door's configuration (README, "Behind nginx")."""
+
+
+@contextlib.contextmanager
+def nginx_in_front(upstream_port: int, seconds: float = 10):
+    """Debian's nginx started with deploy/nginx.conf as written but for its two ports (it listens on
+    a free one and passes to 127.0.0.1:``upstream_port``), once it accepts connections. Yields a
+    namespace: ``port``; after it is stopped, ``errors`` (its error log)."""
+    import tempfile
+    from types import SimpleNamespace
+
+    nginx = debian_program("nginx", "nginx")
+    written = NGINX_CONF.read_text("utf-8")
+    assert written.count("server 127.0.0.1:8000;") == 1 and written.count("listen 8080 ") == 1
+    port = free_port()
+    # nginx's workers drop root for its unprivileged user, which must reach the prefix (pytest's own
+    # folders are the owner's alone): a folder of its own under the system's temporary folder
+    prefix = Path(tempfile.mkdtemp(prefix="xyd-nginx-"))
+    prefix.chmod(0o755)
+    config = prefix / "nginx.conf"
+    config.write_text(written.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream_port};")
+                      .replace("listen 8080 ", f"listen 127.0.0.1:{port} "), "utf-8")
+    process = subprocess.Popen([nginx, "-p", f"{prefix}/", "-c", str(config), "-g", "daemon off;"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    front = SimpleNamespace(port=port, errors="")
+    try:
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert process.poll() is None, process.stdout.read().decode()
+                assert time.monotonic() < deadline, f"nginx did not start listening within {seconds} s"
+                time.sleep(0.05)
+        yield front
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log = prefix / "error.log"
+        front.errors = log.read_text(errors="replace") if log.exists() else ""
+        shutil.rmtree(prefix, ignore_errors=True)
 
 
 def chromium(driver: bool = False) -> str:

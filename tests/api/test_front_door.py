@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import socket
 import time
-from pathlib import Path
 
 import pytest
 
@@ -231,54 +230,20 @@ def test_the_address_kept_is_a_valid_ip_or_nothing():
 
 # --- behind nginx: the production deployment's configuration, as written --------------------------
 
-NGINX_CONF = Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf"
-
-
 @pytest.fixture
-def behind_nginx(door, tmp_path):
+def behind_nginx(door):
     """The echo service with nginx's address trusted (XYD_TRUSTED_PROXIES=127.0.0.1, as the file
-    says), and Debian's nginx started with deploy/nginx.conf as written but for its two ports.
-    Yields nginx's port."""
-    import shutil
-    import subprocess
-    import tempfile
+    says) and the production deadlines, and Debian's nginx started with deploy/nginx.conf as written
+    but for its two ports. Yields nginx's port."""
+    from tests.api.service_fixtures import nginx_in_front
 
-    from tests.api.service_fixtures import debian_program
-
-    nginx = debian_program("nginx", "nginx")
     service = door(XYD_TRUSTED_PROXIES="127.0.0.1", XYD_HEAD_TIMEOUT_SECONDS="10", XYD_BODY_TIMEOUT_SECONDS="30",
                    XYD_KEEP_ALIVE_SECONDS="5")
-    port = free_port()
-    written = NGINX_CONF.read_text("utf-8")
-    assert written.count("server 127.0.0.1:8000;") == 1 and written.count("listen 8080 ") == 1
-    config = tmp_path / "nginx.conf"
-    config.write_text(written.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{service};")
-                      .replace("listen 8080 ", f"listen 127.0.0.1:{port} "), "utf-8")
-    # nginx's workers drop root for its unprivileged user, which must reach the prefix (pytest's own
-    # folders are the owner's alone): a folder of its own under the system's temporary folder
-    prefix = Path(tempfile.mkdtemp(prefix="xyd-nginx-"))
-    prefix.chmod(0o755)
-    process = subprocess.Popen([nginx, "-p", f"{prefix}/", "-c", str(config), "-g", "daemon off;"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert process.poll() is None, process.stdout.read().decode()
-            assert time.monotonic() < deadline, "nginx did not start listening within 10 s"
-            time.sleep(0.05)
-    try:
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        errors = (prefix / "error.log").read_text() if (prefix / "error.log").exists() else ""
-        shutil.rmtree(prefix, ignore_errors=True)
+    with nginx_in_front(service) as front:
+        yield front.port
     # a machine whose hard limit on open files is below worker_rlimit_nofile gets an [alert] (nginx
     # goes on with the limit it has): the deployment raises it (systemd: LimitNOFILE=65536)
-    assert "[emerg]" not in errors and "[crit]" not in errors, errors
+    assert "[emerg]" not in front.errors and "[crit]" not in front.errors, front.errors
 
 
 def _through(port: int, request: bytes, source: str = "127.0.0.1") -> tuple[int, dict | None]:
