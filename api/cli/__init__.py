@@ -10,6 +10,7 @@ one line ``xyd --help`` shows for it; a test holds that line equal to the comman
 from __future__ import annotations
 
 import importlib
+import sys
 
 import click
 
@@ -32,10 +33,32 @@ COMMANDS = {  # name: (module:attribute, the one line of `xyd --help`)
 }
 
 
-class InputError(click.ClickException):
-    """The operator's input cannot be used; exit 2, as every refusal of the command line."""
+def output_console(stderr: bool = False):
+    """rich's console for a command's tables and lines: on a terminal, its width; without one (a
+    pipe, a file, a scheduler's log) wide enough that no table is cut at 80 columns or a code or id
+    split across lines."""
+    import sys
 
-    exit_code = 2
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    terminal = hasattr(stream, "isatty") and stream.isatty()
+    return Console(stderr=stderr) if terminal else Console(stderr=stderr, width=10_000, soft_wrap=True)
+
+
+def print_json(document) -> None:
+    """One JSON document on standard output, for a script (Chinese as characters, dates as ISO text)."""
+    import json
+
+    click.echo(json.dumps(document, ensure_ascii=False, default=str))
+
+
+class InputError(click.ClickException):
+    """The command is refused (its input cannot be used, or what it needs is missing): one line on
+    standard error, exit 1, as every refusal. Exit 2 is kept for a command line that is not one
+    (an unknown command or option, a value of the wrong kind)."""
+
+    exit_code = 1
 
 
 class LazyGroup(click.Group):
@@ -54,6 +77,30 @@ class LazyGroup(click.Group):
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
             formatter.write_dl([(name, summary) for name, (_, summary) in COMMANDS.items()])
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """click's, but every error is one line on standard error, for a log or a script: a usage
+        error ``xyd <command>: <what is wrong> (xyd <command> --help)``, exit 2; a refusal
+        ``error: <why>``, exit 1."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            status = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as error:  # before ClickException, of which it is one
+            where = error.ctx.command_path if error.ctx is not None else "xyd"
+            click.echo(f"{where}: {_one_line(error.format_message())} ({where} --help)", err=True)
+            sys.exit(error.exit_code)
+        except click.ClickException as error:
+            click.echo(f"error: {_one_line(error.format_message())}", err=True)
+            sys.exit(error.exit_code)
+        except click.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(1)
+        sys.exit(status if isinstance(status, int) else 0)
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -18,6 +18,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from api.cli import InputError
 from api.cli.synth import run_synth
 from features.home import xyd_home
 from features.ingest.run import drop_files, ingest
@@ -67,9 +68,7 @@ def demo(enterprises: int, port: int, no_serve: bool, as_json: bool) -> None:
     out = home / "demo-city"
     marker = home / "lake" / DEMO_MARKER
     if (home / "lake" / "_manifest.json").exists() and not marker.exists():
-        console.print(f"[red]error:[/red] {home} holds a lake that the demo did not make; "
-                      "run the demo with another XYD_HOME")
-        raise SystemExit(2)
+        raise InputError(f"{home} holds a lake that the demo did not make; run the demo with another XYD_HOME")
     if not no_serve:  # a port already taken is said now, not after minutes of work and keys printed for it
         from api.cli.service import listening_socket
 
@@ -119,9 +118,8 @@ def demo(enterprises: int, port: int, no_serve: bool, as_json: bool) -> None:
         with console.status("training") as status:
             trained = train_challenger(home, snapshots, progress=lambda message: status.update(message + " …"))
     except (ProfileBuildError, ModelInputError) as error:
-        console.print(f"[red]error:[/red] cannot train on this city: {error}; a city of 3,000 enterprises or more "
-                      "has enough matured loans")
-        raise SystemExit(2) from None
+        raise InputError(f"cannot train on this city: {error}; a city of 3,000 enterprises or more has enough "
+                         "matured loans") from None
     try:
         promotion = promote(home, snapshots=snapshots)
     except SameAsChampion as same:

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
 import time
 from pathlib import Path
 
 import click
 import numpy as np
 import pandas as pd
-from rich.console import Console
 from rich.table import Table
 
-from api.cli import InputError
+from api.cli import InputError, output_console
 from features import uscc as uscc_rules
 from features.home import xyd_home
 from features.profile.build import (
@@ -63,7 +61,7 @@ def list_features(as_json: bool, markdown: bool, family: str | None) -> None:
         table.add_row(f.code, f.name, f.zh, f.en, f.unit, f"{f.window_months} m" if f.window_months else "—",
                       RISK[f.monotone])
     table.caption = f"{len(chosen)} features; `--json` adds sources, categories and the legal basis of each"
-    Console().print(table)
+    output_console().print(table)
 
 
 def read_codes(path: Path) -> list[str]:
@@ -134,7 +132,7 @@ def build(as_of: dt.datetime | None, uscc_file: Path | None, changed: bool, engi
     XYD_HOME/profiles/as_of=DATE/.
 
     Example: xyd features build --as-of 2026-06-30"""
-    console = Console()
+    console = output_console()
     if scheduler and engine != "dask":
         raise click.UsageError("--scheduler needs --engine dask")
     if changed and uscc_file:
@@ -157,8 +155,7 @@ def build(as_of: dt.datetime | None, uscc_file: Path | None, changed: bool, engi
             result = build_profile(home, day, engine, codes, scheduler, workers,
                                    progress=lambda stage: status.update(f"{stage} …"))
     except ProfileBuildError as error:
-        console.print(f"[red]error:[/red] {error}", soft_wrap=True)
-        sys.exit(2)
+        raise InputError(str(error)) from None
     console.print(summary_table(result))
 
 
@@ -198,7 +195,7 @@ def show(code: str, as_of: dt.datetime, as_json: bool) -> None:
     for f in FEATURES:
         value = _plain(values[f.name])
         table.add_row(f.code, f.name, _shown(value, f.unit), f.unit, f.zh)
-    Console().print(table)
+    output_console().print(table)
 
 
 def _shown(value, unit: str) -> str:
@@ -225,7 +222,7 @@ def snapshots(out: Path | None, engine: str, scheduler: str | None, workers: int
     """Training snapshots: every loan outcome beside its borrower's profile as of the grant date.
 
     Example: xyd features snapshots"""
-    console = Console()
+    console = output_console()
     home = xyd_home()
     out = out or home / "snapshots" / "training.parquet"
     started = time.perf_counter()
@@ -233,8 +230,7 @@ def snapshots(out: Path | None, engine: str, scheduler: str | None, workers: int
         with console.status("building each loan's profile as of its grant date"):
             frame = training_snapshots(home, engine, scheduler, workers)
     except ProfileBuildError as error:
-        console.print(f"[red]error:[/red] {error}", soft_wrap=True)
-        sys.exit(2)
+        raise InputError(str(error)) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(f".{out.name}.tmp")
     frame.to_parquet(temporary, index=False)

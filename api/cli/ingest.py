@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from api.cli import InputError, output_console
 from features.home import xyd_home
 from features.ingest.read import IngestFileError
 from features.ingest.run import RunReport, drop_files, ingest as ingest_files
@@ -62,7 +61,7 @@ def ingest(source: str | None, files: tuple[Path, ...], drop: Path | None, verbo
 
     Example: xyd ingest --drop cities/demo
     """
-    console = Console()
+    console = output_console()
     if bool(drop) == bool(source or files):
         raise click.UsageError("give either SOURCE FILE... or --drop DIR")
     if source and not files:
@@ -83,6 +82,5 @@ def ingest(source: str | None, files: tuple[Path, ...], drop: Path | None, verbo
 
             report = ingest_files(xyd_home(), targets, progress=advance)
     except IngestFileError as error:
-        console.print(f"[red]refused:[/red] {error}\nnothing was written.")
-        sys.exit(2)
+        raise InputError(f"{error}; nothing was written") from None
     console.print(report_table(report, per_file=verbose))

@@ -7,19 +7,19 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+from api.cli import InputError, output_console, print_json
 from features.home import xyd_home
 from features.profile.build import ProfileBuildError
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
-def _refuse(console: Console, error: Exception) -> None:
-    """One line (however wide the terminal), naming what to run instead; exit 2."""
-    console.print(f"[red]error:[/red] {error}", soft_wrap=True)
-    sys.exit(2)
+def _refuse(error: Exception) -> None:
+    """The model stack's refusal as the command line's: one line on standard error, naming what to
+    run instead; exit 1."""
+    raise InputError(str(error)) from None
 
 
 @click.command(short_help="Train a challenger and register it in MLflow.")
@@ -52,7 +52,7 @@ def train(no_register: bool, oot_months: int | None, calib_months: int | None, v
     from models.policy import Policy, PolicyError
     from models.run import train_challenger
 
-    console = Console()
+    console = output_console()
     try:
         policy = Policy.load(policy_file)
         with console.status("training") as status:
@@ -63,7 +63,7 @@ def train(no_register: bool, oot_months: int | None, calib_months: int | None, v
                                                     "min_defaults": min_defaults},
                                       progress=lambda message: status.update(message + " …"), two_stage=not one_stage)
     except (ProfileBuildError, PolicyError, ModelInputError) as error:
-        _refuse(console, error)
+        _refuse(error)
     bundle, measures = result.bundle, result.evaluation.metrics
     split = bundle.meta["split"]
     registered = result.version or ("(explored: not registered)" if explore else "(not registered)")
@@ -112,17 +112,19 @@ def promote(dry_run: bool, force: bool, reason: str | None) -> None:
 
     Example: xyd promote --dry-run
     """
+    if dry_run and force:
+        raise click.UsageError("--dry-run changes nothing: it cannot be forced")
+    if force and not reason:  # said before the model stack loads
+        raise click.UsageError("--force needs --reason: a forced promotion is logged with why")
     from models import tracking
     from models.run import PromotionError, promote as run_promotion
 
-    console = Console()
-    if dry_run and force:
-        _refuse(console, click.UsageError("--dry-run changes nothing: it cannot be forced"))
+    console = output_console()
     try:
         with console.status("scoring challenger and champion on the same loans"):
             result = run_promotion(xyd_home(), force, reason, dry_run=dry_run)
     except (PromotionError, tracking.ModelNotFound, ProfileBuildError) as error:
-        _refuse(console, error)
+        _refuse(error)
     verdict = result.verdict
     table = Table(title=f"promotion gate · challenger {result.challenger_version} vs champion "
                         f"{result.champion_version or '(none yet)'} · {verdict.loans:,} loans granted "
@@ -160,22 +162,31 @@ def promote(dry_run: bool, force: bool, reason: str | None) -> None:
 @click.option("--as-of", "as_of", type=DATE, required=True, help="The stored profile to score (YYYY-MM-DD).")
 @click.option("--model", "model", default="champion", show_default=True,
               help="Registry alias (champion, challenger) or version number.")
-def score(as_of: dt.datetime, model: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help='One JSON object instead of the table: the model and policy '
+                                                        'versions, the files written and a row per grade.')
+def score(as_of: dt.datetime, model: str, as_json: bool) -> None:
     """Write the pre-credit list (预授信名单) for a stored profile: Parquet, and CSV for Excel.
 
     Example: xyd score --as-of 2026-06-30"""
     from models import tracking
     from models.batch import ScoringError, score_profile, summary
 
-    console = Console()
+    console = output_console()
     home = xyd_home()
     try:
         bundle = tracking.load_bundle(model, home / "models" / "registry-cache")
         result = score_profile(home, as_of.date(), bundle)
     except (tracking.ModelNotFound, ScoringError) as error:
-        _refuse(console, error)
-    table = Table(title=f"pre-credit list as of {as_of.date()} · model {bundle.version} · policy {bundle.policy.version}")
+        _refuse(error)
     frame = summary(result.frame)
+    if as_json:
+        print_json({"as_of": as_of.date().isoformat(), "model_version": bundle.version,
+                    "policy_version": bundle.policy.version, "enterprises": len(result.frame),
+                    "parquet": str(result.parquet), "csv": str(result.csv),
+                    "by_grade": [{k: v.item() if hasattr(v, "item") else v for k, v in row.items()}
+                                 for row in frame.to_dict("records")]})
+        return
+    table = Table(title=f"pre-credit list as of {as_of.date()} · model {bundle.version} · policy {bundle.policy.version}")
     for column in frame.columns:
         table.add_column(column, justify="left" if column == "grade" else "right")
     for row in frame.itertuples(index=False):
@@ -205,14 +216,14 @@ def monitor(as_of: dt.datetime, model: str, recent_months: int, fail_on: str | N
     from models import tracking
     from models.monitoring import drift_text, monitor as run_monitoring
 
-    console = Console()
+    console = output_console()
     home = xyd_home()
     try:
         bundle = tracking.load_bundle(model, home / "models" / "registry-cache")
         with console.status("measuring drift on like populations"):
             found = run_monitoring(bundle, home, as_of.date(), recent_months=recent_months)
     except (tracking.ModelNotFound, ProfileBuildError) as error:
-        _refuse(console, error)
+        _refuse(error)
     for name, rows in found.populations.items():
         console.print(f"{name}: {rows}")
     table = Table(title=f"model {bundle.version} · applicants: training borrowers → recent applicants")

@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from api.cli import InputError
+from api.cli import InputError, output_console
 from api.cli.service import database
 from api.settings import settings
 
@@ -133,7 +132,7 @@ def list_objections(overdue, due_by, status, department, uscc, as_json) -> None:
         due = f"{item.due_day} provisional" if item.due_provisional else str(item.due_day)
         table.add_row(item.id, item.uscc, item.department, record, str(item.filed_day), due,
                       item.status, "late" if item.overdue else "")
-    Console().print(table)
+    output_console().print(table)
 
 
 @objections.command("show")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 import pandas as pd
-from rich.console import Console
 from rich.table import Table
 
+from api.cli import InputError, output_console, print_json
 from features.home import xyd_home
 from features.quality import quality_html, quality_table
 
@@ -18,24 +18,35 @@ from features.quality import quality_html, quality_table
 @click.command(short_help="Data quality of every source: a table and a page.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to write the HTML report (default: XYD_HOME/reports/quality-<date>.html).")
-def quality(html_path: Path | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help='One JSON object instead of the tables: {"sources": a row per '
+                                                        'source and department, shares as fractions, "objections": '
+                                                        'item 5\'s rows, "html": the page written}.')
+def quality(html_path: Path | None, as_json: bool) -> None:
     """Compliance, timeliness, wrong and duplicate codes and coverage of every source.
 
     Example: xyd quality --html reports/quality.html"""
     home = xyd_home()
     table = quality_table(home)
-    console = Console()
     if table.empty:
-        console.print(f"[red]error:[/red] the lake under {home} is empty: run `xyd ingest --drop DIR` first "
-                      "(or `xyd demo` for a generated city)", soft_wrap=True)
-        raise SystemExit(2)
+        raise InputError(f"the lake under {home} is empty: run `xyd ingest --drop DIR` first (or `xyd demo` for a "
+                         "generated city)")
+    figures = objection_figures(home)
+    html_path = html_path or home / "reports" / f"quality-{dt.date.today().isoformat()}.html"
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = html_path.with_name(html_path.name + ".tmp")
+    temporary.write_text(quality_html(table, sections=((("异议处理", "objections (work plan item 5)"), figures, ITEM5_NOTE),)),
+                         "utf-8")
+    os.replace(temporary, html_path)
+    if as_json:
+        print_json({"sources": _records(table), "objections": _records(figures), "html": str(html_path)})
+        return
+    console = output_console()
     shown = Table(title="data quality by source and reporting department")
     for column in table.columns:
         shown.add_column(column, justify="left" if column in ("source", "department") else "right")
     for row in table.itertuples(index=False):
         shown.add_row(*[_cell(v) for v in row])
     console.print(shown)
-    figures = objection_figures(home)
     item5 = Table(title="objections (异议) by owning department: work plan item 5 asks under 1 valid objection "
                         "per 100,000 records, each settled within 5 working days")
     for column in figures.columns:
@@ -43,13 +54,13 @@ def quality(html_path: Path | None) -> None:
     for row in figures.itertuples(index=False):
         item5.add_row(*[str(v) for v in row])
     console.print(item5)
-    html_path = html_path or home / "reports" / f"quality-{dt.date.today().isoformat()}.html"
-    html_path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = html_path.with_name(html_path.name + ".tmp")
-    temporary.write_text(quality_html(table, sections=((("异议处理", "objections (work plan item 5)"), figures, ITEM5_NOTE),)),
-                         "utf-8")
-    os.replace(temporary, html_path)
     console.print(f"HTML report: {html_path}")
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """A table's rows as JSON objects: missing figures as null, NumPy numbers as Python's."""
+    return [{k: (None if v is None or (isinstance(v, float) and v != v) else v.item() if hasattr(v, "item") else v)
+             for k, v in row.items()} for row in frame.astype(object).to_dict("records")]
 
 
 ITEM5_NOTE = ("Objections (not repair notices) by the department that owns the record. per 100k: objections per "

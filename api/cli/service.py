@@ -12,11 +12,10 @@ import tempfile
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from api.access import clients as client_store
-from api.cli import InputError
+from api.cli import InputError, output_console, print_json
 from api.db.engine import make_engine, sessions, upgrade, writing
 from api.precredit import repository
 from api.settings import settings
@@ -48,22 +47,30 @@ def add_client(role: str, name: str) -> None:
         try:
             client, key = client_store.add_client(session, name, role)
         except ValueError as error:
-            raise click.UsageError(str(error)) from None
+            raise InputError(str(error)) from None
     click.echo(f"client {client.id} ({role}, {client.name})\nAPI key (shown once, keep it safe): {key}")
 
 
 @clients.command("list")
-def list_clients() -> None:
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of objects (id, role, name, key_prefix, disabled, "
+                                                        "created_at) instead of a table.")
+def list_clients(as_json: bool) -> None:
     """Every client: id, role, name, key prefix, disabled.
 
-    Example: xyd clients list"""
+    Example: xyd clients list --json"""
+    with database()() as session:
+        found = [{"id": c.id, "role": c.role, "name": c.name, "key_prefix": c.key_prefix, "disabled": bool(c.disabled),
+                  "created_at": c.created_at} for c in client_store.list_clients(session)]
+    if as_json:
+        print_json(found)
+        return
     table = Table(title="API clients")
     for header in ("id", "role", "name", "key", "disabled", "created"):
         table.add_column(header, overflow="fold")
-    with database()() as session:
-        for c in client_store.list_clients(session):
-            table.add_row(str(c.id), c.role, c.name, c.key_prefix + "…", "yes" if c.disabled else "", c.created_at)
-    Console().print(table)
+    for c in found:
+        table.add_row(str(c["id"]), c["role"], c["name"], c["key_prefix"] + "…", "yes" if c["disabled"] else "",
+                      c["created_at"])
+    output_console().print(table)
 
 
 @clients.command("disable")
@@ -75,7 +82,7 @@ def disable_client(client_id: int, enable: bool) -> None:
     Example: xyd clients disable 3"""
     with writing(database()) as session:
         if client_store.set_disabled(session, client_id, not enable) is None:
-            raise click.UsageError(f"no client {client_id}")
+            raise InputError(f"no client {client_id}")
     click.echo(f"client {client_id} {'enabled' if enable else 'disabled'}")
 
 
@@ -111,7 +118,7 @@ def add_authorization(uscc: str, bank_id: int, purpose: str, data_scope: str, va
             record = repository.add_authorization(session, code, bank_id, purpose, data_scope, start, until,
                                                   template_version, digest)
     except (ValueError, Refusal) as error:
-        raise click.UsageError(str(error)) from None
+        raise InputError(str(error)) from None
     click.echo(f"authorisation {record.id}: {record.uscc} → bank {bank_id}, valid {start} to {until}")
 
 
@@ -123,26 +130,34 @@ def revoke_authorization(authorization_id: str) -> None:
     Example: xyd authorizations revoke 5301ff58-e893-4ee5-9358-4eb900c6c360"""
     with writing(database()) as session:
         if repository.revoke_authorization(session, authorization_id) is None:
-            raise click.UsageError(f"no authorisation {authorization_id}")
+            raise InputError(f"no authorisation {authorization_id}")
     click.echo(f"authorisation {authorization_id} revoked")
 
 
 @authorizations.command("list")
 @click.option("--uscc")
 @click.option("--bank-id", type=int)
-def list_authorizations(uscc: str | None, bank_id: int | None) -> None:
-    """Authorisations, newest last.
+@click.option("--json", "as_json", is_flag=True, help='One JSON object, {"count": all that match, "items": [the '
+                                                        'first 500, each as the API lists them]}, instead of a table.')
+def list_authorizations(uscc: str | None, bank_id: int | None, as_json: bool) -> None:
+    """Authorisations, newest last (the first 500; the count says how many match).
 
     Example: xyd authorizations list --bank-id 1"""
+    with database()() as session:
+        count, rows = repository.list_authorizations(session, uscc, bank_id, limit=500)
+        items = [{"id": a.id, "uscc": a.uscc, "bank_id": a.bank_id, "valid_from": a.valid_from,
+                  "valid_until": a.valid_until, "revoked_at": a.revoked_at, "purpose": a.purpose} for a in rows]
+    if as_json:
+        print_json({"count": count, "items": items})
+        return
     table = Table(title="authorisations")
     for header in ("id", "uscc", "bank", "valid", "revoked", "purpose"):
         table.add_column(header, overflow="fold")
-    with database()() as session:
-        count, rows = repository.list_authorizations(session, uscc, bank_id, limit=500)
-        for a in rows:
-            table.add_row(a.id, a.uscc, str(a.bank_id), f"{a.valid_from} … {a.valid_until}", a.revoked_at or "", a.purpose)
+    for a in items:
+        table.add_row(a["id"], a["uscc"], str(a["bank_id"]), f"{a['valid_from']} … {a['valid_until']}",
+                      a["revoked_at"] or "", a["purpose"])
     table.caption = f"{count:,} in all"
-    Console().print(table)
+    output_console().print(table)
 
 
 @click.group("audit", short_help="Audit chain, checkpoints, receipts, keys.")
@@ -400,7 +415,9 @@ def keys_group() -> None:
 
 
 @keys_group.command("list")
-def list_keys() -> None:
+@click.option("--json", "as_json", is_flag=True, help='One JSON object: {"current": its id, "keys": [each as '
+                                                        'GET /v1/audit/keys gives it], "publish": the keyring file}.')
+def list_keys(as_json: bool) -> None:
     """Every signing key's id, creation and retirement; the current one marked.
 
     Example: xyd audit keys list"""
@@ -411,6 +428,10 @@ def list_keys() -> None:
         current, keys = keyring.current_id(), keyring.public_keys()
     except SignatureProblem as error:
         raise InputError(str(error)) from None
+    if as_json:
+        print_json({"current": current, "keys": [key.as_json() for key in keys.values()],
+                    "publish": str(keyring.public_file)})
+        return
     if not keys:
         click.echo(f"no signing key yet under {keyring.directory}: the service makes one on first start")
         return
@@ -480,7 +501,7 @@ def serve(host: str, port: int, workers: int) -> None:
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
-    """The service's listening socket, bound (a UsageError naming the address when it cannot be).
+    """The service's listening socket, bound (a refusal naming the address when it cannot be).
 
     Made here, declared TCP: uvicorn's own leaves the protocol 0, and asyncio then never sets
     TCP_NODELAY on accepted connections, so every keep-alive request waited ~40 ms for a delayed
@@ -492,7 +513,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
         listener.bind((host, port))
     except OSError as error:
         listener.close()
-        raise click.UsageError(f"cannot listen on {host}:{port}: {error.strerror or error} (is another service "
-                               "using it? choose another with --port)") from None
+        raise InputError(f"cannot listen on {host}:{port}: {error.strerror or error} (is another service "
+                         "using it? choose another with --port)") from None
     listener.set_inheritable(True)
     return listener

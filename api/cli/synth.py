@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -10,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from api.cli import InputError, output_console
 from features.synth.city import DEFAULT_END, CitySpec, CitySummary, check_destination, generate_city
 
 
@@ -21,8 +21,7 @@ def run_synth(spec: CitySpec, out: Path, force: bool, console: Console, table: b
         spec.validate()
         check_destination(out, force)
     except (ValueError, FileExistsError) as error:
-        console.print(f"[red]error:[/red] {error}")
-        sys.exit(2)
+        raise InputError(str(error)) from None
     with Progress(TextColumn("[bold]synth"), BarColumn(), MofNCompleteColumn(), TextColumn("entities"),
                   TimeElapsedColumn(), console=console, transient=True) as progress:
         task = progress.add_task("synth", total=spec.enterprises)
@@ -74,4 +73,4 @@ def synth(enterprises: int, months: int, end: str, seed: int, dirty: float, loan
 
     Example: xyd synth --enterprises 3000 --months 36 --seed 7 --out cities/small"""
     spec = CitySpec(enterprises=enterprises, months=months, seed=seed, dirty=dirty, end=end, loan_rate=loan_rate)
-    run_synth(spec, out, force, Console())
+    run_synth(spec, out, force, output_console())

@@ -115,15 +115,15 @@ def test_synth_writes_a_city_and_prints_rows_per_second(tmp_path):
     assert (out / "city.json").exists() and (out / "ground_truth" / "dirty_manifest.csv").exists()
 
 
-def test_synth_refuses_a_non_empty_folder_and_bad_parameters_with_exit_two(tmp_path):
+def test_synth_refuses_a_non_empty_folder_and_bad_parameters_with_exit_one(tmp_path):
     out = tmp_path / "city"
     out.mkdir()
     (out / "mine.txt").write_text("keep")
     result = run("synth", "--enterprises", "10", "--out", str(out))
-    assert result.exit_code == 2 and "--force" in result.output
+    assert result.exit_code == 1 and "--force" in result.output
     assert (out / "mine.txt").exists()
     result = run("synth", "--enterprises", "10", "--months", "0", "--out", str(tmp_path / "other"))
-    assert result.exit_code == 2 and "months must be between 1 and 120; got 0" in result.output
+    assert result.exit_code == 1 and "months must be between 1 and 120; got 0" in result.output
     assert not (tmp_path / "other").exists()
 
 
@@ -168,8 +168,8 @@ def test_demo_on_a_city_too_small_to_train_says_so(tmp_path):
            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow/mlflow.db"}
     done = subprocess.run([sys.executable, "-m", "api.cli", "demo", "--enterprises", "100", "--no-serve"],
                           capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 2 and "cannot train on this city" in done.stdout
-    assert "defaults among the matured loans after the 13-month warm-up" in " ".join(done.stdout.split())
+    assert done.returncode == 1 and "cannot train on this city" in done.stderr
+    assert "defaults among the matured loans after the 13-month warm-up" in " ".join(done.stderr.split())
 
 
 def test_demo_refuses_to_replace_a_lake_it_did_not_make(tmp_path, monkeypatch, dirty_city):
@@ -177,7 +177,7 @@ def test_demo_refuses_to_replace_a_lake_it_did_not_make(tmp_path, monkeypatch, d
     monkeypatch.setenv("COLUMNS", "200")
     assert run("ingest", "--drop", str(dirty_city)).exit_code == 0
     result = run("demo", "--enterprises", "50")
-    assert result.exit_code == 2 and "holds a lake that the demo did not make" in result.output
+    assert result.exit_code == 1 and "holds a lake that the demo did not make" in result.output
     assert (tmp_path / "home" / "lake" / "_manifest.json").exists()
 
 
@@ -191,11 +191,11 @@ def test_a_port_already_taken_is_said_at_once_before_any_work_or_any_serving_on(
         port = taken.getsockname()[1]
         started = time.monotonic()
         result = run("demo", "--port", str(port))
-        assert result.exit_code == 2 and f"cannot listen on 127.0.0.1:{port}" in result.output
+        assert result.exit_code == 1 and f"cannot listen on 127.0.0.1:{port}" in result.output
         assert "choose another with --port" in result.output and time.monotonic() - started < 10
         assert not (tmp_path / "home" / "demo-city").exists()  # nothing generated for a service that cannot start
         served = run("serve", "--port", str(port), "--workers", "1")
-        assert served.exit_code == 2 and f"cannot listen on 127.0.0.1:{port}" in served.output
+        assert served.exit_code == 1 and f"cannot listen on 127.0.0.1:{port}" in served.output
         assert "serving on" not in served.output
 
 
@@ -217,7 +217,7 @@ def test_ingest_drop_prints_the_report_and_a_refused_file_exits_two(tmp_path, mo
     bad = tmp_path / "water.csv"
     bad.write_text("用户统一社会信用代码,户号\n91350100M000100Y43,1\n", encoding="utf-8")
     refused = run("ingest", "water", str(bad))
-    assert refused.exit_code == 2 and "missing required columns for water" in refused.output
+    assert refused.exit_code == 1 and "missing required columns for water" in refused.output
     assert "nothing was written" in refused.output
     first = run("ingest", "--drop", str(dirty_city))
     assert first.exit_code == 0, first.output
@@ -231,13 +231,30 @@ def test_quality_prints_the_table_and_writes_html(tmp_path, monkeypatch, dirty_c
     monkeypatch.setenv("XYD_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("COLUMNS", "220")
     empty = run("quality")
-    assert empty.exit_code == 2 and "lake under" in empty.output and "`xyd ingest --drop DIR`" in empty.output
+    assert empty.exit_code == 1 and "lake under" in empty.output and "`xyd ingest --drop DIR`" in empty.output
     assert run("ingest", "--drop", str(dirty_city)).exit_code == 0
     result = run("quality", "--html", str(tmp_path / "q.html"))
     assert result.exit_code == 0, result.output
     assert "administrative_penalties" in result.output and "compliance_rate" in result.output
     page = (tmp_path / "q.html").read_text("utf-8")
     assert "<table" in page and "tax_filings" in page
+    document = json.loads(run("quality", "--json", "--html", str(tmp_path / "again.html")).output)
+    assert document["html"] == str(tmp_path / "again.html") and (tmp_path / "again.html").exists()
+    sources = {row["source"] for row in document["sources"]}
+    assert {"administrative_penalties", "tax_filings"} <= sources
+    shares = [v for row in document["sources"] for k, v in row.items() if k == "compliance_rate" and v is not None]
+    assert shares and all(0 <= v <= 1 for v in shares)
+    assert isinstance(document["objections"], list)
+
+
+def test_without_a_terminal_tables_print_at_full_width(tmp_path, monkeypatch, dirty_city):
+    """Piped into a file or a log, a table is as wide as it needs: no row folded or cut at 80 columns."""
+    monkeypatch.setenv("XYD_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert run("ingest", "--drop", str(dirty_city)).exit_code == 0
+    result = run("quality", "--html", str(tmp_path / "q.html"))
+    header = next(line for line in result.output.splitlines() if "compliance_rate" in line)
+    assert len(header) > 80 and "department" in header and "…" not in result.output
 
 
 def _leaves(group: click.Group, path: tuple[str, ...] = ()):
@@ -341,7 +358,21 @@ def test_a_missing_lake_profile_or_model_is_one_line_naming_the_command_that_mak
     monkeypatch.setenv("XYD_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     result = run(*args)
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 1, result.output  # refused (2 is a command line that is not one)
     assert result.exception is None or isinstance(result.exception, SystemExit)  # no traceback
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and remedy in lines[0], result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and remedy in lines[0], result.output
+    assert not result.stdout.strip(), result.stdout  # nothing a script would read as output
+
+
+@pytest.mark.parametrize("args, said", [
+    (["nosuch"], "xyd: No such command 'nosuch'. (xyd --help)"),
+    (["uscc", "check"], "xyd uscc check: Missing argument 'CODE...'. (xyd uscc check --help)"),
+    (["clients", "add", "--role", "king", "--name", "x"], "xyd clients add: Invalid value for '--role'"),
+    (["score", "--as-of", "30/06/2026"], "xyd score: Invalid value for '--as-of'"),
+])
+def test_a_command_line_that_is_not_one_is_one_line_on_standard_error_and_exit_2(args, said):
+    """click's usage errors take 4 to 7 lines; a script's log gets one, naming the command's help."""
+    result = CliRunner().invoke(main, args, prog_name="xyd")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith(said), result.stderr

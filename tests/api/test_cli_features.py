@@ -63,7 +63,7 @@ def test_build_by_uscc_file_names_the_bad_line_and_writes_nothing(home, tmp_path
     broken = first[:-1] + ("0" if first[-1] != "0" else "1")
     codes.write_text(f"uscc\n{first}\n\n{broken}\n", encoding="utf-8")
     result = run("features", "build", "--as-of", "2026-06-30", "--uscc", str(codes))
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert f"{codes}:4" in result.output and "check_character" in result.output
     assert path.stat().st_mtime_ns == written
 
@@ -79,9 +79,9 @@ def test_build_by_uscc_file_accepts_gbk_full_width_codes(home, tmp_path):
     assert "rebuilt (alive on as_of)" in result.output
 
 
-def test_build_refusals_exit_two(home):
+def test_build_refusals_exit_one_and_usage_errors_two(home):
     result = run("features", "build", "--as-of", "2026-06-30", "--uscc", __file__)
-    assert result.exit_code == 2  # a Python file holds no codes
+    assert result.exit_code == 1  # a Python file holds no codes
     result = run("features", "build")
     assert result.exit_code == 2 and "--as-of" in result.output
     result = run("features", "build", "--as-of", "30/06/2026")
@@ -93,7 +93,7 @@ def test_build_refusals_exit_two(home):
 def test_build_without_a_lake_says_to_ingest_first(tmp_path, monkeypatch):
     monkeypatch.setenv("XYD_HOME", str(tmp_path / "nothing"))
     result = run("features", "build", "--as-of", "2026-06-30")
-    assert result.exit_code == 2 and "ingest the registry first" in result.output
+    assert result.exit_code == 1 and "ingest the registry first" in result.output
 
 
 def test_show_prints_one_enterprise_and_refuses_unknown_ones(home):
@@ -103,9 +103,9 @@ def test_show_prints_one_enterprise_and_refuses_unknown_ones(home):
     assert result.exit_code == 0
     assert json.loads(result.output)["uscc"] == first
     result = run("features", "show", "91350100M000100Y43", "--as-of", "2026-06-30")
-    assert result.exit_code == 2 and "not in the profile" in result.output
+    assert result.exit_code == 1 and "not in the profile" in result.output
     result = run("features", "show", first, "--as-of", "2026-01-01")
-    assert result.exit_code == 2 and "no profile as of 2026-01-01" in result.output
+    assert result.exit_code == 1 and "no profile as of 2026-01-01" in result.output
 
 
 def test_snapshots_writes_the_training_frame(home):
@@ -118,7 +118,7 @@ def test_snapshots_writes_the_training_frame(home):
 
 def test_an_unreachable_dask_scheduler_is_a_clear_refusal(home):
     result = run("features", "build", "--as-of", "2026-06-30", "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9")
-    assert result.exit_code == 2 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in result.output
+    assert result.exit_code == 1 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in result.output
 
 
 def test_changed_ignores_folders_it_did_not_make_and_show_refuses_another_feature_set(home):
@@ -133,6 +133,6 @@ def test_changed_ignores_folders_it_did_not_make_and_show_refuses_another_featur
     store.write(store.read(as_of), info)
     first = store.read(as_of)["uscc"].iloc[0]
     result = run("features", "show", first, "--as-of", "2026-06-30")
-    assert result.exit_code == 2 and "feature set 000000000000" in result.output
+    assert result.exit_code == 1 and "feature set 000000000000" in result.output
     result = run("features", "build", "--as-of", "2026-06-30", "--changed")
-    assert result.exit_code == 2 and "rebuild it in full" in result.output
+    assert result.exit_code == 1 and "rebuild it in full" in result.output

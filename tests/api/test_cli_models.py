@@ -3,6 +3,7 @@ files, exit codes."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -36,7 +37,7 @@ def test_train_promote_score_from_the_command_line(home):
     assert "dry run: the gate" in result.output and "nothing was changed" in result.output
     refused = "dry run: the gate refuses" in result.output
     assert result.exit_code == (1 if refused else 0)  # a script reads the verdict from the exit status
-    assert run("score", "--as-of", "2026-06-30").exit_code == 2  # still no champion
+    assert run("score", "--as-of", "2026-06-30").exit_code == 1  # still no champion
     result = run("promote")
     assert result.exit_code in (0, 1), result.output
     assert "promotion gate" in result.output and "ECE out of time" in result.output
@@ -50,32 +51,36 @@ def test_train_promote_score_from_the_command_line(home):
     assert result.exit_code == 0, result.output
     assert "pre-credit list as of 2026-06-30 · model 1" in result.output
     assert (home / "pre-credit" / "pre_credit_list_2026-06-30.csv").exists()
+    scored = json.loads(run("score", "--as-of", "2026-06-30", "--json").output)
+    assert scored["model_version"] == "1" and scored["csv"].endswith("pre_credit_list_2026-06-30.csv")
+    assert sum(g["enterprises"] for g in scored["by_grade"]) == scored["enterprises"] > 0
+    assert {g["grade"] for g in scored["by_grade"]} <= set("ABCDE")
 
     result = run("train", "--explore", *SPLIT)
     assert result.exit_code == 0 and "explored: not registered" in result.output
     result = run("train", *SPLIT)  # the same lake and settings: the same bundle, registered once
     assert result.exit_code == 0 and "challenger 1 (this bundle was registered before" in result.output
     result = run("promote")
-    assert result.exit_code == 2 and "already the champion" in result.output
+    assert result.exit_code == 1 and "already the champion" in result.output
 
     result = run("monitor", "--as-of", "2026-06-30", "--fail-on", "watch")
     assert result.exit_code == 0, result.output  # nothing changed in the city: stable
     assert "verdict: stable" in result.output and "recent applicants" in result.output and "PSI" in result.output
 
 
-def test_refusals_exit_two_with_a_reason(home):
+def test_refusals_exit_one_with_a_reason(home):
     result = run("score", "--as-of", "2026-06-30")
-    assert result.exit_code == 2 and "train one with `xyd train`" in result.output
+    assert result.exit_code == 1 and "train one with `xyd train`" in result.output
     result = run("promote")
-    assert result.exit_code == 2 and "no xyd-pre-credit model 'challenger'" in result.output
+    assert result.exit_code == 1 and "no xyd-pre-credit model 'challenger'" in result.output
     result = run("train", "--oot-months", "40")
-    assert result.exit_code == 2 and "take 40 grant months, but 11 months" in " ".join(result.output.split())
+    assert result.exit_code == 1 and "take 40 grant months, but 11 months" in " ".join(result.output.split())
     assert run("train", *SPLIT).exit_code == 0
     result = run("promote", "--force")
     assert result.exit_code == 2 and "--force needs --reason" in result.output
     result = run("score", "--as-of", "2026-01-31", "--model", "challenger")
-    assert result.exit_code == 2 and "no profile as of 2026-01-31" in result.output
+    assert result.exit_code == 1 and "no profile as of 2026-01-31" in result.output
     result = run("promote", "--dry-run", "--force", "--reason", "x")
     assert result.exit_code == 2 and "cannot be forced" in result.output
     result = run("monitor", "--as-of", "2026-06-30")
-    assert result.exit_code == 2 and "no xyd-pre-credit model 'champion'" in result.output
+    assert result.exit_code == 1 and "no xyd-pre-credit model 'champion'" in result.output

@@ -3,14 +3,14 @@ operator runs them."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import json
+import os
 import re
 
 from click.testing import CliRunner
 from sqlalchemy import text
-
-import dataclasses
-import datetime as dt
-import os
 
 from api.cli import main
 from api.db.engine import make_engine
@@ -38,6 +38,9 @@ def test_an_operator_sets_up_a_bank_and_verifies_the_chain(model_home, champion_
         assert key not in stored and len(stored) == 64
         assert run("clients", "add", "--role", "king", "--name", "x").exit_code == 2
         assert "宜昌银行" in run("clients", "list").output
+        listed = json.loads(run("clients", "list", "--json").output)
+        assert [(c["id"], c["role"], c["name"], c["disabled"]) for c in listed] == [(1, "bank", "宜昌银行", False)]
+        assert key.startswith(listed[0]["key_prefix"]) and key not in json.dumps(listed)
         assert run("features", "build", "--as-of", "2026-06-30").exit_code == 0
         published = run("features", "publish", "--as-of", "2026-06-30")
         assert published.exit_code == 0 and "published" in published.output
@@ -48,7 +51,7 @@ def test_an_operator_sets_up_a_bank_and_verifies_the_chain(model_home, champion_
             [r["run_id"] for r in Lake(model_home).manifest()["runs"]]
         monkeypatch.setattr("features.profile.build.unseen_runs", lambda lake, info: ["run-after-the-build"])
         refused = run("features", "publish", "--as-of", "2026-06-30")
-        assert refused.exit_code == 2 and "run-after-the-build" in refused.output and "rebuild" in refused.output
+        assert refused.exit_code == 1 and "run-after-the-build" in refused.output and "rebuild" in refused.output
         monkeypatch.undo()
         monkeypatch.setenv("XYD_DATABASE_URL", url)
         monkeypatch.setenv("XYD_HOME", str(model_home))
@@ -56,13 +59,20 @@ def test_an_operator_sets_up_a_bank_and_verifies_the_chain(model_home, champion_
         granted = run("authorizations", "add", "--uscc", code, "--bank-id", "1")
         assert granted.exit_code == 0, granted.output
         authorization = re.search(r"authorisation (\S+):", granted.output).group(1)
-        assert run("authorizations", "add", "--uscc", "bad", "--bank-id", "1").exit_code == 2
+        assert run("authorizations", "add", "--uscc", "bad", "--bank-id", "1").exit_code == 1
         assert "1 in all" in run("authorizations", "list", "--uscc", code).output
+        # piped (no terminal), a table is as wide as its rows: the id and the code are never split
+        table = run("authorizations", "list", "--uscc", code).output
+        assert authorization in table and code in table and any(authorization in line and code in line
+                                                                for line in table.splitlines())
+        document = json.loads(run("authorizations", "list", "--uscc", code, "--json").output)
+        assert document["count"] == 1 and [(a["id"], a["uscc"], a["bank_id"], a["revoked_at"])
+                                           for a in document["items"]] == [(authorization, code, 1, None)]
         assert run("authorizations", "revoke", authorization).exit_code == 0
-        assert run("authorizations", "revoke", "nope").exit_code == 2
+        assert run("authorizations", "revoke", "nope").exit_code == 1
         verified = run("audit", "verify")
         assert verified.exit_code == 0 and "intact: 0 decisions" in verified.output
-        assert run("clients", "disable", "1").exit_code == 0 and run("clients", "disable", "99").exit_code == 2
+        assert run("clients", "disable", "1").exit_code == 0 and run("clients", "disable", "99").exit_code == 1
     finally:
         settings.cache_clear()
 

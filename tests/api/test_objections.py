@@ -518,7 +518,7 @@ def test_an_operator_files_lists_overdue_and_settles_at_the_command_line(home, t
     try:
         assert run("objections", "list").exit_code == 0
         no_operator = run("objections", "file", "--uscc", "x", "--feature", "has_tax", "--grounds", "g")
-        assert no_operator.exit_code == 2 and "xyd clients add --role operator" in no_operator.output
+        assert no_operator.exit_code == 1 and "xyd clients add --role operator" in no_operator.output
         assert run("clients", "add", "--role", "operator", "--name", "平台运营").exit_code == 0
         assert run("features", "build", "--as-of", "2026-06-30").exit_code == 0
         assert run("features", "publish", "--as-of", "2026-06-30").exit_code == 0
@@ -532,10 +532,10 @@ def test_an_operator_files_lists_overdue_and_settles_at_the_command_line(home, t
         objection_id = re.search(r"objection (\S+) filed", filed.output).group(1)
         assert "due" in filed.output
         again = run(*args)
-        assert again.exit_code == 2 and "DUPLICATE_OBJECTION" in again.output
+        assert again.exit_code == 1 and "DUPLICATE_OBJECTION" in again.output
         bad = run("objections", "file", "--uscc", rows["uscc"], "--source", "court_executions", "--key", "case_no",
                   "--grounds", "g")
-        assert bad.exit_code == 2 and "column=value" in bad.output
+        assert bad.exit_code == 1 and "column=value" in bad.output
         assert run("objections", "list", "--overdue", "--json").output.strip() == ""
         engine = make_engine(url)
         with engine.begin() as connection:  # as if it had been filed a month ago
@@ -546,7 +546,7 @@ def test_an_operator_files_lists_overdue_and_settles_at_the_command_line(home, t
         settled = run("objections", "settle", objection_id, "--outcome", "removed", "--note", "记录已删除")
         assert settled.exit_code == 0 and "removed" in settled.output and "republished" in settled.output, settled.output
         twice = run("objections", "settle", objection_id, "--outcome", "upheld", "--note", "x")
-        assert twice.exit_code == 2 and "OBJECTION_SETTLED" in twice.output
+        assert twice.exit_code == 1 and "OBJECTION_SETTLED" in twice.output
         assert run("objections", "list", "--overdue", "--json").output.strip() == ""
         shown = json.loads(run("objections", "show", objection_id).output)
         assert shown["status"] == "removed" and shown["working_days_taken"] > 5

@@ -261,7 +261,7 @@ def test_a_damaged_or_swapped_private_key_is_named(tmp_path):
 def test_a_corrupt_keyring_is_named_not_a_traceback(signing_service):
     (signing_service.home / "keys" / "public-keys.json").write_text("{not json")
     listed = run_cli(signing_service, "audit", "keys", "list")
-    assert listed.exit_code == 2 and "not a keyring" in listed.output
+    assert listed.exit_code == 1 and "not a keyring" in listed.output
     served = signing_service.client.get("/v1/audit/keys")
     assert served.status_code == 503 and served.json()["code"] == "KEYRING_UNREADABLE"
 
@@ -496,7 +496,7 @@ def test_the_command_line_exports_checkpoints_verifies_against_them_and_checks_a
     saved.write_text(json.dumps(answers[0]["receipt"]))
     bare = run_cli(signing_service, "audit", "verify-receipt", str(saved), "--keys", str(published))
     assert bare.exit_code == 1 and "give the whole answer" in bare.output
-    assert run_cli(signing_service, "audit", "verify-receipt", str(tmp_path / "none.json")).exit_code == 2
+    assert run_cli(signing_service, "audit", "verify-receipt", str(tmp_path / "none.json")).exit_code == 1
     for document in ('{"results": 3}', "[1, 2]", "not json", '{"receipt": {"format": "xyd-receipt/1"}}'):
         saved.write_text(document)
         odd = run_cli(signing_service, "audit", "verify-receipt", str(saved), "--keys", str(published))
@@ -509,6 +509,9 @@ def test_the_command_line_exports_checkpoints_verifies_against_them_and_checks_a
     assert run_cli(signing_service, "audit", "verify").exit_code == 1
     listed = run_cli(signing_service, "audit", "keys", "list")
     assert listed.exit_code == 0 and "current" in listed.output and "BEGIN" not in listed.output
+    document = json.loads(run_cli(signing_service, "audit", "keys", "list", "--json").output)
+    assert document["current"] in {k["key_id"] for k in document["keys"]} and document["publish"].endswith(
+        "public-keys.json") and "PRIVATE" not in json.dumps(document)
 
 
 # --- limits and the access log -------------------------------------------------------------------
