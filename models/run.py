@@ -282,6 +282,9 @@ def promote(home: Path, force: bool = False, reason: str | None = None, snapshot
 
     if force and not (reason or "").strip():
         raise PromotionError("--force needs --reason: a forced promotion is logged with why")
+    same = tracking.already_champion()
+    if same is not None:
+        raise SameAsChampion(*same)
     cache = cache or Path(home) / "models" / "registry-cache"
     challenger = tracking.load_bundle(tracking.CHALLENGER, cache)
     verdict, champion, loans = gate_verdict(home, challenger, snapshots, cache)

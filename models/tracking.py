@@ -18,6 +18,7 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlflow
 import pandas as pd
@@ -25,7 +26,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from models.bundle import ModelBundle
+if TYPE_CHECKING:
+    from models.bundle import ModelBundle
+
 
 # artifacts are local files: no progress bars in the command line's output
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -97,6 +100,8 @@ class PreCreditPyfunc(mlflow.pyfunc.PythonModel):
     text, see :func:`as_text_categories`), decisions out."""
 
     def load_context(self, context) -> None:
+        from models.bundle import ModelBundle
+
         self.bundle = ModelBundle.load(context.artifacts["bundle"])
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
@@ -195,9 +200,31 @@ def load_bundle(alias_or_version: str, cache: Path | None = None) -> ModelBundle
                     raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+    from models.bundle import ModelBundle  # LightGBM and the model stack: only when a bundle is loaded
+
     bundle = ModelBundle.load(target / "artifacts" / "bundle")
     bundle.meta["model_version"] = version
     return bundle
+
+
+def already_champion() -> tuple[str, str] | None:
+    """Why the challenger cannot be promoted, read from the registry alone (no bundle loaded, no
+    loan scored): it is the champion's version, or it holds the champion's bundle (the same data
+    and settings retrained). Returns (why, the champion's version), or None when it is another
+    model or there is no champion yet; raises :class:`ModelNotFound` when there is no challenger."""
+    challenger = version_for(CHALLENGER)
+    try:
+        champion = version_for(CHAMPION)
+    except ModelNotFound:
+        return None
+    if champion == challenger:
+        return f"version {challenger} is already the champion", champion
+    mlflow_client = client()
+    bundles = [mlflow_client.get_model_version(MODEL_NAME, v).tags.get("bundle_id") for v in (challenger, champion)]
+    if bundles[0] and bundles[0] == bundles[1]:
+        return (f"version {challenger}: the challenger is identical to the champion (bundle {bundles[0]}, version "
+                f"{champion}): the same data and settings retrain the same model; nothing to promote", champion)
+    return None
 
 
 def set_alias(alias: str, version: str, tags: dict[str, str]) -> None:

@@ -16,7 +16,7 @@ from features.profile.build import ProfileBuildError
 DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
-def _refuse(error: Exception) -> None:
+def _refuse(error: Exception | str) -> None:
     """The model stack's refusal as the command line's: one line on standard error, naming what to
     run instead; exit 1."""
     raise InputError(str(error)) from None
@@ -117,6 +117,13 @@ def promote(dry_run: bool, force: bool, reason: str | None) -> None:
     if force and not reason:  # said before the model stack loads
         raise click.UsageError("--force needs --reason: a forced promotion is logged with why")
     from models import tracking
+
+    try:  # nothing to judge: said from the registry, before the model stack loads
+        same = tracking.already_champion()
+    except tracking.ModelNotFound as error:
+        _refuse(error)
+    if same is not None:
+        _refuse(same[0])
     from models.run import PromotionError, promote as run_promotion
 
     console = output_console()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -62,6 +64,12 @@ def test_train_promote_score_from_the_command_line(home):
     assert result.exit_code == 0 and "challenger 1 (this bundle was registered before" in result.output
     result = run("promote")
     assert result.exit_code == 1 and "already the champion" in result.output
+    # said from the registry alone, before the model stack loads (a refusal that took 13 s and 660 MB)
+    probe = ("import sys\nfrom api.cli import main\ntry:\n    main(['promote', '--dry-run'])\nexcept SystemExit as e:\n"
+             "    print(e.code, sorted({'lightgbm', 'shap', 'optbinning', 'models.bundle'} & set(sys.modules)))")
+    said = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert said.stdout.split()[0] == "1" and said.stdout.strip().endswith("[]"), (said.stdout, said.stderr)
+    assert "already the champion" in said.stderr
 
     result = run("monitor", "--as-of", "2026-06-30", "--fail-on", "watch")
     assert result.exit_code == 0, result.output  # nothing changed in the city: stable

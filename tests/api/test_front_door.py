@@ -281,26 +281,15 @@ def test_behind_nginx_heads_and_bodies_are_held_to_the_services_caps(behind_ngin
     assert status == 200 and read["read"] == len(body)
 
 
-def test_behind_nginx_an_idle_or_short_connection_is_closed_by_its_deadline(behind_nginx):
-    """A connection that never asks is closed within nginx's head deadline (10 s), and a body
-    shorter than its Content-Length after 30 s at most; neither reaches the service. Both
-    measured from the same start, concurrently."""
-    import concurrent.futures
-
-    def closed_after(request: bytes) -> tuple[float, int]:
-        connection = socket.create_connection(("127.0.0.1", behind_nginx), timeout=40)
-        with connection:
-            opened = time.monotonic()
-            connection.sendall(request)
-            try:
-                status, _, closed = _answer(connection)
-            except ConnectionResetError:  # reset_timedout_connection: closed with a reset, its memory freed
-                status, closed = 0, time.monotonic()
-        return closed - opened, status
-
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        idle = pool.submit(closed_after, b"")
-        short = pool.submit(closed_after, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly ten b")
-        (idle_seconds, idle_status), (short_seconds, short_status) = idle.result(), short.result()
-    assert 9 <= idle_seconds < 13 and idle_status in (0, 408), (idle_seconds, idle_status)
-    assert 9 <= short_seconds < 35 and short_status in (0, 408), (short_seconds, short_status)
+def test_behind_nginx_an_idle_connection_is_closed_by_its_head_deadline(behind_nginx):
+    """A connection that never asks is closed within nginx's head deadline (10 s) and never reaches
+    the service. (A body shorter than its Content-Length ends after client_body_timeout, 30 s: nginx's
+    own rule, not waited for here.)"""
+    connection = socket.create_connection(("127.0.0.1", behind_nginx), timeout=20)
+    with connection:
+        opened = time.monotonic()
+        try:
+            status, _, closed = _answer(connection)
+        except ConnectionResetError:  # reset_timedout_connection: closed with a reset, its memory freed
+            status, closed = 0, time.monotonic()
+    assert 9 <= closed - opened < 13 and status in (0, 408), (closed - opened, status)
