@@ -37,8 +37,6 @@ def output_console(stderr: bool = False):
     """rich's console for a command's tables and lines: on a terminal, its width; without one (a
     pipe, a file, a scheduler's log) wide enough that no table is cut at 80 columns or a code or id
     split across lines."""
-    import sys
-
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout

@@ -514,8 +514,8 @@ _SAFE_INTEGER = 2 ** 53 - 1
 
 def _plain(value):
     """``value`` with every whole float as an int, when Python's ``json`` then writes it as RFC 8785
-    does; raises ``_NotPlain`` where it would not (a float Python writes with an exponent, a number
-    JCS refuses, a key that Python and UTF-16 would sort apart)."""
+    does; raises ``_NotPlain`` where it might not (a float Python writes with an exponent, a number
+    JCS refuses, a key beyond ASCII: Python sorts keys by code point, JCS by UTF-16 unit)."""
     if isinstance(value, dict):
         out = {}
         for key, inner in value.items():
