@@ -2334,3 +2334,27 @@ def test_the_answers_canonical_form_is_rfc_8785s_for_any_json(value):
             canonical_json(value)
     else:
         assert canonical_json(value) == expected
+
+
+def test_a_saved_batch_answer_is_verified_item_by_item_from_the_command_line(signing_service, tmp_path):
+    """Promise (README): `xyd audit verify-receipt` takes a batch answer as received, verifies each
+    decided item's receipt against that item, and names the item that was changed."""
+    items = [{"uscc": signing_service.codes[i], "authorization_id": signing_service.authorizations[f"valid{i}"]}
+             for i in (4, 5)]
+    items.insert(1, {"uscc": "bad", "authorization_id": "x"})
+    response = signing_service.client.post("/v1/pre-credit/batch", json={"items": items},
+                                           headers=signing_service.headers("bank"))
+    assert response.status_code == 200, response.text
+    batch = response.json()
+    assert [r["decision"] is not None for r in batch["results"]] == [True, False, True]
+    saved = tmp_path / "batch.json"
+    saved.write_text(response.text, "utf-8")  # the bytes as received
+    published = signing_service.home / "keys" / "public-keys.json"
+    good = run_cli(signing_service, "audit", "verify-receipt", str(saved), "--keys", str(published))
+    assert good.exit_code == 0 and good.output.count("verified: row") == 2, good.output
+    assert "item 0: verified" in good.output and "item 2: verified" in good.output
+    batch["results"][2]["decision"]["reasons"]["margin"] += 0.5
+    saved.write_text(json.dumps(batch, ensure_ascii=False), "utf-8")
+    bad = run_cli(signing_service, "audit", "verify-receipt", str(saved), "--keys", str(published))
+    assert bad.exit_code == 1 and "item 0: verified" in bad.output
+    assert "item 2: NOT VERIFIED: the answer is not the one signed" in bad.output
