@@ -177,6 +177,7 @@ def score(as_of: dt.datetime, model: str, as_json: bool) -> None:
     Example: xyd score --as-of 2026-06-30"""
     from models import tracking
     from models.batch import ScoringError, score_profile, summary
+    from models.explain import plain_value
 
     console = output_console()
     home = xyd_home()
@@ -190,8 +191,7 @@ def score(as_of: dt.datetime, model: str, as_json: bool) -> None:
         print_json({"as_of": as_of.date().isoformat(), "model_version": bundle.version,
                     "policy_version": bundle.policy.version, "enterprises": len(result.frame),
                     "parquet": str(result.parquet), "csv": str(result.csv),
-                    "by_grade": [{k: v.item() if hasattr(v, "item") else v for k, v in row.items()}
-                                 for row in frame.to_dict("records")]})
+                    "by_grade": [{k: plain_value(v) for k, v in row.items()} for row in frame.to_dict("records")]})
         return
     table = Table(title=f"pre-credit list as of {as_of.date()} · model {bundle.version} · policy {bundle.policy.version}")
     for column in frame.columns:

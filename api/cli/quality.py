@@ -59,8 +59,9 @@ def quality(html_path: Path | None, as_json: bool) -> None:
 
 def _records(frame: pd.DataFrame) -> list[dict]:
     """A table's rows as JSON objects: missing figures as null, NumPy numbers as Python's."""
-    return [{k: (None if v is None or (isinstance(v, float) and v != v) else v.item() if hasattr(v, "item") else v)
-             for k, v in row.items()} for row in frame.astype(object).to_dict("records")]
+    from models.explain import plain_value
+
+    return [{k: plain_value(v) for k, v in row.items()} for row in frame.astype(object).to_dict("records")]
 
 
 ITEM5_NOTE = ("Objections (not repair notices) by the department that owns the record. per 100k: objections per "
