@@ -132,7 +132,7 @@ class Policy:
         if not score["base_odds"] > 0:
             fail(f"base_odds must be positive; got {score['base_odds']}")
         bounds = tuple(float(raw["grades"][g]) for g in GRADES[:-1])
-        if not all(0 < a < b < 1 for a, b in zip(bounds, bounds[1:])) or not 0 < bounds[0]:
+        if not (0 < bounds[0] and all(a < b for a, b in zip(bounds, bounds[1:])) and bounds[-1] < 1):
             fail(f"grade bounds must rise strictly between 0 and 1 from A to D; got {bounds}")
         decisions = {g: raw["decisions"][g] for g in GRADES}
         for grade, decision in decisions.items():
@@ -162,6 +162,8 @@ class Policy:
             fail(f"capacity_quantile must be between 0 and 1; got {limits['capacity_quantile']}")
         if not limits["unsecured_cap_yuan"] > 0 or not limits["round_to_yuan"] > 0:
             fail("unsecured_cap_yuan and round_to_yuan must be positive")
+        if not limits["minimum_yuan"] >= 0:
+            fail(f"minimum_yuan must not be negative; got {limits['minimum_yuan']}")
         fair = raw.get("fair_use", {})  # a policy written before fair use was declared declares nothing
         encouraged = tuple(fair.get("encouraged", ()))
         # what a firm is and what the platform holds of it are never reasons, whatever a policy lists

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -342,6 +343,14 @@ BROKEN = [  # (setting, value, words the refusal must contain: the setting named
     ("gate.max_ece", True, "gate.max_ece must be a positive number; got True"),
     ("gate.max_ece", "0.02", "gate.max_ece must be a positive number; got '0.02'"),
     ("gate.confidence", 1.0, "gate.confidence must be below 1"),
+    ("gate.confidence", 1.5, "gate.confidence must be below 1"),
+    ("grades.A", 0.0, "grade bounds must rise strictly between 0 and 1"),
+    ("grades.A", -0.01, "grade bounds must rise strictly between 0 and 1"),
+    ("grades.D", 1.0, "grade bounds must rise strictly between 0 and 1"),
+    ("fair_lending.calibration_band", [-0.5, 2.0], "fair_lending.calibration_band must be [low, high]"),
+    ("fair_lending.calibration_band", [0.5, 0.9], "fair_lending.calibration_band must be [low, high]"),
+    ("limits.unsecured_cap_yuan", -1, "unsecured_cap_yuan and round_to_yuan must be positive"),
+    ("limits.minimum_yuan", -1, "minimum_yuan must not be negative; got -1"),
 ]
 
 
@@ -529,6 +538,8 @@ def test_the_rights_stated_are_objection_always_repair_where_repairable_and_revi
     assert stated("refer", ["penalty_serious_36m"]) == ["objection", "repair", "review"]
     assert stated("decline", [], ["administrative_penalties"]) == ["objection", "repair", "review"]
     assert stated("refer", ["court_open_cases", "horoscope"], ["tax_filings"]) == ["objection", "review"]  # not repairable
+    # a repairable source behind both a knock-out and a reason is one reason to offer repair, not two that cancel
+    assert stated("decline", ["dishonest_listed_now"], ["dishonest_debtors"]) == ["objection", "repair", "review"]
     told = POLICY.rights_for("decline", ["dishonest_listed_now"], [])
     assert [(r["zh"], r["en"], r["legal_basis"]) for r in told] == \
         [(rights[f"{r}_zh"], rights[f"{r}_en"], rights[f"{r}_basis"]) for r in ("objection", "repair", "review")]
@@ -547,4 +558,49 @@ def test_a_loaded_policy_cannot_be_changed_in_place(tmp_path):
     policy = _policy(tmp_path)
     with pytest.raises(dataclasses.FrozenInstanceError):
         policy.version = "edited"
-    assert policy.version == RAW["version"]
+    with pytest.raises(dataclasses.FrozenInstanceError):  # nor one of its knock-out rules
+        policy.knockouts[0].threshold = 99
+    assert policy.version == RAW["version"] and policy.knockouts[0].threshold == RAW["knockouts"][0]["threshold"]
+
+
+@pytest.mark.parametrize("behaviours, message", [
+    (["EN06", "EN99_fewer_commitments"], "move commitment_count_24m both up and down"),
+    (["EN99_fewer_trademarks"], "EN99_fewer_trademarks moves ip_trademarks the way the registry declares riskier"),
+    (["EN99_younger"], "EN99_younger moves {firmographic} the way the registry declares riskier"),
+])
+def test_an_encouraged_behaviour_that_moves_a_feature_towards_risk_or_both_ways_is_refused(tmp_path, monkeypatch,
+                                                                                           behaviours, message):
+    """The rule is general, so it is held with behaviours the shipped registry does not declare: one
+    that lowers what another raises, one that lowers a feature whose growth lowers risk, and one
+    that lowers such a feature of what a firm is (refused for its direction before anything else)."""
+    import models.policy as policy_module
+    from features.registry import Encouraged
+
+    firmographic = next(f.name for f in BY_NAME.values() if f.kind == "firmographic" and f.monotone == -1)
+    made_up = {"EN99_fewer_commitments": (("commitment_count_24m", -1),), "EN99_fewer_trademarks": (("ip_trademarks", -1),),
+               "EN99_younger": ((firmographic, -1),)}
+    actions = dict(policy_module.ENCOURAGED_BY_CODE)
+    for code, moves in made_up.items():
+        actions[code] = Encouraged(code=code, zh=code, en=code, source="credit_commitments", moves=moves)
+    monkeypatch.setattr(policy_module, "ENCOURAGED_BY_CODE", actions)
+    with pytest.raises(PolicyError, match=re.escape(message.format(firmographic=firmographic))):
+        _policy(tmp_path, _setting("fair_use.encouraged", behaviours))
+
+
+def test_an_unknown_capacity_or_a_decline_gets_no_limit_however_fine_the_steps(tmp_path):
+    """With steps of one yuan, no minimum and three times the capacity, a limit is whatever the
+    capacity gives, so only the rules themselves make it zero: an unknown or negative capacity, and
+    a decline; and a decline below the minimum is zero too, not two wrongs making a right."""
+    def fine(minimum):
+        def change(raw):
+            raw["limits"].update(round_to_yuan=1, minimum_yuan=minimum)
+            raw["limits"]["multipliers"]["A"] = 3
+        return change
+
+    lenient = _policy(tmp_path, fine(0))
+    capacity = np.array([np.nan, -5.0, 0.0, 10.0, 10.0])
+    limits = lenient.limits(capacity, np.array(["A"] * 5), np.array(["approve"] * 4 + ["decline"]))
+    assert list(limits) == [0, 0, 0, 30, 0]
+    floor = _policy(tmp_path, fine(100))
+    assert list(floor.limits(np.array([10.0, 10.0, 40.0]), np.array(["A"] * 3),
+                             np.array(["decline", "approve", "approve"]))) == [0, 0, 120]
