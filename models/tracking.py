@@ -26,6 +26,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
+from models.registry_store import CHALLENGER, CHAMPION, DEFAULT_TRACKING_URI, MODEL_NAME, refusal
+
 if TYPE_CHECKING:
     from models.bundle import ModelBundle
 
@@ -36,12 +38,9 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 # container) that is no news to a user, and GitPython's many-line warning would be the first thing they read
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
-MODEL_NAME = "xyd-pre-credit"
 EXPERIMENT = "xyd-pre-credit"
 EXPLORATION = "xyd-pre-credit-exploration"
 """Where notebooks log what they try: runs and reports, never a registered version or an alias."""
-DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
-CHALLENGER, CHAMPION = "challenger", "champion"
 PIP_REQUIREMENTS = ["lightgbm==4.7.0", "numpy==2.4.6", "pandas==3.1.1", "mlflow==3.17.2"]
 
 
@@ -216,15 +215,10 @@ def already_champion() -> tuple[str, str] | None:
     try:
         champion = version_for(CHAMPION)
     except ModelNotFound:
-        return None
-    if champion == challenger:
-        return f"version {challenger} is already the champion", champion
+        champion = None
     mlflow_client = client()
-    bundles = [mlflow_client.get_model_version(MODEL_NAME, v).tags.get("bundle_id") for v in (challenger, champion)]
-    if bundles[0] and bundles[0] == bundles[1]:
-        return (f"version {challenger}: the challenger is identical to the champion (bundle {bundles[0]}, version "
-                f"{champion}): the same data and settings retrain the same model; nothing to promote", champion)
-    return None
+    return refusal(challenger, champion,
+                   lambda version: mlflow_client.get_model_version(MODEL_NAME, version).tags.get("bundle_id"))
 
 
 def set_alias(alias: str, version: str, tags: dict[str, str]) -> None:

@@ -116,12 +116,16 @@ def promote(dry_run: bool, force: bool, reason: str | None) -> None:
         raise click.UsageError("--dry-run changes nothing: it cannot be forced")
     if force and not reason:  # said before the model stack loads
         raise click.UsageError("--force needs --reason: a forced promotion is logged with why")
-    from models import tracking
+    from models import registry_store
 
-    try:  # nothing to judge: said from the registry, before the model stack loads
-        same = tracking.already_champion()
-    except tracking.ModelNotFound as error:
-        _refuse(error)
+    same = registry_store.refusal_from_store()  # nothing to judge: said from the store before MLflow loads
+    if same == registry_store.CANNOT_TELL:
+        from models import tracking
+
+        try:  # from the registry, through MLflow, before the model stack loads
+            same = tracking.already_champion()
+        except tracking.ModelNotFound as error:
+            _refuse(error)
     if same is not None:
         _refuse(same[0])
     from models.run import PromotionError, promote as run_promotion

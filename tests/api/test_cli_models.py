@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import subprocess
 import sys
 
@@ -64,12 +65,32 @@ def test_train_promote_score_from_the_command_line(home):
     assert result.exit_code == 0 and "challenger 1 (this bundle was registered before" in result.output
     result = run("promote")
     assert result.exit_code == 1 and "already the champion" in result.output
-    # said from the registry alone, before the model stack loads (a refusal that took 13 s and 660 MB)
+    # said from the SQLite store itself, before MLflow or the model stack loads (a refusal that took
+    # 13 s and 660 MB, then 4 s with MLflow's import alone)
     probe = ("import sys\nfrom api.cli import main\ntry:\n    main(['promote', '--dry-run'])\nexcept SystemExit as e:\n"
-             "    print(e.code, sorted({'lightgbm', 'shap', 'optbinning', 'models.bundle'} & set(sys.modules)))")
+             "    print(e.code, sorted({'mlflow', 'lightgbm', 'shap', 'optbinning', 'models.bundle'} & set(sys.modules)))")
     said = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert said.stdout.split()[0] == "1" and said.stdout.strip().endswith("[]"), (said.stdout, said.stderr)
     assert "already the champion" in said.stderr
+    from models import registry_store, tracking
+
+    assert registry_store.refusal_from_store() == tracking.already_champion() == ("version 1 is already the champion", "1")
+    # another version holding the champion's bundle, named challenger: read from the store or through
+    # MLflow, the same refusal
+    mlflow_client = tracking.client()
+    first = mlflow_client.get_model_version(tracking.MODEL_NAME, "1")
+    again = mlflow_client.create_model_version(tracking.MODEL_NAME, first.source, run_id=first.run_id,
+                                               tags={"bundle_id": first.tags["bundle_id"]})
+    mlflow_client.set_registered_model_alias(tracking.MODEL_NAME, tracking.CHALLENGER, again.version)
+    light, through_mlflow = registry_store.refusal_from_store(), tracking.already_champion()
+    assert light == through_mlflow and light[1] == "1" and f"version {again.version}: the challenger is identical" in light[0]
+    result = run("promote")
+    assert result.exit_code == 1 and "identical to the champion" in result.output
+    # a store it cannot read safely is left to MLflow
+    assert registry_store.refusal_from_store("http://127.0.0.1:5000") == registry_store.CANNOT_TELL
+    unknown = home / "not-mlflow.db"
+    sqlite3.connect(unknown).execute("CREATE TABLE registered_model_aliases (alias TEXT)").connection.commit()
+    assert registry_store.refusal_from_store(f"sqlite:///{unknown}") == registry_store.CANNOT_TELL
 
     result = run("monitor", "--as-of", "2026-06-30", "--fail-on", "watch")
     assert result.exit_code == 0, result.output  # nothing changed in the city: stable
