@@ -162,7 +162,8 @@ def supplied_values(bundle: ModelBundle, source: str, profile: pd.DataFrame, row
     kinds = profile["entity_type"].astype("object").to_numpy()[rows] if "entity_type" in profile else \
         np.full(len(rows), "*", dtype=object)
     references = [(supplied.get(kind) or supplied["*"])["values"] for kind in kinds]
-    return {name: [reference.get(name) for reference in references] for name in references[0]} if references else {}
+    names = dict.fromkeys(name for reference in references for name in reference)  # a kind may lack a figure
+    return {name: [reference.get(name) for reference in references] for name in names}
 
 
 def _change(frame: pd.DataFrame, action: Action, rows: np.ndarray, bundle: ModelBundle | None = None) -> None:
@@ -232,6 +233,7 @@ def advise_all(bundle: ModelBundle, profile: pd.DataFrame, requested_yuan: np.nd
     # every (row, set of its allowed actions) up to max_actions, the needed ones added
     owners, chosen_sets = [], []
     sharing: dict[int, int] = {}  # row → its set that only lets the platform hold what it lacks
+    statement_only: set[int] = set()
     for i in np.flatnonzero(wanting & allowed.any(axis=1)):
         mine = [actions[k] for k in np.flatnonzero(allowed[i])]
         lacking = frozenset(a.code for a in mine if a.supplies)
@@ -248,6 +250,11 @@ def advise_all(bundle: ModelBundle, profile: pd.DataFrame, requested_yuan: np.nd
                     sharing[int(i)] = len(owners)
                 owners.append(i)
                 chosen_sets.append([a for a in actions if a.code in codes])
+        if lacking and lacking not in seen:  # the data statement covers every source lacking, past max_actions
+            sharing[int(i)] = len(owners)
+            statement_only.add(len(owners))  # never advice: it holds more actions than were asked for
+            owners.append(i)
+            chosen_sets.append([a for a in actions if a.code in lacking])
     out = [Counsel(None, "评级A且已批准，无需改进", "grade A and approved: nothing to improve") if not wanting[i] else
            Counsel(None, "记录中没有企业可依法采取、能改变本决策的行动",
                    "the record shows nothing the enterprise can lawfully do that bears on this decision")
@@ -269,6 +276,8 @@ def advise_all(bundle: ModelBundle, profile: pd.DataFrame, requested_yuan: np.nd
     best: dict[int, int] = {}
     closest: dict[int, int] = {}
     for j in range(len(owners)):
+        if j in statement_only:
+            continue
         i = int(owners[j])
         key = (severity[j], sizes[j], scored.pd[j])
         if reached[j] and (i not in best or key < (severity[best[i]], sizes[best[i]], scored.pd[best[i]])):

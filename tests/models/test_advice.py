@@ -366,6 +366,7 @@ def test_a_refer_is_advice_where_a_decline_cannot_be_lifted_further():
     a = c.advice
     assert a is not None and (a.from_decision, a.decision) == ("decline", "refer") and a.lifted == []
     assert _codes(c) == ["AC01"] and a.grade == "D"
+    assert "决策改为转人工审查" in a.zh and "→ grade D, refer, limit" in a.en
 
 
 def test_advice_says_what_each_action_changes_and_the_law_it_rests_on():
@@ -455,7 +456,7 @@ def test_decisions_already_made_are_not_made_again_and_give_the_same_advice():
 
 
 def test_a_handful_of_rows_is_scored_on_one_thread_and_a_batch_on_all():
-    for rows, threads in ((1, 1), (99, 1), (100, 0)):
+    for rows, threads in ((1, 1), (99, 1), (100, 0), (101, 0)):
         scorer = Scorer()
         advise_all(scorer, _rows(*([TAX_ARREARS | {"base_pd": 0.003}] * rows)))
         assert {call["num_threads"] for call in scorer.calls} == {threads}, rows
@@ -665,3 +666,45 @@ def test_every_advice_is_lawful_true_when_rescored_better_and_never_a_decline(ro
                         assert size >= len(a.actions), (a.codes, codes)
                         if size == len(a.actions):
                             assert tried.pd[0] >= a.pd - 1e-12, (a.codes, codes)
+
+
+def test_advice_gives_its_pd_to_six_decimals_as_an_answer_does():
+    (c,) = _counsel(TAX_ARREARS | {"base_pd": 0.0031234567})
+    assert round(c.advice.pd, 7) != round(c.advice.pd, 6)  # the PD has more to give than is shown
+    assert c.advice.as_json()["pd"] == round(c.advice.pd, 6)
+
+
+def test_of_equally_good_sets_the_first_in_the_registrys_order_is_advised():
+    """Paying the tax or the power arrears takes the same risk away, and either alone reaches grade
+    A: the same record always gets the same advice, the first action of the registry (AC01)."""
+    (c,) = _counsel(TAX_ARREARS | ELEC_ARREARS | {"base_pd": 0.0005})
+    assert _codes(c) == ["AC01"] and c.advice.grade == "A"
+
+
+def test_of_attempts_that_reach_nothing_the_closest_is_named_not_the_last():
+    (c,) = _counsel(TAX_ARREARS | GAS_ARREARS | {"base_pd": 0.2}, max_actions=1)
+    assert c.advice is None and c.why_en.startswith("nothing within reach: even after AC01 (") and "AC04" not in c.why_en
+
+
+def test_sharing_records_that_would_make_the_decision_worse_is_never_advice_but_is_still_stated():
+    """Where the typical holder's records weigh more than their absence, letting the platform hold
+    them lowers the grade: a data statement, never advice."""
+    scorer = Scorer(risk={**RISK, "elec_usage_12m": 0.02})
+    (c,) = _counsel({"has_electricity": 0.0, "elec_usage_12m": np.nan}, scorer=scorer)
+    assert (c.advice is None) and c.data is not None and c.data.supplied == ["electricity"]
+    assert (c.data.from_grade, c.data.from_decision, c.data.grade, c.data.decision) == ("B", "approve", "C", "refer")
+
+
+def test_a_thin_file_is_told_what_all_its_records_would_let_the_platform_judge_whatever_max_actions():
+    (c,) = _counsel({"has_tax_filings": 0.0, "has_electricity": 0.0, "tax_sales_12m": np.nan, "elec_usage_12m": np.nan,
+                     "base_pd": 0.002}, max_actions=1)
+    assert c.data is not None and c.data.supplied == ["tax_filings", "electricity"]
+    assert c.advice is not None and len(c.advice.actions) == 1  # advice keeps to what was asked for
+
+
+def test_shared_records_cover_every_figure_any_kind_of_holder_has():
+    typical = {"tax_filings": {"*": {"population": 400, "values": {"tax_sales_12m": 600_000.0, "tax_months_late_12m": 0.0}},
+                               "individual_business": {"population": 90, "values": {"tax_sales_12m": 150_000.0}}}}
+    rows = _rows({"entity_type": "individual_business"}, {"entity_type": "enterprise"})
+    values = supplied_values(Scorer(reference={"supplied": typical}), "tax_filings", rows, np.array([0, 1]))
+    assert values == {"tax_sales_12m": [150_000.0, 600_000.0], "tax_months_late_12m": [None, 0.0]}
