@@ -51,6 +51,14 @@ def print_json(document) -> None:
     click.echo(json.dumps(document, ensure_ascii=False, default=str))
 
 
+def frame_records(frame) -> list[dict]:
+    """A table's rows as JSON objects for :func:`print_json`: missing figures as null, NumPy
+    numbers as Python's."""
+    from models.explain import plain_value
+
+    return [{k: plain_value(v) for k, v in row.items()} for row in frame.astype(object).to_dict("records")]
+
+
 class InputError(click.ClickException):
     """The command is refused (its input cannot be used, or what it needs is missing): one line on
     standard error, exit 1, as every refusal. Exit 2 is kept for a command line that is not one

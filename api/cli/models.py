@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from api.cli import InputError, output_console, print_json
+from api.cli import InputError, frame_records, output_console, print_json
 from features.home import xyd_home
 from features.profile.build import ProfileBuildError
 
@@ -181,7 +181,6 @@ def score(as_of: dt.datetime, model: str, as_json: bool) -> None:
     Example: xyd score --as-of 2026-06-30"""
     from models import tracking
     from models.batch import ScoringError, score_profile, summary
-    from models.explain import plain_value
 
     console = output_console()
     home = xyd_home()
@@ -195,7 +194,7 @@ def score(as_of: dt.datetime, model: str, as_json: bool) -> None:
         print_json({"as_of": as_of.date().isoformat(), "model_version": bundle.version,
                     "policy_version": bundle.policy.version, "enterprises": len(result.frame),
                     "parquet": str(result.parquet), "csv": str(result.csv),
-                    "by_grade": [{k: plain_value(v) for k, v in row.items()} for row in frame.to_dict("records")]})
+                    "by_grade": frame_records(frame)})
         return
     table = Table(title=f"pre-credit list as of {as_of.date()} · model {bundle.version} · policy {bundle.policy.version}")
     for column in frame.columns:
@@ -217,7 +216,10 @@ def score(as_of: dt.datetime, model: str, as_json: bool) -> None:
               help="Recent applicants: loans granted in this many months up to --as-of.")
 @click.option("--fail-on", type=click.Choice(["retrain", "watch"]), default=None,
               help="Exit 1 when the verdict is this or worse (for a scheduled job).")
-def monitor(as_of: dt.datetime, model: str, recent_months: int, fail_on: str | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help='One JSON object instead of the tables: the verdict, the rules '
+              'that fired, the populations compared and every table behind them (applicants, population, missing, '
+              'realised, silent), a row per line.')
+def monitor(as_of: dt.datetime, model: str, recent_months: int, fail_on: str | None, as_json: bool) -> None:
     """Is the model still deciding on the population it learned from? Training borrowers against
     recent applicants and the living population against itself a year before (score first, then
     features), sources' missing shares and deliveries, realised against predicted default; then a
@@ -235,6 +237,14 @@ def monitor(as_of: dt.datetime, model: str, recent_months: int, fail_on: str | N
             found = run_monitoring(bundle, home, as_of.date(), recent_months=recent_months)
     except (tracking.ModelNotFound, ProfileBuildError) as error:
         _refuse(error)
+    order = ("stable", "watch", "retrain")
+    failed = bool(fail_on) and order.index(found.verdict) >= order.index(fail_on)
+    if as_json:
+        print_json({"as_of": as_of.date().isoformat(), "model_version": bundle.version, "verdict": found.verdict,
+                    "rules": found.rules, "populations": found.populations,
+                    **{name: frame_records(getattr(found, name))
+                       for name in ("applicants", "population", "missing", "realised", "silent")}})
+        sys.exit(1 if failed else 0)
     for name, rows in found.populations.items():
         console.print(f"{name}: {rows}")
     table = Table(title=f"model {bundle.version} · applicants: training borrowers → recent applicants")
@@ -248,6 +258,5 @@ def monitor(as_of: dt.datetime, model: str, recent_months: int, fail_on: str | N
     console.print(f"[{colour}]verdict: {found.verdict}[/{colour}]")
     for rule in found.rules:
         console.print(f" - {rule}")
-    order = ("stable", "watch", "retrain")
-    if fail_on and order.index(found.verdict) >= order.index(fail_on):
+    if failed:
         sys.exit(1)

@@ -10,7 +10,7 @@ import click
 import pandas as pd
 from rich.table import Table
 
-from api.cli import InputError, output_console, print_json
+from api.cli import InputError, frame_records, output_console, print_json
 from features.home import xyd_home
 from features.quality import quality_html, quality_table
 
@@ -38,7 +38,7 @@ def quality(html_path: Path | None, as_json: bool) -> None:
                          "utf-8")
     os.replace(temporary, html_path)
     if as_json:
-        print_json({"sources": _records(table), "objections": _records(figures), "html": str(html_path)})
+        print_json({"sources": frame_records(table), "objections": frame_records(figures), "html": str(html_path)})
         return
     console = output_console()
     shown = Table(title="data quality by source and reporting department")
@@ -56,12 +56,6 @@ def quality(html_path: Path | None, as_json: bool) -> None:
     console.print(item5)
     console.print(f"HTML report: {html_path}")
 
-
-def _records(frame: pd.DataFrame) -> list[dict]:
-    """A table's rows as JSON objects: missing figures as null, NumPy numbers as Python's."""
-    from models.explain import plain_value
-
-    return [{k: plain_value(v) for k, v in row.items()} for row in frame.astype(object).to_dict("records")]
 
 
 ITEM5_NOTE = ("Objections (not repair notices) by the department that owns the record. per 100k: objections per "

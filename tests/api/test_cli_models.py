@@ -95,6 +95,12 @@ def test_train_promote_score_from_the_command_line(home):
     result = run("monitor", "--as-of", "2026-06-30", "--fail-on", "watch")
     assert result.exit_code == 0, result.output  # nothing changed in the city: stable
     assert "verdict: stable" in result.output and "recent applicants" in result.output and "PSI" in result.output
+    result = run("monitor", "--as-of", "2026-06-30", "--json", "--fail-on", "watch")
+    measured = json.loads(result.stdout)  # one document, for a scheduled job's log or a dashboard
+    assert result.exit_code == 0 and measured["verdict"] == "stable" and measured["rules"][0].startswith("no rule fired")
+    assert measured["model_version"] == "1" and set(measured["populations"]) >= {"recent applicants"}
+    assert measured["applicants"][0]["variable"] == "score" and measured["applicants"][0]["measure"] == "PSI"
+    assert {"missing", "realised", "silent", "population"} <= set(measured)
 
 
 def test_refusals_exit_one_with_a_reason(home):
