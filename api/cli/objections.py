@@ -76,7 +76,8 @@ def objections() -> None:
               help="A supporting document; its SHA-256 is kept (repeat for each).")
 @click.option("--repair", is_flag=True, help="A credit repair notice (信用修复) instead of an objection.")
 @click.option("--as", "client_id", type=int, help="The operator client filing (default: the only one).")
-def file_objection(uscc, source, keys, feature, grounds, attachments, repair, client_id) -> None:
+@click.option("--quiet", "-q", is_flag=True, help="Print the objection's id alone (for a script: ID=$(…)).")
+def file_objection(uscc, source, keys, feature, grounds, attachments, repair, client_id, quiet) -> None:
     """File an objection on an enterprise's behalf; the next decision says the record is disputed.
 
     Example: xyd objections file --uscc 91420502MA4ABCDE3G --source administrative_penalties --key decision_no=宜环罚〔2025〕12号 --grounds '处罚决定已被撤销' --attachment 撤销决定书.pdf"""
@@ -90,6 +91,9 @@ def file_objection(uscc, source, keys, feature, grounds, attachments, repair, cl
                              record=_key_values(keys, "--key") if keys else None, feature=feature,
                              attachments=tuple(hashlib.sha256(p.read_bytes()).hexdigest() for p in attachments))
     objection = _run(lambda: workflow.file(factory, settings().home, caller, filing))
+    if quiet:
+        click.echo(objection.id)
+        return
     click.echo(f"objection {objection.id} filed for {objection.uscc} ({objection.department}); due "
                f"{objection.due_day} (5 working days"
                + ("; provisional: counted on weekdays alone until the year's holiday notice is known)"

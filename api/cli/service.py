@@ -101,8 +101,9 @@ def authorizations() -> None:
 @click.option("--template-version", default="全国中小企业融资综合信用服务平台授权书模板-2024", show_default=True)
 @click.option("--document", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The signed letter; its SHA-256 is kept.")
+@click.option("--quiet", "-q", is_flag=True, help="Print the authorisation's id alone (for a script: ID=$(…)).")
 def add_authorization(uscc: str, bank_id: int, purpose: str, data_scope: str, valid_from, valid_until,
-                      template_version: str, document: Path | None) -> None:
+                      template_version: str, document: Path | None, quiet: bool) -> None:
     """Register an enterprise's authorisation for one bank.
 
     Example: xyd authorizations add --uscc 91420502EFPX14RX05 --bank-id 1 --document letter.pdf"""
@@ -119,7 +120,8 @@ def add_authorization(uscc: str, bank_id: int, purpose: str, data_scope: str, va
                                                   template_version, digest)
     except (ValueError, Refusal) as error:
         raise InputError(str(error)) from None
-    click.echo(f"authorisation {record.id}: {record.uscc} → bank {bank_id}, valid {start} to {until}")
+    click.echo(record.id if quiet else f"authorisation {record.id}: {record.uscc} → bank {bank_id}, "
+                                       f"valid {start} to {until}")
 
 
 @authorizations.command("revoke")
