@@ -603,8 +603,9 @@ def test_realised_default_outside_the_band_means_retrain_for_all_loans_and_watch
     assert _say(realised=_realised(low=0.19, high=0.29)) == STABLE  # the interval reaches into the band
     said, rules = _say(realised=_realised(grade="D", low=0.21, high=0.29))
     assert said == "watch" and rules[0].startswith("grade D: realised default")
-    assert _say(realised=_realised(defaults=MIN_DEFAULTS - 1, low=0.21, high=0.29)) == STABLE  # too few defaults
-    assert _say(realised=_realised(defaults=MIN_DEFAULTS, loans=40, low=0.21, high=0.29))[0] == "retrain"
+    # judged on 10 defaults or more, as the verdict's rules say: 9 are too few
+    assert _say(realised=_realised(defaults=9, loans=36, low=0.21, high=0.29)) == STABLE
+    assert _say(realised=_realised(defaults=10, loans=40, low=0.21, high=0.29))[0] == "retrain"
     assert _say(realised=_realised(low=0.21, high=0.29), calibration=(0.5, 3.0)) == STABLE  # the policy's band
 
 
@@ -950,6 +951,11 @@ def test_a_measure_refuses_a_frame_it_cannot_measure_and_says_what_it_lacks():
     wide = [f"f{i}" for i in range(12)]
     with pytest.raises(MonitoringInputError, match="lacks 12 of the columns it is measured on: f0, f1, f2, f3, f4 and 7 more"):
         drift(_Stand(wide), whole, whole)
+    # five are named in full; from six, the rest are counted
+    with pytest.raises(MonitoringInputError, match=r"lacks 5 of the columns it is measured on: f0, f1, f2, f3, f4$"):
+        drift(_Stand(wide[:5]), whole, whole)
+    with pytest.raises(MonitoringInputError, match=r"lacks 6 of the columns it is measured on: f0, f1, f2, f3, f4 and 1 more$"):
+        drift(_Stand(wide[:6]), whole, whole)
 
 
 def test_a_mostly_missing_category_is_judged_by_psi_with_missing_as_its_own_bin():
