@@ -1007,3 +1007,14 @@ def test_the_living_population_of_a_day_is_its_stored_profile_or_nothing_when_th
     ProfileStore(tmp_path).write(stored, ProfileInfo(day.isoformat(), "v", 1, "2026-04-01T00:00:00", "pandas", 0.1))
     pd.testing.assert_frame_equal(_living(tmp_path, day), stored)
     assert _living(tmp_path, dt.date(2026, 4, 30)).empty  # an empty lake: nothing to build
+
+
+def test_a_missing_share_that_moved_by_chance_does_not_stop_the_next_source_being_judged():
+    """Each source's move is judged on its own: one within chance (1 point on 1,000 rows a side)
+    is passed over, and a later one that moved from nothing to everything is named, in whole points."""
+    missing = pd.concat([_missing(0.01), _missing(0.9, before=0.0)], ignore_index=True)
+    said, rules = _say(missing=missing)
+    assert said == "retrain" and rules == ["electricity: elec_usage_12m missing among applicants 0% → 90% (+90 points) "
+                                           "— the department's deliveries changed"]
+    said, rules = _say(missing=_missing(1.0, before=0.0))
+    assert rules[0].startswith("electricity: elec_usage_12m missing among applicants 0% → 100% (+100 points)")
