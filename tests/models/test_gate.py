@@ -292,6 +292,11 @@ def test_a_challenger_with_the_champions_bundle_id_is_refused_without_being_judg
     assert (verdict.loans, verdict.defaults, verdict.window) == (400, 40, ("2025-05", "2025-06"))
     assert verdict.tolerances == {**GATE_DEFAULTS, "max_ece": 0.5}
     assert verdict.differences.empty and verdict.business.empty
+    # any other bundle is judged, whichever way the two ids sort
+    for champion_id, challenger_id in (("a1", "b2"), ("b2", "a1")):
+        judged = judge(_Stand(p, bundle_id=challenger_id), _Stand(p, bundle_id=champion_id), loans,
+                       ("2025-05", "2025-06"), {"max_ece": 0.5}, bootstrap_rounds=20)
+        assert not judged.identical and "challenger differs from the champion" not in [c.rule for c in judged.checks]
 
 
 def test_the_first_model_is_judged_on_its_own_rules_alone():
@@ -493,6 +498,7 @@ def test_a_challenger_within_every_own_limit_passes_each_own_check():
 
 def test_a_psi_exactly_at_its_limit_is_refused_but_an_ece_exactly_at_its_limit_passes():
     assert not _own(_measured(), _trained(psi_score=0.25))["score PSI"].holds  # < max_psi
+    assert not _own(_measured(), _trained(psi_score=0.4))["score PSI"].holds  # well above it, too
     assert _own(_measured(), _trained(psi_score=0.2499))["score PSI"].holds
     assert not _own(_measured(), _trained(psi_max_feature=0.5))["largest feature PSI"].holds  # < max_feature_psi
     assert _own(_measured(), _trained(psi_max_feature=0.4999))["largest feature PSI"].holds
