@@ -412,6 +412,9 @@ def test_drift_puts_the_score_first_then_the_features_worst_first_each_on_the_ro
     assert rows.loc["number", "before"] == pytest.approx(before["number"].median())
     assert rows.loc["number", "value"] == pytest.approx(psi(before["number"], after["number"]))
     assert (table["before_rows"] == 1_000).all() and (table["after_rows"] == 1_000).all()
+    # the order does not depend on where a feature stands in the model's list
+    first = drift(_Stand(["sparse", "stable_cat", "number", "watch_cat", "act_cat", "much_cat"]), before, after)
+    assert list(first["variable"]) == list(table["variable"])
 
 
 def test_a_mostly_zero_feature_is_judged_by_its_non_zero_share():
@@ -436,6 +439,11 @@ def test_a_feature_exactly_at_the_sparse_share_is_sparse_and_missing_counts_as_z
     negative = frame.assign(at=-frame["at"])
     moved = drift(_Stand(["at"]), frame, negative).set_index("variable").loc["at"]
     assert (moved["before"], moved["after"], moved["band"]) == (0.2, 0.2, "stable")
+    back = drift(_Stand(["at"]), negative, frame).set_index("variable").loc["at"]  # on either side
+    assert (back["before"], back["after"], back["band"]) == (0.2, 0.2, "stable")
+    # a feature mostly below zero is not mostly zero: it is judged by its PSI
+    below = pd.DataFrame({"below": np.r_[-np.arange(1.0, 901.0), np.arange(1.0, 101.0)], "_score": np.arange(1_000.0)})
+    assert drift(_Stand(["below"]), below, below).set_index("variable").loc["below", "measure"] == "PSI"
 
 
 def test_a_comparison_on_fewer_than_min_rows_on_either_side_is_shown_but_not_judged():
@@ -486,6 +494,10 @@ def test_missing_shares_are_reported_per_source_with_the_feature_that_moved_most
     moved = missing_by_source(bundle, _with_missing({**shares, "tax_sales_3m": 0.05, "tax_sales_6m": 0.25}),
                               _with_missing({**shares, "tax_sales_3m": 0.25, "tax_sales_6m": 0.5})).set_index("source")
     assert moved.loc["tax_filings", "worst_feature"] == "tax_sales_6m" and moved.loc["tax_filings", "change"] == 0.25
+    # and the move, not the level: half missing on both days moved nothing, 0 → 30 % moved most
+    level = missing_by_source(bundle, _with_missing({**shares, "tax_sales_3m": 0.5}),
+                              _with_missing({**shares, "tax_sales_3m": 0.5, "tax_sales_6m": 0.3})).set_index("source")
+    assert level.loc["tax_filings", "worst_feature"] == "tax_sales_6m"
 
 
 def test_realised_default_per_grade_is_counted_with_its_interval_all_loans_last():
@@ -498,6 +510,9 @@ def test_realised_default_per_grade_is_counted_with_its_interval_all_loans_last(
     assert (table.loc["A", "low"], table.loc["A", "high"]) == wilson(2, 100)
     assert table.loc["A", "realised_over_predicted"] == pytest.approx(2.0)
     assert table.loc["B", "realised_over_predicted"] == pytest.approx(2.0)
+    half_again = realised_by_grade(_Stand(), pd.DataFrame({"_grade": ["C"] * 100, "_pd": [0.1] * 100,
+                                                           "defaulted": [1] * 15 + [0] * 85})).set_index("grade")
+    assert half_again.loc["C", "realised_over_predicted"] == pytest.approx(1.5)
     assert table.loc["all", ["loans", "defaults"]].tolist() == [150, 12]
     assert table.loc["all", "predicted_pd"] == pytest.approx(0.04) and table.loc["all", "realised_rate"] == 0.08
     assert table.loc["C", ["loans", "defaults"]].tolist() == [0, 0]
