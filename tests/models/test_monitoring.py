@@ -697,6 +697,19 @@ def test_silence_is_judged_against_the_longest_gap_of_the_two_years_before_the_l
     assert past.loc["water", "silent_days"] == 180 and not past.loc["water", "silent"]
 
 
+
+def test_a_delivery_on_the_day_itself_counts_and_a_short_silence_is_never_silent(tmp_path):
+    """As of a day, what arrived that day is known (a source delivering on its day is not silent);
+    and a silence of two months or less is not silence, however regular the source was before."""
+    _deliveries(tmp_path, "electricity", _monthly("2025-01-01", "2026-03-31") + ["2026-06-30"])
+    _deliveries(tmp_path, "water", [str(d.date()) for d in pd.date_range("2026-01-01", "2026-06-10", freq="10D")])
+    rows = silent_sources(tmp_path, dt.date(2026, 6, 30), ["electricity", "water"]).set_index("source")
+    assert rows.loc["electricity", "last_delivery"] == "2026-06-30" and rows.loc["electricity", "silent_days"] == 0
+    assert not rows.loc["electricity", "silent"]
+    assert rows.loc["water", "longest_gap_days"] == 10 and rows.loc["water", "silent_days"] == 20
+    assert not rows.loc["water", "silent"]  # 20 days: more than 1.5 × its gaps, but not two months
+
+
 # ---------------------------------------------------------------- monitor, as of a day, on a hand-built lake
 
 def _snapshot(loan_no: str, granted: str, pd_: float = 0.05, grade: str = "C", usage: float = 1.0) -> dict:
