@@ -729,7 +729,7 @@ def test_monitor_sees_applicants_population_and_outcomes_only_as_known_on_its_da
     rows += [_snapshot(f"S{i}", f"2024-{9 + i % 4:02d}-05", 0.1, "D") for i in range(8)]  # matured since
     rows += [_snapshot("L1", "2025-04-01", 0.1, "D")]  # granted 12.5 months before: matured by the reports
     rows += [_snapshot("R0", "2025-10-31"), _snapshot("R1", "2025-11-01"), _snapshot("R2", "2026-02-14"),
-             _snapshot("R3", "2026-04-15"), _snapshot("X1", "2026-04-16"), _snapshot("X2", "2026-05-03")]
+             _snapshot("R3", "2026-04-15"), _snapshot("X1", "2026-04-16", usage=np.nan), _snapshot("X2", "2026-05-03")]
     snapshots = pd.DataFrame(rows)
     reports = [(f"S{i}", "2025-12-31", "Y" if i < 3 else "N") for i in range(8)]
     reports += [("F1", "2025-12-31", "Y"), ("L1", "2026-04-10", "N"), ("T0", "2025-06-30", "N")]
@@ -762,6 +762,7 @@ def test_monitor_sees_applicants_population_and_outcomes_only_as_known_on_its_da
     assert found.silent.set_index("source").loc["electricity", "last_delivery"] == "2026-03-31"
     assert not found.silent["silent"].any()
     assert found.missing.set_index("source").loc["electricity", "after_rows"] == 3
+    assert found.missing.set_index("source").loc["electricity", "worst_after"] == 0  # X1, after the day, is not there
     # 3 of 9 against a predicted 10 %: ×3.3 but on 3 defaults, fewer than MIN_DEFAULTS: not judged
     assert found.verdict == "stable", found.rules
 
