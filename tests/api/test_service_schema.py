@@ -78,16 +78,24 @@ def test_a_bank_generates_a_client_from_the_spec_and_decides_with_it(live, tmp_p
 
     (tmp_path / "spec.json").write_text(json.dumps(spec, ensure_ascii=False), "utf-8")
     tools = str(Path(sys.executable).parent)  # the generator formats with ruff, installed beside it
+    env = {**os.environ, "PATH": tools + os.pathsep + os.environ.get("PATH", "")}
+    # as an integrator would: the generator's default settings, a project pip installs
     done = subprocess.run([os.path.join(tools, "openapi-python-client"), "generate", "--path", str(tmp_path / "spec.json"),
-                           "--meta", "none", "--output-path", str(tmp_path / "xyd_client"), "--fail-on-warning"],
-                          capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PATH": tools + os.pathsep + os.environ.get("PATH", "")})
+                           "--fail-on-warning"], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    sys.path.insert(0, str(tmp_path))
+    [project] = [p for p in tmp_path.iterdir() if p.is_dir() and (p / "pyproject.toml").exists()]
+    # its build backend (poetry-core) is pinned in the test extra: installed here without the network
+    installed = subprocess.run([sys.executable, "-m", "pip", "install", "--no-build-isolation", "--no-deps", "--no-index",
+                                "--quiet", "--target", str(tmp_path / "site"), str(project)],
+                               capture_output=True, text=True, timeout=300, env=env)
+    assert installed.returncode == 0, installed.stdout[-2000:] + installed.stderr[-2000:]
+    package = project.name.replace("-", "_")
+    sys.path.insert(0, str(tmp_path / "site"))
     try:
-        client_module = importlib.import_module("xyd_client")
-        operation = importlib.import_module("xyd_client.api.pre_credit.pre_credit")
-        models = importlib.import_module("xyd_client.models")
+        client_module = importlib.import_module(package)
+        operation = importlib.import_module(f"{package}.api.pre_credit.pre_credit")
+        models = importlib.import_module(f"{package}.models")
+        assert Path(client_module.__file__).is_relative_to(tmp_path / "site")  # the installed copy
         client = client_module.AuthenticatedClient(base_url=base, token=keys["bank"])
         answer = operation.sync_detailed(client=client, body=models.PreCreditRequest(
             uscc=codes[0], authorization_id=authorizations["valid"]))
@@ -100,8 +108,8 @@ def test_a_bank_generates_a_client_from_the_spec_and_decides_with_it(live, tmp_p
                                                                        authorization_id=authorizations["valid"]))
         assert refused.status_code == 401 and isinstance(refused.parsed, models.ErrorBody)
     finally:
-        sys.path.remove(str(tmp_path))
-        for name in [m for m in sys.modules if m == "xyd_client" or m.startswith("xyd_client.")]:
+        sys.path.remove(str(tmp_path / "site"))
+        for name in [m for m in sys.modules if m == package or m.startswith(f"{package}.")]:
             del sys.modules[name]
 
 
