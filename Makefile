@@ -1,12 +1,12 @@
 # Benchmarks run on demand; the test suite never times anything.
 PYTHON ?= .venv/bin/python
 
-.PHONY: bench bench-synth bench-synth-1m bench-ingest bench-profile bench-model bench-real bench-service bench-notebooks bench-cli bench-objections bench-credit-logic bench-front-door bench-mutation test
+.PHONY: bench bench-synth bench-synth-1m bench-ingest bench-profile bench-model bench-real bench-service bench-notebooks bench-cli bench-objections bench-credit-logic bench-front-door bench-startup bench-mutation test
 
 test:
 	$(PYTHON) -m pytest
 
-bench: bench-synth bench-ingest bench-profile bench-model bench-real bench-service bench-notebooks bench-cli bench-objections bench-credit-logic bench-front-door
+bench: bench-synth bench-ingest bench-profile bench-model bench-real bench-service bench-notebooks bench-cli bench-objections bench-credit-logic bench-front-door bench-startup
 
 bench-synth:
 	$(PYTHON) bench/synth_bench.py --enterprises 100000 --months 24 --runs 3
@@ -44,6 +44,9 @@ bench-credit-logic:
 
 bench-front-door:
 	$(PYTHON) bench/front_door_bench.py --connections 40000 --addresses 4 --seconds 60 --runs 3
+
+bench-startup:
+	$(PYTHON) bench/startup_bench.py --starts 10
 
 # mutation testing of the modules that keep the platform's promises, on a throw-away copy of HEAD
 # (needs cosmic-ray: .venv/bin/pip install -e '.[bench]'). Not part of `bench`: every mutant of every

@@ -386,3 +386,55 @@ def make_service(url: str, home, tmp_path, monkeypatch, store: str, alias: str =
                                  "model_alias": alias, "max_body_bytes": 200_000, **settings}))
     # a caller on the loopback, as a bank's gateway on the same host would be (the log keeps valid IPs only)
     return Service(TestClient(app, client=("127.0.0.1", 50000)), url, keys, ids, codes, authorizations)
+
+
+def store_tables(database) -> set[str]:
+    """An MLflow SQLite store's tables, after checking that no migration was left half done."""
+    import sqlite3
+
+    with sqlite3.connect(database) as store:
+        tables = {name for (name,) in store.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        versions = store.execute("SELECT version_num FROM alembic_version").fetchall()
+    assert len(versions) == 1, f"{database}: the store's schema version is {versions}"
+    assert not [t for t in tables if t.startswith("_alembic_tmp")], f"{database}: a migration left {tables}"
+    return tables
+
+
+def start_in_an_empty_folder(folder, workers: int) -> set[str]:
+    """Start ``xyd serve --workers N`` in ``folder`` (made here, empty; no XYD_* or MLflow variable,
+    so the defaults ./var and ./mlruns), wait until every worker has looked for its model and one
+    answers /readyz (503: no model), stop it; assert no traceback and no "already exists" in its log.
+    Returns the MLflow store's tables. Used by tests/api/test_service_processes.py and
+    bench/startup_bench.py."""
+    import sys
+
+    import httpx
+
+    folder.mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XYD_", "MLFLOW_"))}
+    env["XYD_MODEL_CHECK_SECONDS"] = "0"
+    port, said = free_port(), folder / "stderr.txt"
+    with said.open("wb") as errors:
+        server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers",
+                                   str(workers)], cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+    try:
+        deadline = time.monotonic() + 120
+        # each worker says, in one line, that it has no model: then it has opened the store
+        while said.read_text("utf-8", "replace").count("no model loaded") < workers:
+            assert server.poll() is None and time.monotonic() < deadline, said.read_text("utf-8", "replace")
+            time.sleep(0.2)
+        while True:  # a worker listens just after its start-up has looked for the model
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline, said.read_text("utf-8", "replace")
+                time.sleep(0.1)
+        assert ready.status_code == 503  # up, with no model to decide with
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    log = said.read_text("utf-8", "replace")
+    assert "Traceback" not in log and "already exists" not in log, log[-3000:]
+    assert (folder / "var").is_dir()
+    return store_tables(folder / "mlruns" / "mlflow.db")

@@ -17,7 +17,7 @@ import pytest
 from api.db.engine import make_engine, sessions
 from api.trust import audit
 from api.trust.signing import read_checkpoints, read_keyring
-from tests.api.service_fixtures import prepare_database
+from tests.api.service_fixtures import prepare_database, start_in_an_empty_folder
 
 CLIENT_PROCESSES, REQUESTS_EACH = 4, 15
 
@@ -122,64 +122,21 @@ def _limits_hold(base: str, key: str) -> None:
     assert httpx.get(f"{base}/healthz", headers={"X-Filler": "a" * 20_000}).status_code == 200
 
 
-STARTS = 10
-
-
-def _store_tables(database) -> set[str]:
-    """The MLflow store's tables, after checking that no migration was left half done."""
-    import sqlite3
-
-    with sqlite3.connect(database) as store:
-        tables = {name for (name,) in store.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        versions = store.execute("SELECT version_num FROM alembic_version").fetchall()
-    assert len(versions) == 1, f"{database}: the store's schema version is {versions}"
-    assert not [t for t in tables if t.startswith("_alembic_tmp")], f"{database}: a migration left {tables}"
-    return tables
-
-
-@pytest.mark.parametrize("workers", [2, 4])
-def test_serve_started_ten_times_in_an_empty_folder_never_races_and_leaves_a_sound_store(tmp_path, workers):
+@pytest.mark.parametrize("workers, starts", [(2, 2), (4, 1)])
+def test_serve_started_in_an_empty_folder_never_races_and_leaves_a_sound_store(tmp_path, workers, starts):
     """The first hour: ``xyd serve --workers N`` in a folder where nothing exists yet (no MLflow
-    store, no database, no XYD_HOME: the defaults ./mlruns and ./var), ten times over. The store and
-    the database are made once, before the workers start: no traceback and no "already exists"
-    from any start, every worker up (not ready: there is no model yet), the same whole store each
-    time, and MLflow opens the last one cleanly."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("XYD_", "MLFLOW_"))}
-    env["XYD_MODEL_CHECK_SECONDS"] = "0"
+    store, no database, no XYD_HOME: the defaults ./mlruns and ./var). The store and the database
+    are made once, before the workers start: no traceback and no "already exists", every worker up
+    (not ready: there is no model yet), the same whole store each time, and MLflow opens it cleanly.
+    (``bench/startup_bench.py`` starts it ten times with 2 and with 4 workers; the suite keeps three
+    starts, for its time.)"""
     tables = None
-    for attempt in range(STARTS):
-        folder = tmp_path / str(attempt)
-        folder.mkdir()
-        port, said = free_port(), folder / "stderr.txt"
-        with said.open("wb") as errors:
-            server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port),
-                                       "--workers", str(workers)], cwd=folder, env=env, stdout=subprocess.DEVNULL,
-                                      stderr=errors)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            # each worker says, in one line, that it has no model: then it has opened the store
-            while said.read_text("utf-8", "replace").count("no model loaded") < workers:
-                assert server.poll() is None and time.monotonic() < deadline, said.read_text("utf-8", "replace")
-                time.sleep(0.2)
-            while True:  # a worker listens just after its start-up has looked for the model
-                try:
-                    ready = httpx.get(f"{base}/readyz", timeout=5)
-                    break
-                except httpx.ConnectError:
-                    assert time.monotonic() < deadline, said.read_text("utf-8", "replace")
-                    time.sleep(0.1)
-            assert ready.status_code == 503  # up, with no model to decide with
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
-        log = said.read_text("utf-8", "replace")
-        assert "Traceback" not in log and "already exists" not in log, f"start {attempt + 1}: {log[-3000:]}"
-        made = _store_tables(folder / "mlruns" / "mlflow.db")
+    for attempt in range(starts):
+        made = start_in_an_empty_folder(tmp_path / str(attempt), workers)
         assert tables is None or made == tables, f"start {attempt + 1} made another store: {made ^ tables}"
         tables = made
-        assert (folder / "var").is_dir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XYD_", "MLFLOW_"))}
     check = subprocess.run([sys.executable, "-c", "from models.tracking import client; "
                             "print(len(client().search_registered_models()))"],
-                           cwd=folder, env=env, capture_output=True, text=True, timeout=120)
+                           cwd=tmp_path / str(starts - 1), env=env, capture_output=True, text=True, timeout=120)
     assert check.returncode == 0 and check.stdout.strip() == "0", check.stderr[-2000:]
