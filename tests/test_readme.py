@@ -212,3 +212,20 @@ def test_every_command_of_the_readme_runs_as_written_on_the_demo_city(tmp_path):
 
 def _line_of(blocks, start: str) -> int:
     return next(c.line for _, cs in blocks for c in cs if c.code.startswith(start))
+
+
+def test_the_demos_examples_file_is_its_owners_alone_and_says_which_example_a_small_city_cannot_give(tmp_path):
+    """The README sources var/demo.env; a city too small to hold a penalty or a listing leaves those
+    variables unset, saying so in the file, instead of failing the demo at its last step."""
+    import datetime as dt
+
+    from api.cli.demo import write_examples
+
+    path = write_examples(tmp_path, dt.date(2026, 10, 31), "91420502MA4ABCDE3G", "an-id", "bank-key", "reg key")
+    assert path.stat().st_mode & 0o777 == 0o600
+    text = path.read_text("utf-8")
+    assert "export AS_OF=2026-10-31\n" in text and "export REGULATOR_KEY='reg key'\n" in text  # quoted for the shell
+    assert "# no administrative_penalties record known by 2026-10-31 in this city: PENALISED_USCC and PENALTY_NO " \
+           "are unset" in text and "CASE_NO=" not in text
+    again = write_examples(tmp_path, dt.date(2026, 10, 31), "91420502MA4ABCDE3G", "another", "k", "r")
+    assert "export AUTHORIZATION_ID=another\n" in again.read_text("utf-8")  # a later demo's values replace it

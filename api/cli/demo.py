@@ -241,29 +241,36 @@ def write_examples(home, as_of, code: str, authorization: str, bank_key: str, re
     lake = Lake(home)
     day = pd.Timestamp(as_of)
 
-    def known_record(source: str, key: str, dated: str, until: str | None = None) -> tuple[str, str]:
+    def known_record(source: str, key: str, dated: str, until: str | None = None) -> tuple[str, str] | None:
         rows = lake.read(source, columns=["uscc", key, dated, "reported_date", *([until] if until else [])])
         known = (pd.to_datetime(rows[dated]) <= day) & (pd.to_datetime(rows["reported_date"]) <= day)
         if until:  # still in force that day
             known &= ~(pd.to_datetime(rows[until]) <= day)
         rows = rows[known]
         if rows.empty:
-            raise InputError(f"the demo city has no {source} record known by {as_of}: the README's objection "
-                             "examples need one; run the demo with more enterprises")
+            return None
         first = rows.sort_values(["uscc", key]).iloc[0]
         return str(first["uscc"]), str(first[key])
 
-    penalised, penalty = known_record("administrative_penalties", "decision_no", "decision_date")
-    listed, case = known_record("dishonest_debtors", "case_no", "listing_date", until="removal_date")
     values = {"AS_OF": str(as_of), "USCC": code, "AUTHORIZATION_ID": authorization, "LETTER": str(home / DEMO_LETTER),
-              "BANK_KEY": bank_key, "REGULATOR_KEY": regulator_key, "PENALISED_USCC": penalised,
-              "PENALTY_NO": penalty, "LISTED_USCC": listed, "CASE_NO": case}
+              "BANK_KEY": bank_key, "REGULATOR_KEY": regulator_key}
+    lacking = []
+    for (code_name, key_name), found, source in (
+            (("PENALISED_USCC", "PENALTY_NO"), known_record("administrative_penalties", "decision_no", "decision_date"),
+             "administrative_penalties"),
+            (("LISTED_USCC", "CASE_NO"), known_record("dishonest_debtors", "case_no", "listing_date", "removal_date"),
+             "dishonest_debtors")):
+        if found is None:  # a small demo city may hold none: its example is left out, said in the file
+            lacking.append(f"# no {source} record known by {as_of} in this city: {code_name} and {key_name} are unset\n")
+        else:
+            values[code_name], values[key_name] = found
     path = home / EXAMPLES_FILE
     path.unlink(missing_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as out:
         out.write("# written by xyd demo: this demo city's day, codes and keys for the README's commands\n")
         out.writelines(f"export {name}={shlex.quote(value)}\n" for name, value in values.items())
+        out.writelines(lacking)
     return path
 
 

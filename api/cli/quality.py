@@ -57,7 +57,6 @@ def quality(html_path: Path | None, as_json: bool) -> None:
     console.print(f"HTML report: {html_path}")
 
 
-
 ITEM5_NOTE = ("Objections (not repair notices) by the department that owns the record. per 100k: objections per "
               "100,000 lake records the department delivered (every version); valid: corrected or removed, of those "
               "settled; on time: settled within 5 working days of filing on China's official calendar, open ones "
