@@ -11,6 +11,7 @@ which applies the same rule, :func:`refusal`, through MLflow's client).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Callable
@@ -55,7 +56,8 @@ def refusal_from_store(uri: str | None = None) -> tuple[str, str] | None | str:
     if path is None:
         return CANNOT_TELL
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as store:
+        # read-only, by a file: URI (a path holding ? or # stays one path), and closed after
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)) as store:
             def alias(name: str) -> str | None:
                 rows = store.execute("SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?",
                                      (MODEL_NAME, name)).fetchall()
