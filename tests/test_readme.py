@@ -69,13 +69,15 @@ class Command:
 
 def _comment_start(text: str) -> int | None:
     """Where a shell comment starts: a ``#`` after whitespace, outside quotes."""
-    quote = None
+    quote, escaped = None, False
     for i, ch in enumerate(text):
-        if quote:
+        if escaped:  # the character after a backslash (outside single quotes) is literal
+            escaped = False
+        elif ch == "\\" and quote != "'":
+            escaped = True
+        elif quote:
             if ch == quote:
                 quote = None
-            elif ch == "\\" and quote == '"':
-                continue
         elif ch in "'\"":
             quote = ch
         elif ch == "#" and (i == 0 or text[i - 1].isspace()):
