@@ -88,9 +88,9 @@ def trained(model_home, tracking_store):
 LONGEST_FIRST = ("tests/test_readme.py", "tests/api/test_service_processes.py", "tests/notebooks/test_notebooks.py",
                  "tests/api/test_cli.py", "tests/api/test_cli_models.py")
 """Files of several minutes each (the README on the demo city, servers started, notebooks run, the
-demo twice, training from the command line). With ``--dist loadfile --no-loadscope-reorder`` (the
-addopts) the workers take files in the order collected, not the files with most tests first; these
-go first, so that no worker is left with one of them at the end while the other has finished."""
+demo twice, training from the command line). With ``--dist loadfile`` the workers take files in
+the order collected; these go first, so that no worker is left with one of them at the end while
+the other has finished."""
 
 
 def pytest_collection_modifyitems(config, items):
