@@ -84,15 +84,3 @@ def trained(model_home, tracking_store):
 
     return train_challenger(model_home, split_months=MODEL_SPLIT)
 
-
-LONGEST_FIRST = ("tests/test_readme.py", "tests/api/test_service_processes.py", "tests/notebooks/test_notebooks.py",
-                 "tests/api/test_cli.py", "tests/api/test_cli_models.py")
-"""Files of several minutes each (the README on the demo city, servers started, notebooks run, the
-demo twice, training from the command line). With ``--dist loadfile`` the workers take files in
-the order collected; these go first, so that no worker is left with one of them at the end while
-the other has finished."""
-
-
-def pytest_collection_modifyitems(config, items):
-    rank = {path: place for place, path in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: the rest as collected
