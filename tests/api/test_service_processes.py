@@ -17,15 +17,9 @@ import pytest
 from api.db.engine import make_engine, sessions
 from api.trust import audit
 from api.trust.signing import read_checkpoints, read_keyring
-from tests.api.service_fixtures import prepare_database, start_in_an_empty_folder
+from tests.api.service_fixtures import free_port, prepare_database, start_in_an_empty_folder
 
 CLIENT_PROCESSES, REQUESTS_EACH = 4, 15
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(url: str, home, tmp_path, store: str, **environment: str) -> tuple[subprocess.Popen, str]:
