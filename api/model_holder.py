@@ -9,8 +9,12 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from models.bundle import ModelBundle
+from models import registry_store
+
+if TYPE_CHECKING:  # the model stack (LightGBM, scikit-learn) loads with the first model, not before
+    from models.bundle import ModelBundle
 
 log = logging.getLogger("xyd.api.model")
 
@@ -45,11 +49,19 @@ class ModelHolder:
         return bundle.version if bundle is not None else None
 
     def reload(self) -> tuple[str | None, str | None]:
-        """Load the version the alias names now, if it is not the one held. Returns (before, after)."""
-        from models import tracking
+        """Load the version the alias names now, if it is not the one held. Returns (before, after).
 
+        The registry is read first without MLflow where it can be (:func:`models.registry_store.version_from_store`):
+        a worker with no champion to load, or whose champion has not moved, never loads MLflow for it."""
         with self._lock:
             before = self.version
+            named = registry_store.version_from_store(self.alias)
+            if named is None or (named == before and before is not None):
+                self.problem = registry_store.no_model(self.alias, registry_store.store_uri()) if named is None \
+                    else None
+                return before, before
+            from models import tracking
+
             try:
                 version = tracking.version_for(self.alias)
                 if version != before:

@@ -38,13 +38,55 @@ def refusal(challenger: str, champion: str | None, bundle_of: Callable[[str], st
     return None
 
 
+def store_uri() -> str:
+    """The tracking store in use: ``MLFLOW_TRACKING_URI``, or the default SQLite file."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
 def sqlite_store(uri: str | None = None) -> Path | None:
     """The SQLite file of the tracking store in use, if it is one that exists."""
-    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    uri = uri or store_uri()
     if not uri.startswith("sqlite:///"):
         return None
     path = Path(uri.removeprefix("sqlite:///"))
     return path if path.is_file() else None
+
+
+def no_model(alias_or_version: str, uri: str) -> str:
+    """What to say when the registry at ``uri`` has no model under ``alias_or_version``."""
+    how = ("train one with `xyd train`" if alias_or_version != CHAMPION else
+           "train one with `xyd train` and promote it with `xyd promote`")
+    return f"no {MODEL_NAME} model {alias_or_version!r} in {uri}; {how}"
+
+
+def version_from_store(alias: str, uri: str | None = None) -> str | None:
+    """The version ``alias`` names, read from a SQLite tracking store without MLflow: a serving
+    worker with no champion yet, or checking whether the champion moved, need not load MLflow (2 s,
+    and a store MLflow opens it may also try to make). None when the store holds no model under
+    that alias; :data:`CANNOT_TELL` when the store is not one read here safely (another kind, a file
+    missing, another schema, an alias on two rows): ask MLflow then."""
+    path = sqlite_store(uri)
+    if path is None or alias.isdigit():  # a number names a version, not an alias: MLflow checks it exists
+        return CANNOT_TELL
+    try:
+        with contextlib.closing(_read_only(path)) as store:
+            return _alias(store, alias)
+    except (sqlite3.Error, LookupError):
+        return CANNOT_TELL
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    """The store opened read-only, by a file: URI (a path holding ? or # stays one path)."""
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+
+
+def _alias(store: sqlite3.Connection, name: str) -> str | None:
+    """The version the alias ``name`` of the model names, None if none; LookupError if two rows do."""
+    rows = store.execute("SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?",
+                         (MODEL_NAME, name)).fetchall()
+    if len(rows) > 1:
+        raise LookupError(name)
+    return str(rows[0][0]) if rows else None
 
 
 def refusal_from_store(uri: str | None = None) -> tuple[str, str] | None | str:
@@ -56,15 +98,7 @@ def refusal_from_store(uri: str | None = None) -> tuple[str, str] | None | str:
     if path is None:
         return CANNOT_TELL
     try:
-        # read-only, by a file: URI (a path holding ? or # stays one path), and closed after
-        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)) as store:
-            def alias(name: str) -> str | None:
-                rows = store.execute("SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?",
-                                     (MODEL_NAME, name)).fetchall()
-                if len(rows) > 1:
-                    raise LookupError(name)
-                return str(rows[0][0]) if rows else None
-
+        with contextlib.closing(_read_only(path)) as store:
             def bundle_of(version: str) -> str | None:
                 rows = store.execute("SELECT value FROM model_version_tags WHERE name = ? AND version = ? "
                                      "AND key = 'bundle_id'", (MODEL_NAME, int(version))).fetchall()
@@ -72,9 +106,9 @@ def refusal_from_store(uri: str | None = None) -> tuple[str, str] | None | str:
                     raise LookupError(version)
                 return rows[0][0] if rows else None
 
-            challenger = alias(CHALLENGER)
+            challenger = _alias(store, CHALLENGER)
             if challenger is None:
                 return CANNOT_TELL
-            return refusal(challenger, alias(CHAMPION), bundle_of)
+            return refusal(challenger, _alias(store, CHAMPION), bundle_of)
     except (sqlite3.Error, LookupError, ValueError):
         return CANNOT_TELL

@@ -26,7 +26,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from models.registry_store import CHALLENGER, CHAMPION, DEFAULT_TRACKING_URI, MODEL_NAME, refusal
+from models.registry_store import CHALLENGER, CHAMPION, MODEL_NAME, no_model, refusal, store_uri
 
 if TYPE_CHECKING:
     from models.bundle import ModelBundle
@@ -50,7 +50,7 @@ class ModelNotFound(LookupError):
 
 def tracking_uri() -> str:
     """The tracking store in use; a SQLite store's folder is created if missing."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    uri = store_uri()
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     return uri
@@ -171,9 +171,7 @@ def version_for(alias_or_version: str) -> str:
             return str(mlflow_client.get_model_version(MODEL_NAME, alias_or_version).version)
         return str(mlflow_client.get_model_version_by_alias(MODEL_NAME, alias_or_version).version)
     except MlflowException:
-        how = ("train one with `xyd train`" if alias_or_version != CHAMPION else
-               "train one with `xyd train` and promote it with `xyd promote`")
-        raise ModelNotFound(f"no {MODEL_NAME} model {alias_or_version!r} in {tracking_uri()}; {how}") from None
+        raise ModelNotFound(no_model(alias_or_version, tracking_uri())) from None
 
 
 def load_bundle(alias_or_version: str, cache: Path | None = None) -> ModelBundle:

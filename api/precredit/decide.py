@@ -13,6 +13,7 @@ import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy.engine import Engine
@@ -29,8 +30,10 @@ from api.trust.schemas import Receipt
 from api.trust.signing import Signer, answer_digest, make_receipt
 from features import uscc as uscc_rules
 from features.registry import feature_names
-from models.bundle import ModelBundle
 from models.explain import DecisionReasons
+
+if TYPE_CHECKING:  # the model stack loads with the first model (api.model_holder), not with the routes
+    from models.bundle import ModelBundle
 
 
 @dataclass

@@ -32,6 +32,34 @@ def run(*args: str):
 SPLIT = [f"--{k.replace('_', '-')}={v}" for k, v in MODEL_SPLIT.items()]
 
 
+def test_a_serving_worker_reads_which_version_an_alias_names_from_the_store_as_mlflow_does(tmp_path, monkeypatch):
+    """What a serving worker asks at start and at every check (api.model_holder), read from the SQLite
+    store without MLflow; where it cannot tell, MLflow is asked (and makes a missing store)."""
+    from models import registry_store, tracking
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    assert registry_store.version_from_store("champion") == registry_store.CANNOT_TELL  # no store yet
+    mlflow_client = tracking.client()
+    mlflow_client.search_registered_models()  # MLflow makes the store
+    assert registry_store.version_from_store("champion") is None
+    with pytest.raises(tracking.ModelNotFound) as missing:
+        tracking.version_for("champion")
+    assert str(missing.value) == registry_store.no_model("champion", registry_store.store_uri())
+    mlflow_client.create_registered_model(tracking.MODEL_NAME)
+    for _ in range(2):
+        mlflow_client.create_model_version(tracking.MODEL_NAME, tmp_path.as_uri())
+    mlflow_client.set_registered_model_alias(tracking.MODEL_NAME, "champion", "2")
+    assert registry_store.version_from_store("champion") == tracking.version_for("champion") == "2"
+    mlflow_client.set_registered_model_alias(tracking.MODEL_NAME, "champion", "1")  # moved: read again, not kept
+    assert registry_store.version_from_store("champion") == "1"
+    assert registry_store.version_from_store("challenger") is None
+    assert registry_store.version_from_store("2") == registry_store.CANNOT_TELL  # a version, not an alias: MLflow's
+    assert registry_store.version_from_store("champion", "postgresql://127.0.0.1/mlflow") == registry_store.CANNOT_TELL
+    other = tmp_path / "not-mlflow.db"
+    sqlite3.connect(other).execute("CREATE TABLE experiments (id INTEGER)").connection.commit()
+    assert registry_store.version_from_store("champion", f"sqlite:///{other}") == registry_store.CANNOT_TELL
+
+
 def test_train_promote_score_from_the_command_line(home):
     result = run("train", *SPLIT)
     assert result.exit_code == 0, result.output

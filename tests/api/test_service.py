@@ -242,6 +242,8 @@ def test_a_model_reload_swaps_the_version_that_answers(service, model_home, cham
     assert service.ask().headers["x-model-version"] == before  # not until reloaded
     reloaded = service.client.post("/admin/reload", headers=service.headers("operator")).json()
     assert reloaded == {"previous_version": before, "model_version": newer.version, "changed": True}
+    again = service.client.post("/admin/reload", headers=service.headers("operator")).json()
+    assert again == {"previous_version": newer.version, "model_version": newer.version, "changed": False}
     stale = service.client.get(f"/v1/decisions/{earlier.json()['request_id']}/advice", headers=service.headers("bank"))
     error_of(stale, 409, "ADVICE_STALE")  # advice comes only from the model that decided
     answer = service.ask()
