@@ -4,7 +4,7 @@
 
 ``xyd serve --workers 2`` and ``--workers 4`` started ``--starts`` times each in a new empty folder
 (no MLflow store, no database, the defaults ./mlruns and ./var), as tests/api/test_service_processes.py
-starts it (three times, for the suite's time): every worker up, no traceback, no "already exists",
+starts it (three times in all, for the suite's time): every worker up, no traceback, no "already exists",
 the same whole MLflow store each time. Prints the clean starts of each and the seconds a start took
 (median, slowest), with the machine.
 """

@@ -476,18 +476,22 @@ def serve(host: str, port: int, workers: int) -> None:
     from api.trust.signing import Keyring, SignatureProblem
 
     listener = listening_socket(host, port)  # first: a port already taken is said before anything is done
-    upgrade(settings().database)  # once, before the workers start
-    # the model registry's store too, in a child (MLflow's weight stays out of the supervising process):
-    # workers that each make a missing SQLite store at once break it for good
-    made = subprocess.run([sys.executable, "-c", "from models.tracking import ensure_store; ensure_store()"],
-                          capture_output=True, text=True)
-    if made.returncode:
-        said = made.stderr.strip().splitlines() or [f"exit status {made.returncode}"]
-        raise InputError(f"the model registry's store cannot be opened: {said[-1]}")
+    # the model registry's store, once, before the workers start (workers that each make a missing
+    # SQLite store at once break it for good), in a child: MLflow's weight stays out of the supervising
+    # process, and the child's seconds pass while this one migrates the database and makes the key
+    store = subprocess.Popen([sys.executable, "-c", "from models.tracking import ensure_store; ensure_store()"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        signer = Keyring(settings().keys_directory).signer()  # made here on first start, not by two workers at once
-    except SignatureProblem as error:
-        raise InputError(f"{error}; the service signs every decision and does not start without its key") from None
+        upgrade(settings().database)  # once, before the workers start
+        try:
+            signer = Keyring(settings().keys_directory).signer()  # made here on first start, not by two workers at once
+        except SignatureProblem as error:
+            raise InputError(f"{error}; the service signs every decision and does not start without its key") from None
+    finally:
+        said = store.communicate()[1]
+    if store.returncode:
+        said = said.strip().splitlines() or [f"exit status {store.returncode}"]
+        raise InputError(f"the model registry's store cannot be opened: {said[-1]}")
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="xyd-metrics-"))
     # uvicorn's own access log is off: the service writes its own, structured (api.common.access_log)
     # the connections' bounds (api.common.limits): a worker's descriptors are raised here and inherited
