@@ -26,6 +26,19 @@ def pytest_configure(config):
             os.environ.setdefault(pool, share)
 
 
+def pytest_collection_modifyitems(config, items):
+    """The files marked ``long(minutes=…)`` first, longest first (the README, then the processes and
+    the notebooks), the rest in the order collected: the workers take files in this order
+    (``--no-loadscope-reorder``), so the longest start at once instead of ending the run on one worker
+    while the other waits. (xdist's own order, files with the most tests first, put the README's three
+    tests last: on 2026-12-08 a run took 1,029 s of wall for 1,628 s of CPU on two cores.)"""
+    def minutes(item) -> float:
+        marked = item.get_closest_marker("long")
+        return marked.kwargs.get("minutes", 1.0) if marked else 0.0
+
+    items.sort(key=lambda item: -minutes(item))
+
+
 SMALL_DIRTY = CitySpec(enterprises=1_500, months=12, seed=7, dirty=0.03)
 
 

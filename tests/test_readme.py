@@ -29,6 +29,10 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.long(minutes=5)  # measured on 2 cores: its file goes to a worker first (tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 SETUP = "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && "

@@ -20,6 +20,8 @@ from features import uscc
 from features.synth.city import CitySpec, city_last_day
 from models.policy import Policy
 
+pytestmark = pytest.mark.long(minutes=1.5)  # measured on 2 cores: its file goes to a worker first (tests/conftest.py)
+
 VALID = "91350100M000100Y43"
 
 

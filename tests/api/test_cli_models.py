@@ -15,6 +15,8 @@ from click.testing import CliRunner
 from api.cli import main
 from tests.conftest import MODEL_SPLIT
 
+pytestmark = pytest.mark.long(minutes=1.5)  # measured on 2 cores: its file goes to a worker first (tests/conftest.py)
+
 
 @pytest.fixture
 def home(model_home, tmp_path, monkeypatch):

@@ -19,6 +19,8 @@ from api.trust import audit
 from api.trust.signing import read_checkpoints, read_keyring
 from tests.api.service_fixtures import free_port, prepare_database, start_in_an_empty_folder
 
+pytestmark = pytest.mark.long(minutes=1.5)  # measured on 2 cores: its file goes to a worker first (tests/conftest.py)
+
 CLIENT_PROCESSES, REQUESTS_EACH = 4, 15
 
 

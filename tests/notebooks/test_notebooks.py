@@ -12,6 +12,8 @@ import pytest
 
 from tests.conftest import MODEL_SPLIT
 
+pytestmark = pytest.mark.long(minutes=1.5)  # measured on 2 cores: its file goes to a worker first (tests/conftest.py)
+
 NOTEBOOKS = Path(__file__).parents[2] / "notebooks"
 NAMES = ("01_profiles.ipynb", "02_retrain.ipynb", "03_monitoring.ipynb")
 
