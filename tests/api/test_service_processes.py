@@ -136,8 +136,8 @@ def test_serve_started_in_an_empty_folder_never_races_and_leaves_a_sound_store(t
     probe = ("import sys\nfrom api.model_holder import ModelHolder\nheld = ModelHolder('champion', 'cache')\n"
              "print(held.reload(), held.problem, sorted({'mlflow', 'lightgbm', 'models.bundle'} & set(sys.modules)))\n"
              "from models.tracking import client\nprint(len(client().search_registered_models()))")
-    check = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path / str(starts - 1), env=env, capture_output=True, text=True,
-                           timeout=120)
+    check = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path / str(starts - 1), env=env,
+                           capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stderr[-2000:]
     worker_view, models = check.stdout.strip().splitlines()
     assert worker_view == ("(None, None) no xyd-pre-credit model 'champion' in sqlite:///mlruns/mlflow.db; train one "
