@@ -532,8 +532,10 @@ def _plain(value):
             raise _NotPlain
         return value
     if isinstance(value, float):
-        if value.is_integer() and abs(value) <= _SAFE_INTEGER:
-            return int(value)
+        if value.is_integer():
+            if abs(value) <= _SAFE_INTEGER:
+                return int(value)
+            raise _NotPlain  # from 2**53 to 1e16 Python writes "9007199254740992.0", ECMAScript the digits alone
         if value != value or "e" in repr(value) or "n" in repr(value):  # NaN, inf, exponent
             raise _NotPlain
         return value

@@ -2316,6 +2316,7 @@ ANY_JSON = st.recursive(
 @given(value=ANY_JSON)
 @example(value={"name": "\ud800"})  # a lone surrogate, as json.loads gives "\\ud800"
 @example(value={"b": 1e-07, "a": [80000.0, 1e21, -0.0, 2 ** 53], "é": "\u2028"})
+@example(value=[float(2 ** 53), -float(2 ** 60), 1e16])  # whole floats past 2**53: found by this test, 2026-12-08
 def test_the_answers_canonical_form_is_rfc_8785s_for_any_json(value):
     """Promise: an answer is hashed over its RFC 8785 form, which a bank computes with any JCS
     library: the quick way the service takes gives the same bytes as the ``rfc8785`` library for
